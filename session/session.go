@@ -1,0 +1,205 @@
+// Package session holds the session model, its store contract, the session
+// policy (timeouts and per-user limits) and the security policy applied to
+// each request's client information.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"time"
+)
+
+// ClientInfo describes the client a session was created from or is used by.
+type ClientInfo struct {
+	IP          string
+	UserAgent   string
+	DeviceLabel string
+}
+
+// Session is a server-side login. The store keys it by ID and keeps only
+// SecretHash, the SHA-256 of the token's secret, never the token.
+type Session struct {
+	ID         string
+	SecretHash []byte
+
+	UserID   string
+	TenantID string // "" means the session is in no tenant
+	Scope    string
+
+	CreatedAt         time.Time
+	LastSeenAt        time.Time
+	IdleExpiresAt     time.Time
+	AbsoluteExpiresAt time.Time
+	// AuthenticatedAt is when the user last proved a credential in this
+	// session (login or re-authentication).
+	AuthenticatedAt time.Time
+	AuthLevel       int
+
+	Client ClientInfo
+
+	RevokedAt    time.Time // zero while live
+	RevokeReason string
+}
+
+// Clone returns a deep copy.
+func (s *Session) Clone() *Session {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.SecretHash = append([]byte(nil), s.SecretHash...)
+	return &c
+}
+
+// ExpiresAt is the earlier of the idle and absolute expiry.
+func (s *Session) ExpiresAt() time.Time {
+	if s.IdleExpiresAt.Before(s.AbsoluteExpiresAt) {
+		return s.IdleExpiresAt
+	}
+	return s.AbsoluteExpiresAt
+}
+
+// Live reports whether the session is neither revoked nor expired at now.
+func (s *Session) Live(now time.Time) bool {
+	return s.RevokedAt.IsZero() && now.Before(s.ExpiresAt())
+}
+
+// HashSecret is how a token secret is stored.
+func HashSecret(secret []byte) []byte {
+	sum := sha256.Sum256(secret)
+	return sum[:]
+}
+
+// IDLength is the length of a session ID: base64url of 24 bytes.
+const IDLength = 32
+
+// TagLength is the length of the user tag that starts every session ID.
+const TagLength = 8
+
+// UserTag derives the 8-character tag that starts the IDs of all of a user's
+// sessions. Stores that shard by user (Redis Cluster hash tags) find a
+// session's shard from its ID alone, without a second lookup.
+func UserTag(userID string) string {
+	sum := sha256.Sum256([]byte(userID))
+	return base64.RawURLEncoding.EncodeToString(sum[:6])
+}
+
+// TagOf returns the user tag of a session ID.
+func TagOf(sessionID string) string {
+	if len(sessionID) < TagLength {
+		return sessionID
+	}
+	return sessionID[:TagLength]
+}
+
+// NewID returns a fresh session ID for userID: the user tag followed by 18
+// random bytes. The ID is not a secret; the token's secret part is.
+func NewID(userID string) string {
+	var b [18]byte
+	_, _ = rand.Read(b[:]) // never fails on supported platforms
+	return UserTag(userID) + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// EvictionPolicy says what happens when a user at the session limit logs in.
+type EvictionPolicy int
+
+const (
+	// EvictOldest revokes the sessions created first.
+	EvictOldest EvictionPolicy = iota
+	// EvictLeastRecentlyUsed revokes the sessions seen least recently.
+	EvictLeastRecentlyUsed
+	// Refuse rejects the new session with store.ErrLimit.
+	Refuse
+)
+
+// Limit bounds a user's live sessions. Max <= 0 means unlimited.
+type Limit struct {
+	Max    int
+	Policy EvictionPolicy
+}
+
+// RevokeReason values used by authv2 itself.
+const (
+	ReasonLogout         = "logout"
+	ReasonEvicted        = "evicted"
+	ReasonRotated        = "rotated"
+	ReasonRevoked        = "revoked"
+	ReasonPasswordChange = "password_changed"
+	ReasonUserDisabled   = "user_disabled"
+)
+
+// RevokeFilter selects which of a user's sessions RevokeUser ends.
+type RevokeFilter struct {
+	ExceptID string // keep this one (sign out everywhere else)
+	TenantID string // only sessions in this tenant, when set
+}
+
+// StatsFilter narrows SessionStats. Zero fields mean "any".
+type StatsFilter struct {
+	TenantID string
+	UserID   string
+	From, To time.Time // window for Created and Revoked counts
+}
+
+// Stats is a snapshot of session counts.
+type Stats struct {
+	Live     int
+	ByTenant map[string]int
+	ByUser   map[string]int
+	ByDevice map[string]int
+	Created  int // created in [From, To)
+	Revoked  int // revoked in [From, To)
+}
+
+// Store persists sessions. Every method that depends on the time takes now
+// from the caller, so one injected clock governs all stores. Implementations
+// must be safe for concurrent use and translate errors to package store's
+// sentinels.
+type Store interface {
+	// Create stores s. When limit.Max > 0, counting the user's live sessions
+	// and creating s are one atomic step: with EvictOldest or
+	// EvictLeastRecentlyUsed the excess sessions are revoked (reason
+	// ReasonEvicted) and their IDs returned; with Refuse, store.ErrLimit is
+	// returned and nothing is written. store.ErrConflict if s.ID exists.
+	Create(ctx context.Context, s *Session, limit Limit, now time.Time) (evicted []string, err error)
+
+	// Get returns the session, live, expired or revoked (until the store
+	// forgets it), or store.ErrNotFound. Callers decide liveness.
+	Get(ctx context.Context, id string) (*Session, error)
+
+	// Touch records use: sets LastSeenAt and IdleExpiresAt on a session that
+	// is not revoked. store.ErrNotFound when missing or revoked.
+	Touch(ctx context.Context, id string, lastSeen, idleExpires time.Time) error
+
+	// Update replaces the mutable fields of a live session (tenant, scope,
+	// auth level, authenticated-at, client). store.ErrNotFound when missing.
+	Update(ctx context.Context, s *Session) error
+
+	// Revoke marks one session revoked at `at` with reason. Revoking an
+	// already revoked session is a no-op; a missing one is store.ErrNotFound.
+	Revoke(ctx context.Context, id string, at time.Time, reason string) error
+
+	// RevokeUser revokes, in one atomic step, the user's live sessions that
+	// match f, and returns their IDs.
+	RevokeUser(ctx context.Context, userID string, f RevokeFilter, at time.Time, reason string) ([]string, error)
+
+	// Rotate atomically revokes oldID (reason ReasonRotated) and creates
+	// next, which must belong to the same user. store.ErrNotFound if oldID
+	// is missing or no longer live at now.
+	Rotate(ctx context.Context, oldID string, next *Session, now time.Time) error
+
+	// ListByUser returns the user's live sessions at now, newest first. It
+	// reads a per-user index: its cost grows with that user's sessions only.
+	ListByUser(ctx context.Context, userID string, now time.Time) ([]*Session, error)
+
+	// DeleteExpired forgets sessions, revoked or not, whose ExpiresAt is
+	// before `before`, using an index on expiry rather than a scan, and
+	// returns how many it removed. Revoked sessions are kept until then so
+	// that Get can tell "revoked" from "unknown".
+	DeleteExpired(ctx context.Context, before time.Time) (int, error)
+
+	// Stats counts sessions at now matching f.
+	Stats(ctx context.Context, f StatsFilter, now time.Time) (Stats, error)
+}

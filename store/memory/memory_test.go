@@ -1,0 +1,27 @@
+package memory_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/memory"
+	"github.com/authv2/authv2/store/storetest"
+	"github.com/authv2/authv2/user"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestConformance(t *testing.T) {
+	t.Run("User", func(t *testing.T) {
+		storetest.RunUserStore(t, func(*testing.T) user.Store { return memory.NewUserStore() })
+	})
+	t.Run("Session", func(t *testing.T) {
+		storetest.RunSessionStore(t, func(*testing.T) session.Store { return memory.NewSessionStore() })
+	})
+	t.Run("Permission", func(t *testing.T) {
+		storetest.RunPermissionStore(t, func(*testing.T) permission.Store { return memory.NewPermissionStore() })
+	})
+}

@@ -1,0 +1,207 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/store"
+)
+
+// PermissionStoreFactory returns a fresh, isolated permission.Store.
+type PermissionStoreFactory func(t *testing.T) permission.Store
+
+func roleNames(rs []*permission.Role) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.TenantID + "/" + r.Name
+	}
+	return out
+}
+
+// RunPermissionStore runs the permission.Store conformance cases.
+func RunPermissionStore(t *testing.T, newStore PermissionStoreFactory) {
+	setup := func(t *testing.T, tenants ...string) permission.Store {
+		s := newStore(t)
+		for _, id := range tenants {
+			require.NoError(t, s.CreateTenant(ctx(t), &permission.Tenant{ID: id, Name: "Tenant " + id, CreatedAt: base}))
+		}
+		return s
+	}
+	t.Run("Tenants", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t, "t2", "t1")
+		assert.ErrorIs(t, s.CreateTenant(ctx(t), &permission.Tenant{ID: "t1"}), store.ErrConflict)
+		got, err := s.GetTenant(ctx(t), "t1")
+		require.NoError(t, err)
+		assert.Equal(t, "Tenant t1", got.Name)
+		all, err := s.ListTenants(ctx(t))
+		require.NoError(t, err)
+		require.Len(t, all, 2)
+		assert.Equal(t, "t1", all[0].ID)
+		_, err = s.GetTenant(ctx(t), "nope")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		require.NoError(t, s.DeleteTenant(ctx(t), "t2"))
+		assert.ErrorIs(t, s.DeleteTenant(ctx(t), "t2"), store.ErrNotFound)
+	})
+	t.Run("Memberships", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t, "t1", "t2")
+		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t2", CreatedAt: base}))
+		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t1", CreatedAt: base}))
+		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t1", CreatedAt: base}), "idempotent")
+		assert.ErrorIs(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "nope"}), store.ErrNotFound)
+		ms, err := s.ListMemberships(ctx(t), "u1")
+		require.NoError(t, err)
+		require.Len(t, ms, 2)
+		assert.Equal(t, "t1", ms[0].TenantID)
+		require.NoError(t, s.RemoveMember(ctx(t), "t1", "u1"))
+		assert.ErrorIs(t, s.RemoveMember(ctx(t), "t1", "u1"), store.ErrNotFound)
+		ms, err = s.ListMemberships(ctx(t), "u1")
+		require.NoError(t, err)
+		assert.Len(t, ms, 1)
+	})
+	t.Run("RolesRoundTripAndVersion", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t, "t1")
+		v0, err := s.Version(ctx(t), "t1")
+		require.NoError(t, err)
+		r := &permission.Role{TenantID: "t1", Name: "clerk", Description: "'; drop", Grants: []permission.Grant{
+			{Permission: "orders:read", Effect: permission.Allow},
+			{Permission: "refunds:create", Effect: permission.Allow, Condition: "request.amount <= 500.0"},
+			{Permission: "orders:delete", Effect: permission.Deny},
+		}, CreatedAt: base, UpdatedAt: base}
+		require.NoError(t, s.PutRole(ctx(t), r))
+		v1, err := s.Version(ctx(t), "t1")
+		require.NoError(t, err)
+		assert.Greater(t, v1, v0, "a role write bumps the tenant's version")
+		got, err := s.GetRole(ctx(t), "t1", "clerk")
+		require.NoError(t, err)
+		assert.Equal(t, r.Grants, got.Grants)
+		assert.Equal(t, r.Description, got.Description)
+		_, err = s.GetRole(ctx(t), "t1", "nope")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		_, err = s.GetRole(ctx(t), "t2", "clerk")
+		assert.ErrorIs(t, err, store.ErrNotFound, "roles are per tenant")
+	})
+	t.Run("ParentsMustExistAndNoCycles", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t, "t1")
+		assert.ErrorIs(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "a", Parents: []string{"missing"}}), store.ErrNotFound)
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "c"}))
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "b", Parents: []string{"c"}}))
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "a", Parents: []string{"b"}}))
+		err := s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "c", Parents: []string{"a"}})
+		require.ErrorIs(t, err, permission.ErrCycle)
+		var ce *permission.CycleError
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, []string{"c", "a", "b", "c"}, ce.Path)
+		err = s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "c", Parents: []string{"c"}})
+		assert.ErrorIs(t, err, permission.ErrCycle)
+		got, err := s.GetRole(ctx(t), "t1", "c")
+		require.NoError(t, err)
+		assert.Empty(t, got.Parents, "a rejected write changes nothing")
+	})
+	t.Run("DeleteRoleInUseConflicts", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t, "t1")
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "base"}))
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "child", Parents: []string{"base"}}))
+		assert.ErrorIs(t, s.DeleteRole(ctx(t), "t1", "base"), store.ErrConflict)
+		require.NoError(t, s.PutBinding(ctx(t), permission.Binding{UserID: "u1", TenantID: "t1", Role: "child"}))
+		assert.ErrorIs(t, s.DeleteRole(ctx(t), "t1", "child"), store.ErrConflict)
+		require.NoError(t, s.DeleteBinding(ctx(t), permission.Binding{UserID: "u1", TenantID: "t1", Role: "child"}))
+		require.NoError(t, s.DeleteRole(ctx(t), "t1", "child"))
+		require.NoError(t, s.DeleteRole(ctx(t), "t1", "base"))
+		assert.ErrorIs(t, s.DeleteRole(ctx(t), "t1", "base"), store.ErrNotFound)
+	})
+	t.Run("BindingsAndPolicyLoad", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t, "t1", "t2")
+		// A five-level hierarchy mixing a global template and tenant roles.
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: permission.GlobalTenant, Name: "viewer",
+			Grants: []permission.Grant{{Permission: "*:read", Effect: permission.Allow}}}))
+		prev := "viewer"
+		for _, name := range []string{"l2", "l3", "l4", "l5"} {
+			require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: name, Parents: []string{prev},
+				Grants: []permission.Grant{{Permission: name + ":do", Effect: permission.Allow}}}))
+			prev = name
+		}
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "unrelated"}))
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t2", Name: "l5"}))
+		v0, err := s.Version(ctx(t), "t1")
+		require.NoError(t, err)
+		exp := base.Add(time.Hour)
+		require.NoError(t, s.PutBinding(ctx(t), permission.Binding{UserID: "u1", TenantID: "t1", Role: "l5", Scope: "region:eu", ExpiresAt: exp, CreatedAt: base}))
+		require.NoError(t, s.PutBinding(ctx(t), permission.Binding{UserID: "u1", TenantID: "t2", Role: "l5", CreatedAt: base}))
+		require.NoError(t, s.PutBinding(ctx(t), permission.Binding{UserID: "u2", TenantID: "t1", Role: "unrelated", CreatedAt: base}))
+		assert.ErrorIs(t, s.PutBinding(ctx(t), permission.Binding{UserID: "u1", TenantID: "t1", Role: "nope"}), store.ErrNotFound)
+		v1, err := s.Version(ctx(t), "t1")
+		require.NoError(t, err)
+		assert.Greater(t, v1, v0, "a binding write bumps the version")
+
+		p, err := s.LoadPolicy(ctx(t), "t1", "u1")
+		require.NoError(t, err)
+		assert.Equal(t, v1, p.Version)
+		require.Len(t, p.Bindings, 1)
+		assert.Equal(t, "region:eu", p.Bindings[0].Scope)
+		assertTimeEqual(t, exp, p.Bindings[0].ExpiresAt)
+		assert.Equal(t, []string{"t1/l2", "t1/l3", "t1/l4", "t1/l5", "/viewer"}, roleNames(p.Roles))
+
+		bs, err := s.ListBindings(ctx(t), "t1", "")
+		require.NoError(t, err)
+		assert.Len(t, bs, 2)
+		bs, err = s.ListBindings(ctx(t), "t1", "u2")
+		require.NoError(t, err)
+		require.Len(t, bs, 1)
+		assert.Equal(t, "unrelated", bs[0].Role)
+
+		empty, err := s.LoadPolicy(ctx(t), "t1", "nobody")
+		require.NoError(t, err)
+		assert.Empty(t, empty.Bindings)
+		assert.Empty(t, empty.Roles)
+	})
+	t.Run("TemplateWriteBumpsEveryTenant", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t, "t1")
+		v0, err := s.Version(ctx(t), "t1")
+		require.NoError(t, err)
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: permission.GlobalTenant, Name: "viewer"}))
+		v1, err := s.Version(ctx(t), "t1")
+		require.NoError(t, err)
+		assert.Greater(t, v1, v0)
+	})
+	t.Run("TenantRoleShadowsTemplate", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t, "t1")
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: permission.GlobalTenant, Name: "viewer",
+			Grants: []permission.Grant{{Permission: "*:read", Effect: permission.Allow}}}))
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "viewer",
+			Grants: []permission.Grant{{Permission: "orders:read", Effect: permission.Allow}}}))
+		require.NoError(t, s.PutBinding(ctx(t), permission.Binding{UserID: "u1", TenantID: "t1", Role: "viewer"}))
+		p, err := s.LoadPolicy(ctx(t), "t1", "u1")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"t1/viewer"}, roleNames(p.Roles))
+	})
+	t.Run("DeleteTenantRemovesItsData", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t, "t1")
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "r"}))
+		require.NoError(t, s.PutBinding(ctx(t), permission.Binding{UserID: "u1", TenantID: "t1", Role: "r"}))
+		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t1"}))
+		require.NoError(t, s.DeleteTenant(ctx(t), "t1"))
+		require.NoError(t, s.CreateTenant(ctx(t), &permission.Tenant{ID: "t1"}))
+		rs, err := s.ListRoles(ctx(t), "t1")
+		require.NoError(t, err)
+		assert.Empty(t, rs)
+		bs, err := s.ListBindings(ctx(t), "t1", "")
+		require.NoError(t, err)
+		assert.Empty(t, bs)
+		ms, err := s.ListMemberships(ctx(t), "u1")
+		require.NoError(t, err)
+		assert.Empty(t, ms)
+	})
+}

@@ -1,0 +1,378 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store"
+)
+
+// SessionStoreFactory returns a fresh, isolated session.Store.
+type SessionStoreFactory func(t *testing.T) session.Store
+
+// newSession returns a live session of userID created at `at`, idle for 30
+// minutes, absolute 12 hours.
+func newSession(userID string, at time.Time) *session.Session {
+	return &session.Session{
+		ID:                session.NewID(userID),
+		SecretHash:        session.HashSecret([]byte("secret-" + userID + at.String())),
+		UserID:            userID,
+		TenantID:          "t1",
+		Scope:             "region:eu",
+		CreatedAt:         at,
+		LastSeenAt:        at,
+		IdleExpiresAt:     at.Add(30 * time.Minute),
+		AbsoluteExpiresAt: at.Add(12 * time.Hour),
+		AuthenticatedAt:   at,
+		AuthLevel:         1,
+		Client:            session.ClientInfo{IP: "192.0.2.1", UserAgent: "test/1.0", DeviceLabel: "laptop"},
+	}
+}
+
+func ids(ss []*session.Session) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.ID
+	}
+	slices.Sort(out)
+	return out
+}
+
+// RunSessionStore runs the session.Store conformance cases.
+func RunSessionStore(t *testing.T, newStore SessionStoreFactory) {
+	t.Run("CreateGetRoundTrip", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := newSession("u1", base)
+		evicted, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		assert.Empty(t, evicted)
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assertSessionEqual(t, in, got)
+	})
+	t.Run("DuplicateIDConflicts", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := newSession("u1", base)
+		_, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		_, err = s.Create(ctx(t), in, session.Limit{}, base)
+		assert.ErrorIs(t, err, store.ErrConflict)
+	})
+	t.Run("MissingIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		id := session.NewID("ghost")
+		_, err := s.Get(ctx(t), id)
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		assert.ErrorIs(t, s.Touch(ctx(t), id, base, base.Add(time.Minute)), store.ErrNotFound)
+		assert.ErrorIs(t, s.Revoke(ctx(t), id, base, "x"), store.ErrNotFound)
+		assert.ErrorIs(t, s.Rotate(ctx(t), id, newSession("ghost", base), base), store.ErrNotFound)
+		assert.ErrorIs(t, s.Update(ctx(t), newSession("ghost", base)), store.ErrNotFound)
+	})
+	t.Run("TouchMovesIdleExpiry", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := newSession("u1", base)
+		_, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		seen := base.Add(10 * time.Minute)
+		require.NoError(t, s.Touch(ctx(t), in.ID, seen, seen.Add(30*time.Minute)))
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assertTimeEqual(t, seen, got.LastSeenAt)
+		assertTimeEqual(t, seen.Add(30*time.Minute), got.IdleExpiresAt)
+		assertTimeEqual(t, in.AbsoluteExpiresAt, got.AbsoluteExpiresAt)
+	})
+	t.Run("UpdateChangesMutableFields", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := newSession("u1", base)
+		_, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		next := in.Clone()
+		next.TenantID, next.Scope, next.AuthLevel = "t2", "", 2
+		next.AuthenticatedAt = base.Add(time.Minute)
+		next.Client.IP = "198.51.100.7"
+		require.NoError(t, s.Update(ctx(t), next))
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "t2", got.TenantID)
+		assert.Equal(t, "", got.Scope)
+		assert.Equal(t, 2, got.AuthLevel)
+		assert.Equal(t, "198.51.100.7", got.Client.IP)
+		assertTimeEqual(t, base.Add(time.Minute), got.AuthenticatedAt)
+	})
+	t.Run("RevokeIsVisibleAndFinal", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := newSession("u1", base)
+		_, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		at := base.Add(time.Minute)
+		require.NoError(t, s.Revoke(ctx(t), in.ID, at, session.ReasonLogout))
+		require.NoError(t, s.Revoke(ctx(t), in.ID, at.Add(time.Minute), "again"), "revoking twice is a no-op")
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assertTimeEqual(t, at, got.RevokedAt)
+		assert.Equal(t, session.ReasonLogout, got.RevokeReason)
+		assert.False(t, got.Live(at))
+		assert.ErrorIs(t, s.Touch(ctx(t), in.ID, at, at.Add(time.Hour)), store.ErrNotFound, "a revoked session cannot be revived")
+		list, err := s.ListByUser(ctx(t), "u1", at)
+		require.NoError(t, err)
+		assert.Empty(t, list)
+	})
+	t.Run("ListByUserOnlyLiveNewestFirst", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		var made []*session.Session
+		for i := range 4 {
+			x := newSession("u1", base.Add(time.Duration(i)*time.Minute))
+			_, err := s.Create(ctx(t), x, session.Limit{}, x.CreatedAt)
+			require.NoError(t, err)
+			made = append(made, x)
+		}
+		other := newSession("u2", base)
+		_, err := s.Create(ctx(t), other, session.Limit{}, base)
+		require.NoError(t, err)
+		require.NoError(t, s.Revoke(ctx(t), made[1].ID, base.Add(5*time.Minute), "x"))
+		now := base.Add(31 * time.Minute) // made[0] idles out at base+30m
+		list, err := s.ListByUser(ctx(t), "u1", now)
+		require.NoError(t, err)
+		require.Len(t, list, 2)
+		assert.Equal(t, made[3].ID, list[0].ID)
+		assert.Equal(t, made[2].ID, list[1].ID)
+	})
+	t.Run("RevokeUserFilters", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		var made []*session.Session
+		for i := range 4 {
+			x := newSession("u1", base)
+			if i == 3 {
+				x.TenantID = "t2"
+			}
+			_, err := s.Create(ctx(t), x, session.Limit{}, base)
+			require.NoError(t, err)
+			made = append(made, x)
+		}
+		bystander := newSession("u2", base)
+		_, err := s.Create(ctx(t), bystander, session.Limit{}, base)
+		require.NoError(t, err)
+		at := base.Add(time.Minute)
+
+		got, err := s.RevokeUser(ctx(t), "u1", session.RevokeFilter{TenantID: "t2"}, at, "tenant")
+		require.NoError(t, err)
+		assert.Equal(t, []string{made[3].ID}, got)
+
+		got, err = s.RevokeUser(ctx(t), "u1", session.RevokeFilter{ExceptID: made[0].ID}, at, "others")
+		require.NoError(t, err)
+		assert.Equal(t, ids([]*session.Session{made[1], made[2]}), got)
+
+		list, err := s.ListByUser(ctx(t), "u1", at)
+		require.NoError(t, err)
+		assert.Equal(t, []string{made[0].ID}, ids(list))
+		x, err := s.Get(ctx(t), made[1].ID)
+		require.NoError(t, err)
+		assert.Equal(t, "others", x.RevokeReason)
+		b, err := s.Get(ctx(t), bystander.ID)
+		require.NoError(t, err)
+		assert.True(t, b.Live(at), "another user's session must not be touched")
+	})
+	t.Run("RevokeUserManySessions", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		const n = 300
+		for range n {
+			_, err := s.Create(ctx(t), newSession("u1", base), session.Limit{}, base)
+			require.NoError(t, err)
+		}
+		got, err := s.RevokeUser(ctx(t), "u1", session.RevokeFilter{}, base.Add(time.Second), "all")
+		require.NoError(t, err)
+		assert.Len(t, got, n)
+		list, err := s.ListByUser(ctx(t), "u1", base.Add(time.Second))
+		require.NoError(t, err)
+		assert.Empty(t, list)
+	})
+	t.Run("RotateIsAtomic", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		old := newSession("u1", base)
+		_, err := s.Create(ctx(t), old, session.Limit{Max: 1, Policy: session.Refuse}, base)
+		require.NoError(t, err)
+		next := newSession("u1", base.Add(time.Minute))
+		require.NoError(t, s.Rotate(ctx(t), old.ID, next, next.CreatedAt), "rotation must not count against the limit")
+		o, err := s.Get(ctx(t), old.ID)
+		require.NoError(t, err)
+		assert.Equal(t, session.ReasonRotated, o.RevokeReason)
+		n, err := s.Get(ctx(t), next.ID)
+		require.NoError(t, err)
+		assert.True(t, n.Live(next.CreatedAt))
+		assert.ErrorIs(t, s.Rotate(ctx(t), old.ID, newSession("u1", base), next.CreatedAt), store.ErrNotFound, "a dead session cannot rotate")
+	})
+	for _, policy := range []session.EvictionPolicy{session.EvictOldest, session.EvictLeastRecentlyUsed} {
+		t.Run(fmt.Sprintf("LimitEvicts/%d", policy), func(t *testing.T) {
+			t.Parallel()
+			s := newStore(t)
+			limit := session.Limit{Max: 2, Policy: policy}
+			a := newSession("u1", base)
+			b := newSession("u1", base.Add(time.Minute))
+			for _, x := range []*session.Session{a, b} {
+				_, err := s.Create(ctx(t), x, limit, x.CreatedAt)
+				require.NoError(t, err)
+			}
+			// a is older but used more recently than b.
+			require.NoError(t, s.Touch(ctx(t), a.ID, base.Add(2*time.Minute), base.Add(32*time.Minute)))
+			c := newSession("u1", base.Add(3*time.Minute))
+			evicted, err := s.Create(ctx(t), c, limit, c.CreatedAt)
+			require.NoError(t, err)
+			want := a.ID
+			if policy == session.EvictLeastRecentlyUsed {
+				want = b.ID
+			}
+			assert.Equal(t, []string{want}, evicted)
+			gone, err := s.Get(ctx(t), want)
+			require.NoError(t, err)
+			assert.Equal(t, session.ReasonEvicted, gone.RevokeReason)
+			list, err := s.ListByUser(ctx(t), "u1", c.CreatedAt)
+			require.NoError(t, err)
+			assert.Len(t, list, 2)
+		})
+	}
+	t.Run("LimitRefuses", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		limit := session.Limit{Max: 1, Policy: session.Refuse}
+		_, err := s.Create(ctx(t), newSession("u1", base), limit, base)
+		require.NoError(t, err)
+		_, err = s.Create(ctx(t), newSession("u1", base), limit, base)
+		assert.ErrorIs(t, err, store.ErrLimit)
+		list, err := s.ListByUser(ctx(t), "u1", base)
+		require.NoError(t, err)
+		assert.Len(t, list, 1)
+		_, err = s.Create(ctx(t), newSession("u2", base), limit, base)
+		assert.NoError(t, err, "the limit is per user")
+	})
+	t.Run("LimitIgnoresDeadSessions", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		limit := session.Limit{Max: 1, Policy: session.Refuse}
+		first := newSession("u1", base)
+		_, err := s.Create(ctx(t), first, limit, base)
+		require.NoError(t, err)
+		later := base.Add(31 * time.Minute)
+		_, err = s.Create(ctx(t), newSession("u1", later), limit, later)
+		assert.NoError(t, err, "an idled-out session must not count")
+	})
+	t.Run("LimitAtomicUnderConcurrency", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		for _, policy := range []session.EvictionPolicy{session.EvictOldest, session.Refuse} {
+			user := fmt.Sprintf("u-%d", policy)
+			limit := session.Limit{Max: 3, Policy: policy}
+			const n = 1000
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			for i := range n {
+				wg.Go(func() {
+					x := newSession(user, base.Add(time.Duration(i)*time.Millisecond))
+					if _, err := s.Create(ctx(t), x, limit, base.Add(time.Second)); err != nil {
+						errs <- err
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				require.ErrorIs(t, err, store.ErrLimit)
+			}
+			list, err := s.ListByUser(ctx(t), user, base.Add(time.Second))
+			require.NoError(t, err)
+			assert.Len(t, list, 3, "policy %d", policy)
+		}
+	})
+	t.Run("DeleteExpiredForgetsOnlyExpired", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		old := newSession("u1", base)
+		touched := newSession("u1", base)
+		fresh := newSession("u2", base.Add(20*time.Minute))
+		for _, x := range []*session.Session{old, touched, fresh} {
+			_, err := s.Create(ctx(t), x, session.Limit{}, x.CreatedAt)
+			require.NoError(t, err)
+		}
+		require.NoError(t, s.Touch(ctx(t), touched.ID, base.Add(25*time.Minute), base.Add(55*time.Minute)))
+		n, err := s.DeleteExpired(ctx(t), base.Add(40*time.Minute))
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		_, err = s.Get(ctx(t), old.ID)
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		for _, x := range []*session.Session{touched, fresh} {
+			_, err := s.Get(ctx(t), x.ID)
+			assert.NoError(t, err)
+		}
+	})
+	t.Run("Stats", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		a := newSession("u1", base)
+		b := newSession("u1", base.Add(time.Minute))
+		b.TenantID, b.Client.DeviceLabel = "t2", "phone"
+		c := newSession("u2", base.Add(2*time.Minute))
+		for _, x := range []*session.Session{a, b, c} {
+			_, err := s.Create(ctx(t), x, session.Limit{}, x.CreatedAt)
+			require.NoError(t, err)
+		}
+		require.NoError(t, s.Revoke(ctx(t), c.ID, base.Add(3*time.Minute), "x"))
+		now := base.Add(4 * time.Minute)
+		st, err := s.Stats(ctx(t), session.StatsFilter{From: base, To: now}, now)
+		require.NoError(t, err)
+		assert.Equal(t, 2, st.Live)
+		assert.Equal(t, map[string]int{"t1": 1, "t2": 1}, st.ByTenant)
+		assert.Equal(t, map[string]int{"u1": 2}, st.ByUser)
+		assert.Equal(t, map[string]int{"laptop": 1, "phone": 1}, st.ByDevice)
+		assert.Equal(t, 3, st.Created)
+		assert.Equal(t, 1, st.Revoked)
+
+		st, err = s.Stats(ctx(t), session.StatsFilter{UserID: "u1", TenantID: "t2"}, now)
+		require.NoError(t, err)
+		assert.Equal(t, 1, st.Live)
+	})
+	t.Run("StoresOnlyTheHash", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := newSession("u1", base)
+		_, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assert.Equal(t, in.SecretHash, got.SecretHash)
+		assert.Len(t, got.SecretHash, 32)
+	})
+}
+
+func assertSessionEqual(t *testing.T, want, got *session.Session) {
+	t.Helper()
+	assert.Equal(t, want.ID, got.ID)
+	assert.Equal(t, want.SecretHash, got.SecretHash)
+	assert.Equal(t, want.UserID, got.UserID)
+	assert.Equal(t, want.TenantID, got.TenantID)
+	assert.Equal(t, want.Scope, got.Scope)
+	assert.Equal(t, want.AuthLevel, got.AuthLevel)
+	assert.Equal(t, want.Client, got.Client)
+	assert.Equal(t, want.RevokeReason, got.RevokeReason)
+	assertTimeEqual(t, want.CreatedAt, got.CreatedAt)
+	assertTimeEqual(t, want.LastSeenAt, got.LastSeenAt)
+	assertTimeEqual(t, want.IdleExpiresAt, got.IdleExpiresAt)
+	assertTimeEqual(t, want.AbsoluteExpiresAt, got.AbsoluteExpiresAt)
+	assertTimeEqual(t, want.AuthenticatedAt, got.AuthenticatedAt)
+	assertTimeEqual(t, want.RevokedAt, got.RevokedAt)
+}

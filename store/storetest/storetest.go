@@ -1,0 +1,47 @@
+// Package storetest is the conformance suite every authv2 store runs, the
+// way database drivers run a shared test kit: the in-memory, PostgreSQL and
+// Redis stores all pass these very cases, and so must a custom store.
+//
+// Usage, in an adapter's test file:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.RunUserStore(t, func(t *testing.T) user.Store { return newIsolatedStore(t) })
+//	}
+//
+// A factory must return a fresh, empty store isolated from every other call
+// (its own schema, key prefix or instance), and register its cleanup with
+// t.Cleanup. Cases call t.Parallel, so the factory must be safe to call
+// concurrently.
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// base is a fixed instant the cases measure time from; stores receive "now"
+// explicitly, so no case depends on the wall clock — except TTL-based
+// stores, which is why base is near the present and expiries lie ahead.
+var base = time.Now().UTC().Truncate(time.Second)
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+func contextCanceled(t *testing.T) (context.Context, context.CancelFunc) {
+	return context.WithCancel(t.Context())
+}
+
+// assertTimeEqual compares instants at microsecond precision, the finest
+// PostgreSQL keeps; zero must stay zero.
+func assertTimeEqual(t *testing.T, want, got time.Time) {
+	t.Helper()
+	if want.IsZero() {
+		if !got.IsZero() {
+			t.Errorf("time: want zero, got %v", got)
+		}
+		return
+	}
+	if !want.Truncate(time.Microsecond).Equal(got.Truncate(time.Microsecond)) {
+		t.Errorf("time: want %v, got %v", want, got)
+	}
+}

@@ -1,0 +1,207 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/user"
+)
+
+// UserStoreFactory returns a fresh, isolated user.Store.
+type UserStoreFactory func(t *testing.T) user.Store
+
+// injection strings every text field must store and return literally.
+var nasty = []string{"'; DROP TABLE users; --", "Robert\tTables", "line\r\nbreak", "ünïcødé 🦊", `\"%_*{}[]`}
+
+func newUser(id string) *user.User {
+	return &user.User{
+		ID:           id,
+		Email:        id + "@Example.com",
+		DisplayName:  "User " + id,
+		Status:       user.StatusActive,
+		PasswordHash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5",
+		Attributes:   map[string]string{"team": "blue"},
+		CreatedAt:    base,
+		UpdatedAt:    base,
+	}
+}
+
+// RunUserStore runs the user.Store conformance cases.
+func RunUserStore(t *testing.T, newStore UserStoreFactory) {
+	t.Run("CreateGetRoundTrip", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		u := newUser("u1")
+		u.LastLoginAt = base.Add(-1)
+		u.PasswordChangedAt = base.Add(-2)
+		u.FailedAttempts = 3
+		u.DefaultTenantID = "t1"
+		require.NoError(t, s.Create(ctx(t), u))
+		got, err := s.Get(ctx(t), "u1")
+		require.NoError(t, err)
+		assertUserEqual(t, u, got)
+		got.Attributes["team"] = "changed"
+		again, err := s.Get(ctx(t), "u1")
+		require.NoError(t, err)
+		assert.Equal(t, "blue", again.Attributes["team"], "a store must not share maps with callers")
+	})
+	t.Run("EmailIsCaseInsensitive", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		require.NoError(t, s.Create(ctx(t), newUser("u1")))
+		got, err := s.GetByEmail(ctx(t), "U1@EXAMPLE.COM")
+		require.NoError(t, err)
+		assert.Equal(t, "u1", got.ID)
+		dup := newUser("u2")
+		dup.Email = "u1@example.COM"
+		assert.ErrorIs(t, s.Create(ctx(t), dup), store.ErrConflict)
+	})
+	t.Run("DuplicateIDConflicts", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		require.NoError(t, s.Create(ctx(t), newUser("u1")))
+		dup := newUser("u1")
+		dup.Email = "other@example.com"
+		assert.ErrorIs(t, s.Create(ctx(t), dup), store.ErrConflict)
+	})
+	t.Run("MissingIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		_, err := s.Get(ctx(t), "nope")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		_, err = s.GetByEmail(ctx(t), "nope@example.com")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		_, err = s.Update(ctx(t), "nope", func(*user.User) error { return nil })
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		assert.ErrorIs(t, s.Delete(ctx(t), "nope"), store.ErrNotFound)
+	})
+	t.Run("UpdateSavesAndReturns", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		require.NoError(t, s.Create(ctx(t), newUser("u1")))
+		got, err := s.Update(ctx(t), "u1", func(u *user.User) error {
+			u.Status = user.StatusDisabled
+			u.Email = "new@example.com"
+			u.Attributes = map[string]string{"k": "v"}
+			return nil
+		})
+		require.NoError(t, err)
+		assert.Equal(t, user.StatusDisabled, got.Status)
+		byEmail, err := s.GetByEmail(ctx(t), "NEW@example.com")
+		require.NoError(t, err)
+		assert.Equal(t, "u1", byEmail.ID)
+		assert.Equal(t, map[string]string{"k": "v"}, byEmail.Attributes)
+		_, err = s.GetByEmail(ctx(t), "u1@example.com")
+		assert.ErrorIs(t, err, store.ErrNotFound, "the old email must be free after a change")
+	})
+	t.Run("UpdateCallbackErrorWritesNothing", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		require.NoError(t, s.Create(ctx(t), newUser("u1")))
+		boom := errors.New("boom")
+		_, err := s.Update(ctx(t), "u1", func(u *user.User) error {
+			u.DisplayName = "changed"
+			return boom
+		})
+		assert.ErrorIs(t, err, boom)
+		got, err := s.Get(ctx(t), "u1")
+		require.NoError(t, err)
+		assert.Equal(t, "User u1", got.DisplayName)
+	})
+	t.Run("UpdateEmailConflict", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		require.NoError(t, s.Create(ctx(t), newUser("u1")))
+		require.NoError(t, s.Create(ctx(t), newUser("u2")))
+		_, err := s.Update(ctx(t), "u2", func(u *user.User) error { u.Email = "U1@example.com"; return nil })
+		assert.ErrorIs(t, err, store.ErrConflict)
+		got, err := s.Get(ctx(t), "u2")
+		require.NoError(t, err)
+		assert.Equal(t, "u2@Example.com", got.Email)
+	})
+	t.Run("ConcurrentUpdatesLoseNothing", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		u := newUser("u1")
+		u.FailedAttempts = 0
+		require.NoError(t, s.Create(ctx(t), u))
+		const n = 200
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for range n {
+			wg.Go(func() {
+				_, err := s.Update(ctx(t), "u1", func(u *user.User) error { u.FailedAttempts++; return nil })
+				if err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		got, err := s.Get(ctx(t), "u1")
+		require.NoError(t, err)
+		assert.Equal(t, n, got.FailedAttempts)
+	})
+	t.Run("DeleteFreesEmail", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		require.NoError(t, s.Create(ctx(t), newUser("u1")))
+		require.NoError(t, s.Delete(ctx(t), "u1"))
+		_, err := s.Get(ctx(t), "u1")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		again := newUser("u9")
+		again.Email = "u1@example.com"
+		assert.NoError(t, s.Create(ctx(t), again))
+	})
+	t.Run("TextFieldsStoredLiterally", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		for i, v := range nasty {
+			u := newUser(fmt.Sprintf("n%d", i))
+			u.DisplayName = v
+			u.Email = fmt.Sprintf("n%d+%s@example.com", i, "x'y")
+			u.Attributes = map[string]string{v: v}
+			require.NoError(t, s.Create(ctx(t), u))
+			got, err := s.Get(ctx(t), u.ID)
+			require.NoError(t, err)
+			assertUserEqual(t, u, got)
+		}
+	})
+	t.Run("CanceledContext", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		c, cancel := contextCanceled(t)
+		cancel()
+		_, err := s.Get(c, "u1")
+		assert.Error(t, err)
+	})
+}
+
+func assertUserEqual(t *testing.T, want, got *user.User) {
+	t.Helper()
+	assert.Equal(t, want.ID, got.ID)
+	assert.Equal(t, want.Email, got.Email)
+	assert.Equal(t, want.DisplayName, got.DisplayName)
+	assert.Equal(t, want.Status, got.Status)
+	assert.Equal(t, want.PasswordHash, got.PasswordHash)
+	assert.Equal(t, want.FailedAttempts, got.FailedAttempts)
+	assert.Equal(t, want.DefaultTenantID, got.DefaultTenantID)
+	assertTimeEqual(t, want.LastLoginAt, got.LastLoginAt)
+	assertTimeEqual(t, want.PasswordChangedAt, got.PasswordChangedAt)
+	assertTimeEqual(t, want.LockedUntil, got.LockedUntil)
+	assertTimeEqual(t, want.CreatedAt, got.CreatedAt)
+	if len(want.Attributes) == 0 {
+		assert.Empty(t, got.Attributes)
+	} else {
+		assert.Equal(t, want.Attributes, got.Attributes)
+	}
+}

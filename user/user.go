@@ -1,0 +1,99 @@
+// Package user holds the user model, its store contract, password hashing
+// and input validation.
+package user
+
+import (
+	"context"
+	"maps"
+	"strings"
+	"time"
+)
+
+// Status is the lifecycle state of an account.
+type Status string
+
+// Account states. Only StatusActive may log in; StatusPendingVerification may
+// when the application allows unverified logins.
+const (
+	StatusActive              Status = "active"
+	StatusPendingVerification Status = "pending_verification"
+	StatusLocked              Status = "locked"
+	StatusDisabled            Status = "disabled"
+)
+
+// Valid reports whether s is one of the known states.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusActive, StatusPendingVerification, StatusLocked, StatusDisabled:
+		return true
+	}
+	return false
+}
+
+// User is a global identity: its email is unique across the installation
+// (case-insensitively) and it joins tenants through memberships.
+type User struct {
+	ID          string
+	Email       string // as entered; uniqueness is case-insensitive
+	DisplayName string
+	Status      Status
+
+	// PasswordHash is a PHC string (argon2id) or a bcrypt hash imported from
+	// an older system. Empty means the account has no password.
+	PasswordHash      string
+	PasswordChangedAt time.Time
+
+	// FailedAttempts counts consecutive failed logins; a success resets it.
+	FailedAttempts int
+	// LockedUntil, when in the future, refuses logins (throttling).
+	LockedUntil time.Time
+	LastLoginAt time.Time
+
+	// DefaultTenantID is where a login lands when it names no tenant.
+	DefaultTenantID string
+
+	Attributes map[string]string
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Clone returns a deep copy, so a store never shares maps with its callers.
+func (u *User) Clone() *User {
+	if u == nil {
+		return nil
+	}
+	c := *u
+	c.Attributes = maps.Clone(u.Attributes)
+	return &c
+}
+
+// NormalizeEmail is the key email uniqueness is decided on. Stores must
+// treat two emails as equal when their NormalizeEmail values are equal.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// Store persists users. Implementations must be safe for concurrent use and
+// translate their errors to the sentinels of package store.
+type Store interface {
+	// Create inserts u. It returns store.ErrConflict when u.ID or an email
+	// equal under NormalizeEmail already exists. The store keeps a copy.
+	Create(ctx context.Context, u *User) error
+
+	// Get returns the user with the given ID, or store.ErrNotFound.
+	Get(ctx context.Context, id string) (*User, error)
+
+	// GetByEmail finds a user by email, compared under NormalizeEmail, or
+	// returns store.ErrNotFound.
+	GetByEmail(ctx context.Context, email string) (*User, error)
+
+	// Update applies fn to the current record and saves the result
+	// atomically: concurrent Updates of one user are serialized, so a
+	// read-modify-write such as FailedAttempts++ never loses an increment.
+	// If fn returns an error, nothing is written and that error is returned.
+	// fn must not change ID. It returns the saved record, store.ErrNotFound,
+	// or store.ErrConflict when the new email is taken.
+	Update(ctx context.Context, id string, fn func(*User) error) (*User, error)
+
+	// Delete removes the user, or returns store.ErrNotFound.
+	Delete(ctx context.Context, id string) error
+}
