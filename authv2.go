@@ -1,0 +1,500 @@
+package authv2
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/internal/clock"
+	"github.com/authv2/authv2/internal/token"
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/store/memory"
+	"github.com/authv2/authv2/user"
+)
+
+// Manager is the entry point: it holds the stores and runs every flow.
+// It is safe for concurrent use. Close it to stop its background work.
+type Manager struct {
+	cfg         Config
+	users       user.Store
+	sessions    session.Store
+	permissions permission.Store
+	sinks       []audit.Sink
+	clock       Clock
+	log         *slog.Logger
+	hasher      *user.Hasher
+	inputs      *inputValidator
+
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      sync.WaitGroup
+}
+
+// New builds a Manager. Every store defaults to the in-memory one; every
+// setting to DefaultConfig. An invalid setting fails here with a
+// *ConfigError, never later.
+func New(opts ...Option) (*Manager, error) {
+	o := options{cfg: DefaultConfig()}
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	if err := o.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.clock == nil {
+		o.clock = clock.System{}
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	mem := memory.New()
+	if o.users == nil {
+		o.users = mem.Users
+	}
+	if o.sessions == nil {
+		o.sessions = mem.Sessions
+	}
+	if o.permissions == nil {
+		o.permissions = mem.Permissions
+	}
+	hasher, err := user.NewHasher(o.cfg.Argon2, o.cfg.HashConcurrency)
+	if err != nil {
+		return nil, &ConfigError{Field: "Argon2", Reason: err.Error()}
+	}
+	m := &Manager{
+		cfg:         o.cfg,
+		users:       o.users,
+		sessions:    o.sessions,
+		permissions: o.permissions,
+		sinks:       o.sinks,
+		clock:       o.clock,
+		log:         o.logger,
+		hasher:      hasher,
+		inputs:      newInputValidator(o.cfg),
+		stop:        make(chan struct{}),
+	}
+	if o.cfg.CleanupInterval > 0 {
+		m.done.Add(1)
+		go m.cleanupLoop(o.cfg.CleanupInterval)
+	}
+	return m, nil
+}
+
+// Close stops the Manager's background work. It does not close the stores:
+// the application opened them and closes them. Close is idempotent.
+func (m *Manager) Close(ctx context.Context) error {
+	m.closeOnce.Do(func() { close(m.stop) })
+	finished := make(chan struct{})
+	go func() { m.done.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// cleanupLoop purges expired sessions periodically; stores with native
+// expiry (Redis TTLs) make this cheap.
+func (m *Manager) cleanupLoop(every time.Duration) {
+	defer m.done.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			n, err := m.sessions.DeleteExpired(ctx, m.clock.Now())
+			cancel()
+			if err != nil {
+				m.log.Warn("authv2: purging expired sessions failed", "error", err)
+			} else if n > 0 {
+				m.log.Debug("authv2: purged expired sessions", "count", n)
+			}
+		}
+	}
+}
+
+// translate maps a store error to what callers see. Store sentinels are
+// already the public ones (ErrNotFound, ErrConflict, ErrStoreUnavailable);
+// anything else a store returned is wrapped as unavailable, so a custom
+// store's raw driver error cannot leak to a caller.
+func translate(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict),
+		errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrLimit),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, permission.ErrCycle):
+		return err
+	default:
+		return store.Unavailable(op, err)
+	}
+}
+
+// newID returns a random identifier: 128 bits, base64url.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// emit sends an audit event to every sink. Delivery is synchronous: a
+// failing sink is logged, and the flow goes on — an outage of the audit
+// sink must not lock users out.
+func (m *Manager) emit(ctx context.Context, e audit.Event) {
+	if len(m.sinks) == 0 {
+		return
+	}
+	if e.ID == "" {
+		e.ID = newID()
+	}
+	if e.Time.IsZero() {
+		e.Time = m.clock.Now().UTC()
+	}
+	batch := []audit.Event{e}
+	for _, s := range m.sinks {
+		if err := s.Write(context.WithoutCancel(ctx), batch); err != nil {
+			m.log.Error("authv2: audit sink failed", "event_type", string(e.Type), "error", err)
+		}
+	}
+}
+
+// RegisterInput is what Register needs. Unknown fields cannot be smuggled
+// in: status, roles and tenants other than TenantID are never taken from it.
+type RegisterInput struct {
+	Email       string
+	Password    string
+	DisplayName string
+	// TenantID, when set, makes the user a member of that existing tenant
+	// and their default tenant for logins.
+	TenantID   string
+	Attributes map[string]string
+}
+
+// Register creates an active user with a password. Input errors come back
+// as a *ValidationError listing every rejected field; a taken email is
+// ErrUserExists.
+func (m *Manager) Register(ctx context.Context, in RegisterInput) (*user.User, error) {
+	if err := m.inputs.register(in); err != nil {
+		return nil, err
+	}
+	if in.TenantID != "" {
+		if _, err := m.permissions.GetTenant(ctx, in.TenantID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, &ValidationError{Fields: []FieldError{{Field: "TenantID", Reason: "no such tenant"}}}
+			}
+			return nil, translate("tenant.get", err)
+		}
+	}
+	hash, err := m.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return nil, err
+	}
+	now := m.clock.Now()
+	u := &user.User{
+		ID:                newID(),
+		Email:             in.Email,
+		DisplayName:       in.DisplayName,
+		Status:            user.StatusActive,
+		PasswordHash:      hash,
+		PasswordChangedAt: now,
+		DefaultTenantID:   in.TenantID,
+		Attributes:        in.Attributes,
+		CreatedAt:         now,
+		UpdatedAt:         now,
+	}
+	if err := m.users.Create(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, ErrUserExists
+		}
+		return nil, translate("user.create", err)
+	}
+	if in.TenantID != "" {
+		if err := m.permissions.AddMember(ctx, permission.Membership{UserID: u.ID, TenantID: in.TenantID, CreatedAt: now}); err != nil {
+			return nil, translate("membership.add", err)
+		}
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeRegister, Outcome: audit.Success, ActorUserID: u.ID, TenantID: in.TenantID, Target: u.ID})
+	return u.Clone(), nil
+}
+
+// LoginInput is what Login needs.
+type LoginInput struct {
+	Email    string
+	Password string
+	// TenantID selects the tenant of the new session; "" means the user's
+	// default tenant (or none).
+	TenantID string
+	Scope    string
+	Client   session.ClientInfo
+}
+
+// LoginResult is a successful login. Token is the only copy of the session
+// secret: hand it to the client and do not log it.
+type LoginResult struct {
+	User    *user.User
+	Session *session.Session
+	Token   string
+}
+
+// Login checks a password and opens a session. Every credential failure
+// is ErrInvalidCredentials, and an unknown email costs the same time as a
+// wrong password.
+func (m *Manager) Login(ctx context.Context, in LoginInput) (*LoginResult, error) {
+	fail := func(userID, reason string) {
+		m.emit(ctx, audit.Event{Type: audit.TypeLoginFailure, Outcome: audit.Failure, ActorUserID: userID,
+			TenantID: in.TenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason})
+	}
+	u, err := m.users.GetByEmail(ctx, in.Email)
+	if errors.Is(err, store.ErrNotFound) {
+		// Spend a real hash's time so the response does not say the email is unknown.
+		if err := m.hasher.VerifyDummy(ctx, in.Password); err != nil && !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
+			return nil, err
+		}
+		fail("", "unknown_user")
+		return nil, ErrInvalidCredentials
+	}
+	if err != nil {
+		return nil, translate("user.get_by_email", err)
+	}
+	rehash, err := m.hasher.Verify(ctx, in.Password, u.PasswordHash)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
+			m.log.Error("authv2: stored password hash unusable", "user_id", u.ID, "error", err)
+		}
+		m.recordFailure(ctx, u.ID)
+		fail(u.ID, "bad_password")
+		return nil, ErrInvalidCredentials
+	}
+	// Status is checked only after the password so that a correct guess
+	// against a disabled account and a wrong one look the same.
+	if u.Status != user.StatusActive {
+		fail(u.ID, "status_"+string(u.Status))
+		return nil, ErrInvalidCredentials
+	}
+	tenantID := in.TenantID
+	if tenantID == "" {
+		tenantID = u.DefaultTenantID
+	}
+	if tenantID != "" {
+		if err := m.checkTenantAccess(ctx, u.ID, tenantID); err != nil {
+			fail(u.ID, "not_member")
+			return nil, err
+		}
+	}
+	now := m.clock.Now()
+	var newHash string
+	if rehash {
+		if newHash, err = m.hasher.Hash(ctx, in.Password); err != nil {
+			return nil, err
+		}
+	}
+	u, err = m.users.Update(ctx, u.ID, func(x *user.User) error {
+		x.FailedAttempts, x.LastLoginAt = 0, now
+		if newHash != "" {
+			x.PasswordHash = newHash
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, translate("user.update", err)
+	}
+	if newHash != "" {
+		m.emit(ctx, audit.Event{Type: audit.TypePasswordRehash, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+	}
+	sess, tok, err := m.openSession(ctx, u.ID, tenantID, in.Scope, in.Client, now, now)
+	if err != nil {
+		fail(u.ID, "session")
+		return nil, err
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
+		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent})
+	return &LoginResult{User: u, Session: sess, Token: tok}, nil
+}
+
+// recordFailure counts a failed password atomically in the user store.
+func (m *Manager) recordFailure(ctx context.Context, userID string) {
+	_, err := m.users.Update(ctx, userID, func(x *user.User) error { x.FailedAttempts++; return nil })
+	if err != nil {
+		m.log.Warn("authv2: recording a failed login failed", "user_id", userID, "error", err)
+	}
+}
+
+// checkTenantAccess succeeds when the user is a member of, or holds a
+// binding in, the tenant.
+func (m *Manager) checkTenantAccess(ctx context.Context, userID, tenantID string) error {
+	ms, err := m.permissions.ListMemberships(ctx, userID)
+	if err != nil {
+		return translate("membership.list", err)
+	}
+	for _, x := range ms {
+		if x.TenantID == tenantID {
+			return nil
+		}
+	}
+	bs, err := m.permissions.ListBindings(ctx, tenantID, userID)
+	if err != nil {
+		return translate("binding.list", err)
+	}
+	if len(bs) > 0 {
+		return nil
+	}
+	return ErrNotMember
+}
+
+// newSession builds a session record and its token.
+func (m *Manager) newSession(userID, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, error) {
+	id := session.NewID(userID)
+	tok, secret, err := token.New(id)
+	if err != nil {
+		return nil, "", err
+	}
+	p := m.cfg.Session
+	return &session.Session{
+		ID:                id,
+		SecretHash:        session.HashSecret(secret),
+		UserID:            userID,
+		TenantID:          tenantID,
+		Scope:             scope,
+		CreatedAt:         now,
+		LastSeenAt:        now,
+		IdleExpiresAt:     now.Add(p.IdleTimeout),
+		AbsoluteExpiresAt: now.Add(p.AbsoluteTimeout),
+		AuthenticatedAt:   authAt,
+		AuthLevel:         1,
+		Client:            client,
+	}, tok, nil
+}
+
+// openSession creates a session under the per-user limit.
+func (m *Manager) openSession(ctx context.Context, userID, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, error) {
+	sess, tok, err := m.newSession(userID, tenantID, scope, client, now, authAt)
+	if err != nil {
+		return nil, "", err
+	}
+	evicted, err := m.sessions.Create(ctx, sess, m.cfg.Session.Limit(), now)
+	if errors.Is(err, store.ErrLimit) {
+		return nil, "", ErrSessionLimit
+	}
+	if err != nil {
+		return nil, "", translate("session.create", err)
+	}
+	for _, id := range evicted {
+		m.emit(ctx, audit.Event{Type: audit.TypeSessionEvicted, Outcome: audit.Success, ActorUserID: userID, Target: id, Reason: session.ReasonEvicted})
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeSessionCreated, Outcome: audit.Success, ActorUserID: userID, ActorSessionID: sess.ID,
+		TenantID: tenantID, Scope: scope, IP: client.IP, UserAgent: client.UserAgent})
+	return sess, tok, nil
+}
+
+// Authenticate turns a token into a Principal. It reads the session store
+// once (plus, at most once per TouchInterval, a write of last-seen) and
+// never the user store: everything that must end access revokes sessions.
+// A malformed token fails without touching the store.
+func (m *Manager) Authenticate(ctx context.Context, tok string, client session.ClientInfo) (*Principal, error) {
+	sess, err := m.lookup(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	now := m.clock.Now()
+	if err := m.checkLive(ctx, sess, now); err != nil {
+		return nil, err
+	}
+	if now.Sub(sess.LastSeenAt) >= m.cfg.Session.TouchInterval {
+		idle := now.Add(m.cfg.Session.IdleTimeout)
+		if err := m.sessions.Touch(ctx, sess.ID, now, idle); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, ErrSessionRevoked // revoked between the read and the write
+			}
+			return nil, translate("session.touch", err)
+		}
+		sess.LastSeenAt, sess.IdleExpiresAt = now, idle
+	}
+	return &Principal{
+		UserID:          sess.UserID,
+		TenantID:        sess.TenantID,
+		Scope:           sess.Scope,
+		SessionID:       sess.ID,
+		AuthLevel:       sess.AuthLevel,
+		AuthenticatedAt: sess.AuthenticatedAt,
+		ExpiresAt:       sess.ExpiresAt(),
+		Session:         sess,
+	}, nil
+}
+
+// lookup parses a token and returns its session if the secret matches,
+// whatever the session's state.
+func (m *Manager) lookup(ctx context.Context, tok string) (*session.Session, error) {
+	id, secret, err := token.Parse(tok)
+	if err != nil {
+		return nil, ErrUnauthenticated
+	}
+	sess, err := m.sessions.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnauthenticated
+	}
+	if err != nil {
+		return nil, translate("session.get", err)
+	}
+	sum := sha256.Sum256(secret[:])
+	if subtle.ConstantTimeCompare(sum[:], sess.SecretHash) != 1 {
+		return nil, ErrUnauthenticated
+	}
+	return sess, nil
+}
+
+// checkLive reports why a session can no longer be used, auditing expiry.
+func (m *Manager) checkLive(ctx context.Context, sess *session.Session, now time.Time) error {
+	if !sess.RevokedAt.IsZero() {
+		return ErrSessionRevoked
+	}
+	if !now.Before(sess.ExpiresAt()) {
+		m.emit(ctx, audit.Event{Type: audit.TypeSessionExpired, Outcome: audit.Failure, ActorUserID: sess.UserID,
+			ActorSessionID: sess.ID, TenantID: sess.TenantID})
+		return ErrSessionExpired
+	}
+	return nil
+}
+
+// Logout ends the session of tok everywhere at once. Logging out a session
+// that already ended succeeds; a token that names no session is
+// ErrUnauthenticated.
+func (m *Manager) Logout(ctx context.Context, tok string) error {
+	sess, err := m.lookup(ctx, tok)
+	if err != nil {
+		return err
+	}
+	if !sess.RevokedAt.IsZero() {
+		return nil
+	}
+	if err := m.sessions.Revoke(ctx, sess.ID, m.clock.Now(), session.ReasonLogout); err != nil {
+		return translate("session.revoke", err)
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeLogout, Outcome: audit.Success, ActorUserID: sess.UserID, ActorSessionID: sess.ID, TenantID: sess.TenantID})
+	return nil
+}
+
+// User returns the user with the given ID, or ErrNotFound.
+func (m *Manager) User(ctx context.Context, id string) (*user.User, error) {
+	u, err := m.users.Get(ctx, id)
+	if err != nil {
+		return nil, translate("user.get", err)
+	}
+	return u, nil
+}

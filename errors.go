@@ -1,0 +1,113 @@
+package authv2
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/authv2/authv2/store"
+)
+
+// Sentinel errors. Every error a Manager method returns is one of these, a
+// *ValidationError, a context error, or wraps one of them: test with
+// errors.Is, never by comparing messages.
+var (
+	// ErrInvalidCredentials: wrong email or password. Deliberately the same
+	// for an unknown email, a wrong password, and (by default) a locked or
+	// disabled account, so a caller cannot probe which accounts exist.
+	ErrInvalidCredentials = errors.New("authv2: invalid credentials")
+	// ErrUnauthenticated: no usable token (missing, malformed or unknown).
+	ErrUnauthenticated = errors.New("authv2: unauthenticated")
+	// ErrSessionExpired: the session passed its idle or absolute timeout.
+	ErrSessionExpired = errors.New("authv2: session expired")
+	// ErrSessionRevoked: the session was logged out or revoked.
+	ErrSessionRevoked = errors.New("authv2: session revoked")
+	// ErrSessionLimit: the user is at the concurrent-session limit and the
+	// policy refuses new sessions.
+	ErrSessionLimit = errors.New("authv2: session limit reached")
+	// ErrUserExists: the email is already registered.
+	ErrUserExists = errors.New("authv2: user already exists")
+	// ErrUserDisabled: the account is disabled (returned by admin flows;
+	// Login reports ErrInvalidCredentials instead).
+	ErrUserDisabled = errors.New("authv2: user disabled")
+	// ErrUserLocked: the account is locked (admin flows; see ErrUserDisabled).
+	ErrUserLocked = errors.New("authv2: user locked")
+	// ErrNotFound: the thing asked for does not exist.
+	ErrNotFound = store.ErrNotFound
+	// ErrConflict: a write collides with an existing record.
+	ErrConflict = store.ErrConflict
+	// ErrStoreUnavailable: a store could not be reached; the operation
+	// failed closed. errors.As to *store.UnavailableError gives the cause.
+	ErrStoreUnavailable = store.ErrUnavailable
+	// ErrNotMember: the user has no membership or binding in that tenant.
+	ErrNotMember = errors.New("authv2: not a member of the tenant")
+	// ErrInvalidConfig: an option or Config value is out of range.
+	ErrInvalidConfig = errors.New("authv2: invalid configuration")
+	// ErrClosed: the Manager was closed.
+	ErrClosed = errors.New("authv2: manager closed")
+)
+
+// FieldError is one rejected input field.
+type FieldError struct {
+	Field  string // e.g. "Email"
+	Reason string // human readable, safe to show to the user
+}
+
+// ValidationError lists every rejected input field.
+// errors.Is(err, ErrValidation) is true for it.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+// ErrValidation matches any *ValidationError.
+var ErrValidation = errors.New("authv2: invalid input")
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + ": " + f.Reason
+	}
+	return "authv2: invalid input: " + strings.Join(parts, "; ")
+}
+
+// Is makes errors.Is(err, ErrValidation) true.
+func (e *ValidationError) Is(target error) bool { return target == ErrValidation }
+
+// Field returns the reason given for field, or "".
+func (e *ValidationError) Field(name string) string {
+	for _, f := range e.Fields {
+		if f.Field == name {
+			return f.Reason
+		}
+	}
+	return ""
+}
+
+// ConfigError names the configuration field that is out of range.
+// errors.Is(err, ErrInvalidConfig) is true for it.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("authv2: config %s: %s", e.Field, e.Reason) }
+
+// Is makes errors.Is(err, ErrInvalidConfig) true.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// ThrottledError is returned instead of ErrInvalidCredentials when the
+// application opts into distinct throttling errors.
+type ThrottledError struct {
+	RetryAfter time.Duration
+}
+
+// ErrThrottled matches any *ThrottledError.
+var ErrThrottled = errors.New("authv2: too many attempts")
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("authv2: too many attempts, retry after %s", e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrThrottled) true.
+func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }

@@ -1,0 +1,99 @@
+package authv2
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/internal/clock"
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/user"
+)
+
+// Store interfaces, re-exported so applications can speak of them simply.
+type (
+	UserStore       = user.Store
+	SessionStore    = session.Store
+	PermissionStore = permission.Store
+	AuditSink       = audit.Sink
+)
+
+// Clock tells the time. Inject one with WithClock to test time rules.
+type Clock = clock.Clock
+
+// Option configures a Manager. Options are sealed: only this package
+// implements them, so new ones can be added without breaking callers.
+type Option interface{ apply(*options) }
+
+type options struct {
+	cfg         Config
+	users       user.Store
+	sessions    session.Store
+	permissions permission.Store
+	sinks       []audit.Sink
+	clock       Clock
+	logger      *slog.Logger
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// WithConfig replaces the whole configuration (DefaultConfig otherwise).
+// Options after it still override single values.
+func WithConfig(c Config) Option { return optionFunc(func(o *options) { o.cfg = c }) }
+
+// WithUserStore sets the user store (in-memory by default).
+func WithUserStore(s user.Store) Option { return optionFunc(func(o *options) { o.users = s }) }
+
+// WithSessionStore sets the session store (in-memory by default).
+func WithSessionStore(s session.Store) Option {
+	return optionFunc(func(o *options) { o.sessions = s })
+}
+
+// WithPermissionStore sets the permission store (in-memory by default).
+func WithPermissionStore(s permission.Store) Option {
+	return optionFunc(func(o *options) { o.permissions = s })
+}
+
+// WithAuditSink adds a sink that receives every audit event. Several may
+// be given; each receives every event.
+func WithAuditSink(s audit.Sink) Option {
+	return optionFunc(func(o *options) { o.sinks = append(o.sinks, s) })
+}
+
+// WithClock sets the clock every time rule reads (the system clock in UTC
+// by default).
+func WithClock(c Clock) Option { return optionFunc(func(o *options) { o.clock = c }) }
+
+// WithLogger sets the logger for operational messages (discarded by
+// default). Audit events go to audit sinks, not here.
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(o *options) { o.logger = l }) }
+
+// WithSessionPolicy sets timeouts, renewal throttling and per-user limits.
+func WithSessionPolicy(p session.Policy) Option {
+	return optionFunc(func(o *options) { o.cfg.Session = p })
+}
+
+// WithSessionTimeouts sets the idle and absolute timeouts.
+func WithSessionTimeouts(idle, absolute time.Duration) Option {
+	return optionFunc(func(o *options) { o.cfg.Session.IdleTimeout, o.cfg.Session.AbsoluteTimeout = idle, absolute })
+}
+
+// WithPasswordParams sets the argon2id cost of new hashes. Tests use cheap
+// parameters (see user.Argon2Params.Validate for the floor); production
+// should keep the OWASP defaults.
+func WithPasswordParams(p user.Argon2Params) Option {
+	return optionFunc(func(o *options) { o.cfg.Argon2 = p })
+}
+
+// WithHashConcurrency bounds how many password hashes run at once.
+func WithHashConcurrency(n int) Option {
+	return optionFunc(func(o *options) { o.cfg.HashConcurrency = n })
+}
+
+// WithPasswordLength sets the accepted password length in code points.
+func WithPasswordLength(minimum, maximum int) Option {
+	return optionFunc(func(o *options) { o.cfg.PasswordMinLength, o.cfg.PasswordMaxLength = minimum, maximum })
+}
