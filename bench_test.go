@@ -1,0 +1,56 @@
+package authv2_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/user"
+)
+
+// BenchmarkAuthenticate is the per-request cost on the memory store. The
+// clock is fixed, so no sliding-renewal write happens inside the loop.
+func BenchmarkAuthenticate(b *testing.B) {
+	e := newEnv(b)
+	e.register(b, "bench@example.com")
+	res := e.login(b, "bench@example.com")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.m.Authenticate(ctx, res.Token, session.ClientInfo{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLogin compares a whole Login with one argon2id verification at
+// the production parameters, measured in the same run: the difference is
+// what Login adds beyond the hash.
+func BenchmarkLogin(b *testing.B) {
+	ctx := context.Background()
+	b.Run("baseline=verify", func(b *testing.B) {
+		h, err := user.NewHasher(user.DefaultArgon2Params, 0)
+		require.NoError(b, err)
+		hash, err := h.Hash(ctx, goodPassword)
+		require.NoError(b, err)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := h.Verify(ctx, goodPassword, hash); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("login", func(b *testing.B) {
+		e := newEnv(b, authv2.WithPasswordParams(user.DefaultArgon2Params))
+		e.register(b, "bench@example.com")
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := e.m.Login(ctx, authv2.LoginInput{Email: "bench@example.com", Password: goodPassword}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
