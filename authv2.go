@@ -33,6 +33,7 @@ type Manager struct {
 	log         *slog.Logger
 	hasher      *user.Hasher
 	inputs      *inputValidator
+	security    session.SecurityPolicy
 
 	closeOnce sync.Once
 	stop      chan struct{}
@@ -52,6 +53,9 @@ func New(opts ...Option) (*Manager, error) {
 	}
 	if o.clock == nil {
 		o.clock = clock.System{}
+	}
+	if o.security == nil {
+		o.security = session.IgnoreClientChanges()
 	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
@@ -80,6 +84,7 @@ func New(opts ...Option) (*Manager, error) {
 		log:         o.logger,
 		hasher:      hasher,
 		inputs:      newInputValidator(o.cfg),
+		security:    o.security,
 		stop:        make(chan struct{}),
 	}
 	if o.cfg.CleanupInterval > 0 {
@@ -416,6 +421,18 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, client session.C
 	if err := m.checkLive(ctx, sess, now); err != nil {
 		return nil, err
 	}
+	verdict := m.security.Check(sess, client)
+	if verdict.Action != session.SecurityAllow {
+		outcome := audit.Success
+		if verdict.Action == session.SecurityReject {
+			outcome = audit.Denied
+		}
+		m.emit(ctx, audit.Event{Type: audit.TypeSessionSecurity, Outcome: outcome, ActorUserID: sess.UserID,
+			ActorSessionID: sess.ID, TenantID: sess.TenantID, IP: client.IP, UserAgent: client.UserAgent, Reason: verdict.Reason})
+		if verdict.Action == session.SecurityReject {
+			return nil, ErrClientMismatch
+		}
+	}
 	if now.Sub(sess.LastSeenAt) >= m.cfg.Session.TouchInterval {
 		idle := now.Add(m.cfg.Session.IdleTimeout)
 		if err := m.sessions.Touch(ctx, sess.ID, now, idle); err != nil {
@@ -434,6 +451,7 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, client session.C
 		AuthLevel:       sess.AuthLevel,
 		AuthenticatedAt: sess.AuthenticatedAt,
 		ExpiresAt:       sess.ExpiresAt(),
+		Risk:            verdict.Reason,
 		Session:         sess,
 	}, nil
 }

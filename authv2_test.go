@@ -420,7 +420,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func TestErrorsAreDistinct(t *testing.T) {
 	all := []error{authv2.ErrInvalidCredentials, authv2.ErrUnauthenticated, authv2.ErrSessionExpired, authv2.ErrSessionRevoked,
 		authv2.ErrSessionLimit, authv2.ErrUserExists, authv2.ErrUserDisabled, authv2.ErrNotFound, authv2.ErrStoreUnavailable,
-		authv2.ErrNotMember, authv2.ErrValidation, authv2.ErrInvalidConfig, authv2.ErrThrottled}
+		authv2.ErrNotMember, authv2.ErrClientMismatch, authv2.ErrValidation, authv2.ErrInvalidConfig, authv2.ErrThrottled}
 	for i, a := range all {
 		for j, b := range all {
 			assert.Equal(t, i == j, errors.Is(a, b), "%v vs %v", a, b)
@@ -428,4 +428,44 @@ func TestErrorsAreDistinct(t *testing.T) {
 	}
 	assert.True(t, reflect.TypeOf(&authv2.ThrottledError{}).Implements(reflect.TypeOf((*error)(nil)).Elem()))
 	assert.ErrorIs(t, &authv2.ThrottledError{RetryAfter: time.Second}, authv2.ErrThrottled)
+}
+
+func TestSecurityPolicyInAuthenticate(t *testing.T) {
+	e := newEnv(t, authv2.WithSecurityPolicy(session.CombineSecurityPolicies(
+		session.RejectUserAgentChange(), session.RecordClientChanges())))
+	e.register(t, "sec@example.com")
+	res := e.login(t, "sec@example.com") // IP 192.0.2.10, UA test-agent/1
+
+	p, err := e.m.Authenticate(t.Context(), res.Token, session.ClientInfo{IP: "192.0.2.10", UserAgent: "test-agent/1"})
+	require.NoError(t, err)
+	assert.Empty(t, p.Risk)
+
+	p, err = e.m.Authenticate(t.Context(), res.Token, session.ClientInfo{IP: "198.51.100.4", UserAgent: "test-agent/1"})
+	require.NoError(t, err)
+	assert.Equal(t, session.ReasonIPChanged, p.Risk)
+
+	_, err = e.m.Authenticate(t.Context(), res.Token, session.ClientInfo{IP: "192.0.2.10", UserAgent: "curl/8"})
+	assert.ErrorIs(t, err, authv2.ErrClientMismatch)
+
+	events := e.sink.OfType(audit.TypeSessionSecurity)
+	require.Len(t, events, 2)
+	assert.Equal(t, audit.Success, events[0].Outcome)
+	assert.Equal(t, session.ReasonIPChanged, events[0].Reason)
+	assert.Equal(t, audit.Denied, events[1].Outcome)
+	assert.Equal(t, session.ReasonUserAgentChanged, events[1].Reason)
+	assert.Equal(t, "curl/8", events[1].UserAgent)
+}
+
+func TestBackgroundCleanupPurgesExpiredSessions(t *testing.T) {
+	cfg := authv2.DefaultConfig()
+	cfg.CleanupInterval = 5 * time.Millisecond
+	cfg.Argon2 = cheapArgon2
+	e := newEnv(t, authv2.WithConfig(cfg))
+	e.register(t, "gc@example.com")
+	res := e.login(t, "gc@example.com")
+	e.clock.Advance(13 * time.Hour)
+	assert.Eventually(t, func() bool {
+		_, err := e.stores.Sessions.Get(t.Context(), res.Session.ID)
+		return errors.Is(err, store.ErrNotFound)
+	}, 5*time.Second, 5*time.Millisecond)
 }

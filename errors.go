@@ -23,6 +23,9 @@ var (
 	ErrSessionExpired = errors.New("authv2: session expired")
 	// ErrSessionRevoked: the session was logged out or revoked.
 	ErrSessionRevoked = errors.New("authv2: session revoked")
+	// ErrClientMismatch: the security policy refused the request because
+	// its client (IP, user agent) does not match the session's.
+	ErrClientMismatch = errors.New("authv2: client does not match the session")
 	// ErrSessionLimit: the user is at the concurrent-session limit and the
 	// policy refuses new sessions.
 	ErrSessionLimit = errors.New("authv2: session limit reached")

@@ -34,6 +34,7 @@ type options struct {
 	sinks       []audit.Sink
 	clock       Clock
 	logger      *slog.Logger
+	security    session.SecurityPolicy
 }
 
 type optionFunc func(*options)
@@ -96,4 +97,11 @@ func WithHashConcurrency(n int) Option {
 // WithPasswordLength sets the accepted password length in code points.
 func WithPasswordLength(minimum, maximum int) Option {
 	return optionFunc(func(o *options) { o.cfg.PasswordMinLength, o.cfg.PasswordMaxLength = minimum, maximum })
+}
+
+// WithSecurityPolicy sets how Authenticate treats a request whose client
+// (IP, user agent) differs from the session's. The default ignores changes;
+// see session.RecordClientChanges, RejectUserAgentChange, RejectIPChange.
+func WithSecurityPolicy(p session.SecurityPolicy) Option {
+	return optionFunc(func(o *options) { o.security = p })
 }

@@ -19,6 +19,9 @@ type Principal struct {
 	AuthenticatedAt time.Time
 	// ExpiresAt is when the session ends unless used again.
 	ExpiresAt time.Time
+	// Risk, when set, is why the security policy flagged this request
+	// (e.g. session.ReasonIPChanged); the request was allowed.
+	Risk string
 	// Session is the session record as read (treat it as read-only).
 	Session *session.Session
 }
