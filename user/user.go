@@ -54,6 +54,10 @@ type User struct {
 
 	Attributes map[string]string
 
+	// Tokens holds the stored half (a SHA-256) of outstanding single-use
+	// tokens, by purpose (TokenPasswordReset, TokenEmailVerification).
+	Tokens map[string]OneTimeToken
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -65,7 +69,27 @@ func (u *User) Clone() *User {
 	}
 	c := *u
 	c.Attributes = maps.Clone(u.Attributes)
+	if u.Tokens != nil {
+		c.Tokens = make(map[string]OneTimeToken, len(u.Tokens))
+		for k, t := range u.Tokens {
+			t.Hash = append([]byte(nil), t.Hash...)
+			c.Tokens[k] = t
+		}
+	}
 	return &c
+}
+
+// Purposes of single-use tokens.
+const (
+	TokenPasswordReset     = "password_reset"
+	TokenEmailVerification = "email_verification"
+)
+
+// OneTimeToken is what a store keeps of a single-use token: never the
+// token, only the SHA-256 of its secret, and when it stops being valid.
+type OneTimeToken struct {
+	Hash      []byte
+	ExpiresAt time.Time
 }
 
 // NormalizeEmail is the key email uniqueness is decided on. Stores must

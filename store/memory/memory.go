@@ -10,9 +10,10 @@ type Stores struct {
 	Users       *UserStore
 	Sessions    *SessionStore
 	Permissions *PermissionStore
+	Limiter     *RateLimiter
 }
 
 // New returns a fresh set of empty stores.
 func New() *Stores {
-	return &Stores{Users: NewUserStore(), Sessions: NewSessionStore(), Permissions: NewPermissionStore()}
+	return &Stores{Users: NewUserStore(), Sessions: NewSessionStore(), Permissions: NewPermissionStore(), Limiter: NewRateLimiter()}
 }

@@ -21,6 +21,9 @@ func TestConformance(t *testing.T) {
 	t.Run("Session", func(t *testing.T) {
 		storetest.RunSessionStore(t, func(*testing.T) session.Store { return memory.NewSessionStore() })
 	})
+	t.Run("RateLimiter", func(t *testing.T) {
+		storetest.RunRateLimiter(t, func(*testing.T) user.RateLimiter { return memory.NewRateLimiter() })
+	})
 	t.Run("Permission", func(t *testing.T) {
 		storetest.RunPermissionStore(t, func(*testing.T) permission.Store { return memory.NewPermissionStore() })
 	})

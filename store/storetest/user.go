@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -42,6 +43,10 @@ func RunUserStore(t *testing.T, newStore UserStoreFactory) {
 		u.PasswordChangedAt = base.Add(-2)
 		u.FailedAttempts = 3
 		u.DefaultTenantID = "t1"
+		u.LockedUntil = base.Add(time.Minute)
+		u.Tokens = map[string]user.OneTimeToken{
+			user.TokenPasswordReset: {Hash: []byte{1, 2, 3}, ExpiresAt: base.Add(time.Hour)},
+		}
 		require.NoError(t, s.Create(ctx(t), u))
 		got, err := s.Get(ctx(t), "u1")
 		require.NoError(t, err)
@@ -199,6 +204,11 @@ func assertUserEqual(t *testing.T, want, got *user.User) {
 	assertTimeEqual(t, want.PasswordChangedAt, got.PasswordChangedAt)
 	assertTimeEqual(t, want.LockedUntil, got.LockedUntil)
 	assertTimeEqual(t, want.CreatedAt, got.CreatedAt)
+	assert.Equal(t, len(want.Tokens), len(got.Tokens))
+	for k, tok := range want.Tokens {
+		assert.Equal(t, tok.Hash, got.Tokens[k].Hash)
+		assertTimeEqual(t, tok.ExpiresAt, got.Tokens[k].ExpiresAt)
+	}
 	if len(want.Attributes) == 0 {
 		assert.Empty(t, got.Attributes)
 	} else {

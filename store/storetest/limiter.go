@@ -1,0 +1,80 @@
+package storetest
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2/user"
+)
+
+// RateLimiterFactory returns a fresh, isolated user.RateLimiter.
+type RateLimiterFactory func(t *testing.T) user.RateLimiter
+
+// RunRateLimiter runs the user.RateLimiter conformance cases.
+func RunRateLimiter(t *testing.T, newLimiter RateLimiterFactory) {
+	t.Run("SlidingWindow", func(t *testing.T) {
+		t.Parallel()
+		l := newLimiter(t)
+		w := time.Hour
+		for i := range 3 {
+			n, err := l.Hit(ctx(t), "ip:1", 10, w, base.Add(time.Duration(i)*10*time.Minute))
+			require.NoError(t, err)
+			assert.Equal(t, i+1, n)
+		}
+		n, oldest, err := l.Count(ctx(t), "ip:1", 10, w, base.Add(30*time.Minute))
+		require.NoError(t, err)
+		assert.Equal(t, 3, n)
+		assertTimeEqual(t, base, oldest)
+		n, oldest, err = l.Count(ctx(t), "ip:1", 10, w, base.Add(65*time.Minute))
+		require.NoError(t, err)
+		assert.Equal(t, 2, n, "the first event left the window")
+		assertTimeEqual(t, base.Add(10*time.Minute), oldest)
+		n, _, err = l.Count(ctx(t), "ip:2", 10, w, base)
+		require.NoError(t, err)
+		assert.Zero(t, n, "keys are independent")
+	})
+	t.Run("CapsAtLimit", func(t *testing.T) {
+		t.Parallel()
+		l := newLimiter(t)
+		var n int
+		var err error
+		for i := range 8 {
+			n, err = l.Hit(ctx(t), "k", 5, time.Hour, base.Add(time.Duration(i)*time.Second))
+			require.NoError(t, err)
+		}
+		assert.Equal(t, 5, n)
+		_, oldest, err := l.Count(ctx(t), "k", 5, time.Hour, base.Add(10*time.Second))
+		require.NoError(t, err)
+		assertTimeEqual(t, base.Add(3*time.Second), oldest)
+	})
+	t.Run("Reset", func(t *testing.T) {
+		t.Parallel()
+		l := newLimiter(t)
+		_, err := l.Hit(ctx(t), "k", 5, time.Hour, base)
+		require.NoError(t, err)
+		require.NoError(t, l.Reset(ctx(t), "k"))
+		n, _, err := l.Count(ctx(t), "k", 5, time.Hour, base)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+	})
+	t.Run("ConcurrentHitsAreCounted", func(t *testing.T) {
+		t.Parallel()
+		l := newLimiter(t)
+		const n = 300
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				_, err := l.Hit(ctx(t), "k", 1000, time.Hour, base.Add(time.Duration(i)*time.Microsecond))
+				assert.NoError(t, err)
+			})
+		}
+		wg.Wait()
+		got, _, err := l.Count(ctx(t), "k", 1000, time.Hour, base.Add(time.Second))
+		require.NoError(t, err)
+		assert.Equal(t, n, got)
+	})
+}
