@@ -34,6 +34,8 @@ type Manager struct {
 	hasher      *user.Hasher
 	inputs      *inputValidator
 	security    session.SecurityPolicy
+	limiter     user.RateLimiter
+	notifier    Notifier
 
 	closeOnce sync.Once
 	stop      chan struct{}
@@ -70,6 +72,12 @@ func New(opts ...Option) (*Manager, error) {
 	if o.permissions == nil {
 		o.permissions = mem.Permissions
 	}
+	if o.limiter == nil {
+		o.limiter = mem.Limiter
+	}
+	if o.cfg.RequireEmailVerification && o.notifier == nil {
+		return nil, &ConfigError{Field: "RequireEmailVerification", Reason: "needs WithNotifier to deliver verification tokens"}
+	}
 	hasher, err := user.NewHasher(o.cfg.Argon2, o.cfg.HashConcurrency)
 	if err != nil {
 		return nil, &ConfigError{Field: "Argon2", Reason: err.Error()}
@@ -85,6 +93,8 @@ func New(opts ...Option) (*Manager, error) {
 		hasher:      hasher,
 		inputs:      newInputValidator(o.cfg),
 		security:    o.security,
+		limiter:     o.limiter,
+		notifier:    o.notifier,
 		stop:        make(chan struct{}),
 	}
 	if o.cfg.CleanupInterval > 0 {
@@ -189,7 +199,9 @@ type RegisterInput struct {
 	Attributes map[string]string
 }
 
-// Register creates an active user with a password. Input errors come back
+// Register creates a user with a password: active, or
+// pending_verification with a token sent through the Notifier when
+// Config.RequireEmailVerification is on. Input errors come back
 // as a *ValidationError listing every rejected field; a taken email is
 // ErrUserExists.
 func (m *Manager) Register(ctx context.Context, in RegisterInput) (*user.User, error) {
@@ -204,16 +216,23 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (*user.User, e
 			return nil, translate("tenant.get", err)
 		}
 	}
+	if err := m.runPasswordChecker(ctx, in.Email, in.DisplayName, in.Password); err != nil {
+		return nil, err
+	}
 	hash, err := m.hasher.Hash(ctx, in.Password)
 	if err != nil {
 		return nil, err
 	}
 	now := m.clock.Now()
+	status := user.StatusActive
+	if m.cfg.RequireEmailVerification {
+		status = user.StatusPendingVerification
+	}
 	u := &user.User{
 		ID:                newID(),
 		Email:             in.Email,
 		DisplayName:       in.DisplayName,
-		Status:            user.StatusActive,
+		Status:            status,
 		PasswordHash:      hash,
 		PasswordChangedAt: now,
 		DefaultTenantID:   in.TenantID,
@@ -233,6 +252,11 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (*user.User, e
 		}
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypeRegister, Outcome: audit.Success, ActorUserID: u.ID, TenantID: in.TenantID, Target: u.ID})
+	if status == user.StatusPendingVerification {
+		if err := m.issueToken(ctx, user.TokenEmailVerification, u, m.cfg.VerifyTokenTTL); err != nil {
+			return nil, err
+		}
+	}
 	return u.Clone(), nil
 }
 
@@ -263,17 +287,44 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 		m.emit(ctx, audit.Event{Type: audit.TypeLoginFailure, Outcome: audit.Failure, ActorUserID: userID,
 			TenantID: in.TenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason})
 	}
+	now := m.clock.Now()
+	// Throttled attempts are refused before any hash is computed, so a
+	// flood against one account or from one IP costs almost nothing.
+	if retry, err := m.ipThrottled(ctx, in.Client.IP, now); err != nil {
+		return nil, err
+	} else if retry > 0 {
+		m.countIPFailure(ctx, in.Client.IP, now)
+		fail("", "ip_throttled")
+		return nil, m.throttledError(retry)
+	}
 	u, err := m.users.GetByEmail(ctx, in.Email)
 	if errors.Is(err, store.ErrNotFound) {
+		// An unknown email is throttled like an account, so that a fast
+		// "throttled" answer does not reveal which emails exist.
+		if retry, err := m.unknownThrottled(ctx, in.Email, now); err != nil {
+			return nil, err
+		} else if retry > 0 {
+			m.countIPFailure(ctx, in.Client.IP, now)
+			fail("", "unknown_user_throttled")
+			return nil, m.throttledError(retry)
+		}
 		// Spend a real hash's time so the response does not say the email is unknown.
 		if err := m.hasher.VerifyDummy(ctx, in.Password); err != nil && !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
 			return nil, err
 		}
+		m.countUnknownFailure(ctx, in.Email, now)
+		m.countIPFailure(ctx, in.Client.IP, now)
 		fail("", "unknown_user")
 		return nil, ErrInvalidCredentials
 	}
 	if err != nil {
 		return nil, translate("user.get_by_email", err)
+	}
+	if u.LockedUntil.After(now) {
+		m.recordFailure(ctx, u.ID, now, false)
+		m.countIPFailure(ctx, in.Client.IP, now)
+		fail(u.ID, "account_throttled")
+		return nil, m.throttledError(u.LockedUntil.Sub(now))
 	}
 	rehash, err := m.hasher.Verify(ctx, in.Password, u.PasswordHash)
 	if err != nil {
@@ -283,13 +334,21 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 		if !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
 			m.log.Error("authv2: stored password hash unusable", "user_id", u.ID, "error", err)
 		}
-		m.recordFailure(ctx, u.ID)
+		m.recordFailure(ctx, u.ID, now, true)
+		m.countIPFailure(ctx, in.Client.IP, now)
 		fail(u.ID, "bad_password")
 		return nil, ErrInvalidCredentials
 	}
 	// Status is checked only after the password so that a correct guess
 	// against a disabled account and a wrong one look the same.
-	if u.Status != user.StatusActive {
+	switch u.Status {
+	case user.StatusActive:
+	case user.StatusPendingVerification:
+		if m.cfg.RequireEmailVerification {
+			fail(u.ID, "email_not_verified")
+			return nil, ErrEmailNotVerified // the caller proved the password: no enumeration
+		}
+	default:
 		fail(u.ID, "status_"+string(u.Status))
 		return nil, ErrInvalidCredentials
 	}
@@ -303,7 +362,6 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 			return nil, err
 		}
 	}
-	now := m.clock.Now()
 	var newHash string
 	if rehash {
 		if newHash, err = m.hasher.Hash(ctx, in.Password); err != nil {
@@ -311,7 +369,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 		}
 	}
 	u, err = m.users.Update(ctx, u.ID, func(x *user.User) error {
-		x.FailedAttempts, x.LastLoginAt = 0, now
+		x.FailedAttempts, x.LockedUntil, x.LastLoginAt = 0, time.Time{}, now
 		if newHash != "" {
 			x.PasswordHash = newHash
 		}
@@ -331,14 +389,6 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 	m.emit(ctx, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
 		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent})
 	return &LoginResult{User: u, Session: sess, Token: tok}, nil
-}
-
-// recordFailure counts a failed password atomically in the user store.
-func (m *Manager) recordFailure(ctx context.Context, userID string) {
-	_, err := m.users.Update(ctx, userID, func(x *user.User) error { x.FailedAttempts++; return nil })
-	if err != nil {
-		m.log.Warn("authv2: recording a failed login failed", "user_id", userID, "error", err)
-	}
 }
 
 // checkTenantAccess succeeds when the user is a member of, or holds a

@@ -25,9 +25,42 @@ type Config struct {
 	// HashConcurrency bounds concurrent password hashes; 0 means GOMAXPROCS.
 	HashConcurrency int
 
+	Throttle ThrottleConfig
+
+	// ReauthWindow is how recent a credential proof must be for sensitive
+	// operations (change password or email, manage other users' sessions).
+	ReauthWindow time.Duration
+	// RevokeOnPasswordChange ends every other session of a user who
+	// changes their password.
+	RevokeOnPasswordChange bool
+	// ResetTokenTTL and VerifyTokenTTL bound single-use tokens.
+	ResetTokenTTL  time.Duration
+	VerifyTokenTTL time.Duration
+	// RequireEmailVerification registers users as pending_verification,
+	// and refuses their logins until they verify.
+	RequireEmailVerification bool
+
 	// CleanupInterval is how often expired sessions are purged from the
 	// session store; 0 disables the background purge.
 	CleanupInterval time.Duration
+}
+
+// ThrottleConfig limits password guessing.
+type ThrottleConfig struct {
+	// AfterFailures consecutive failures of one account start a throttle
+	// of BaseDelay, doubling with each further failure up to MaxDelay.
+	// At most 100, so no account sees 100 failures without a lock (NIST
+	// SP 800-63B 5.2.2).
+	AfterFailures int
+	BaseDelay     time.Duration
+	MaxDelay      time.Duration
+	// IPLimit failed attempts per IPWindow from one client IP, across
+	// accounts, slow password spraying; 0 disables the IP limit.
+	IPLimit  int
+	IPWindow time.Duration
+	// DistinctError makes throttled logins fail with *ThrottledError
+	// (carrying a retry-after) instead of ErrInvalidCredentials.
+	DistinctError bool
 }
 
 // DefaultConfig follows OWASP and NIST SP 800-63B.
@@ -37,7 +70,15 @@ func DefaultConfig() Config {
 		PasswordMinLength: 8,
 		PasswordMaxLength: 128,
 		Argon2:            user.DefaultArgon2Params,
-		CleanupInterval:   10 * time.Minute,
+		Throttle: ThrottleConfig{
+			AfterFailures: 10, BaseDelay: 30 * time.Second, MaxDelay: time.Hour,
+			IPLimit: 100, IPWindow: time.Hour,
+		},
+		ReauthWindow:           15 * time.Minute,
+		RevokeOnPasswordChange: true,
+		ResetTokenTTL:          time.Hour,
+		VerifyTokenTTL:         48 * time.Hour,
+		CleanupInterval:        10 * time.Minute,
 	}
 }
 
@@ -55,6 +96,18 @@ func (c Config) Validate() error {
 		return &ConfigError{Field: "PasswordMinLength", Reason: "must not exceed PasswordMaxLength"}
 	case c.HashConcurrency < 0:
 		return &ConfigError{Field: "HashConcurrency", Reason: "must not be negative"}
+	case c.Throttle.AfterFailures < 1 || c.Throttle.AfterFailures > 100:
+		return &ConfigError{Field: "Throttle.AfterFailures", Reason: "must be between 1 and 100"}
+	case c.Throttle.BaseDelay <= 0 || c.Throttle.MaxDelay < c.Throttle.BaseDelay:
+		return &ConfigError{Field: "Throttle.BaseDelay", Reason: "must be positive and not above MaxDelay"}
+	case c.Throttle.IPLimit < 0 || (c.Throttle.IPLimit > 0 && c.Throttle.IPWindow <= 0):
+		return &ConfigError{Field: "Throttle.IPLimit", Reason: "must not be negative, with a positive IPWindow"}
+	case c.ReauthWindow <= 0:
+		return &ConfigError{Field: "ReauthWindow", Reason: "must be positive"}
+	case c.ResetTokenTTL <= 0 || c.ResetTokenTTL > 24*time.Hour:
+		return &ConfigError{Field: "ResetTokenTTL", Reason: "must be positive and at most 24h"}
+	case c.VerifyTokenTTL <= 0:
+		return &ConfigError{Field: "VerifyTokenTTL", Reason: "must be positive"}
 	case c.CleanupInterval < 0:
 		return &ConfigError{Field: "CleanupInterval", Reason: "must not be negative"}
 	}
@@ -88,6 +141,17 @@ func intVar(dst func(*Config) *int) func(*Config, string) error {
 			return err
 		}
 		*dst(c) = n
+		return nil
+	}
+}
+
+func boolVar(dst func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return err
+		}
+		*dst(c) = b
 		return nil
 	}
 }
@@ -126,6 +190,17 @@ var envVars = []envVar{
 	{"AUTHV2_ARGON2_MEMORY_KIB", uint32Var(func(c *Config) *uint32 { return &c.Argon2.Memory })},
 	{"AUTHV2_ARGON2_ITERATIONS", uint32Var(func(c *Config) *uint32 { return &c.Argon2.Iterations })},
 	{"AUTHV2_HASH_CONCURRENCY", intVar(func(c *Config) *int { return &c.HashConcurrency })},
+	{"AUTHV2_THROTTLE_AFTER_FAILURES", intVar(func(c *Config) *int { return &c.Throttle.AfterFailures })},
+	{"AUTHV2_THROTTLE_BASE_DELAY", durationVar(func(c *Config) *time.Duration { return &c.Throttle.BaseDelay })},
+	{"AUTHV2_THROTTLE_MAX_DELAY", durationVar(func(c *Config) *time.Duration { return &c.Throttle.MaxDelay })},
+	{"AUTHV2_THROTTLE_IP_LIMIT", intVar(func(c *Config) *int { return &c.Throttle.IPLimit })},
+	{"AUTHV2_THROTTLE_IP_WINDOW", durationVar(func(c *Config) *time.Duration { return &c.Throttle.IPWindow })},
+	{"AUTHV2_THROTTLE_DISTINCT_ERROR", boolVar(func(c *Config) *bool { return &c.Throttle.DistinctError })},
+	{"AUTHV2_REAUTH_WINDOW", durationVar(func(c *Config) *time.Duration { return &c.ReauthWindow })},
+	{"AUTHV2_REVOKE_ON_PASSWORD_CHANGE", boolVar(func(c *Config) *bool { return &c.RevokeOnPasswordChange })},
+	{"AUTHV2_RESET_TOKEN_TTL", durationVar(func(c *Config) *time.Duration { return &c.ResetTokenTTL })},
+	{"AUTHV2_VERIFY_TOKEN_TTL", durationVar(func(c *Config) *time.Duration { return &c.VerifyTokenTTL })},
+	{"AUTHV2_REQUIRE_EMAIL_VERIFICATION", boolVar(func(c *Config) *bool { return &c.RequireEmailVerification })},
 	{"AUTHV2_CLEANUP_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.CleanupInterval })},
 }
 

@@ -43,6 +43,15 @@ var (
 	// ErrStoreUnavailable: a store could not be reached; the operation
 	// failed closed. errors.As to *store.UnavailableError gives the cause.
 	ErrStoreUnavailable = store.ErrUnavailable
+	// ErrReauthRequired: the operation needs a credential proven within
+	// Config.ReauthWindow; call Reauthenticate first.
+	ErrReauthRequired = errors.New("authv2: re-authentication required")
+	// ErrInvalidToken: a password-reset or verification token is unknown,
+	// used or expired.
+	ErrInvalidToken = errors.New("authv2: invalid or expired token")
+	// ErrEmailNotVerified: the password was right but the account awaits
+	// email verification (only with Config.RequireEmailVerification).
+	ErrEmailNotVerified = errors.New("authv2: email not verified")
 	// ErrNotMember: the user has no membership or binding in that tenant.
 	ErrNotMember = errors.New("authv2: not a member of the tenant")
 	// ErrInvalidConfig: an option or Config value is out of range.

@@ -35,6 +35,8 @@ type options struct {
 	clock       Clock
 	logger      *slog.Logger
 	security    session.SecurityPolicy
+	limiter     user.RateLimiter
+	notifier    Notifier
 }
 
 type optionFunc func(*options)
@@ -104,4 +106,20 @@ func WithPasswordLength(minimum, maximum int) Option {
 // see session.RecordClientChanges, RejectUserAgentChange, RejectIPChange.
 func WithSecurityPolicy(p session.SecurityPolicy) Option {
 	return optionFunc(func(o *options) { o.security = p })
+}
+
+// WithRateLimiter sets where failed attempts per client IP are counted
+// (in memory by default; use the Redis one when running several instances).
+func WithRateLimiter(l user.RateLimiter) Option {
+	return optionFunc(func(o *options) { o.limiter = l })
+}
+
+// WithNotifier sets the hook that delivers password-reset and verification
+// tokens to users (it sends the e-mail). Without one, those flows fail with
+// ErrInvalidConfig.
+func WithNotifier(n Notifier) Option { return optionFunc(func(o *options) { o.notifier = n }) }
+
+// WithThrottle sets brute-force protection.
+func WithThrottle(t ThrottleConfig) Option {
+	return optionFunc(func(o *options) { o.cfg.Throttle = t })
 }

@@ -85,6 +85,12 @@ func (m *Manager) rotate(ctx context.Context, tok string, change func(*session.S
 	if err != nil {
 		return nil, err
 	}
+	return m.rotateSession(ctx, old, change)
+}
+
+// rotateSession replaces a live session with a successor that change may
+// adjust, swapping the two atomically in the store.
+func (m *Manager) rotateSession(ctx context.Context, old *session.Session, change func(*session.Session) error) (*LoginResult, error) {
 	now := m.clock.Now()
 	if err := m.checkLive(ctx, old, now); err != nil {
 		return nil, err

@@ -65,3 +65,11 @@ func (iv *inputValidator) register(in RegisterInput) error {
 	}
 	return nil
 }
+
+// email checks one email address.
+func (iv *inputValidator) email(email string) error {
+	if err := iv.v.Var(email, "required,max=254,email"); err != nil || strings.TrimSpace(email) != email {
+		return &ValidationError{Fields: []FieldError{{Field: "Email", Reason: "must be a valid email address"}}}
+	}
+	return nil
+}

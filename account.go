@@ -1,0 +1,418 @@
+package authv2
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/user"
+)
+
+// Notifier delivers single-use tokens to users; the application sends the
+// e-mail. authv2 calls it in the background (so a request's timing does not
+// depend on it) and waits for calls in flight in Close.
+type Notifier interface {
+	PasswordReset(ctx context.Context, u *user.User, token string) error
+	EmailVerification(ctx context.Context, u *user.User, token string) error
+}
+
+// Prefixes of single-use tokens, so a leaked one is recognisable.
+const (
+	resetPrefix  = "av2r_"
+	verifyPrefix = "av2v_"
+)
+
+var tokenPrefix = map[string]string{user.TokenPasswordReset: resetPrefix, user.TokenEmailVerification: verifyPrefix}
+
+// newOneTimeToken makes a token naming the user and carrying a 256-bit
+// secret, and the record a store keeps of it (the secret's hash).
+func newOneTimeToken(purpose, userID string, expires time.Time) (string, user.OneTimeToken) {
+	var secret [32]byte
+	_, _ = rand.Read(secret[:]) // never fails on supported platforms
+	sum := sha256.Sum256(secret[:])
+	tok := tokenPrefix[purpose] + base64.RawURLEncoding.EncodeToString([]byte(userID)) + "." +
+		base64.RawURLEncoding.EncodeToString(secret[:])
+	return tok, user.OneTimeToken{Hash: sum[:], ExpiresAt: expires}
+}
+
+// parseOneTimeToken returns the user ID and secret hash a token carries.
+func parseOneTimeToken(purpose, tok string) (userID string, hash [32]byte, ok bool) {
+	rest, found := strings.CutPrefix(tok, tokenPrefix[purpose])
+	if !found || len(tok) > 512 {
+		return "", hash, false
+	}
+	idPart, secretPart, found := strings.Cut(rest, ".")
+	if !found {
+		return "", hash, false
+	}
+	id, err := base64.RawURLEncoding.DecodeString(idPart)
+	if err != nil || len(id) == 0 {
+		return "", hash, false
+	}
+	secret, err := base64.RawURLEncoding.DecodeString(secretPart)
+	if err != nil || len(secret) != 32 {
+		return "", hash, false
+	}
+	return string(id), sha256.Sum256(secret), true
+}
+
+// consumeToken checks a single-use token and, when valid, lets apply change
+// the user in the same atomic update that deletes the token.
+func (m *Manager) consumeToken(ctx context.Context, purpose, tok string, apply func(*user.User)) (*user.User, error) {
+	userID, hash, ok := parseOneTimeToken(purpose, tok)
+	if !ok {
+		return nil, ErrInvalidToken
+	}
+	now := m.clock.Now()
+	u, err := m.users.Update(ctx, userID, func(x *user.User) error {
+		stored, ok := x.Tokens[purpose]
+		if !ok || subtle.ConstantTimeCompare(stored.Hash, hash[:]) != 1 || !now.Before(stored.ExpiresAt) {
+			return ErrInvalidToken
+		}
+		delete(x.Tokens, purpose)
+		x.UpdatedAt = now
+		apply(x)
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrInvalidToken
+	case errors.Is(err, ErrInvalidToken):
+		return nil, err
+	case err != nil:
+		return nil, translate("user.update", err)
+	}
+	return u, nil
+}
+
+// issueToken stores a fresh token of purpose for the user (replacing any
+// earlier one) and hands it to the notifier in the background.
+func (m *Manager) issueToken(ctx context.Context, purpose string, u *user.User, ttl time.Duration) error {
+	tok, rec := newOneTimeToken(purpose, u.ID, m.clock.Now().Add(ttl))
+	u, err := m.users.Update(ctx, u.ID, func(x *user.User) error {
+		if x.Tokens == nil {
+			x.Tokens = map[string]user.OneTimeToken{}
+		}
+		x.Tokens[purpose] = rec
+		return nil
+	})
+	if err != nil {
+		return translate("user.update", err)
+	}
+	m.notify(ctx, func(ctx context.Context) error {
+		if purpose == user.TokenPasswordReset {
+			return m.notifier.PasswordReset(ctx, u, tok)
+		}
+		return m.notifier.EmailVerification(ctx, u, tok)
+	})
+	return nil
+}
+
+// notify runs a notifier call in the background, tracked so Close waits.
+func (m *Manager) notify(ctx context.Context, call func(context.Context) error) {
+	m.done.Add(1)
+	go func() {
+		defer m.done.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := call(ctx); err != nil {
+			m.log.Error("authv2: notifier failed", "error", err)
+		}
+	}()
+}
+
+var errNoNotifier = &ConfigError{Field: "Notifier", Reason: "WithNotifier is required for this flow"}
+
+// RequestPasswordReset sends a reset token to the account's owner through
+// the Notifier. It answers the same, in about the same time, whether or not
+// the email is registered: the notifier runs in the background and an
+// unknown email spends the same token-making work.
+func (m *Manager) RequestPasswordReset(ctx context.Context, email string) error {
+	if m.notifier == nil {
+		return errNoNotifier
+	}
+	u, err := m.users.GetByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		_, _ = newOneTimeToken(user.TokenPasswordReset, "unknown", time.Time{})
+		m.emit(ctx, audit.Event{Type: audit.TypeResetRequested, Outcome: audit.Failure, Reason: "unknown_user"})
+		return nil
+	}
+	if err != nil {
+		return translate("user.get_by_email", err)
+	}
+	if err := m.issueToken(ctx, user.TokenPasswordReset, u, m.cfg.ResetTokenTTL); err != nil {
+		return err
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeResetRequested, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+	return nil
+}
+
+// ResetPassword consumes a reset token and sets a new password (checked
+// against the password policy). It works on locked and throttled accounts
+// (a lockout must not be a denial of service), clears the throttle, ends
+// every session of the user, and does not log them in.
+func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) error {
+	userID, _, ok := parseOneTimeToken(user.TokenPasswordReset, tok)
+	if !ok {
+		return ErrInvalidToken
+	}
+	u, err := m.users.Get(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrInvalidToken
+	}
+	if err != nil {
+		return translate("user.get", err)
+	}
+	if err := m.checkNewPassword(ctx, u, newPassword); err != nil {
+		return err
+	}
+	hash, err := m.hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return err
+	}
+	now := m.clock.Now()
+	u, err = m.consumeToken(ctx, user.TokenPasswordReset, tok, func(x *user.User) {
+		x.PasswordHash, x.PasswordChangedAt = hash, now
+		x.FailedAttempts, x.LockedUntil = 0, time.Time{}
+		if x.Status == user.StatusLocked {
+			x.Status = user.StatusActive
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := m.sessions.RevokeUser(ctx, u.ID, session.RevokeFilter{}, now, session.ReasonPasswordChange); err != nil {
+		return translate("session.revoke_user", err)
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypePasswordReset, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+	return nil
+}
+
+// RequestEmailVerification (re)sends a verification token to a pending user.
+func (m *Manager) RequestEmailVerification(ctx context.Context, userID string) error {
+	if m.notifier == nil {
+		return errNoNotifier
+	}
+	u, err := m.users.Get(ctx, userID)
+	if err != nil {
+		return translate("user.get", err)
+	}
+	if u.Status != user.StatusPendingVerification {
+		return nil
+	}
+	return m.issueToken(ctx, user.TokenEmailVerification, u, m.cfg.VerifyTokenTTL)
+}
+
+// VerifyEmail consumes a verification token and activates the account.
+func (m *Manager) VerifyEmail(ctx context.Context, tok string) (*user.User, error) {
+	u, err := m.consumeToken(ctx, user.TokenEmailVerification, tok, func(x *user.User) {
+		if x.Status == user.StatusPendingVerification {
+			x.Status = user.StatusActive
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeEmailVerified, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+	return u, nil
+}
+
+// RequireFreshAuth returns ErrReauthRequired unless the principal proved a
+// credential within Config.ReauthWindow.
+func (m *Manager) RequireFreshAuth(p *Principal) error {
+	if p == nil || m.clock.Now().Sub(p.AuthenticatedAt) > m.cfg.ReauthWindow {
+		return ErrReauthRequired
+	}
+	return nil
+}
+
+// Reauthenticate checks the password of the session's user again and
+// refreshes the session's authentication time, for RequireFreshAuth. A
+// wrong password counts as a failed login.
+func (m *Manager) Reauthenticate(ctx context.Context, tok, password string) (*Principal, error) {
+	sess, err := m.lookup(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	now := m.clock.Now()
+	if err := m.checkLive(ctx, sess, now); err != nil {
+		return nil, err
+	}
+	if err := m.verifyPassword(ctx, sess.UserID, password, now); err != nil {
+		return nil, err
+	}
+	sess.AuthenticatedAt = now
+	if err := m.sessions.Update(ctx, sess); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrSessionRevoked
+		}
+		return nil, translate("session.update", err)
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeReauthenticate, Outcome: audit.Success, ActorUserID: sess.UserID, ActorSessionID: sess.ID, TenantID: sess.TenantID})
+	return m.Authenticate(ctx, tok, sess.Client)
+}
+
+// verifyPassword checks a user's current password, honouring and feeding
+// the account throttle.
+func (m *Manager) verifyPassword(ctx context.Context, userID, password string, now time.Time) error {
+	u, err := m.users.Get(ctx, userID)
+	if err != nil {
+		return translate("user.get", err)
+	}
+	if u.LockedUntil.After(now) {
+		m.recordFailure(ctx, u.ID, now, false)
+		return m.throttledError(u.LockedUntil.Sub(now))
+	}
+	if _, err := m.hasher.Verify(ctx, password, u.PasswordHash); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		m.recordFailure(ctx, u.ID, now, true)
+		return ErrInvalidCredentials
+	}
+	return nil
+}
+
+// checkNewPassword applies the length rules and the password checker.
+func (m *Manager) checkNewPassword(ctx context.Context, u *user.User, password string) error {
+	if reason := user.CheckPassword(password, m.cfg.PasswordMinLength, m.cfg.PasswordMaxLength); reason != "" {
+		return &ValidationError{Fields: []FieldError{{Field: "Password", Reason: reason}}}
+	}
+	return m.runPasswordChecker(ctx, u.Email, u.DisplayName, password)
+}
+
+// ChangePassword sets a new password for the principal's user. It needs
+// the current password and a fresh authentication (ErrReauthRequired),
+// ends every other session of the user (unless RevokeOnPasswordChange is
+// off) and rotates the current one: use the returned token from now on.
+func (m *Manager) ChangePassword(ctx context.Context, p *Principal, current, next string) (*LoginResult, error) {
+	if err := m.RequireFreshAuth(p); err != nil {
+		return nil, err
+	}
+	now := m.clock.Now()
+	if err := m.verifyPassword(ctx, p.UserID, current, now); err != nil {
+		return nil, err
+	}
+	u, err := m.users.Get(ctx, p.UserID)
+	if err != nil {
+		return nil, translate("user.get", err)
+	}
+	if err := m.checkNewPassword(ctx, u, next); err != nil {
+		return nil, err
+	}
+	hash, err := m.hasher.Hash(ctx, next)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.users.Update(ctx, p.UserID, func(x *user.User) error {
+		x.PasswordHash, x.PasswordChangedAt, x.UpdatedAt = hash, now, now
+		return nil
+	}); err != nil {
+		return nil, translate("user.update", err)
+	}
+	if m.cfg.RevokeOnPasswordChange {
+		if _, err := m.sessions.RevokeUser(ctx, p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonPasswordChange); err != nil {
+			return nil, translate("session.revoke_user", err)
+		}
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypePasswordChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})
+	old, err := m.sessions.Get(ctx, p.SessionID)
+	if err != nil {
+		return nil, translate("session.get", err)
+	}
+	return m.rotateSession(ctx, old, nil)
+}
+
+// ChangeEmail changes the principal's email after a fresh authentication.
+// With RequireEmailVerification the account returns to
+// pending_verification and a verification token is sent.
+func (m *Manager) ChangeEmail(ctx context.Context, p *Principal, email string) (*user.User, error) {
+	if err := m.RequireFreshAuth(p); err != nil {
+		return nil, err
+	}
+	if err := m.inputs.email(email); err != nil {
+		return nil, err
+	}
+	now := m.clock.Now()
+	u, err := m.users.Update(ctx, p.UserID, func(x *user.User) error {
+		x.Email, x.UpdatedAt = email, now
+		if m.cfg.RequireEmailVerification {
+			x.Status = user.StatusPendingVerification
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, ErrUserExists
+	}
+	if err != nil {
+		return nil, translate("user.update", err)
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeEmailChange, Outcome: audit.Success, ActorUserID: p.UserID, Target: p.UserID})
+	if m.cfg.RequireEmailVerification && m.notifier != nil {
+		if err := m.issueToken(ctx, user.TokenEmailVerification, u, m.cfg.VerifyTokenTTL); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+// setStatus changes an account's status and, for anything but active,
+// ends all its sessions at once: Authenticate reads only sessions, so
+// revocation is what makes the change take effect.
+func (m *Manager) setStatus(ctx context.Context, userID string, status user.Status, typ audit.Type, reason string) error {
+	now := m.clock.Now()
+	_, err := m.users.Update(ctx, userID, func(x *user.User) error {
+		x.Status, x.UpdatedAt = status, now
+		if status == user.StatusActive {
+			x.FailedAttempts, x.LockedUntil = 0, time.Time{}
+		}
+		return nil
+	})
+	if err != nil {
+		return translate("user.update", err)
+	}
+	if status != user.StatusActive {
+		if _, err := m.sessions.RevokeUser(ctx, userID, session.RevokeFilter{}, now, reason); err != nil {
+			return translate("session.revoke_user", err)
+		}
+	}
+	m.emit(ctx, audit.Event{Type: typ, Outcome: audit.Success, Target: userID, Reason: reason})
+	return nil
+}
+
+// DisableUser disables an account and ends all its sessions.
+func (m *Manager) DisableUser(ctx context.Context, userID string) error {
+	return m.setStatus(ctx, userID, user.StatusDisabled, audit.TypeUserDisabled, session.ReasonUserDisabled)
+}
+
+// LockUser locks an account (until UnlockUser or a password reset) and
+// ends all its sessions.
+func (m *Manager) LockUser(ctx context.Context, userID string) error {
+	return m.setStatus(ctx, userID, user.StatusLocked, audit.TypeLockout, "user_locked")
+}
+
+// UnlockUser re-activates a locked, disabled or throttled account and
+// clears its failure count.
+func (m *Manager) UnlockUser(ctx context.Context, userID string) error {
+	return m.setStatus(ctx, userID, user.StatusActive, audit.TypeUnlock, "")
+}
+
+// DeleteUser ends all of a user's sessions, then deletes the account.
+func (m *Manager) DeleteUser(ctx context.Context, userID string) error {
+	if _, err := m.sessions.RevokeUser(ctx, userID, session.RevokeFilter{}, m.clock.Now(), "user_deleted"); err != nil {
+		return translate("session.revoke_user", err)
+	}
+	if err := m.users.Delete(ctx, userID); err != nil {
+		return translate("user.delete", err)
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeUserDeleted, Outcome: audit.Success, Target: userID})
+	return nil
+}
