@@ -11,8 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/internal/clock"
+	"github.com/authv2/authv2/internal/telemetry"
 	"github.com/authv2/authv2/internal/token"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
@@ -36,6 +40,8 @@ type Manager struct {
 	security    session.SecurityPolicy
 	limiter     user.RateLimiter
 	notifier    Notifier
+	tel         *telemetry.T
+	gauges      metric.Registration
 
 	closeOnce sync.Once
 	stop      chan struct{}
@@ -75,6 +81,21 @@ func New(opts ...Option) (*Manager, error) {
 	if o.limiter == nil {
 		o.limiter = mem.Limiter
 	}
+	explicitTracer := o.tracer != nil
+	if !explicitTracer {
+		o.tracer = otel.GetTracerProvider()
+	}
+	if o.meter == nil {
+		o.meter = otel.GetMeterProvider()
+	}
+	tel, err := telemetry.New(o.tracer, o.meter, explicitTracer)
+	if err != nil {
+		return nil, &ConfigError{Field: "MeterProvider", Reason: err.Error()}
+	}
+	tel.Outcome = outcomeName
+	o.users = telemetry.Users{S: o.users, T: tel}
+	o.sessions = telemetry.Sessions{S: o.sessions, T: tel}
+	o.permissions = telemetry.Permissions{S: o.permissions, T: tel}
 	if o.cfg.RequireEmailVerification && o.notifier == nil {
 		return nil, &ConfigError{Field: "RequireEmailVerification", Reason: "needs WithNotifier to deliver verification tokens"}
 	}
@@ -95,7 +116,15 @@ func New(opts ...Option) (*Manager, error) {
 		security:    o.security,
 		limiter:     o.limiter,
 		notifier:    o.notifier,
+		tel:         tel,
 		stop:        make(chan struct{}),
+	}
+	m.gauges, err = tel.Gauge("authv2.sessions.active", "Live sessions.", "{session}", func(ctx context.Context) (int64, error) {
+		st, err := m.sessions.Stats(ctx, session.StatsFilter{}, m.clock.Now())
+		return int64(st.Live), err
+	})
+	if err != nil {
+		return nil, &ConfigError{Field: "MeterProvider", Reason: err.Error()}
 	}
 	if o.cfg.CleanupInterval > 0 {
 		m.done.Add(1)
@@ -107,7 +136,12 @@ func New(opts ...Option) (*Manager, error) {
 // Close stops the Manager's background work. It does not close the stores:
 // the application opened them and closes them. Close is idempotent.
 func (m *Manager) Close(ctx context.Context) error {
-	m.closeOnce.Do(func() { close(m.stop) })
+	m.closeOnce.Do(func() {
+		close(m.stop)
+		if err := m.gauges.Unregister(); err != nil {
+			m.log.Warn("authv2: unregistering metrics failed", "error", err)
+		}
+	})
 	finished := make(chan struct{})
 	go func() { m.done.Wait(); close(finished) }()
 	select {
@@ -170,6 +204,7 @@ func newID() string {
 // failing sink is logged, and the flow goes on — an outage of the audit
 // sink must not lock users out.
 func (m *Manager) emit(ctx context.Context, e audit.Event) {
+	m.count(ctx, &e)
 	if len(m.sinks) == 0 {
 		return
 	}
@@ -204,7 +239,9 @@ type RegisterInput struct {
 // Config.RequireEmailVerification is on. Input errors come back
 // as a *ValidationError listing every rejected field; a taken email is
 // ErrUserExists.
-func (m *Manager) Register(ctx context.Context, in RegisterInput) (*user.User, error) {
+func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User, err error) {
+	ctx, span := m.tel.Start(ctx, "authv2.Register")
+	defer func() { m.tel.End(span, err) }()
 	if err := m.inputs.register(in); err != nil {
 		return nil, err
 	}
@@ -282,7 +319,9 @@ type LoginResult struct {
 // Login checks a password and opens a session. Every credential failure
 // is ErrInvalidCredentials, and an unknown email costs the same time as a
 // wrong password.
-func (m *Manager) Login(ctx context.Context, in LoginInput) (*LoginResult, error) {
+func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err error) {
+	ctx, span := m.tel.Start(ctx, "authv2.Login")
+	defer func() { m.tel.End(span, err) }()
 	fail := func(userID, reason string) {
 		m.emit(ctx, audit.Event{Type: audit.TypeLoginFailure, Outcome: audit.Failure, ActorUserID: userID,
 			TenantID: in.TenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason})
@@ -462,7 +501,9 @@ func (m *Manager) openSession(ctx context.Context, userID, tenantID, scope strin
 // once (plus, at most once per TouchInterval, a write of last-seen) and
 // never the user store: everything that must end access revokes sessions.
 // A malformed token fails without touching the store.
-func (m *Manager) Authenticate(ctx context.Context, tok string, client session.ClientInfo) (*Principal, error) {
+func (m *Manager) Authenticate(ctx context.Context, tok string, client session.ClientInfo) (_ *Principal, err error) {
+	ctx, span := m.tel.StartHot(ctx, "authv2.Authenticate")
+	defer m.endSpan(span, &err)
 	sess, err := m.lookup(ctx, tok)
 	if err != nil {
 		return nil, err
@@ -543,7 +584,9 @@ func (m *Manager) checkLive(ctx context.Context, sess *session.Session, now time
 // Logout ends the session of tok everywhere at once. Logging out a session
 // that already ended succeeds; a token that names no session is
 // ErrUnauthenticated.
-func (m *Manager) Logout(ctx context.Context, tok string) error {
+func (m *Manager) Logout(ctx context.Context, tok string) (err error) {
+	ctx, span := m.tel.Start(ctx, "authv2.Logout")
+	defer m.endSpan(span, &err)
 	sess, err := m.lookup(ctx, tok)
 	if err != nil {
 		return err

@@ -5,6 +5,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/session"
@@ -13,16 +17,37 @@ import (
 
 // BenchmarkAuthenticate is the per-request cost on the memory store. The
 // clock is fixed, so no sliding-renewal write happens inside the loop.
+// otel=global is the default (global providers, no SDK installed);
+// otel=noop passes no-op providers; otel=sdk records every span with the
+// SDK (exporting nowhere) and metrics through a manual reader.
 func BenchmarkAuthenticate(b *testing.B) {
-	e := newEnv(b)
-	e.register(b, "bench@example.com")
-	res := e.login(b, "bench@example.com")
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := e.m.Authenticate(ctx, res.Token, session.ClientInfo{}); err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range []struct {
+		name string
+		opts func(b *testing.B) []authv2.Option
+	}{
+		{"otel=global", func(*testing.B) []authv2.Option { return nil }},
+		{"otel=noop", func(*testing.B) []authv2.Option {
+			return []authv2.Option{authv2.WithTracerProvider(tracenoop.NewTracerProvider()), authv2.WithMeterProvider(metricnoop.NewMeterProvider())}
+		}},
+		{"otel=sdk", func(b *testing.B) []authv2.Option {
+			tp := sdktrace.NewTracerProvider()
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			b.Cleanup(func() { _ = tp.Shutdown(context.Background()); _ = mp.Shutdown(context.Background()) })
+			return []authv2.Option{authv2.WithTracerProvider(tp), authv2.WithMeterProvider(mp)}
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			e := newEnv(b, c.opts(b)...)
+			e.register(b, "bench@example.com")
+			res := e.login(b, "bench@example.com")
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.m.Authenticate(ctx, res.Token, session.ClientInfo{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

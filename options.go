@@ -4,6 +4,9 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/internal/clock"
 	"github.com/authv2/authv2/permission"
@@ -37,6 +40,8 @@ type options struct {
 	security    session.SecurityPolicy
 	limiter     user.RateLimiter
 	notifier    Notifier
+	tracer      trace.TracerProvider
+	meter       metric.MeterProvider
 }
 
 type optionFunc func(*options)
@@ -122,4 +127,15 @@ func WithNotifier(n Notifier) Option { return optionFunc(func(o *options) { o.no
 // WithThrottle sets brute-force protection.
 func WithThrottle(t ThrottleConfig) Option {
 	return optionFunc(func(o *options) { o.cfg.Throttle = t })
+}
+
+// WithTracerProvider sets where spans go (the global provider by default).
+// A no-op provider (trace/noop) switches span creation off entirely.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(o *options) { o.tracer = tp })
+}
+
+// WithMeterProvider sets where metrics go (the global provider by default).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(o *options) { o.meter = mp })
 }

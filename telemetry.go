@@ -1,0 +1,78 @@
+package authv2
+
+import (
+	"context"
+	"errors"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/authv2/authv2/audit"
+)
+
+// endSpan ends a span with the error a flow returned; the pointer form
+// lets hot paths defer it without allocating a closure.
+func (m *Manager) endSpan(span trace.Span, err *error) { m.tel.End(span, *err) }
+
+// outcomeName names the errors flows return, for span attributes. These
+// are expected outcomes, not span errors.
+func outcomeName(err error) string {
+	for _, o := range []struct {
+		err  error
+		name string
+	}{
+		{ErrInvalidCredentials, "invalid_credentials"},
+		{ErrThrottled, "throttled"},
+		{ErrUnauthenticated, "unauthenticated"},
+		{ErrSessionExpired, "session_expired"},
+		{ErrSessionRevoked, "session_revoked"},
+		{ErrSessionLimit, "session_limit"},
+		{ErrClientMismatch, "client_mismatch"},
+		{ErrValidation, "invalid_input"},
+		{ErrUserExists, "user_exists"},
+		{ErrNotMember, "not_member"},
+		{ErrReauthRequired, "reauth_required"},
+		{ErrInvalidToken, "invalid_token"},
+		{ErrEmailNotVerified, "email_not_verified"},
+		{ErrNotFound, "not_found"},
+	} {
+		if errors.Is(err, o.err) {
+			return o.name
+		}
+	}
+	return "error"
+}
+
+// Precomputed attribute sets keep metric recording free of allocations.
+var (
+	loginSuccess   = metric.WithAttributeSet(attribute.NewSet(attribute.String("authv2.outcome", "success")))
+	loginFailure   = metric.WithAttributeSet(attribute.NewSet(attribute.String("authv2.outcome", "failure")))
+	loginThrottled = metric.WithAttributeSet(attribute.NewSet(attribute.String("authv2.outcome", "throttled")))
+)
+
+// count turns audit events into metrics, so the two never disagree.
+func (m *Manager) count(ctx context.Context, e *audit.Event) {
+	t := m.tel
+	switch e.Type {
+	case audit.TypeLoginSuccess:
+		t.LoginAttempts.Add(ctx, 1, loginSuccess)
+	case audit.TypeLoginFailure:
+		if e.Reason == "ip_throttled" || e.Reason == "account_throttled" || e.Reason == "unknown_user_throttled" {
+			t.LoginAttempts.Add(ctx, 1, loginThrottled)
+		} else {
+			t.LoginAttempts.Add(ctx, 1, loginFailure)
+		}
+	case audit.TypeSessionCreated:
+		t.SessionsCreated.Add(ctx, 1)
+	case audit.TypeSessionRevoked, audit.TypeSessionEvicted, audit.TypeLogout, audit.TypeSessionRotated, audit.TypeTenantSwitch:
+		reason := e.Reason
+		switch e.Type {
+		case audit.TypeLogout:
+			reason = "logout"
+		case audit.TypeSessionRotated, audit.TypeTenantSwitch:
+			reason = "rotated"
+		}
+		t.SessionsRevoked.Add(ctx, 1, metric.WithAttributes(attribute.String("authv2.reason", reason)))
+	}
+}

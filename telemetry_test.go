@@ -1,0 +1,136 @@
+package authv2_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store"
+)
+
+type otelEnv struct {
+	*env
+	spans  *tracetest.InMemoryExporter
+	reader *sdkmetric.ManualReader
+}
+
+func newOtelEnv(t *testing.T, opts ...authv2.Option) *otelEnv {
+	spans := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() {
+		_ = tp.Shutdown(context.Background())
+		_ = mp.Shutdown(context.Background())
+	})
+	e := newEnv(t, append([]authv2.Option{authv2.WithTracerProvider(tp), authv2.WithMeterProvider(mp)}, opts...)...)
+	return &otelEnv{env: e, spans: spans, reader: reader}
+}
+
+func (o *otelEnv) span(t *testing.T, name string) tracetest.SpanStub {
+	t.Helper()
+	for _, s := range o.spans.GetSpans() {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no span %q", name)
+	return tracetest.SpanStub{}
+}
+
+func (o *otelEnv) metrics(t *testing.T) map[string]metricdata.Aggregation {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, o.reader.Collect(context.Background(), &rm))
+	out := map[string]metricdata.Aggregation{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			out[m.Name] = m.Data
+		}
+	}
+	return out
+}
+
+func sumByAttr(t *testing.T, data metricdata.Aggregation, key string) map[string]int64 {
+	t.Helper()
+	sum, ok := data.(metricdata.Sum[int64])
+	require.True(t, ok, "want an int64 sum, got %T", data)
+	out := map[string]int64{}
+	for _, dp := range sum.DataPoints {
+		v, _ := dp.Attributes.Value(attribute.Key(key))
+		out[v.AsString()] += dp.Value
+	}
+	return out
+}
+
+func TestTelemetryFlows(t *testing.T) {
+	o := newOtelEnv(t)
+	o.register(t, "otel@example.com")
+	res := o.login(t, "otel@example.com")
+	_, err := o.m.Login(t.Context(), authv2.LoginInput{Email: "otel@example.com", Password: "wrong password!"})
+	require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+	_, err = o.m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
+	require.NoError(t, err)
+	_, err = o.m.Authenticate(t.Context(), "av2_garbage", session.ClientInfo{})
+	require.ErrorIs(t, err, authv2.ErrUnauthenticated)
+
+	for _, name := range []string{"authv2.Register", "authv2.Login", "authv2.Authenticate", "authv2.store session.get", "authv2.store user.get_by_email"} {
+		o.span(t, name)
+	}
+	var failed tracetest.SpanStub
+	for _, s := range o.spans.GetSpans() {
+		if s.Name == "authv2.Login" && len(s.Attributes) > 0 {
+			failed = s
+		}
+	}
+	assert.NotEqual(t, codes.Error, failed.Status.Code, "a wrong password is an outcome, not a span error")
+	assert.Contains(t, failed.Attributes, attribute.String("authv2.outcome", "invalid_credentials"))
+
+	all := fmt.Sprintf("%+v", o.spans.GetSpans())
+	assert.NotContains(t, all, goodPassword)
+	assert.NotContains(t, all, res.Token)
+
+	m := o.metrics(t)
+	assert.Equal(t, map[string]int64{"success": 1, "failure": 1}, sumByAttr(t, m["authv2.login.attempts"], "authv2.outcome"))
+	gauge, ok := m["authv2.sessions.active"].(metricdata.Gauge[int64])
+	require.True(t, ok)
+	require.Len(t, gauge.DataPoints, 1)
+	assert.Equal(t, int64(1), gauge.DataPoints[0].Value)
+	hist, ok := m["authv2.store.duration"].(metricdata.Histogram[float64])
+	require.True(t, ok)
+	assert.NotEmpty(t, hist.DataPoints)
+
+	require.NoError(t, o.m.Logout(t.Context(), res.Token))
+	m = o.metrics(t)
+	assert.Equal(t, map[string]int64{"logout": 1}, sumByAttr(t, m["authv2.sessions.revoked"], "authv2.reason"))
+	assert.Equal(t, map[string]int64{"": 1}, sumByAttr(t, m["authv2.sessions.created"], "none"))
+}
+
+// outage is a session store that is down.
+type outage struct{ session.Store }
+
+func (outage) Get(context.Context, string) (*session.Session, error) {
+	return nil, store.Unavailable("session.get", fmt.Errorf("dial tcp: connection refused"))
+}
+
+func TestTelemetryStoreFailureIsSpanError(t *testing.T) {
+	o := newOtelEnv(t)
+	o.register(t, "down@example.com")
+	res := o.login(t, "down@example.com")
+	o2 := newOtelEnv(t, authv2.WithSessionStore(outage{o.stores.Sessions}))
+	_, err := o2.m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
+	require.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+	assert.Equal(t, codes.Error, o2.span(t, "authv2.Authenticate").Status.Code)
+	assert.Equal(t, codes.Error, o2.span(t, "authv2.store session.get").Status.Code)
+}
