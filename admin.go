@@ -2,23 +2,74 @@ package authv2
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/store"
 )
+
+// adminEvent records an administrative change with its before and after
+// states (JSON), so the audit trail can show what a change did.
+func (m *Manager) adminEvent(ctx context.Context, action, tenantID, target string, before, after any) {
+	attrs := map[string]string{"action": action}
+	for k, v := range map[string]any{"before": before, "after": after} {
+		if v == nil {
+			continue
+		}
+		if b, err := json.Marshal(v); err == nil && string(b) != "null" {
+			attrs[k] = string(b)
+		}
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeAdminChange, Outcome: audit.Success, TenantID: tenantID, Target: target, Attributes: attrs})
+}
 
 // CreateTenant creates a tenant; ErrConflict if the ID is taken.
 func (m *Manager) CreateTenant(ctx context.Context, id, name string) (*permission.Tenant, error) {
-	if id == "" {
-		return nil, &ValidationError{Fields: []FieldError{{Field: "ID", Reason: "is required"}}}
+	if id == "" || len(id) > 128 {
+		return nil, &ValidationError{Fields: []FieldError{{Field: "ID", Reason: "is required, at most 128 characters"}}}
 	}
 	t := &permission.Tenant{ID: id, Name: name, CreatedAt: m.clock.Now()}
 	if err := m.permissions.CreateTenant(ctx, t); err != nil {
 		return nil, translate("tenant.create", err)
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeAdminChange, Outcome: audit.Success, TenantID: id, Target: "tenant:" + id,
-		Attributes: map[string]string{"action": "tenant.create"}})
+	m.adminEvent(ctx, "tenant.create", id, "tenant:"+id, nil, t)
 	return t, nil
+}
+
+// DeleteTenant removes a tenant with its roles, bindings and memberships,
+// and ends every session in it.
+func (m *Manager) DeleteTenant(ctx context.Context, id string) error {
+	before, err := m.permissions.GetTenant(ctx, id)
+	if err != nil {
+		return translate("tenant.get", err)
+	}
+	members, err := m.permissions.ListBindings(ctx, id, "")
+	if err != nil {
+		return translate("binding.list", err)
+	}
+	if err := m.permissions.DeleteTenant(ctx, id); err != nil {
+		return translate("tenant.delete", err)
+	}
+	m.policyChanged(ctx, id)
+	seen := map[string]bool{}
+	for _, b := range members {
+		if !seen[b.UserID] {
+			seen[b.UserID] = true
+			if _, err := m.RevokeSessions(ctx, b.UserID, RevokeOptions{TenantID: id, Reason: "tenant_deleted"}); err != nil {
+				return err
+			}
+		}
+	}
+	m.adminEvent(ctx, "tenant.delete", id, "tenant:"+id, before, nil)
+	return nil
+}
+
+// ListTenants returns every tenant ordered by ID.
+func (m *Manager) ListTenants(ctx context.Context) ([]*permission.Tenant, error) {
+	ts, err := m.permissions.ListTenants(ctx)
+	return ts, translate("tenant.list", err)
 }
 
 // AddMember makes a user a member of a tenant, so they may log in to it.
@@ -30,7 +81,111 @@ func (m *Manager) AddMember(ctx context.Context, tenantID, userID string) error 
 	if err != nil {
 		return translate("membership.add", err)
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeAdminChange, Outcome: audit.Success, TenantID: tenantID, Target: "user:" + userID,
-		Attributes: map[string]string{"action": "member.add"}})
+	m.adminEvent(ctx, "member.add", tenantID, "user:"+userID, nil, nil)
 	return nil
+}
+
+// RemoveMember removes a membership and ends the user's sessions in that
+// tenant.
+func (m *Manager) RemoveMember(ctx context.Context, tenantID, userID string) error {
+	if err := m.permissions.RemoveMember(ctx, tenantID, userID); err != nil {
+		return translate("membership.remove", err)
+	}
+	if _, err := m.RevokeSessions(ctx, userID, RevokeOptions{TenantID: tenantID, Reason: "membership_removed"}); err != nil {
+		return err
+	}
+	m.adminEvent(ctx, "member.remove", tenantID, "user:"+userID, nil, nil)
+	return nil
+}
+
+// PutRole creates or replaces a role after validating it: a name, known
+// effects, well-formed permissions, conditions that compile, parents that
+// exist, and no inheritance cycle (a *permission.CycleError naming it).
+func (m *Manager) PutRole(ctx context.Context, r *permission.Role) error {
+	if err := m.validateRole(r); err != nil {
+		return err
+	}
+	now := m.clock.Now()
+	before, err := m.permissions.GetRole(ctx, r.TenantID, r.Name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		before = nil
+		r.CreatedAt = now
+	case err != nil:
+		return translate("role.get", err)
+	default:
+		r.CreatedAt = before.CreatedAt
+	}
+	r.UpdatedAt = now
+	if err := m.permissions.PutRole(ctx, r); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return &ValidationError{Fields: []FieldError{{Field: "Parents", Reason: "names a role that does not exist (or the tenant does not)"}}}
+		}
+		return translate("role.put", err)
+	}
+	m.policyChanged(ctx, r.TenantID)
+	m.adminEvent(ctx, "role.put", r.TenantID, "role:"+r.Name, before, r)
+	return nil
+}
+
+// DeleteRole removes a role; ErrConflict while a role inherits from it or
+// a binding uses it.
+func (m *Manager) DeleteRole(ctx context.Context, tenantID, name string) error {
+	before, err := m.permissions.GetRole(ctx, tenantID, name)
+	if err != nil {
+		return translate("role.get", err)
+	}
+	if err := m.permissions.DeleteRole(ctx, tenantID, name); err != nil {
+		return translate("role.delete", err)
+	}
+	m.policyChanged(ctx, tenantID)
+	m.adminEvent(ctx, "role.delete", tenantID, "role:"+name, before, nil)
+	return nil
+}
+
+// ListRoles returns a tenant's roles (permission.GlobalTenant: templates).
+func (m *Manager) ListRoles(ctx context.Context, tenantID string) ([]*permission.Role, error) {
+	rs, err := m.permissions.ListRoles(ctx, tenantID)
+	return rs, translate("role.list", err)
+}
+
+// Bind gives a user a role in a tenant at a scope (and below), optionally
+// until b.ExpiresAt. The user's sessions keep working; their permissions
+// change at the next check.
+func (m *Manager) Bind(ctx context.Context, b permission.Binding) error {
+	if err := m.validateBinding(b); err != nil {
+		return err
+	}
+	if _, err := m.users.Get(ctx, b.UserID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return &ValidationError{Fields: []FieldError{{Field: "UserID", Reason: "no such user"}}}
+		}
+		return translate("user.get", err)
+	}
+	b.CreatedAt = m.clock.Now()
+	if err := m.permissions.PutBinding(ctx, b); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return &ValidationError{Fields: []FieldError{{Field: "Role", Reason: "no such role or tenant"}}}
+		}
+		return translate("binding.put", err)
+	}
+	m.policyChanged(ctx, b.TenantID)
+	m.adminEvent(ctx, "binding.put", b.TenantID, "user:"+b.UserID, nil, b)
+	return nil
+}
+
+// Unbind removes a binding.
+func (m *Manager) Unbind(ctx context.Context, b permission.Binding) error {
+	if err := m.permissions.DeleteBinding(ctx, b); err != nil {
+		return translate("binding.delete", err)
+	}
+	m.policyChanged(ctx, b.TenantID)
+	m.adminEvent(ctx, "binding.delete", b.TenantID, "user:"+b.UserID, b, nil)
+	return nil
+}
+
+// ListBindings returns a tenant's bindings, of one user when userID is set.
+func (m *Manager) ListBindings(ctx context.Context, tenantID, userID string) ([]permission.Binding, error) {
+	bs, err := m.permissions.ListBindings(ctx, tenantID, userID)
+	return bs, translate("binding.list", err)
 }

@@ -1,0 +1,73 @@
+package authv2_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/session"
+)
+
+func TestAdminRolesAndBindings(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.m.CreateTenant(t.Context(), "acme", "Acme")
+	require.NoError(t, err)
+	_, err = e.m.CreateTenant(t.Context(), "acme", "again")
+	assert.ErrorIs(t, err, authv2.ErrConflict)
+	u := e.register(t, "admin@example.com")
+
+	require.NoError(t, e.m.PutRole(t.Context(), &permission.Role{TenantID: "acme", Name: "clerk",
+		Grants: []permission.Grant{{Permission: "orders:read", Effect: permission.Allow}}}))
+	require.NoError(t, e.m.PutRole(t.Context(), &permission.Role{TenantID: "acme", Name: "manager", Parents: []string{"clerk"},
+		Grants: []permission.Grant{{Permission: "refunds:create", Effect: permission.Allow}}}))
+	err = e.m.PutRole(t.Context(), &permission.Role{TenantID: "acme", Name: "clerk", Parents: []string{"manager"}})
+	require.ErrorIs(t, err, permission.ErrCycle)
+	var ce *permission.CycleError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, []string{"clerk", "manager", "clerk"}, ce.Path)
+
+	err = e.m.PutRole(t.Context(), &permission.Role{TenantID: "acme", Name: "x", Parents: []string{"ghost"}})
+	assert.ErrorIs(t, err, authv2.ErrValidation)
+	err = e.m.PutRole(t.Context(), &permission.Role{TenantID: "acme", Name: "y", Grants: []permission.Grant{{Permission: "a:b", Effect: "maybe"}}})
+	assert.ErrorIs(t, err, authv2.ErrValidation)
+
+	err = e.m.Bind(t.Context(), permission.Binding{UserID: "ghost", TenantID: "acme", Role: "clerk"})
+	assert.ErrorIs(t, err, authv2.ErrValidation)
+	err = e.m.Bind(t.Context(), permission.Binding{UserID: u.ID, TenantID: "acme", Role: "ghost"})
+	assert.ErrorIs(t, err, authv2.ErrValidation)
+	require.NoError(t, e.m.Bind(t.Context(), permission.Binding{UserID: u.ID, TenantID: "acme", Role: "manager", Scope: "region:eu"}))
+	bs, err := e.m.ListBindings(t.Context(), "acme", u.ID)
+	require.NoError(t, err)
+	require.Len(t, bs, 1)
+
+	assert.ErrorIs(t, e.m.DeleteRole(t.Context(), "acme", "clerk"), authv2.ErrConflict, "manager inherits from clerk")
+	require.NoError(t, e.m.Unbind(t.Context(), bs[0]))
+	require.NoError(t, e.m.DeleteRole(t.Context(), "acme", "manager"))
+
+	var sawBeforeAfter bool
+	for _, ev := range e.sink.OfType(audit.TypeAdminChange) {
+		if ev.Attributes["action"] == "role.delete" {
+			sawBeforeAfter = ev.Attributes["before"] != "" && ev.Attributes["after"] == ""
+			assert.Contains(t, ev.Attributes["before"], "refunds:create")
+		}
+	}
+	assert.True(t, sawBeforeAfter, "admin changes carry before/after")
+}
+
+func TestRemoveMemberEndsSessionsInThatTenant(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.m.CreateTenant(t.Context(), "acme", "Acme")
+	require.NoError(t, err)
+	_, err = e.m.Register(t.Context(), authv2.RegisterInput{Email: "m@example.com", Password: goodPassword, TenantID: "acme"})
+	require.NoError(t, err)
+	res := e.login(t, "m@example.com")
+	require.Equal(t, "acme", res.Session.TenantID)
+	require.NoError(t, e.m.RemoveMember(t.Context(), "acme", res.User.ID))
+	_, err = e.m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked)
+	assert.ErrorIs(t, e.m.RemoveMember(t.Context(), "acme", res.User.ID), authv2.ErrNotFound)
+}
