@@ -71,3 +71,40 @@ func TestRemoveMemberEndsSessionsInThatTenant(t *testing.T) {
 	assert.ErrorIs(t, err, authv2.ErrSessionRevoked)
 	assert.ErrorIs(t, e.m.RemoveMember(t.Context(), "acme", res.User.ID), authv2.ErrNotFound)
 }
+
+func TestDeleteTenantEndsItsSessions(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.m.CreateTenant(t.Context(), "gone", "Gone")
+	require.NoError(t, err)
+	u := e.register(t, "dt@example.com")
+	require.NoError(t, e.m.PutRole(t.Context(), &permission.Role{TenantID: "gone", Name: "r"}))
+	require.NoError(t, e.m.Bind(t.Context(), permission.Binding{UserID: u.ID, TenantID: "gone", Role: "r"}))
+	res, err := e.m.Login(t.Context(), authv2.LoginInput{Email: "dt@example.com", Password: goodPassword, TenantID: "gone"})
+	require.NoError(t, err, "a binding is enough to enter a tenant")
+	elsewhere := e.login(t, "dt@example.com")
+
+	require.NoError(t, e.m.DeleteTenant(t.Context(), "gone"))
+	_, err = e.m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked)
+	_, err = e.m.Authenticate(t.Context(), elsewhere.Token, session.ClientInfo{})
+	assert.NoError(t, err, "sessions outside the tenant are untouched")
+	ts, err := e.m.ListTenants(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, ts)
+	assert.ErrorIs(t, e.m.DeleteTenant(t.Context(), "gone"), authv2.ErrNotFound)
+	rs, err := e.m.ListRoles(t.Context(), "gone")
+	require.NoError(t, err)
+	assert.Empty(t, rs)
+}
+
+func TestUserLookup(t *testing.T) {
+	e := newEnv(t)
+	u := e.register(t, "lookup@example.com")
+	got, err := e.m.User(t.Context(), u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "lookup@example.com", got.Email)
+	_, err = e.m.User(t.Context(), "nope")
+	assert.ErrorIs(t, err, authv2.ErrNotFound)
+	assert.ErrorIs(t, e.m.AddMember(t.Context(), "acme", "nope"), authv2.ErrNotFound)
+	assert.ErrorIs(t, e.m.Bind(t.Context(), permission.Binding{}), authv2.ErrValidation)
+}

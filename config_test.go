@@ -65,3 +65,50 @@ func TestDefaultConfigIsValid(t *testing.T) {
 	assert.Equal(t, uint32(2), c.Argon2.Iterations)
 	assert.Equal(t, uint8(1), c.Argon2.Parallelism)
 }
+
+func TestConfigValidateNamesEachField(t *testing.T) {
+	for field, mutate := range map[string]func(*Config){
+		"Session":                func(c *Config) { c.Session.IdleTimeout = 0 },
+		"PasswordMinLength":      func(c *Config) { c.PasswordMinLength = 7 },
+		"PasswordMaxLength":      func(c *Config) { c.PasswordMaxLength = 500 },
+		"HashConcurrency":        func(c *Config) { c.HashConcurrency = -1 },
+		"Throttle.AfterFailures": func(c *Config) { c.Throttle.AfterFailures = 101 },
+		"Throttle.BaseDelay":     func(c *Config) { c.Throttle.MaxDelay = time.Second },
+		"Throttle.IPLimit":       func(c *Config) { c.Throttle.IPWindow = 0 },
+		"ReauthWindow":           func(c *Config) { c.ReauthWindow = 0 },
+		"ResetTokenTTL":          func(c *Config) { c.ResetTokenTTL = 48 * time.Hour },
+		"VerifyTokenTTL":         func(c *Config) { c.VerifyTokenTTL = -time.Second },
+		"CleanupInterval":        func(c *Config) { c.CleanupInterval = -time.Second },
+		"Argon2":                 func(c *Config) { c.Argon2.Iterations = 0 },
+	} {
+		c := DefaultConfig()
+		mutate(&c)
+		err := c.Validate()
+		var ce *ConfigError
+		if assert.ErrorAs(t, err, &ce, field) {
+			assert.Equal(t, field, ce.Field)
+			assert.Contains(t, ce.Error(), field)
+		}
+	}
+}
+
+func TestConfigFromEnvReadsTheProcessEnvironment(t *testing.T) {
+	t.Setenv("AUTHV2_REAUTH_WINDOW", "5m")
+	t.Setenv("AUTHV2_THROTTLE_DISTINCT_ERROR", "true")
+	c, err := ConfigFromEnv()
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Minute, c.ReauthWindow)
+	assert.True(t, c.Throttle.DistinctError)
+	t.Setenv("AUTHV2_THROTTLE_DISTINCT_ERROR", "sometimes")
+	_, err = ConfigFromEnv()
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "AUTHV2_THROTTLE_DISTINCT_ERROR", ce.Field)
+}
+
+func TestErrorMessages(t *testing.T) {
+	ve := &ValidationError{Fields: []FieldError{{Field: "Email", Reason: "is required"}, {Field: "Password", Reason: "is too short"}}}
+	assert.Equal(t, "authv2: invalid input: Email: is required; Password: is too short", ve.Error())
+	assert.Equal(t, "", ve.Field("Nope"))
+	assert.Equal(t, "authv2: too many attempts, retry after 31s", (&ThrottledError{RetryAfter: 30*time.Second + 600*time.Millisecond}).Error())
+}
