@@ -1,0 +1,30 @@
+package authv2test_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
+	"github.com/authv2/authv2/session"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestNewManagerWithClock(t *testing.T) {
+	clk := authv2test.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	m := authv2test.NewManager(t, authv2.WithClock(clk))
+	_, err := m.Register(t.Context(), authv2.RegisterInput{Email: "t@example.com", Password: "a fine long password"})
+	require.NoError(t, err)
+	res, err := m.Login(t.Context(), authv2.LoginInput{Email: "t@example.com", Password: "a fine long password"})
+	require.NoError(t, err)
+	clk.Advance(31 * time.Minute)
+	_, err = m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
+	assert.ErrorIs(t, err, authv2.ErrSessionExpired)
+	clk.Set(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	assert.Equal(t, 2026, clk.Now().Year())
+}
