@@ -1,0 +1,85 @@
+package postgres
+
+import (
+	"database/sql"
+	"errors"
+	"regexp"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// DefaultSchema is the schema the tables live in unless WithSchema says otherwise.
+const DefaultSchema = "authv2"
+
+// Option configures New and Migrate. Pass the same options to both.
+type Option func(*config)
+
+type config struct {
+	schema string
+}
+
+// WithSchema puts the tables in schema instead of DefaultSchema. The name
+// must be a plain identifier (letters, digits, underscore; not starting with
+// a digit; at most 63 bytes): it is quoted, but a name that needs quoting is
+// almost always a mistake.
+func WithSchema(schema string) Option { return func(c *config) { c.schema = schema } }
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// ErrInvalidSchema is returned by New and Migrate for a schema name that is
+// not a plain identifier.
+var ErrInvalidSchema = errors.New("authv2/postgres: invalid schema name")
+
+func newConfig(opts []Option) (config, error) {
+	c := config{schema: DefaultSchema}
+	for _, o := range opts {
+		o(&c)
+	}
+	if !identRE.MatchString(c.schema) {
+		return c, ErrInvalidSchema
+	}
+	return c, nil
+}
+
+// quoteIdent quotes a validated identifier for SQL text.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// Stores bundles the three PostgreSQL stores, sharing one *sql.DB.
+type Stores struct {
+	Users       *UserStore
+	Sessions    *SessionStore
+	Permissions *PermissionStore
+}
+
+// New returns the stores over db, which the application opened (with lib/pq:
+// sql.Open("postgres", dsn)) and still owns: closing the stores is closing
+// db. New does no I/O; run Migrate (or your migration tool) first.
+func New(db *sql.DB, opts ...Option) (*Stores, error) {
+	if db == nil {
+		return nil, errors.New("authv2/postgres: nil *sql.DB")
+	}
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	h := newHandle(db, c.schema)
+	return &Stores{
+		Users:       newUserStore(h),
+		Sessions:    newSessionStore(h),
+		Permissions: newPermissionStore(h),
+	}, nil
+}
+
+// handle is what every store shares: the database and its schema.
+type handle struct {
+	db     *sqlx.DB
+	schema string
+	// q rewrites the {s} placeholder of a query template to the quoted schema.
+	q func(string) string
+}
+
+func newHandle(db *sql.DB, schema string) *handle {
+	r := strings.NewReplacer("{s}", quoteIdent(schema))
+	return &handle{db: sqlx.NewDb(db, "postgres"), schema: schema, q: r.Replace}
+}

@@ -1,0 +1,29 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/authv2/authv2/internal/pgtest"
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/storetest"
+	"github.com/authv2/authv2/user"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestConformance runs the shared suite; every case gets its own schema.
+func TestConformance(t *testing.T) {
+	pgtest.URL(t)
+	t.Run("User", func(t *testing.T) {
+		storetest.RunUserStore(t, func(t *testing.T) user.Store { return pgtest.New(t).Stores.Users })
+	})
+	t.Run("Session", func(t *testing.T) {
+		storetest.RunSessionStore(t, func(t *testing.T) session.Store { return pgtest.New(t).Stores.Sessions })
+	})
+	t.Run("Permission", func(t *testing.T) {
+		storetest.RunPermissionStore(t, func(t *testing.T) permission.Store { return pgtest.New(t).Stores.Permissions })
+	})
+}
