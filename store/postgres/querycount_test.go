@@ -1,0 +1,169 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2/internal/pgtest"
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/session"
+)
+
+// counter counts the statements and transactions that reach the server.
+type counter struct {
+	queries, execs, prepares, begins atomic.Int64
+}
+
+func (c *counter) reset() {
+	c.queries.Store(0)
+	c.execs.Store(0)
+	c.prepares.Store(0)
+	c.begins.Store(0)
+}
+
+func (c *counter) statements() int64 { return c.queries.Load() + c.execs.Load() + c.prepares.Load() }
+
+type countingConnector struct {
+	driver.Connector
+	c *counter
+}
+
+func (cc countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := cc.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{conn.(pqConn), cc.c}, nil
+}
+
+// pqConn is the set of interfaces lib/pq's connection implements and
+// database/sql uses; forwarding all of them keeps the wrapped connection on
+// the same code paths as an unwrapped one.
+type pqConn interface {
+	driver.Conn
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.QueryerContext
+	driver.ExecerContext
+	driver.NamedValueChecker
+	driver.SessionResetter
+	driver.Validator
+}
+
+type countingConn struct {
+	pqConn
+	c *counter
+}
+
+func (w *countingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	w.c.queries.Add(1)
+	return w.pqConn.QueryContext(ctx, q, args)
+}
+
+func (w *countingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	w.c.execs.Add(1)
+	return w.pqConn.ExecContext(ctx, q, args)
+}
+
+func (w *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	w.c.prepares.Add(1)
+	return w.pqConn.PrepareContext(ctx, q)
+}
+
+func (w *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	w.c.begins.Add(1)
+	return w.pqConn.BeginTx(ctx, opts)
+}
+
+func openCounting(t *testing.T) (*sql.DB, *counter) {
+	base, err := pq.NewConnector(pgtest.URL(t))
+	require.NoError(t, err)
+	c := &counter{}
+	db := sql.OpenDB(countingConnector{base, c})
+	db.SetMaxOpenConns(pgtest.MaxOpenConns)
+	t.Cleanup(func() { _ = db.Close() })
+	return db, c
+}
+
+// putHierarchy creates in tenant t1 a chain of depth roles, the deepest
+// (r<depth>) inheriting down to the template r1, and binds u1 to the top.
+func putHierarchy(t testing.TB, ps permission.Store, depth int) {
+	ctx := context.Background()
+	require.NoError(t, ps.CreateTenant(ctx, &permission.Tenant{ID: "t1", Name: "T1"}))
+	require.NoError(t, ps.PutRole(ctx, &permission.Role{TenantID: permission.GlobalTenant, Name: "r1",
+		Grants: []permission.Grant{{Permission: "*:read", Effect: permission.Allow}}}))
+	for i := 2; i <= depth; i++ {
+		require.NoError(t, ps.PutRole(ctx, &permission.Role{TenantID: "t1", Name: roleName(i), Parents: []string{roleName(i - 1)},
+			Grants: []permission.Grant{{Permission: roleName(i) + ":do", Effect: permission.Allow, Condition: "request.amount <= 500.0"}}}))
+	}
+	require.NoError(t, ps.PutBinding(ctx, permission.Binding{UserID: "u1", TenantID: "t1", Role: roleName(depth), Scope: "region:eu"}))
+}
+
+func roleName(i int) string { return "r" + string(rune('0'+i)) }
+
+// TestLoadPolicyIsOneQuery proves the absence of N+1: a five-level
+// hierarchy loads with exactly one statement and no transaction.
+func TestLoadPolicyIsOneQuery(t *testing.T) {
+	db, c := openCounting(t)
+	env := pgtest.NewSchema(t, db)
+	ps := env.Stores.Permissions
+	putHierarchy(t, ps, 5)
+
+	c.reset()
+	p, err := ps.LoadPolicy(t.Context(), "t1", "u1")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), c.statements(), "LoadPolicy must be one round trip")
+	assert.Equal(t, int64(0), c.begins.Load())
+	require.Len(t, p.Roles, 5)
+	require.Len(t, p.Bindings, 1)
+	v, err := ps.Version(t.Context(), "t1")
+	require.NoError(t, err)
+	assert.Equal(t, v, p.Version)
+	assert.Equal(t, "/r1", p.Roles[0].TenantID+"/"+p.Roles[0].Name)
+	assert.Equal(t, []string{"r4"}, p.Roles[4].Parents)
+	assert.Equal(t, "request.amount <= 500.0", p.Roles[4].Grants[0].Condition)
+}
+
+// TestHotPathsAreOneQuery pins the cost of the calls Authenticate and
+// Authorize make.
+func TestHotPathsAreOneQuery(t *testing.T) {
+	db, c := openCounting(t)
+	env := pgtest.NewSchema(t, db)
+	now := time.Now()
+	x := &session.Session{ID: session.NewID("u1"), SecretHash: session.HashSecret([]byte("s")), UserID: "u1",
+		CreatedAt: now, LastSeenAt: now, IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(2 * time.Hour)}
+	_, err := env.Stores.Sessions.Create(t.Context(), x, session.Limit{}, now)
+	require.NoError(t, err)
+
+	for name, call := range map[string]func() error{
+		"session.Get":   func() error { _, err := env.Stores.Sessions.Get(t.Context(), x.ID); return err },
+		"session.Touch": func() error { return env.Stores.Sessions.Touch(t.Context(), x.ID, now, now.Add(time.Hour)) },
+		"session.Create": func() error {
+			y := *x
+			y.ID = session.NewID("u1")
+			_, err := env.Stores.Sessions.Create(t.Context(), &y, session.Limit{}, now)
+			return err
+		},
+		"session.Rotate": func() error {
+			y := *x
+			y.ID = session.NewID("u1")
+			err := env.Stores.Sessions.Rotate(t.Context(), x.ID, &y, now)
+			x = &y
+			return err
+		},
+		"permission.Version": func() error { _, err := env.Stores.Permissions.Version(t.Context(), "t1"); return err },
+	} {
+		c.reset()
+		require.NoError(t, call(), name)
+		assert.Equal(t, int64(1), c.statements(), name)
+		assert.Equal(t, int64(0), c.begins.Load(), name)
+	}
+}
