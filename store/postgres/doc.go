@@ -45,7 +45,7 @@
 //
 // Every tenant-owned row (memberships, roles, bindings, policy versions)
 // carries tenant_id, in its primary key, and every query on them names the
-// tenant. Global role templates are roles with tenant_id '' and have no
+// tenant. Global role templates are roles with an empty tenant_id and have no
 // tenants row: a generated column (NULL for templates) carries the foreign
 // key to tenants, so tenant roles cascade with their tenant while templates
 // stand alone. A role name resolves to the tenant's role first, then the
