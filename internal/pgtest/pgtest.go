@@ -100,3 +100,14 @@ func NewSchema(t testing.TB, db *sql.DB) *Env {
 	}
 	return &Env{DB: db, Schema: schema, Stores: stores}
 }
+
+// NewSchemaless returns stores over db without creating or migrating
+// anything: for tests of an unreachable or misconfigured server.
+func NewSchemaless(t testing.TB, db *sql.DB) *postgres.Stores {
+	t.Helper()
+	stores, err := postgres.New(db)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return stores
+}
