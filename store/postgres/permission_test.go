@@ -1,6 +1,8 @@
 package postgres_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,4 +82,31 @@ func TestLoadPolicyTerminatesOnCrossViewLoop(t *testing.T) {
 	// walks the tenant's view.
 	err := ps.PutRole(ctx, &permission.Role{TenantID: "t1", Name: "c", Parents: []string{"a"}})
 	assert.ErrorIs(t, err, permission.ErrCycle)
+}
+
+// TestConcurrentPutRoleCannotCloseALoop races two writes that are each
+// acyclic alone but form a loop together (a -> b and b -> a). The
+// per-tenant serialization of role writes must let exactly one win.
+func TestConcurrentPutRoleCannotCloseALoop(t *testing.T) {
+	ps := pgtest.New(t).Stores.Permissions
+	ctx := t.Context()
+	require.NoError(t, ps.CreateTenant(ctx, &permission.Tenant{ID: "t1"}))
+	for round := range 20 {
+		a, b := fmt.Sprintf("a%d", round), fmt.Sprintf("b%d", round)
+		require.NoError(t, ps.PutRole(ctx, &permission.Role{TenantID: "t1", Name: a}))
+		require.NoError(t, ps.PutRole(ctx, &permission.Role{TenantID: "t1", Name: b}))
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		wg.Go(func() { errs[0] = ps.PutRole(ctx, &permission.Role{TenantID: "t1", Name: a, Parents: []string{b}}) })
+		wg.Go(func() { errs[1] = ps.PutRole(ctx, &permission.Role{TenantID: "t1", Name: b, Parents: []string{a}}) })
+		wg.Wait()
+		failed := 0
+		for _, err := range errs {
+			if err != nil {
+				require.ErrorIs(t, err, permission.ErrCycle)
+				failed++
+			}
+		}
+		assert.Equal(t, 1, failed, "round %d: exactly one write must be refused", round)
+	}
 }
