@@ -2,7 +2,7 @@
 -- authv2 schema, version 1.
 --
 -- Plain SQL on purpose: any migration tool can apply this file. Table names
--- are unqualified; authv2's own Migrate sets search_path to the configured
+-- are unqualified: authv2's own Migrate sets search_path to the configured
 -- schema (default authv2) for the transaction that runs it. With another
 -- tool, point search_path at the schema the stores are configured with.
 
