@@ -16,10 +16,13 @@
 //	)
 //
 // The pool settings (SetMaxOpenConns and friends), TLS and timeouts belong
-// to the application's *sql.DB. The pgx driver works as well: open the pool
-// with github.com/jackc/pgx/v5/stdlib (sql.Open("pgx", dsn)) and pass it to
-// Migrate and New unchanged. Error translation relies only on the SQLSTATE
-// that both drivers expose; this package is tested on lib/pq.
+// to the application's *sql.DB. The pgx driver is meant to work too: open
+// the pool with github.com/jackc/pgx/v5/stdlib (sql.Open("pgx", dsn)) and
+// pass it to Migrate and New unchanged. Nothing here depends on lib/pq's
+// connection: errors are classified by the SQLSTATE both drivers expose
+// (SQLState() string), and text[] values travel in PostgreSQL's text form.
+// The tests run on lib/pq only, to keep pgx out of the module's
+// dependencies.
 //
 // # Schema and migrations
 //
