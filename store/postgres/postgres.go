@@ -45,11 +45,12 @@ func newConfig(opts []Option) (config, error) {
 // quoteIdent quotes a validated identifier for SQL text.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// Stores bundles the three PostgreSQL stores, sharing one *sql.DB.
+// Stores bundles the PostgreSQL stores, sharing one *sql.DB.
 type Stores struct {
 	Users       *UserStore
 	Sessions    *SessionStore
 	Permissions *PermissionStore
+	Limiter     *RateLimiter
 }
 
 // New returns the stores over db, which the application opened (with lib/pq:
@@ -68,6 +69,7 @@ func New(db *sql.DB, opts ...Option) (*Stores, error) {
 		Users:       newUserStore(h),
 		Sessions:    newSessionStore(h),
 		Permissions: newPermissionStore(h),
+		Limiter:     newRateLimiter(h),
 	}, nil
 }
 

@@ -23,6 +23,9 @@ func TestConformance(t *testing.T) {
 	t.Run("Session", func(t *testing.T) {
 		storetest.RunSessionStore(t, func(t *testing.T) session.Store { return pgtest.New(t).Stores.Sessions })
 	})
+	t.Run("RateLimiter", func(t *testing.T) {
+		storetest.RunRateLimiter(t, func(t *testing.T) user.RateLimiter { return pgtest.New(t).Stores.Limiter })
+	})
 	t.Run("Permission", func(t *testing.T) {
 		storetest.RunPermissionStore(t, func(t *testing.T) permission.Store { return pgtest.New(t).Stores.Permissions })
 	})
