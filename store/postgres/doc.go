@@ -1,5 +1,5 @@
-// Package postgres stores authv2's users, sessions and authorization model
-// in PostgreSQL, through github.com/jmoiron/sqlx over a *sql.DB that the
+// Package postgres stores authv2's users, sessions, authorization model and
+// login rate-limit counters in PostgreSQL, through github.com/jmoiron/sqlx over a *sql.DB that the
 // application opens and owns.
 //
 // # Usage
@@ -13,7 +13,11 @@
 //		authv2.WithUserStore(stores.Users),
 //		authv2.WithSessionStore(stores.Sessions),
 //		authv2.WithPermissionStore(stores.Permissions),
+//		authv2.WithRateLimiter(stores.Limiter),
 //	)
+//
+// Run stores.Sessions.DeleteExpired and stores.Limiter.DeleteExpired
+// periodically; both use an index on the expiry.
 //
 // The pool settings (SetMaxOpenConns and friends), TLS and timeouts belong
 // to the application's *sql.DB. The pgx driver is meant to work too: open
