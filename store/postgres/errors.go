@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -93,7 +94,7 @@ func translate(op string, err error) error {
 	}
 	if errors.Is(err, context.Canceled) {
 		// The caller gave up; that is not an outage.
-		return &Error{Op: op, Err: context.Canceled}
+		return fmt.Errorf("authv2/postgres: %s: %w", op, context.Canceled)
 	}
 	if code := stateOf(err); code != "" {
 		switch {
