@@ -22,18 +22,23 @@ import (
 	"github.com/authv2/authv2/user"
 )
 
+// withParam returns the test URL with one connection parameter set.
+func withParam(t *testing.T, key, value string) string {
+	u, err := url.Parse(pgtest.URL(t))
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // withAppName returns the test URL with a unique application_name, so the
 // test can find (and kill) exactly its own pool's backends.
 func withAppName(t *testing.T) (string, string) {
-	u, err := url.Parse(pgtest.URL(t))
-	require.NoError(t, err)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "authv2_fault_" + hex.EncodeToString(b[:])
-	q := u.Query()
-	q.Set("application_name", name)
-	u.RawQuery = q.Encode()
-	return u.String(), name
+	return withParam(t, "application_name", name), name
 }
 
 // assertCleanFailure: an outage surfaces as store.ErrUnavailable, never as

@@ -30,3 +30,20 @@ func TestConformance(t *testing.T) {
 		storetest.RunPermissionStore(t, func(t *testing.T) permission.Store { return pgtest.New(t).Stores.Permissions })
 	})
 }
+
+// TestConformanceBinaryParameters reruns the session and user cases with
+// lib/pq's binary_parameters=yes, which doc.go recommends: it sends a
+// parameterized query in one network round trip instead of two.
+func TestConformanceBinaryParameters(t *testing.T) {
+	dsn := withParam(t, "binary_parameters", "yes")
+	env := func(t *testing.T) *pgtest.Env { return pgtest.NewSchema(t, pgtest.OpenURL(t, dsn)) }
+	t.Run("User", func(t *testing.T) {
+		storetest.RunUserStore(t, func(t *testing.T) user.Store { return env(t).Stores.Users })
+	})
+	t.Run("Session", func(t *testing.T) {
+		storetest.RunSessionStore(t, func(t *testing.T) session.Store { return env(t).Stores.Sessions })
+	})
+	t.Run("Permission", func(t *testing.T) {
+		storetest.RunPermissionStore(t, func(t *testing.T) permission.Store { return env(t).Stores.Permissions })
+	})
+}
