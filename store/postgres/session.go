@@ -20,7 +20,8 @@ type SessionStore struct {
 	h *handle
 	q sessionQueries
 	// lockClass is the first half of the per-user advisory lock key; it
-	// names the schema, so stores in different schemas never contend.
+	// names the schema, so stores in different schemas do not contend
+	// (short of a hash collision, which only costs a wait).
 	lockClass string
 }
 

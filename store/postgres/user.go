@@ -160,7 +160,7 @@ func (s *UserStore) Update(ctx context.Context, id string, fn func(*user.User) e
 	if err != nil {
 		return nil, err
 	}
-	return saved.Clone(), nil
+	return saved, nil // built here, shared with no one
 }
 
 // Delete implements user.Store.
