@@ -32,6 +32,11 @@ var ErrMalformed = errors.New("authv2/token: malformed token")
 
 var enc = base64.RawURLEncoding
 
+// strict decodes only canonical base64url: the unused low bits of the last
+// character must be zero. Otherwise several spellings of one secret or
+// checksum would all parse, and a mistyped last character could pass.
+var strict = base64.RawURLEncoding.Strict()
+
 // New returns a token for sessionID with a fresh 256-bit secret, and the
 // secret's raw bytes (to be hashed for storage).
 func New(sessionID string) (tok string, secret []byte, err error) {
@@ -62,13 +67,13 @@ func Parse(tok string) (sessionID string, secret [32]byte, err error) {
 	var raw [Length]byte
 	copy(raw[:], tok)
 	var sum [4]byte
-	if n, err := enc.Decode(sum[:], raw[Length-crcLen:]); err != nil || n != 4 {
+	if n, err := strict.Decode(sum[:], raw[Length-crcLen:]); err != nil || n != 4 {
 		return "", secret, ErrMalformed
 	}
 	if binary.BigEndian.Uint32(sum[:]) != checksum(raw[:Length-crcLen]) {
 		return "", secret, ErrMalformed
 	}
-	if n, err := enc.Decode(secret[:], raw[len(Prefix)+idLen:Length-crcLen]); err != nil || n != 32 {
+	if n, err := strict.Decode(secret[:], raw[len(Prefix)+idLen:Length-crcLen]); err != nil || n != 32 {
 		return "", [32]byte{}, ErrMalformed
 	}
 	return tok[len(Prefix) : len(Prefix)+idLen], secret, nil
