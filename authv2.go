@@ -148,11 +148,16 @@ func (m *Manager) Close(ctx context.Context) error {
 	case <-finished:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		select {
+		case <-finished: // both ready: finishing wins
+			return nil
+		default:
+			return ctx.Err()
+		}
 	}
 }
 
-// cleanupLoop purges expired sessions periodically; stores with native
+// cleanupLoop purges expired sessions (and old rate-limit entries) periodically; stores with native
 // expiry (Redis TTLs) make this cheap.
 func (m *Manager) cleanupLoop(every time.Duration) {
 	defer m.done.Done()
@@ -164,13 +169,24 @@ func (m *Manager) cleanupLoop(every time.Duration) {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), every)
-			n, err := m.sessions.DeleteExpired(ctx, m.clock.Now())
-			cancel()
+			now := m.clock.Now()
+			n, err := m.sessions.DeleteExpired(ctx, now)
 			if err != nil {
 				m.log.Warn("authv2: purging expired sessions failed", "error", err)
 			} else if n > 0 {
 				m.log.Debug("authv2: purged expired sessions", "count", n)
 			}
+			// Limiters with rows to purge (PostgreSQL) say so with this method;
+			// those with TTLs (Redis) or bounded logs (memory) need nothing.
+			if p, ok := m.limiter.(interface {
+				DeleteExpired(context.Context, time.Time) (int, error)
+			}); ok {
+				keep := max(m.cfg.Throttle.IPWindow, m.cfg.Throttle.MaxDelay)
+				if _, err := p.DeleteExpired(ctx, now.Add(-keep)); err != nil {
+					m.log.Warn("authv2: purging old rate-limit entries failed", "error", err)
+				}
+			}
+			cancel()
 		}
 	}
 }

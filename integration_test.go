@@ -1,0 +1,130 @@
+package authv2_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/internal/clock"
+	"github.com/authv2/authv2/internal/pgtest"
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/session"
+)
+
+// backend builds the stores a journey runs on.
+type backend struct {
+	name string
+	opts func(t *testing.T) []authv2.Option
+}
+
+func backends() []backend {
+	return []backend{
+		{"memory", func(*testing.T) []authv2.Option { return nil }},
+		{"postgres", func(t *testing.T) []authv2.Option {
+			env := pgtest.New(t)
+			return []authv2.Option{authv2.WithUserStore(env.Stores.Users), authv2.WithSessionStore(env.Stores.Sessions),
+				authv2.WithPermissionStore(env.Stores.Permissions), authv2.WithRateLimiter(env.Stores.Limiter)}
+		}},
+	}
+}
+
+// TestJourneyOnEveryBackend drives the Manager's flows end to end on each
+// real store: what the conformance suite proves per store, this proves
+// through the Manager.
+func TestJourneyOnEveryBackend(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
+			p := session.DefaultPolicy
+			p.MaxPerUser, p.Eviction = 3, session.EvictOldest
+			opts := append([]authv2.Option{authv2.WithClock(clk), authv2.WithPasswordParams(cheapArgon2), authv2.WithSessionPolicy(p)}, b.opts(t)...)
+			m, err := authv2.New(opts...)
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
+			ctx := t.Context()
+
+			_, err = m.CreateTenant(ctx, "acme", "Acme")
+			require.NoError(t, err)
+			_, err = m.CreateTenant(ctx, "globex", "Globex")
+			require.NoError(t, err)
+			u, err := m.Register(ctx, authv2.RegisterInput{Email: "journey@example.com", Password: goodPassword, TenantID: "acme"})
+			require.NoError(t, err)
+			_, err = m.Register(ctx, authv2.RegisterInput{Email: "JOURNEY@example.com", Password: goodPassword})
+			require.ErrorIs(t, err, authv2.ErrUserExists)
+
+			login := func() *authv2.LoginResult {
+				res, err := m.Login(ctx, authv2.LoginInput{Email: "journey@example.com", Password: goodPassword,
+					Client: session.ClientInfo{IP: "192.0.2.1", UserAgent: "journey", DeviceLabel: "laptop"}})
+				require.NoError(t, err)
+				return res
+			}
+			first := login()
+			pr, err := m.Authenticate(ctx, first.Token, session.ClientInfo{})
+			require.NoError(t, err)
+			assert.Equal(t, "acme", pr.TenantID)
+
+			// Concurrent logins under a limit of 3 leave exactly 3.
+			var wg sync.WaitGroup
+			for range 50 {
+				wg.Go(func() { login() })
+			}
+			wg.Wait()
+			list, err := m.ListSessions(ctx, u.ID)
+			require.NoError(t, err)
+			assert.Len(t, list, 3)
+			_, err = m.Authenticate(ctx, first.Token, session.ClientInfo{})
+			assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "the oldest was evicted")
+
+			cur := login()
+			_, err = m.SwitchTenant(ctx, cur.Token, "globex", "")
+			require.ErrorIs(t, err, authv2.ErrNotMember)
+			require.NoError(t, m.PutRole(ctx, &permission.Role{TenantID: "globex", Name: "viewer",
+				Grants: []permission.Grant{{Permission: "*:read", Effect: permission.Allow}}}))
+			require.NoError(t, m.Bind(ctx, permission.Binding{UserID: u.ID, TenantID: "globex", Role: "viewer", Scope: "region:eu"}))
+			sw, err := m.SwitchTenant(ctx, cur.Token, "globex", "region:eu")
+			require.NoError(t, err)
+			pr, err = m.Authenticate(ctx, sw.Token, session.ClientInfo{})
+			require.NoError(t, err)
+			assert.Equal(t, "globex", pr.TenantID)
+			_, err = m.Authenticate(ctx, cur.Token, session.ClientInfo{})
+			assert.ErrorIs(t, err, authv2.ErrSessionRevoked)
+
+			// Idle timeout on the store's own records.
+			clk.Advance(31 * time.Minute)
+			_, err = m.Authenticate(ctx, sw.Token, session.ClientInfo{})
+			assert.ErrorIs(t, err, authv2.ErrSessionExpired)
+
+			// Throttle, then sign out everywhere after a password change.
+			for i := range 10 {
+				_, err := m.Login(ctx, authv2.LoginInput{Email: "journey@example.com", Password: "wrong guess!",
+					Client: session.ClientInfo{IP: fmt.Sprintf("198.51.100.%d", i)}})
+				require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+			}
+			_, err = m.Login(ctx, authv2.LoginInput{Email: "journey@example.com", Password: goodPassword})
+			require.ErrorIs(t, err, authv2.ErrInvalidCredentials, "throttled")
+			require.NoError(t, m.UnlockUser(ctx, u.ID))
+			a, b := login(), login()
+			pa, err := m.Authenticate(ctx, a.Token, session.ClientInfo{})
+			require.NoError(t, err)
+			next, err := m.ChangePassword(ctx, pa, goodPassword, "an entirely new passphrase")
+			require.NoError(t, err)
+			_, err = m.Authenticate(ctx, b.Token, session.ClientInfo{})
+			assert.ErrorIs(t, err, authv2.ErrSessionRevoked)
+			_, err = m.Authenticate(ctx, next.Token, session.ClientInfo{})
+			require.NoError(t, err)
+
+			ids, err := m.RevokeSessions(ctx, u.ID, authv2.RevokeOptions{})
+			require.NoError(t, err)
+			assert.Len(t, ids, 1)
+			st, err := m.SessionStats(ctx, session.StatsFilter{UserID: u.ID})
+			require.NoError(t, err)
+			assert.Zero(t, st.Live)
+		})
+	}
+}
