@@ -13,7 +13,12 @@ import (
 const DefaultSchema = "authv2"
 
 // Option configures New and Migrate. Pass the same options to both.
-type Option func(*config)
+// Options are sealed: only this package implements them.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	schema string
@@ -23,7 +28,7 @@ type config struct {
 // must be a plain identifier (letters, digits, underscore; not starting with
 // a digit; at most 63 bytes): it is quoted, but a name that needs quoting is
 // almost always a mistake.
-func WithSchema(schema string) Option { return func(c *config) { c.schema = schema } }
+func WithSchema(schema string) Option { return optionFunc(func(c *config) { c.schema = schema }) }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
@@ -34,7 +39,7 @@ var ErrInvalidSchema = errors.New("authv2/postgres: invalid schema name")
 func newConfig(opts []Option) (config, error) {
 	c := config{schema: DefaultSchema}
 	for _, o := range opts {
-		o(&c)
+		o.apply(&c)
 	}
 	if !identRE.MatchString(c.schema) {
 		return c, ErrInvalidSchema
