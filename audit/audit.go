@@ -1,5 +1,3 @@
-// Package audit holds the audit event, the sinks that receive events and
-// the store contract for querying them.
 package audit
 
 import (
@@ -28,6 +26,10 @@ const (
 	TypePasswordRehash    Type = "password.rehash"
 	TypeUserUpdate        Type = "user.update"
 	TypeAdminChange       Type = "admin.change"
+	// TypeAuthorizeDecision is an authorization decision: Outcome Success
+	// for allow, Denied for deny; Attributes[AttrAction] holds the
+	// permission checked and Attributes[AttrResourceType] the resource
+	// type.
 	TypeAuthorizeDecision Type = "authz.decision"
 )
 

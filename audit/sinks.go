@@ -2,15 +2,20 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"slices"
 	"sync"
 )
 
-// SlogSink writes each event as one structured log record. With a JSON
-// handler that is one line per event whatever the fields contain: the
-// handler escapes CR/LF, so a crafted email cannot forge a log line.
+// SlogSink writes each event as one structured log record, message
+// "audit". With slog's JSON handler that is one line per event whatever the
+// fields contain: the handler escapes CR, LF and every other control
+// character, in attribute keys as in values, so a crafted email or user
+// agent cannot forge a log line. (slog's text handler quotes such strings,
+// so it too keeps one line per event.) The event's own time is logged as
+// "event_time", apart from the record's "time".
 type SlogSink struct {
 	Logger *slog.Logger
 	Level  slog.Level
@@ -21,11 +26,14 @@ func NewSlogSink(l *slog.Logger) *SlogSink { return &SlogSink{Logger: l, Level: 
 
 // Write logs the events.
 func (s *SlogSink) Write(ctx context.Context, events []Event) error {
+	if s.Logger == nil {
+		return errors.New("audit: SlogSink has no logger")
+	}
 	for i := range events {
 		e := &events[i]
 		attrs := []slog.Attr{
 			slog.String("event_id", e.ID),
-			slog.Time("time", e.Time.UTC()),
+			slog.Time("event_time", e.Time.UTC()),
 			slog.String("type", string(e.Type)),
 			slog.String("outcome", string(e.Outcome)),
 		}
