@@ -10,22 +10,22 @@ type Type string
 
 // Event types emitted by authv2.
 const (
-	TypeRegister          Type = "user.register"
-	TypeLoginSuccess      Type = "login.success"
-	TypeLoginFailure      Type = "login.failure"
-	TypeLogout            Type = "logout"
-	TypeSessionCreated    Type = "session.created"
-	TypeSessionRenewed    Type = "session.renewed"
-	TypeSessionRotated    Type = "session.rotated"
-	TypeSessionRevoked    Type = "session.revoked"
-	TypeSessionExpired    Type = "session.expired"
-	TypeSessionEvicted    Type = "session.evicted"
-	TypeSessionSecurity   Type = "session.security"
-	TypeTenantSwitch      Type = "session.tenant_switch"
-	TypePasswordChange    Type = "password.change"
-	TypePasswordRehash    Type = "password.rehash"
-	TypeUserUpdate        Type = "user.update"
-	TypeAdminChange       Type = "admin.change"
+	TypeRegister        Type = "user.register"
+	TypeLoginSuccess    Type = "login.success"
+	TypeLoginFailure    Type = "login.failure"
+	TypeLogout          Type = "logout"
+	TypeSessionCreated  Type = "session.created"
+	TypeSessionRenewed  Type = "session.renewed"
+	TypeSessionRotated  Type = "session.rotated"
+	TypeSessionRevoked  Type = "session.revoked"
+	TypeSessionExpired  Type = "session.expired"
+	TypeSessionEvicted  Type = "session.evicted"
+	TypeSessionSecurity Type = "session.security"
+	TypeTenantSwitch    Type = "session.tenant_switch"
+	TypePasswordChange  Type = "password.change"
+	TypePasswordRehash  Type = "password.rehash"
+	TypeUserUpdate      Type = "user.update"
+	TypeAdminChange     Type = "admin.change"
 	// TypeAuthorizeDecision is an authorization decision: Outcome Success
 	// for allow, Denied for deny; Attributes[AttrAction] holds the
 	// permission checked and Attributes[AttrResourceType] the resource
