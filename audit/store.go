@@ -74,7 +74,8 @@ type Store interface {
 	// TopDenied ranks the permissions (Attributes[AttrAction]) of
 	// authz.decision events with outcome Denied by count, highest first,
 	// ties by key ascending, at most limit (DefaultTopN when limit <= 0,
-	// at most MaxPageSize).
+	// at most MaxPageSize). Decisions without that attribute are not
+	// counted.
 	TopDenied(ctx context.Context, tenantID string, from, to time.Time, limit int) ([]Count, error)
 	// UnusedGrants returns the granted permissions (as written in grants,
 	// wildcards allowed) that no allowed authz.decision event in the window
@@ -88,7 +89,7 @@ type Store interface {
 	// SessionsPerDevice counts session.created events with outcome
 	// Success per device: Attributes[AttrDevice], or the user agent when
 	// that is empty (PostgreSQL: COALESCE(NULLIF(attributes->>'device',
-	// ''), user_agent)). Ranked like TopDenied.
+	// ''), user_agent)), "" when neither is known. Ranked like TopDenied.
 	SessionsPerDevice(ctx context.Context, tenantID string, from, to time.Time, limit int) ([]Count, error)
 }
 

@@ -1,0 +1,219 @@
+package memory
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/authv2/authv2/audit"
+)
+
+// AuditStore is an in-memory audit.Store. Events are kept sorted by
+// (Time, ID), so a page or an analytics window is found by binary search.
+// It keeps every event for the life of the process: fine for tests and the
+// quickstart, not for a long-running service with a busy audit trail.
+type AuditStore struct {
+	mu     sync.RWMutex
+	events []audit.Event // ascending by (Time, ID)
+	ids    map[string]struct{}
+}
+
+var _ audit.Store = (*AuditStore)(nil)
+
+// NewAuditStore returns an empty AuditStore.
+func NewAuditStore() *AuditStore { return &AuditStore{ids: map[string]struct{}{}} }
+
+func compareEvents(a, b *audit.Event) int {
+	return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
+}
+
+// Write implements audit.Sink: events already stored (same ID) are skipped.
+func (s *AuditStore) Write(ctx context.Context, events []audit.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range events {
+		if e.ID == "" {
+			e.ID = newAuditID()
+		}
+		if _, ok := s.ids[e.ID]; ok {
+			continue
+		}
+		s.ids[e.ID] = struct{}{}
+		e.Time = e.Time.UTC()
+		e.Attributes = maps.Clone(e.Attributes)
+		// Events mostly arrive in time order: appending is the common case.
+		if n := len(s.events); n == 0 || compareEvents(&s.events[n-1], &e) < 0 {
+			s.events = append(s.events, e)
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(s.events, &e, func(x audit.Event, t *audit.Event) int { return compareEvents(&x, t) })
+		s.events = slices.Insert(s.events, i, e)
+	}
+	return nil
+}
+
+// firstAtOrAfter returns the index of the first event at or after t.
+func (s *AuditStore) firstAtOrAfter(t time.Time) int {
+	i, _ := slices.BinarySearchFunc(s.events, t, func(e audit.Event, t time.Time) int {
+		if e.Time.Before(t) {
+			return -1
+		}
+		return 1
+	})
+	return i
+}
+
+// window returns the events in [from, to).
+func (s *AuditStore) window(from, to time.Time) []audit.Event {
+	return s.events[s.firstAtOrAfter(from):s.firstAtOrAfter(to)]
+}
+
+func copyEvent(e audit.Event) audit.Event {
+	e.Attributes = maps.Clone(e.Attributes)
+	return e
+}
+
+// Query implements audit.Store.
+func (s *AuditStore) Query(ctx context.Context, q audit.Query) (audit.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return audit.Page{}, err
+	}
+	q, err := q.Normalize()
+	if err != nil {
+		return audit.Page{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	end := len(s.events)
+	if !q.To.IsZero() {
+		end = s.firstAtOrAfter(q.To)
+	}
+	if q.Cursor != "" {
+		c, err := audit.ParseCursor(q.Cursor)
+		if err != nil {
+			return audit.Page{}, err
+		}
+		key := audit.Event{Time: c.Time, ID: c.ID}
+		i, _ := slices.BinarySearchFunc(s.events, &key, func(x audit.Event, t *audit.Event) int { return compareEvents(&x, t) })
+		end = min(end, i)
+	}
+	page := audit.Page{Events: []audit.Event{}}
+	for i := end - 1; i >= 0; i-- {
+		e := &s.events[i]
+		if !q.From.IsZero() && e.Time.Before(q.From) {
+			break
+		}
+		if !q.Matches(e) {
+			continue
+		}
+		if len(page.Events) == q.Limit {
+			last := page.Events[len(page.Events)-1]
+			page.Next = audit.CursorAfter(&last).String()
+			break
+		}
+		page.Events = append(page.Events, copyEvent(*e))
+	}
+	return page, nil
+}
+
+// LoginCounts implements audit.Store.
+func (s *AuditStore) LoginCounts(ctx context.Context, tenantID string, from, to time.Time, bucket time.Duration) ([]audit.Bucket, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out, err := audit.NewBuckets(from, to, bucket)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, e := range s.window(from, to) {
+		if tenantID != "" && e.TenantID != tenantID {
+			continue
+		}
+		switch e.Type {
+		case audit.TypeLoginSuccess:
+			out[audit.BucketIndex(from, e.Time, bucket)].Success++
+		case audit.TypeLoginFailure:
+			out[audit.BucketIndex(from, e.Time, bucket)].Failure++
+		}
+	}
+	return out, nil
+}
+
+// count tallies the keys keep returns for the events of the window.
+func (s *AuditStore) count(ctx context.Context, tenantID string, from, to time.Time, keep func(*audit.Event) (string, bool)) (map[string]int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := audit.CheckWindow(from, to); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	counts := map[string]int{}
+	w := s.window(from, to)
+	for i := range w {
+		if tenantID != "" && w[i].TenantID != tenantID {
+			continue
+		}
+		if k, ok := keep(&w[i]); ok {
+			counts[k]++
+		}
+	}
+	return counts, nil
+}
+
+// TopDenied implements audit.Store.
+func (s *AuditStore) TopDenied(ctx context.Context, tenantID string, from, to time.Time, limit int) ([]audit.Count, error) {
+	counts, err := s.count(ctx, tenantID, from, to, func(e *audit.Event) (string, bool) {
+		action, ok := e.Attributes[audit.AttrAction]
+		return action, ok && e.Type == audit.TypeAuthorizeDecision && e.Outcome == audit.Denied
+	})
+	if err != nil {
+		return nil, err
+	}
+	return audit.Rank(counts, limit), nil
+}
+
+// UnusedGrants implements audit.Store.
+func (s *AuditStore) UnusedGrants(ctx context.Context, tenantID string, from, to time.Time, granted []string) ([]string, error) {
+	counts, err := s.count(ctx, tenantID, from, to, func(e *audit.Event) (string, bool) {
+		action, ok := e.Attributes[audit.AttrAction]
+		return action, ok && e.Type == audit.TypeAuthorizeDecision && e.Outcome == audit.Success
+	})
+	if err != nil {
+		return nil, err
+	}
+	return audit.Unexercised(granted, slices.Collect(maps.Keys(counts))), nil
+}
+
+// SessionsPerDevice implements audit.Store.
+func (s *AuditStore) SessionsPerDevice(ctx context.Context, tenantID string, from, to time.Time, limit int) ([]audit.Count, error) {
+	counts, err := s.count(ctx, tenantID, from, to, func(e *audit.Event) (string, bool) {
+		device := e.Attributes[audit.AttrDevice]
+		if device == "" {
+			device = e.UserAgent
+		}
+		return device, e.Type == audit.TypeSessionCreated && e.Outcome == audit.Success
+	})
+	if err != nil {
+		return nil, err
+	}
+	return audit.Rank(counts, limit), nil
+}
+
+// newAuditID names an event written without ID: 128 random bits.
+func newAuditID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
