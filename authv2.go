@@ -13,6 +13,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/internal/clock"
@@ -229,6 +230,9 @@ func (m *Manager) emit(ctx context.Context, e audit.Event) {
 	}
 	if e.Time.IsZero() {
 		e.Time = m.clock.Now().UTC()
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		e.TraceID = sc.TraceID().String()
 	}
 	batch := []audit.Event{e}
 	for _, s := range m.sinks {
@@ -509,7 +513,8 @@ func (m *Manager) openSession(ctx context.Context, userID, tenantID, scope strin
 		m.emit(ctx, audit.Event{Type: audit.TypeSessionEvicted, Outcome: audit.Success, ActorUserID: userID, Target: id, Reason: session.ReasonEvicted})
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypeSessionCreated, Outcome: audit.Success, ActorUserID: userID, ActorSessionID: sess.ID,
-		TenantID: tenantID, Scope: scope, IP: client.IP, UserAgent: client.UserAgent})
+		TenantID: tenantID, Scope: scope, IP: client.IP, UserAgent: client.UserAgent,
+		Attributes: map[string]string{audit.AttrDevice: client.DeviceLabel}})
 	return sess, tok, nil
 }
 
