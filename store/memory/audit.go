@@ -19,7 +19,7 @@ import (
 // quickstart, not for a long-running service with a busy audit trail.
 type AuditStore struct {
 	mu     sync.RWMutex
-	events []audit.Event // ascending by (Time, ID)
+	events []*audit.Event // ascending by (Time, ID); never modified once stored
 	ids    map[string]struct{}
 }
 
@@ -39,6 +39,7 @@ func (s *AuditStore) Write(ctx context.Context, events []audit.Event) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	fresh := make([]*audit.Event, 0, len(events))
 	for _, e := range events {
 		if e.ID == "" {
 			e.ID = newAuditID()
@@ -49,20 +50,36 @@ func (s *AuditStore) Write(ctx context.Context, events []audit.Event) error {
 		s.ids[e.ID] = struct{}{}
 		e.Time = e.Time.UTC()
 		e.Attributes = maps.Clone(e.Attributes)
-		// Events mostly arrive in time order: appending is the common case.
-		if n := len(s.events); n == 0 || compareEvents(&s.events[n-1], &e) < 0 {
-			s.events = append(s.events, e)
-			continue
-		}
-		i, _ := slices.BinarySearchFunc(s.events, &e, func(x audit.Event, t *audit.Event) int { return compareEvents(&x, t) })
-		s.events = slices.Insert(s.events, i, e)
+		fresh = append(fresh, &e)
 	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	slices.SortFunc(fresh, compareEvents)
+	// Events mostly arrive in time order: appending is the common case.
+	// Otherwise one merge places the whole batch, so a batch costs one
+	// pass over the newer events, not one per event.
+	if n := len(s.events); n == 0 || compareEvents(s.events[n-1], fresh[0]) < 0 {
+		s.events = append(s.events, fresh...)
+		return nil
+	}
+	i, _ := slices.BinarySearchFunc(s.events, fresh[0], compareEvents)
+	newer := slices.Clone(s.events[i:])
+	s.events = s.events[:i]
+	for len(newer) > 0 && len(fresh) > 0 {
+		if compareEvents(newer[0], fresh[0]) < 0 {
+			s.events, newer = append(s.events, newer[0]), newer[1:]
+		} else {
+			s.events, fresh = append(s.events, fresh[0]), fresh[1:]
+		}
+	}
+	s.events = append(append(s.events, newer...), fresh...)
 	return nil
 }
 
 // firstAtOrAfter returns the index of the first event at or after t.
 func (s *AuditStore) firstAtOrAfter(t time.Time) int {
-	i, _ := slices.BinarySearchFunc(s.events, t, func(e audit.Event, t time.Time) int {
+	i, _ := slices.BinarySearchFunc(s.events, t, func(e *audit.Event, t time.Time) int {
 		if e.Time.Before(t) {
 			return -1
 		}
@@ -72,13 +89,14 @@ func (s *AuditStore) firstAtOrAfter(t time.Time) int {
 }
 
 // window returns the events in [from, to).
-func (s *AuditStore) window(from, to time.Time) []audit.Event {
+func (s *AuditStore) window(from, to time.Time) []*audit.Event {
 	return s.events[s.firstAtOrAfter(from):s.firstAtOrAfter(to)]
 }
 
-func copyEvent(e audit.Event) audit.Event {
-	e.Attributes = maps.Clone(e.Attributes)
-	return e
+func copyEvent(e *audit.Event) audit.Event {
+	c := *e
+	c.Attributes = maps.Clone(e.Attributes)
+	return c
 }
 
 // Query implements audit.Store.
@@ -101,13 +119,12 @@ func (s *AuditStore) Query(ctx context.Context, q audit.Query) (audit.Page, erro
 		if err != nil {
 			return audit.Page{}, err
 		}
-		key := audit.Event{Time: c.Time, ID: c.ID}
-		i, _ := slices.BinarySearchFunc(s.events, &key, func(x audit.Event, t *audit.Event) int { return compareEvents(&x, t) })
+		i, _ := slices.BinarySearchFunc(s.events, &audit.Event{Time: c.Time, ID: c.ID}, compareEvents)
 		end = min(end, i)
 	}
 	page := audit.Page{Events: []audit.Event{}}
 	for i := end - 1; i >= 0; i-- {
-		e := &s.events[i]
+		e := s.events[i]
 		if !q.From.IsZero() && e.Time.Before(q.From) {
 			break
 		}
@@ -119,7 +136,7 @@ func (s *AuditStore) Query(ctx context.Context, q audit.Query) (audit.Page, erro
 			page.Next = audit.CursorAfter(&last).String()
 			break
 		}
-		page.Events = append(page.Events, copyEvent(*e))
+		page.Events = append(page.Events, copyEvent(e))
 	}
 	return page, nil
 }
@@ -160,12 +177,11 @@ func (s *AuditStore) count(ctx context.Context, tenantID string, from, to time.T
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	counts := map[string]int{}
-	w := s.window(from, to)
-	for i := range w {
-		if tenantID != "" && w[i].TenantID != tenantID {
+	for _, e := range s.window(from, to) {
+		if tenantID != "" && e.TenantID != tenantID {
 			continue
 		}
-		if k, ok := keep(&w[i]); ok {
+		if k, ok := keep(e); ok {
 			counts[k]++
 		}
 	}
