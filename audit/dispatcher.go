@@ -24,7 +24,8 @@ const (
 )
 
 var (
-	// ErrClosed is returned by Emit and Flush once Close has begun.
+	// ErrClosed is returned by Emit once Close has begun, and by Flush
+	// when Close gave up before the events it waited for were delivered.
 	ErrClosed = errors.New("audit: dispatcher closed")
 	// ErrDropped is returned by Emit in drop mode (WithDropWhenFull) when
 	// the queue is full: the event was not recorded, and Stats counts it.
