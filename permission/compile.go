@@ -1,0 +1,329 @@
+package permission
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+)
+
+// rule is one grant as the user holds it: at a binding's scope, with its
+// condition compiled.
+type rule struct {
+	deny  bool
+	scope string
+	prog  cel.Program // nil: unconditional
+	// broken: the condition did not compile. An allow never matches; a
+	// deny always does (fail closed).
+	broken  bool
+	expires int64 // binding expiry, unix nanoseconds (never: no expiry)
+	info    *Rule
+}
+
+// ruleList is rules sorted deny first, then unconditional before
+// conditional, so a check stops at the first deciding rule.
+type ruleList struct {
+	rules []rule
+	nDeny int
+}
+
+type permKey struct{ res, action string }
+
+// compiledSet is the immutable, indexed form of one user's policy in one
+// tenant. Lookups for an exact permission find every rule that can apply
+// (exact, resource:*, *:action, *) in one map probe.
+type compiledSet struct {
+	tenant, user string
+	version      int64
+	// validUntil is the earliest binding expiry (unix nanoseconds): past
+	// it the set is recompiled so expired bindings drop out and
+	// principal.roles stays true.
+	validUntil int64
+	exact      map[permKey]*ruleList
+	byRes      map[string]*ruleList // resource:*
+	byAction   map[string]*ruleList // *:action
+	all        *ruleList            // *
+	roles      []string            // every role the user holds here, sorted
+	adapter    types.Adapter
+
+	ts *tenantState
+}
+
+// heldGrant is a grant reached from a binding, before indexing.
+type heldGrant struct {
+	perm    Permission
+	permOK  bool
+	grant   Grant
+	role    string
+	bound   string
+	scope   string
+	expires int64
+}
+
+// collect walks each active binding's role and its ancestors and returns
+// every grant the user holds, deduplicated, plus the role names.
+func collect(p *Policy, now int64) ([]heldGrant, []string) {
+	byName := make(map[string]*Role, len(p.Roles))
+	for _, r := range p.Roles {
+		// A tenant role shadows the template of the same name.
+		if old, ok := byName[r.Name]; ok && old.TenantID == p.TenantID {
+			continue
+		}
+		if r.TenantID != p.TenantID && r.TenantID != GlobalTenant {
+			continue // never let another tenant's role in, whatever the store sent
+		}
+		byName[r.Name] = r
+	}
+	type dedup struct {
+		scope, perm, cond string
+		effect            Effect
+	}
+	seen := map[dedup]int{}
+	roleSet := map[string]bool{}
+	var out []heldGrant
+	for _, b := range p.Bindings {
+		if b.TenantID != p.TenantID || b.UserID != p.UserID {
+			continue
+		}
+		exp := unixNano(b.ExpiresAt)
+		if exp <= now {
+			continue
+		}
+		visited := map[string]bool{}
+		var walk func(name string)
+		walk = func(name string) {
+			if visited[name] {
+				return
+			}
+			visited[name] = true
+			r, ok := byName[name]
+			if !ok {
+				return
+			}
+			roleSet[name] = true
+			for _, g := range r.Grants {
+				k := dedup{b.Scope, g.Permission, g.Condition, g.Effect}
+				if i, dup := seen[k]; dup {
+					// Keep the grant that lasts longest.
+					if out[i].expires < exp {
+						out[i].expires = exp
+					}
+					continue
+				}
+				perm, err := ParsePermission(g.Permission)
+				seen[k] = len(out)
+				out = append(out, heldGrant{perm: perm, permOK: err == nil, grant: g, role: r.Name, bound: b.Role, scope: b.Scope, expires: exp})
+			}
+			for _, parent := range r.Parents {
+				walk(parent)
+			}
+		}
+		walk(b.Role)
+	}
+	roles := make([]string, 0, len(roleSet))
+	for r := range roleSet {
+		roles = append(roles, r)
+	}
+	slices.Sort(roles)
+	return out, roles
+}
+
+// compileSet builds the indexed set for a policy at time now (unix ns).
+func compileSet(p *Policy, conds *conditions, now int64) *compiledSet {
+	held, roles := collect(p, now)
+	cs := &compiledSet{
+		tenant: p.TenantID, user: p.UserID, version: p.Version, validUntil: never,
+		exact: map[permKey]*ruleList{}, byRes: map[string]*ruleList{}, byAction: map[string]*ruleList{},
+		roles: roles, adapter: conds.adapter,
+	}
+	exact := map[permKey][]rule{}
+	byRes := map[string][]rule{}
+	byAction := map[string][]rule{}
+	var all []rule
+	for _, h := range held {
+		if !h.permOK {
+			// A permission the engine cannot read grants nothing, and
+			// cannot deny anything precisely either; validation at write
+			// keeps these out.
+			continue
+		}
+		if h.expires < cs.validUntil {
+			cs.validUntil = h.expires
+		}
+		r := rule{
+			deny:    h.grant.Effect != Allow,
+			scope:   h.scope,
+			expires: h.expires,
+			info: &Rule{Role: h.role, BoundRole: h.bound, Scope: h.scope, Permission: h.perm.String(),
+				Effect: effectOf(h.grant.Effect), Condition: h.grant.Condition},
+		}
+		if h.grant.Condition != "" {
+			prog, err := conds.compile(h.grant.Condition)
+			if err != nil {
+				r.broken = true
+			} else {
+				r.prog = prog
+			}
+		}
+		switch {
+		case h.perm.Resource == Wildcard && h.perm.Action == Wildcard:
+			all = append(all, r)
+		case h.perm.Action == Wildcard:
+			byRes[h.perm.Resource] = append(byRes[h.perm.Resource], r)
+		case h.perm.Resource == Wildcard:
+			byAction[h.perm.Action] = append(byAction[h.perm.Action], r)
+		default:
+			k := permKey{h.perm.Resource, h.perm.Action}
+			exact[k] = append(exact[k], r)
+		}
+	}
+	for k, rs := range exact {
+		merged := slices.Concat(rs, byRes[k.res], byAction[k.action], all)
+		cs.exact[k] = sortRules(merged)
+	}
+	for k, rs := range byRes {
+		cs.byRes[k] = sortRules(rs)
+	}
+	for k, rs := range byAction {
+		cs.byAction[k] = sortRules(rs)
+	}
+	cs.all = sortRules(all)
+	return cs
+}
+
+func effectOf(e Effect) Effect {
+	if e == Allow {
+		return Allow
+	}
+	return Deny
+}
+
+func sortRules(rs []rule) *ruleList {
+	rank := func(r rule) int {
+		switch {
+		case r.deny:
+			return 0
+		case r.prog == nil && !r.broken:
+			return 1
+		default:
+			return 2
+		}
+	}
+	slices.SortStableFunc(rs, func(a, b rule) int { return cmp.Compare(rank(a), rank(b)) })
+	n := 0
+	for n < len(rs) && rs[n].deny {
+		n++
+	}
+	return &ruleList{rules: slices.Clip(rs), nDeny: n}
+}
+
+// lists returns the rule lists that can apply to (res, action): the
+// merged exact list when there is one, else the three wildcard lists.
+func (cs *compiledSet) lists(res, action string) (ls [3]*ruleList, n int) {
+	if l := cs.exact[permKey{res, action}]; l != nil {
+		ls[0] = l
+		return ls, 1
+	}
+	if len(cs.byRes) > 0 {
+		if l := cs.byRes[res]; l != nil {
+			ls[n] = l
+			n++
+		}
+	}
+	if len(cs.byAction) > 0 {
+		if l := cs.byAction[action]; l != nil {
+			ls[n] = l
+			n++
+		}
+	}
+	if len(cs.all.rules) > 0 {
+		ls[n] = cs.all
+		n++
+	}
+	return ls, n
+}
+
+// query is one check in flight. Conditions get an activation built from
+// copies of the inputs, and only when a condition runs, so the common
+// path neither allocates nor lets the caller's arguments escape.
+type query struct {
+	subj   *Subject
+	res    *Resource
+	req    *Request
+	action string
+	nowNs  int64 // policy time, unix nanoseconds
+}
+
+func (q *query) activation(act **activation, roles []string, ad types.Adapter) *activation {
+	if *act == nil {
+		*act = newActivation(*q.subj, *q.res, *q.req, roles, q.nowNs, ad)
+	}
+	return *act
+}
+
+//go:noinline
+func newActivation(subj Subject, res Resource, req Request, roles []string, now int64, ad types.Adapter) *activation {
+	return &activation{subj: subj, res: res, req: req, roles: roles, now: time.Unix(0, now).UTC(), adapter: ad}
+}
+
+// decide fills d from the set: any applicable deny wins, then any
+// applicable allow, else no match.
+func (cs *compiledSet) decide(d *Decision, q *query) {
+	var act *activation
+	d.Version = cs.version
+	ls, n := cs.lists(q.res.Type, q.action)
+	allowErr := false
+	// Denies first, across every list.
+	for i := 0; i < n; i++ {
+		l := ls[i]
+		for j := 0; j < l.nDeny; j++ {
+			r := &l.rules[j]
+			if r.expires <= q.nowNs || !ScopeCovers(r.scope, q.res.Scope) {
+				continue
+			}
+			if r.broken {
+				d.Reason, d.rule = ReasonConditionErr, r.info
+				return
+			}
+			if r.prog != nil {
+				ok, err := eval(r.prog, q.activation(&act, cs.roles, cs.adapter))
+				if err != nil {
+					d.Reason, d.rule = ReasonConditionErr, r.info
+					return
+				}
+				if !ok {
+					continue
+				}
+			}
+			d.Reason, d.rule = ReasonDenied, r.info
+			return
+		}
+	}
+	for i := 0; i < n; i++ {
+		l := ls[i]
+		for j := l.nDeny; j < len(l.rules); j++ {
+			r := &l.rules[j]
+			if r.broken || r.expires <= q.nowNs || !ScopeCovers(r.scope, q.res.Scope) {
+				continue
+			}
+			if r.prog != nil {
+				ok, err := eval(r.prog, q.activation(&act, cs.roles, cs.adapter))
+				if err != nil {
+					allowErr = true
+					continue
+				}
+				if !ok {
+					continue
+				}
+			}
+			d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, r.info
+			return
+		}
+	}
+	d.Reason = ReasonNoMatch
+	if allowErr {
+		d.Reason = ReasonAllowCondFail
+	}
+}

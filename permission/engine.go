@@ -1,0 +1,525 @@
+package permission
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/cel-go/cel"
+)
+
+// Clock tells the engine the time: binding expiry and request.time read it.
+type Clock interface {
+	Now() time.Time
+}
+
+// Defaults of an Engine.
+const (
+	DefaultCacheSize    = 16384
+	DefaultMaxStaleness = 50 * time.Millisecond
+	DefaultCostLimit    = 10000
+)
+
+type engineConfig struct {
+	clock     Clock
+	cacheSize int
+	maxStale  time.Duration
+	costLimit uint64
+	bus       PolicyBus
+	celOpts   []cel.EnvOption
+	err       error
+}
+
+// EngineOption configures NewEngine.
+type EngineOption interface{ apply(*engineConfig) }
+
+type engineOptionFunc func(*engineConfig)
+
+func (f engineOptionFunc) apply(c *engineConfig) { f(c) }
+
+// WithClock sets the clock for binding expiry and request.time (the
+// system clock by default). How often the store is re-read is paced by
+// real time regardless, so a frozen test clock does not freeze
+// invalidation.
+func WithClock(c Clock) EngineOption {
+	return engineOptionFunc(func(cfg *engineConfig) {
+		if c == nil {
+			cfg.err = errors.New("authv2/permission: WithClock(nil)")
+			return
+		}
+		cfg.clock = c
+	})
+}
+
+// WithCacheSize bounds how many compiled (tenant, user) policies stay in
+// memory (DefaultCacheSize). Zero disables the cache: every check loads
+// and compiles the policy, which is only sensible in tests.
+func WithCacheSize(n int) EngineOption {
+	return engineOptionFunc(func(cfg *engineConfig) {
+		if n < 0 {
+			cfg.err = fmt.Errorf("authv2/permission: WithCacheSize(%d): must not be negative", n)
+			return
+		}
+		cfg.cacheSize = n
+	})
+}
+
+// WithMaxStaleness sets how long the engine trusts its idea of a tenant's
+// policy version before asking the store again (DefaultMaxStaleness). It
+// bounds how long a revoked permission keeps working on this instance when
+// no bus message arrives. Zero asks the store on every check; a negative
+// value never asks, leaving invalidation to the bus and to Invalidate.
+func WithMaxStaleness(d time.Duration) EngineOption {
+	return engineOptionFunc(func(cfg *engineConfig) { cfg.maxStale = d })
+}
+
+// WithBus connects the engine to a policy bus: it subscribes to learn of
+// other instances' writes, and PolicyChanged publishes this instance's.
+func WithBus(b PolicyBus) EngineOption {
+	return engineOptionFunc(func(cfg *engineConfig) { cfg.bus = b })
+}
+
+// WithCostLimit caps the CEL cost of evaluating one condition
+// (DefaultCostLimit). A condition over the limit fails to evaluate: an
+// allow does not match, a deny denies.
+func WithCostLimit(n uint64) EngineOption {
+	return engineOptionFunc(func(cfg *engineConfig) {
+		if n == 0 {
+			cfg.err = errors.New("authv2/permission: WithCostLimit(0)")
+			return
+		}
+		cfg.costLimit = n
+	})
+}
+
+// WithFunction registers an application function for conditions, e.g.
+//
+//	permission.WithFunction("isWeekday",
+//		cel.Overload("isWeekday_timestamp", []*cel.Type{cel.TimestampType}, cel.BoolType,
+//			cel.UnaryBinding(func(v ref.Val) ref.Val { ... })))
+//
+// It is cel.Function under a name that reads well among engine options.
+func WithFunction(name string, opts ...cel.FunctionOpt) EngineOption {
+	return engineOptionFunc(func(cfg *engineConfig) { cfg.celOpts = append(cfg.celOpts, cel.Function(name, opts...)) })
+}
+
+// WithCELOptions adds any CEL environment options (extension libraries
+// such as ext.Strings(), constants, more functions).
+func WithCELOptions(opts ...cel.EnvOption) EngineOption {
+	return engineOptionFunc(func(cfg *engineConfig) { cfg.celOpts = append(cfg.celOpts, opts...) })
+}
+
+// Engine compiles each user's policy in a tenant once, caches it, and
+// answers checks from the compiled form. It is safe for concurrent use.
+type Engine struct {
+	store    Store
+	clock    Clock // nil: time.Now
+	conds    *conditions
+	maxStale int64
+	bus      PolicyBus
+	stopBus  func()
+	closed   atomic.Bool
+	ticker   *coarseClock
+
+	cache   *cache
+	tmu     sync.RWMutex
+	tenants map[string]*tenantState
+
+	fmu     sync.Mutex
+	flights map[cacheKey]*flight
+
+	idPrefix uint64
+	idKey    uint64
+	seq      atomic.Uint64
+}
+
+// tenantState is what the engine knows of one tenant's policy version.
+type tenantState struct {
+	known      atomic.Int64 // highest version heard of
+	checked    atomic.Int64 // engine-monotonic ns of the last store read; 0: must read
+	refreshing atomic.Bool
+}
+
+func (ts *tenantState) observe(v int64) {
+	for {
+		old := ts.known.Load()
+		if v <= old || ts.known.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// NewEngine returns an engine reading policy from s.
+func NewEngine(s Store, opts ...EngineOption) (*Engine, error) {
+	if s == nil {
+		return nil, errors.New("authv2/permission: NewEngine: nil store")
+	}
+	cfg := engineConfig{cacheSize: DefaultCacheSize, maxStale: DefaultMaxStaleness, costLimit: DefaultCostLimit}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&cfg)
+		}
+	}
+	if cfg.err != nil {
+		return nil, cfg.err
+	}
+	conds, err := newConditions(cfg.costLimit, cfg.celOpts)
+	if err != nil {
+		return nil, fmt.Errorf("authv2/permission: CEL environment: %w", err)
+	}
+	var seed [16]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		store: s, clock: cfg.clock, conds: conds, bus: cfg.bus, ticker: newCoarseClock(),
+		tenants: map[string]*tenantState{}, flights: map[cacheKey]*flight{},
+		idPrefix: binary.BigEndian.Uint64(seed[:8]), idKey: binary.BigEndian.Uint64(seed[8:]),
+	}
+	e.maxStale = int64(cfg.maxStale)
+	if cfg.maxStale < 0 {
+		e.maxStale = -1
+	}
+	if cfg.cacheSize > 0 {
+		e.cache = newCache(cfg.cacheSize)
+	}
+	if cfg.bus != nil {
+		stop, err := cfg.bus.Subscribe(context.Background(), e.Invalidate)
+		if err != nil {
+			return nil, fmt.Errorf("authv2/permission: subscribe to policy bus: %w", err)
+		}
+		e.stopBus = stop
+	}
+	return e, nil
+}
+
+// Close stops listening to the bus. Checks after Close fail with
+// ErrClosed. Close is idempotent.
+func (e *Engine) Close() error {
+	if e.closed.Swap(true) {
+		return nil
+	}
+	if e.stopBus != nil {
+		e.stopBus()
+	}
+	e.ticker.close()
+	return nil
+}
+
+// Invalidate records that tenantID's policy is at version (or newer):
+// compiled sets of older versions are recompiled at their next use. A
+// bus calls it for other instances' writes. GlobalTenant (a template
+// changed) makes every tenant re-read its version from the store.
+func (e *Engine) Invalidate(tenantID string, version int64) {
+	if tenantID == GlobalTenant {
+		e.tmu.RLock()
+		for _, ts := range e.tenants {
+			ts.checked.Store(0)
+		}
+		e.tmu.RUnlock()
+		return
+	}
+	e.tenant(tenantID).observe(version)
+}
+
+// PolicyChanged is what the writer of a policy change calls afterwards: it
+// reads the tenant's new version, applies it here at once and publishes
+// it on the bus for other instances. A bus failure is returned, but this
+// instance is already up to date and others catch up by polling.
+func (e *Engine) PolicyChanged(ctx context.Context, tenantID string) error {
+	v, err := e.store.Version(ctx, tenantID)
+	if err != nil {
+		// We cannot name the version; make sure we re-read it.
+		e.forceRecheck(tenantID)
+		return err
+	}
+	e.Invalidate(tenantID, v)
+	if tenantID != GlobalTenant {
+		// The version we read may already be newer than a set being
+		// compiled right now; force the next check to re-read anyway.
+		e.forceRecheck(tenantID)
+	}
+	if e.bus != nil {
+		return e.bus.Publish(ctx, tenantID, v)
+	}
+	return nil
+}
+
+func (e *Engine) forceRecheck(tenantID string) {
+	if tenantID == GlobalTenant {
+		e.Invalidate(GlobalTenant, 0)
+		return
+	}
+	e.tenant(tenantID).checked.Store(0)
+}
+
+func (e *Engine) tenant(id string) *tenantState {
+	e.tmu.RLock()
+	ts := e.tenants[id]
+	e.tmu.RUnlock()
+	if ts != nil {
+		return ts
+	}
+	e.tmu.Lock()
+	defer e.tmu.Unlock()
+	if ts = e.tenants[id]; ts == nil {
+		ts = &tenantState{}
+		e.tenants[id] = ts
+	}
+	return ts
+}
+
+// times returns the policy time (unix nanoseconds) and engine-monotonic
+// nanoseconds (> 0), from the coarse clock unless a clock was injected.
+func (e *Engine) times() (int64, int64) {
+	wall, mono := e.ticker.now()
+	if e.clock != nil {
+		return e.clock.Now().UnixNano(), mono
+	}
+	return wall, mono
+}
+
+func (e *Engine) newID() DecisionID {
+	var id DecisionID
+	x := e.seq.Add(1) + e.idKey
+	// splitmix64's finaliser: a bijection, so IDs stay unique while not
+	// looking like a counter.
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	binary.BigEndian.PutUint64(id[:8], e.idPrefix)
+	binary.BigEndian.PutUint64(id[8:], x)
+	return id
+}
+
+// fresh makes sure the engine's idea of the tenant's version is at most
+// maxStale old, reading the store when it is not. Only one caller per
+// tenant reads at a time; the others go on with what is known for up to
+// twice maxStale.
+func (e *Engine) fresh(ctx context.Context, tenant string, ts *tenantState, mono int64) error {
+	if e.maxStale < 0 {
+		return nil
+	}
+	last := ts.checked.Load()
+	if last != 0 && mono-last < e.maxStale {
+		return nil
+	}
+	if ts.refreshing.CompareAndSwap(false, true) {
+		defer ts.refreshing.Store(false)
+	} else if last != 0 && mono-last < 2*e.maxStale {
+		return nil
+	}
+	v, err := e.store.Version(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	ts.observe(v)
+	ts.checked.CompareAndSwap(last, mono)
+	return nil
+}
+
+// set returns the user's compiled policy, from the cache when it is
+// current.
+func (e *Engine) set(ctx context.Context, tenant, user string, now, mono int64) (*compiledSet, error) {
+	k := cacheKey{tenant, user}
+	var sl *slot
+	var cs *compiledSet
+	var ts *tenantState
+	if e.cache != nil {
+		if sl = e.cache.get(k); sl != nil {
+			cs = sl.cs.Load()
+		}
+	}
+	if cs != nil {
+		ts = cs.ts
+	} else {
+		ts = e.tenant(tenant)
+	}
+	if err := e.fresh(ctx, tenant, ts, mono); err != nil {
+		return nil, err
+	}
+	if cs != nil && cs.version >= ts.known.Load() && now < cs.validUntil {
+		sl.touch(mono)
+		return cs, nil
+	}
+	return e.load(ctx, k, ts, now, mono)
+}
+
+type flight struct {
+	done chan struct{}
+	cs   *compiledSet
+	err  error
+}
+
+// load compiles the user's policy from the store, once for concurrent
+// callers asking for the same (tenant, user).
+func (e *Engine) load(ctx context.Context, k cacheKey, ts *tenantState, now, mono int64) (*compiledSet, error) {
+	e.fmu.Lock()
+	if f, ok := e.flights[k]; ok {
+		e.fmu.Unlock()
+		select {
+		case <-f.done:
+			return f.cs, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	e.flights[k] = f
+	e.fmu.Unlock()
+
+	p, err := e.store.LoadPolicy(ctx, k.tenant, k.user)
+	if err == nil {
+		f.cs = compileSet(p, e.conds, now)
+		f.cs.ts = ts
+		ts.observe(p.Version)
+		if e.cache != nil {
+			e.cache.put(k, f.cs, mono)
+		}
+	}
+	f.err = err
+	e.fmu.Lock()
+	delete(e.flights, k)
+	e.fmu.Unlock()
+	close(f.done)
+	return f.cs, f.err
+}
+
+// precheck refuses what no policy can allow: a subject without a user or
+// tenant, a resource of another tenant, a resource outside the session's
+// scope, a request without a concrete action and resource type.
+func precheck(subj *Subject, action string, res *Resource) (Reason, error) {
+	switch {
+	case action == "" || action == Wildcard || res.Type == "" || res.Type == Wildcard:
+		return ReasonInvalid, ErrInvalidRequest
+	case subj.UserID == "":
+		return ReasonAnonymous, nil
+	case subj.TenantID == "":
+		return ReasonNoTenant, nil
+	case res.TenantID != subj.TenantID:
+		return ReasonCrossTenant, nil
+	case !ScopeCovers(subj.Scope, res.Scope):
+		return ReasonOutsideScope, nil
+	}
+	return "", nil
+}
+
+// Authorize decides whether subj may perform action on res. Any error
+// (store unreachable, engine closed, invalid request) comes with a deny:
+// callers that ignore the error still fail closed.
+func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res Resource, req Request) (Decision, error) {
+	d := Decision{Effect: Deny, ID: e.newID()}
+	if e.closed.Load() {
+		d.Reason = ReasonError
+		return d, ErrClosed
+	}
+	if why, err := precheck(&subj, action, &res); why != "" {
+		d.Reason = why
+		return d, err
+	}
+	now, mono := e.times()
+	cs, err := e.set(ctx, subj.TenantID, subj.UserID, now, mono)
+	if err != nil {
+		d.Reason = ReasonError
+		return d, err
+	}
+	q := query{subj: &subj, res: &res, req: &req, action: action, nowNs: now}
+	cs.decide(&d, &q)
+	return d, nil
+}
+
+// Check reports whether subj may perform action on res; any error is a
+// no. Use Authorize to learn why.
+func (e *Engine) Check(ctx context.Context, subj Subject, action string, res Resource, req Request) bool {
+	d, err := e.Authorize(ctx, subj, action, res, req)
+	return err == nil && d.Allowed
+}
+
+// Query is one (action, resource) pair of a batch.
+type Query struct {
+	Action   string
+	Resource Resource
+}
+
+// AuthorizeBatch decides many queries for one subject and request,
+// reading the subject's policy once. Decisions are in query order. An
+// invalid query gets a deny with ReasonInvalid and does not fail the
+// batch; a store failure fails it (every decision a deny).
+func (e *Engine) AuthorizeBatch(ctx context.Context, subj Subject, req Request, qs []Query) ([]Decision, error) {
+	out := make([]Decision, len(qs))
+	if e.closed.Load() {
+		for i := range out {
+			out[i] = Decision{Effect: Deny, ID: e.newID(), Reason: ReasonError}
+		}
+		return out, ErrClosed
+	}
+	now, mono := e.times()
+	var cs *compiledSet
+	for i := range qs {
+		d := &out[i]
+		*d = Decision{Effect: Deny, ID: e.newID()}
+		if why, _ := precheck(&subj, qs[i].Action, &qs[i].Resource); why != "" {
+			d.Reason = why
+			continue
+		}
+		if cs == nil {
+			var err error
+			if cs, err = e.set(ctx, subj.TenantID, subj.UserID, now, mono); err != nil {
+				for j := range out {
+					out[j].Allowed, out[j].Effect, out[j].Reason, out[j].rule = false, Deny, ReasonError, nil
+					if out[j].ID.IsZero() {
+						out[j].ID = e.newID()
+					}
+				}
+				return out, err
+			}
+		}
+		q := query{subj: &subj, res: &qs[i].Resource, req: &req, action: qs[i].Action, nowNs: now}
+		cs.decide(d, &q)
+	}
+	return out, nil
+}
+
+// ValidateRole checks a role before it is written: its name, parents,
+// permissions, effects, and that every condition compiles to a bool in
+// this engine's CEL environment (with its registered functions). It
+// returns an *InvalidRoleError listing every problem; a condition's comes
+// with a *ConditionError giving CEL's message and position.
+func (e *Engine) ValidateRole(r *Role) error {
+	if r == nil {
+		return &InvalidRoleError{Problems: []Problem{{Field: "Role", Reason: "is nil"}}}
+	}
+	ps := validateRoleShape(r)
+	for i, g := range r.Grants {
+		if g.Condition == "" || len(g.Condition) > maxConditionLen {
+			continue
+		}
+		if _, err := e.conds.compile(g.Condition); err != nil {
+			var ce *ConditionError
+			reason := err.Error()
+			if errors.As(err, &ce) && len(ce.Issues) > 0 {
+				is := ce.Issues[0]
+				reason = fmt.Sprintf("does not compile: %d:%d: %s", is.Line, is.Column, is.Message)
+			}
+			ps = append(ps, Problem{Field: fmt.Sprintf("Grants[%d].Condition", i), Reason: reason, Err: err})
+		}
+	}
+	if len(ps) > 0 {
+		return &InvalidRoleError{Role: r.Name, Problems: ps}
+	}
+	return nil
+}
+
+// CompileCondition type-checks one condition in this engine's CEL
+// environment: nil, or a *ConditionError.
+func (e *Engine) CompileCondition(src string) error {
+	_, err := e.conds.compile(src)
+	return err
+}
