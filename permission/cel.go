@@ -305,7 +305,9 @@ func (v *view) Iterator() traits.Iterator { return v.materialize().Iterator() }
 func (v *view) Size() ref.Val { return v.materialize().Size() }
 
 // ConvertToNative implements ref.Val.
-func (v *view) ConvertToNative(t reflect.Type) (any, error) { return v.materialize().ConvertToNative(t) }
+func (v *view) ConvertToNative(t reflect.Type) (any, error) {
+	return v.materialize().ConvertToNative(t)
+}
 
 // ConvertToType implements ref.Val.
 func (v *view) ConvertToType(t ref.Type) ref.Val { return v.materialize().ConvertToType(t) }

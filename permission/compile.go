@@ -45,7 +45,7 @@ type compiledSet struct {
 	byRes      map[string]*ruleList // resource:*
 	byAction   map[string]*ruleList // *:action
 	all        *ruleList            // *
-	roles      []string            // every role the user holds here, sorted
+	roles      []string             // every role the user holds here, sorted
 	adapter    types.Adapter
 
 	ts *tenantState

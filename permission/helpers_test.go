@@ -46,8 +46,12 @@ func (f *fixture) engine(opts ...permission.EngineOption) *permission.Engine {
 	return e
 }
 
-func allow(perm string) permission.Grant { return permission.Grant{Permission: perm, Effect: permission.Allow} }
-func deny(perm string) permission.Grant  { return permission.Grant{Permission: perm, Effect: permission.Deny} }
+func allow(perm string) permission.Grant {
+	return permission.Grant{Permission: perm, Effect: permission.Allow}
+}
+func deny(perm string) permission.Grant {
+	return permission.Grant{Permission: perm, Effect: permission.Deny}
+}
 func allowIf(perm, cond string) permission.Grant {
 	return permission.Grant{Permission: perm, Effect: permission.Allow, Condition: cond}
 }
