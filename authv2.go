@@ -33,7 +33,8 @@ type Manager struct {
 	users       user.Store
 	sessions    session.Store
 	permissions permission.Store
-	sinks       []audit.Sink
+	audit       *audit.Dispatcher
+	auditStore  audit.Store
 	clock       Clock
 	log         *slog.Logger
 	hasher      *user.Hasher
@@ -42,11 +43,12 @@ type Manager struct {
 	limiter     user.RateLimiter
 	notifier    Notifier
 	tel         *telemetry.T
-	gauges      metric.Registration
+	gauges      []metric.Registration
 
-	closeOnce sync.Once
-	stop      chan struct{}
-	done      sync.WaitGroup
+	closeOnce      sync.Once
+	unregisterOnce sync.Once
+	stop           chan struct{}
+	done           sync.WaitGroup
 }
 
 // New builds a Manager. Every store defaults to the in-memory one; every
@@ -109,7 +111,7 @@ func New(opts ...Option) (*Manager, error) {
 		users:       o.users,
 		sessions:    o.sessions,
 		permissions: o.permissions,
-		sinks:       o.sinks,
+		auditStore:  o.auditStore,
 		clock:       o.clock,
 		log:         o.logger,
 		hasher:      hasher,
@@ -120,11 +122,11 @@ func New(opts ...Option) (*Manager, error) {
 		tel:         tel,
 		stop:        make(chan struct{}),
 	}
-	m.gauges, err = tel.Gauge("authv2.sessions.active", "Live sessions.", "{session}", func(ctx context.Context) (int64, error) {
-		st, err := m.sessions.Stats(ctx, session.StatsFilter{}, m.clock.Now())
-		return int64(st.Live), err
-	})
+	m.audit, err = m.newDispatcher(o)
 	if err != nil {
+		return nil, err
+	}
+	if m.gauges, err = m.registerMetrics(); err != nil {
 		return nil, &ConfigError{Field: "MeterProvider", Reason: err.Error()}
 	}
 	if o.cfg.CleanupInterval > 0 {
@@ -134,29 +136,39 @@ func New(opts ...Option) (*Manager, error) {
 	return m, nil
 }
 
-// Close stops the Manager's background work. It does not close the stores:
-// the application opened them and closes them. Close is idempotent.
+// Close stops the Manager's background work and delivers the audit events
+// still queued, waiting at most until ctx ends (an *audit.UndeliveredError
+// then says how many were lost). It does not close the stores: the
+// application opened them, and closes them after Close returns. Close is
+// idempotent.
 func (m *Manager) Close(ctx context.Context) error {
-	m.closeOnce.Do(func() {
-		close(m.stop)
-		if err := m.gauges.Unregister(); err != nil {
-			m.log.Warn("authv2: unregistering metrics failed", "error", err)
-		}
-	})
+	m.closeOnce.Do(func() { close(m.stop) })
 	finished := make(chan struct{})
 	go func() { m.done.Wait(); close(finished) }()
 	select {
 	case <-finished:
-		return nil
 	case <-ctx.Done():
 		select {
 		case <-finished: // both ready: finishing wins
-			return nil
 		default:
 			return ctx.Err()
 		}
 	}
+	err := m.audit.Close(ctx)
+	// Metrics stay observable while the audit queue drains.
+	m.unregisterOnce.Do(func() {
+		for _, g := range m.gauges {
+			if uerr := g.Unregister(); uerr != nil {
+				m.log.Warn("authv2: unregistering metrics failed", "error", uerr)
+			}
+		}
+	})
+	return err
 }
+
+// FlushAudit waits until every audit event emitted so far has reached
+// every sink (or ctx ends). Tests call it before reading a sink.
+func (m *Manager) FlushAudit(ctx context.Context) error { return m.audit.Flush(ctx) }
 
 // cleanupLoop purges expired sessions (and old rate-limit entries) periodically; stores with native
 // expiry (Redis TTLs) make this cheap.
@@ -217,14 +229,12 @@ func newID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// emit sends an audit event to every sink. Delivery is synchronous: a
-// failing sink is logged, and the flow goes on — an outage of the audit
-// sink must not lock users out.
+// emit records an audit event: metrics at once, the event through the
+// dispatcher's bounded queue. A full queue makes the caller wait (unless
+// the configuration drops and counts); an event lost because the caller's
+// context ended is logged, never silent.
 func (m *Manager) emit(ctx context.Context, e audit.Event) {
 	m.count(ctx, &e)
-	if len(m.sinks) == 0 {
-		return
-	}
 	if e.ID == "" {
 		e.ID = newID()
 	}
@@ -234,11 +244,8 @@ func (m *Manager) emit(ctx context.Context, e audit.Event) {
 	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
 		e.TraceID = sc.TraceID().String()
 	}
-	batch := []audit.Event{e}
-	for _, s := range m.sinks {
-		if err := s.Write(context.WithoutCancel(ctx), batch); err != nil {
-			m.log.Error("authv2: audit sink failed", "event_type", string(e.Type), "error", err)
-		}
+	if err := m.audit.Emit(ctx, e); err != nil {
+		m.log.Error("authv2: audit event not recorded", "event_type", string(e.Type), "event_id", e.ID, "error", err)
 	}
 }
 

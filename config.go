@@ -40,6 +40,12 @@ type Config struct {
 	// and refuses their logins until they verify.
 	RequireEmailVerification bool
 
+	// AuditQueueSize bounds the audit events waiting for their sinks.
+	AuditQueueSize int
+	// AuditDropWhenFull drops (and counts) events when the audit queue is
+	// full, instead of making the caller wait.
+	AuditDropWhenFull bool
+
 	// CleanupInterval is how often expired sessions are purged from the
 	// session store; 0 disables the background purge.
 	CleanupInterval time.Duration
@@ -78,6 +84,7 @@ func DefaultConfig() Config {
 		RevokeOnPasswordChange: true,
 		ResetTokenTTL:          time.Hour,
 		VerifyTokenTTL:         48 * time.Hour,
+		AuditQueueSize:         4096,
 		CleanupInterval:        10 * time.Minute,
 	}
 }
@@ -108,6 +115,8 @@ func (c Config) Validate() error {
 		return &ConfigError{Field: "ResetTokenTTL", Reason: "must be positive and at most 24h"}
 	case c.VerifyTokenTTL <= 0:
 		return &ConfigError{Field: "VerifyTokenTTL", Reason: "must be positive"}
+	case c.AuditQueueSize < 1:
+		return &ConfigError{Field: "AuditQueueSize", Reason: "must be at least 1"}
 	case c.CleanupInterval < 0:
 		return &ConfigError{Field: "CleanupInterval", Reason: "must not be negative"}
 	}
@@ -201,6 +210,8 @@ var envVars = []envVar{
 	{"AUTHV2_RESET_TOKEN_TTL", durationVar(func(c *Config) *time.Duration { return &c.ResetTokenTTL })},
 	{"AUTHV2_VERIFY_TOKEN_TTL", durationVar(func(c *Config) *time.Duration { return &c.VerifyTokenTTL })},
 	{"AUTHV2_REQUIRE_EMAIL_VERIFICATION", boolVar(func(c *Config) *bool { return &c.RequireEmailVerification })},
+	{"AUTHV2_AUDIT_QUEUE_SIZE", intVar(func(c *Config) *int { return &c.AuditQueueSize })},
+	{"AUTHV2_AUDIT_DROP_WHEN_FULL", boolVar(func(c *Config) *bool { return &c.AuditDropWhenFull })},
 	{"AUTHV2_CLEANUP_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.CleanupInterval })},
 }
 

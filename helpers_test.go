@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash/crc32"
+	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -34,3 +35,5 @@ func forge(t *testing.T, sessionID, other string) string {
 	binary.BigEndian.PutUint32(sum[:], crc32.ChecksumIEEE([]byte(body)))
 	return body + base64.RawURLEncoding.EncodeToString(sum[:])
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

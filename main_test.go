@@ -66,13 +66,13 @@ type env struct {
 	clock    *clock.Fake
 	stores   *memory.Stores
 	sessions *countingSessions
-	sink     *audit.MemorySink
+	sink     *flushingSink
 	logs     *syncBuffer
 }
 
 func newEnv(t testing.TB, opts ...authv2.Option) *env {
 	t.Helper()
-	e := &env{clock: clock.NewFake(t0), stores: memory.New(), sink: audit.NewMemorySink(), logs: &syncBuffer{}}
+	e := &env{clock: clock.NewFake(t0), stores: memory.New(), sink: &flushingSink{MemorySink: audit.NewMemorySink()}, logs: &syncBuffer{}}
 	e.sessions = &countingSessions{Store: e.stores.Sessions}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	base := []authv2.Option{
@@ -81,7 +81,7 @@ func newEnv(t testing.TB, opts ...authv2.Option) *env {
 		authv2.WithUserStore(e.stores.Users),
 		authv2.WithSessionStore(e.sessions),
 		authv2.WithPermissionStore(e.stores.Permissions),
-		authv2.WithAuditSink(e.sink),
+		authv2.WithAuditSink(e.sink.MemorySink),
 		authv2.WithAuditSink(audit.NewSlogSink(logger)),
 		authv2.WithLogger(logger),
 	}
@@ -89,7 +89,32 @@ func newEnv(t testing.TB, opts ...authv2.Option) *env {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
 	e.m = m
+	e.sink.m = m
 	return e
+}
+
+// flushingSink is a memory sink whose readers first wait for the
+// Manager's audit queue to drain: delivery is asynchronous.
+type flushingSink struct {
+	*audit.MemorySink
+	m *authv2.Manager
+}
+
+func (s *flushingSink) Events() []audit.Event {
+	if err := s.m.FlushAudit(context.Background()); err != nil {
+		panic(err) // test helper: a flush failure is a broken test setup
+	}
+	return s.MemorySink.Events()
+}
+
+func (s *flushingSink) OfType(t audit.Type) []audit.Event {
+	var out []audit.Event
+	for _, e := range s.Events() {
+		if e.Type == t {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 const goodPassword = "correct horse battery staple"

@@ -20,6 +20,7 @@ type (
 	SessionStore    = session.Store
 	PermissionStore = permission.Store
 	AuditSink       = audit.Sink
+	AuditStore      = audit.Store
 )
 
 // Clock tells the time. Inject one with WithClock to test time rules.
@@ -35,6 +36,8 @@ type options struct {
 	sessions    session.Store
 	permissions permission.Store
 	sinks       []audit.Sink
+	auditStore  audit.Store
+	auditOpts   []audit.Option
 	clock       Clock
 	logger      *slog.Logger
 	security    session.SecurityPolicy
@@ -138,4 +141,16 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // WithMeterProvider sets where metrics go (the global provider by default).
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(o *options) { o.meter = mp })
+}
+
+// WithAuditStore sends every audit event to s (as WithAuditSink does) and
+// serves the audit query and analytics methods from it.
+func WithAuditStore(s audit.Store) Option {
+	return optionFunc(func(o *options) { o.sinks = append(o.sinks, s); o.auditStore = s })
+}
+
+// WithAuditOptions tunes the audit dispatcher beyond Config's queue size
+// and drop policy (batch size, backoff, write timeout).
+func WithAuditOptions(opts ...audit.Option) Option {
+	return optionFunc(func(o *options) { o.auditOpts = append(o.auditOpts, opts...) })
 }

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/session"
 )
 
 // endSpan ends a span with the error a flow returned; the pointer form
@@ -75,4 +76,33 @@ func (m *Manager) count(ctx context.Context, e *audit.Event) {
 		}
 		t.SessionsRevoked.Add(ctx, 1, metric.WithAttributes(attribute.String("authv2.reason", reason)))
 	}
+}
+
+// registerMetrics registers the observable instruments: live sessions and
+// the audit queue.
+func (m *Manager) registerMetrics() ([]metric.Registration, error) {
+	t := m.tel
+	var regs []metric.Registration
+	add := func(r metric.Registration, err error) error {
+		if err == nil {
+			regs = append(regs, r)
+		}
+		return err
+	}
+	err := errors.Join(
+		add(t.Gauge("authv2.sessions.active", "Live sessions.", "{session}", func(ctx context.Context) (int64, error) {
+			st, err := m.sessions.Stats(ctx, session.StatsFilter{}, m.clock.Now())
+			return int64(st.Live), err
+		})),
+		add(t.Gauge("authv2.audit.queue.depth", "Audit events waiting for their sinks.", "{event}", func(context.Context) (int64, error) {
+			return int64(m.audit.Stats().Queued), nil
+		})),
+		add(t.Counter("authv2.audit.dropped", "Audit events dropped because the queue was full.", "{event}", func(context.Context) (int64, error) {
+			return m.audit.Stats().Dropped, nil
+		})),
+		add(t.Counter("authv2.audit.sink.failures", "Failed audit sink writes (each retried).", "{write}", func(context.Context) (int64, error) {
+			return m.audit.Stats().Failed, nil
+		})),
+	)
+	return regs, err
 }

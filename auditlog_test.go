@@ -1,0 +1,102 @@
+package authv2_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/store/memory"
+)
+
+func TestAuditStoreQueries(t *testing.T) {
+	as := memory.NewAuditStore()
+	e := newEnv(t, authv2.WithAuditStore(as))
+	_, err := e.m.CreateTenant(t.Context(), "acme", "Acme")
+	require.NoError(t, err)
+	_, err = e.m.Register(t.Context(), authv2.RegisterInput{Email: "q@example.com", Password: goodPassword, TenantID: "acme"})
+	require.NoError(t, err)
+	e.login(t, "q@example.com")
+	_, err = e.m.Login(t.Context(), authv2.LoginInput{Email: "q@example.com", Password: "wrong password!"})
+	require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+	require.NoError(t, e.m.PutRole(t.Context(), &permission.Role{TenantID: "acme", Name: "clerk",
+		Grants: []permission.Grant{{Permission: "orders:read", Effect: permission.Allow}, {Permission: "refunds:create", Effect: permission.Allow}}}))
+	require.NoError(t, e.m.FlushAudit(t.Context()))
+
+	page, err := e.m.QueryAudit(t.Context(), audit.Query{Types: []audit.Type{audit.TypeLoginSuccess, audit.TypeLoginFailure}})
+	require.NoError(t, err)
+	assert.Len(t, page.Events, 2)
+	assert.Equal(t, audit.TypeLoginFailure, page.Events[0].Type, "newest first")
+
+	counts, err := e.m.LoginCounts(t.Context(), "", t0.Add(-time.Hour), t0.Add(time.Hour), time.Hour)
+	require.NoError(t, err)
+	var ok, bad int
+	for _, b := range counts {
+		ok, bad = ok+b.Success, bad+b.Failure
+	}
+	assert.Equal(t, 1, ok)
+	assert.Equal(t, 1, bad)
+
+	dev, err := e.m.SessionsPerDevice(t.Context(), "", t0.Add(-time.Hour), t0.Add(time.Hour), 10)
+	require.NoError(t, err)
+	assert.Equal(t, []audit.Count{{Key: "laptop", N: 1}}, dev)
+
+	unused, err := e.m.UnusedGrants(t.Context(), "acme", t0.Add(-time.Hour), t0.Add(time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, []authv2.UnusedGrant{{Role: "clerk", Permission: "orders:read"}, {Role: "clerk", Permission: "refunds:create"}}, unused)
+
+	_, err = e.m.LoginCounts(t.Context(), "", t0, t0.Add(-time.Hour), time.Hour)
+	assert.ErrorIs(t, err, audit.ErrInvalidQuery)
+}
+
+func TestAuditQueriesNeedAStore(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.m.QueryAudit(t.Context(), audit.Query{})
+	assert.ErrorIs(t, err, authv2.ErrNoAuditStore)
+	_, err = e.m.TopDenied(t.Context(), "", t0, t0.Add(time.Hour), 5)
+	assert.ErrorIs(t, err, authv2.ErrNoAuditStore)
+}
+
+// slowSink takes its time, so Close has queued events to deliver.
+type slowSink struct{ *audit.MemorySink }
+
+func (s slowSink) Write(ctx context.Context, events []audit.Event) error {
+	time.Sleep(time.Millisecond)
+	return s.MemorySink.Write(ctx, events)
+}
+
+func TestCloseDeliversQueuedAuditEvents(t *testing.T) {
+	sink := slowSink{audit.NewMemorySink()}
+	m, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithAuditSink(sink), authv2.WithAuditOptions(audit.WithBatchSize(1)))
+	require.NoError(t, err)
+	for i := range 50 {
+		_, err := m.CreateTenant(t.Context(), string(rune('a'+i%26))+string(rune('a'+i/26)), "t")
+		require.NoError(t, err)
+	}
+	require.NoError(t, m.Close(context.Background()))
+	assert.Len(t, sink.Events(), 50, "Close flushes the queue")
+}
+
+// failingSink never succeeds.
+type failingSink struct{}
+
+func (failingSink) Write(context.Context, []audit.Event) error { return assert.AnError }
+
+func TestCloseReportsUndeliveredEvents(t *testing.T) {
+	m, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithAuditSink(failingSink{}),
+		authv2.WithAuditOptions(audit.WithBackoff(time.Millisecond, time.Millisecond)), authv2.WithLogger(discardLogger()))
+	require.NoError(t, err)
+	_, err = m.CreateTenant(t.Context(), "x", "X")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err = m.Close(ctx)
+	var ue *audit.UndeliveredError
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, 1, ue.Events)
+}
