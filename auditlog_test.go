@@ -22,6 +22,7 @@ func TestAuditStoreQueries(t *testing.T) {
 	_, err = e.m.Register(t.Context(), authv2.RegisterInput{Email: "q@example.com", Password: goodPassword, TenantID: "acme"})
 	require.NoError(t, err)
 	e.login(t, "q@example.com")
+	e.clock.Advance(time.Second)
 	_, err = e.m.Login(t.Context(), authv2.LoginInput{Email: "q@example.com", Password: "wrong password!"})
 	require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
 	require.NoError(t, e.m.PutRole(t.Context(), &permission.Role{TenantID: "acme", Name: "clerk",

@@ -43,6 +43,7 @@ type Manager struct {
 	limiter     user.RateLimiter
 	notifier    Notifier
 	tel         *telemetry.T
+	engine      *permission.Engine
 	gauges      []metric.Registration
 
 	closeOnce      sync.Once
@@ -122,6 +123,13 @@ func New(opts ...Option) (*Manager, error) {
 		tel:         tel,
 		stop:        make(chan struct{}),
 	}
+	engineOpts := []permission.EngineOption{permission.WithClock(o.clock)}
+	if o.bus != nil {
+		engineOpts = append(engineOpts, permission.WithBus(o.bus))
+	}
+	if m.engine, err = permission.NewEngine(o.permissions, append(engineOpts, o.engineOpts...)...); err != nil {
+		return nil, &ConfigError{Field: "Engine", Reason: err.Error()}
+	}
 	m.audit, err = m.newDispatcher(o)
 	if err != nil {
 		return nil, err
@@ -142,7 +150,12 @@ func New(opts ...Option) (*Manager, error) {
 // application opened them, and closes them after Close returns. Close is
 // idempotent.
 func (m *Manager) Close(ctx context.Context) error {
-	m.closeOnce.Do(func() { close(m.stop) })
+	m.closeOnce.Do(func() {
+		close(m.stop)
+		if err := m.engine.Close(); err != nil {
+			m.log.Warn("authv2: closing the permission engine failed", "error", err)
+		}
+	})
 	finished := make(chan struct{})
 	go func() { m.done.Wait(); close(finished) }()
 	select {
@@ -563,6 +576,7 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, client session.C
 		sess.LastSeenAt, sess.IdleExpiresAt = now, idle
 	}
 	return &Principal{
+		Client:          client,
 		UserID:          sess.UserID,
 		TenantID:        sess.TenantID,
 		Scope:           sess.Scope,

@@ -2,46 +2,193 @@ package authv2
 
 import (
 	"context"
+	"errors"
+	"strconv"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/permission"
 )
 
-// validateRole checks a role before it is written.
-func (m *Manager) validateRole(r *permission.Role) error {
-	var fields []FieldError
-	if r.Name == "" || len(r.Name) > 128 {
-		fields = append(fields, FieldError{Field: "Name", Reason: "is required, at most 128 characters"})
+// subject is who a principal is to the permission engine: its session's
+// tenant and scope bound the check.
+func subject(p *Principal) permission.Subject {
+	return permission.Subject{UserID: p.UserID, TenantID: p.TenantID, Scope: p.Scope}
+}
+
+// request is the default request context of a check: now (engine clock)
+// and the caller's IP.
+func request(p *Principal) permission.Request { return permission.Request{IP: p.Client.IP} }
+
+// Prebuilt option slices: passing them with ... allocates nothing, while
+// a fresh variadic argument to an interface method escapes to the heap.
+var (
+	decisionAllow = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("authv2.effect", "allow")))}
+	decisionDeny  = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("authv2.effect", "deny")))}
+)
+
+// Authorize decides whether the principal may perform action (a verb such
+// as "refund") on res; the permission checked is res.Type + ":" + action,
+// e.g. "orders:refund". Deny beats allow, no matching
+// grant is deny, and a resource of another tenant than the session's is
+// always deny. A nil principal (anonymous) is denied. A store failure
+// denies and returns the error: authorization fails closed. Every denial
+// is audited with the decision's ID, and a sample of allows
+// (Config.AuditAllowRate).
+func (m *Manager) Authorize(ctx context.Context, p *Principal, action string, res permission.Resource) (permission.Decision, error) {
+	return m.AuthorizeRequest(ctx, p, action, res, permission.Request{})
+}
+
+// AuthorizeRequest is Authorize with facts about the request that
+// conditions can read as request.<name> (an amount, an order total). A
+// zero req.Time means now; an empty req.IP means the principal's client.
+func (m *Manager) AuthorizeRequest(ctx context.Context, p *Principal, action string, res permission.Resource, req permission.Request) (d permission.Decision, err error) {
+	ctx, span := m.tel.StartHot(ctx, "authv2.Authorize")
+	defer m.endSpan(span, &err)
+	if p == nil {
+		return permission.Decision{Effect: permission.Deny}, ErrUnauthenticated
 	}
-	for _, g := range r.Grants {
-		if g.Effect != permission.Allow && g.Effect != permission.Deny {
-			fields = append(fields, FieldError{Field: "Grants", Reason: "effect must be allow or deny"})
-			break
+	if req.IP == "" {
+		req.IP = p.Client.IP
+	}
+	d, err = m.engine.Authorize(ctx, subject(p), action, res, req)
+	if err != nil {
+		err = m.authzError(err)
+	}
+	m.recordDecision(ctx, p, action, res, d)
+	return d, err
+}
+
+// Can is the boolean shorthand of Authorize: true only for a clear allow.
+func (m *Manager) Can(ctx context.Context, p *Principal, action string, res permission.Resource) bool {
+	d, err := m.Authorize(ctx, p, action, res)
+	return err == nil && d.Allowed
+}
+
+// AuthorizeBatch decides many (action, resource) pairs for one principal,
+// compiling the policy once.
+func (m *Manager) AuthorizeBatch(ctx context.Context, p *Principal, qs []permission.Query) ([]permission.Decision, error) {
+	if p == nil {
+		return nil, ErrUnauthenticated
+	}
+	ds, err := m.engine.AuthorizeBatch(ctx, subject(p), request(p), qs)
+	if err != nil {
+		return ds, m.authzError(err)
+	}
+	for i, d := range ds {
+		m.recordDecision(ctx, p, qs[i].Action, qs[i].Resource, d)
+	}
+	return ds, nil
+}
+
+// Explain returns the full trace of a decision: every binding and grant
+// considered and why each did or did not apply.
+func (m *Manager) Explain(ctx context.Context, p *Principal, action string, res permission.Resource, req permission.Request) (*permission.Explanation, error) {
+	if p == nil {
+		return nil, ErrUnauthenticated
+	}
+	if req.IP == "" {
+		req.IP = p.Client.IP
+	}
+	x, err := m.engine.Explain(ctx, subject(p), action, res, req)
+	if err != nil {
+		return nil, m.authzError(err)
+	}
+	return x, nil
+}
+
+// EffectivePermissions lists what a user holds in a tenant at a scope, for
+// UIs ("what can I do here?").
+func (m *Manager) EffectivePermissions(ctx context.Context, userID, tenantID, scope string) ([]permission.Rule, error) {
+	rules, err := m.engine.EffectivePermissions(ctx, tenantID, userID, scope)
+	return rules, m.authzError(err)
+}
+
+// Who lists the users of a tenant allowed to perform action on res, for
+// admin screens and access reviews.
+func (m *Manager) Who(ctx context.Context, tenantID, action string, res permission.Resource) ([]string, error) {
+	users, err := m.engine.Who(ctx, tenantID, action, res, permission.Request{})
+	return users, m.authzError(err)
+}
+
+// authzError keeps the engine's typed input errors and translates store
+// failures.
+func (m *Manager) authzError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, permission.ErrInvalidRequest), errors.Is(err, permission.ErrInvalidPermission),
+		errors.Is(err, permission.ErrInvalidScope), errors.Is(err, permission.ErrClosed):
+		return err
+	}
+	return translate("authorize", err)
+}
+
+// recordDecision counts the decision and audits every denial and a sample
+// of allows. The sample is taken from the decision ID's scrambled bits, so
+// it needs no random source on the hot path.
+func (m *Manager) recordDecision(ctx context.Context, p *Principal, action string, res permission.Resource, d permission.Decision) {
+	if d.Allowed {
+		m.tel.Decisions.Add(ctx, 1, decisionAllow...)
+		rate := m.cfg.AuditAllowRate
+		if rate == 0 || float64(d.ID[15])/256 >= rate {
+			return
 		}
+	} else {
+		m.tel.Decisions.Add(ctx, 1, decisionDeny...)
 	}
-	if len(fields) > 0 {
-		return &ValidationError{Fields: fields}
+	outcome := audit.Success
+	if !d.Allowed {
+		outcome = audit.Denied
+	}
+	rule := d.Rule()
+	m.emit(ctx, audit.Event{Type: audit.TypeAuthorizeDecision, Outcome: outcome, ActorUserID: p.UserID, ActorSessionID: p.SessionID,
+		TenantID: p.TenantID, Scope: res.Scope, Target: res.Type + ":" + res.ID, IP: p.Client.IP, UserAgent: p.Client.UserAgent,
+		DecisionID: d.ID.String(), Reason: string(d.Reason), Attributes: map[string]string{
+			audit.AttrAction: res.Type + ":" + action, audit.AttrResourceType: res.Type, "resource_tenant": res.TenantID,
+			"role": rule.Role, "grant": rule.Permission, "policy_version": strconv.FormatInt(d.Version, 10),
+		}})
+}
+
+// validateRole checks a role before it is written: names, effects,
+// permission syntax, and conditions that compile (the CEL error and its
+// position are in the *permission.ConditionError errors.As finds).
+func (m *Manager) validateRole(r *permission.Role) error {
+	if err := m.engine.ValidateRole(r); err != nil {
+		return fromInvalidRole(err)
 	}
 	return nil
 }
 
 // validateBinding checks a binding before it is written.
 func (m *Manager) validateBinding(b permission.Binding) error {
-	var fields []FieldError
-	if b.UserID == "" {
-		fields = append(fields, FieldError{Field: "UserID", Reason: "is required"})
-	}
-	if b.TenantID == "" {
-		fields = append(fields, FieldError{Field: "TenantID", Reason: "is required"})
-	}
-	if b.Role == "" {
-		fields = append(fields, FieldError{Field: "Role", Reason: "is required"})
-	}
-	if len(fields) > 0 {
-		return &ValidationError{Fields: fields}
+	if err := permission.ValidateBinding(b); err != nil {
+		return fromInvalidRole(err)
 	}
 	return nil
 }
 
+// fromInvalidRole turns the engine's list of problems into a
+// ValidationError that keeps the typed cause.
+func fromInvalidRole(err error) error {
+	var ire *permission.InvalidRoleError
+	if !errors.As(err, &ire) {
+		return err
+	}
+	ve := &ValidationError{Err: err}
+	for _, pr := range ire.Problems {
+		ve.Fields = append(ve.Fields, FieldError{Field: pr.Field, Reason: pr.Reason})
+	}
+	return ve
+}
+
 // policyChanged tells this instance's permission cache, and through the
-// policy bus every other instance, that a tenant's policy changed.
-func (m *Manager) policyChanged(ctx context.Context, tenantID string) {}
+// policy bus every other instance, that a tenant's policy changed. A bus
+// failure is logged: other instances still catch up by polling.
+func (m *Manager) policyChanged(ctx context.Context, tenantID string) {
+	if err := m.engine.PolicyChanged(ctx, tenantID); err != nil {
+		m.log.Warn("authv2: announcing a policy change failed", "tenant_id", tenantID, "error", err)
+	}
+}

@@ -79,3 +79,34 @@ func BenchmarkLogin(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAuthorize is a warm check through the Manager without a
+// condition (the policy compiled and cached), against the engine alone in
+// the same run.
+func BenchmarkAuthorize(b *testing.B) {
+	e := newEnv(b, authv2.WithTracerProvider(tracenoop.NewTracerProvider()), authv2.WithMeterProvider(metricnoop.NewMeterProvider()))
+	p, _ := shop(b, e)
+	res := order("region:eu/store:42")
+	ctx := context.Background()
+	if !e.m.Can(ctx, p, "read", res) {
+		b.Fatal("setup: clerk cannot read orders")
+	}
+	b.Run("manager", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if d, err := e.m.Authorize(ctx, p, "read", res); err != nil || !d.Allowed {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("manager/global-otel", func(b *testing.B) {
+		e := newEnv(b)
+		p, _ := shop(b, e)
+		b.ReportAllocs()
+		for b.Loop() {
+			if d, err := e.m.Authorize(ctx, p, "read", res); err != nil || !d.Allowed {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -40,6 +40,10 @@ type Config struct {
 	// and refuses their logins until they verify.
 	RequireEmailVerification bool
 
+	// AuditAllowRate is the share of allowed authorization decisions
+	// audited, from 0 (none) to 1 (all). Denials are always audited.
+	AuditAllowRate float64
+
 	// AuditQueueSize bounds the audit events waiting for their sinks.
 	AuditQueueSize int
 	// AuditDropWhenFull drops (and counts) events when the audit queue is
@@ -115,6 +119,8 @@ func (c Config) Validate() error {
 		return &ConfigError{Field: "ResetTokenTTL", Reason: "must be positive and at most 24h"}
 	case c.VerifyTokenTTL <= 0:
 		return &ConfigError{Field: "VerifyTokenTTL", Reason: "must be positive"}
+	case c.AuditAllowRate < 0 || c.AuditAllowRate > 1:
+		return &ConfigError{Field: "AuditAllowRate", Reason: "must be between 0 and 1"}
 	case c.AuditQueueSize < 1:
 		return &ConfigError{Field: "AuditQueueSize", Reason: "must be at least 1"}
 	case c.CleanupInterval < 0:
@@ -210,6 +216,11 @@ var envVars = []envVar{
 	{"AUTHV2_RESET_TOKEN_TTL", durationVar(func(c *Config) *time.Duration { return &c.ResetTokenTTL })},
 	{"AUTHV2_VERIFY_TOKEN_TTL", durationVar(func(c *Config) *time.Duration { return &c.VerifyTokenTTL })},
 	{"AUTHV2_REQUIRE_EMAIL_VERIFICATION", boolVar(func(c *Config) *bool { return &c.RequireEmailVerification })},
+	{"AUTHV2_AUDIT_ALLOW_RATE", func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		c.AuditAllowRate = f
+		return err
+	}},
 	{"AUTHV2_AUDIT_QUEUE_SIZE", intVar(func(c *Config) *int { return &c.AuditQueueSize })},
 	{"AUTHV2_AUDIT_DROP_WHEN_FULL", boolVar(func(c *Config) *bool { return &c.AuditDropWhenFull })},
 	{"AUTHV2_CLEANUP_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.CleanupInterval })},

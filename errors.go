@@ -70,6 +70,10 @@ type FieldError struct {
 // errors.Is(err, ErrValidation) is true for it.
 type ValidationError struct {
 	Fields []FieldError
+	// Err is the typed cause when one exists, e.g. a
+	// *permission.InvalidRoleError holding a *permission.ConditionError
+	// with the CEL error and its position; errors.As reaches it.
+	Err error
 }
 
 // ErrValidation matches any *ValidationError.
@@ -85,6 +89,9 @@ func (e *ValidationError) Error() string {
 
 // Is makes errors.Is(err, ErrValidation) true.
 func (e *ValidationError) Is(target error) bool { return target == ErrValidation }
+
+// Unwrap returns the typed cause, if any.
+func (e *ValidationError) Unwrap() error { return e.Err }
 
 // Field returns the reason given for field, or "".
 func (e *ValidationError) Field(name string) string {

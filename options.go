@@ -43,6 +43,8 @@ type options struct {
 	security    session.SecurityPolicy
 	limiter     user.RateLimiter
 	notifier    Notifier
+	engineOpts  []permission.EngineOption
+	bus         permission.PolicyBus
 	tracer      trace.TracerProvider
 	meter       metric.MeterProvider
 }
@@ -153,4 +155,17 @@ func WithAuditStore(s audit.Store) Option {
 // and drop policy (batch size, backoff, write timeout).
 func WithAuditOptions(opts ...audit.Option) Option {
 	return optionFunc(func(o *options) { o.auditOpts = append(o.auditOpts, opts...) })
+}
+
+// WithPolicyBus carries policy changes between the instances of a service
+// (Redis pub/sub, PostgreSQL LISTEN/NOTIFY, or permission.NewLocalBus in one
+// process), so a revoked permission stops working everywhere at once.
+// Without one, instances notice changes by polling the permission store
+// (see permission.WithMaxStaleness).
+func WithPolicyBus(b permission.PolicyBus) Option { return optionFunc(func(o *options) { o.bus = b }) }
+
+// WithEngineOptions tunes the permission engine: custom CEL functions
+// (permission.WithFunction), cache size, cost limit, staleness bound.
+func WithEngineOptions(opts ...permission.EngineOption) Option {
+	return optionFunc(func(o *options) { o.engineOpts = append(o.engineOpts, opts...) })
 }

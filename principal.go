@@ -19,6 +19,9 @@ type Principal struct {
 	AuthenticatedAt time.Time
 	// ExpiresAt is when the session ends unless used again.
 	ExpiresAt time.Time
+	// Client is the client of the current request, as given to
+	// Authenticate (the session's own client is in Session.Client).
+	Client session.ClientInfo
 	// Risk, when set, is why the security policy flagged this request
 	// (e.g. session.ReasonIPChanged); the request was allowed.
 	Risk string

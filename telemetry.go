@@ -47,9 +47,9 @@ func outcomeName(err error) string {
 
 // Precomputed attribute sets keep metric recording free of allocations.
 var (
-	loginSuccess   = metric.WithAttributeSet(attribute.NewSet(attribute.String("authv2.outcome", "success")))
-	loginFailure   = metric.WithAttributeSet(attribute.NewSet(attribute.String("authv2.outcome", "failure")))
-	loginThrottled = metric.WithAttributeSet(attribute.NewSet(attribute.String("authv2.outcome", "throttled")))
+	loginSuccess   = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("authv2.outcome", "success")))}
+	loginFailure   = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("authv2.outcome", "failure")))}
+	loginThrottled = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("authv2.outcome", "throttled")))}
 )
 
 // count turns audit events into metrics, so the two never disagree.
@@ -57,12 +57,12 @@ func (m *Manager) count(ctx context.Context, e *audit.Event) {
 	t := m.tel
 	switch e.Type {
 	case audit.TypeLoginSuccess:
-		t.LoginAttempts.Add(ctx, 1, loginSuccess)
+		t.LoginAttempts.Add(ctx, 1, loginSuccess...)
 	case audit.TypeLoginFailure:
 		if e.Reason == "ip_throttled" || e.Reason == "account_throttled" || e.Reason == "unknown_user_throttled" {
-			t.LoginAttempts.Add(ctx, 1, loginThrottled)
+			t.LoginAttempts.Add(ctx, 1, loginThrottled...)
 		} else {
-			t.LoginAttempts.Add(ctx, 1, loginFailure)
+			t.LoginAttempts.Add(ctx, 1, loginFailure...)
 		}
 	case audit.TypeSessionCreated:
 		t.SessionsCreated.Add(ctx, 1)

@@ -1,0 +1,98 @@
+package authv2
+
+import (
+	"errors"
+	"net/http"
+	"time"
+)
+
+// ErrInsecureCookie matches any *InsecureCookieError.
+var ErrInsecureCookie = errors.New("authv2: refusing to set a Secure session cookie over plain HTTP")
+
+// InsecureCookieError is SetSessionCookie refusing to send a Secure (or
+// __Host-) cookie on a request that did not arrive over TLS: the browser
+// would drop it, or, worse, an attacker on the path would read it.
+// Terminate TLS, list the TLS-terminating proxy in TrustedProxies, or turn
+// on development mode for local work.
+type InsecureCookieError struct {
+	Name string // the cookie's name
+}
+
+func (e *InsecureCookieError) Error() string {
+	return "authv2: refusing to set Secure cookie " + e.Name + " over plain HTTP (no TLS, no trusted X-Forwarded-Proto: https); use development mode for local HTTP"
+}
+
+// Is makes errors.Is(err, ErrInsecureCookie) true.
+func (e *InsecureCookieError) Is(target error) bool { return target == ErrInsecureCookie }
+
+// cookieSettings returns the settings of the Middleware that saw r, or the
+// Manager's when r did not go through one.
+func (m *Manager) cookieSettings(r *http.Request) (*mwSettings, *requestInfo, error) {
+	if r != nil {
+		if ri, ok := r.Context().Value(requestKey).(*requestInfo); ok {
+			return ri.settings, ri, nil
+		}
+	}
+	s, err := m.settings(nil)
+	return s, nil, err
+}
+
+// SetSessionCookie sends res's token as the session cookie: HttpOnly,
+// Secure, SameSite Lax (or Strict), Path=/, no Domain, expiring with the
+// session's absolute deadline. It also marks the response no-store. The
+// settings are those of the Middleware r went through (the Manager's when
+// none). Over plain HTTP it refuses with an *InsecureCookieError unless
+// development mode is on.
+func (m *Manager) SetSessionCookie(w http.ResponseWriter, r *http.Request, res *LoginResult) error {
+	if res == nil || res.Token == "" || res.Session == nil {
+		return errors.New("authv2: SetSessionCookie needs a LoginResult with a token and session")
+	}
+	s, ri, err := m.cookieSettings(r)
+	if err != nil {
+		return err
+	}
+	c := s.cookie(res.Token)
+	if !s.DevelopmentMode {
+		secure := ri != nil && ri.tls
+		if ri == nil && r != nil {
+			secure = viaTLS(r, s.proxies)
+		}
+		if !secure {
+			return &InsecureCookieError{Name: c.Name}
+		}
+	}
+	exp := res.Session.AbsoluteExpiresAt
+	c.Expires = exp.UTC()
+	c.MaxAge = max(1, int(exp.Sub(m.clock.Now()).Seconds()))
+	w.Header().Set("Cache-Control", "no-store")
+	http.SetCookie(w, c)
+	return nil
+}
+
+// ClearSessionCookie tells the browser to drop the session cookie and
+// marks the response no-store. Call it on logout, after Logout ended the
+// session on the server. r selects the Middleware's settings, as in
+// SetSessionCookie; it may be nil.
+func (m *Manager) ClearSessionCookie(w http.ResponseWriter, r *http.Request) {
+	s, _, err := m.cookieSettings(r)
+	if err != nil {
+		return // the Manager's own settings were validated; nothing to clear otherwise
+	}
+	c := s.cookie("")
+	c.MaxAge = -1
+	c.Expires = time.Unix(0, 0)
+	w.Header().Set("Cache-Control", "no-store")
+	http.SetCookie(w, c)
+}
+
+// cookie returns the session cookie with every fixed attribute set.
+func (s *mwSettings) cookie(value string) *http.Cookie {
+	return &http.Cookie{
+		Name:     s.cookieName(),
+		Value:    value,
+		Path:     "/",
+		Secure:   !s.DevelopmentMode,
+		HttpOnly: true,
+		SameSite: s.SameSite,
+	}
+}
