@@ -3,6 +3,7 @@ package authv2
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -191,4 +192,29 @@ func (m *Manager) policyChanged(ctx context.Context, tenantID string) {
 	if err := m.engine.PolicyChanged(ctx, tenantID); err != nil {
 		m.log.Warn("authv2: announcing a policy change failed", "tenant_id", tenantID, "error", err)
 	}
+}
+
+// Roles returns the roles the principal holds in its session's tenant
+// (from active bindings), sorted. Authenticate does not load them, so the
+// hot path stays one store read; call this when a handler needs them.
+func (m *Manager) Roles(ctx context.Context, p *Principal) ([]string, error) {
+	if p == nil {
+		return nil, ErrUnauthenticated
+	}
+	if p.TenantID == "" {
+		return nil, nil
+	}
+	bs, err := m.permissions.ListBindings(ctx, p.TenantID, p.UserID)
+	if err != nil {
+		return nil, translate("binding.list", err)
+	}
+	now := m.clock.Now()
+	var roles []string
+	for _, b := range bs {
+		if b.ActiveAt(now) && !slices.Contains(roles, b.Role) {
+			roles = append(roles, b.Role)
+		}
+	}
+	slices.Sort(roles)
+	return roles, nil
 }

@@ -195,3 +195,19 @@ func TestRevocationReachesAnotherInstance(t *testing.T) {
 		})
 	}
 }
+
+func TestRoles(t *testing.T) {
+	e := newEnv(t)
+	p, userID := shop(t, e)
+	require.NoError(t, e.m.Bind(t.Context(), permission.Binding{UserID: userID, TenantID: "acme", Role: "manager", Scope: "region:eu",
+		ExpiresAt: t0.Add(time.Hour)}))
+	roles, err := e.m.Roles(t.Context(), p)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"clerk", "manager"}, roles)
+	e.clock.Advance(2 * time.Hour)
+	roles, err = e.m.Roles(t.Context(), p)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"clerk"}, roles, "an expired binding no longer counts")
+	_, err = e.m.Roles(t.Context(), nil)
+	assert.ErrorIs(t, err, authv2.ErrUnauthenticated)
+}
