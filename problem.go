@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+
+	"github.com/authv2/authv2/permission"
 )
 
 // Errors of the net/http integration.
@@ -71,9 +73,13 @@ func ProblemFor(err error) Problem {
 		return p("conflict", http.StatusConflict, "Conflict")
 	case errors.Is(err, ErrSessionLimit):
 		return p("session-limit", http.StatusConflict, "Too many active sessions")
+	case errors.Is(err, permission.ErrInvalidScope):
+		// A scope built from client input (a path segment) that is not one.
+		return p("invalid-scope", http.StatusBadRequest, "Invalid resource scope")
 	case errors.Is(err, ErrNotFound):
 		return p("not-found", http.StatusNotFound, "Not found")
-	case errors.Is(err, ErrStoreUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrStoreUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrClosed),
+		errors.Is(err, permission.ErrClosed):
 		return p("unavailable", http.StatusServiceUnavailable, "Service temporarily unavailable")
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this, but the status is logged.
