@@ -3,6 +3,8 @@ package permission
 import (
 	"cmp"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -55,7 +57,7 @@ type compiledSet struct {
 type heldGrant struct {
 	perm    Permission
 	permOK  bool
-	grant   Grant
+	grant   *Grant // into the policy's role, which the engine owns
 	role    string
 	bound   string
 	scope   string
@@ -76,13 +78,19 @@ func collect(p *Policy, now int64) ([]heldGrant, []string) {
 		}
 		byName[r.Name] = r
 	}
+	// The same grant reached twice at one scope (diamond inheritance,
+	// two bindings) is held once.
 	type dedup struct {
-		scope, perm, cond string
-		effect            Effect
+		scope string
+		g     *Grant
 	}
-	seen := map[dedup]int{}
-	roleSet := map[string]bool{}
-	var out []heldGrant
+	grants := 0
+	for _, r := range byName {
+		grants += len(r.Grants)
+	}
+	seen := make(map[dedup]int, grants)
+	roleSet := make(map[string]bool, len(byName))
+	out := make([]heldGrant, 0, min(grants*max(1, len(p.Bindings)), 4096))
 	for _, b := range p.Bindings {
 		if b.TenantID != p.TenantID || b.UserID != p.UserID {
 			continue
@@ -103,8 +111,9 @@ func collect(p *Policy, now int64) ([]heldGrant, []string) {
 				return
 			}
 			roleSet[name] = true
-			for _, g := range r.Grants {
-				k := dedup{b.Scope, g.Permission, g.Condition, g.Effect}
+			for gi := range r.Grants {
+				g := &r.Grants[gi]
+				k := dedup{b.Scope, g}
 				if i, dup := seen[k]; dup {
 					// Keep the grant that lasts longest.
 					if out[i].expires < exp {
@@ -131,17 +140,24 @@ func collect(p *Policy, now int64) ([]heldGrant, []string) {
 }
 
 // compileSet builds the indexed set for a policy at time now (unix ns).
-func compileSet(p *Policy, conds *conditions, now int64) *compiledSet {
+// It sizes everything first and allocates each kind of thing once: a cold
+// check's cost is mostly allocation.
+func compileSet(p *Policy, conds *conditions, in *interner, now int64) *compiledSet {
 	held, roles := collect(p, now)
 	cs := &compiledSet{
 		tenant: p.TenantID, user: p.UserID, version: p.Version, validUntil: never,
-		exact: map[permKey]*ruleList{}, byRes: map[string]*ruleList{}, byAction: map[string]*ruleList{},
 		roles: roles, adapter: conds.adapter,
 	}
-	exact := map[permKey][]rule{}
-	byRes := map[string][]rule{}
-	byAction := map[string][]rule{}
-	var all []rule
+	type keyed struct {
+		r    rule
+		perm Permission
+	}
+	rs := make([]keyed, 0, len(held))
+	infos := make([]Rule, 0, len(held))
+	exactN := map[permKey]int{}
+	resN := map[string]int{}
+	actN := map[string]int{}
+	allN := 0
 	for _, h := range held {
 		if !h.permOK {
 			// A permission the engine cannot read grants nothing, and
@@ -149,47 +165,96 @@ func compileSet(p *Policy, conds *conditions, now int64) *compiledSet {
 			// keeps these out.
 			continue
 		}
-		if h.expires < cs.validUntil {
-			cs.validUntil = h.expires
+		cs.validUntil = min(cs.validUntil, h.expires)
+		perm := Permission{Resource: in.get(h.perm.Resource), Action: in.get(h.perm.Action)}
+		permStr := h.grant.Permission
+		if permStr == "*:*" {
+			permStr = Wildcard
 		}
-		r := rule{
-			deny:    h.grant.Effect != Allow,
-			scope:   h.scope,
-			expires: h.expires,
-			info: &Rule{Role: h.role, BoundRole: h.bound, Scope: h.scope, Permission: h.perm.String(),
-				Effect: effectOf(h.grant.Effect), Condition: h.grant.Condition},
-		}
+		infos = append(infos, Rule{Role: h.role, BoundRole: h.bound, Scope: h.scope, Permission: permStr,
+			Effect: effectOf(h.grant.Effect), Condition: h.grant.Condition})
+		r := rule{deny: h.grant.Effect != Allow, scope: in.get(h.scope), expires: h.expires, info: &infos[len(infos)-1]}
 		if h.grant.Condition != "" {
-			prog, err := conds.compile(h.grant.Condition)
-			if err != nil {
+			if prog, err := conds.compile(h.grant.Condition); err != nil {
 				r.broken = true
 			} else {
 				r.prog = prog
 			}
 		}
+		rs = append(rs, keyed{r, perm})
 		switch {
-		case h.perm.Resource == Wildcard && h.perm.Action == Wildcard:
-			all = append(all, r)
-		case h.perm.Action == Wildcard:
-			byRes[h.perm.Resource] = append(byRes[h.perm.Resource], r)
-		case h.perm.Resource == Wildcard:
-			byAction[h.perm.Action] = append(byAction[h.perm.Action], r)
+		case perm.Resource == Wildcard && perm.Action == Wildcard:
+			allN++
+		case perm.Action == Wildcard:
+			resN[perm.Resource]++
+		case perm.Resource == Wildcard:
+			actN[perm.Action]++
 		default:
-			k := permKey{h.perm.Resource, h.perm.Action}
-			exact[k] = append(exact[k], r)
+			exactN[permKey{perm.Resource, perm.Action}]++
 		}
 	}
-	for k, rs := range exact {
-		merged := slices.Concat(rs, byRes[k.res], byAction[k.action], all)
-		cs.exact[k] = sortRules(merged)
+	// One backing array holds every list: each exact list merged with
+	// the wildcard rules that also apply to it, then the wildcard lists.
+	total := allN
+	for k, n := range exactN {
+		total += n + resN[k.res] + actN[k.action] + allN
 	}
-	for k, rs := range byRes {
-		cs.byRes[k] = sortRules(rs)
+	for _, n := range resN {
+		total += n
 	}
-	for k, rs := range byAction {
-		cs.byAction[k] = sortRules(rs)
+	for _, n := range actN {
+		total += n
 	}
-	cs.all = sortRules(all)
+	backing := make([]rule, 0, total)
+	lists := make([]ruleList, 0, len(exactN)+len(resN)+len(actN)+1)
+	carve := func(n int) *ruleList {
+		lists = append(lists, ruleList{rules: backing[len(backing) : len(backing) : len(backing)+n]})
+		backing = backing[:len(backing)+n]
+		return &lists[len(lists)-1]
+	}
+	cs.exact = make(map[permKey]*ruleList, len(exactN))
+	for k, n := range exactN {
+		cs.exact[k] = carve(n + resN[k.res] + actN[k.action] + allN)
+	}
+	cs.byRes = make(map[string]*ruleList, len(resN))
+	for k, n := range resN {
+		cs.byRes[k] = carve(n)
+	}
+	cs.byAction = make(map[string]*ruleList, len(actN))
+	for k, n := range actN {
+		cs.byAction[k] = carve(n)
+	}
+	cs.all = carve(allN)
+	for _, x := range rs {
+		res, act := x.perm.Resource, x.perm.Action
+		switch {
+		case res == Wildcard && act == Wildcard:
+			cs.all.rules = append(cs.all.rules, x.r)
+			for _, l := range cs.exact {
+				l.rules = append(l.rules, x.r)
+			}
+		case act == Wildcard:
+			cs.byRes[res].rules = append(cs.byRes[res].rules, x.r)
+			for k, l := range cs.exact {
+				if k.res == res {
+					l.rules = append(l.rules, x.r)
+				}
+			}
+		case res == Wildcard:
+			cs.byAction[act].rules = append(cs.byAction[act].rules, x.r)
+			for k, l := range cs.exact {
+				if k.action == act {
+					l.rules = append(l.rules, x.r)
+				}
+			}
+		default:
+			l := cs.exact[permKey{res, act}]
+			l.rules = append(l.rules, x.r)
+		}
+	}
+	for i := range lists {
+		sortRules(&lists[i])
+	}
 	return cs
 }
 
@@ -200,8 +265,10 @@ func effectOf(e Effect) Effect {
 	return Deny
 }
 
-func sortRules(rs []rule) *ruleList {
-	rank := func(r rule) int {
+// sortRules puts denies first, then unconditional allows, then
+// conditional ones, and records where the allows start.
+func sortRules(l *ruleList) {
+	rank := func(r *rule) int {
 		switch {
 		case r.deny:
 			return 0
@@ -211,12 +278,12 @@ func sortRules(rs []rule) *ruleList {
 			return 2
 		}
 	}
-	slices.SortStableFunc(rs, func(a, b rule) int { return cmp.Compare(rank(a), rank(b)) })
+	slices.SortStableFunc(l.rules, func(a, b rule) int { return cmp.Compare(rank(&a), rank(&b)) })
 	n := 0
-	for n < len(rs) && rs[n].deny {
+	for n < len(l.rules) && l.rules[n].deny {
 		n++
 	}
-	return &ruleList{rules: slices.Clip(rs), nDeny: n}
+	l.nDeny = n
 }
 
 // lists returns the rule lists that can apply to (res, action): the
@@ -326,4 +393,31 @@ func (cs *compiledSet) decide(d *Decision, q *query) {
 	if allowErr {
 		d.Reason = ReasonAllowCondFail
 	}
+}
+
+// interner makes every compiled set share one copy of each name and
+// scope, so the strings a check compares stay in the CPU cache however
+// many users' sets it touches.
+type interner struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func newInterner() *interner { return &interner{m: map[string]string{}} }
+
+func (in *interner) get(s string) string {
+	if in == nil {
+		return s
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	if len(in.m) >= 1<<16 {
+		return s // a flood of distinct names: stop sharing, stay correct
+	}
+	s = strings.Clone(s)
+	in.m[s] = s
+	return s
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,6 +128,7 @@ type Engine struct {
 	ticker   *coarseClock
 
 	cache   *cache
+	intern  *interner
 	tmu     sync.RWMutex
 	tenants map[string]*tenantState
 
@@ -177,7 +179,7 @@ func NewEngine(s Store, opts ...EngineOption) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		store: s, clock: cfg.clock, conds: conds, bus: cfg.bus, ticker: newCoarseClock(),
+		store: s, clock: cfg.clock, conds: conds, bus: cfg.bus, ticker: newCoarseClock(), intern: newInterner(),
 		tenants: map[string]*tenantState{}, flights: map[cacheKey]*flight{},
 		idPrefix: binary.BigEndian.Uint64(seed[:8]), idKey: binary.BigEndian.Uint64(seed[8:]),
 	}
@@ -377,11 +379,11 @@ func (e *Engine) load(ctx context.Context, k cacheKey, ts *tenantState, now, mon
 
 	p, err := e.store.LoadPolicy(ctx, k.tenant, k.user)
 	if err == nil {
-		f.cs = compileSet(p, e.conds, now)
+		f.cs = compileSet(p, e.conds, e.intern, now)
 		f.cs.ts = ts
 		ts.observe(p.Version)
 		if e.cache != nil {
-			e.cache.put(k, f.cs, mono)
+			e.cache.put(cacheKey{e.intern.get(k.tenant), strings.Clone(k.user)}, f.cs, mono)
 		}
 	}
 	f.err = err

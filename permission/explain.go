@@ -87,7 +87,7 @@ func (e *Engine) Explain(ctx context.Context, subj Subject, action string, res R
 		x.Decision.Reason = ReasonError
 		return x, err
 	}
-	cs := compileSet(p, e.conds, nowNs)
+	cs := compileSet(p, e.conds, nil, nowNs)
 	q := query{subj: &subj, res: &res, req: &req, action: action, nowNs: nowNs}
 	cs.decide(&x.Decision, &q)
 	var act *activation
