@@ -1,0 +1,156 @@
+// Command httpserver is a small JSON API protected by authv2: register,
+// log in (a session cookie for browsers, the token for bearer clients),
+// log out, who am I, list and revoke my sessions, switch tenant, and
+// orders whose refunds follow a CEL business rule (a clerk refunds up to
+// 500, a manager any amount).
+//
+//	go run ./examples/httpserver
+//
+// Everything is in memory by default. With AUTHV2_POSTGRES_URL set, users,
+// sessions and permissions live in PostgreSQL (migrations are applied on
+// start). AUTHV2_HTTP_ADDR sets the listen address (127.0.0.1:8080), and
+// every AUTHV2_* variable of authv2.ConfigFromEnv and
+// authv2.HTTPConfigFromEnv applies; set AUTHV2_DEV_MODE=true to get the
+// session cookie over plain HTTP on localhost.
+//
+// Ctrl-C shuts down gracefully: requests in flight finish, then the
+// Manager flushes the audit trail.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	_ "github.com/lib/pq" // the PostgreSQL driver
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/store/postgres"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(ctx, log, os.Getenv); err != nil {
+		log.Error("httpserver stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends, then shuts down in order: stop accepting,
+// finish requests in flight, close the Manager (flushing audit events),
+// close the database.
+func run(ctx context.Context, log *slog.Logger, getenv func(string) string) error {
+	cfg, err := authv2.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	httpCfg, err := authv2.HTTPConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	opts := []authv2.Option{
+		authv2.WithConfig(cfg),
+		authv2.WithLogger(log),
+		// Audit events go to the log here; production sends them to an
+		// audit.Store (PostgreSQL) or a SIEM.
+		authv2.WithAuditSink(audit.NewSlogSink(log)),
+	}
+	closeStores := func() {}
+	if url := getenv("AUTHV2_POSTGRES_URL"); url != "" {
+		stores, db, err := openPostgres(ctx, url)
+		if err != nil {
+			return err
+		}
+		closeStores = func() { _ = db.Close() }
+		opts = append(opts, authv2.WithUserStore(stores.Users), authv2.WithSessionStore(stores.Sessions),
+			authv2.WithPermissionStore(stores.Permissions), authv2.WithRateLimiter(stores.Limiter))
+		log.Info("using PostgreSQL for users, sessions and permissions")
+	} else {
+		log.Info("using in-memory stores (set AUTHV2_POSTGRES_URL for PostgreSQL)")
+	}
+	defer closeStores()
+	// TODO: with AUTHV2_REDIS_ADDR set, use the Redis session store and rate
+	// limiter once package store/redis exists.
+
+	m, err := authv2.New(opts...)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Close after the server: handlers may still emit audit events.
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.Close(cctx); err != nil {
+			log.Error("closing authv2", "error", err)
+		}
+	}()
+	orders, err := seed(ctx, m)
+	if err != nil {
+		return fmt.Errorf("seeding demo data: %w", err)
+	}
+
+	addr := getenv("AUTHV2_HTTP_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           newServer(m, orders, log, authv2.WithHTTPConfig(httpCfg)),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", "http://"+ln.Addr().String(), "dev_mode", httpCfg.DevelopmentMode)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// openPostgres connects, applies the migrations and returns the stores.
+func openPostgres(ctx context.Context, url string) (*postgres.Stores, *sql.DB, error) {
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := postgres.Migrate(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("migrating PostgreSQL: %w", err)
+	}
+	stores, err := postgres.New(db)
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, err
+	}
+	return stores, db, nil
+}
