@@ -10,11 +10,12 @@ type cacheKey struct{ tenant, user string }
 
 const cacheShards = 256
 
-// cache holds compiled sets. Reads take no lock: each shard's map is
-// immutable and replaced whole (copy on write) when a key is added or
-// evicted, which is rare; a recompiled set for a known key is swapped into
-// its slot atomically without touching the map. A full shard evicts the
-// least recently used of a few sampled entries.
+// cache holds compiled sets. Reads take no lock and follow one pointer
+// less than a slot-per-entry design: each shard's map is immutable and
+// replaced whole (copy on write) when an entry is added, replaced or
+// evicted. Shards are small (the cache size over 256), so a copy costs
+// about a microsecond, against tens for the compilation that caused it. A
+// full shard evicts the least recently used of a few sampled entries.
 type cache struct {
 	seed   maphash.Seed
 	per    int
@@ -22,19 +23,14 @@ type cache struct {
 }
 
 type cacheShard struct {
-	m  atomic.Pointer[map[cacheKey]*slot]
+	m  atomic.Pointer[map[cacheKey]*compiledSet]
 	mu sync.Mutex // serialises writers
-}
-
-type slot struct {
-	cs   atomic.Pointer[compiledSet]
-	used atomic.Int64 // coarse last use, for eviction
 }
 
 func newCache(size int) *cache {
 	c := &cache{seed: maphash.MakeSeed(), per: max(1, (size+cacheShards-1)/cacheShards)}
 	for i := range c.shards {
-		m := map[cacheKey]*slot{}
+		m := map[cacheKey]*compiledSet{}
 		c.shards[i].m.Store(&m)
 	}
 	return c
@@ -44,26 +40,21 @@ func (c *cache) shard(k cacheKey) *cacheShard {
 	return &c.shards[maphash.String(c.seed, k.user)%cacheShards]
 }
 
-func (c *cache) get(k cacheKey) *slot {
+func (c *cache) get(k cacheKey) *compiledSet {
 	return (*c.shard(k).m.Load())[k]
 }
 
-// put stores cs under k and returns its slot.
 func (c *cache) put(k cacheKey, cs *compiledSet, mono int64) {
+	cs.touch(mono)
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := *s.m.Load()
-	if sl, ok := old[k]; ok {
-		sl.cs.Store(cs)
-		sl.touch(mono)
-		return
-	}
-	m := make(map[cacheKey]*slot, len(old)+1)
+	m := make(map[cacheKey]*compiledSet, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
-	if len(m) >= c.per {
+	if _, ok := m[k]; !ok && len(m) >= c.per {
 		const samples = 8
 		var victim cacheKey
 		oldest, n := int64(0), 0
@@ -77,10 +68,7 @@ func (c *cache) put(k cacheKey, cs *compiledSet, mono int64) {
 		}
 		delete(m, victim)
 	}
-	sl := &slot{}
-	sl.cs.Store(cs)
-	sl.touch(mono)
-	m[k] = sl
+	m[k] = cs
 	s.m.Store(&m)
 }
 
@@ -94,8 +82,8 @@ func (c *cache) len() int {
 
 // touch records use at about millisecond granularity: writing on every
 // hit would make concurrent checks of one user fight over a cache line.
-func (sl *slot) touch(mono int64) {
-	if t := mono >> 20; sl.used.Load() != t {
-		sl.used.Store(t)
+func (cs *compiledSet) touch(mono int64) {
+	if t := mono >> 20; cs.used.Load() != t {
+		cs.used.Store(t)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -29,6 +30,11 @@ type rule struct {
 type ruleList struct {
 	rules []rule
 	nDeny int
+	// When the list has no deny and its first allow is unconditional,
+	// fast is that allow and fastScope its scope: the common check then
+	// decides from the map entry alone, without touching the rules.
+	fast      *Rule
+	fastScope string
 }
 
 type permKey struct{ res, action string }
@@ -43,14 +49,15 @@ type compiledSet struct {
 	// it the set is recompiled so expired bindings drop out and
 	// principal.roles stays true.
 	validUntil int64
-	exact      map[permKey]*ruleList
+	exact      map[permKey]ruleList // by value: one probe reaches the fast path
 	byRes      map[string]*ruleList // resource:*
 	byAction   map[string]*ruleList // *:action
 	all        *ruleList            // *
 	roles      []string             // every role the user holds here, sorted
 	adapter    types.Adapter
 
-	ts *tenantState
+	ts   *tenantState
+	used atomic.Int64 // coarse last use, for eviction
 }
 
 // heldGrant is a grant reached from a binding, before indexing.
@@ -212,9 +219,9 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64) *compiled
 		backing = backing[:len(backing)+n]
 		return &lists[len(lists)-1]
 	}
-	cs.exact = make(map[permKey]*ruleList, len(exactN))
+	exact := make(map[permKey]*ruleList, len(exactN))
 	for k, n := range exactN {
-		cs.exact[k] = carve(n + resN[k.res] + actN[k.action] + allN)
+		exact[k] = carve(n + resN[k.res] + actN[k.action] + allN)
 	}
 	cs.byRes = make(map[string]*ruleList, len(resN))
 	for k, n := range resN {
@@ -230,30 +237,34 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64) *compiled
 		switch {
 		case res == Wildcard && act == Wildcard:
 			cs.all.rules = append(cs.all.rules, x.r)
-			for _, l := range cs.exact {
+			for _, l := range exact {
 				l.rules = append(l.rules, x.r)
 			}
 		case act == Wildcard:
 			cs.byRes[res].rules = append(cs.byRes[res].rules, x.r)
-			for k, l := range cs.exact {
+			for k, l := range exact {
 				if k.res == res {
 					l.rules = append(l.rules, x.r)
 				}
 			}
 		case res == Wildcard:
 			cs.byAction[act].rules = append(cs.byAction[act].rules, x.r)
-			for k, l := range cs.exact {
+			for k, l := range exact {
 				if k.action == act {
 					l.rules = append(l.rules, x.r)
 				}
 			}
 		default:
-			l := cs.exact[permKey{res, act}]
+			l := exact[permKey{res, act}]
 			l.rules = append(l.rules, x.r)
 		}
 	}
 	for i := range lists {
 		sortRules(&lists[i])
+	}
+	cs.exact = make(map[permKey]ruleList, len(exact))
+	for k, l := range exact {
+		cs.exact[k] = *l
 	}
 	return cs
 }
@@ -284,15 +295,14 @@ func sortRules(l *ruleList) {
 		n++
 	}
 	l.nDeny = n
+	if n == 0 && len(l.rules) > 0 && l.rules[0].prog == nil && !l.rules[0].broken {
+		l.fast, l.fastScope = l.rules[0].info, l.rules[0].scope
+	}
 }
 
 // lists returns the rule lists that can apply to (res, action): the
 // merged exact list when there is one, else the three wildcard lists.
 func (cs *compiledSet) lists(res, action string) (ls [3]*ruleList, n int) {
-	if l := cs.exact[permKey{res, action}]; l != nil {
-		ls[0] = l
-		return ls, 1
-	}
 	if len(cs.byRes) > 0 {
 		if l := cs.byRes[res]; l != nil {
 			ls[n] = l
@@ -338,9 +348,23 @@ func newActivation(subj Subject, res Resource, req Request, roles []string, now 
 // decide fills d from the set: any applicable deny wins, then any
 // applicable allow, else no match.
 func (cs *compiledSet) decide(d *Decision, q *query) {
-	var act *activation
 	d.Version = cs.version
+	if l, ok := cs.exact[permKey{q.res.Type, q.action}]; ok {
+		if l.fast != nil && ScopeCovers(l.fastScope, q.res.Scope) {
+			d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, l.fast
+			return
+		}
+		cs.scan(d, q, [3]*ruleList{&l}, 1)
+		return
+	}
 	ls, n := cs.lists(q.res.Type, q.action)
+	cs.scan(d, q, ls, n)
+}
+
+// scan decides from the lists that apply: any applicable deny wins, then
+// any applicable allow, else no match.
+func (cs *compiledSet) scan(d *Decision, q *query, ls [3]*ruleList, n int) {
+	var act *activation
 	allowErr := false
 	// Denies first, across every list.
 	for i := 0; i < n; i++ {

@@ -331,13 +331,10 @@ func (e *Engine) fresh(ctx context.Context, tenant string, ts *tenantState, mono
 // current.
 func (e *Engine) set(ctx context.Context, tenant, user string, now, mono int64) (*compiledSet, error) {
 	k := cacheKey{tenant, user}
-	var sl *slot
 	var cs *compiledSet
 	var ts *tenantState
 	if e.cache != nil {
-		if sl = e.cache.get(k); sl != nil {
-			cs = sl.cs.Load()
-		}
+		cs = e.cache.get(k)
 	}
 	if cs != nil {
 		ts = cs.ts
@@ -348,7 +345,7 @@ func (e *Engine) set(ctx context.Context, tenant, user string, now, mono int64) 
 		return nil, err
 	}
 	if cs != nil && cs.version >= ts.known.Load() && now < cs.validUntil {
-		sl.touch(mono)
+		cs.touch(mono)
 		return cs, nil
 	}
 	return e.load(ctx, k, ts, now, mono)
