@@ -297,7 +297,7 @@ func (m *Manager) Middleware(opts ...MiddlewareOption) func(http.Handler) http.H
 			case isDeadToken(err) && !bearer && !s.require:
 				// A stale cookie on a public page is no reason to refuse it.
 			default:
-				if !isDeadToken(err) {
+				if !isDeadToken(err) && !errors.Is(err, context.Canceled) {
 					m.log.WarnContext(ctx, "authv2: authenticating a request failed", "error", err)
 				}
 				s.onError(w, r.WithContext(ctx), err)
