@@ -361,14 +361,23 @@ type flight struct {
 // callers asking for the same (tenant, user).
 func (e *Engine) load(ctx context.Context, k cacheKey, ts *tenantState, now, mono int64) (*compiledSet, error) {
 	e.fmu.Lock()
-	if f, ok := e.flights[k]; ok {
+	for {
+		f, ok := e.flights[k]
+		if !ok {
+			break
+		}
 		e.fmu.Unlock()
 		select {
 		case <-f.done:
-			return f.cs, f.err
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		// The leader's own deadline or cancellation is not ours: load
+		// again rather than fail a caller whose context is fine.
+		if f.err == nil || !(errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) {
+			return f.cs, f.err
+		}
+		e.fmu.Lock()
 	}
 	f := &flight{done: make(chan struct{})}
 	e.flights[k] = f

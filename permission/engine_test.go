@@ -502,3 +502,45 @@ func TestExplainEffectiveWho(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"c"}, who)
 }
+
+// gatedStore holds LoadPolicy until its gate opens.
+type gatedStore struct {
+	permission.Store
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (s *gatedStore) LoadPolicy(ctx context.Context, t, u string) (*permission.Policy, error) {
+	s.entered <- struct{}{}
+	select {
+	case <-s.gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Store.LoadPolicy(ctx, t, u)
+}
+
+func TestConcurrentLoadSurvivesLeaderCancel(t *testing.T) {
+	f := newFixture(t, "acme")
+	f.role("acme", "r", nil, allow("orders:read"))
+	f.bind("acme", "u", "r", "")
+	gs := &gatedStore{Store: f.store, entered: make(chan struct{}, 4), gate: make(chan struct{})}
+	e, err := permission.NewEngine(gs)
+	require.NoError(t, err)
+	defer e.Close()
+	leaderCtx, cancel := context.WithCancel(context.Background())
+	leaderDone := make(chan error, 1)
+	go func() {
+		_, err := e.Authorize(leaderCtx, subject("acme", "u"), "read", resource("acme", "orders", ""), noReq)
+		leaderDone <- err
+	}()
+	<-gs.entered
+	waiter := make(chan bool, 1)
+	go func() { waiter <- e.Check(context.Background(), subject("acme", "u"), "read", resource("acme", "orders", ""), noReq) }()
+	time.Sleep(10 * time.Millisecond) // let the waiter join the flight
+	cancel()
+	require.ErrorIs(t, <-leaderDone, context.Canceled)
+	<-gs.entered // the waiter loads for itself
+	close(gs.gate)
+	assert.True(t, <-waiter)
+}
