@@ -536,7 +536,9 @@ func TestConcurrentLoadSurvivesLeaderCancel(t *testing.T) {
 	}()
 	<-gs.entered
 	waiter := make(chan bool, 1)
-	go func() { waiter <- e.Check(context.Background(), subject("acme", "u"), "read", resource("acme", "orders", ""), noReq) }()
+	go func() {
+		waiter <- e.Check(context.Background(), subject("acme", "u"), "read", resource("acme", "orders", ""), noReq)
+	}()
 	time.Sleep(10 * time.Millisecond) // let the waiter join the flight
 	cancel()
 	require.ErrorIs(t, <-leaderDone, context.Canceled)
