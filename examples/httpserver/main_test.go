@@ -176,6 +176,10 @@ func journey(t *testing.T, m *authv2.Manager, ts *httptest.Server) {
 	assert.Equal(t, http.StatusForbidden, ada.status("POST", "/orders/A-100/refund", nil, "Origin", "https://evil.example"))
 	mustDo(t, ada, "GET", "/me", nil, http.StatusOK)
 
+	// Login CSRF: a cross-site form cannot log the browser in either.
+	assert.Equal(t, http.StatusForbidden, newBrowser(t, ts).status("POST", "/login",
+		map[string]any{"email": "ada@example.com", "password": password}, "Sec-Fetch-Site", "cross-site"))
+
 	// A token in the URL is no credential.
 	anon := newAPIClient(t, ts, "")
 	assert.Equal(t, http.StatusUnauthorized, anon.status("GET", "/me?token="+login.Token, nil))
