@@ -50,6 +50,10 @@ type Config struct {
 	// full, instead of making the caller wait.
 	AuditDropWhenFull bool
 
+	// HTTP holds the middleware's settings: cookie, proxies, origins,
+	// development mode.
+	HTTP HTTPConfig
+
 	// CleanupInterval is how often expired sessions are purged from the
 	// session store; 0 disables the background purge.
 	CleanupInterval time.Duration
@@ -89,6 +93,7 @@ func DefaultConfig() Config {
 		ResetTokenTTL:          time.Hour,
 		VerifyTokenTTL:         48 * time.Hour,
 		AuditQueueSize:         4096,
+		HTTP:                   DefaultHTTPConfig(),
 		CleanupInterval:        10 * time.Minute,
 	}
 }
@@ -129,7 +134,7 @@ func (c Config) Validate() error {
 	if err := c.Argon2.Validate(); err != nil {
 		return &ConfigError{Field: "Argon2", Reason: err.Error()}
 	}
-	return nil
+	return c.HTTP.Validate()
 }
 
 // envVar describes one AUTHV2_* variable; the README's table lists them.
@@ -242,6 +247,11 @@ func configFromLookup(lookup func(string) (string, bool)) (Config, error) {
 			return Config{}, &ConfigError{Field: ev.name, Reason: err.Error()}
 		}
 	}
+	h, err := httpConfigFromLookup(lookup)
+	if err != nil {
+		return Config{}, err
+	}
+	c.HTTP = h
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}

@@ -112,3 +112,17 @@ func TestErrorMessages(t *testing.T) {
 	assert.Equal(t, "", ve.Field("Nope"))
 	assert.Equal(t, "authv2: too many attempts, retry after 31s", (&ThrottledError{RetryAfter: 30*time.Second + 600*time.Millisecond}).Error())
 }
+
+func TestConfigFromEnvIncludesHTTP(t *testing.T) {
+	c, err := configFromLookup(lookupFrom(map[string]string{"AUTHV2_TRUSTED_PROXIES": "10.0.0.0/8", "AUTHV2_DEV_MODE": "true"}))
+	require.NoError(t, err)
+	assert.True(t, c.HTTP.DevelopmentMode)
+	require.Len(t, c.HTTP.TrustedProxies, 1)
+	_, err = configFromLookup(lookupFrom(map[string]string{"AUTHV2_COOKIE_SAMESITE": "none"}))
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "AUTHV2_COOKIE_SAMESITE", ce.Field)
+	bad := DefaultConfig()
+	bad.HTTP.CookieName = "bad name;"
+	require.ErrorIs(t, bad.Validate(), ErrInvalidConfig)
+}

@@ -72,10 +72,9 @@ func (c HTTPConfig) cookieName() string {
 	return strings.TrimPrefix(n, "__Secure-")
 }
 
-// httpConfig is the Manager-wide HTTP configuration that options to
-// Middleware and Require start from.
-// TODO(lead): return m.cfg.HTTP once Config carries an HTTP field.
-func (m *Manager) httpConfig() HTTPConfig { return DefaultHTTPConfig() }
+// httpConfig is the Manager-wide HTTP configuration (Config.HTTP) that
+// options to Middleware and Require start from.
+func (m *Manager) httpConfig() HTTPConfig { return m.cfg.HTTP }
 
 // MiddlewareOption configures Middleware and Require. Options are sealed:
 // only this package implements them.
