@@ -59,8 +59,14 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 	if err != nil {
 		return err
 	}
+	mp, metrics, err := newMetrics()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = mp.Shutdown(context.Background()) }()
 	opts := []authv2.Option{
 		authv2.WithConfig(cfg),
+		authv2.WithMeterProvider(mp),
 		authv2.WithLogger(log),
 		// Audit events go to the log here; production sends them to an
 		// audit.Store (PostgreSQL) or a SIEM.
@@ -106,7 +112,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 	}
 	srv := &http.Server{
 		Addr:              addr,
-		Handler:           newServer(m, orders, log, authv2.WithHTTPConfig(httpCfg)),
+		Handler:           withMetrics(newServer(m, orders, log, authv2.WithHTTPConfig(httpCfg)), metrics),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      15 * time.Second,
