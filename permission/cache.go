@@ -72,14 +72,6 @@ func (c *cache) put(k cacheKey, cs *compiledSet, mono int64) {
 	s.m.Store(&m)
 }
 
-func (c *cache) len() int {
-	n := 0
-	for i := range c.shards {
-		n += len(*c.shards[i].m.Load())
-	}
-	return n
-}
-
 // touch records use at about millisecond granularity: writing on every
 // hit would make concurrent checks of one user fight over a cache line.
 func (cs *compiledSet) touch(mono int64) {

@@ -347,18 +347,20 @@ func newActivation(subj Subject, res Resource, req Request, roles []string, now 
 
 // decide fills d from the set: any applicable deny wins, then any
 // applicable allow, else no match.
-func (cs *compiledSet) decide(d *Decision, q *query) {
+func (cs *compiledSet) decide(d *Decision, subj *Subject, action string, res *Resource, req *Request, now int64) {
 	d.Version = cs.version
-	if l, ok := cs.exact[permKey{q.res.Type, q.action}]; ok {
-		if l.fast != nil && ScopeCovers(l.fastScope, q.res.Scope) {
-			d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, l.fast
-			return
-		}
-		cs.scan(d, q, [3]*ruleList{&l}, 1)
+	l, ok := cs.exact[permKey{res.Type, action}]
+	if ok && l.fast != nil && ScopeCovers(l.fastScope, res.Scope) {
+		d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, l.fast
 		return
 	}
-	ls, n := cs.lists(q.res.Type, q.action)
-	cs.scan(d, q, ls, n)
+	q := query{subj: subj, res: res, req: req, action: action, nowNs: now}
+	if ok {
+		cs.scan(d, &q, [3]*ruleList{&l}, 1)
+		return
+	}
+	ls, n := cs.lists(res.Type, action)
+	cs.scan(d, &q, ls, n)
 }
 
 // scan decides from the lists that apply: any applicable deny wins, then

@@ -438,8 +438,7 @@ func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res
 		d.Reason = ReasonError
 		return d, err
 	}
-	q := query{subj: &subj, res: &res, req: &req, action: action, nowNs: now}
-	cs.decide(&d, &q)
+	cs.decide(&d, &subj, action, &res, &req, now)
 	return d, nil
 }
 
@@ -489,8 +488,7 @@ func (e *Engine) AuthorizeBatch(ctx context.Context, subj Subject, req Request, 
 				return out, err
 			}
 		}
-		q := query{subj: &subj, res: &qs[i].Resource, req: &req, action: qs[i].Action, nowNs: now}
-		cs.decide(d, &q)
+		cs.decide(d, &subj, qs[i].Action, &qs[i].Resource, &req, now)
 	}
 	return out, nil
 }

@@ -89,7 +89,7 @@ func (e *Engine) Explain(ctx context.Context, subj Subject, action string, res R
 	}
 	cs := compileSet(p, e.conds, nil, nowNs)
 	q := query{subj: &subj, res: &res, req: &req, action: action, nowNs: nowNs}
-	cs.decide(&x.Decision, &q)
+	cs.decide(&x.Decision, &subj, action, &res, &req, nowNs)
 	var act *activation
 
 	byName := map[string]*Role{}
