@@ -233,3 +233,26 @@ func requests(w *workload) ([]permission.Subject, []permission.Resource) {
 	}
 	return subj, res
 }
+
+// BenchmarkMemoryLoadPolicy is the store's share of a cold check: the
+// in-memory store's LoadPolicy for one user.
+func BenchmarkMemoryLoadPolicy(b *testing.B) {
+	ctx := context.Background()
+	for _, sz := range sizes {
+		w := newWorkload(sz.tenants, sz.users)
+		b.Run(sz.name, func(b *testing.B) {
+			st := w.memoryStore(b)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				c := w.checks[i]
+				if _, err := st.LoadPolicy(ctx, c.tenant, c.user); err != nil {
+					b.Fatal(err)
+				}
+				if i++; i == len(w.checks) {
+					i = 0
+				}
+			}
+		})
+	}
+}
