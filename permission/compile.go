@@ -345,8 +345,10 @@ func newActivation(subj Subject, res Resource, req Request, roles []string, now 
 	return &activation{subj: subj, res: res, req: req, roles: roles, now: time.Unix(0, now).UTC(), adapter: ad}
 }
 
-// decide fills d from the set: any applicable deny wins, then any
-// applicable allow, else no match.
+// decide fills d from the set. The common check (an exact permission
+// whose merged rules hold no deny and start with an unconditional allow
+// covering the resource's scope) is answered from the index entry alone;
+// anything else goes through scan.
 func (cs *compiledSet) decide(d *Decision, subj *Subject, action string, res *Resource, req *Request, now int64) {
 	d.Version = cs.version
 	l, ok := cs.exact[permKey{res.Type, action}]
