@@ -2,6 +2,7 @@ package permission
 
 import (
 	"cmp"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
@@ -49,7 +50,7 @@ type compiledSet struct {
 	// it the set is recompiled so expired bindings drop out and
 	// principal.roles stays true.
 	validUntil int64
-	exact      map[permKey]ruleList // by value: one probe reaches the fast path
+	exact      permTable            // one probe reaches the fast path
 	byRes      map[string]*ruleList // resource:*
 	byAction   map[string]*ruleList // *:action
 	all        *ruleList            // *
@@ -262,10 +263,7 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64) *compiled
 	for i := range lists {
 		sortRules(&lists[i])
 	}
-	cs.exact = make(map[permKey]ruleList, len(exact))
-	for k, l := range exact {
-		cs.exact[k] = *l
-	}
+	cs.exact = newPermTable(exact, in.seed)
 	return cs
 }
 
@@ -351,7 +349,7 @@ func newActivation(subj Subject, res Resource, req Request, roles []string, now 
 // anything else goes through scan.
 func (cs *compiledSet) decide(d *Decision, subj *Subject, action string, res *Resource, req *Request, now int64) {
 	d.Version = cs.version
-	l, ok := cs.exact[permKey{res.Type, action}]
+	l, ok := cs.exact.get(res.Type, action)
 	if ok && l.fast != nil && ScopeCovers(l.fastScope, res.Scope) {
 		d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, l.fast
 		return
@@ -427,16 +425,14 @@ func (cs *compiledSet) scan(d *Decision, q *query, ls [3]*ruleList, n int) {
 // scope, so the strings a check compares stay in the CPU cache however
 // many users' sets it touches.
 type interner struct {
-	mu sync.Mutex
-	m  map[string]string
+	seed maphash.Seed // for the permission tables of every set
+	mu   sync.Mutex
+	m    map[string]string
 }
 
-func newInterner() *interner { return &interner{m: map[string]string{}} }
+func newInterner() *interner { return &interner{seed: maphash.MakeSeed(), m: map[string]string{}} }
 
 func (in *interner) get(s string) string {
-	if in == nil {
-		return s
-	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if v, ok := in.m[s]; ok {
@@ -448,4 +444,65 @@ func (in *interner) get(s string) string {
 	s = strings.Clone(s)
 	in.m[s] = s
 	return s
+}
+
+// permTable maps an exact (resource, action) to its merged rule list. It
+// is an open-addressing table in one slice: a lookup hashes the two
+// names, then usually reads a single entry holding the keys (shared,
+// interned strings) and the list's fast path, which saves the pointer
+// hops of a Go map when checks jump between many users' sets.
+type permTable struct {
+	seed    maphash.Seed
+	mask    uint64
+	entries []permEntry
+}
+
+type permEntry struct {
+	res, action string // res == "": empty slot
+	list        ruleList
+}
+
+func newPermTable(m map[permKey]*ruleList, seed maphash.Seed) permTable {
+	size := uint64(1)
+	for size < uint64(2*len(m)) {
+		size <<= 1
+	}
+	t := permTable{seed: seed, mask: size - 1, entries: make([]permEntry, size)}
+	for k, l := range m {
+		i := t.hash(k.res, k.action) & t.mask
+		for t.entries[i].res != "" {
+			i = (i + 1) & t.mask
+		}
+		t.entries[i] = permEntry{res: k.res, action: k.action, list: *l}
+	}
+	return t
+}
+
+func (t *permTable) hash(res, action string) uint64 {
+	return maphash.String(t.seed, res) ^ (maphash.String(t.seed, action) * 0x9e3779b97f4a7c15)
+}
+
+func (t *permTable) get(res, action string) (ruleList, bool) {
+	if len(t.entries) == 0 {
+		return ruleList{}, false
+	}
+	for i := t.hash(res, action) & t.mask; ; i = (i + 1) & t.mask {
+		e := &t.entries[i]
+		if e.res == "" {
+			return ruleList{}, false
+		}
+		if e.res == res && e.action == action {
+			return e.list, true
+		}
+	}
+}
+
+func (t *permTable) len() int {
+	n := 0
+	for i := range t.entries {
+		if t.entries[i].res != "" {
+			n++
+		}
+	}
+	return n
 }

@@ -87,7 +87,7 @@ func (e *Engine) Explain(ctx context.Context, subj Subject, action string, res R
 		x.Decision.Reason = ReasonError
 		return x, err
 	}
-	cs := compileSet(p, e.conds, nil, nowNs)
+	cs := compileSet(p, e.conds, e.intern, nowNs)
 	q := query{subj: &subj, res: &res, req: &req, action: action, nowNs: nowNs}
 	cs.decide(&x.Decision, &subj, action, &res, &req, nowNs)
 	var act *activation
