@@ -336,15 +336,16 @@ func (e *Engine) set(ctx context.Context, tenant, user string, now, mono int64) 
 	if e.cache != nil {
 		cs = e.cache.get(k)
 	}
-	if cs != nil {
-		ts = cs.ts
-	} else {
-		ts = e.tenant(tenant)
+	if cs == nil {
+		// Loading the policy tells us the version too: no need to ask
+		// the store for it first.
+		return e.load(ctx, k, e.tenant(tenant), now, mono)
 	}
+	ts = cs.ts
 	if err := e.fresh(ctx, tenant, ts, mono); err != nil {
 		return nil, err
 	}
-	if cs != nil && cs.version >= ts.known.Load() && now < cs.validUntil {
+	if cs.version >= ts.known.Load() && now < cs.validUntil {
 		cs.touch(mono)
 		return cs, nil
 	}
@@ -383,11 +384,17 @@ func (e *Engine) load(ctx context.Context, k cacheKey, ts *tenantState, now, mon
 	e.flights[k] = f
 	e.fmu.Unlock()
 
+	last := ts.checked.Load()
 	p, err := e.store.LoadPolicy(ctx, k.tenant, k.user)
 	if err == nil {
 		f.cs = compileSet(p, e.conds, e.intern, now)
 		f.cs.ts = ts
 		ts.observe(p.Version)
+		// The load read the version: it counts as a check, unless the
+		// version was invalidated (checked reset to 0) meanwhile.
+		if last != 0 {
+			ts.checked.CompareAndSwap(last, mono)
+		}
 		if e.cache != nil {
 			e.cache.put(cacheKey{e.intern.get(k.tenant), strings.Clone(k.user)}, f.cs, mono)
 		}
