@@ -1,0 +1,515 @@
+package redis
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store"
+)
+
+// Option configures the Redis stores. Options are sealed.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	prefix   string
+	cacheTTL time.Duration
+}
+
+// WithKeyPrefix sets the prefix of every key (default "authv2:").
+func WithKeyPrefix(p string) Option { return optionFunc(func(c *config) { c.prefix = p }) }
+
+// WithClientSideCache serves session reads from rueidis's client-side
+// cache for up to ttl, with server-assisted invalidation: a write on any
+// instance (revoke, touch) evicts the cached copy on every instance. The
+// client must have been built with caching enabled (RESP3, the default).
+func WithClientSideCache(ttl time.Duration) Option {
+	return optionFunc(func(c *config) { c.cacheTTL = ttl })
+}
+
+func newConfig(opts []Option) config {
+	c := config{prefix: "authv2:"}
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	return c
+}
+
+// SessionStore is a session.Store on Redis.
+type SessionStore struct {
+	c   rueidis.Client
+	cfg config
+}
+
+var _ session.Store = (*SessionStore)(nil)
+
+// NewSessionStore returns a session store on client.
+func NewSessionStore(client rueidis.Client, opts ...Option) *SessionStore {
+	return &SessionStore{c: client, cfg: newConfig(opts)}
+}
+
+func (s *SessionStore) sessionKey(id string) string {
+	return s.cfg.prefix + "{" + session.TagOf(id) + "}:s:" + id
+}
+
+func (s *SessionStore) userKey(userID string) string {
+	return s.cfg.prefix + "{" + session.UserTag(userID) + "}:u:" + userID
+}
+
+func (s *SessionStore) expiryKey() string { return s.cfg.prefix + "{expiry}" }
+
+// Times travel as Unix microseconds, the precision every store keeps.
+func micros(t time.Time) string {
+	if t.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(t.UnixMicro(), 10)
+}
+
+func fromMicros(v string) time.Time {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(n).UTC()
+}
+
+// fields lays a session out as hash field/value pairs.
+func fields(x *session.Session) []string {
+	return []string{
+		"id", x.ID, "sh", string(x.SecretHash), "u", x.UserID, "t", x.TenantID, "sc", x.Scope,
+		"c", micros(x.CreatedAt), "ls", micros(x.LastSeenAt), "ie", micros(x.IdleExpiresAt),
+		"ae", micros(x.AbsoluteExpiresAt), "aa", micros(x.AuthenticatedAt), "al", strconv.Itoa(x.AuthLevel),
+		"ip", x.Client.IP, "ua", x.Client.UserAgent, "dl", x.Client.DeviceLabel,
+		"ra", micros(x.RevokedAt), "rr", x.RevokeReason,
+	}
+}
+
+func parse(m map[string]string) *session.Session {
+	al, _ := strconv.Atoi(m["al"])
+	return &session.Session{
+		ID: m["id"], SecretHash: []byte(m["sh"]), UserID: m["u"], TenantID: m["t"], Scope: m["sc"],
+		CreatedAt: fromMicros(m["c"]), LastSeenAt: fromMicros(m["ls"]), IdleExpiresAt: fromMicros(m["ie"]),
+		AbsoluteExpiresAt: fromMicros(m["ae"]), AuthenticatedAt: fromMicros(m["aa"]), AuthLevel: al,
+		Client:    session.ClientInfo{IP: m["ip"], UserAgent: m["ua"], DeviceLabel: m["dl"]},
+		RevokedAt: fromMicros(m["ra"]), RevokeReason: m["rr"],
+	}
+}
+
+// pexpireAt is the key's deadline in Unix milliseconds, at least now+1ms
+// so Redis never drops a key it was just asked to keep.
+func pexpireAt(t time.Time) string {
+	return strconv.FormatInt(max(t.UnixMilli(), time.Now().UnixMilli()+1), 10)
+}
+
+// translate maps rueidis errors to store sentinels.
+func translate(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case rueidis.IsRedisNil(err):
+		return store.ErrNotFound
+	case errors.Is(err, context.Canceled):
+		return err
+	}
+	return store.Unavailable(op, err)
+}
+
+// Script replies are short status words rather than Redis errors, so no
+// error text has to be parsed.
+const (
+	replyOK       = "OK"
+	replyNotFound = "NOTFOUND"
+	replyConflict = "CONFLICT"
+	replyLimit    = "LIMIT"
+)
+
+func statusError(reply string) error {
+	switch reply {
+	case replyNotFound:
+		return store.ErrNotFound
+	case replyConflict:
+		return store.ErrConflict
+	case replyLimit:
+		return store.ErrLimit
+	}
+	return nil
+}
+
+// luaLive is shared by the scripts: whether the session hash at key is
+// live at now (micros), and its sort key for eviction.
+const luaLive = `
+local function live(key, now)
+  local f = redis.call('HMGET', key, 'ra', 'ie', 'ae', 'c', 'ls')
+  if not f[1] then return false end
+  if f[1] ~= '0' then return false end
+  local exp = math.min(tonumber(f[2]), tonumber(f[3]))
+  if exp <= now then return false end
+  return true, tonumber(f[4]), tonumber(f[5])
+end
+local function skey(prefix, tag, id) return prefix .. '{' .. tag .. '}:s:' .. id end
+`
+
+// createScript: KEYS session, user index; ARGV now, limit, policy, pexpireat,
+// prefix, tag, created-score, revoke-at, then the field pairs.
+var createScript = rueidis.NewLuaScript(luaLive + `
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'CONFLICT'} end
+local now, limit, policy = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local evicted = {}
+if limit > 0 then
+  local ids = redis.call('ZRANGE', KEYS[2], 0, -1)
+  local alive = {}
+  for _, id in ipairs(ids) do
+    local ok, created, seen = live(skey(ARGV[5], ARGV[6], id), now)
+    if ok then
+      table.insert(alive, {id = id, created = created, seen = seen})
+    else
+      -- Dead sessions leave the user's index (they stay readable by ID
+      -- until their TTL), so the index holds live sessions only and this
+      -- loop costs what the user's live sessions cost.
+      redis.call('ZREM', KEYS[2], id)
+    end
+  end
+  local excess = #alive - limit + 1
+  if excess > 0 then
+    if policy == 2 then return {'LIMIT'} end
+    table.sort(alive, function(a, b)
+      local ka, kb = a.created, b.created
+      if policy == 1 then ka, kb = a.seen, b.seen end
+      if ka == kb then return a.id < b.id end
+      return ka < kb
+    end)
+    for i = 1, excess do
+      redis.call('HSET', skey(ARGV[5], ARGV[6], alive[i].id), 'ra', ARGV[8], 'rr', 'evicted')
+      redis.call('ZREM', KEYS[2], alive[i].id)
+      table.insert(evicted, alive[i].id)
+    end
+  end
+end
+local kv = {}
+for i = 9, #ARGV do table.insert(kv, ARGV[i]) end
+redis.call('HSET', KEYS[1], unpack(kv))
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[7], redis.call('HGET', KEYS[1], 'id'))
+local ttl = redis.call('PEXPIRETIME', KEYS[2])
+if ttl < tonumber(ARGV[4]) then redis.call('PEXPIREAT', KEYS[2], ARGV[4]) end
+table.insert(evicted, 1, 'OK')
+return evicted
+`)
+
+// Create implements session.Store.
+func (s *SessionStore) Create(ctx context.Context, x *session.Session, limit session.Limit, now time.Time) ([]string, error) {
+	args := append([]string{micros(now), strconv.Itoa(limit.Max), strconv.Itoa(int(limit.Policy)), pexpireAt(x.ExpiresAt()),
+		s.cfg.prefix, session.UserTag(x.UserID), micros(x.CreatedAt), micros(now)}, fields(x)...)
+	reply, err := createScript.Exec(ctx, s.c, []string{s.sessionKey(x.ID), s.userKey(x.UserID)}, args).AsStrSlice()
+	if err != nil {
+		return nil, translate("session.create", err)
+	}
+	if err := statusError(reply[0]); err != nil {
+		return nil, err
+	}
+	s.indexExpiry(ctx, x.ID, x.ExpiresAt())
+	return reply[1:], nil
+}
+
+// indexExpiry records a session's expiry for DeleteExpired and Stats. It
+// is best effort: TTLs are what actually expire sessions.
+func (s *SessionStore) indexExpiry(ctx context.Context, id string, at time.Time) {
+	_ = s.c.Do(ctx, s.c.B().Zadd().Key(s.expiryKey()).ScoreMember().ScoreMember(float64(at.UnixMicro()), id).Build()).Error()
+}
+
+// Get implements session.Store: one HGETALL, or a client-side cache hit.
+func (s *SessionStore) Get(ctx context.Context, id string) (*session.Session, error) {
+	var res rueidis.RedisResult
+	if s.cfg.cacheTTL > 0 {
+		res = s.c.DoCache(ctx, s.c.B().Hgetall().Key(s.sessionKey(id)).Cache(), s.cfg.cacheTTL)
+	} else {
+		res = s.c.Do(ctx, s.c.B().Hgetall().Key(s.sessionKey(id)).Build())
+	}
+	m, err := res.AsStrMap()
+	if err != nil {
+		return nil, translate("session.get", err)
+	}
+	if len(m) == 0 {
+		return nil, store.ErrNotFound
+	}
+	return parse(m), nil
+}
+
+// touchScript: KEYS session; ARGV last-seen, idle-expiry, pexpireat.
+var touchScript = rueidis.NewLuaScript(`
+local ra = redis.call('HGET', KEYS[1], 'ra')
+if not ra or ra ~= '0' then return 'NOTFOUND' end
+redis.call('HSET', KEYS[1], 'ls', ARGV[1], 'ie', ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 'OK'
+`)
+
+// Touch implements session.Store.
+func (s *SessionStore) Touch(ctx context.Context, id string, lastSeen, idleExpires time.Time) error {
+	cur, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	cur.LastSeenAt, cur.IdleExpiresAt = lastSeen, idleExpires
+	reply, err := touchScript.Exec(ctx, s.c, []string{s.sessionKey(id)},
+		[]string{micros(lastSeen), micros(idleExpires), pexpireAt(cur.ExpiresAt())}).ToString()
+	if err != nil {
+		return translate("session.touch", err)
+	}
+	if err := statusError(reply); err != nil {
+		return err
+	}
+	s.indexExpiry(ctx, id, cur.ExpiresAt())
+	return nil
+}
+
+// updateScript: KEYS session; ARGV field pairs.
+var updateScript = rueidis.NewLuaScript(`
+local ra = redis.call('HGET', KEYS[1], 'ra')
+if not ra or ra ~= '0' then return 'NOTFOUND' end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 'OK'
+`)
+
+// Update implements session.Store.
+func (s *SessionStore) Update(ctx context.Context, x *session.Session) error {
+	reply, err := updateScript.Exec(ctx, s.c, []string{s.sessionKey(x.ID)}, []string{
+		"t", x.TenantID, "sc", x.Scope, "al", strconv.Itoa(x.AuthLevel), "aa", micros(x.AuthenticatedAt),
+		"ip", x.Client.IP, "ua", x.Client.UserAgent, "dl", x.Client.DeviceLabel,
+	}).ToString()
+	if err != nil {
+		return translate("session.update", err)
+	}
+	return statusError(reply)
+}
+
+// revokeScript: KEYS session; ARGV at, reason.
+var revokeScript = rueidis.NewLuaScript(`
+local ra = redis.call('HGET', KEYS[1], 'ra')
+if not ra then return 'NOTFOUND' end
+if ra == '0' then redis.call('HSET', KEYS[1], 'ra', ARGV[1], 'rr', ARGV[2]) end
+return 'OK'
+`)
+
+// Revoke implements session.Store.
+func (s *SessionStore) Revoke(ctx context.Context, id string, at time.Time, reason string) error {
+	reply, err := revokeScript.Exec(ctx, s.c, []string{s.sessionKey(id)}, []string{micros(at), reason}).ToString()
+	if err != nil {
+		return translate("session.revoke", err)
+	}
+	return statusError(reply)
+}
+
+// revokeUserScript: KEYS user index; ARGV now, reason, except, tenant, prefix, tag.
+var revokeUserScript = rueidis.NewLuaScript(luaLive + `
+local now = tonumber(ARGV[1])
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local key = skey(ARGV[5], ARGV[6], id)
+  if not live(key, now) then
+    redis.call('ZREM', KEYS[1], id)
+  elseif id ~= ARGV[3] and (ARGV[4] == '' or redis.call('HGET', key, 't') == ARGV[4]) then
+    redis.call('HSET', key, 'ra', ARGV[1], 'rr', ARGV[2])
+    redis.call('ZREM', KEYS[1], id)
+    table.insert(out, id)
+  end
+end
+return out
+`)
+
+// RevokeUser implements session.Store in one round trip, whatever the
+// number of sessions.
+func (s *SessionStore) RevokeUser(ctx context.Context, userID string, f session.RevokeFilter, at time.Time, reason string) ([]string, error) {
+	ids, err := revokeUserScript.Exec(ctx, s.c, []string{s.userKey(userID)},
+		[]string{micros(at), reason, f.ExceptID, f.TenantID, s.cfg.prefix, session.UserTag(userID)}).AsStrSlice()
+	if err != nil {
+		return nil, translate("session.revoke_user", err)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// rotateScript: KEYS old, new, index; ARGV now, pexpireat(new), user, created-score, then new field pairs.
+var rotateScript = rueidis.NewLuaScript(luaLive + `
+local now = tonumber(ARGV[1])
+if not live(KEYS[1], now) or redis.call('HGET', KEYS[1], 'u') ~= ARGV[3] then return 'NOTFOUND' end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'CONFLICT' end
+local kv = {}
+for i = 5, #ARGV do table.insert(kv, ARGV[i]) end
+redis.call('HSET', KEYS[2], unpack(kv))
+redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[4], redis.call('HGET', KEYS[2], 'id'))
+if redis.call('PEXPIRETIME', KEYS[3]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[3], ARGV[2]) end
+redis.call('HSET', KEYS[1], 'ra', ARGV[1], 'rr', 'rotated')
+redis.call('ZREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
+return 'OK'
+`)
+
+// Rotate implements session.Store.
+func (s *SessionStore) Rotate(ctx context.Context, oldID string, next *session.Session, now time.Time) error {
+	if session.TagOf(oldID) != session.UserTag(next.UserID) {
+		return store.ErrNotFound // another user's session: not in this user's slot
+	}
+	args := append([]string{micros(now), pexpireAt(next.ExpiresAt()), next.UserID, micros(next.CreatedAt)}, fields(next)...)
+	reply, err := rotateScript.Exec(ctx, s.c, []string{s.sessionKey(oldID), s.sessionKey(next.ID), s.userKey(next.UserID)}, args).ToString()
+	if err != nil {
+		return translate("session.rotate", err)
+	}
+	if err := statusError(reply); err != nil {
+		return err
+	}
+	s.indexExpiry(ctx, next.ID, next.ExpiresAt())
+	return nil
+}
+
+// listScript: KEYS user index; ARGV prefix, tag. Returns the hashes of the
+// sessions still stored, pruning the index of the rest.
+var listScript = rueidis.NewLuaScript(luaLive + `
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local h = redis.call('HGETALL', skey(ARGV[1], ARGV[2], id))
+  if #h == 0 then redis.call('ZREM', KEYS[1], id) else table.insert(out, h) end
+end
+return out
+`)
+
+func (s *SessionStore) userSessions(ctx context.Context, userID string) ([]*session.Session, error) {
+	msgs, err := listScript.Exec(ctx, s.c, []string{s.userKey(userID)}, []string{s.cfg.prefix, session.UserTag(userID)}).ToArray()
+	if err != nil {
+		return nil, translate("session.list", err)
+	}
+	out := make([]*session.Session, 0, len(msgs))
+	for _, msg := range msgs {
+		kv, err := msg.AsStrSlice()
+		if err != nil {
+			return nil, translate("session.list", err)
+		}
+		m := make(map[string]string, len(kv)/2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		out = append(out, parse(m))
+	}
+	return out, nil
+}
+
+// ListByUser implements session.Store from the per-user index, in one
+// round trip.
+func (s *SessionStore) ListByUser(ctx context.Context, userID string, now time.Time) ([]*session.Session, error) {
+	all, err := s.userSessions(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	live := slices.DeleteFunc(all, func(x *session.Session) bool { return !x.Live(now) })
+	slices.SortFunc(live, func(a, b *session.Session) int {
+		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return live, nil
+}
+
+// deleteScript: KEYS session, user index; ARGV before (micros), id, user.
+// Deletes the session when it expired before `before`.
+var deleteScript = rueidis.NewLuaScript(`
+local f = redis.call('HMGET', KEYS[1], 'ie', 'ae')
+if not f[1] then return 1 end
+if math.min(tonumber(f[1]), tonumber(f[2])) < tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+`)
+
+// DeleteExpired implements session.Store from the expiry index: sessions
+// whose deadline is before `before`, not a scan. Redis TTLs remove most of
+// them on their own; this also forgets the ones a caller's clock says are
+// over.
+func (s *SessionStore) DeleteExpired(ctx context.Context, before time.Time) (int, error) {
+	ids, err := s.c.Do(ctx, s.c.B().Zrangebyscore().Key(s.expiryKey()).Min("-inf").Max("("+micros(before)).Limit(0, 5000).Build()).AsStrSlice()
+	if err != nil {
+		return 0, translate("session.delete_expired", err)
+	}
+	n := 0
+	for _, id := range ids {
+		x, err := s.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			_ = s.c.Do(ctx, s.c.B().Zrem().Key(s.expiryKey()).Member(id).Build()).Error()
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		gone, err := deleteScript.Exec(ctx, s.c, []string{s.sessionKey(id), s.userKey(x.UserID)}, []string{micros(before), id, x.UserID}).AsInt64()
+		if err != nil {
+			return n, translate("session.delete_expired", err)
+		}
+		if gone == 1 {
+			n++
+			_ = s.c.Do(ctx, s.c.B().Zrem().Key(s.expiryKey()).Member(id).Build()).Error()
+		} else {
+			s.indexExpiry(ctx, id, x.ExpiresAt()) // touched since: keep, with its new deadline
+		}
+	}
+	return n, nil
+}
+
+// Stats implements session.Store from the expiry index, which holds every
+// stored session (live, revoked or expired but not yet forgotten): an
+// admin query whose cost grows with the number of sessions. Filtered by
+// user, it reads only that user's sessions.
+func (s *SessionStore) Stats(ctx context.Context, f session.StatsFilter, now time.Time) (session.Stats, error) {
+	st := session.Stats{ByTenant: map[string]int{}, ByUser: map[string]int{}, ByDevice: map[string]int{}}
+	ids, err := s.c.Do(ctx, s.c.B().Zrange().Key(s.expiryKey()).Min("0").Max("-1").Build()).AsStrSlice()
+	if err != nil {
+		return st, translate("session.stats", err)
+	}
+	cmds := make(rueidis.Commands, 0, len(ids))
+	for _, id := range ids {
+		if f.UserID == "" || session.TagOf(id) == session.UserTag(f.UserID) {
+			cmds = append(cmds, s.c.B().Hgetall().Key(s.sessionKey(id)).Build())
+		}
+	}
+	var all []*session.Session
+	for _, res := range s.c.DoMulti(ctx, cmds...) {
+		m, err := res.AsStrMap()
+		if err != nil {
+			return st, translate("session.stats", err)
+		}
+		if x := parse(m); len(m) > 0 && (f.UserID == "" || x.UserID == f.UserID) {
+			all = append(all, x)
+		}
+	}
+	for _, x := range all {
+		if f.TenantID != "" && x.TenantID != f.TenantID {
+			continue
+		}
+		if x.Live(now) {
+			st.Live++
+			st.ByTenant[x.TenantID]++
+			st.ByUser[x.UserID]++
+			st.ByDevice[x.Client.DeviceLabel]++
+		}
+		if in(x.CreatedAt, f.From, f.To) {
+			st.Created++
+		}
+		if !x.RevokedAt.IsZero() && in(x.RevokedAt, f.From, f.To) {
+			st.Revoked++
+		}
+	}
+	return st, nil
+}
+
+func in(t, from, to time.Time) bool {
+	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
+}
