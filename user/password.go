@@ -73,6 +73,10 @@ type Hasher struct {
 	params Argon2Params
 	sem    chan struct{}
 	dummy  string // a hash of a random password, verified for unknown users
+
+	// inFlight, when set (by tests only), is told +1 when a hash slot is
+	// taken and -1 when it is given back.
+	inFlight func(delta int)
 }
 
 // NewHasher returns a Hasher. concurrency <= 0 means runtime.GOMAXPROCS(0).
@@ -98,15 +102,28 @@ func NewHasher(params Argon2Params, concurrency int) (*Hasher, error) {
 func (h *Hasher) Params() Argon2Params { return h.params }
 
 func (h *Hasher) acquire(ctx context.Context) error {
+	// select picks at random among ready cases: without this check a caller
+	// that has already gone away would still get a slot half of the time.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case h.sem <- struct{}{}:
+		if h.inFlight != nil {
+			h.inFlight(1)
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (h *Hasher) release() { <-h.sem }
+func (h *Hasher) release() {
+	if h.inFlight != nil {
+		h.inFlight(-1)
+	}
+	<-h.sem
+}
 
 // Hash returns the PHC string of password under the policy parameters.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
@@ -165,6 +182,11 @@ func (h *Hasher) verify(password []byte, encoded string) (bool, error) {
 		if len(password) > 72 {
 			return false, ErrPasswordTooLong
 		}
+		// Like the argon2 bounds below: a tampered cost of 31 would spin
+		// for days.
+		if cost, err := bcrypt.Cost([]byte(encoded)); err != nil || cost > maxBcryptCost {
+			return false, ErrMalformedHash
+		}
 		switch err := bcrypt.CompareHashAndPassword([]byte(encoded), password); {
 		case err == nil:
 			return true, nil
@@ -189,7 +211,9 @@ func isBcrypt(s string) bool {
 	return strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$")
 }
 
-var b64 = base64.RawStdEncoding
+// b64 accepts only canonical unpadded base64 (zero trailing bits), so one
+// hash has one spelling.
+var b64 = base64.RawStdEncoding.Strict()
 
 // EncodePHC formats an argon2id hash as a PHC string:
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>.
@@ -204,13 +228,15 @@ const (
 	maxPHCMemory     = 4 << 20 // KiB: 4 GiB
 	maxPHCIterations = 64
 	maxPHCKeyOrSalt  = 1024
+	maxBcryptCost    = 16 // about 4 s; legacy systems use 10 to 14
 )
 
 // DecodePHC parses an argon2id PHC string. It returns ErrMalformedHash for
 // anything else, including versions other than 19 and absurd parameters.
 func DecodePHC(s string) (Argon2Params, []byte, []byte, error) {
 	parts := strings.Split(s, "$")
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v=19" {
+	// The base64 decoder skips CR and LF; they have no place in a hash.
+	if strings.ContainsAny(s, "\r\n") || len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v=19" {
 		return Argon2Params{}, nil, nil, ErrMalformedHash
 	}
 	var p Argon2Params
