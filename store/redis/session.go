@@ -246,32 +246,30 @@ func (s *SessionStore) Get(ctx context.Context, id string) (*session.Session, er
 	return parse(m), nil
 }
 
-// touchScript: KEYS session; ARGV last-seen, idle-expiry, pexpireat.
+// touchScript: KEYS session; ARGV last-seen, idle-expiry (micros), the
+// earliest deadline Redis may be given (Unix ms). The key's new deadline is
+// the earlier of the new idle expiry and the stored absolute one, worked out
+// here so that Touch is one round trip.
 var touchScript = rueidis.NewLuaScript(`
-local ra = redis.call('HGET', KEYS[1], 'ra')
-if not ra or ra ~= '0' then return 'NOTFOUND' end
+local f = redis.call('HMGET', KEYS[1], 'ra', 'ae')
+if not f[1] or f[1] ~= '0' then return 'NOTFOUND' end
 redis.call('HSET', KEYS[1], 'ls', ARGV[1], 'ie', ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+local exp = math.floor(math.min(tonumber(ARGV[2]), tonumber(f[2])) / 1000)
+redis.call('PEXPIREAT', KEYS[1], math.max(exp, tonumber(ARGV[3])))
 return 'OK'
 `)
 
-// Touch implements session.Store.
+// Touch implements session.Store in one round trip. The expiry index is
+// not moved: DeleteExpired re-reads the session before it deletes, and
+// re-indexes one that was touched since.
 func (s *SessionStore) Touch(ctx context.Context, id string, lastSeen, idleExpires time.Time) error {
-	cur, err := s.Get(ctx, id)
-	if err != nil {
-		return err
-	}
-	cur.LastSeenAt, cur.IdleExpiresAt = lastSeen, idleExpires
+	floor := strconv.FormatInt(time.Now().UnixMilli()+1, 10)
 	reply, err := touchScript.Exec(ctx, s.c, []string{s.sessionKey(id)},
-		[]string{micros(lastSeen), micros(idleExpires), pexpireAt(cur.ExpiresAt())}).ToString()
+		[]string{micros(lastSeen), micros(idleExpires), floor}).ToString()
 	if err != nil {
 		return translate("session.touch", err)
 	}
-	if err := statusError(reply); err != nil {
-		return err
-	}
-	s.indexExpiry(ctx, id, cur.ExpiresAt())
-	return nil
+	return statusError(reply)
 }
 
 // updateScript: KEYS session; ARGV field pairs.

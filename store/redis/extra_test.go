@@ -1,0 +1,272 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2/internal/redistest"
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/store/redis"
+)
+
+// counting counts the commands a store sends, each Do, DoCache or DoMulti
+// being one round trip.
+type counting struct {
+	rueidis.Client
+	n atomic.Int64
+}
+
+func (c *counting) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	c.n.Add(1)
+	return c.Client.Do(ctx, cmd)
+}
+
+func (c *counting) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl time.Duration) rueidis.RedisResult {
+	c.n.Add(1)
+	return c.Client.DoCache(ctx, cmd, ttl)
+}
+
+func (c *counting) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	c.n.Add(1)
+	return c.Client.DoMulti(ctx, cmds...)
+}
+
+func live(userID string, at time.Time) *session.Session {
+	return &session.Session{
+		ID: session.NewID(userID), SecretHash: session.HashSecret([]byte("s")), UserID: userID, TenantID: "t1",
+		CreatedAt: at, LastSeenAt: at, IdleExpiresAt: at.Add(30 * time.Minute), AbsoluteExpiresAt: at.Add(12 * time.Hour),
+		AuthenticatedAt: at, AuthLevel: 1,
+	}
+}
+
+// The Authenticate path (Get), Touch and RevokeUser of a user with 1,000
+// sessions each cost one round trip, on miniredis and on a cluster.
+func TestRoundTrips(t *testing.T) {
+	clients := map[string]func(t *testing.T) rueidis.Client{
+		"miniredis": func(t *testing.T) rueidis.Client { _, c := redistest.Mini(t); return c },
+		"cluster":   func(t *testing.T) rueidis.Client { return redistest.Client(t, redistest.ClusterAddrs(t), false) },
+	}
+	for name, mk := range clients {
+		t.Run(name, func(t *testing.T) {
+			c := &counting{Client: mk(t)}
+			s := redis.NewSessionStore(c, redis.WithKeyPrefix(redistest.Prefix(t)))
+			ctx, now := context.Background(), time.Now()
+			var first string
+			for i := range 1000 {
+				x := live("u-many", now.Add(time.Duration(i)*time.Microsecond))
+				if i == 0 {
+					first = x.ID
+				}
+				_, err := s.Create(ctx, x, session.Limit{}, now)
+				require.NoError(t, err)
+			}
+			// Scripts load on first use (NOSCRIPT, then EVAL): warm each up.
+			require.NoError(t, s.Touch(ctx, first, now, now.Add(time.Hour)))
+			_, err := s.RevokeUser(ctx, "nobody", session.RevokeFilter{}, now, session.ReasonRevoked)
+			require.NoError(t, err)
+
+			c.n.Store(0)
+			_, err = s.Get(ctx, first)
+			require.NoError(t, err)
+			assert.EqualValues(t, 1, c.n.Load(), "Get")
+
+			c.n.Store(0)
+			require.NoError(t, s.Touch(ctx, first, now, now.Add(time.Hour)))
+			assert.EqualValues(t, 1, c.n.Load(), "Touch")
+
+			c.n.Store(0)
+			ids, err := s.RevokeUser(ctx, "u-many", session.RevokeFilter{}, now, session.ReasonRevoked)
+			require.NoError(t, err)
+			assert.Len(t, ids, 1000)
+			assert.EqualValues(t, 1, c.n.Load(), "RevokeUser")
+		})
+	}
+}
+
+// A revoke through one instance reaches another instance's client-side
+// cache through server-assisted invalidation.
+func TestClientSideCacheInvalidation(t *testing.T) {
+	for name, addrs := range map[string]func(t testing.TB) []string{
+		"redis":   func(t testing.TB) []string { return []string{redistest.Addr(t)} },
+		"cluster": redistest.ClusterAddrs,
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := addrs(t)
+			prefix := redistest.Prefix(t)
+			ca, cb := redistest.Client(t, a, true), redistest.Client(t, a, true)
+			sa := redis.NewSessionStore(ca, redis.WithKeyPrefix(prefix), redis.WithClientSideCache(time.Minute))
+			sb := redis.NewSessionStore(cb, redis.WithKeyPrefix(prefix), redis.WithClientSideCache(time.Minute))
+			ctx, now := context.Background(), time.Now()
+			x := live("u-csc", now)
+			_, err := sa.Create(ctx, x, session.Limit{}, now)
+			require.NoError(t, err)
+
+			key := prefix + "{" + session.TagOf(x.ID) + "}:s:" + x.ID
+			got, err := sa.Get(ctx, x.ID)
+			require.NoError(t, err)
+			require.True(t, got.RevokedAt.IsZero())
+			assert.True(t, ca.DoCache(ctx, ca.B().Hgetall().Key(key).Cache(), time.Minute).IsCacheHit(), "Get must fill the cache")
+
+			require.NoError(t, sb.Revoke(ctx, x.ID, now, session.ReasonLogout))
+			assert.Eventually(t, func() bool {
+				got, err := sa.Get(ctx, x.ID)
+				return err == nil && !got.RevokedAt.IsZero()
+			}, 2*time.Second, 5*time.Millisecond, "instance A must see instance B's revoke")
+		})
+	}
+}
+
+// Redis going away makes every call fail closed with ErrUnavailable within
+// the caller's deadline; the next call after it is back succeeds.
+func TestRedisDown(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server not found; CI=true requires the fault test to run")
+		}
+		t.Skip("install redis-server to run the Redis fault test")
+	}
+	port := freePort(t)
+	dir := t.TempDir()
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		require.Eventually(t, func() bool {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				_ = c.Close()
+			}
+			return err == nil
+		}, 5*time.Second, 10*time.Millisecond)
+		return cmd
+	}
+	srv := start()
+	c := redistest.Client(t, []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}, false)
+	s := redis.NewSessionStore(c)
+	now := time.Now()
+	x := live("u-fault", now)
+	_, err = s.Create(context.Background(), x, session.Limit{Max: 3}, now)
+	require.NoError(t, err)
+
+	require.NoError(t, srv.Process.Kill())
+	_, _ = srv.Process.Wait()
+
+	calls := map[string]func(ctx context.Context) error{
+		"Get":    func(ctx context.Context) error { _, err := s.Get(ctx, x.ID); return err },
+		"Create": func(ctx context.Context) error { _, err := s.Create(ctx, live("u-fault", now), session.Limit{Max: 3}, now); return err },
+		"Touch":  func(ctx context.Context) error { return s.Touch(ctx, x.ID, now, now.Add(time.Hour)) },
+		"Revoke": func(ctx context.Context) error { return s.Revoke(ctx, x.ID, now, session.ReasonLogout) },
+		"RevokeUser": func(ctx context.Context) error {
+			_, err := s.RevokeUser(ctx, "u-fault", session.RevokeFilter{}, now, session.ReasonRevoked)
+			return err
+		},
+		"ListByUser": func(ctx context.Context) error { _, err := s.ListByUser(ctx, "u-fault", now); return err },
+		"Stats":      func(ctx context.Context) error { _, err := s.Stats(ctx, session.StatsFilter{}, now); return err },
+	}
+	const deadline = 300 * time.Millisecond
+	for name, call := range calls {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		began := time.Now()
+		err := call(ctx)
+		took := time.Since(began)
+		cancel()
+		require.ErrorIs(t, err, store.ErrUnavailable, name)
+		assert.NotContains(t, err.Error(), strconv.Itoa(port), "%s: the message must hide the cause", name)
+		assert.Less(t, took, deadline+200*time.Millisecond, "%s must fail within the caller's deadline", name)
+	}
+
+	start()
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := s.Create(ctx, live("u-fault", now), session.Limit{}, now)
+		return err == nil
+	}, 10*time.Second, 50*time.Millisecond, "calls must succeed once Redis is back")
+	_, err = s.Get(context.Background(), x.ID)
+	assert.ErrorIs(t, err, store.ErrNotFound, "the restarted server is empty: a Redis nil is not an outage")
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// BenchmarkGet compares the Authenticate path (Get) with a bare rueidis GET
+// of a small key in the same run; "cached" serves Get from the client-side
+// cache.
+func BenchmarkGet(b *testing.B) {
+	addr := redistest.Addr(b)
+	ctx, now := context.Background(), time.Now()
+	for _, cached := range []bool{false, true} {
+		c := redistest.Client(b, []string{addr}, cached)
+		prefix := redistest.Prefix(b)
+		var opts []redis.Option
+		if cached {
+			opts = append(opts, redis.WithClientSideCache(time.Minute))
+		}
+		s := redis.NewSessionStore(c, append(opts, redis.WithKeyPrefix(prefix))...)
+		x := live("u-bench", now)
+		x.Client = session.ClientInfo{IP: "192.0.2.1", UserAgent: "Mozilla/5.0 (X11; Linux x86_64)", DeviceLabel: "laptop"}
+		_, err := s.Create(ctx, x, session.Limit{}, now)
+		require.NoError(b, err)
+		small := prefix + "small"
+		require.NoError(b, c.Do(ctx, c.B().Set().Key(small).Value("v").Build()).Error())
+		b.Cleanup(func() { _, _ = s.RevokeUser(ctx, "u-bench", session.RevokeFilter{}, now, "bench") })
+
+		name := fmt.Sprintf("cache=%t", cached)
+		b.Run(name+"/bare-GET", func(b *testing.B) {
+			for b.Loop() {
+				var err error
+				if cached {
+					err = c.DoCache(ctx, c.B().Get().Key(small).Cache(), time.Minute).Error()
+				} else {
+					err = c.Do(ctx, c.B().Get().Key(small).Build()).Error()
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"/store-Get", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.Get(ctx, x.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRevokeUser revokes 1,000 sessions of one user per iteration.
+func BenchmarkRevokeUser(b *testing.B) {
+	c := redistest.Client(b, []string{redistest.Addr(b)}, false)
+	s := redis.NewSessionStore(c, redis.WithKeyPrefix(redistest.Prefix(b)))
+	ctx, now := context.Background(), time.Now()
+	for b.Loop() {
+		b.StopTimer()
+		for i := range 1000 {
+			_, err := s.Create(ctx, live("u-rev", now.Add(time.Duration(i)*time.Microsecond)), session.Limit{}, now)
+			require.NoError(b, err)
+		}
+		b.StartTimer()
+		ids, err := s.RevokeUser(ctx, "u-rev", session.RevokeFilter{}, now, session.ReasonRevoked)
+		require.NoError(b, err)
+		require.Len(b, ids, 1000)
+	}
+}
