@@ -13,9 +13,11 @@ import (
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/internal/clock"
 	"github.com/authv2/authv2/internal/pgtest"
+	"github.com/authv2/authv2/internal/redistest"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/postgres"
+	"github.com/authv2/authv2/store/redis"
 )
 
 // backend builds the stores a journey runs on.
@@ -31,6 +33,16 @@ func backends() []backend {
 			env := pgtest.New(t)
 			return []authv2.Option{authv2.WithUserStore(env.Stores.Users), authv2.WithSessionStore(env.Stores.Sessions),
 				authv2.WithPermissionStore(env.Stores.Permissions), authv2.WithRateLimiter(env.Stores.Limiter)}
+		}},
+		{"redis", func(t *testing.T) []authv2.Option {
+			c := redistest.Client(t, []string{redistest.Addr(t)}, false)
+			prefix := redis.WithKeyPrefix(redistest.Prefix(t))
+			return []authv2.Option{authv2.WithSessionStore(redis.NewSessionStore(c, prefix)), authv2.WithRateLimiter(redis.NewRateLimiter(c, prefix))}
+		}},
+		{"redis-cluster", func(t *testing.T) []authv2.Option {
+			c := redistest.Client(t, redistest.ClusterAddrs(t), false)
+			prefix := redis.WithKeyPrefix(redistest.Prefix(t))
+			return []authv2.Option{authv2.WithSessionStore(redis.NewSessionStore(c, prefix)), authv2.WithRateLimiter(redis.NewRateLimiter(c, prefix))}
 		}},
 	}
 }
