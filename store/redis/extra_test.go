@@ -166,8 +166,11 @@ func TestRedisDown(t *testing.T) {
 	_, _ = srv.Process.Wait()
 
 	calls := map[string]func(ctx context.Context) error{
-		"Get":    func(ctx context.Context) error { _, err := s.Get(ctx, x.ID); return err },
-		"Create": func(ctx context.Context) error { _, err := s.Create(ctx, live("u-fault", now), session.Limit{Max: 3}, now); return err },
+		"Get": func(ctx context.Context) error { _, err := s.Get(ctx, x.ID); return err },
+		"Create": func(ctx context.Context) error {
+			_, err := s.Create(ctx, live("u-fault", now), session.Limit{Max: 3}, now)
+			return err
+		},
 		"Touch":  func(ctx context.Context) error { return s.Touch(ctx, x.ID, now, now.Add(time.Hour)) },
 		"Revoke": func(ctx context.Context) error { return s.Revoke(ctx, x.ID, now, session.ReasonLogout) },
 		"RevokeUser": func(ctx context.Context) error {
