@@ -236,3 +236,28 @@ func TestDemoRuns(t *testing.T) {
 	require.NoError(t, run(t.Context(), db, schema, &out, cheapHashes()))
 	assert.Equal(t, 2, strings.Count(out.String(), "$2a$10$"))
 }
+
+// Users registered through authv2 land in the legacy table, readable by
+// the legacy application, and an email taken there in another case is
+// refused.
+func TestRegisterWritesLegacyRow(t *testing.T) {
+	db := database(t)
+	schema := freshSchema(t, db)
+	insertLegacy(t, db, schema, "L1", "Taken@Example.com", "x", true)
+	m, err := authv2.New(authv2.WithUserStore(NewLegacyUserStore(db, schema)), cheapHashes())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+
+	u, err := m.Register(t.Context(), authv2.RegisterInput{Email: "new@example.com", Password: "a long enough password", DisplayName: "New Person"})
+	require.NoError(t, err)
+	var name, digest string
+	var active bool
+	require.NoError(t, db.QueryRowContext(t.Context(),
+		`SELECT full_name, password_digest, is_active FROM `+quote(schema)+`.app_users WHERE id = $1`, u.ID).Scan(&name, &digest, &active))
+	assert.Equal(t, "New Person", name)
+	assert.True(t, strings.HasPrefix(digest, "$argon2id$"))
+	assert.True(t, active)
+
+	_, err = m.Register(t.Context(), authv2.RegisterInput{Email: "taken@example.com", Password: "a long enough password"})
+	assert.ErrorIs(t, err, authv2.ErrUserExists)
+}
