@@ -22,16 +22,25 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/internal/redistest"
 	"github.com/authv2/authv2/store/memory"
+	"github.com/authv2/authv2/store/redis"
 )
 
 // loadStores picks the stores of the load test: the real PostgreSQL (and
 // Redis, when its variable is set) in CI, memory otherwise.
 var loadStores = func(t *testing.T) []authv2.Option {
+	var opts []authv2.Option
 	if os.Getenv("AUTHV2_TEST_POSTGRES_URL") != "" {
-		return backends[1].opts(t)
+		opts = backends[1].opts(t)
 	}
-	return nil
+	if addr := os.Getenv(redistest.EnvAddr); addr != "" {
+		c := redistest.Client(t, []string{addr}, false)
+		prefix := redis.WithKeyPrefix(redistest.Prefix(t))
+		opts = append(opts, authv2.WithSessionStore(redis.NewSessionStore(c, prefix)),
+			authv2.WithRateLimiter(redis.NewRateLimiter(c, prefix)), authv2.WithPolicyBus(redis.NewPolicyBus(c, prefix)))
+	}
+	return opts
 }
 
 // TestLoad drives the example service over loopback with concurrent

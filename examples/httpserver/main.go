@@ -27,14 +27,18 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	_ "github.com/lib/pq" // the PostgreSQL driver
 
+	"github.com/redis/rueidis"
+
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/store/postgres"
+	"github.com/authv2/authv2/store/redis"
 )
 
 func main() {
@@ -86,8 +90,17 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		log.Info("using in-memory stores (set AUTHV2_POSTGRES_URL for PostgreSQL)")
 	}
 	defer closeStores()
-	// TODO: with AUTHV2_REDIS_ADDR set, use the Redis session store and rate
-	// limiter once package store/redis exists.
+	if addrs := getenv("AUTHV2_REDIS_ADDR"); addrs != "" {
+		// One address: a single node; several (comma-separated): a cluster.
+		client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: strings.Split(addrs, ",")})
+		if err != nil {
+			return fmt.Errorf("connecting to Redis: %w", err)
+		}
+		defer client.Close()
+		opts = append(opts, authv2.WithSessionStore(redis.NewSessionStore(client)),
+			authv2.WithRateLimiter(redis.NewRateLimiter(client)), authv2.WithPolicyBus(redis.NewPolicyBus(client)))
+		log.Info("using Redis for sessions, rate limits and policy announcements")
+	}
 
 	m, err := authv2.New(opts...)
 	if err != nil {
