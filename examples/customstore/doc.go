@@ -18,7 +18,8 @@
 //	          password_digest text, is_active boolean, created_at timestamptz)
 //
 // The store maps id, email, full_name (DisplayName), password_digest
-// (PasswordHash) and created_at column to field. Status is derived from
+// (PasswordHash) and created_at to the User fields of the same meaning.
+// Status is derived from
 // is_active: true reads as active; false reads as the non-active state
 // authv2 last recorded (pending_verification, locked) or as disabled. The
 // legacy application's is_active always wins, so an account it deactivates
