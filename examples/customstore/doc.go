@@ -19,11 +19,11 @@
 //
 // The store maps id, email, full_name (DisplayName), password_digest
 // (PasswordHash) and created_at to the User fields of the same meaning.
-// Status is derived from
-// is_active: true reads as active; false reads as the non-active state
-// authv2 last recorded (pending_verification, locked) or as disabled. The
-// legacy application's is_active always wins, so an account it deactivates
-// cannot log in through authv2 and one it reactivates can.
+// Status is derived from is_active: true reads as active; false reads as
+// the non-active state authv2 last recorded (pending_verification, locked)
+// or as disabled. The legacy application's is_active always wins, so an
+// account it deactivates cannot log in through authv2 and one it
+// reactivates can.
 //
 // # Adoption steps
 //
