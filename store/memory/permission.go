@@ -17,11 +17,14 @@ type bindingKey struct{ tenant, user, role, scope string }
 
 // PermissionStore is an in-memory permission.Store.
 type PermissionStore struct {
-	mu        sync.RWMutex
-	tenants   map[string]*permission.Tenant
-	members   map[string]map[string]permission.Membership // user -> tenant -> membership
-	roles     map[roleKey]*permission.Role
-	bindings  map[bindingKey]permission.Binding
+	mu       sync.RWMutex
+	tenants  map[string]*permission.Tenant
+	members  map[string]map[string]permission.Membership // user -> tenant -> membership
+	roles    map[roleKey]*permission.Role
+	bindings map[bindingKey]permission.Binding
+	// byUser indexes bindings by (tenant, user), so loading one user's
+	// policy costs what that user's bindings cost, not every binding.
+	byUser    map[[2]string]map[bindingKey]struct{}
 	versions  map[string]int64 // per tenant
 	globalVer int64
 }
@@ -35,6 +38,7 @@ func NewPermissionStore() *PermissionStore {
 		members:  map[string]map[string]permission.Membership{},
 		roles:    map[roleKey]*permission.Role{},
 		bindings: map[bindingKey]permission.Binding{},
+		byUser:   map[[2]string]map[bindingKey]struct{}{},
 		versions: map[string]int64{},
 	}
 }
@@ -120,6 +124,7 @@ func (s *PermissionStore) DeleteTenant(ctx context.Context, id string) error {
 	for k := range s.bindings {
 		if k.tenant == id {
 			delete(s.bindings, k)
+			delete(s.byUser, [2]string{k.tenant, k.user})
 		}
 	}
 	s.bumpLocked(id)
@@ -301,6 +306,11 @@ func (s *PermissionStore) PutBinding(ctx context.Context, b permission.Binding) 
 		b.CreatedAt = old.CreatedAt
 	}
 	s.bindings[k] = b
+	uk := [2]string{b.TenantID, b.UserID}
+	if s.byUser[uk] == nil {
+		s.byUser[uk] = map[bindingKey]struct{}{}
+	}
+	s.byUser[uk][k] = struct{}{}
 	s.bumpLocked(b.TenantID)
 	return nil
 }
@@ -317,6 +327,11 @@ func (s *PermissionStore) DeleteBinding(ctx context.Context, b permission.Bindin
 		return store.ErrNotFound
 	}
 	delete(s.bindings, k)
+	uk := [2]string{b.TenantID, b.UserID}
+	delete(s.byUser[uk], k)
+	if len(s.byUser[uk]) == 0 {
+		delete(s.byUser, uk)
+	}
 	s.bumpLocked(b.TenantID)
 	return nil
 }
@@ -333,9 +348,15 @@ func (s *PermissionStore) ListBindings(ctx context.Context, tenantID, userID str
 
 func (s *PermissionStore) bindingsLocked(tenantID, userID string) []permission.Binding {
 	var out []permission.Binding
-	for k, b := range s.bindings {
-		if k.tenant == tenantID && (userID == "" || k.user == userID) {
-			out = append(out, b)
+	if userID != "" {
+		for k := range s.byUser[[2]string{tenantID, userID}] {
+			out = append(out, s.bindings[k])
+		}
+	} else {
+		for k, b := range s.bindings {
+			if k.tenant == tenantID {
+				out = append(out, b)
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b permission.Binding) int {
