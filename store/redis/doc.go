@@ -18,9 +18,32 @@
 //
 // Sessions expire through Redis TTLs (PEXPIREAT at the earlier of the
 // idle and absolute deadlines, moved by Touch); revoked sessions keep their
-// TTL so that Get can still say "revoked". A sorted set of expiry times,
-// <prefix>{expiry}, lets DeleteExpired and Stats find sessions without
-// SCAN; it is updated in the same pipeline as each write.
+// TTL so that Get can still say "revoked". The user index is pruned of
+// dead members inside the scripts that read it, so it never outgrows the
+// user's live sessions by more than those that died since the last read.
+//
+// A sorted set of every stored session by expiry time, <prefix>{expiry},
+// lets DeleteExpired and Stats find sessions without SCAN. It lives in a
+// slot of its own, so Create and Rotate add to it in a second, best-effort
+// command after their script (a login costs two round trips, Authenticate
+// still one); Touch does not move it. The index is a hint, never the truth:
+// DeleteExpired re-reads each candidate and deletes it only when its stored
+// deadline has passed, re-indexing one touched since, and drops members
+// whose key Redis already expired. Run DeleteExpired periodically (it
+// looks at most 5,000 candidates per call, a few round trips each) to keep the
+// index from growing; the sessions themselves need no sweep.
+//
+// Stats is an admin query: it reads the whole expiry index and every
+// session in it (pipelined, per slot on a cluster), so it costs what the
+// number of stored sessions costs. Authenticate never calls it.
+//
+// # Client-side caching
+//
+// With WithClientSideCache, Get is served from rueidis's client-side
+// cache; Redis tracks the keys each connection read and pushes an
+// invalidation when any client writes them, so a revoke on one instance
+// evicts the cached copy on every other within a network hop. The TTL
+// bounds staleness should an invalidation be lost with its connection.
 //
 // # Failures
 //
