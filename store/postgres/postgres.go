@@ -56,6 +56,7 @@ type Stores struct {
 	Sessions    *SessionStore
 	Permissions *PermissionStore
 	Limiter     *RateLimiter
+	Audit       *AuditStore
 }
 
 // New returns the stores over db, which the application opened (with lib/pq:
@@ -75,6 +76,7 @@ func New(db *sql.DB, opts ...Option) (*Stores, error) {
 		Sessions:    newSessionStore(h),
 		Permissions: newPermissionStore(h),
 		Limiter:     newRateLimiter(h),
+		Audit:       newAuditStore(h),
 	}, nil
 }
 
