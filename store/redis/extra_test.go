@@ -273,3 +273,34 @@ func BenchmarkRevokeUser(b *testing.B) {
 		require.Len(b, ids, 1000)
 	}
 }
+
+// BenchmarkGetRatio interleaves a bare GET of a small key and the store's
+// Get in each iteration, so both see the same machine load, and reports
+// their mean times and ratio (target: get/bare under 1.2).
+func BenchmarkGetRatio(b *testing.B) {
+	ctx, now := context.Background(), time.Now()
+	c := redistest.Client(b, []string{redistest.Addr(b)}, false)
+	prefix := redistest.Prefix(b)
+	s := redis.NewSessionStore(c, redis.WithKeyPrefix(prefix))
+	x := live("u-ratio", now)
+	_, err := s.Create(ctx, x, session.Limit{}, now)
+	require.NoError(b, err)
+	small := prefix + "small"
+	require.NoError(b, c.Do(ctx, c.B().Set().Key(small).Value("v").Build()).Error())
+	b.Cleanup(func() { _ = c.Do(ctx, c.B().Del().Key(small).Build()).Error() })
+	var bare, get time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if err := c.Do(ctx, c.B().Get().Key(small).Build()).Error(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := s.Get(ctx, x.ID); err != nil {
+			b.Fatal(err)
+		}
+		bare, get = bare+t1.Sub(t0), get+time.Since(t1)
+	}
+	b.ReportMetric(float64(bare.Nanoseconds())/float64(b.N), "bare-ns/op")
+	b.ReportMetric(float64(get.Nanoseconds())/float64(b.N), "get-ns/op")
+	b.ReportMetric(float64(get)/float64(bare), "get/bare")
+}
