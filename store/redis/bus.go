@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -34,33 +35,45 @@ func (b *PolicyBus) Publish(ctx context.Context, tenantID string, version int64)
 	return translate("policy_bus.publish", b.c.Do(ctx, b.c.B().Publish().Channel(b.channel).Message(msg).Build()).Error())
 }
 
-// Subscribe calls fn for every announcement until stop is called.
+// Subscribe calls fn for every announcement until stop is called. It
+// returns once the subscription is in place, or fails when ctx ends first
+// (Redis down: *store.UnavailableError). ctx bounds only that wait; the
+// subscription lives until stop, re-subscribing after a broken connection
+// with a short back-off so an outage does not spin.
 func (b *PolicyBus) Subscribe(ctx context.Context, fn func(tenantID string, version int64)) (func(), error) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	run, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	subscribed := make(chan struct{})
 	var once sync.Once
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		// Receive returns when ctx ends or the connection breaks; a broken
-		// subscription is re-established until stop.
-		for ctx.Err() == nil {
-			_ = b.c.Receive(rueidis.WithOnSubscriptionHook(ctx, func(rueidis.PubSubSubscription) {
-				once.Do(func() { close(subscribed) })
-			}), b.c.B().Subscribe().Channel(b.channel).Build(), func(m rueidis.PubSubMessage) {
+		hooked := rueidis.WithOnSubscriptionHook(run, func(rueidis.PubSubSubscription) {
+			once.Do(func() { close(subscribed) })
+		})
+		for {
+			// Receive returns when run ends or the connection breaks.
+			_ = b.c.Receive(hooked, b.c.B().Subscribe().Channel(b.channel).Build(), func(m rueidis.PubSubMessage) {
 				v, tenant, ok := strings.Cut(m.Message, " ")
 				version, err := strconv.ParseInt(v, 10, 64)
 				if ok && err == nil {
 					fn(tenant, version)
 				}
 			})
+			select {
+			case <-run.Done():
+				return
+			case <-time.After(resubscribeDelay):
+			}
 		}
 	})
-	stop := func() { cancel(); wg.Wait() }
+	stop := sync.OnceFunc(func() { cancel(); wg.Wait() })
 	select {
 	case <-subscribed:
 		return stop, nil
 	case <-ctx.Done():
 		stop()
-		return nil, ctx.Err()
+		return nil, translate("policy_bus.subscribe", ctx.Err())
 	}
 }
+
+// resubscribeDelay paces re-subscription while Redis is unreachable.
+const resubscribeDelay = 100 * time.Millisecond

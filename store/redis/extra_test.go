@@ -192,6 +192,18 @@ func TestRedisDown(t *testing.T) {
 		assert.Less(t, took, deadline+200*time.Millisecond, "%s must fail within the caller's deadline", name)
 	}
 
+	bus := redis.NewPolicyBus(c)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	began := time.Now()
+	stop, err := bus.Subscribe(ctx, func(string, int64) {})
+	cancel()
+	require.ErrorIs(t, err, store.ErrUnavailable, "PolicyBus.Subscribe")
+	assert.Nil(t, stop)
+	assert.Less(t, time.Since(began), deadline+200*time.Millisecond, "Subscribe must fail within the caller's deadline")
+	ctx, cancel = context.WithTimeout(context.Background(), deadline)
+	require.ErrorIs(t, bus.Publish(ctx, "t1", 1), store.ErrUnavailable, "PolicyBus.Publish")
+	cancel()
+
 	start()
 	require.Eventually(t, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -201,6 +213,18 @@ func TestRedisDown(t *testing.T) {
 	}, 10*time.Second, 50*time.Millisecond, "calls must succeed once Redis is back")
 	_, err = s.Get(context.Background(), x.ID)
 	assert.ErrorIs(t, err, store.ErrNotFound, "the restarted server is empty: a Redis nil is not an outage")
+
+	got := make(chan int64, 1)
+	stop, err = bus.Subscribe(context.Background(), func(_ string, v int64) { got <- v })
+	require.NoError(t, err, "the bus subscribes once Redis is back")
+	defer stop()
+	require.NoError(t, bus.Publish(context.Background(), "t1", 7))
+	select {
+	case v := <-got:
+		assert.EqualValues(t, 7, v)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no announcement after recovery")
+	}
 }
 
 func freePort(t *testing.T) int {
