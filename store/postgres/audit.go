@@ -157,6 +157,34 @@ func (s *AuditStore) Query(ctx context.Context, q audit.Query) (audit.Page, erro
 	if err != nil {
 		return audit.Page{}, err
 	}
+	query, a, err := s.pageQuery(q)
+	if err != nil {
+		return audit.Page{}, err
+	}
+	var rows []auditRow
+	if err := s.h.retry(ctx, op, func() error {
+		rows = rows[:0]
+		return s.h.db.SelectContext(ctx, &rows, query, a...)
+	}); err != nil {
+		return audit.Page{}, err
+	}
+	page := audit.Page{Events: make([]audit.Event, 0, min(len(rows), q.Limit))}
+	for i := range rows {
+		if i == q.Limit {
+			page.Next = audit.CursorAfter(&page.Events[i-1]).String()
+			break
+		}
+		e, err := rows[i].event()
+		if err != nil {
+			return audit.Page{}, &Error{Op: op, Err: err}
+		}
+		page.Events = append(page.Events, e)
+	}
+	return page, nil
+}
+
+// pageQuery builds the statement of a normalized query.
+func (s *AuditStore) pageQuery(q audit.Query) (string, []any, error) {
 	var (
 		a     args
 		where []string
@@ -186,7 +214,7 @@ func (s *AuditStore) Query(ctx context.Context, q audit.Query) (audit.Page, erro
 	if q.Cursor != "" {
 		c, err := audit.ParseCursor(q.Cursor)
 		if err != nil {
-			return audit.Page{}, err
+			return "", nil, err
 		}
 		where = append(where, "(time, id) < ("+a.add(pgTime(c.Time))+"::timestamptz, "+a.add(c.ID)+"::text)")
 	}
@@ -201,27 +229,7 @@ func (s *AuditStore) Query(ctx context.Context, q audit.Query) (audit.Page, erro
 		b.WriteString(w)
 	}
 	b.WriteString(" ORDER BY time DESC, id DESC LIMIT " + a.add(q.Limit+1))
-
-	var rows []auditRow
-	if err := s.h.retry(ctx, op, func() error {
-		rows = rows[:0]
-		return s.h.db.SelectContext(ctx, &rows, b.String(), a...)
-	}); err != nil {
-		return audit.Page{}, err
-	}
-	page := audit.Page{Events: make([]audit.Event, 0, min(len(rows), q.Limit))}
-	for i := range rows {
-		if i == q.Limit {
-			page.Next = audit.CursorAfter(&page.Events[i-1]).String()
-			break
-		}
-		e, err := rows[i].event()
-		if err != nil {
-			return audit.Page{}, &Error{Op: op, Err: err}
-		}
-		page.Events = append(page.Events, e)
-	}
-	return page, nil
+	return b.String(), a, nil
 }
 
 // analytics runs one of the window queries with its parameters after the

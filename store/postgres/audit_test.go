@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/internal/pgtest"
+	"github.com/authv2/authv2/store/postgres"
 	"github.com/authv2/authv2/store/storetest"
 )
 
@@ -370,5 +372,71 @@ func BenchmarkAuditWrite(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+// TestAuditQueryPlansUseIndexes fills audit_events with 200,000 events of
+// 50 tenants and 2,000 actors over 30 days, analyzes it, and checks that
+// the query paths read an index, never the whole table.
+func TestAuditQueryPlansUseIndexes(t *testing.T) {
+	env := pgtest.New(t)
+	ctx := t.Context()
+	s := `"` + env.Schema + `"`
+	end := time.Now().UTC().Truncate(time.Second)
+	for _, q := range []string{
+		fmt.Sprintf(`INSERT INTO %s.audit_events (id, time, type, outcome, tenant_id, actor_user_id, attributes)
+			SELECT 'e' || i, '%s'::timestamptz - i * interval '13 seconds',
+				(ARRAY['login.success', 'login.failure', 'authz.decision', 'session.created', 'logout', 'user.update'])[1 + i %% 6],
+				(ARRAY['success', 'failure', 'denied'])[1 + i %% 3], 't' || (i %% 50), 'u' || (i %% 2000),
+				jsonb_build_object('action', 'orders:' || (i %% 7))
+			FROM generate_series(1, 200000) i`, s, end.Format(time.RFC3339)),
+		`ANALYZE ` + s + `.audit_events`,
+	} {
+		_, err := env.DB.ExecContext(ctx, q)
+		require.NoError(t, err)
+	}
+	explain := func(t *testing.T, q string, args ...any) []string {
+		t.Helper()
+		var raw string
+		require.NoError(t, env.DB.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+q, args...).Scan(&raw))
+		var plans []struct {
+			Plan planNode `json:"Plan"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(raw), &plans))
+		require.Len(t, plans, 1)
+		scans := plans[0].Plan.scans(nil)
+		for _, sc := range scans {
+			assert.NotContains(t, sc, "Seq Scan", "%v", scans)
+		}
+		return scans
+	}
+	store := env.Stores.Audit
+	cursor := audit.Cursor{Time: end.Add(-time.Hour), ID: "e500"}.String()
+	for name, c := range map[string]struct {
+		q     audit.Query
+		index string
+	}{
+		"everything":    {audit.Query{}, "audit_events_time_idx"},
+		"tenant":        {audit.Query{TenantID: "t7"}, "audit_events_tenant_time_idx"},
+		"tenant cursor": {audit.Query{TenantID: "t7", Cursor: cursor}, "audit_events_tenant_time_idx"},
+		"actor":         {audit.Query{ActorUserID: "u42", From: end.Add(-24 * time.Hour)}, "audit_events_actor_time_idx"},
+		"actor cursor":  {audit.Query{ActorUserID: "u42", Cursor: cursor}, "audit_events_actor_time_idx"},
+		"cursor":        {audit.Query{Cursor: cursor}, "audit_events_time_idx"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			q, args, err := postgres.AuditPageQuery(store, c.q)
+			require.NoError(t, err)
+			scans := explain(t, q, args...)
+			require.NotEmpty(t, scans)
+			assert.Contains(t, strings.Join(scans, "; "), c.index)
+		})
+	}
+	from, to := end.Add(-24*time.Hour), end
+	t.Run("top denied of a tenant", func(t *testing.T) {
+		explain(t, postgres.AuditTopDeniedQuery(store)+` AND tenant_id = $6 GROUP BY key ORDER BY n DESC, key LIMIT 10`,
+			from, to, "authz.decision", "denied", "action", "t7")
+	})
+	t.Run("login counts of every tenant", func(t *testing.T) {
+		explain(t, postgres.AuditLoginCountsQuery(store)+` GROUP BY start`, from, to, 3600000000, "login.success", "login.failure")
 	})
 }
