@@ -25,6 +25,16 @@ func TestAuditConformance(t *testing.T) {
 	storetest.RunAuditStore(t, func(t *testing.T) audit.Store { return pgtest.New(t).Stores.Audit })
 }
 
+// TestAuditConformanceBinaryParameters: the array parameters of Write and
+// Query travel in text form, so lib/pq's binary_parameters=yes, which
+// doc.go recommends, changes nothing.
+func TestAuditConformanceBinaryParameters(t *testing.T) {
+	dsn := withParam(t, "binary_parameters", "yes")
+	storetest.RunAuditStore(t, func(t *testing.T) audit.Store {
+		return pgtest.NewSchema(t, pgtest.OpenURL(t, dsn)).Stores.Audit
+	})
+}
+
 func countAuditRows(t *testing.T, env *pgtest.Env) int {
 	t.Helper()
 	var n int
