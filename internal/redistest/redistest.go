@@ -6,11 +6,13 @@
 package redistest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
@@ -67,4 +69,38 @@ func Prefix(t testing.TB) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return "authv2test:" + hex.EncodeToString(b[:]) + ":"
+}
+
+// Clean deletes every key under prefix when the test ends, on every node
+// of c (each master of a cluster), so tests leave the shared server as
+// they found it. Register it after Client, so it runs before the close.
+func Clean(t testing.TB, c rueidis.Client, prefix string) {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, node := range c.Nodes() {
+			var cursor uint64
+			for {
+				e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(prefix+"*").Count(10000).Build()).AsScanEntry()
+				if err != nil {
+					t.Logf("redistest: clean %s: %v", prefix, err)
+					break
+				}
+				// One key per command: a cluster refuses multi-key DEL across slots.
+				cmds := make(rueidis.Commands, 0, len(e.Elements))
+				for _, k := range e.Elements {
+					cmds = append(cmds, c.B().Unlink().Key(k).Build())
+				}
+				for _, r := range c.DoMulti(ctx, cmds...) {
+					if err := r.Error(); err != nil {
+						t.Logf("redistest: clean %s: %v", prefix, err)
+					}
+				}
+				if cursor = e.Cursor; cursor == 0 {
+					break
+				}
+			}
+		}
+	})
 }

@@ -61,7 +61,9 @@ func TestRoundTrips(t *testing.T) {
 	for name, mk := range clients {
 		t.Run(name, func(t *testing.T) {
 			c := &counting{Client: mk(t)}
-			s := redis.NewSessionStore(c, redis.WithKeyPrefix(redistest.Prefix(t)))
+			prefix := redistest.Prefix(t)
+			redistest.Clean(t, c.Client, prefix)
+			s := redis.NewSessionStore(c, redis.WithKeyPrefix(prefix))
 			ctx, now := context.Background(), time.Now()
 			var first string
 			for i := range 1000 {
@@ -106,6 +108,7 @@ func TestClientSideCacheInvalidation(t *testing.T) {
 			a := addrs(t)
 			prefix := redistest.Prefix(t)
 			ca, cb := redistest.Client(t, a, true), redistest.Client(t, a, true)
+			redistest.Clean(t, ca, prefix)
 			sa := redis.NewSessionStore(ca, redis.WithKeyPrefix(prefix), redis.WithClientSideCache(time.Minute))
 			sb := redis.NewSessionStore(cb, redis.WithKeyPrefix(prefix), redis.WithClientSideCache(time.Minute))
 			ctx, now := context.Background(), time.Now()
@@ -243,6 +246,7 @@ func BenchmarkGet(b *testing.B) {
 	for _, cached := range []bool{false, true} {
 		c := redistest.Client(b, []string{addr}, cached)
 		prefix := redistest.Prefix(b)
+		redistest.Clean(b, c, prefix)
 		var opts []redis.Option
 		if cached {
 			opts = append(opts, redis.WithClientSideCache(time.Minute))
@@ -254,7 +258,6 @@ func BenchmarkGet(b *testing.B) {
 		require.NoError(b, err)
 		small := prefix + "small"
 		require.NoError(b, c.Do(ctx, c.B().Set().Key(small).Value("v").Build()).Error())
-		b.Cleanup(func() { _, _ = s.RevokeUser(ctx, "u-bench", session.RevokeFilter{}, now, "bench") })
 
 		name := fmt.Sprintf("cache=%t", cached)
 		b.Run(name+"/bare-GET", func(b *testing.B) {
@@ -283,7 +286,9 @@ func BenchmarkGet(b *testing.B) {
 // BenchmarkRevokeUser revokes 1,000 sessions of one user per iteration.
 func BenchmarkRevokeUser(b *testing.B) {
 	c := redistest.Client(b, []string{redistest.Addr(b)}, false)
-	s := redis.NewSessionStore(c, redis.WithKeyPrefix(redistest.Prefix(b)))
+	prefix := redistest.Prefix(b)
+	redistest.Clean(b, c, prefix)
+	s := redis.NewSessionStore(c, redis.WithKeyPrefix(prefix))
 	ctx, now := context.Background(), time.Now()
 	for b.Loop() {
 		b.StopTimer()
@@ -305,13 +310,13 @@ func BenchmarkGetRatio(b *testing.B) {
 	ctx, now := context.Background(), time.Now()
 	c := redistest.Client(b, []string{redistest.Addr(b)}, false)
 	prefix := redistest.Prefix(b)
+	redistest.Clean(b, c, prefix)
 	s := redis.NewSessionStore(c, redis.WithKeyPrefix(prefix))
 	x := live("u-ratio", now)
 	_, err := s.Create(ctx, x, session.Limit{}, now)
 	require.NoError(b, err)
 	small := prefix + "small"
 	require.NoError(b, c.Do(ctx, c.B().Set().Key(small).Value("v").Build()).Error())
-	b.Cleanup(func() { _ = c.Do(ctx, c.B().Del().Key(small).Build()).Error() })
 	var bare, get time.Duration
 	for b.Loop() {
 		t0 := time.Now()

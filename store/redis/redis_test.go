@@ -35,16 +35,22 @@ func TestConformanceMiniredis(t *testing.T) {
 
 func TestConformanceRedis(t *testing.T) {
 	c := redistest.Client(t, []string{redistest.Addr(t)}, false)
+	// One cleanup for all subtests: a SCAN costs what the whole server holds.
+	base := redistest.Prefix(t)
+	redistest.Clean(t, c, base)
 	run(t, func(t *testing.T, opts ...redis.Option) (*redis.SessionStore, *redis.RateLimiter) {
-		opts = append(opts, redis.WithKeyPrefix(redistest.Prefix(t)))
+		opts = append(opts, redis.WithKeyPrefix(base+redistest.Prefix(t)))
 		return redis.NewSessionStore(c, opts...), redis.NewRateLimiter(c, opts...)
 	})
 }
 
 func TestConformanceRedisCluster(t *testing.T) {
 	c := redistest.Client(t, redistest.ClusterAddrs(t), false)
+	// One cleanup for all subtests: a SCAN costs what the whole server holds.
+	base := redistest.Prefix(t)
+	redistest.Clean(t, c, base)
 	run(t, func(t *testing.T, opts ...redis.Option) (*redis.SessionStore, *redis.RateLimiter) {
-		opts = append(opts, redis.WithKeyPrefix(redistest.Prefix(t)))
+		opts = append(opts, redis.WithKeyPrefix(base+redistest.Prefix(t)))
 		return redis.NewSessionStore(c, opts...), redis.NewRateLimiter(c, opts...)
 	})
 }
