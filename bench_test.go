@@ -99,6 +99,19 @@ func BenchmarkAuthorize(b *testing.B) {
 			}
 		}
 	})
+	b.Run("manager/sdk-otel", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		b.Cleanup(func() { _ = tp.Shutdown(context.Background()); _ = mp.Shutdown(context.Background()) })
+		e := newEnv(b, authv2.WithTracerProvider(tp), authv2.WithMeterProvider(mp))
+		p, _ := shop(b, e)
+		b.ReportAllocs()
+		for b.Loop() {
+			if d, err := e.m.Authorize(ctx, p, "read", res); err != nil || !d.Allowed {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("manager/global-otel", func(b *testing.B) {
 		e := newEnv(b)
 		p, _ := shop(b, e)
