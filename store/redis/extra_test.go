@@ -333,3 +333,24 @@ func BenchmarkGetRatio(b *testing.B) {
 	b.ReportMetric(float64(get.Nanoseconds())/float64(b.N), "get-ns/op")
 	b.ReportMetric(float64(get)/float64(bare), "get/bare")
 }
+
+// Without a limit, Create still trims the user index of sessions Redis
+// has expired, so it does not grow for a user who never lists.
+func TestUnlimitedCreatePrunesIndex(t *testing.T) {
+	m, c := redistest.Mini(t)
+	s := redis.NewSessionStore(c)
+	ctx, now := context.Background(), time.Now()
+	for i := range 10 {
+		_, err := s.Create(ctx, live("u-prune", now.Add(time.Duration(i)*time.Microsecond)), session.Limit{}, now)
+		require.NoError(t, err)
+	}
+	m.FastForward(13 * time.Hour) // every session's key expires
+	later := now.Add(13 * time.Hour)
+	for range 5 {
+		_, err := s.Create(ctx, live("u-prune", later), session.Limit{}, later)
+		require.NoError(t, err)
+	}
+	members, err := c.Do(ctx, c.B().Zcard().Key("authv2:{"+session.UserTag("u-prune")+"}:u:u-prune").Build()).AsInt64()
+	require.NoError(t, err)
+	assert.EqualValues(t, 5, members, "each create drops up to three dead members: the 10 are gone after 4 creates")
+}

@@ -196,6 +196,15 @@ if limit > 0 then
     end
   end
 end
+if limit <= 0 then
+  -- No limit, so no full pass over the index: drop up to three of its
+  -- oldest members whose key Redis already expired. Each create cleans
+  -- more than it adds when there is dead weight, so the index of a user
+  -- who never lists stays near their live sessions.
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, 2)) do
+    if redis.call('EXISTS', skey(ARGV[5], ARGV[6], id)) == 0 then redis.call('ZREM', KEYS[2], id) end
+  end
+end
 local kv = {}
 for i = 9, #ARGV do table.insert(kv, ARGV[i]) end
 redis.call('HSET', KEYS[1], unpack(kv))
