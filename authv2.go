@@ -29,22 +29,24 @@ import (
 // Manager is the entry point: it holds the stores and runs every flow.
 // It is safe for concurrent use. Close it to stop its background work.
 type Manager struct {
-	cfg         Config
-	users       user.Store
-	sessions    session.Store
-	permissions permission.Store
-	audit       *audit.Dispatcher
-	auditStore  audit.Store
-	clock       Clock
-	log         *slog.Logger
-	hasher      *user.Hasher
-	inputs      *inputValidator
-	security    session.SecurityPolicy
-	limiter     user.RateLimiter
-	notifier    Notifier
-	tel         *telemetry.T
-	engine      *permission.Engine
-	gauges      []metric.Registration
+	cfg           Config
+	users         user.Store
+	sessions      session.Store
+	permissions   permission.Store
+	audit         *audit.Dispatcher
+	auditStore    audit.Store
+	clock         Clock
+	log           *slog.Logger
+	hasher        *user.Hasher
+	inputs        *inputValidator
+	security      session.SecurityPolicy
+	limiter       user.RateLimiter
+	notifier      Notifier
+	checker       user.PasswordChecker
+	passwordWords []string
+	tel           *telemetry.T
+	engine        *permission.Engine
+	gauges        []metric.Registration
 
 	closeOnce      sync.Once
 	unregisterOnce sync.Once
@@ -85,6 +87,9 @@ func New(opts ...Option) (*Manager, error) {
 	if o.limiter == nil {
 		o.limiter = mem.Limiter
 	}
+	if o.checker == nil {
+		o.checker = defaultPasswordChecker()
+	}
 	explicitTracer := o.tracer != nil
 	if !explicitTracer {
 		o.tracer = otel.GetTracerProvider()
@@ -108,20 +113,22 @@ func New(opts ...Option) (*Manager, error) {
 		return nil, &ConfigError{Field: "Argon2", Reason: err.Error()}
 	}
 	m := &Manager{
-		cfg:         o.cfg,
-		users:       o.users,
-		sessions:    o.sessions,
-		permissions: o.permissions,
-		auditStore:  o.auditStore,
-		clock:       o.clock,
-		log:         o.logger,
-		hasher:      hasher,
-		inputs:      newInputValidator(o.cfg),
-		security:    o.security,
-		limiter:     o.limiter,
-		notifier:    o.notifier,
-		tel:         tel,
-		stop:        make(chan struct{}),
+		cfg:           o.cfg,
+		users:         o.users,
+		sessions:      o.sessions,
+		permissions:   o.permissions,
+		auditStore:    o.auditStore,
+		clock:         o.clock,
+		log:           o.logger,
+		hasher:        hasher,
+		inputs:        newInputValidator(o.cfg),
+		security:      o.security,
+		limiter:       o.limiter,
+		notifier:      o.notifier,
+		checker:       o.checker,
+		passwordWords: o.words,
+		tel:           tel,
+		stop:          make(chan struct{}),
 	}
 	engineOpts := []permission.EngineOption{permission.WithClock(o.clock)}
 	if o.bus != nil {

@@ -43,6 +43,8 @@ type options struct {
 	security    session.SecurityPolicy
 	limiter     user.RateLimiter
 	notifier    Notifier
+	checker     user.PasswordChecker
+	words       []string
 	engineOpts  []permission.EngineOption
 	bus         permission.PolicyBus
 	tracer      trace.TracerProvider
@@ -168,4 +170,18 @@ func WithPolicyBus(b permission.PolicyBus) Option { return optionFunc(func(o *op
 // (permission.WithFunction), cache size, cost limit, staleness bound.
 func WithEngineOptions(opts ...permission.EngineOption) Option {
 	return optionFunc(func(o *options) { o.engineOpts = append(o.engineOpts, opts...) })
+}
+
+// WithPasswordChecker replaces the password checker run on register,
+// change and reset (by default the common-password blocklist and the
+// user's own email and name). Combine yours with the defaults using
+// user.CombineCheckers(user.CommonPasswords(), user.ContextWords(), yours).
+func WithPasswordChecker(c user.PasswordChecker) Option {
+	return optionFunc(func(o *options) { o.checker = c })
+}
+
+// WithPasswordWords adds words specific to the service (product, company)
+// that passwords must not contain.
+func WithPasswordWords(words ...string) Option {
+	return optionFunc(func(o *options) { o.words = append(o.words, words...) })
 }
