@@ -24,9 +24,9 @@
 //
 // A sorted set of every stored session by expiry time, <prefix>{expiry},
 // lets DeleteExpired and Stats find sessions without SCAN. It lives in a
-// slot of its own, so Create and Rotate add to it in a second, best-effort
-// command after their script (a login costs two round trips, Authenticate
-// still one); Touch does not move it. The index is a hint, never the truth:
+// slot of its own, so it cannot join the scripts: Create pipelines its add
+// (ZADD LT) with the script, one round trip; Rotate adds in a second,
+// best-effort command; Touch does not move it. The index is a hint, never the truth:
 // DeleteExpired re-reads each candidate and deletes it only when its stored
 // deadline has passed, re-indexing one touched since, and drops members
 // whose key Redis already expired. Run DeleteExpired periodically (it
@@ -44,6 +44,8 @@
 // invalidation when any client writes them, so a revoke on one instance
 // evicts the cached copy on every other within a network hop. The TTL
 // bounds staleness should an invalidation be lost with its connection.
+//
+// The scripts use PEXPIRETIME and ZADD LT: Redis 7.0 or later.
 //
 // # Failures
 //

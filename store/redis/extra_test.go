@@ -80,6 +80,11 @@ func TestRoundTrips(t *testing.T) {
 			require.NoError(t, err)
 
 			c.n.Store(0)
+			_, err = s.Create(ctx, live("u-other", now), session.Limit{Max: 3}, now)
+			require.NoError(t, err)
+			assert.EqualValues(t, 1, c.n.Load(), "Create")
+
+			c.n.Store(0)
 			_, err = s.Get(ctx, first)
 			require.NoError(t, err)
 			assert.EqualValues(t, 1, c.n.Load(), "Get")

@@ -3,6 +3,8 @@ package redis
 import (
 	"cmp"
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"strconv"
@@ -162,7 +164,7 @@ local function skey(prefix, tag, id) return prefix .. '{' .. tag .. '}:s:' .. id
 
 // createScript: KEYS session, user index; ARGV now, limit, policy, pexpireat,
 // prefix, tag, created-score, revoke-at, then the field pairs.
-var createScript = rueidis.NewLuaScript(luaLive + `
+const createSrc = luaLive + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'CONFLICT'} end
 local now, limit, policy = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local evicted = {}
@@ -214,21 +216,46 @@ local ttl = redis.call('PEXPIRETIME', KEYS[2])
 if ttl < tonumber(ARGV[4]) then redis.call('PEXPIREAT', KEYS[2], ARGV[4]) end
 table.insert(evicted, 1, 'OK')
 return evicted
-`)
+`
 
-// Create implements session.Store.
+var (
+	createScript = rueidis.NewLuaScript(createSrc)
+	createSHA    = sha1Hex(createSrc)
+)
+
+// Create implements session.Store in one round trip: the script and the
+// add to the expiry index (another slot) go out together. The index entry
+// is written even when the script refuses; it is a hint that
+// DeleteExpired checks, and ZADD LT keeps it at or before the session's
+// real deadline should the ID already exist.
 func (s *SessionStore) Create(ctx context.Context, x *session.Session, limit session.Limit, now time.Time) ([]string, error) {
+	keys := []string{s.sessionKey(x.ID), s.userKey(x.UserID)}
 	args := append([]string{micros(now), strconv.Itoa(limit.Max), strconv.Itoa(int(limit.Policy)), pexpireAt(x.ExpiresAt()),
 		s.cfg.prefix, session.UserTag(x.UserID), micros(x.CreatedAt), micros(now)}, fields(x)...)
-	reply, err := createScript.Exec(ctx, s.c, []string{s.sessionKey(x.ID), s.userKey(x.UserID)}, args).AsStrSlice()
+	res := s.c.DoMulti(ctx,
+		s.c.B().Evalsha().Sha1(createSHA).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build(),
+		s.c.B().Zadd().Key(s.expiryKey()).Lt().ScoreMember().ScoreMember(float64(x.ExpiresAt().UnixMicro()), x.ID).Build())
+	script := res[0]
+	if e, ok := rueidis.IsRedisErr(script.Error()); ok && e.IsNoScript() {
+		script = createScript.Exec(ctx, s.c, keys, args) // first use on this node: loads the script
+	}
+	reply, err := script.AsStrSlice()
 	if err != nil {
 		return nil, translate("session.create", err)
+	}
+	if len(reply) == 0 {
+		return nil, store.Unavailable("session.create", errors.New("empty script reply"))
 	}
 	if err := statusError(reply[0]); err != nil {
 		return nil, err
 	}
-	s.indexExpiry(ctx, x.ID, x.ExpiresAt())
 	return reply[1:], nil
+}
+
+// sha1Hex is how Redis names a script (EVALSHA); not a security use.
+func sha1Hex(src string) string {
+	sum := sha1.Sum([]byte(src))
+	return hex.EncodeToString(sum[:])
 }
 
 // indexExpiry records a session's expiry for DeleteExpired and Stats. It
