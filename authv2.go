@@ -581,6 +581,8 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, client session.C
 			return nil, translate("session.touch", err)
 		}
 		sess.LastSeenAt, sess.IdleExpiresAt = now, idle
+		m.emit(ctx, audit.Event{Type: audit.TypeSessionRenewed, Outcome: audit.Success, ActorUserID: sess.UserID,
+			ActorSessionID: sess.ID, TenantID: sess.TenantID, IP: client.IP, UserAgent: client.UserAgent})
 	}
 	return &Principal{
 		Client:          client,

@@ -168,6 +168,7 @@ func TestSlidingRenewalIsThrottled(t *testing.T) {
 	_, err := e.m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), e.sessions.touches.Load())
+	assert.Len(t, e.sink.OfType(audit.TypeSessionRenewed), 1, "a renewal is audited once per write")
 	s, err := e.stores.Sessions.Get(t.Context(), res.Session.ID)
 	require.NoError(t, err)
 	assert.Equal(t, t0.Add(65*time.Second), s.LastSeenAt)

@@ -100,6 +100,9 @@ func (m *Manager) registerMetrics() ([]metric.Registration, error) {
 		add(t.Counter("authv2.audit.dropped", "Audit events dropped because the queue was full.", "{event}", func(context.Context) (int64, error) {
 			return m.audit.Stats().Dropped, nil
 		})),
+		add(t.Counter("authv2.permission.cache.misses", "Authorization checks that loaded and compiled a policy; hits are authv2.authz.decisions minus these.", "{check}", func(context.Context) (int64, error) {
+			return m.engine.CacheMisses(), nil
+		})),
 		add(t.Counter("authv2.audit.sink.failures", "Failed audit sink writes (each retried).", "{write}", func(context.Context) (int64, error) {
 			return m.audit.Stats().Failed, nil
 		})),

@@ -111,10 +111,20 @@ func TestTelemetryFlows(t *testing.T) {
 	require.True(t, ok)
 	assert.NotEmpty(t, hist.DataPoints)
 
+	p, _ := shop(t, o.env)
+	require.True(t, o.m.Can(t.Context(), p, "read", order("region:eu/store:42")))
+	require.True(t, o.m.Can(t.Context(), p, "read", order("region:eu/store:42")))
+	m = o.metrics(t)
+	misses, ok := m["authv2.permission.cache.misses"].(metricdata.Sum[int64])
+	require.True(t, ok)
+	require.Len(t, misses.DataPoints, 1)
+	assert.Equal(t, int64(1), misses.DataPoints[0].Value, "the second check is a cache hit")
+	assert.Equal(t, map[string]int64{"allow": 2}, sumByAttr(t, m["authv2.authz.decisions"], "authv2.effect"))
+
 	require.NoError(t, o.m.Logout(t.Context(), res.Token))
 	m = o.metrics(t)
 	assert.Equal(t, map[string]int64{"logout": 1}, sumByAttr(t, m["authv2.sessions.revoked"], "authv2.reason"))
-	assert.Equal(t, map[string]int64{"": 1}, sumByAttr(t, m["authv2.sessions.created"], "none"))
+	assert.Equal(t, map[string]int64{"": 2}, sumByAttr(t, m["authv2.sessions.created"], "none"))
 }
 
 // outage is a session store that is down.

@@ -128,6 +128,7 @@ type Engine struct {
 	ticker   *coarseClock
 
 	cache   *cache
+	misses  atomic.Int64 // policy loads, for CacheStats
 	intern  *interner
 	tmu     sync.RWMutex
 	tenants map[string]*tenantState
@@ -361,6 +362,7 @@ type flight struct {
 // load compiles the user's policy from the store, once for concurrent
 // callers asking for the same (tenant, user).
 func (e *Engine) load(ctx context.Context, k cacheKey, ts *tenantState, now, mono int64) (*compiledSet, error) {
+	e.misses.Add(1)
 	e.fmu.Lock()
 	for {
 		f, ok := e.flights[k]
@@ -536,3 +538,8 @@ func (e *Engine) CompileCondition(src string) error {
 	_, err := e.conds.compile(src)
 	return err
 }
+
+// CacheMisses reports how many checks had to load and compile a user's
+// policy (a cache miss), for metrics. Hits are the checks minus the
+// misses; counting them here would put a shared counter on the hot path.
+func (e *Engine) CacheMisses() int64 { return e.misses.Load() }
