@@ -36,12 +36,16 @@ func backends() []backend {
 		}},
 		{"redis", func(t *testing.T) []authv2.Option {
 			c := redistest.Client(t, []string{redistest.Addr(t)}, false)
-			prefix := redis.WithKeyPrefix(redistest.Prefix(t))
+			p := redistest.Prefix(t)
+			redistest.Clean(t, c, p)
+			prefix := redis.WithKeyPrefix(p)
 			return []authv2.Option{authv2.WithSessionStore(redis.NewSessionStore(c, prefix)), authv2.WithRateLimiter(redis.NewRateLimiter(c, prefix))}
 		}},
 		{"redis-cluster", func(t *testing.T) []authv2.Option {
 			c := redistest.Client(t, redistest.ClusterAddrs(t), false)
-			prefix := redis.WithKeyPrefix(redistest.Prefix(t))
+			p := redistest.Prefix(t)
+			redistest.Clean(t, c, p)
+			prefix := redis.WithKeyPrefix(p)
 			return []authv2.Option{authv2.WithSessionStore(redis.NewSessionStore(c, prefix)), authv2.WithRateLimiter(redis.NewRateLimiter(c, prefix))}
 		}},
 	}

@@ -36,7 +36,9 @@ var loadStores = func(t *testing.T) []authv2.Option {
 	}
 	if addr := os.Getenv(redistest.EnvAddr); addr != "" {
 		c := redistest.Client(t, []string{addr}, false)
-		prefix := redis.WithKeyPrefix(redistest.Prefix(t))
+		p := redistest.Prefix(t)
+		redistest.Clean(t, c, p)
+		prefix := redis.WithKeyPrefix(p)
 		opts = append(opts, authv2.WithSessionStore(redis.NewSessionStore(c, prefix)),
 			authv2.WithRateLimiter(redis.NewRateLimiter(c, prefix)), authv2.WithPolicyBus(redis.NewPolicyBus(c, prefix)))
 	}
