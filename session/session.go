@@ -153,6 +153,35 @@ type Stats struct {
 	Revoked  int // revoked in [From, To)
 }
 
+// NewStats returns empty Stats, ready for Count.
+func NewStats() Stats {
+	return Stats{ByTenant: map[string]int{}, ByUser: map[string]int{}, ByDevice: map[string]int{}}
+}
+
+// Count adds x to st if it matches f: stores that tally sessions in Go
+// (memory, Redis) share this one definition of what each figure means.
+func (st *Stats) Count(x *Session, f StatsFilter, now time.Time) {
+	if (f.TenantID != "" && x.TenantID != f.TenantID) || (f.UserID != "" && x.UserID != f.UserID) {
+		return
+	}
+	if x.Live(now) {
+		st.Live++
+		st.ByTenant[x.TenantID]++
+		st.ByUser[x.UserID]++
+		st.ByDevice[x.Client.DeviceLabel]++
+	}
+	if inWindow(x.CreatedAt, f.From, f.To) {
+		st.Created++
+	}
+	if !x.RevokedAt.IsZero() && inWindow(x.RevokedAt, f.From, f.To) {
+		st.Revoked++
+	}
+}
+
+func inWindow(t, from, to time.Time) bool {
+	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
+}
+
 // Store persists sessions. Every method that depends on the time takes now
 // from the caller, so one injected clock governs all stores. Implementations
 // must be safe for concurrent use and translate errors to package store's

@@ -250,38 +250,17 @@ func (s *SessionStore) Stats(ctx context.Context, f session.StatsFilter, now tim
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	st := session.Stats{ByTenant: map[string]int{}, ByUser: map[string]int{}, ByDevice: map[string]int{}}
-	visit := func(x *session.Session) {
-		if f.TenantID != "" && x.TenantID != f.TenantID {
-			return
-		}
-		if x.Live(now) {
-			st.Live++
-			st.ByTenant[x.TenantID]++
-			st.ByUser[x.UserID]++
-			st.ByDevice[x.Client.DeviceLabel]++
-		}
-		if inWindow(x.CreatedAt, f.From, f.To) {
-			st.Created++
-		}
-		if !x.RevokedAt.IsZero() && inWindow(x.RevokedAt, f.From, f.To) {
-			st.Revoked++
-		}
-	}
+	st := session.NewStats()
 	if f.UserID != "" {
 		for id := range s.byUser[f.UserID] {
-			visit(s.byID[id])
+			st.Count(s.byID[id], f, now)
 		}
 	} else {
 		for _, x := range s.byID {
-			visit(x)
+			st.Count(x, f, now)
 		}
 	}
 	return st, nil
-}
-
-func inWindow(t, from, to time.Time) bool {
-	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
 }
 
 type expiryEntry struct {

@@ -277,7 +277,7 @@ func (s *SessionStore) DeleteExpired(ctx context.Context, before time.Time) (int
 func (s *SessionStore) Stats(ctx context.Context, f session.StatsFilter, now time.Time) (session.Stats, error) {
 	var st session.Stats
 	err := s.h.retry(ctx, "session.stats", func() error {
-		st = session.Stats{ByTenant: map[string]int{}, ByUser: map[string]int{}, ByDevice: map[string]int{}}
+		st = session.NewStats()
 		rows, err := s.h.db.QueryContext(ctx, s.q.stats, f.TenantID, f.UserID, pgTime(now), nullTime(f.From), nullTime(f.To))
 		if err != nil {
 			return err

@@ -503,7 +503,7 @@ func (s *SessionStore) DeleteExpired(ctx context.Context, before time.Time) (int
 // admin query whose cost grows with the number of sessions. Filtered by
 // user, it reads only that user's sessions.
 func (s *SessionStore) Stats(ctx context.Context, f session.StatsFilter, now time.Time) (session.Stats, error) {
-	st := session.Stats{ByTenant: map[string]int{}, ByUser: map[string]int{}, ByDevice: map[string]int{}}
+	st := session.NewStats()
 	ids, err := s.c.Do(ctx, s.c.B().Zrange().Key(s.expiryKey()).Min("0").Max("-1").Build()).AsStrSlice()
 	if err != nil {
 		return st, translate("session.stats", err)
@@ -525,25 +525,7 @@ func (s *SessionStore) Stats(ctx context.Context, f session.StatsFilter, now tim
 		}
 	}
 	for _, x := range all {
-		if f.TenantID != "" && x.TenantID != f.TenantID {
-			continue
-		}
-		if x.Live(now) {
-			st.Live++
-			st.ByTenant[x.TenantID]++
-			st.ByUser[x.UserID]++
-			st.ByDevice[x.Client.DeviceLabel]++
-		}
-		if in(x.CreatedAt, f.From, f.To) {
-			st.Created++
-		}
-		if !x.RevokedAt.IsZero() && in(x.RevokedAt, f.From, f.To) {
-			st.Revoked++
-		}
+		st.Count(x, f, now)
 	}
 	return st, nil
-}
-
-func in(t, from, to time.Time) bool {
-	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
 }
