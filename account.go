@@ -238,12 +238,8 @@ func (m *Manager) RequireFreshAuth(p *Principal) error {
 // refreshes the session's authentication time, for RequireFreshAuth. A
 // wrong password counts as a failed login.
 func (m *Manager) Reauthenticate(ctx context.Context, tok, password string) (*Principal, error) {
-	sess, err := m.lookup(ctx, tok)
+	sess, now, err := m.liveSession(ctx, tok)
 	if err != nil {
-		return nil, err
-	}
-	now := m.clock.Now()
-	if err := m.checkLive(ctx, sess, now); err != nil {
 		return nil, err
 	}
 	if err := m.verifyPassword(ctx, sess.UserID, password, now); err != nil {

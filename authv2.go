@@ -552,12 +552,8 @@ func (m *Manager) openSession(ctx context.Context, userID, tenantID, scope strin
 func (m *Manager) Authenticate(ctx context.Context, tok string, client session.ClientInfo) (_ *Principal, err error) {
 	ctx, span := m.tel.StartHot(ctx, "authv2.Authenticate")
 	defer m.endSpan(span, &err)
-	sess, err := m.lookup(ctx, tok)
+	sess, now, err := m.liveSession(ctx, tok)
 	if err != nil {
-		return nil, err
-	}
-	now := m.clock.Now()
-	if err := m.checkLive(ctx, sess, now); err != nil {
 		return nil, err
 	}
 	verdict := m.security.Check(sess, client)
@@ -617,6 +613,19 @@ func (m *Manager) lookup(ctx context.Context, tok string) (*session.Session, err
 		return nil, ErrUnauthenticated
 	}
 	return sess, nil
+}
+
+// liveSession returns the session of tok if it is usable now, and now.
+func (m *Manager) liveSession(ctx context.Context, tok string) (*session.Session, time.Time, error) {
+	sess, err := m.lookup(ctx, tok)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	now := m.clock.Now()
+	if err := m.checkLive(ctx, sess, now); err != nil {
+		return nil, time.Time{}, err
+	}
+	return sess, now, nil
 }
 
 // checkLive reports why a session can no longer be used, auditing expiry.

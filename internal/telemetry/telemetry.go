@@ -71,14 +71,7 @@ func (t *T) Gauge(name, desc, unit string, fn func(ctx context.Context) (int64, 
 	if err != nil {
 		return nil, err
 	}
-	return t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		n, err := fn(ctx)
-		if err != nil {
-			return err
-		}
-		o.ObserveInt64(g, n)
-		return nil
-	}, g)
+	return t.observe(g, fn)
 }
 
 // Counter registers an observable monotonic counter read by fn.
@@ -87,14 +80,19 @@ func (t *T) Counter(name, desc, unit string, fn func(ctx context.Context) (int64
 	if err != nil {
 		return nil, err
 	}
+	return t.observe(c, fn)
+}
+
+// observe reports fn's value for inst at each collection.
+func (t *T) observe(inst metric.Int64Observable, fn func(ctx context.Context) (int64, error)) (metric.Registration, error) {
 	return t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		n, err := fn(ctx)
 		if err != nil {
 			return err
 		}
-		o.ObserveInt64(c, n)
+		o.ObserveInt64(inst, n)
 		return nil
-	}, c)
+	}, inst)
 }
 
 // noopSpan is boxed once, so returning it allocates nothing.
