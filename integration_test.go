@@ -86,7 +86,9 @@ func TestJourneyOnEveryBackend(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "acme", pr.TenantID)
 
-			// Concurrent logins under a limit of 3 leave exactly 3.
+			// Concurrent logins under a limit of 3 leave exactly 3. They come
+			// a second after the first, so the first is strictly the oldest.
+			clk.Advance(time.Second)
 			var wg sync.WaitGroup
 			for range 50 {
 				wg.Go(func() { login() })
