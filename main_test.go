@@ -15,12 +15,13 @@ import (
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/internal/clock"
+	"github.com/authv2/authv2/internal/redistest"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/memory"
 	"github.com/authv2/authv2/user"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, redistest.LeakOptions()...) }
 
 // cheapArgon2 keeps tests that are not about hashing cost fast under -race.
 var cheapArgon2 = user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}

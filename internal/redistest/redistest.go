@@ -16,6 +16,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
+	"go.uber.org/goleak"
 )
 
 // Environment variables naming the test servers.
@@ -103,4 +104,11 @@ func Clean(t testing.TB, c rueidis.Client, prefix string) {
 			}
 		}
 	})
+}
+
+// LeakOptions are the goleak options of packages that use a Redis Cluster
+// client: after Close, rueidis's cluster client may still sleep in a
+// topology-refresh retry for a few seconds before its goroutine ends.
+func LeakOptions() []goleak.Option {
+	return []goleak.Option{goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2")}
 }

@@ -15,7 +15,7 @@ import (
 func TestMain(m *testing.M) {
 	// A cluster client closes connections its topology refresh replaced
 	// five seconds later, on a goroutine of its own that outlives Close.
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))
+	goleak.VerifyTestMain(m, redistest.LeakOptions()...)
 }
 
 func TestConformanceMiniredis(t *testing.T) {
