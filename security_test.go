@@ -280,6 +280,10 @@ func TestASVS_7_4_3_ResetTokenLifecycle(t *testing.T) {
 	assert.NotContains(t, fmt.Sprintf("%+v", stored), tok[len(tok)-43:], "only a hash of the token is stored")
 	require.Len(t, stored.Tokens[user.TokenPasswordReset].Hash, 32)
 
+	audited := fmt.Sprintf("%+v", e.sink.Events())
+	assert.NotContains(t, audited, tok, "the reset token never reaches the audit trail")
+	assert.NotContains(t, audited, tok[len(tok)-43:])
+	assert.NotContains(t, e.logs.String(), tok[len(tok)-43:], "nor the logs")
 	require.ErrorIs(t, e.m.ResetPassword(t.Context(), tok, "short"), authv2.ErrValidation, "the policy applies")
 	require.ErrorIs(t, e.m.ResetPassword(t.Context(), tok[:len(tok)-2]+"AA", "a fresh new passphrase"), authv2.ErrInvalidToken)
 	require.NoError(t, e.m.ResetPassword(t.Context(), tok, "a fresh new passphrase"))
