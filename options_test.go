@@ -1,0 +1,55 @@
+package authv2_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/store/memory"
+)
+
+func TestEngineOptionsReachTheEngine(t *testing.T) {
+	// Engine and limiter options given to New reach what they configure.
+	e := newEnv(t, authv2.WithEngineOptions(permission.WithCacheSize(8)), authv2.WithRateLimiter(memory.NewRateLimiter()))
+	p, _ := shop(t, e)
+	assert.True(t, e.m.Can(t.Context(), p, "read", order("region:eu/store:42")))
+	_, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithEngineOptions(permission.WithCacheSize(-1)))
+	assert.ErrorIs(t, err, authv2.ErrInvalidConfig, "a bad engine option fails at New")
+}
+
+func TestSetSessionCookieRefusesPlainHTTP(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "cookie@example.com")
+	res := e.login(t, "cookie@example.com")
+	w := httptest.NewRecorder()
+	err := e.m.SetSessionCookie(w, httptest.NewRequest(http.MethodPost, "http://example.com/login", nil), res)
+	require.ErrorIs(t, err, authv2.ErrInsecureCookie)
+	var ice *authv2.InsecureCookieError
+	require.True(t, errors.As(err, &ice))
+	assert.Contains(t, ice.Error(), "__Host-authv2")
+	assert.Empty(t, w.Result().Cookies())
+}
+
+func TestHTTPConfigFromEnv(t *testing.T) {
+	t.Setenv("AUTHV2_COOKIE_SAMESITE", "strict")
+	t.Setenv("AUTHV2_TRUSTED_ORIGINS", "https://a.example, https://b.example")
+	c, err := authv2.HTTPConfigFromEnv()
+	require.NoError(t, err)
+	assert.Equal(t, http.SameSiteStrictMode, c.SameSite)
+	assert.Equal(t, []string{"https://a.example", "https://b.example"}, c.TrustedOrigins)
+	e := newEnv(t)
+	h := e.m.Middleware(authv2.WithHTTPConfig(c))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, ok := authv2.PrincipalFrom(r.Context())
+		assert.False(t, ok)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	assert.Equal(t, http.StatusNoContent, rec.Code)
+}
