@@ -1,0 +1,197 @@
+package authv2_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/store/memory"
+	"github.com/authv2/authv2/user"
+)
+
+// switchable stores answer normally until down is set, then fail every
+// call as an unreachable server would.
+type switchable struct{ down atomic.Bool }
+
+func (s *switchable) err(op string) error {
+	if s.down.Load() {
+		return store.Unavailable(op, context.DeadlineExceeded)
+	}
+	return nil
+}
+
+type flakyUsers struct {
+	user.Store
+	sw *switchable
+}
+
+func (f flakyUsers) Create(ctx context.Context, u *user.User) error {
+	if err := f.sw.err("user.create"); err != nil {
+		return err
+	}
+	return f.Store.Create(ctx, u)
+}
+
+func (f flakyUsers) Get(ctx context.Context, id string) (*user.User, error) {
+	if err := f.sw.err("user.get"); err != nil {
+		return nil, err
+	}
+	return f.Store.Get(ctx, id)
+}
+
+func (f flakyUsers) GetByEmail(ctx context.Context, email string) (*user.User, error) {
+	if err := f.sw.err("user.get_by_email"); err != nil {
+		return nil, err
+	}
+	return f.Store.GetByEmail(ctx, email)
+}
+
+func (f flakyUsers) Update(ctx context.Context, id string, fn func(*user.User) error) (*user.User, error) {
+	if err := f.sw.err("user.update"); err != nil {
+		return nil, err
+	}
+	return f.Store.Update(ctx, id, fn)
+}
+
+type flakyPerms struct {
+	permission.Store
+	sw *switchable
+}
+
+func (f flakyPerms) GetTenant(ctx context.Context, id string) (*permission.Tenant, error) {
+	if err := f.sw.err("tenant.get"); err != nil {
+		return nil, err
+	}
+	return f.Store.GetTenant(ctx, id)
+}
+
+func (f flakyPerms) ListMemberships(ctx context.Context, userID string) ([]permission.Membership, error) {
+	if err := f.sw.err("membership.list"); err != nil {
+		return nil, err
+	}
+	return f.Store.ListMemberships(ctx, userID)
+}
+
+func (f flakyPerms) GetRole(ctx context.Context, tenantID, name string) (*permission.Role, error) {
+	if err := f.sw.err("role.get"); err != nil {
+		return nil, err
+	}
+	return f.Store.GetRole(ctx, tenantID, name)
+}
+
+func (f flakyPerms) DeleteBinding(ctx context.Context, b permission.Binding) error {
+	if err := f.sw.err("binding.delete"); err != nil {
+		return err
+	}
+	return f.Store.DeleteBinding(ctx, b)
+}
+
+func (f flakyPerms) RemoveMember(ctx context.Context, tenantID, userID string) error {
+	if err := f.sw.err("member.remove"); err != nil {
+		return err
+	}
+	return f.Store.RemoveMember(ctx, tenantID, userID)
+}
+
+type flakySessions struct {
+	session.Store
+	sw *switchable
+}
+
+func (f flakySessions) Get(ctx context.Context, id string) (*session.Session, error) {
+	if err := f.sw.err("session.get"); err != nil {
+		return nil, err
+	}
+	return f.Store.Get(ctx, id)
+}
+
+func (f flakySessions) Create(ctx context.Context, s *session.Session, l session.Limit, now time.Time) ([]string, error) {
+	if err := f.sw.err("session.create"); err != nil {
+		return nil, err
+	}
+	return f.Store.Create(ctx, s, l, now)
+}
+
+type flakyLimiter struct {
+	user.RateLimiter
+	sw *switchable
+}
+
+func (f flakyLimiter) Count(ctx context.Context, key string, limit int, w time.Duration, now time.Time) (int, time.Time, error) {
+	if err := f.sw.err("limiter.count"); err != nil {
+		return 0, time.Time{}, err
+	}
+	return f.RateLimiter.Count(ctx, key, limit, w, now)
+}
+
+// TestEveryFlowFailsClosedWhenStoresAreDown: with the stores unreachable,
+// each flow returns ErrStoreUnavailable (or a context error) and never
+// succeeds on stale state.
+func TestEveryFlowFailsClosedWhenStoresAreDown(t *testing.T) {
+	sw := &switchable{}
+	stores := memory.New()
+	e := newEnv(t, authv2.WithUserStore(flakyUsers{stores.Users, sw}), authv2.WithPermissionStore(flakyPerms{stores.Permissions, sw}),
+		authv2.WithSessionStore(flakySessions{stores.Sessions, sw}), authv2.WithRateLimiter(flakyLimiter{stores.Limiter, sw}),
+		authv2.WithNotifier(newCaptureNotifier()))
+	ctx := t.Context()
+	_, err := e.m.CreateTenant(ctx, "acme", "Acme")
+	require.NoError(t, err)
+	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "r"}))
+	u, err := e.m.Register(ctx, authv2.RegisterInput{Email: "down@example.com", Password: goodPassword, TenantID: "acme"})
+	require.NoError(t, err)
+	binding := permission.Binding{UserID: u.ID, TenantID: "acme", Role: "r"}
+	require.NoError(t, e.m.Bind(ctx, binding))
+	res, err := e.m.Login(ctx, authv2.LoginInput{Email: "down@example.com", Password: goodPassword, Client: session.ClientInfo{IP: "192.0.2.1"}})
+	require.NoError(t, err)
+	p, err := e.m.Authenticate(ctx, res.Token, session.ClientInfo{})
+	require.NoError(t, err)
+
+	sw.down.Store(true)
+	for name, call := range map[string]func() error{
+		"register": func() error {
+			_, err := e.m.Register(ctx, authv2.RegisterInput{Email: "x@example.com", Password: goodPassword, TenantID: "acme"})
+			return err
+		},
+		"login": func() error {
+			_, err := e.m.Login(ctx, authv2.LoginInput{Email: "down@example.com", Password: goodPassword})
+			return err
+		},
+		"login by ip": func() error {
+			_, err := e.m.Login(ctx, authv2.LoginInput{Email: "down@example.com", Password: goodPassword, Client: session.ClientInfo{IP: "192.0.2.1"}})
+			return err
+		},
+		"authenticate":   func() error { _, err := e.m.Authenticate(ctx, res.Token, session.ClientInfo{}); return err },
+		"logout":         func() error { return e.m.Logout(ctx, res.Token) },
+		"rotate":         func() error { _, err := e.m.RotateSession(ctx, res.Token); return err },
+		"switch tenant":  func() error { _, err := e.m.SwitchTenant(ctx, res.Token, "acme", ""); return err },
+		"reauthenticate": func() error { _, err := e.m.Reauthenticate(ctx, res.Token, goodPassword); return err },
+		"change password": func() error {
+			_, err := e.m.ChangePassword(ctx, p, goodPassword, "another fine passphrase")
+			return err
+		},
+		"change email":   func() error { _, err := e.m.ChangeEmail(ctx, p, "new@example.com"); return err },
+		"reset request":  func() error { return e.m.RequestPasswordReset(ctx, "down@example.com") },
+		"verify request": func() error { return e.m.RequestEmailVerification(ctx, u.ID) },
+		"disable":        func() error { return e.m.DisableUser(ctx, u.ID) },
+		"user":           func() error { _, err := e.m.User(ctx, u.ID); return err },
+		"add member":     func() error { return e.m.AddMember(ctx, "acme", u.ID) },
+		"remove member":  func() error { return e.m.RemoveMember(ctx, "acme", u.ID) },
+		"delete tenant":  func() error { return e.m.DeleteTenant(ctx, "acme") },
+		"put role":       func() error { return e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "r2"}) },
+		"delete role":    func() error { return e.m.DeleteRole(ctx, "acme", "r") },
+		"bind":           func() error { return e.m.Bind(ctx, binding) },
+		"unbind":         func() error { return e.m.Unbind(ctx, binding) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.ErrorIs(t, call(), authv2.ErrStoreUnavailable)
+		})
+	}
+}
