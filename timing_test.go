@@ -21,6 +21,9 @@ func TestUnknownUserTimingMatchesWrongPassword(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing comparison skipped in -short mode")
 	}
+	if raceEnabled {
+		t.Skip("timing comparison skipped under -race (CI runs it separately without the race detector)")
+	}
 	params := user.Argon2Params{Memory: 4096, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 	// The throttle would answer fast for both after 10 failures; this test
 	// is about the hash path, so it starts the throttle beyond the samples.

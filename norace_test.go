@@ -1,0 +1,5 @@
+//go:build !race
+
+package authv2_test
+
+const raceEnabled = false
