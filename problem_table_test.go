@@ -1,0 +1,53 @@
+package authv2_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/store"
+)
+
+// TestProblemForEveryError pins the HTTP status of every error a flow can
+// return, and that no error text reaches the problem.
+func TestProblemForEveryError(t *testing.T) {
+	secret := errors.New(`pq: password authentication failed for user "app"`)
+	for _, c := range []struct {
+		err    error
+		status int
+	}{
+		{authv2.ErrUnauthenticated, http.StatusUnauthorized},
+		{authv2.ErrSessionExpired, http.StatusUnauthorized},
+		{authv2.ErrSessionRevoked, http.StatusUnauthorized},
+		{authv2.ErrClientMismatch, http.StatusUnauthorized},
+		{authv2.ErrInvalidCredentials, http.StatusUnauthorized},
+		{authv2.ErrForbidden, http.StatusForbidden},
+		{authv2.ErrCrossOrigin, http.StatusForbidden},
+		{authv2.ErrNotMember, http.StatusForbidden},
+		{authv2.ErrReauthRequired, http.StatusForbidden},
+		{authv2.ErrEmailNotVerified, http.StatusForbidden},
+		{&authv2.ThrottledError{}, http.StatusTooManyRequests},
+		{&authv2.ValidationError{Fields: []authv2.FieldError{{Field: "Email", Reason: "is required"}}}, http.StatusBadRequest},
+		{authv2.ErrUserExists, http.StatusConflict},
+		{authv2.ErrConflict, http.StatusConflict},
+		{authv2.ErrSessionLimit, http.StatusConflict},
+		{fmt.Errorf("scope: %w", permission.ErrInvalidScope), http.StatusBadRequest},
+		{authv2.ErrNotFound, http.StatusNotFound},
+		{store.Unavailable("session.get", secret), http.StatusServiceUnavailable},
+		{context.DeadlineExceeded, http.StatusServiceUnavailable},
+		{authv2.ErrClosed, http.StatusServiceUnavailable},
+		{permission.ErrClosed, http.StatusServiceUnavailable},
+		{context.Canceled, 499},
+		{secret, http.StatusInternalServerError},
+	} {
+		p := authv2.ProblemFor(c.err)
+		assert.Equal(t, c.status, p.Status, "%v", c.err)
+		assert.NotContains(t, p.Title+p.Detail, "pq:", "%v", c.err)
+	}
+}
