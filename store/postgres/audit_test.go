@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -405,21 +404,6 @@ func TestAuditQueryPlansUseIndexes(t *testing.T) {
 		_, err := env.DB.ExecContext(ctx, q)
 		require.NoError(t, err)
 	}
-	explain := func(t *testing.T, q string, args ...any) []string {
-		t.Helper()
-		var raw string
-		require.NoError(t, env.DB.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+q, args...).Scan(&raw))
-		var plans []struct {
-			Plan planNode `json:"Plan"`
-		}
-		require.NoError(t, json.Unmarshal([]byte(raw), &plans))
-		require.Len(t, plans, 1)
-		scans := plans[0].Plan.scans(nil)
-		for _, sc := range scans {
-			assert.NotContains(t, sc, "Seq Scan", "%v", scans)
-		}
-		return scans
-	}
 	store := env.Stores.Audit
 	cursor := audit.Cursor{Time: end.Add(-time.Hour), ID: "e500"}.String()
 	for name, c := range map[string]struct {
@@ -436,17 +420,17 @@ func TestAuditQueryPlansUseIndexes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			q, args, err := postgres.AuditPageQuery(store, c.q)
 			require.NoError(t, err)
-			scans := explain(t, q, args...)
+			scans := explainScans(t, env.DB, q, args...)
 			require.NotEmpty(t, scans)
 			assert.Contains(t, strings.Join(scans, "; "), c.index)
 		})
 	}
 	from, to := end.Add(-24*time.Hour), end
 	t.Run("top denied of a tenant", func(t *testing.T) {
-		explain(t, postgres.AuditTopDeniedQuery(store)+` AND tenant_id = $6 GROUP BY key ORDER BY n DESC, key LIMIT 10`,
+		explainScans(t, env.DB, postgres.AuditTopDeniedQuery(store)+` AND tenant_id = $6 GROUP BY key ORDER BY n DESC, key LIMIT 10`,
 			from, to, "authz.decision", "denied", "action", "t7")
 	})
 	t.Run("login counts of every tenant", func(t *testing.T) {
-		explain(t, postgres.AuditLoginCountsQuery(store)+` GROUP BY start`, from, to, 3600000000, "login.success", "login.failure")
+		explainScans(t, env.DB, postgres.AuditLoginCountsQuery(store)+` GROUP BY start`, from, to, 3600000000, "login.success", "login.failure")
 	})
 }

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -69,47 +70,50 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		require.NoError(t, err, q)
 	}
 
-	explain := func(t *testing.T, q string, args ...any) []string {
-		t.Helper()
-		var raw string
-		require.NoError(t, env.DB.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+q, args...).Scan(&raw))
-		var plans []struct {
-			Plan planNode `json:"Plan"`
-		}
-		require.NoError(t, json.Unmarshal([]byte(raw), &plans))
-		require.Len(t, plans, 1)
-		scans := plans[0].Plan.scans(nil)
-		for _, sc := range scans {
-			assert.NotContains(t, sc, "Seq Scan", "plan: %v", scans)
-		}
-		return scans
-	}
 	st := env.Stores
 
 	t.Run("SessionGet", func(t *testing.T) {
-		scans := explain(t, postgres.SessionGetQuery(st.Sessions), "s4242")
+		scans := explainScans(t, env.DB, postgres.SessionGetQuery(st.Sessions), "s4242")
 		assert.Equal(t, []string{"Index Scan sessions sessions_pkey"}, scans)
 	})
 	t.Run("LoadPolicy", func(t *testing.T) {
-		scans := explain(t, postgres.LoadPolicyQuery(st.Permissions), "t42", "u1")
+		scans := explainScans(t, env.DB, postgres.LoadPolicyQuery(st.Permissions), "t42", "u1")
 		assert.Contains(t, strings.Join(scans, "\n"), "bindings_pkey")
 		assert.Contains(t, strings.Join(scans, "\n"), "roles_pkey")
 		assert.Contains(t, strings.Join(scans, "\n"), "policy_versions_pkey")
 	})
 	t.Run("ListByUser", func(t *testing.T) {
-		scans := explain(t, postgres.ListByUserQuery(st.Sessions), "u42", now)
+		scans := explainScans(t, env.DB, postgres.ListByUserQuery(st.Sessions), "u42", now)
 		assert.Contains(t, strings.Join(scans, "\n"), "sessions_user_idx")
 	})
 	t.Run("DeleteExpired", func(t *testing.T) {
-		scans := explain(t, postgres.DeleteExpiredQuery(st.Sessions), now.Add(10*time.Minute), 5000)
+		scans := explainScans(t, env.DB, postgres.DeleteExpiredQuery(st.Sessions), now.Add(10*time.Minute), 5000)
 		assert.Contains(t, strings.Join(scans, "\n"), "sessions_expires_idx")
 	})
 	t.Run("UserByEmail", func(t *testing.T) {
-		scans := explain(t, postgres.UserByEmailQuery(st.Users), "u42@example.com")
+		scans := explainScans(t, env.DB, postgres.UserByEmailQuery(st.Users), "u42@example.com")
 		assert.Equal(t, []string{"Index Scan users users_email_key_idx"}, scans)
 	})
 	t.Run("ListMemberships", func(t *testing.T) {
-		scans := explain(t, postgres.ListMembershipsQuery(st.Permissions), "u3")
+		scans := explainScans(t, env.DB, postgres.ListMembershipsQuery(st.Permissions), "u3")
 		assert.Contains(t, strings.Join(scans, "\n"), "memberships_user_idx")
 	})
+}
+
+// explainScans returns the scans of q's plan (EXPLAIN, not run) and fails
+// the test on any sequential scan.
+func explainScans(t *testing.T, db *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	var raw string
+	require.NoError(t, db.QueryRowContext(t.Context(), "EXPLAIN (FORMAT JSON) "+q, args...).Scan(&raw))
+	var plans []struct {
+		Plan planNode `json:"Plan"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(raw), &plans))
+	require.Len(t, plans, 1)
+	scans := plans[0].Plan.scans(nil)
+	for _, sc := range scans {
+		assert.NotContains(t, sc, "Seq Scan", "plan: %v", scans)
+	}
+	return scans
 }
