@@ -10,12 +10,13 @@ type cacheKey struct{ tenant, user string }
 
 const cacheShards = 256
 
-// cache holds compiled sets. Reads take no lock and follow one pointer
-// less than a slot-per-entry design: each shard's map is immutable and
-// replaced whole (copy on write) when an entry is added, replaced or
-// evicted. Shards are small (the cache size over 256), so a copy costs
-// about a microsecond, against tens for the compilation that caused it. A
-// full shard evicts the least recently used of a few sampled entries.
+// cache holds compiled sets, keyed by (tenant, user). A read takes no
+// lock and hashes the user ID once: each shard is an immutable
+// open-addressing table, replaced whole (copy on write) when an entry is
+// added, replaced or evicted. Shards are small (the cache size over 256),
+// so a copy costs about a microsecond, against tens for the compilation
+// that caused it. A full shard evicts the least recently used of a few
+// sampled entries.
 type cache struct {
 	seed   maphash.Seed
 	per    int
@@ -23,53 +24,98 @@ type cache struct {
 }
 
 type cacheShard struct {
-	m  atomic.Pointer[map[cacheKey]*compiledSet]
+	t  atomic.Pointer[setTable]
 	mu sync.Mutex // serialises writers
+}
+
+// setTable is one shard's entries. Slots are indexed by the user's hash
+// only (a user's sets in several tenants sit next to each other), and a
+// slot keeps the hash so a probe compares strings only on a likely match.
+type setTable struct {
+	mask  uint64
+	n     int
+	slots []setSlot
+}
+
+type setSlot struct {
+	hash         uint64
+	tenant, user string
+	cs           *compiledSet // nil: empty slot
 }
 
 func newCache(size int) *cache {
 	c := &cache{seed: maphash.MakeSeed(), per: max(1, (size+cacheShards-1)/cacheShards)}
 	for i := range c.shards {
-		m := map[cacheKey]*compiledSet{}
-		c.shards[i].m.Store(&m)
+		c.shards[i].t.Store(&setTable{})
 	}
 	return c
 }
 
-func (c *cache) shard(k cacheKey) *cacheShard {
-	return &c.shards[maphash.String(c.seed, k.user)%cacheShards]
-}
+func (c *cache) hash(user string) uint64 { return maphash.String(c.seed, user) }
 
 func (c *cache) get(k cacheKey) *compiledSet {
-	return (*c.shard(k).m.Load())[k]
+	h := c.hash(k.user)
+	t := c.shards[h%cacheShards].t.Load()
+	if t.n == 0 {
+		return nil
+	}
+	for i := (h / cacheShards) & t.mask; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		if s.cs == nil {
+			return nil
+		}
+		if s.hash == h && s.user == k.user && s.tenant == k.tenant {
+			return s.cs
+		}
+	}
 }
 
 func (c *cache) put(k cacheKey, cs *compiledSet, mono int64) {
 	cs.touch(mono)
-	s := c.shard(k)
+	h := c.hash(k.user)
+	s := &c.shards[h%cacheShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := *s.m.Load()
-	m := make(map[cacheKey]*compiledSet, len(old)+1)
-	for k, v := range old {
-		m[k] = v
+	old := s.t.Load()
+	live := make([]setSlot, 0, old.n+1)
+	for _, e := range old.slots {
+		if e.cs != nil && (e.hash != h || e.user != k.user || e.tenant != k.tenant) {
+			live = append(live, e)
+		}
 	}
-	if _, ok := m[k]; !ok && len(m) >= c.per {
+	if len(live) >= c.per {
 		const samples = 8
-		var victim cacheKey
-		oldest, n := int64(0), 0
-		for vk, v := range m {
-			if u := v.used.Load(); n == 0 || u < oldest {
-				victim, oldest = vk, u
-			}
-			if n++; n == samples {
-				break
+		victim := 0
+		for i := 1; i < min(samples, len(live)); i++ {
+			if live[i].cs.used.Load() < live[victim].cs.used.Load() {
+				victim = i
 			}
 		}
-		delete(m, victim)
+		// Sampling from the front would evict the same region of the
+		// table every time; rotate so the next put samples elsewhere.
+		live = append(live[:victim], live[victim+1:]...)
+		if len(live) > samples {
+			live = append(live[samples:], live[:samples]...)
+		}
 	}
-	m[k] = cs
-	s.m.Store(&m)
+	live = append(live, setSlot{hash: h, tenant: k.tenant, user: k.user, cs: cs})
+	s.t.Store(newSetTable(live))
+}
+
+func newSetTable(entries []setSlot) *setTable {
+	size := uint64(1)
+	for size < uint64(2*len(entries)) {
+		size <<= 1
+	}
+	t := &setTable{mask: size - 1, n: len(entries), slots: make([]setSlot, size)}
+	for _, e := range entries {
+		i := (e.hash / cacheShards) & t.mask
+		for t.slots[i].cs != nil {
+			i = (i + 1) & t.mask
+		}
+		t.slots[i] = e
+	}
+	return t
 }
 
 // touch records use at about millisecond granularity: writing on every

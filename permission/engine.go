@@ -2,10 +2,10 @@ package permission
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,9 +136,7 @@ type Engine struct {
 	fmu     sync.Mutex
 	flights map[cacheKey]*flight
 
-	idPrefix uint64
-	idKey    uint64
-	seq      atomic.Uint64
+	idKey uint64 // mixed into decision IDs, random per engine
 }
 
 // tenantState is what the engine knows of one tenant's policy version.
@@ -175,14 +173,9 @@ func NewEngine(s Store, opts ...EngineOption) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authv2/permission: CEL environment: %w", err)
 	}
-	var seed [16]byte
-	if _, err := rand.Read(seed[:]); err != nil {
-		return nil, err
-	}
 	e := &Engine{
 		store: s, clock: cfg.clock, conds: conds, bus: cfg.bus, ticker: newCoarseClock(), intern: newInterner(),
-		tenants: map[string]*tenantState{}, flights: map[cacheKey]*flight{},
-		idPrefix: binary.BigEndian.Uint64(seed[:8]), idKey: binary.BigEndian.Uint64(seed[8:]),
+		tenants: map[string]*tenantState{}, flights: map[cacheKey]*flight{}, idKey: rand.Uint64(),
 	}
 	e.maxStale = int64(cfg.maxStale)
 	if cfg.maxStale < 0 {
@@ -287,19 +280,14 @@ func (e *Engine) times() (int64, int64) {
 	return wall, mono
 }
 
-func (e *Engine) newID() DecisionID {
-	var id DecisionID
-	x := e.seq.Add(1) + e.idKey
-	// splitmix64's finaliser: a bijection, so IDs stay unique while not
-	// looking like a counter.
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	binary.BigEndian.PutUint64(id[:8], e.idPrefix)
-	binary.BigEndian.PutUint64(id[8:], x)
-	return id
+// newID makes a decision ID: the engine's random key mixed with the
+// coarse clock, then 64 random bits from the runtime's per-thread
+// generator. Two IDs can only meet within one clock tick of one engine,
+// and then only if 64 random bits repeat. A shared counter would be
+// simpler, but concurrent checks would fight over its cache line.
+func (e *Engine) newID(id *DecisionID, mono int64) {
+	binary.BigEndian.PutUint64(id[:8], e.idKey^uint64(mono))
+	binary.BigEndian.PutUint64(id[8:], rand.Uint64())
 }
 
 // fresh makes sure the engine's idea of the tenant's version is at most
@@ -431,8 +419,12 @@ func precheck(subj *Subject, action string, res *Resource) (Reason, error) {
 // Authorize decides whether subj may perform action on res. Any error
 // (store unreachable, engine closed, invalid request) comes with a deny:
 // callers that ignore the error still fail closed.
-func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res Resource, req Request) (Decision, error) {
-	d := Decision{Effect: Deny, ID: e.newID()}
+func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res Resource, req Request) (d Decision, err error) {
+	// d is filled in place, field by field: building a Decision and then
+	// copying it out costs more than the rest of a warm check.
+	now, mono := e.times()
+	d.Effect = Deny
+	e.newID(&d.ID, mono)
 	if e.closed.Load() {
 		d.Reason = ReasonError
 		return d, ErrClosed
@@ -441,7 +433,6 @@ func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res
 		d.Reason = why
 		return d, err
 	}
-	now, mono := e.times()
 	cs, err := e.set(ctx, subj.TenantID, subj.UserID, now, mono)
 	if err != nil {
 		d.Reason = ReasonError
@@ -470,17 +461,19 @@ type Query struct {
 // batch; a store failure fails it (every decision a deny).
 func (e *Engine) AuthorizeBatch(ctx context.Context, subj Subject, req Request, qs []Query) ([]Decision, error) {
 	out := make([]Decision, len(qs))
+	now, mono := e.times()
 	if e.closed.Load() {
 		for i := range out {
-			out[i] = Decision{Effect: Deny, ID: e.newID(), Reason: ReasonError}
+			out[i] = Decision{Effect: Deny, Reason: ReasonError}
+			e.newID(&out[i].ID, mono)
 		}
 		return out, ErrClosed
 	}
-	now, mono := e.times()
 	var cs *compiledSet
 	for i := range qs {
 		d := &out[i]
-		*d = Decision{Effect: Deny, ID: e.newID()}
+		*d = Decision{Effect: Deny}
+		e.newID(&d.ID, mono)
 		if why, _ := precheck(&subj, qs[i].Action, &qs[i].Resource); why != "" {
 			d.Reason = why
 			continue
@@ -491,7 +484,7 @@ func (e *Engine) AuthorizeBatch(ctx context.Context, subj Subject, req Request, 
 				for j := range out {
 					out[j].Allowed, out[j].Effect, out[j].Reason, out[j].rule = false, Deny, ReasonError, nil
 					if out[j].ID.IsZero() {
-						out[j].ID = e.newID()
+						e.newID(&out[j].ID, mono)
 					}
 				}
 				return out, err

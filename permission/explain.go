@@ -72,7 +72,9 @@ func (x *Explanation) String() string {
 // at the cost of a store round trip and a compilation: a tool for
 // administrators and support, not for the hot path.
 func (e *Engine) Explain(ctx context.Context, subj Subject, action string, res Resource, req Request) (*Explanation, error) {
-	x := &Explanation{Decision: Decision{Effect: Deny, ID: e.newID()}, Subject: subj, Action: action, Resource: res}
+	x := &Explanation{Decision: Decision{Effect: Deny}, Subject: subj, Action: action, Resource: res}
+	nowNs, mono := e.times()
+	e.newID(&x.Decision.ID, mono)
 	if e.closed.Load() {
 		x.Decision.Reason = ReasonError
 		return x, ErrClosed
@@ -81,7 +83,6 @@ func (e *Engine) Explain(ctx context.Context, subj Subject, action string, res R
 		x.Decision.Reason = why
 		return x, err
 	}
-	nowNs, _ := e.times()
 	p, err := e.store.LoadPolicy(ctx, subj.TenantID, subj.UserID)
 	if err != nil {
 		x.Decision.Reason = ReasonError
