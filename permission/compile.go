@@ -62,7 +62,8 @@ type compiledSet struct {
 	used atomic.Int64 // coarse last use, for eviction
 }
 
-// heldGrant is a grant reached from a binding, before indexing.
+// heldGrant is a grant reached from a binding, before indexing. Its
+// permission and scope are interned.
 type heldGrant struct {
 	perm    Permission
 	permOK  bool
@@ -74,8 +75,10 @@ type heldGrant struct {
 }
 
 // collect walks each active binding's role and its ancestors and returns
-// every grant the user holds, deduplicated, plus the role names.
-func collect(p *Policy, now int64) ([]heldGrant, []string) {
+// every grant the user holds, plus the role names. A role reached twice
+// at one scope (diamond inheritance, two bindings) contributes its grants
+// once, lasting as long as the longest-lived way of reaching it.
+func collect(p *Policy, now int64, in *interner) ([]heldGrant, []string) {
 	byName := make(map[string]*Role, len(p.Roles))
 	for _, r := range p.Roles {
 		// A tenant role shadows the template of the same name.
@@ -87,87 +90,107 @@ func collect(p *Policy, now int64) ([]heldGrant, []string) {
 		}
 		byName[r.Name] = r
 	}
-	// The same grant reached twice at one scope (diamond inheritance,
-	// two bindings) is held once.
-	type dedup struct {
-		scope string
-		g     *Grant
-	}
 	grants := 0
 	for _, r := range byName {
 		grants += len(r.Grants)
 	}
-	seen := make(map[dedup]int, grants)
-	roleSet := make(map[string]bool, len(byName))
-	out := make([]heldGrant, 0, min(grants*max(1, len(p.Bindings)), 4096))
+	type roleAt struct{ scope, role string }
+	type span struct {
+		start, end int
+		expires    int64
+	}
+	// reached is also the walk's visited set, so a cycle the store let
+	// through ends the walk instead of looping.
+	reached := make(map[roleAt]span, len(byName))
+	out := make([]heldGrant, 0, grants)
+	var walk func(name, bound, scope string, exp int64)
+	walk = func(name, bound, scope string, exp int64) {
+		k := roleAt{scope, name}
+		r := byName[name]
+		if sp, ok := reached[k]; ok {
+			if sp.expires >= exp {
+				return
+			}
+			sp.expires = exp
+			reached[k] = sp
+			for i := sp.start; i < sp.end; i++ {
+				out[i].expires = exp
+			}
+		} else {
+			start := len(out)
+			if r != nil {
+				for gi := range r.Grants {
+					g := &r.Grants[gi]
+					perm, ok := in.permission(g.Permission)
+					out = append(out, heldGrant{perm: perm, permOK: ok, grant: g, role: r.Name, bound: bound, scope: scope, expires: exp})
+				}
+			}
+			reached[k] = span{start, len(out), exp}
+		}
+		if r != nil {
+			for _, parent := range r.Parents {
+				walk(parent, bound, scope, exp)
+			}
+		}
+	}
 	for _, b := range p.Bindings {
 		if b.TenantID != p.TenantID || b.UserID != p.UserID {
 			continue
 		}
-		exp := unixNano(b.ExpiresAt)
-		if exp <= now {
-			continue
+		if exp := unixNano(b.ExpiresAt); exp > now {
+			walk(b.Role, b.Role, in.get(b.Scope), exp)
 		}
-		visited := map[string]bool{}
-		var walk func(name string)
-		walk = func(name string) {
-			if visited[name] {
-				return
-			}
-			visited[name] = true
-			r, ok := byName[name]
-			if !ok {
-				return
-			}
-			roleSet[name] = true
-			for gi := range r.Grants {
-				g := &r.Grants[gi]
-				k := dedup{b.Scope, g}
-				if i, dup := seen[k]; dup {
-					// Keep the grant that lasts longest.
-					if out[i].expires < exp {
-						out[i].expires = exp
-					}
-					continue
-				}
-				perm, err := ParsePermission(g.Permission)
-				seen[k] = len(out)
-				out = append(out, heldGrant{perm: perm, permOK: err == nil, grant: g, role: r.Name, bound: b.Role, scope: b.Scope, expires: exp})
-			}
-			for _, parent := range r.Parents {
-				walk(parent)
-			}
-		}
-		walk(b.Role)
 	}
-	roles := make([]string, 0, len(roleSet))
-	for r := range roleSet {
-		roles = append(roles, r)
+	roles := make([]string, 0, len(reached))
+	for k := range reached {
+		if byName[k.role] != nil {
+			roles = append(roles, k.role)
+		}
 	}
 	slices.Sort(roles)
-	return out, roles
+	return out, slices.Compact(roles)
+}
+
+// Kinds of permission, for indexing.
+const (
+	kindExact = iota
+	kindRes   // resource:*
+	kindAct   // *:action
+	kindAll   // *
+)
+
+func kindOf(p Permission) int {
+	switch {
+	case p.Resource == Wildcard && p.Action == Wildcard:
+		return kindAll
+	case p.Action == Wildcard:
+		return kindRes
+	case p.Resource == Wildcard:
+		return kindAct
+	}
+	return kindExact
 }
 
 // compileSet builds the indexed set for a policy at time now (unix ns).
-// It sizes everything first and allocates each kind of thing once: a cold
-// check's cost is mostly allocation.
+// A cold check's cost is mostly this function's allocations, so it sizes
+// everything first and allocates each kind of thing once, with no map
+// for the common, wildcard-free policy.
 func compileSet(p *Policy, conds *conditions, in *interner, now int64) *compiledSet {
-	held, roles := collect(p, now)
+	held, roles := collect(p, now, in)
 	cs := &compiledSet{
 		tenant: p.TenantID, user: p.UserID, version: p.Version, validUntil: never,
 		roles: roles, adapter: conds.adapter,
 	}
-	type keyed struct {
-		r    rule
-		perm Permission
-	}
-	rs := make([]keyed, 0, len(held))
+	// Rules, and the distinct exact permissions with how many rules each.
 	infos := make([]Rule, 0, len(held))
-	exactN := map[permKey]int{}
-	resN := map[string]int{}
-	actN := map[string]int{}
+	rules := make([]rule, 0, len(held))
+	// Per rule: an exact permission's index in the table builder, or for
+	// a wildcard one -1 - its index in held.
+	where := make([]int32, 0, len(held))
+	b := newTableBuilder(in.seed, len(held))
+	var resN, actN map[string]int
 	allN := 0
-	for _, h := range held {
+	for hi, h := range held {
 		if !h.permOK {
 			// A permission the engine cannot read grants nothing, and
 			// cannot deny anything precisely either; validation at write
@@ -175,14 +198,13 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64) *compiled
 			continue
 		}
 		cs.validUntil = min(cs.validUntil, h.expires)
-		perm := Permission{Resource: in.get(h.perm.Resource), Action: in.get(h.perm.Action)}
 		permStr := h.grant.Permission
 		if permStr == "*:*" {
 			permStr = Wildcard
 		}
 		infos = append(infos, Rule{Role: h.role, BoundRole: h.bound, Scope: h.scope, Permission: permStr,
 			Effect: effectOf(h.grant.Effect), Condition: h.grant.Condition})
-		r := rule{deny: h.grant.Effect != Allow, scope: in.get(h.scope), expires: h.expires, info: &infos[len(infos)-1]}
+		r := rule{deny: h.grant.Effect != Allow, scope: h.scope, expires: h.expires, info: &infos[len(infos)-1]}
 		if h.grant.Condition != "" {
 			if prog, err := conds.compile(h.grant.Condition); err != nil {
 				r.broken = true
@@ -190,23 +212,29 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64) *compiled
 				r.prog = prog
 			}
 		}
-		rs = append(rs, keyed{r, perm})
-		switch {
-		case perm.Resource == Wildcard && perm.Action == Wildcard:
-			allN++
-		case perm.Action == Wildcard:
-			resN[perm.Resource]++
-		case perm.Resource == Wildcard:
-			actN[perm.Action]++
+		rules = append(rules, r)
+		switch kindOf(h.perm) {
+		case kindExact:
+			where = append(where, int32(b.add(h.perm.Resource, h.perm.Action)))
+			continue
+		case kindRes:
+			resN = count(resN, h.perm.Resource)
+		case kindAct:
+			actN = count(actN, h.perm.Action)
 		default:
-			exactN[permKey{perm.Resource, perm.Action}]++
+			allN++
 		}
+		where = append(where, int32(-1-hi))
 	}
-	// One backing array holds every list: each exact list merged with
-	// the wildcard rules that also apply to it, then the wildcard lists.
+	// Each exact list is merged with the wildcard rules that also apply
+	// to it, so the common check reads one list.
+	for i := range b.keys {
+		k := &b.keys[i]
+		k.n += resN[k.res] + actN[k.action] + allN
+	}
 	total := allN
-	for k, n := range exactN {
-		total += n + resN[k.res] + actN[k.action] + allN
+	for _, k := range b.keys {
+		total += k.n
 	}
 	for _, n := range resN {
 		total += n
@@ -214,58 +242,74 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64) *compiled
 	for _, n := range actN {
 		total += n
 	}
+	// One backing array holds every list.
 	backing := make([]rule, 0, total)
-	lists := make([]ruleList, 0, len(exactN)+len(resN)+len(actN)+1)
-	carve := func(n int) *ruleList {
-		lists = append(lists, ruleList{rules: backing[len(backing) : len(backing) : len(backing)+n]})
+	carve := func(l *ruleList, n int) {
+		l.rules = backing[len(backing) : len(backing) : len(backing)+n]
 		backing = backing[:len(backing)+n]
-		return &lists[len(lists)-1]
 	}
-	exact := make(map[permKey]*ruleList, len(exactN))
-	for k, n := range exactN {
-		exact[k] = carve(n + resN[k.res] + actN[k.action] + allN)
+	cs.exact = b.build(carve)
+	lists := make([]ruleList, len(resN)+len(actN)+1)
+	cs.all = &lists[0]
+	carve(cs.all, allN)
+	next := 1
+	wild := func(n map[string]int) map[string]*ruleList {
+		if len(n) == 0 {
+			return nil
+		}
+		m := make(map[string]*ruleList, len(n))
+		for name, c := range n {
+			l := &lists[next]
+			next++
+			carve(l, c)
+			m[name] = l
+		}
+		return m
 	}
-	cs.byRes = make(map[string]*ruleList, len(resN))
-	for k, n := range resN {
-		cs.byRes[k] = carve(n)
-	}
-	cs.byAction = make(map[string]*ruleList, len(actN))
-	for k, n := range actN {
-		cs.byAction[k] = carve(n)
-	}
-	cs.all = carve(allN)
-	for _, x := range rs {
-		res, act := x.perm.Resource, x.perm.Action
-		switch {
-		case res == Wildcard && act == Wildcard:
-			cs.all.rules = append(cs.all.rules, x.r)
-			for _, l := range exact {
-				l.rules = append(l.rules, x.r)
-			}
-		case act == Wildcard:
-			cs.byRes[res].rules = append(cs.byRes[res].rules, x.r)
-			for k, l := range exact {
-				if k.res == res {
-					l.rules = append(l.rules, x.r)
+	cs.byRes, cs.byAction = wild(resN), wild(actN)
+	for i, r := range rules {
+		if w := where[i]; w >= 0 {
+			l := cs.exact.list(int(w))
+			l.rules = append(l.rules, r)
+			continue
+		}
+		perm := held[-1-where[i]].perm
+		switch kindOf(perm) {
+		case kindAll:
+			cs.all.rules = append(cs.all.rules, r)
+			cs.exact.each(func(_, _ string, l *ruleList) { l.rules = append(l.rules, r) })
+		case kindRes:
+			l := cs.byRes[perm.Resource]
+			l.rules = append(l.rules, r)
+			cs.exact.each(func(res, _ string, l *ruleList) {
+				if res == perm.Resource {
+					l.rules = append(l.rules, r)
 				}
-			}
-		case res == Wildcard:
-			cs.byAction[act].rules = append(cs.byAction[act].rules, x.r)
-			for k, l := range exact {
-				if k.action == act {
-					l.rules = append(l.rules, x.r)
+			})
+		case kindAct:
+			l := cs.byAction[perm.Action]
+			l.rules = append(l.rules, r)
+			cs.exact.each(func(_, act string, l *ruleList) {
+				if act == perm.Action {
+					l.rules = append(l.rules, r)
 				}
-			}
-		default:
-			l := exact[permKey{res, act}]
-			l.rules = append(l.rules, x.r)
+			})
 		}
 	}
+	cs.exact.each(func(_, _ string, l *ruleList) { sortRules(l) })
+	cs.exact.slot = nil
 	for i := range lists {
 		sortRules(&lists[i])
 	}
-	cs.exact = newPermTable(exact, in.seed)
 	return cs
+}
+
+func count(m map[string]int, k string) map[string]int {
+	if m == nil {
+		m = map[string]int{}
+	}
+	m[k]++
+	return m
 }
 
 func effectOf(e Effect) Effect {
@@ -278,6 +322,9 @@ func effectOf(e Effect) Effect {
 // sortRules puts denies first, then unconditional allows, then
 // conditional ones, and records where the allows start.
 func sortRules(l *ruleList) {
+	if len(l.rules) == 0 {
+		return
+	}
 	rank := func(r *rule) int {
 		switch {
 		case r.deny:
@@ -424,27 +471,54 @@ func (cs *compiledSet) scan(d *Decision, q *query, ls [3]*ruleList, n int) {
 
 // interner makes every compiled set share one copy of each name and
 // scope, so the strings a check compares stay in the CPU cache however
-// many users' sets it touches.
+// many users' sets it touches. It also remembers each permission string
+// parsed, since a cold check meets the same few again and again. Reads
+// take no lock: they are most of a cold check's calls.
 type interner struct {
-	seed maphash.Seed // for the permission tables of every set
-	mu   sync.Mutex
-	m    map[string]string
+	seed  maphash.Seed // for the permission tables of every set
+	names sync.Map     // string -> string
+	perms sync.Map     // permission string -> Permission (interned halves)
+	n     atomic.Int64 // entries in both, bounded by maxInterned
 }
 
-func newInterner() *interner { return &interner{seed: maphash.MakeSeed(), m: map[string]string{}} }
+// maxInterned bounds the interner: past it (a flood of distinct names)
+// new names are no longer shared, which costs speed, never correctness.
+const maxInterned = 1 << 16
+
+func newInterner() *interner { return &interner{seed: maphash.MakeSeed()} }
 
 func (in *interner) get(s string) string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if v, ok := in.m[s]; ok {
-		return v
+	if v, ok := in.names.Load(s); ok {
+		return v.(string)
 	}
-	if len(in.m) >= 1<<16 {
-		return s // a flood of distinct names: stop sharing, stay correct
+	if in.n.Load() >= maxInterned {
+		return s
 	}
 	s = strings.Clone(s)
-	in.m[s] = s
-	return s
+	v, loaded := in.names.LoadOrStore(s, s)
+	if !loaded {
+		in.n.Add(1)
+	}
+	return v.(string)
+}
+
+// permission parses s and interns both halves; ok is false when s is not
+// a valid permission.
+func (in *interner) permission(s string) (Permission, bool) {
+	if v, ok := in.perms.Load(s); ok {
+		return v.(Permission), true
+	}
+	p, err := ParsePermission(s)
+	if err != nil {
+		return Permission{}, false
+	}
+	p = Permission{Resource: in.get(p.Resource), Action: in.get(p.Action)}
+	if in.n.Load() < maxInterned {
+		if _, loaded := in.perms.LoadOrStore(strings.Clone(s), p); !loaded {
+			in.n.Add(1)
+		}
+	}
+	return p, true
 }
 
 // permTable maps an exact (resource, action) to its merged rule list. It
@@ -456,6 +530,7 @@ type permTable struct {
 	seed    maphash.Seed
 	mask    uint64
 	entries []permEntry
+	slot    []int32 // key index (tableBuilder order) -> entry, while compiling
 }
 
 type permEntry struct {
@@ -463,32 +538,20 @@ type permEntry struct {
 	list        ruleList
 }
 
-func newPermTable(m map[permKey]*ruleList, seed maphash.Seed) permTable {
-	size := uint64(1)
-	for size < uint64(2*len(m)) {
-		size <<= 1
-	}
-	t := permTable{seed: seed, mask: size - 1, entries: make([]permEntry, size)}
-	for k, l := range m {
-		i := t.hash(k.res, k.action) & t.mask
-		for t.entries[i].res != "" {
-			i = (i + 1) & t.mask
-		}
-		t.entries[i] = permEntry{res: k.res, action: k.action, list: *l}
-	}
-	return t
-}
-
 // hash hashes the resource type in full but the action only by its
 // length and end bytes: actions are few and short, and a second full hash
 // would cost a tenth of the check. Actions that agree there land in the
 // same probe sequence and are told apart by comparison.
 func (t *permTable) hash(res, action string) uint64 {
+	return hashPerm(t.seed, res, action)
+}
+
+func hashPerm(seed maphash.Seed, res, action string) uint64 {
 	a := uint64(len(action))
 	if len(action) > 0 {
 		a |= uint64(action[0])<<8 | uint64(action[len(action)-1])<<16
 	}
-	return maphash.String(t.seed, res) ^ bits.RotateLeft64(a*0x9e3779b97f4a7c15, 32)
+	return maphash.String(seed, res) ^ bits.RotateLeft64(a*0x9e3779b97f4a7c15, 32)
 }
 
 // get returns the list for (res, action), or nil. The list is shared and
@@ -509,6 +572,17 @@ func (t *permTable) get(res, action string) *ruleList {
 	}
 }
 
+// list returns the list of the i-th key added to the builder.
+func (t *permTable) list(i int) *ruleList { return &t.entries[t.slot[i]].list }
+
+func (t *permTable) each(f func(res, action string, l *ruleList)) {
+	for i := range t.entries {
+		if e := &t.entries[i]; e.res != "" {
+			f(e.res, e.action, &e.list)
+		}
+	}
+}
+
 func (t *permTable) len() int {
 	n := 0
 	for i := range t.entries {
@@ -517,4 +591,68 @@ func (t *permTable) len() int {
 		}
 	}
 	return n
+}
+
+// tableBuilder gathers the distinct exact permissions of a set, counting
+// the rules of each, before the table is sized. Its own index is a
+// throwaway slice of key numbers, not a map.
+type tableBuilder struct {
+	seed  maphash.Seed
+	mask  uint64
+	index []int32 // key number + 1; 0: empty
+	keys  []tableKey
+}
+
+type tableKey struct {
+	res, action string
+	hash        uint64
+	n           int
+}
+
+func newTableBuilder(seed maphash.Seed, maxKeys int) *tableBuilder {
+	size := uint64(1)
+	for size < uint64(2*maxKeys) {
+		size <<= 1
+	}
+	return &tableBuilder{seed: seed, mask: size - 1, index: make([]int32, size), keys: make([]tableKey, 0, maxKeys)}
+}
+
+// add counts one rule for (res, action) and returns the key's number.
+func (b *tableBuilder) add(res, action string) int {
+	h := hashPerm(b.seed, res, action)
+	for i := h & b.mask; ; i = (i + 1) & b.mask {
+		k := int(b.index[i]) - 1
+		if k < 0 {
+			b.keys = append(b.keys, tableKey{res: res, action: action, hash: h, n: 1})
+			b.index[i] = int32(len(b.keys))
+			return len(b.keys) - 1
+		}
+		if b.keys[k].res == res && b.keys[k].action == action {
+			b.keys[k].n++
+			return k
+		}
+	}
+}
+
+// build lays the keys out in a table sized for them, each list given its
+// room by carve.
+func (b *tableBuilder) build(carve func(l *ruleList, n int)) permTable {
+	if len(b.keys) == 0 {
+		return permTable{seed: b.seed}
+	}
+	size := uint64(1)
+	for size < uint64(2*len(b.keys)) {
+		size <<= 1
+	}
+	t := permTable{seed: b.seed, mask: size - 1, entries: make([]permEntry, size), slot: make([]int32, len(b.keys))}
+	for ki, k := range b.keys {
+		i := k.hash & t.mask
+		for t.entries[i].res != "" {
+			i = (i + 1) & t.mask
+		}
+		t.entries[i].res, t.entries[i].action = k.res, k.action
+		carve(&t.entries[i].list, k.n)
+		t.slot[ki] = int32(i)
+	}
+	return t
 }

@@ -106,9 +106,13 @@ func Clean(t testing.TB, c rueidis.Client, prefix string) {
 	})
 }
 
-// LeakOptions are the goleak options of packages that use a Redis Cluster
-// client: after Close, rueidis's cluster client may still sleep in a
-// topology-refresh retry for a few seconds before its goroutine ends.
+// LeakOptions are the goleak options of packages that use rueidis: after
+// Close, a cluster client may still sleep in a topology-refresh retry,
+// and any client in a reconnect backoff (singleflight DelayDo), for up to
+// a few seconds before the goroutine ends by itself.
 func LeakOptions() []goleak.Option {
-	return []goleak.Option{goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2")}
+	return []goleak.Option{
+		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"),
+		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*call).DelayDo.func1"),
+	}
 }
