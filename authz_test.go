@@ -104,6 +104,24 @@ func TestAuthorizeAuditsAllowsAtRateOne(t *testing.T) {
 	assert.Equal(t, d.ID.String(), events[0].DecisionID, "the audit event carries the decision ID")
 }
 
+// A fractional rate audits about that share of allows: the sample comes
+// from the decision ID's random half.
+func TestAuthorizeAuditsAllowsAtFractionalRate(t *testing.T) {
+	cfg := authv2.DefaultConfig()
+	cfg.Argon2 = cheapArgon2
+	cfg.AuditAllowRate = 0.25
+	e := newEnv(t, authv2.WithConfig(cfg))
+	p, _ := shop(t, e)
+	const n = 4000
+	for range n {
+		require.True(t, e.m.Can(t.Context(), p, "read", order("region:eu/store:42")))
+	}
+	require.NoError(t, e.m.FlushAudit(t.Context()))
+	got := len(e.sink.OfType(audit.TypeAuthorizeDecision))
+	// 1,000 expected; the bounds are seven standard deviations away.
+	assert.InDelta(t, n/4, got, 200, "audited allows")
+}
+
 func TestSessionWithoutTenantIsDeniedEverything(t *testing.T) {
 	e := newEnv(t)
 	_, _ = shop(t, e)

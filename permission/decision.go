@@ -65,10 +65,11 @@ type Rule struct {
 	Condition  string
 }
 
-// DecisionID identifies one decision, for audit correlation. IDs are
-// unique per engine (a random per-engine prefix and a scrambled counter)
-// but not secret: they are cheap enough to make on every check without
-// allocating.
+// DecisionID identifies one decision, for audit correlation. An ID is
+// the engine's random key mixed with a millisecond clock, then 64 random
+// bits: unique in practice (two IDs can only meet within one millisecond
+// of one engine, and then only if 64 random bits repeat), not secret, and
+// cheap enough to make on every check without allocating.
 type DecisionID [16]byte
 
 // String returns the ID as 32 lower-case hex digits ("" for the zero ID).
