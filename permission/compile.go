@@ -395,20 +395,23 @@ func newActivation(subj Subject, res Resource, req Request, roles []string, now 
 // whose merged rules hold no deny and start with an unconditional allow
 // covering the resource's scope) is answered from the index entry alone;
 // anything else goes through scan.
-func (cs *compiledSet) decide(d *Decision, subj *Subject, action string, res *Resource, req *Request, now int64) {
+//
+// It returns the table entry when the fast path decided, for the memo.
+func (cs *compiledSet) decide(d *Decision, subj *Subject, action string, res *Resource, req *Request, now int64) *permEntry {
 	d.Version = cs.version
-	l := cs.exact.get(res.Type, action)
-	if l != nil && l.fast != nil && ScopeCovers(l.fastScope, res.Scope) {
-		d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, l.fast
-		return
+	pe := cs.exact.get(res.Type, action)
+	if pe != nil && pe.list.fast != nil && ScopeCovers(pe.list.fastScope, res.Scope) {
+		d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, pe.list.fast
+		return pe
 	}
 	q := query{subj: subj, res: res, req: req, action: action, nowNs: now}
-	if l != nil {
-		cs.scan(d, &q, [3]*ruleList{l}, 1)
-		return
+	if pe != nil {
+		cs.scan(d, &q, [3]*ruleList{&pe.list}, 1)
+		return nil
 	}
 	ls, n := cs.lists(res.Type, action)
 	cs.scan(d, &q, ls, n)
+	return nil
 }
 
 // scan decides from the lists that apply: any applicable deny wins, then
@@ -554,10 +557,10 @@ func hashPerm(seed maphash.Seed, res, action string) uint64 {
 	return maphash.String(seed, res) ^ bits.RotateLeft64(a*0x9e3779b97f4a7c15, 32)
 }
 
-// get returns the list for (res, action), or nil. The list is shared and
-// must not be changed; a pointer, because copying it out of the table
-// cost more than finding it.
-func (t *permTable) get(res, action string) *ruleList {
+// get returns the entry for (res, action), or nil. The entry is shared
+// and must not be changed; a pointer, because copying its list out of
+// the table cost more than finding it.
+func (t *permTable) get(res, action string) *permEntry {
 	if len(t.entries) == 0 {
 		return nil
 	}
@@ -567,7 +570,7 @@ func (t *permTable) get(res, action string) *ruleList {
 			return nil
 		}
 		if e.res == res && e.action == action {
-			return &e.list
+			return e
 		}
 	}
 }

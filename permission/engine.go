@@ -58,8 +58,10 @@ func WithClock(c Clock) EngineOption {
 }
 
 // WithCacheSize bounds how many compiled (tenant, user) policies stay in
-// memory (DefaultCacheSize). Zero disables the cache: every check loads
-// and compiles the policy, which is only sensible in tests.
+// memory (DefaultCacheSize), and how many recent allowed checks the engine
+// remembers beside them (each a few hundred bytes). Zero disables both:
+// every check loads and compiles the policy, which is only sensible in
+// tests.
 func WithCacheSize(n int) EngineOption {
 	return engineOptionFunc(func(cfg *engineConfig) {
 		if n < 0 {
@@ -128,6 +130,7 @@ type Engine struct {
 	ticker   *coarseClock
 
 	cache   *cache
+	memo    *memo        // nil when the cache is off
 	misses  atomic.Int64 // policy loads, for CacheStats
 	intern  *interner
 	tmu     sync.RWMutex
@@ -183,6 +186,7 @@ func NewEngine(s Store, opts ...EngineOption) (*Engine, error) {
 	}
 	if cfg.cacheSize > 0 {
 		e.cache = newCache(cfg.cacheSize)
+		e.memo = newMemo(cfg.cacheSize, e.intern.seed)
 	}
 	if cfg.bus != nil {
 		stop, err := cfg.bus.Subscribe(context.Background(), e.Invalidate)
@@ -433,12 +437,28 @@ func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res
 		d.Reason = why
 		return d, err
 	}
+	var h uint64
+	if e.memo != nil {
+		h = e.memo.hash(subj.UserID, res.Type, action)
+		if m := e.memo.get(h, subj.TenantID, subj.UserID, res.Type, action); m != nil {
+			if err := e.fresh(ctx, subj.TenantID, m.ts, mono); err != nil {
+				d.Reason = ReasonError
+				return d, err
+			}
+			if m.version >= m.ts.known.Load() && now < m.validUntil && ScopeCovers(m.scope, res.Scope) {
+				d.Allowed, d.Effect, d.Reason, d.Version, d.rule = true, Allow, ReasonAllowed, m.version, &m.rule
+				return d, nil
+			}
+		}
+	}
 	cs, err := e.set(ctx, subj.TenantID, subj.UserID, now, mono)
 	if err != nil {
 		d.Reason = ReasonError
 		return d, err
 	}
-	cs.decide(&d, &subj, action, &res, &req, now)
+	if pe := cs.decide(&d, &subj, action, &res, &req, now); pe != nil && e.memo != nil {
+		e.memo.remember(h, cs, subj.UserID, pe, d.ID[15])
+	}
 	return d, nil
 }
 
