@@ -59,7 +59,7 @@ func (m *Manager) AuthorizeRequest(ctx context.Context, p *Principal, action str
 	if err != nil {
 		err = m.authzError(err)
 	}
-	m.recordDecision(ctx, p, action, res, d)
+	m.recordDecision(ctx, p, action, &res, &d)
 	return d, err
 }
 
@@ -79,8 +79,8 @@ func (m *Manager) AuthorizeBatch(ctx context.Context, p *Principal, qs []permiss
 	if err != nil {
 		return ds, m.authzError(err)
 	}
-	for i, d := range ds {
-		m.recordDecision(ctx, p, qs[i].Action, qs[i].Resource, d)
+	for i := range ds {
+		m.recordDecision(ctx, p, qs[i].Action, &qs[i].Resource, &ds[i])
 	}
 	return ds, nil
 }
@@ -132,7 +132,7 @@ func (m *Manager) authzError(err error) error {
 // of allows. The sample is taken from the decision ID's 64 random bits
 // (its second half), so it needs no random source of its own, and rates
 // down to one in billions are honoured.
-func (m *Manager) recordDecision(ctx context.Context, p *Principal, action string, res permission.Resource, d permission.Decision) {
+func (m *Manager) recordDecision(ctx context.Context, p *Principal, action string, res *permission.Resource, d *permission.Decision) {
 	if d.Allowed {
 		m.tel.Decisions.Add(ctx, 1, decisionAllow...)
 		rate := m.cfg.AuditAllowRate

@@ -84,7 +84,9 @@ func BenchmarkLogin(b *testing.B) {
 // condition (the policy compiled and cached), against the engine alone in
 // the same run.
 func BenchmarkAuthorize(b *testing.B) {
-	e := newEnv(b, authv2.WithTracerProvider(tracenoop.NewTracerProvider()), authv2.WithMeterProvider(metricnoop.NewMeterProvider()))
+	// The system clock (WithClock(nil)), as in production: the engine then
+	// reads its coarse clock rather than the test clock's mutex.
+	e := newEnv(b, authv2.WithClock(nil), authv2.WithTracerProvider(tracenoop.NewTracerProvider()), authv2.WithMeterProvider(metricnoop.NewMeterProvider()))
 	p, _ := shop(b, e)
 	res := order("region:eu/store:42")
 	ctx := context.Background()
@@ -103,7 +105,7 @@ func BenchmarkAuthorize(b *testing.B) {
 		tp := sdktrace.NewTracerProvider()
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 		b.Cleanup(func() { _ = tp.Shutdown(context.Background()); _ = mp.Shutdown(context.Background()) })
-		e := newEnv(b, authv2.WithTracerProvider(tp), authv2.WithMeterProvider(mp))
+		e := newEnv(b, authv2.WithClock(nil), authv2.WithTracerProvider(tp), authv2.WithMeterProvider(mp))
 		p, _ := shop(b, e)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -113,7 +115,7 @@ func BenchmarkAuthorize(b *testing.B) {
 		}
 	})
 	b.Run("manager/global-otel", func(b *testing.B) {
-		e := newEnv(b)
+		e := newEnv(b, authv2.WithClock(nil))
 		p, _ := shop(b, e)
 		b.ReportAllocs()
 		for b.Loop() {
