@@ -87,25 +87,71 @@ func fromMicros(v string) time.Time {
 }
 
 // fields lays a session out as hash field/value pairs.
+// sessionFields are a session's hash fields, in the order fields writes
+// them, Get reads them (HMGET: a positional reply, no map to build) and
+// parse expects them.
+var sessionFields = []string{"id", "sh", "u", "t", "sc", "c", "ls", "ie", "ae", "aa", "al", "ip", "ua", "dl", "ra", "rr"}
+
+// fieldIndex maps a field name to its position in sessionFields.
+var fieldIndex = func() map[string]int {
+	m := make(map[string]int, len(sessionFields))
+	for i, f := range sessionFields {
+		m[f] = i
+	}
+	return m
+}()
+
+// fields returns the HSET arguments of a session: name, value, ...
 func fields(x *session.Session) []string {
-	return []string{
-		"id", x.ID, "sh", string(x.SecretHash), "u", x.UserID, "t", x.TenantID, "sc", x.Scope,
-		"c", micros(x.CreatedAt), "ls", micros(x.LastSeenAt), "ie", micros(x.IdleExpiresAt),
-		"ae", micros(x.AbsoluteExpiresAt), "aa", micros(x.AuthenticatedAt), "al", strconv.Itoa(x.AuthLevel),
-		"ip", x.Client.IP, "ua", x.Client.UserAgent, "dl", x.Client.DeviceLabel,
-		"ra", micros(x.RevokedAt), "rr", x.RevokeReason,
+	vals := []string{
+		x.ID, string(x.SecretHash), x.UserID, x.TenantID, x.Scope,
+		micros(x.CreatedAt), micros(x.LastSeenAt), micros(x.IdleExpiresAt),
+		micros(x.AbsoluteExpiresAt), micros(x.AuthenticatedAt), strconv.Itoa(x.AuthLevel),
+		x.Client.IP, x.Client.UserAgent, x.Client.DeviceLabel,
+		micros(x.RevokedAt), x.RevokeReason,
+	}
+	out := make([]string, 0, 2*len(vals))
+	for i, v := range vals {
+		out = append(out, sessionFields[i], v)
+	}
+	return out
+}
+
+// parse reads a session from its field values in sessionFields order.
+func parse(v []string) *session.Session {
+	al, _ := strconv.Atoi(v[10])
+	return &session.Session{
+		ID: v[0], SecretHash: []byte(v[1]), UserID: v[2], TenantID: v[3], Scope: v[4],
+		CreatedAt: fromMicros(v[5]), LastSeenAt: fromMicros(v[6]), IdleExpiresAt: fromMicros(v[7]),
+		AbsoluteExpiresAt: fromMicros(v[8]), AuthenticatedAt: fromMicros(v[9]), AuthLevel: al,
+		Client:    session.ClientInfo{IP: v[11], UserAgent: v[12], DeviceLabel: v[13]},
+		RevokedAt: fromMicros(v[14]), RevokeReason: v[15],
 	}
 }
 
-func parse(m map[string]string) *session.Session {
-	al, _ := strconv.Atoi(m["al"])
-	return &session.Session{
-		ID: m["id"], SecretHash: []byte(m["sh"]), UserID: m["u"], TenantID: m["t"], Scope: m["sc"],
-		CreatedAt: fromMicros(m["c"]), LastSeenAt: fromMicros(m["ls"]), IdleExpiresAt: fromMicros(m["ie"]),
-		AbsoluteExpiresAt: fromMicros(m["ae"]), AuthenticatedAt: fromMicros(m["aa"]), AuthLevel: al,
-		Client:    session.ClientInfo{IP: m["ip"], UserAgent: m["ua"], DeviceLabel: m["dl"]},
-		RevokedAt: fromMicros(m["ra"]), RevokeReason: m["rr"],
+// parseReply reads a session from an HMGET of sessionFields; ok is false
+// when there is none (a missing hash answers every field with nil, and a
+// stored session always has its ID).
+func parseReply(v []string) (*session.Session, bool) {
+	if len(v) != len(sessionFields) || v[0] == "" {
+		return nil, false
 	}
+	return parse(v), true
+}
+
+// parsePairs reads a session from an HGETALL reply (name, value, ...); ok
+// is false when the hash is empty (no such session).
+func parsePairs(kv []string) (*session.Session, bool) {
+	if len(kv) == 0 {
+		return nil, false
+	}
+	v := make([]string, len(sessionFields))
+	for i := 0; i+1 < len(kv); i += 2 {
+		if j, known := fieldIndex[kv[i]]; known {
+			v[j] = kv[i+1]
+		}
+	}
+	return parse(v), true
 }
 
 // pexpireAt is the key's deadline in Unix milliseconds, at least now+1ms
@@ -264,22 +310,23 @@ func (s *SessionStore) indexExpiry(ctx context.Context, id string, at time.Time)
 	_ = s.c.Do(ctx, s.c.B().Zadd().Key(s.expiryKey()).ScoreMember().ScoreMember(float64(at.UnixMicro()), id).Build()).Error()
 }
 
-// Get implements session.Store: one HGETALL, or a client-side cache hit.
+// Get implements session.Store: one HMGET, or a client-side cache hit.
 func (s *SessionStore) Get(ctx context.Context, id string) (*session.Session, error) {
 	var res rueidis.RedisResult
 	if s.cfg.cacheTTL > 0 {
-		res = s.c.DoCache(ctx, s.c.B().Hgetall().Key(s.sessionKey(id)).Cache(), s.cfg.cacheTTL)
+		res = s.c.DoCache(ctx, s.c.B().Hmget().Key(s.sessionKey(id)).Field(sessionFields...).Cache(), s.cfg.cacheTTL)
 	} else {
-		res = s.c.Do(ctx, s.c.B().Hgetall().Key(s.sessionKey(id)).Build())
+		res = s.c.Do(ctx, s.c.B().Hmget().Key(s.sessionKey(id)).Field(sessionFields...).Build())
 	}
-	m, err := res.AsStrMap()
+	v, err := res.AsStrSlice()
 	if err != nil {
 		return nil, translate("session.get", err)
 	}
-	if len(m) == 0 {
+	x, ok := parseReply(v)
+	if !ok {
 		return nil, store.ErrNotFound
 	}
-	return parse(m), nil
+	return x, nil
 }
 
 // touchScript: KEYS session; ARGV last-seen, idle-expiry (micros), the
@@ -429,11 +476,9 @@ func (s *SessionStore) userSessions(ctx context.Context, userID string) ([]*sess
 		if err != nil {
 			return nil, translate("session.list", err)
 		}
-		m := make(map[string]string, len(kv)/2)
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
+		if x, ok := parsePairs(kv); ok {
+			out = append(out, x)
 		}
-		out = append(out, parse(m))
 	}
 	return out, nil
 }
@@ -511,16 +556,16 @@ func (s *SessionStore) Stats(ctx context.Context, f session.StatsFilter, now tim
 	cmds := make(rueidis.Commands, 0, len(ids))
 	for _, id := range ids {
 		if f.UserID == "" || session.TagOf(id) == session.UserTag(f.UserID) {
-			cmds = append(cmds, s.c.B().Hgetall().Key(s.sessionKey(id)).Build())
+			cmds = append(cmds, s.c.B().Hmget().Key(s.sessionKey(id)).Field(sessionFields...).Build())
 		}
 	}
 	var all []*session.Session
 	for _, res := range s.c.DoMulti(ctx, cmds...) {
-		m, err := res.AsStrMap()
+		v, err := res.AsStrSlice()
 		if err != nil {
 			return st, translate("session.stats", err)
 		}
-		if x := parse(m); len(m) > 0 && (f.UserID == "" || x.UserID == f.UserID) {
+		if x, ok := parseReply(v); ok && (f.UserID == "" || x.UserID == f.UserID) {
 			all = append(all, x)
 		}
 	}
