@@ -11,7 +11,9 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/internal/redistest"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/redis"
 	"github.com/authv2/authv2/user"
 )
 
@@ -49,6 +51,26 @@ func BenchmarkAuthenticate(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkAuthenticateRedisRatio is the Redis target of the sessions
+// issue: Manager.Authenticate over the Redis session store against one
+// bare rueidis GET of a small key, interleaved in each iteration so both
+// see the same machine load. It reports both means and their ratio
+// (target: under 1.2). Needs AUTHV2_TEST_REDIS_ADDR.
+func BenchmarkAuthenticateRedisRatio(b *testing.B) {
+	c := redistest.Client(b, []string{redistest.Addr(b)}, false)
+	prefix := redistest.Prefix(b)
+	redistest.Clean(b, c, prefix)
+	// The system clock: Redis expires keys by real time. Sliding renewal
+	// writes at most once a minute, so not inside a run this short.
+	e := newEnv(b, authv2.WithClock(nil), authv2.WithSessionStore(redis.NewSessionStore(c, redis.WithKeyPrefix(prefix))))
+	e.register(b, "bench@example.com")
+	res := e.login(b, "bench@example.com")
+	redistest.BareGetRatio(b, c, prefix, "auth", func(ctx context.Context) error {
+		_, err := e.m.Authenticate(ctx, res.Token, session.ClientInfo{})
+		return err
+	})
 }
 
 // BenchmarkLogin compares a whole Login with one argon2id verification at

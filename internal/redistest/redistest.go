@@ -116,3 +116,31 @@ func LeakOptions() []goleak.Option {
 		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*call).DelayDo.func1"),
 	}
 }
+
+// BareGetRatio runs op in a benchmark loop, each iteration also timing one
+// bare GET of a small key before it, so both see the same machine load,
+// and reports both means and op's time over the GET's as "<name>/bare":
+// the measure of the Redis speed targets.
+func BareGetRatio(b *testing.B, c rueidis.Client, prefix, name string, op func(context.Context) error) {
+	b.Helper()
+	ctx := context.Background()
+	small := prefix + "small"
+	if err := c.Do(ctx, c.B().Set().Key(small).Value("v").Build()).Error(); err != nil {
+		b.Fatal(err)
+	}
+	var bare, timed time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if err := c.Do(ctx, c.B().Get().Key(small).Build()).Error(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := op(ctx); err != nil {
+			b.Fatal(err)
+		}
+		bare, timed = bare+t1.Sub(t0), timed+time.Since(t1)
+	}
+	b.ReportMetric(float64(bare.Nanoseconds())/float64(b.N), "bare-ns/op")
+	b.ReportMetric(float64(timed.Nanoseconds())/float64(b.N), name+"-ns/op")
+	b.ReportMetric(float64(timed)/float64(bare), name+"/bare")
+}

@@ -16,6 +16,13 @@
 // all of a user's sessions and listing them each run as one Lua script on
 // that slot: atomic, one round trip, on a single node and on a cluster.
 //
+// A session hash keeps what never changes and what only Update changes in
+// two packed fields (length-prefixed values behind a format byte), next to
+// the few fields the scripts move (last seen, idle expiry, revocation) and
+// copies of those they read: Get is one HMGET of six fields, since a
+// reply's cost grows with its number of fields. A record that does not
+// unpack fails closed with ErrStoreUnavailable.
+//
 // Sessions expire through Redis TTLs (PEXPIREAT at the earlier of the
 // idle and absolute deadlines, moved by Touch); revoked sessions keep their
 // TTL so that Get can still say "revoked". The user index is pruned of

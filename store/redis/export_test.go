@@ -1,4 +1,4 @@
 package redis
 
-// SessionFields lets tests issue the very command Get caches.
-var SessionFields = sessionFields
+// GetFields lets tests issue the very command Get caches.
+var GetFields = getFields

@@ -129,7 +129,7 @@ func TestClientSideCacheInvalidation(t *testing.T) {
 			got, err := sa.Get(ctx, x.ID)
 			require.NoError(t, err)
 			require.True(t, got.RevokedAt.IsZero())
-			assert.True(t, ca.DoCache(ctx, ca.B().Hmget().Key(key).Field(redis.SessionFields...).Cache(), time.Minute).IsCacheHit(), "Get must fill the cache")
+			assert.True(t, ca.DoCache(ctx, ca.B().Hmget().Key(key).Field(redis.GetFields...).Cache(), time.Minute).IsCacheHit(), "Get must fill the cache")
 
 			require.NoError(t, sb.Revoke(ctx, x.ID, now, session.ReasonLogout))
 			assert.Eventually(t, func() bool {
@@ -324,23 +324,10 @@ func BenchmarkGetRatio(b *testing.B) {
 	x := live("u-ratio", now)
 	_, err := s.Create(ctx, x, session.Limit{}, now)
 	require.NoError(b, err)
-	small := prefix + "small"
-	require.NoError(b, c.Do(ctx, c.B().Set().Key(small).Value("v").Build()).Error())
-	var bare, get time.Duration
-	for b.Loop() {
-		t0 := time.Now()
-		if err := c.Do(ctx, c.B().Get().Key(small).Build()).Error(); err != nil {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		if _, err := s.Get(ctx, x.ID); err != nil {
-			b.Fatal(err)
-		}
-		bare, get = bare+t1.Sub(t0), get+time.Since(t1)
-	}
-	b.ReportMetric(float64(bare.Nanoseconds())/float64(b.N), "bare-ns/op")
-	b.ReportMetric(float64(get.Nanoseconds())/float64(b.N), "get-ns/op")
-	b.ReportMetric(float64(get)/float64(bare), "get/bare")
+	redistest.BareGetRatio(b, c, prefix, "get", func(ctx context.Context) error {
+		_, err := s.Get(ctx, x.ID)
+		return err
+	})
 }
 
 // Without a limit, Create still trims the user index of sessions Redis
@@ -367,4 +354,24 @@ func TestUnlimitedCreatePrunesIndex(t *testing.T) {
 	members, err := c.Do(ctx, c.B().Zcard().Key("authv2:{"+session.UserTag("u-prune")+"}:u:u-prune").Build()).AsInt64()
 	require.NoError(t, err)
 	assert.EqualValues(t, 6, members, "each create drops up to three dead members: the 10 are gone after 4 creates")
+}
+
+// A stored record that does not decode (damaged, or written by another
+// program) fails closed with ErrUnavailable naming the operation, never
+// a panic or a half-read session.
+func TestCorruptRecordFailsClosed(t *testing.T) {
+	_, c := redistest.Mini(t)
+	s := redis.NewSessionStore(c)
+	ctx, now := context.Background(), time.Now()
+	x := live("u-corrupt", now)
+	_, err := s.Create(ctx, x, session.Limit{}, now)
+	require.NoError(t, err)
+	key := "authv2:{" + session.TagOf(x.ID) + "}:s:" + x.ID
+	require.NoError(t, c.Do(ctx, c.B().Hset().Key(key).FieldValue().FieldValue("d", "garbage").Build()).Error())
+
+	_, err = s.Get(ctx, x.ID)
+	assert.ErrorIs(t, err, store.ErrUnavailable)
+	assert.ErrorContains(t, err, "session.get")
+	_, err = s.ListByUser(ctx, "u-corrupt", now)
+	assert.ErrorIs(t, err, store.ErrUnavailable)
 }

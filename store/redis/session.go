@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha1"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"slices"
@@ -86,72 +87,110 @@ func fromMicros(v string) time.Time {
 	return time.UnixMicro(n).UTC()
 }
 
-// fields lays a session out as hash field/value pairs.
-// sessionFields are a session's hash fields, in the order fields writes
-// them, Get reads them (HMGET: a positional reply, no map to build) and
-// parse expects them.
-var sessionFields = []string{"id", "sh", "u", "t", "sc", "c", "ls", "ie", "ae", "aa", "al", "ip", "ua", "dl", "ra", "rr"}
+// A session is one hash. Its scripts read and write single fields, while
+// Get, the hot path, reads two packed blobs and the four fields that
+// change: a reply costs in proportion to its number of fields (HMGET of
+// 16 fields measured 1.15× a bare GET, of one field 1.01×).
+//
+//	d                packed: ID, secret hash, user, created, absolute expiry (never change)
+//	m                packed: tenant, scope, authenticated at, auth level, IP, user agent,
+//	                 device label (Update rewrites it whole)
+//	ls, ie, ra, rr   last seen, idle expiry, revoked at, revoke reason (scripts change them)
+//	id, u, t, c, ae  copies for the scripts to read
+var getFields = []string{"d", "m", "ls", "ie", "ra", "rr"}
 
-// fieldIndex maps a field name to its position in sessionFields.
-var fieldIndex = func() map[string]int {
-	m := make(map[string]int, len(sessionFields))
-	for i, f := range sessionFields {
-		m[f] = i
-	}
-	return m
-}()
-
-// fields returns the HSET arguments of a session: name, value, ...
+// fields returns the HSET arguments of a new session: name, value, ...
 func fields(x *session.Session) []string {
-	vals := []string{
-		x.ID, string(x.SecretHash), x.UserID, x.TenantID, x.Scope,
-		micros(x.CreatedAt), micros(x.LastSeenAt), micros(x.IdleExpiresAt),
-		micros(x.AbsoluteExpiresAt), micros(x.AuthenticatedAt), strconv.Itoa(x.AuthLevel),
-		x.Client.IP, x.Client.UserAgent, x.Client.DeviceLabel,
-		micros(x.RevokedAt), x.RevokeReason,
-	}
-	out := make([]string, 0, 2*len(vals))
-	for i, v := range vals {
-		out = append(out, sessionFields[i], v)
-	}
-	return out
+	return append([]string{
+		"d", pack(x.ID, string(x.SecretHash), x.UserID, micros(x.CreatedAt), micros(x.AbsoluteExpiresAt)),
+		"ls", micros(x.LastSeenAt), "ie", micros(x.IdleExpiresAt), "ra", micros(x.RevokedAt), "rr", x.RevokeReason,
+		"id", x.ID, "u", x.UserID, "c", micros(x.CreatedAt), "ae", micros(x.AbsoluteExpiresAt),
+	}, updateFields(x)...)
 }
 
-// parse reads a session from its field values in sessionFields order.
-func parse(v []string) *session.Session {
-	al, _ := strconv.Atoi(v[10])
-	return &session.Session{
-		ID: v[0], SecretHash: []byte(v[1]), UserID: v[2], TenantID: v[3], Scope: v[4],
-		CreatedAt: fromMicros(v[5]), LastSeenAt: fromMicros(v[6]), IdleExpiresAt: fromMicros(v[7]),
-		AbsoluteExpiresAt: fromMicros(v[8]), AuthenticatedAt: fromMicros(v[9]), AuthLevel: al,
-		Client:    session.ClientInfo{IP: v[11], UserAgent: v[12], DeviceLabel: v[13]},
-		RevokedAt: fromMicros(v[14]), RevokeReason: v[15],
+// updateFields returns the HSET arguments Update writes.
+func updateFields(x *session.Session) []string {
+	return []string{
+		"m", pack(x.TenantID, x.Scope, micros(x.AuthenticatedAt), strconv.Itoa(x.AuthLevel),
+			x.Client.IP, x.Client.UserAgent, x.Client.DeviceLabel),
+		"t", x.TenantID,
 	}
 }
 
-// parseReply reads a session from an HMGET of sessionFields; ok is false
-// when there is none (a missing hash answers every field with nil, and a
-// stored session always has its ID).
-func parseReply(v []string) (*session.Session, bool) {
-	if len(v) != len(sessionFields) || v[0] == "" {
-		return nil, false
+// packVersion leads every packed blob, so the layout can change later.
+const packVersion = 1
+
+// pack joins values, each prefixed by its length (uvarint): no value can
+// be mistaken for a separator.
+func pack(vals ...string) string {
+	n := 1
+	for _, v := range vals {
+		n += binary.MaxVarintLen64 + len(v)
 	}
-	return parse(v), true
+	b := append(make([]byte, 0, n), packVersion)
+	for _, v := range vals {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return string(b)
 }
 
-// parsePairs reads a session from an HGETALL reply (name, value, ...); ok
-// is false when the hash is empty (no such session).
-func parsePairs(kv []string) (*session.Session, bool) {
-	if len(kv) == 0 {
-		return nil, false
+var errCorrupt = errors.New("authv2/redis: stored session is corrupt")
+
+// unpack splits a blob made by pack into exactly len(dst) values.
+func unpack(s string, dst []string) error {
+	if len(s) == 0 || s[0] != packVersion {
+		return errCorrupt
 	}
-	v := make([]string, len(sessionFields))
-	for i := 0; i+1 < len(kv); i += 2 {
-		if j, known := fieldIndex[kv[i]]; known {
-			v[j] = kv[i+1]
+	s = s[1:]
+	for i := range dst {
+		n, w := uvarint(s)
+		if w <= 0 || n > uint64(len(s)-w) {
+			return errCorrupt
 		}
+		dst[i], s = s[w:w+int(n)], s[w+int(n):]
 	}
-	return parse(v), true
+	if len(s) != 0 {
+		return errCorrupt
+	}
+	return nil
+}
+
+// uvarint is binary.Uvarint over a string, without converting it.
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		c := s[i]
+		if c < 0x80 {
+			return x | uint64(c)<<(7*i), i + 1
+		}
+		x |= uint64(c&0x7f) << (7 * i)
+	}
+	return 0, 0
+}
+
+// parse reads a session from an HMGET of getFields. It returns
+// store.ErrNotFound when there is none (a missing hash answers every
+// field with nil).
+func parse(v []string) (*session.Session, error) {
+	if len(v) != len(getFields) || v[0] == "" {
+		return nil, store.ErrNotFound
+	}
+	var d [5]string
+	var m [7]string
+	if err := unpack(v[0], d[:]); err != nil {
+		return nil, err
+	}
+	if err := unpack(v[1], m[:]); err != nil {
+		return nil, err
+	}
+	al, _ := strconv.Atoi(m[3])
+	return &session.Session{
+		ID: d[0], SecretHash: []byte(d[1]), UserID: d[2], CreatedAt: fromMicros(d[3]), AbsoluteExpiresAt: fromMicros(d[4]),
+		TenantID: m[0], Scope: m[1], AuthenticatedAt: fromMicros(m[2]), AuthLevel: al,
+		Client:     session.ClientInfo{IP: m[4], UserAgent: m[5], DeviceLabel: m[6]},
+		LastSeenAt: fromMicros(v[2]), IdleExpiresAt: fromMicros(v[3]), RevokedAt: fromMicros(v[4]), RevokeReason: v[5],
+	}, nil
 }
 
 // pexpireAt is the key's deadline in Unix milliseconds, at least now+1ms
@@ -314,19 +353,25 @@ func (s *SessionStore) indexExpiry(ctx context.Context, id string, at time.Time)
 func (s *SessionStore) Get(ctx context.Context, id string) (*session.Session, error) {
 	var res rueidis.RedisResult
 	if s.cfg.cacheTTL > 0 {
-		res = s.c.DoCache(ctx, s.c.B().Hmget().Key(s.sessionKey(id)).Field(sessionFields...).Cache(), s.cfg.cacheTTL)
+		res = s.c.DoCache(ctx, s.c.B().Hmget().Key(s.sessionKey(id)).Field(getFields...).Cache(), s.cfg.cacheTTL)
 	} else {
-		res = s.c.Do(ctx, s.c.B().Hmget().Key(s.sessionKey(id)).Field(sessionFields...).Build())
+		res = s.c.Do(ctx, s.c.B().Hmget().Key(s.sessionKey(id)).Field(getFields...).Build())
 	}
 	v, err := res.AsStrSlice()
 	if err != nil {
 		return nil, translate("session.get", err)
 	}
-	x, ok := parseReply(v)
-	if !ok {
-		return nil, store.ErrNotFound
+	return s.parse("session.get", v)
+}
+
+// parse is parse with a corrupt record reported as the store failing:
+// callers fail closed on it, and it names the operation.
+func (s *SessionStore) parse(op string, v []string) (*session.Session, error) {
+	x, err := parse(v)
+	if errors.Is(err, errCorrupt) {
+		return nil, store.Unavailable(op, err)
 	}
-	return x, nil
+	return x, err
 }
 
 // touchScript: KEYS session; ARGV last-seen, idle-expiry (micros), the
@@ -365,10 +410,7 @@ return 'OK'
 
 // Update implements session.Store.
 func (s *SessionStore) Update(ctx context.Context, x *session.Session) error {
-	reply, err := updateScript.Exec(ctx, s.c, []string{s.sessionKey(x.ID)}, []string{
-		"t", x.TenantID, "sc", x.Scope, "al", strconv.Itoa(x.AuthLevel), "aa", micros(x.AuthenticatedAt),
-		"ip", x.Client.IP, "ua", x.Client.UserAgent, "dl", x.Client.DeviceLabel,
-	}).ToString()
+	reply, err := updateScript.Exec(ctx, s.c, []string{s.sessionKey(x.ID)}, updateFields(x)).ToString()
 	if err != nil {
 		return translate("session.update", err)
 	}
@@ -454,31 +496,36 @@ func (s *SessionStore) Rotate(ctx context.Context, oldID string, next *session.S
 	return nil
 }
 
-// listScript: KEYS user index; ARGV prefix, tag. Returns the hashes of the
-// sessions still stored, pruning the index of the rest.
+// listScript: KEYS user index; ARGV prefix, tag, then getFields. Returns
+// each stored session as Get reads it, pruning the index of the rest.
 var listScript = rueidis.NewLuaScript(luaLive + `
 local out = {}
+local names = {}
+for i = 3, #ARGV do table.insert(names, ARGV[i]) end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local h = redis.call('HGETALL', skey(ARGV[1], ARGV[2], id))
-  if #h == 0 then redis.call('ZREM', KEYS[1], id) else table.insert(out, h) end
+  local h = redis.call('HMGET', skey(ARGV[1], ARGV[2], id), unpack(names))
+  if not h[1] then redis.call('ZREM', KEYS[1], id) else table.insert(out, h) end
 end
 return out
 `)
 
 func (s *SessionStore) userSessions(ctx context.Context, userID string) ([]*session.Session, error) {
-	msgs, err := listScript.Exec(ctx, s.c, []string{s.userKey(userID)}, []string{s.cfg.prefix, session.UserTag(userID)}).ToArray()
+	args := append([]string{s.cfg.prefix, session.UserTag(userID)}, getFields...)
+	msgs, err := listScript.Exec(ctx, s.c, []string{s.userKey(userID)}, args).ToArray()
 	if err != nil {
 		return nil, translate("session.list", err)
 	}
 	out := make([]*session.Session, 0, len(msgs))
 	for _, msg := range msgs {
-		kv, err := msg.AsStrSlice()
+		v, err := msg.AsStrSlice()
 		if err != nil {
 			return nil, translate("session.list", err)
 		}
-		if x, ok := parsePairs(kv); ok {
-			out = append(out, x)
+		x, err := s.parse("session.list", v)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, x)
 	}
 	return out, nil
 }
@@ -556,7 +603,7 @@ func (s *SessionStore) Stats(ctx context.Context, f session.StatsFilter, now tim
 	cmds := make(rueidis.Commands, 0, len(ids))
 	for _, id := range ids {
 		if f.UserID == "" || session.TagOf(id) == session.UserTag(f.UserID) {
-			cmds = append(cmds, s.c.B().Hmget().Key(s.sessionKey(id)).Field(sessionFields...).Build())
+			cmds = append(cmds, s.c.B().Hmget().Key(s.sessionKey(id)).Field(getFields...).Build())
 		}
 	}
 	var all []*session.Session
@@ -565,7 +612,14 @@ func (s *SessionStore) Stats(ctx context.Context, f session.StatsFilter, now tim
 		if err != nil {
 			return st, translate("session.stats", err)
 		}
-		if x, ok := parseReply(v); ok && (f.UserID == "" || x.UserID == f.UserID) {
+		x, err := s.parse("session.stats", v)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // expired between the index read and this one
+		}
+		if err != nil {
+			return st, err
+		}
+		if f.UserID == "" || x.UserID == f.UserID {
 			all = append(all, x)
 		}
 	}
