@@ -2,6 +2,7 @@ package permission
 
 import (
 	"hash/maphash"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 )
@@ -84,19 +85,18 @@ func (c *cache) put(k cacheKey, cs *compiledSet, mono int64) {
 		}
 	}
 	if len(live) >= c.per {
+		// Sample from a random start: live is in table order, so a fixed
+		// start would always weigh the same few entries and never evict
+		// the rest, however cold.
 		const samples = 8
-		victim := 0
-		for i := 1; i < min(samples, len(live)); i++ {
-			if live[i].cs.used.Load() < live[victim].cs.used.Load() {
+		start := rand.IntN(len(live))
+		victim := start
+		for j := 1; j < min(samples, len(live)); j++ {
+			if i := (start + j) % len(live); live[i].cs.used.Load() < live[victim].cs.used.Load() {
 				victim = i
 			}
 		}
-		// Sampling from the front would evict the same region of the
-		// table every time; rotate so the next put samples elsewhere.
 		live = append(live[:victim], live[victim+1:]...)
-		if len(live) > samples {
-			live = append(live[samples:], live[:samples]...)
-		}
 	}
 	live = append(live, setSlot{hash: h, tenant: k.tenant, user: k.user, cs: cs})
 	s.t.Store(newSetTable(live))

@@ -75,10 +75,13 @@ type heldGrant struct {
 }
 
 // collect walks each active binding's role and its ancestors and returns
-// every grant the user holds, plus the role names. A role reached twice
-// at one scope (diamond inheritance, two bindings) contributes its grants
-// once, lasting as long as the longest-lived way of reaching it.
-func collect(p *Policy, now int64, in *interner) ([]heldGrant, []string) {
+// every grant the user holds, the role names, and the earliest expiry of
+// an active binding (past it, what the user holds changes, even when
+// that binding's role grants nothing itself: principal.roles does). A
+// role reached twice at one scope (diamond inheritance, two bindings)
+// contributes its grants once, lasting as long as the longest-lived way
+// of reaching it.
+func collect(p *Policy, now int64, in *interner) (held []heldGrant, roles []string, until int64) {
 	byName := make(map[string]*Role, len(p.Roles))
 	for _, r := range p.Roles {
 		// A tenant role shadows the template of the same name.
@@ -133,22 +136,24 @@ func collect(p *Policy, now int64, in *interner) ([]heldGrant, []string) {
 			}
 		}
 	}
+	until = never
 	for _, b := range p.Bindings {
 		if b.TenantID != p.TenantID || b.UserID != p.UserID {
 			continue
 		}
 		if exp := unixNano(b.ExpiresAt); exp > now {
+			until = min(until, exp)
 			walk(b.Role, b.Role, in.get(b.Scope), exp)
 		}
 	}
-	roles := make([]string, 0, len(reached))
+	roles = make([]string, 0, len(reached))
 	for k := range reached {
 		if byName[k.role] != nil {
 			roles = append(roles, k.role)
 		}
 	}
 	slices.Sort(roles)
-	return out, slices.Compact(roles)
+	return out, slices.Compact(roles), until
 }
 
 // Kinds of permission, for indexing.
@@ -176,9 +181,9 @@ func kindOf(p Permission) int {
 // everything first and allocates each kind of thing once, with no map
 // for the common, wildcard-free policy.
 func compileSet(p *Policy, conds *conditions, in *interner, now int64) *compiledSet {
-	held, roles := collect(p, now, in)
+	held, roles, until := collect(p, now, in)
 	cs := &compiledSet{
-		tenant: p.TenantID, user: p.UserID, version: p.Version, validUntil: never,
+		tenant: p.TenantID, user: p.UserID, version: p.Version, validUntil: until,
 		roles: roles, adapter: conds.adapter,
 	}
 	// Rules, and the distinct exact permissions with how many rules each.
@@ -197,7 +202,6 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64) *compiled
 			// keeps these out.
 			continue
 		}
-		cs.validUntil = min(cs.validUntil, h.expires)
 		permStr := h.grant.Permission
 		if permStr == "*:*" {
 			permStr = Wildcard

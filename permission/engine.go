@@ -76,7 +76,9 @@ func WithCacheSize(n int) EngineOption {
 // policy version before asking the store again (DefaultMaxStaleness). It
 // bounds how long a revoked permission keeps working on this instance when
 // no bus message arrives. Zero asks the store on every check; a negative
-// value never asks, leaving invalidation to the bus and to Invalidate.
+// value never asks on its own, leaving invalidation to the bus,
+// Invalidate and PolicyChanged (after which the next check of each
+// affected tenant asks once).
 func WithMaxStaleness(d time.Duration) EngineOption {
 	return engineOptionFunc(func(cfg *engineConfig) { cfg.maxStale = d })
 }
@@ -146,7 +148,14 @@ type Engine struct {
 type tenantState struct {
 	known      atomic.Int64 // highest version heard of
 	checked    atomic.Int64 // engine-monotonic ns of the last store read; 0: must read
+	resets     atomic.Int64 // how many times checked was reset to 0 (forced re-reads)
 	refreshing atomic.Bool
+}
+
+// mustRecheck makes the next check re-read the tenant's version.
+func (ts *tenantState) mustRecheck() {
+	ts.resets.Add(1)
+	ts.checked.Store(0)
 }
 
 func (ts *tenantState) observe(v int64) {
@@ -219,7 +228,7 @@ func (e *Engine) Invalidate(tenantID string, version int64) {
 	if tenantID == GlobalTenant {
 		e.tmu.RLock()
 		for _, ts := range e.tenants {
-			ts.checked.Store(0)
+			ts.mustRecheck()
 		}
 		e.tmu.RUnlock()
 		return
@@ -255,7 +264,7 @@ func (e *Engine) forceRecheck(tenantID string) {
 		e.Invalidate(GlobalTenant, 0)
 		return
 	}
-	e.tenant(tenantID).checked.Store(0)
+	e.tenant(tenantID).mustRecheck()
 }
 
 func (e *Engine) tenant(id string) *tenantState {
@@ -299,11 +308,11 @@ func (e *Engine) newID(id *DecisionID, mono int64) {
 // tenant reads at a time; the others go on with what is known for up to
 // twice maxStale.
 func (e *Engine) fresh(ctx context.Context, tenant string, ts *tenantState, mono int64) error {
-	if e.maxStale < 0 {
-		return nil
-	}
+	// checked == 0 means "must read", whatever maxStale says: it is how
+	// a template change (Invalidate(GlobalTenant)) and PolicyChanged
+	// reach tenants, also on an engine that never polls.
 	last := ts.checked.Load()
-	if last != 0 && mono-last < e.maxStale {
+	if last != 0 && (e.maxStale < 0 || mono-last < e.maxStale) {
 		return nil
 	}
 	if ts.refreshing.CompareAndSwap(false, true) {
@@ -378,15 +387,16 @@ func (e *Engine) load(ctx context.Context, k cacheKey, ts *tenantState, now, mon
 	e.flights[k] = f
 	e.fmu.Unlock()
 
-	last := ts.checked.Load()
+	resets, last := ts.resets.Load(), ts.checked.Load()
 	p, err := e.store.LoadPolicy(ctx, k.tenant, k.user)
 	if err == nil {
 		f.cs = compileSet(p, e.conds, e.intern, now)
 		f.cs.ts = ts
 		ts.observe(p.Version)
-		// The load read the version: it counts as a check, unless the
-		// version was invalidated (checked reset to 0) meanwhile.
-		if last != 0 {
+		// The load read the version: it counts as a check, unless a
+		// re-read was forced meanwhile (it may be about a newer version
+		// than the one this load saw).
+		if ts.resets.Load() == resets {
 			ts.checked.CompareAndSwap(last, mono)
 		}
 		if e.cache != nil {
@@ -457,7 +467,7 @@ func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res
 		return d, err
 	}
 	if pe := cs.decide(&d, &subj, action, &res, &req, now); pe != nil && e.memo != nil {
-		e.memo.remember(h, cs, subj.UserID, pe, d.ID[15])
+		e.memo.remember(h, e.intern.get(subj.TenantID), subj.UserID, cs, pe, now, d.ID[15])
 	}
 	return d, nil
 }

@@ -315,6 +315,23 @@ func TestBindingExpiry(t *testing.T) {
 	assert.False(t, e.Check(ctx, subject("acme", "u"), "read", resource("acme", "orders", ""), noReq), "expired binding from the cached set")
 }
 
+// A role that grants nothing itself can still matter (conditions read
+// principal.roles): its binding's expiry retires the cached set too.
+func TestExpiryOfARoleWithoutGrants(t *testing.T) {
+	f := newFixture(t, "acme")
+	f.role("acme", "vip", nil)
+	f.role("acme", "clerk", nil, allowIf("orders:refund", "'vip' in principal.roles"))
+	f.bind("acme", "u", "clerk", "")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, f.store.PutBinding(f.ctx, permission.Binding{TenantID: "acme", UserID: "u", Role: "vip", ExpiresAt: t0.Add(time.Hour)}))
+	clock := &fakeClock{now: t0}
+	e := f.engine(permission.WithClock(clock), permission.WithMaxStaleness(-1))
+	ctx := context.Background()
+	assert.True(t, e.Check(ctx, subject("acme", "u"), "refund", resource("acme", "orders", ""), noReq))
+	clock.now = t0.Add(2 * time.Hour)
+	assert.False(t, e.Check(ctx, subject("acme", "u"), "refund", resource("acme", "orders", ""), noReq), "vip expired an hour ago")
+}
+
 // failingStore fails every read after fail is set.
 type failingStore struct {
 	permission.Store

@@ -124,7 +124,7 @@ func (e *Engine) Explain(ctx context.Context, subj Subject, action string, res R
 		x.Bindings = append(x.Bindings, bt)
 	}
 
-	held, _ := collect(p, nowNs, e.intern)
+	held, _, _ := collect(p, nowNs, e.intern)
 	for _, h := range held {
 		g := GrantTrace{
 			Rule: Rule{Role: h.role, BoundRole: h.bound, Scope: h.scope, Permission: h.grant.Permission,
@@ -173,7 +173,7 @@ func (e *Engine) EffectivePermissions(ctx context.Context, tenantID, userID, sco
 		return nil, err
 	}
 	now, _ := e.times()
-	held, _ := collect(p, now, e.intern)
+	held, _, _ := collect(p, now, e.intern)
 	var out []Rule
 	for _, h := range held {
 		if !h.permOK || !ScopeCovers(h.scope, scope) {

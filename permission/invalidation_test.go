@@ -78,6 +78,23 @@ func TestTemplateChangeReachesEveryTenant(t *testing.T) {
 	}
 }
 
+// An engine that never polls still learns of a template change through
+// PolicyChanged(GlobalTenant): every tenant re-reads its version once.
+func TestTemplateChangeReachesANonPollingEngine(t *testing.T) {
+	f := newFixture(t, "acme")
+	f.role(permission.GlobalTenant, "viewer", nil, allow("orders:read"))
+	f.bind("acme", "u", "viewer", "")
+	e := f.engine(permission.WithMaxStaleness(-1))
+	ctx := context.Background()
+	for range 2 {
+		require.True(t, e.Check(ctx, subject("acme", "u"), "read", resource("acme", "orders", ""), noReq))
+	}
+	f.role(permission.GlobalTenant, "viewer", nil, allow("invoices:read"))
+	require.NoError(t, e.PolicyChanged(ctx, permission.GlobalTenant))
+	assert.False(t, e.Check(ctx, subject("acme", "u"), "read", resource("acme", "orders", ""), noReq))
+	assert.True(t, e.Check(ctx, subject("acme", "u"), "read", resource("acme", "invoices", ""), noReq))
+}
+
 func TestInvalidateDirectly(t *testing.T) {
 	f := newFixture(t, "acme")
 	f.role("acme", "r", nil, allow("orders:read"))

@@ -2,6 +2,7 @@ package permission
 
 import (
 	"hash/maphash"
+	"math/bits"
 	"strings"
 	"sync/atomic"
 )
@@ -45,8 +46,10 @@ func newMemo(size int, seed maphash.Seed) *memo {
 	return &memo{seed: seed, mask: n - 1, slots: make([]atomic.Pointer[memoEntry], n)}
 }
 
+// hash keys a check. The user's hash is rotated so that a user and a
+// resource type with the same name do not cancel out, nor swap places.
 func (m *memo) hash(user, res, action string) uint64 {
-	return maphash.String(m.seed, user) ^ hashPerm(m.seed, res, action)
+	return bits.RotateLeft64(maphash.String(m.seed, user), 32) ^ hashPerm(m.seed, res, action)
 }
 
 const memoWays = 4
@@ -67,14 +70,16 @@ func (m *memo) get(h uint64, tenant, user, res, action string) *memoEntry {
 	return nil
 }
 
-// remember records an allow the fast path of cs decided, in an empty or
-// stale slot of its group, else, one time in eight (random is a random
-// byte, from the decision ID), in place of one of the four.
-func (m *memo) remember(h uint64, cs *compiledSet, user string, pe *permEntry, random byte) {
+// remember records an allow the fast path of cs decided, for tenant and
+// user, at now. It takes a slot of the group that is empty, or holds an
+// entry no longer usable (older policy version, or past its expiry),
+// else, one time in eight (random is a random byte, from the decision
+// ID), one of the four.
+func (m *memo) remember(h uint64, tenant, user string, cs *compiledSet, pe *permEntry, now int64, random byte) {
 	group := m.slots[h&m.mask&^(memoWays-1):][:memoWays]
 	var slot *atomic.Pointer[memoEntry]
 	for i := range group {
-		if e := group[i].Load(); e == nil || e.version < e.ts.known.Load() {
+		if e := group[i].Load(); e == nil || e.version < e.ts.known.Load() || now >= e.validUntil {
 			slot = &group[i]
 			break
 		}
@@ -86,7 +91,7 @@ func (m *memo) remember(h uint64, cs *compiledSet, user string, pe *permEntry, r
 		slot = &group[random>>6]
 	}
 	slot.Store(&memoEntry{
-		hash: h, tenant: cs.tenant, user: strings.Clone(user), res: pe.res, action: pe.action,
+		hash: h, tenant: tenant, user: strings.Clone(user), res: pe.res, action: pe.action,
 		version: cs.version, validUntil: cs.validUntil, ts: cs.ts, scope: pe.list.fastScope, rule: *pe.list.fast,
 	})
 }

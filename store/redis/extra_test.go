@@ -360,18 +360,42 @@ func TestUnlimitedCreatePrunesIndex(t *testing.T) {
 // program) fails closed with ErrUnavailable naming the operation, never
 // a panic or a half-read session.
 func TestCorruptRecordFailsClosed(t *testing.T) {
-	_, c := redistest.Mini(t)
-	s := redis.NewSessionStore(c)
+	s, c, x, key := storedOnMini(t, "u-corrupt")
 	ctx, now := context.Background(), time.Now()
-	x := live("u-corrupt", now)
-	_, err := s.Create(ctx, x, session.Limit{}, now)
-	require.NoError(t, err)
-	key := "authv2:{" + session.TagOf(x.ID) + "}:s:" + x.ID
 	require.NoError(t, c.Do(ctx, c.B().Hset().Key(key).FieldValue().FieldValue("d", "garbage").Build()).Error())
 
-	_, err = s.Get(ctx, x.ID)
+	_, err := s.Get(ctx, x.ID)
 	assert.ErrorIs(t, err, store.ErrUnavailable)
 	assert.ErrorContains(t, err, "session.get")
 	_, err = s.ListByUser(ctx, "u-corrupt", now)
 	assert.ErrorIs(t, err, store.ErrUnavailable)
+}
+
+// A session stored in an older layout (no packed fields) is not listed,
+// but listing leaves it in the user's index, so signing out everywhere
+// still revokes it.
+func TestOlderLayoutStaysRevocable(t *testing.T) {
+	s, c, x, key := storedOnMini(t, "u-old")
+	ctx, now := context.Background(), time.Now()
+	require.NoError(t, c.Do(ctx, c.B().Hdel().Key(key).Field("d", "m").Build()).Error())
+
+	got, err := s.ListByUser(ctx, "u-old", now)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	ids, err := s.RevokeUser(ctx, "u-old", session.RevokeFilter{}, now, session.ReasonRevoked)
+	require.NoError(t, err)
+	assert.Equal(t, []string{x.ID}, ids)
+}
+
+// storedOnMini stores one live session of userID on a fresh miniredis and
+// returns the store, the client, the session and its key.
+func storedOnMini(t *testing.T, userID string) (*redis.SessionStore, rueidis.Client, *session.Session, string) {
+	t.Helper()
+	_, c := redistest.Mini(t)
+	s := redis.NewSessionStore(c)
+	now := time.Now()
+	x := live(userID, now)
+	_, err := s.Create(context.Background(), x, session.Limit{}, now)
+	require.NoError(t, err)
+	return s, c, x, "authv2:{" + session.TagOf(x.ID) + "}:s:" + x.ID
 }

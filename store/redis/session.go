@@ -497,14 +497,21 @@ func (s *SessionStore) Rotate(ctx context.Context, oldID string, next *session.S
 }
 
 // listScript: KEYS user index; ARGV prefix, tag, then getFields. Returns
-// each stored session as Get reads it, pruning the index of the rest.
+// each stored session as Get reads it, pruning the index of sessions
+// Redis no longer has. A session without the packed fields (written in
+// an older layout) stays in the index, so RevokeUser still reaches it.
 var listScript = rueidis.NewLuaScript(luaLive + `
 local out = {}
 local names = {}
 for i = 3, #ARGV do table.insert(names, ARGV[i]) end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local h = redis.call('HMGET', skey(ARGV[1], ARGV[2], id), unpack(names))
-  if not h[1] then redis.call('ZREM', KEYS[1], id) else table.insert(out, h) end
+  local key = skey(ARGV[1], ARGV[2], id)
+  local h = redis.call('HMGET', key, unpack(names))
+  if h[1] then
+    table.insert(out, h)
+  elseif redis.call('EXISTS', key) == 0 then
+    redis.call('ZREM', KEYS[1], id)
+  end
 end
 return out
 `)
