@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/permission"
@@ -45,21 +46,31 @@ func (m *Manager) DeleteTenant(ctx context.Context, id string) error {
 	if err != nil {
 		return translate("tenant.get", err)
 	}
-	members, err := m.permissions.ListBindings(ctx, id, "")
+	// Whoever could hold a session in the tenant: its members and the
+	// users bound to a role there (a binding alone lets one switch in).
+	bound, err := m.permissions.ListBindings(ctx, id, "")
 	if err != nil {
 		return translate("binding.list", err)
 	}
+	members, err := m.permissions.ListMembers(ctx, id)
+	if err != nil {
+		return translate("membership.list", err)
+	}
+	users := make([]string, 0, len(bound)+len(members))
+	for _, b := range bound {
+		users = append(users, b.UserID)
+	}
+	for _, mb := range members {
+		users = append(users, mb.UserID)
+	}
+	slices.Sort(users)
 	if err := m.permissions.DeleteTenant(ctx, id); err != nil {
 		return translate("tenant.delete", err)
 	}
 	m.policyChanged(ctx, id)
-	seen := map[string]bool{}
-	for _, b := range members {
-		if !seen[b.UserID] {
-			seen[b.UserID] = true
-			if _, err := m.RevokeSessions(ctx, b.UserID, RevokeOptions{TenantID: id, Reason: "tenant_deleted"}); err != nil {
-				return err
-			}
+	for _, u := range slices.Compact(users) {
+		if _, err := m.RevokeSessions(ctx, u, RevokeOptions{TenantID: id, Reason: "tenant_deleted"}); err != nil {
+			return err
 		}
 	}
 	m.adminEvent(ctx, "tenant.delete", id, "tenant:"+id, before, nil)

@@ -82,10 +82,17 @@ func TestDeleteTenantEndsItsSessions(t *testing.T) {
 	res, err := e.m.Login(t.Context(), authv2.LoginInput{Email: "dt@example.com", Password: goodPassword, TenantID: "gone"})
 	require.NoError(t, err, "a binding is enough to enter a tenant")
 	elsewhere := e.login(t, "dt@example.com")
+	// A member holding no binding has a session in the tenant too.
+	member := e.register(t, "member@example.com")
+	require.NoError(t, e.m.AddMember(t.Context(), "gone", member.ID))
+	memberRes, err := e.m.Login(t.Context(), authv2.LoginInput{Email: "member@example.com", Password: goodPassword, TenantID: "gone"})
+	require.NoError(t, err)
 
 	require.NoError(t, e.m.DeleteTenant(t.Context(), "gone"))
 	_, err = e.m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
 	assert.ErrorIs(t, err, authv2.ErrSessionRevoked)
+	_, err = e.m.Authenticate(t.Context(), memberRes.Token, session.ClientInfo{})
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "a member without a binding")
 	_, err = e.m.Authenticate(t.Context(), elsewhere.Token, session.ClientInfo{})
 	assert.NoError(t, err, "sessions outside the tenant are untouched")
 	ts, err := e.m.ListTenants(t.Context())

@@ -73,6 +73,13 @@ func (f flakyPerms) GetTenant(ctx context.Context, id string) (*permission.Tenan
 	return f.Store.GetTenant(ctx, id)
 }
 
+func (f flakyPerms) ListMembers(ctx context.Context, tenantID string) ([]permission.Membership, error) {
+	if err := f.sw.err("membership.list"); err != nil {
+		return nil, err
+	}
+	return f.Store.ListMembers(ctx, tenantID)
+}
+
 func (f flakyPerms) ListMemberships(ctx context.Context, userID string) ([]permission.Membership, error) {
 	if err := f.sw.err("membership.list"); err != nil {
 		return nil, err

@@ -117,6 +117,9 @@ type Store interface {
 	RemoveMember(ctx context.Context, tenantID, userID string) error
 	// ListMemberships returns the user's memberships ordered by tenant ID.
 	ListMemberships(ctx context.Context, userID string) ([]Membership, error)
+	// ListMembers returns the tenant's memberships ordered by user ID
+	// (empty, not an error, for a tenant with none or no such tenant).
+	ListMembers(ctx context.Context, tenantID string) ([]Membership, error)
 
 	// PutRole creates or replaces a role. The caller has validated it; the
 	// store rejects parents that do not exist (store.ErrNotFound) and

@@ -77,6 +77,7 @@ var (
 		newOp("permission.list_tenants"), newOp("permission.delete_tenant")
 	opMemberAdd, opMemberRemove, opMemberList = newOp("permission.add_member"), newOp("permission.remove_member"),
 		newOp("permission.list_memberships")
+	opMembersList                                  = newOp("permission.list_members")
 	opRolePut, opRoleGet, opRoleList, opRoleDelete = newOp("permission.put_role"), newOp("permission.get_role"),
 		newOp("permission.list_roles"), newOp("permission.delete_role")
 	opBindingPut, opBindingDelete, opBindingList = newOp("permission.put_binding"), newOp("permission.delete_binding"),
@@ -210,6 +211,12 @@ func (w Permissions) RemoveMember(ctx context.Context, tenantID, userID string) 
 func (w Permissions) ListMemberships(ctx context.Context, userID string) ([]permission.Membership, error) {
 	return call(w.T, ctx, opMemberList, func(ctx context.Context) ([]permission.Membership, error) {
 		return w.S.ListMemberships(ctx, userID)
+	})
+}
+
+func (w Permissions) ListMembers(ctx context.Context, tenantID string) ([]permission.Membership, error) {
+	return call(w.T, ctx, opMembersList, func(ctx context.Context) ([]permission.Membership, error) {
+		return w.S.ListMembers(ctx, tenantID)
 	})
 }
 

@@ -166,6 +166,25 @@ func (s *PermissionStore) RemoveMember(ctx context.Context, tenantID, userID str
 	return nil
 }
 
+// ListMembers implements permission.Store. Memberships are indexed by
+// user, so this walks every user's: an administrative call (DeleteTenant),
+// not a hot path.
+func (s *PermissionStore) ListMembers(ctx context.Context, tenantID string) ([]permission.Membership, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []permission.Membership
+	for _, byTenant := range s.members {
+		if m, ok := byTenant[tenantID]; ok {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b permission.Membership) int { return cmp.Compare(a.UserID, b.UserID) })
+	return out, nil
+}
+
 // ListMemberships implements permission.Store.
 func (s *PermissionStore) ListMemberships(ctx context.Context, userID string) ([]permission.Membership, error) {
 	if err := ctx.Err(); err != nil {

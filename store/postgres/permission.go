@@ -33,7 +33,7 @@ var _ permission.Store = (*PermissionStore)(nil)
 type permissionQueries struct {
 	bump, version                                                    string
 	insertTenant, getTenant, listTenants, deleteTenant               string
-	addMember, removeMember, listMemberships                         string
+	addMember, removeMember, listMemberships, listMembers            string
 	roleGraph, lockRoles, upsertRole, getRole, listRoles, deleteRole string
 	roleInUse                                                        string
 	resolveRole, upsertBinding, deleteBinding, listBindings          string
@@ -79,6 +79,7 @@ func newPermissionStore(h *handle) *PermissionStore {
 			ON CONFLICT (tenant_id, user_id) DO NOTHING`),
 		removeMember:    h.q(`DELETE FROM {s}.memberships WHERE tenant_id = $1 AND user_id = $2`),
 		listMemberships: h.q(`SELECT user_id, tenant_id, created_at FROM {s}.memberships WHERE user_id = $1 ORDER BY tenant_id COLLATE "C"`),
+		listMembers:     h.q(`SELECT user_id, tenant_id, created_at FROM {s}.memberships WHERE tenant_id = $1 ORDER BY user_id COLLATE "C"`),
 
 		roleGraph: h.q(`WITH RECURSIVE seed (name) AS (SELECT unnest($2::text[])),` + resolvedRoles + `
 			SELECT name, parents FROM resolved`),
@@ -234,10 +235,20 @@ type membershipRow struct {
 
 // ListMemberships implements permission.Store.
 func (s *PermissionStore) ListMemberships(ctx context.Context, userID string) ([]permission.Membership, error) {
+	return s.memberships(ctx, "permission.list_memberships", s.q.listMemberships, userID)
+}
+
+// ListMembers implements permission.Store, from the memberships primary
+// key (tenant_id, user_id).
+func (s *PermissionStore) ListMembers(ctx context.Context, tenantID string) ([]permission.Membership, error) {
+	return s.memberships(ctx, "permission.list_members", s.q.listMembers, tenantID)
+}
+
+func (s *PermissionStore) memberships(ctx context.Context, op, query, arg string) ([]permission.Membership, error) {
 	var rows []membershipRow
-	if err := s.h.retry(ctx, "permission.list_memberships", func() error {
+	if err := s.h.retry(ctx, op, func() error {
 		rows = nil
-		return s.h.db.SelectContext(ctx, &rows, s.q.listMemberships, userID)
+		return s.h.db.SelectContext(ctx, &rows, query, arg)
 	}); err != nil {
 		return nil, err
 	}
