@@ -265,8 +265,11 @@ func DecodePHC(s string) (Argon2Params, []byte, []byte, error) {
 			p.Parallelism = uint8(n)
 		}
 	}
+	// The reference implementation (libargon2) refuses salts under 8
+	// bytes and keys under 4; a stored hash below them was not made by a
+	// real argon2id and cannot be trusted to verify anything.
 	salt, err := b64.DecodeString(parts[4])
-	if err != nil || len(salt) == 0 || len(salt) > maxPHCKeyOrSalt {
+	if err != nil || len(salt) < 8 || len(salt) > maxPHCKeyOrSalt {
 		return Argon2Params{}, nil, nil, ErrMalformedHash
 	}
 	key, err := b64.DecodeString(parts[5])

@@ -265,6 +265,8 @@ func TestDecodePHCRejectsMalformed(t *testing.T) {
 		"param plus sign":      build(alg, ver, "m=+64,t=1,p=1", salt, key),
 		"param hex":            build(alg, ver, "m=0x40,t=1,p=1", salt, key),
 		"m=0":                  build(alg, ver, "m=0,t=1,p=1", salt, key),
+		"salt of 7 bytes":      build(alg, ver, params, b64([]byte("1234567")), key),
+		"key of 3 bytes":       build(alg, ver, params, salt, b64([]byte("123"))),
 		"m below 8 KiB":        build(alg, ver, "m=7,t=1,p=1", salt, key),
 		"m below 8*p":          build(alg, ver, "m=15,t=1,p=2", salt, key),
 		"m above 4 GiB":        build(alg, ver, "m=4194305,t=1,p=1", salt, key),
