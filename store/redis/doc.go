@@ -29,20 +29,23 @@
 // dead members inside the scripts that read it, so it never outgrows the
 // user's live sessions by more than those that died since the last read.
 //
-// A sorted set of every stored session by expiry time, <prefix>{expiry},
-// lets DeleteExpired and Stats find sessions without SCAN. It lives in a
-// slot of its own, so it cannot join the scripts: Create pipelines its add
-// (ZADD LT) with the script, one round trip; Rotate adds in a second,
-// best-effort command; Touch does not move it. The index is a hint, never the truth:
-// DeleteExpired re-reads each candidate and deletes it only when its stored
-// deadline has passed, re-indexing one touched since, and drops members
-// whose key Redis already expired. Run DeleteExpired periodically (it
-// looks at most 5,000 candidates per call, a few round trips each) to keep the
-// index from growing; the sessions themselves need no sweep.
+// Sorted sets of every stored session by expiry time, <prefix>{expiry:N}
+// for N in 0..15 (the shard chosen by the user's tag, so a cluster spreads
+// them over its nodes), let DeleteExpired and Stats find sessions without
+// SCAN. They live in slots of their own, so they cannot join the scripts:
+// Create pipelines its add (ZADD LT) with the script, one round trip;
+// Rotate adds in a second, best-effort command; Touch does not move it.
+// The index is a hint, never the truth: DeleteExpired re-reads each
+// candidate and deletes it only when its stored deadline has passed,
+// re-indexing one touched since, and drops members whose key Redis
+// already expired. Run DeleteExpired periodically (it looks at about
+// 5,000 candidates per call, 313 per shard, a few round trips each) to
+// keep the index from growing; the sessions themselves need no sweep.
 //
-// Stats is an admin query: it reads the whole expiry index and every
-// session in it (pipelined, per slot on a cluster), so it costs what the
-// number of stored sessions costs. Authenticate never calls it.
+// Stats is an admin query: it reads the whole expiry index (one shard when
+// filtered by user) and every session in it (pipelined, per slot on a
+// cluster), so it costs what the number of stored sessions costs.
+// Authenticate never calls it.
 //
 // # Client-side caching
 //

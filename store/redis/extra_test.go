@@ -399,3 +399,31 @@ func storedOnMini(t *testing.T, userID string) (*redis.SessionStore, rueidis.Cli
 	require.NoError(t, err)
 	return s, c, x, "authv2:{" + session.TagOf(x.ID) + "}:s:" + x.ID
 }
+
+// The expiry index is split over shards by user, so on a cluster the one
+// write every Create makes to it does not always land on one node; a
+// user's sessions share a shard, so a per-user Stats reads one.
+func TestExpiryIndexIsSharded(t *testing.T) {
+	_, c := redistest.Mini(t)
+	s := redis.NewSessionStore(c)
+	ctx, now := context.Background(), time.Now()
+	for u := range 64 {
+		for range 2 {
+			_, err := s.Create(ctx, live(fmt.Sprintf("u-shard-%d", u), now), session.Limit{}, now)
+			require.NoError(t, err)
+		}
+	}
+	keys, err := c.Do(ctx, c.B().Keys().Pattern("authv2:{expiry:*}").Build()).AsStrSlice()
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, len(keys), 8, "64 users over 16 shards")
+	total := int64(0)
+	for _, k := range keys {
+		n, err := c.Do(ctx, c.B().Zcard().Key(k).Build()).AsInt64()
+		require.NoError(t, err)
+		total += n
+	}
+	assert.EqualValues(t, 128, total, "every session indexed once")
+	st, err := s.Stats(ctx, session.StatsFilter{UserID: "u-shard-7"}, now)
+	require.NoError(t, err)
+	assert.Equal(t, 2, st.Live)
+}

@@ -69,7 +69,41 @@ func (s *SessionStore) userKey(userID string) string {
 	return s.cfg.prefix + "{" + session.UserTag(userID) + "}:u:" + userID
 }
 
-func (s *SessionStore) expiryKey() string { return s.cfg.prefix + "{expiry}" }
+// expiryShards is how many sorted sets the expiry index is split into,
+// each its own hash tag, so a cluster spreads the index's writes (one per
+// Create) over several nodes instead of one.
+const expiryShards = 16
+
+// expiryKey is the index shard of a session: chosen by its user's tag
+// (FNV-1a, the same in every process), so one user's sessions share one.
+func (s *SessionStore) expiryKey(id string) string {
+	return s.expiryShard(expiryShardOf(session.TagOf(id)))
+}
+
+func (s *SessionStore) expiryShard(i int) string {
+	return s.cfg.prefix + "{expiry:" + strconv.Itoa(i) + "}"
+}
+
+func expiryShardOf(tag string) int {
+	h := uint32(2166136261)
+	for i := range len(tag) {
+		h = (h ^ uint32(tag[i])) * 16777619
+	}
+	return int(h % expiryShards)
+}
+
+// expiryShardsFor lists the shards that can hold a user's sessions: the
+// user's own, or every shard when userID is empty.
+func (s *SessionStore) expiryShardsFor(userID string) []string {
+	if userID != "" {
+		return []string{s.expiryShard(expiryShardOf(session.UserTag(userID)))}
+	}
+	keys := make([]string, expiryShards)
+	for i := range keys {
+		keys[i] = s.expiryShard(i)
+	}
+	return keys
+}
 
 // Times travel as Unix microseconds, the precision every store keeps.
 func micros(t time.Time) string {
@@ -319,7 +353,7 @@ func (s *SessionStore) Create(ctx context.Context, x *session.Session, limit ses
 		s.cfg.prefix, session.UserTag(x.UserID), micros(x.CreatedAt), micros(now)}, fields(x)...)
 	res := s.c.DoMulti(ctx,
 		s.c.B().Evalsha().Sha1(createSHA).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build(),
-		s.c.B().Zadd().Key(s.expiryKey()).Lt().ScoreMember().ScoreMember(float64(x.ExpiresAt().UnixMicro()), x.ID).Build())
+		s.c.B().Zadd().Key(s.expiryKey(x.ID)).Lt().ScoreMember().ScoreMember(float64(x.ExpiresAt().UnixMicro()), x.ID).Build())
 	script := res[0]
 	if e, ok := rueidis.IsRedisErr(script.Error()); ok && e.IsNoScript() {
 		script = createScript.Exec(ctx, s.c, keys, args) // first use on this node: loads the script
@@ -346,7 +380,7 @@ func sha1Hex(src string) string {
 // indexExpiry records a session's expiry for DeleteExpired and Stats. It
 // is best effort: TTLs are what actually expire sessions.
 func (s *SessionStore) indexExpiry(ctx context.Context, id string, at time.Time) {
-	_ = s.c.Do(ctx, s.c.B().Zadd().Key(s.expiryKey()).ScoreMember().ScoreMember(float64(at.UnixMicro()), id).Build()).Error()
+	_ = s.c.Do(ctx, s.c.B().Zadd().Key(s.expiryKey(id)).ScoreMember().ScoreMember(float64(at.UnixMicro()), id).Build()).Error()
 }
 
 // Get implements session.Store: one HMGET, or a client-side cache hit.
@@ -569,15 +603,20 @@ return 0
 // them on their own; this also forgets the ones a caller's clock says are
 // over.
 func (s *SessionStore) DeleteExpired(ctx context.Context, before time.Time) (int, error) {
-	ids, err := s.c.Do(ctx, s.c.B().Zrangebyscore().Key(s.expiryKey()).Min("-inf").Max("("+micros(before)).Limit(0, 5000).Build()).AsStrSlice()
+	shards := s.expiryShardsFor("")
+	cmds := make(rueidis.Commands, len(shards))
+	for i, k := range shards {
+		cmds[i] = s.c.B().Zrangebyscore().Key(k).Min("-inf").Max("("+micros(before)).Limit(0, maxExpiredPerCall/expiryShards).Build()
+	}
+	ids, err := s.indexMembers(ctx, "session.delete_expired", cmds)
 	if err != nil {
-		return 0, translate("session.delete_expired", err)
+		return 0, err
 	}
 	n := 0
 	for _, id := range ids {
 		x, err := s.Get(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			_ = s.c.Do(ctx, s.c.B().Zrem().Key(s.expiryKey()).Member(id).Build()).Error()
+			_ = s.c.Do(ctx, s.c.B().Zrem().Key(s.expiryKey(id)).Member(id).Build()).Error()
 			continue
 		}
 		if err != nil {
@@ -589,12 +628,30 @@ func (s *SessionStore) DeleteExpired(ctx context.Context, before time.Time) (int
 		}
 		if gone == 1 {
 			n++
-			_ = s.c.Do(ctx, s.c.B().Zrem().Key(s.expiryKey()).Member(id).Build()).Error()
+			_ = s.c.Do(ctx, s.c.B().Zrem().Key(s.expiryKey(id)).Member(id).Build()).Error()
 		} else {
 			s.indexExpiry(ctx, id, x.ExpiresAt()) // touched since: keep, with its new deadline
 		}
 	}
 	return n, nil
+}
+
+// maxExpiredPerCall bounds how many index candidates one DeleteExpired
+// call looks at, split evenly over the shards.
+const maxExpiredPerCall = 5008
+
+// indexMembers runs one read per index shard in one round trip and
+// returns every member.
+func (s *SessionStore) indexMembers(ctx context.Context, op string, cmds rueidis.Commands) ([]string, error) {
+	var ids []string
+	for _, res := range s.c.DoMulti(ctx, cmds...) {
+		part, err := res.AsStrSlice()
+		if err != nil {
+			return nil, translate(op, err)
+		}
+		ids = append(ids, part...)
+	}
+	return ids, nil
 }
 
 // Stats implements session.Store from the expiry index, which holds every
@@ -603,9 +660,14 @@ func (s *SessionStore) DeleteExpired(ctx context.Context, before time.Time) (int
 // user, it reads only that user's sessions.
 func (s *SessionStore) Stats(ctx context.Context, f session.StatsFilter, now time.Time) (session.Stats, error) {
 	st := session.NewStats()
-	ids, err := s.c.Do(ctx, s.c.B().Zrange().Key(s.expiryKey()).Min("0").Max("-1").Build()).AsStrSlice()
+	shards := s.expiryShardsFor(f.UserID)
+	zr := make(rueidis.Commands, len(shards))
+	for i, k := range shards {
+		zr[i] = s.c.B().Zrange().Key(k).Min("0").Max("-1").Build()
+	}
+	ids, err := s.indexMembers(ctx, "session.stats", zr)
 	if err != nil {
-		return st, translate("session.stats", err)
+		return st, err
 	}
 	cmds := make(rueidis.Commands, 0, len(ids))
 	for _, id := range ids {
