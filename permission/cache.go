@@ -44,8 +44,10 @@ type setSlot struct {
 	cs           *compiledSet // nil: empty slot
 }
 
-func newCache(size int) *cache {
-	c := &cache{seed: maphash.MakeSeed(), per: max(1, (size+cacheShards-1)/cacheShards)}
+// newCache makes a cache of about size entries. Its seed is the engine's,
+// so a check hashes the user ID once for the memo and the cache.
+func newCache(size int, seed maphash.Seed) *cache {
+	c := &cache{seed: seed, per: max(1, (size+cacheShards-1)/cacheShards)}
 	for i := range c.shards {
 		c.shards[i].t.Store(&setTable{})
 	}
@@ -54,8 +56,8 @@ func newCache(size int) *cache {
 
 func (c *cache) hash(user string) uint64 { return maphash.String(c.seed, user) }
 
-func (c *cache) get(k cacheKey) *compiledSet {
-	h := c.hash(k.user)
+// get returns the set cached for k, whose user ID hashes to h.
+func (c *cache) get(h uint64, k cacheKey) *compiledSet {
 	t := c.shards[h%cacheShards].t.Load()
 	if t.n == 0 {
 		return nil

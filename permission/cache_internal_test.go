@@ -2,13 +2,14 @@ package permission
 
 import (
 	"fmt"
+	"hash/maphash"
 	"testing"
 )
 
 // Hot entries survive a stream of one-off ones: eviction samples the
 // whole shard, not always the same slots.
 func TestCacheKeepsHotEntries(t *testing.T) {
-	c := newCache(16 * cacheShards) // 16 entries per shard
+	c := newCache(16*cacheShards, maphash.MakeSeed()) // 16 entries per shard
 	inShard0 := func(prefix string, n int) []string {
 		var out []string
 		for i := 0; len(out) < n; i++ {
@@ -25,7 +26,7 @@ func TestCacheKeepsHotEntries(t *testing.T) {
 		for _, u := range hot {
 			k := cacheKey{"t", u}
 			lookups++
-			if cs := c.get(k); cs != nil {
+			if cs := c.get(c.hash(u), k); cs != nil {
 				cs.touch(mono)
 				continue
 			}

@@ -401,9 +401,9 @@ func newActivation(subj Subject, res Resource, req Request, roles []string, now 
 // anything else goes through scan.
 //
 // It returns the table entry when the fast path decided, for the memo.
-func (cs *compiledSet) decide(d *Decision, subj *Subject, action string, res *Resource, req *Request, now int64) *permEntry {
+func (cs *compiledSet) decide(d *Decision, subj *Subject, action string, res *Resource, req *Request, now int64, hp uint64) *permEntry {
 	d.Version = cs.version
-	pe := cs.exact.get(res.Type, action)
+	pe := cs.exact.get(hp, res.Type, action)
 	if pe != nil && pe.list.fast != nil && ScopeCovers(pe.list.fastScope, res.Scope) {
 		d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, pe.list.fast
 		return pe
@@ -545,14 +545,10 @@ type permEntry struct {
 	list        ruleList
 }
 
-// hash hashes the resource type in full but the action only by its
-// length and end bytes: actions are few and short, and a second full hash
-// would cost a tenth of the check. Actions that agree there land in the
-// same probe sequence and are told apart by comparison.
-func (t *permTable) hash(res, action string) uint64 {
-	return hashPerm(t.seed, res, action)
-}
-
+// hashPerm hashes a permission: the resource type in full but the action
+// only by its length and end bytes: actions are few and short, and a
+// second full hash would cost a tenth of the check. Actions that agree
+// there land in the same probe sequence and are told apart by comparison.
 func hashPerm(seed maphash.Seed, res, action string) uint64 {
 	a := uint64(len(action))
 	if len(action) > 0 {
@@ -561,14 +557,14 @@ func hashPerm(seed maphash.Seed, res, action string) uint64 {
 	return maphash.String(seed, res) ^ bits.RotateLeft64(a*0x9e3779b97f4a7c15, 32)
 }
 
-// get returns the entry for (res, action), or nil. The entry is shared
-// and must not be changed; a pointer, because copying its list out of
-// the table cost more than finding it.
-func (t *permTable) get(res, action string) *permEntry {
+// get returns the entry for (res, action), whose hashPerm is h, or nil.
+// The entry is shared and must not be changed; a pointer, because copying
+// its list out of the table cost more than finding it.
+func (t *permTable) get(h uint64, res, action string) *permEntry {
 	if len(t.entries) == 0 {
 		return nil
 	}
-	for i := t.hash(res, action) & t.mask; ; i = (i + 1) & t.mask {
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		e := &t.entries[i]
 		if e.res == "" {
 			return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -194,8 +195,8 @@ func NewEngine(s Store, opts ...EngineOption) (*Engine, error) {
 		e.maxStale = -1
 	}
 	if cfg.cacheSize > 0 {
-		e.cache = newCache(cfg.cacheSize)
-		e.memo = newMemo(cfg.cacheSize, e.intern.seed)
+		e.cache = newCache(cfg.cacheSize, e.intern.seed)
+		e.memo = newMemo(cfg.cacheSize)
 	}
 	if cfg.bus != nil {
 		stop, err := cfg.bus.Subscribe(context.Background(), e.Invalidate)
@@ -331,12 +332,14 @@ func (e *Engine) fresh(ctx context.Context, tenant string, ts *tenantState, mono
 
 // set returns the user's compiled policy, from the cache when it is
 // current.
-func (e *Engine) set(ctx context.Context, tenant, user string, now, mono int64) (*compiledSet, error) {
+//
+// hu is the user ID's hash (maphash, the engine's seed).
+func (e *Engine) set(ctx context.Context, tenant, user string, hu uint64, now, mono int64) (*compiledSet, error) {
 	k := cacheKey{tenant, user}
 	var cs *compiledSet
 	var ts *tenantState
 	if e.cache != nil {
-		cs = e.cache.get(k)
+		cs = e.cache.get(hu, k)
 	}
 	if cs == nil {
 		// Loading the policy tells us the version too: no need to ask
@@ -447,9 +450,10 @@ func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res
 		d.Reason = why
 		return d, err
 	}
-	var h uint64
+	// Each name is hashed once, for the memo, the cache and the table.
+	hu, hp := maphash.String(e.intern.seed, subj.UserID), hashPerm(e.intern.seed, res.Type, action)
+	h := memoKey(hu, hp)
 	if e.memo != nil {
-		h = e.memo.hash(subj.UserID, res.Type, action)
 		if m := e.memo.get(h, subj.TenantID, subj.UserID, res.Type, action); m != nil {
 			if err := e.fresh(ctx, subj.TenantID, m.ts, mono); err != nil {
 				d.Reason = ReasonError
@@ -461,12 +465,12 @@ func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res
 			}
 		}
 	}
-	cs, err := e.set(ctx, subj.TenantID, subj.UserID, now, mono)
+	cs, err := e.set(ctx, subj.TenantID, subj.UserID, hu, now, mono)
 	if err != nil {
 		d.Reason = ReasonError
 		return d, err
 	}
-	if pe := cs.decide(&d, &subj, action, &res, &req, now); pe != nil && e.memo != nil {
+	if pe := cs.decide(&d, &subj, action, &res, &req, now, hp); pe != nil && e.memo != nil {
 		e.memo.remember(h, e.intern.get(subj.TenantID), subj.UserID, cs, pe, now, d.ID[15])
 	}
 	return d, nil
@@ -510,7 +514,7 @@ func (e *Engine) AuthorizeBatch(ctx context.Context, subj Subject, req Request, 
 		}
 		if cs == nil {
 			var err error
-			if cs, err = e.set(ctx, subj.TenantID, subj.UserID, now, mono); err != nil {
+			if cs, err = e.set(ctx, subj.TenantID, subj.UserID, maphash.String(e.intern.seed, subj.UserID), now, mono); err != nil {
 				for j := range out {
 					out[j].Allowed, out[j].Effect, out[j].Reason, out[j].rule = false, Deny, ReasonError, nil
 					if out[j].ID.IsZero() {
@@ -520,7 +524,7 @@ func (e *Engine) AuthorizeBatch(ctx context.Context, subj Subject, req Request, 
 				return out, err
 			}
 		}
-		cs.decide(d, &subj, qs[i].Action, &qs[i].Resource, &req, now)
+		cs.decide(d, &subj, qs[i].Action, &qs[i].Resource, &req, now, hashPerm(e.intern.seed, qs[i].Resource.Type, qs[i].Action))
 	}
 	return out, nil
 }

@@ -90,7 +90,7 @@ func (e *Engine) Explain(ctx context.Context, subj Subject, action string, res R
 	}
 	cs := compileSet(p, e.conds, e.intern, nowNs)
 	q := query{subj: &subj, res: &res, req: &req, action: action, nowNs: nowNs}
-	cs.decide(&x.Decision, &subj, action, &res, &req, nowNs)
+	cs.decide(&x.Decision, &subj, action, &res, &req, nowNs, hashPerm(e.intern.seed, res.Type, action))
 	var act *activation
 
 	byName := map[string]*Role{}

@@ -1,7 +1,6 @@
 package permission
 
 import (
-	"hash/maphash"
 	"math/bits"
 	"strings"
 	"sync/atomic"
@@ -23,7 +22,6 @@ import (
 // it came from and is used only while the set would be: the same tests
 // as the cache, against the same tenant state.
 type memo struct {
-	seed  maphash.Seed
 	mask  uint64
 	slots []atomic.Pointer[memoEntry]
 }
@@ -38,19 +36,18 @@ type memoEntry struct {
 	rule                      Rule   // a copy, so the entry does not keep the set alive
 }
 
-func newMemo(size int, seed maphash.Seed) *memo {
+func newMemo(size int) *memo {
 	n := uint64(memoWays)
 	for n < uint64(size) {
 		n <<= 1
 	}
-	return &memo{seed: seed, mask: n - 1, slots: make([]atomic.Pointer[memoEntry], n)}
+	return &memo{mask: n - 1, slots: make([]atomic.Pointer[memoEntry], n)}
 }
 
-// hash keys a check. The user's hash is rotated so that a user and a
-// resource type with the same name do not cancel out, nor swap places.
-func (m *memo) hash(user, res, action string) uint64 {
-	return bits.RotateLeft64(maphash.String(m.seed, user), 32) ^ hashPerm(m.seed, res, action)
-}
+// key combines the hashes of a check's user (maphash) and permission
+// (hashPerm). The user's is rotated so that a user and a resource type
+// with the same name do not cancel out, nor swap places.
+func memoKey(hu, hp uint64) uint64 { return bits.RotateLeft64(hu, 32) ^ hp }
 
 const memoWays = 4
 

@@ -9,11 +9,12 @@ import (
 // slot: a check whose binding expired must not fill its group with
 // copies of itself.
 func TestMemoReusesExpiredSlots(t *testing.T) {
-	m := newMemo(memoWays, maphash.MakeSeed())
+	m := newMemo(memoWays)
+	seed := maphash.MakeSeed()
 	ts := &tenantState{}
 	rule := &Rule{Role: "r"}
 	pe := &permEntry{res: "orders", action: "read", list: ruleList{fast: rule}}
-	h := m.hash("u", "orders", "read")
+	h := memoKey(maphash.String(seed, "u"), hashPerm(seed, "orders", "read"))
 	for now := int64(0); now < 10; now++ {
 		cs := &compiledSet{version: 1, validUntil: now + 1, ts: ts} // each set expires at the next tick
 		m.remember(h, "t", "u", cs, pe, now, 1)
