@@ -68,13 +68,16 @@ func (m *Manager) DeleteTenant(ctx context.Context, id string) error {
 		return translate("tenant.delete", err)
 	}
 	m.policyChanged(ctx, id)
+	// The tenant is gone and a retry would stop at "not found": one
+	// user's failure must not spare the others, nor skip the audit.
+	var errs []error
 	for _, u := range slices.Compact(users) {
 		if _, err := m.RevokeSessions(ctx, u, RevokeOptions{TenantID: id, Reason: "tenant_deleted"}); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
 	m.adminEvent(ctx, "tenant.delete", id, "tenant:"+id, before, nil)
-	return nil
+	return errors.Join(errs...)
 }
 
 // ListTenants returns every tenant ordered by ID.

@@ -1,7 +1,13 @@
 package authv2_test
 
 import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -10,6 +16,8 @@ import (
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/store/memory"
 )
 
 func TestAdminRolesAndBindings(t *testing.T) {
@@ -114,4 +122,51 @@ func TestUserLookup(t *testing.T) {
 	assert.ErrorIs(t, err, authv2.ErrNotFound)
 	assert.ErrorIs(t, e.m.AddMember(t.Context(), "acme", "nope"), authv2.ErrNotFound)
 	assert.ErrorIs(t, e.m.Bind(t.Context(), permission.Binding{}), authv2.ErrValidation)
+}
+
+// failOnceRevoke fails the first RevokeUser of one user.
+type failOnceRevoke struct {
+	session.Store
+	user   string
+	failed atomic.Bool
+}
+
+func (f *failOnceRevoke) RevokeUser(ctx context.Context, userID string, rf session.RevokeFilter, at time.Time, reason string) ([]string, error) {
+	if userID == f.user && f.failed.CompareAndSwap(false, true) {
+		return nil, store.Unavailable("session.revoke_user", errors.New("connection reset"))
+	}
+	return f.Store.RevokeUser(ctx, userID, rf, at, reason)
+}
+
+// A session store failing for one member while a tenant is deleted does
+// not spare the other members' sessions nor the audit event, and the
+// caller learns of the failure.
+func TestDeleteTenantRevokesEveryoneDespiteAFailure(t *testing.T) {
+	stores := memory.New()
+	flaky := &failOnceRevoke{Store: stores.Sessions}
+	e := newEnv(t, authv2.WithSessionStore(flaky))
+	_, err := e.m.CreateTenant(t.Context(), "gone", "Gone")
+	require.NoError(t, err)
+	tokens := map[string]string{} // user ID -> token in the tenant
+	for _, email := range []string{"a@example.com", "b@example.com"} {
+		u := e.register(t, email)
+		require.NoError(t, e.m.AddMember(t.Context(), "gone", u.ID))
+		res, err := e.m.Login(t.Context(), authv2.LoginInput{Email: email, Password: goodPassword, TenantID: "gone"})
+		require.NoError(t, err)
+		tokens[u.ID] = res.Token
+	}
+	// Users are revoked in ID order: fail the first, so the second is
+	// only reached if a failure does not stop the loop.
+	ids := slices.Sorted(maps.Keys(tokens))
+	flaky.user = ids[0]
+
+	err = e.m.DeleteTenant(t.Context(), "gone")
+	require.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+	_, err = e.m.Authenticate(t.Context(), tokens[ids[1]], session.ClientInfo{})
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "the other member's session ends")
+	found := false
+	for _, ev := range e.sink.OfType(audit.TypeAdminChange) {
+		found = found || ev.Attributes[audit.AttrAction] == "tenant.delete"
+	}
+	assert.True(t, found, "the deletion is audited")
 }

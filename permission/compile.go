@@ -529,12 +529,12 @@ func (in *interner) permission(s string) (Permission, bool) {
 }
 
 // permTable maps an exact (resource, action) to its merged rule list. It
-// is an open-addressing table in one slice: a lookup hashes the two
-// names, then usually reads a single entry holding the keys (shared,
-// interned strings) and the list's fast path, which saves the pointer
-// hops of a Go map when checks jump between many users' sets.
+// is an open-addressing table in one slice: a lookup hashes the two names
+// (hashPerm, with the engine's seed), then usually reads a single entry
+// holding the keys (shared, interned strings) and the list's fast path,
+// which saves the pointer hops of a Go map when checks jump between many
+// users' sets.
 type permTable struct {
-	seed    maphash.Seed
 	mask    uint64
 	entries []permEntry
 	slot    []int32 // key index (tableBuilder order) -> entry, while compiling
@@ -641,13 +641,13 @@ func (b *tableBuilder) add(res, action string) int {
 // room by carve.
 func (b *tableBuilder) build(carve func(l *ruleList, n int)) permTable {
 	if len(b.keys) == 0 {
-		return permTable{seed: b.seed}
+		return permTable{}
 	}
 	size := uint64(1)
 	for size < uint64(2*len(b.keys)) {
 		size <<= 1
 	}
-	t := permTable{seed: b.seed, mask: size - 1, entries: make([]permEntry, size), slot: make([]int32, len(b.keys))}
+	t := permTable{mask: size - 1, entries: make([]permEntry, size), slot: make([]int32, len(b.keys))}
 	for ki, k := range b.keys {
 		i := k.hash & t.mask
 		for t.entries[i].res != "" {

@@ -27,13 +27,23 @@ type Argon2Params struct {
 // DefaultArgon2Params is OWASP's recommendation: m=19456 KiB (19 MiB), t=2, p=1.
 var DefaultArgon2Params = Argon2Params{Memory: 19456, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
-// Validate rejects parameters too weak to protect a password. The floor is
-// deliberately low (8 KiB, t=1) so tests can use cheap hashes; production
-// deployments should keep the defaults.
+// Validate rejects parameters too weak to protect a password, and
+// parameters whose hashes DecodePHC would refuse to read back (every user
+// would be locked out). The floor is deliberately low (8 KiB, t=1) so
+// tests can use cheap hashes; production deployments should keep the
+// defaults.
 func (p Argon2Params) Validate() error {
 	switch {
 	case p.Memory < 8:
 		return errors.New("argon2 memory must be at least 8 KiB")
+	case p.Memory < 8*uint32(p.Parallelism):
+		return errors.New("argon2 memory must be at least 8 KiB per lane (parallelism)")
+	case p.Memory > maxPHCMemory:
+		return errors.New("argon2 memory must be at most 4 GiB")
+	case p.Iterations > maxPHCIterations:
+		return fmt.Errorf("argon2 iterations must be at most %d", maxPHCIterations)
+	case p.SaltLength > maxPHCKeyOrSalt || p.KeyLength > maxPHCKeyOrSalt:
+		return fmt.Errorf("argon2 salt and key must be at most %d bytes", maxPHCKeyOrSalt)
 	case p.Iterations < 1:
 		return errors.New("argon2 iterations must be at least 1")
 	case p.Parallelism < 1:

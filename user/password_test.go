@@ -364,6 +364,11 @@ func TestNewHasherRejectsWeakParams(t *testing.T) {
 		"parallelism": {Memory: 64, Iterations: 1, Parallelism: 0, SaltLength: 16, KeyLength: 32},
 		"salt":        {Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 7, KeyLength: 32},
 		"key":         {Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 15},
+		// Hashes DecodePHC could not read back: every login would fail.
+		"memory per lane": {Memory: 8, Iterations: 1, Parallelism: 2, SaltLength: 16, KeyLength: 32},
+		"iterations cap":  {Memory: 64, Iterations: 65, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		"salt cap":        {Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 2000, KeyLength: 32},
+		"key cap":         {Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 2000},
 	} {
 		h, err := user.NewHasher(p, 1)
 		assert.Error(t, err, name)
@@ -372,6 +377,14 @@ func TestNewHasherRejectsWeakParams(t *testing.T) {
 	h, err := user.NewHasher(cheap, 1)
 	require.NoError(t, err)
 	assert.Equal(t, cheap, h.Params())
+	// At the bounds, what is hashed verifies.
+	edge := user.Argon2Params{Memory: 16, Iterations: 1, Parallelism: 2, SaltLength: 1024, KeyLength: 16}
+	h, err = user.NewHasher(edge, 1)
+	require.NoError(t, err)
+	enc, err := h.Hash(context.Background(), "correct horse battery")
+	require.NoError(t, err)
+	_, err = h.Verify(context.Background(), "correct horse battery", enc)
+	require.NoError(t, err)
 }
 
 // A caller whose context has already ended gets its error and no hash,
