@@ -90,12 +90,19 @@ func TestAuthorize(t *testing.T) {
 	}
 }
 
-func TestAuthorizeAuditsAllowsAtRateOne(t *testing.T) {
+// envAuditingAllows is the shop with Config.AuditAllowRate set to rate.
+func envAuditingAllows(t *testing.T, rate float64) (*env, *authv2.Principal) {
+	t.Helper()
 	cfg := authv2.DefaultConfig()
 	cfg.Argon2 = cheapArgon2
-	cfg.AuditAllowRate = 1
+	cfg.AuditAllowRate = rate
 	e := newEnv(t, authv2.WithConfig(cfg))
 	p, _ := shop(t, e)
+	return e, p
+}
+
+func TestAuthorizeAuditsAllowsAtRateOne(t *testing.T) {
+	e, p := envAuditingAllows(t, 1)
 	d, err := e.m.Authorize(t.Context(), p, "read", order("region:eu/store:42"))
 	require.NoError(t, err)
 	events := e.sink.OfType(audit.TypeAuthorizeDecision)
@@ -107,11 +114,7 @@ func TestAuthorizeAuditsAllowsAtRateOne(t *testing.T) {
 // A fractional rate audits about that share of allows: the sample comes
 // from the decision ID's random half.
 func TestAuthorizeAuditsAllowsAtFractionalRate(t *testing.T) {
-	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = cheapArgon2
-	cfg.AuditAllowRate = 0.25
-	e := newEnv(t, authv2.WithConfig(cfg))
-	p, _ := shop(t, e)
+	e, p := envAuditingAllows(t, 0.25)
 	const n = 4000
 	for range n {
 		require.True(t, e.m.Can(t.Context(), p, "read", order("region:eu/store:42")))

@@ -277,28 +277,22 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64) *compiled
 			l.rules = append(l.rules, r)
 			continue
 		}
+		// A wildcard rule goes to its own list and into every exact list
+		// it matches.
 		perm := held[-1-where[i]].perm
+		own := cs.all
 		switch kindOf(perm) {
-		case kindAll:
-			cs.all.rules = append(cs.all.rules, r)
-			cs.exact.each(func(_, _ string, l *ruleList) { l.rules = append(l.rules, r) })
 		case kindRes:
-			l := cs.byRes[perm.Resource]
-			l.rules = append(l.rules, r)
-			cs.exact.each(func(res, _ string, l *ruleList) {
-				if res == perm.Resource {
-					l.rules = append(l.rules, r)
-				}
-			})
+			own = cs.byRes[perm.Resource]
 		case kindAct:
-			l := cs.byAction[perm.Action]
-			l.rules = append(l.rules, r)
-			cs.exact.each(func(_, act string, l *ruleList) {
-				if act == perm.Action {
-					l.rules = append(l.rules, r)
-				}
-			})
+			own = cs.byAction[perm.Action]
 		}
+		own.rules = append(own.rules, r)
+		cs.exact.each(func(res, act string, l *ruleList) {
+			if perm.Matches(res, act) {
+				l.rules = append(l.rules, r)
+			}
+		})
 	}
 	cs.exact.each(func(_, _ string, l *ruleList) { sortRules(l) })
 	cs.exact.slot = nil
