@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -44,40 +42,13 @@ func TestLoadWithFaults(t *testing.T) {
 	if os.Getenv("AUTHV2_LOAD_DURATION") == "" {
 		t.Skip("set AUTHV2_LOAD_DURATION to run the load tests")
 	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server not found; CI=true requires the fault test")
-		}
-		t.Skip("install redis-server to run the fault test")
-	}
 	pgURL := pgtest.URL(t)
-
-	// The test's own Redis on a free port.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	startRedis := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-		require.NoError(t, cmd.Start())
-		require.Eventually(t, func() bool {
-			c, err := net.Dial("tcp", addr)
-			if err == nil {
-				_ = c.Close()
-			}
-			return err == nil
-		}, 5*time.Second, 10*time.Millisecond)
-		return cmd
-	}
-	srvRedis := startRedis()
-	t.Cleanup(func() { _ = srvRedis.Process.Kill(); _ = srvRedis.Wait() })
-	rc := redistest.Client(t, []string{addr}, false)
+	redisSrv := redistest.NewServer(t) // the test's own, to kill and restart
+	rc := redistest.Client(t, []string{redisSrv.Addr}, false)
 
 	// PostgreSQL with an application_name of its own, so the test kills
 	// only its own backends.
-	appName := "authv2_fault_" + strconv.Itoa(port)
+	appName := "authv2_fault_" + strconv.Itoa(redisSrv.Port)
 	u, err := url.Parse(pgURL)
 	require.NoError(t, err)
 	q := u.Query()
@@ -180,11 +151,10 @@ func TestLoadWithFaults(t *testing.T) {
 
 	// The faults.
 	time.Sleep(4 * time.Second)
-	require.NoError(t, srvRedis.Process.Kill())
-	_ = srvRedis.Wait()
+	redisSrv.Kill()
 	t.Log("redis killed")
 	time.Sleep(3 * time.Second)
-	srvRedis = startRedis()
+	redisSrv.Start()
 	redisBack := time.Now()
 	t.Log("redis restarted")
 	time.Sleep(4 * time.Second)

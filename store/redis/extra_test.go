@@ -3,9 +3,6 @@ package redis_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -143,39 +140,15 @@ func TestClientSideCacheInvalidation(t *testing.T) {
 // Redis going away makes every call fail closed with ErrUnavailable within
 // the caller's deadline; the next call after it is back succeeds.
 func TestRedisDown(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server not found; CI=true requires the fault test to run")
-		}
-		t.Skip("install redis-server to run the Redis fault test")
-	}
-	port := freePort(t)
-	dir := t.TempDir()
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		require.Eventually(t, func() bool {
-			c, err := net.Dial("tcp", addr)
-			if err == nil {
-				_ = c.Close()
-			}
-			return err == nil
-		}, 5*time.Second, 10*time.Millisecond)
-		return cmd
-	}
-	srv := start()
-	c := redistest.Client(t, []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}, false)
+	srv := redistest.NewServer(t)
+	c := redistest.Client(t, []string{srv.Addr}, false)
 	s := redis.NewSessionStore(c)
 	now := time.Now()
 	x := live("u-fault", now)
-	_, err = s.Create(context.Background(), x, session.Limit{Max: 3}, now)
+	_, err := s.Create(context.Background(), x, session.Limit{Max: 3}, now)
 	require.NoError(t, err)
 
-	require.NoError(t, srv.Process.Kill())
-	_, _ = srv.Process.Wait()
+	srv.Kill()
 
 	calls := map[string]func(ctx context.Context) error{
 		"Get": func(ctx context.Context) error { _, err := s.Get(ctx, x.ID); return err },
@@ -200,7 +173,7 @@ func TestRedisDown(t *testing.T) {
 		took := time.Since(began)
 		cancel()
 		require.ErrorIs(t, err, store.ErrUnavailable, name)
-		assert.NotContains(t, err.Error(), strconv.Itoa(port), "%s: the message must hide the cause", name)
+		assert.NotContains(t, err.Error(), strconv.Itoa(srv.Port), "%s: the message must hide the cause", name)
 		assert.Less(t, took, deadline+200*time.Millisecond, "%s must fail within the caller's deadline", name)
 	}
 
@@ -216,7 +189,7 @@ func TestRedisDown(t *testing.T) {
 	require.ErrorIs(t, bus.Publish(ctx, "t1", 1), store.ErrUnavailable, "PolicyBus.Publish")
 	cancel()
 
-	start()
+	srv.Start()
 	require.Eventually(t, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -237,13 +210,6 @@ func TestRedisDown(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no announcement after recovery")
 	}
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // BenchmarkGet compares the Authenticate path (Get) with a bare rueidis GET
