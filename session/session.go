@@ -37,10 +37,20 @@ type Session struct {
 	AuthenticatedAt time.Time
 	AuthLevel       int
 
+	// SecurityStamp is the user's security stamp when the session was
+	// issued (user.User.SecurityStamp). It never changes: a session whose
+	// stamp is no longer the user's outlived an account change and is
+	// refused at its next privilege step.
+	SecurityStamp string
+
 	Client ClientInfo
 
 	RevokedAt    time.Time // zero while live
 	RevokeReason string
+	// ReplacedBy is the ID of the successor when the session was rotated
+	// away (RevokeReason ReasonRotated): a token presented after its
+	// rotation leads to the session that replaced it.
+	ReplacedBy string
 }
 
 // Clone returns a deep copy.
@@ -128,6 +138,12 @@ const (
 	ReasonRevoked        = "revoked"
 	ReasonPasswordChange = "password_changed"
 	ReasonUserDisabled   = "user_disabled"
+	// ReasonAccountChanged ends a session issued under a security stamp
+	// the user no longer has (a login that raced an account change).
+	ReasonAccountChanged = "account_changed"
+	// ReasonReuse ends a session whose predecessor's token was presented
+	// after its rotation: the token was copied.
+	ReasonReuse = "token_reuse"
 )
 
 // RevokeFilter selects which of a user's sessions RevokeUser ends.
@@ -214,9 +230,9 @@ type Store interface {
 	// match f, and returns their IDs.
 	RevokeUser(ctx context.Context, userID string, f RevokeFilter, at time.Time, reason string) ([]string, error)
 
-	// Rotate atomically revokes oldID (reason ReasonRotated) and creates
-	// next, which must belong to the same user. store.ErrNotFound if oldID
-	// is missing or no longer live at now.
+	// Rotate atomically revokes oldID (reason ReasonRotated, ReplacedBy
+	// next.ID) and creates next, which must belong to the same user.
+	// store.ErrNotFound if oldID is missing or no longer live at now.
 	Rotate(ctx context.Context, oldID string, next *Session, now time.Time) error
 
 	// ListByUser returns the user's live sessions at now, newest first. It

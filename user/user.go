@@ -52,6 +52,16 @@ type User struct {
 	// DefaultTenantID is where a login lands when it names no tenant.
 	DefaultTenantID string
 
+	// SecurityStamp changes with every security-relevant change to the
+	// account (password, email, status, deletion), before its sessions
+	// are ended. A login compares the stamp it read with the one it
+	// saves, so a login that raced such a change cannot keep its session.
+	SecurityStamp string
+
+	// PendingEmail is a new address awaiting verification. Until it is
+	// verified, Email stays the login identifier.
+	PendingEmail string
+
 	Attributes map[string]string
 
 	// Tokens holds the stored half (a SHA-256) of outstanding single-use

@@ -57,6 +57,8 @@ type extras struct {
 	LockedUntil       time.Time              `json:"locked_until,omitzero"`
 	LastLoginAt       time.Time              `json:"last_login_at,omitzero"`
 	DefaultTenantID   string                 `json:"default_tenant_id,omitempty"`
+	SecurityStamp     string                 `json:"security_stamp,omitempty"`
+	PendingEmail      string                 `json:"pending_email,omitempty"`
 	Attributes        map[string]string      `json:"attributes,omitempty"`
 	Tokens            map[string]storedToken `json:"tokens,omitempty"`
 	UpdatedAt         time.Time              `json:"updated_at,omitzero"`
@@ -90,6 +92,8 @@ func split(u *user.User) (isActive bool, data []byte, err error) {
 		LockedUntil:       u.LockedUntil,
 		LastLoginAt:       u.LastLoginAt,
 		DefaultTenantID:   u.DefaultTenantID,
+		SecurityStamp:     u.SecurityStamp,
+		PendingEmail:      u.PendingEmail,
 		Attributes:        u.Attributes,
 		UpdatedAt:         u.UpdatedAt,
 	}
@@ -124,6 +128,7 @@ func scanUser(r rowScanner) (*user.User, error) {
 	u.Status = statusOf(isActive, e.Status)
 	u.PasswordChangedAt, u.FailedAttempts, u.LockedUntil, u.LastLoginAt = e.PasswordChangedAt, e.FailedAttempts, e.LockedUntil, e.LastLoginAt
 	u.DefaultTenantID, u.Attributes, u.UpdatedAt = e.DefaultTenantID, maps.Clone(e.Attributes), e.UpdatedAt
+	u.SecurityStamp, u.PendingEmail = e.SecurityStamp, e.PendingEmail
 	if len(e.Tokens) > 0 {
 		u.Tokens = make(map[string]user.OneTimeToken, len(e.Tokens))
 		for k, t := range e.Tokens {

@@ -192,7 +192,7 @@ func (s *SessionStore) Rotate(ctx context.Context, oldID string, next *session.S
 	if _, err := s.createLocked(next, session.Limit{}, now); err != nil {
 		return err
 	}
-	x.RevokedAt, x.RevokeReason = now, session.ReasonRotated
+	x.RevokedAt, x.RevokeReason, x.ReplacedBy = now, session.ReasonRotated, next.ID
 	return nil
 }
 

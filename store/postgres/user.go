@@ -25,18 +25,20 @@ type userQueries struct {
 }
 
 const userCols = `id, email, display_name, status, password_hash, password_changed_at,
-	failed_attempts, locked_until, last_login_at, default_tenant_id, attributes, tokens, created_at, updated_at`
+	failed_attempts, locked_until, last_login_at, default_tenant_id, attributes, tokens, created_at, updated_at,
+	security_stamp, pending_email`
 
 func newUserStore(h *handle) *UserStore {
 	return &UserStore{h: h, q: userQueries{
 		insert: h.q(`INSERT INTO {s}.users (` + userCols + `, email_key)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`),
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`),
 		get:          h.q(`SELECT ` + userCols + ` FROM {s}.users WHERE id = $1`),
 		getByEmail:   h.q(`SELECT ` + userCols + ` FROM {s}.users WHERE email_key = $1`),
 		getForUpdate: h.q(`SELECT ` + userCols + ` FROM {s}.users WHERE id = $1 FOR UPDATE`),
 		update: h.q(`UPDATE {s}.users SET email = $2, display_name = $3, status = $4, password_hash = $5,
 			password_changed_at = $6, failed_attempts = $7, locked_until = $8, last_login_at = $9,
-			default_tenant_id = $10, attributes = $11, tokens = $12, created_at = $13, updated_at = $14, email_key = $15
+			default_tenant_id = $10, attributes = $11, tokens = $12, created_at = $13, updated_at = $14,
+			security_stamp = $15, pending_email = $16, email_key = $17
 			WHERE id = $1`),
 		delete: h.q(`DELETE FROM {s}.users WHERE id = $1`),
 	}}
@@ -57,6 +59,8 @@ type userRow struct {
 	Tokens            []byte       `db:"tokens"`
 	CreatedAt         sql.NullTime `db:"created_at"`
 	UpdatedAt         sql.NullTime `db:"updated_at"`
+	SecurityStamp     string       `db:"security_stamp"`
+	PendingEmail      string       `db:"pending_email"`
 }
 
 func (r *userRow) user() (*user.User, error) {
@@ -65,6 +69,7 @@ func (r *userRow) user() (*user.User, error) {
 		PasswordHash: r.PasswordHash, PasswordChangedAt: timeOf(r.PasswordChangedAt),
 		FailedAttempts: r.FailedAttempts, LockedUntil: timeOf(r.LockedUntil), LastLoginAt: timeOf(r.LastLoginAt),
 		DefaultTenantID: r.DefaultTenantID, CreatedAt: timeOf(r.CreatedAt), UpdatedAt: timeOf(r.UpdatedAt),
+		SecurityStamp: r.SecurityStamp, PendingEmail: r.PendingEmail,
 	}
 	if err := unmarshalAttrs(r.Attributes, &u.Attributes); err != nil {
 		return nil, err
@@ -89,7 +94,7 @@ func userArgs(u *user.User) ([]any, error) {
 	}
 	return []any{u.ID, u.Email, u.DisplayName, string(u.Status), u.PasswordHash, nullTime(u.PasswordChangedAt),
 		u.FailedAttempts, nullTime(u.LockedUntil), nullTime(u.LastLoginAt), u.DefaultTenantID, attrs, tokens,
-		nullTime(u.CreatedAt), nullTime(u.UpdatedAt), user.NormalizeEmail(u.Email)}, nil
+		nullTime(u.CreatedAt), nullTime(u.UpdatedAt), u.SecurityStamp, u.PendingEmail, user.NormalizeEmail(u.Email)}, nil
 }
 
 // Create implements user.Store.

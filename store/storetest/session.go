@@ -32,6 +32,7 @@ func newSession(userID string, at time.Time) *session.Session {
 		AbsoluteExpiresAt: at.Add(12 * time.Hour),
 		AuthenticatedAt:   at,
 		AuthLevel:         1,
+		SecurityStamp:     "stamp-" + userID,
 		Client:            session.ClientInfo{IP: "192.0.2.1", UserAgent: "test/1.0", DeviceLabel: "laptop"},
 	}
 }
@@ -213,6 +214,7 @@ func RunSessionStore(t *testing.T, newStore SessionStoreFactory) {
 		o, err := s.Get(ctx(t), old.ID)
 		require.NoError(t, err)
 		assert.Equal(t, session.ReasonRotated, o.RevokeReason)
+		assert.Equal(t, next.ID, o.ReplacedBy, "a rotated-away session names its successor")
 		n, err := s.Get(ctx(t), next.ID)
 		require.NoError(t, err)
 		assert.True(t, n.Live(next.CreatedAt))
@@ -369,6 +371,8 @@ func assertSessionEqual(t *testing.T, want, got *session.Session) {
 	assert.Equal(t, want.AuthLevel, got.AuthLevel)
 	assert.Equal(t, want.Client, got.Client)
 	assert.Equal(t, want.RevokeReason, got.RevokeReason)
+	assert.Equal(t, want.SecurityStamp, got.SecurityStamp)
+	assert.Equal(t, want.ReplacedBy, got.ReplacedBy)
 	assertTimeEqual(t, want.CreatedAt, got.CreatedAt)
 	assertTimeEqual(t, want.LastSeenAt, got.LastSeenAt)
 	assertTimeEqual(t, want.IdleExpiresAt, got.IdleExpiresAt)

@@ -43,6 +43,8 @@ func RunUserStore(t *testing.T, newStore UserStoreFactory) {
 		u.PasswordChangedAt = base.Add(-2)
 		u.FailedAttempts = 3
 		u.DefaultTenantID = "t1"
+		u.SecurityStamp = "stamp-1"
+		u.PendingEmail = "next@example.com"
 		u.LockedUntil = base.Add(time.Minute)
 		u.Tokens = map[string]user.OneTimeToken{
 			user.TokenPasswordReset: {Hash: []byte{1, 2, 3}, ExpiresAt: base.Add(time.Hour)},
@@ -94,10 +96,15 @@ func RunUserStore(t *testing.T, newStore UserStoreFactory) {
 			u.Status = user.StatusDisabled
 			u.Email = "new@example.com"
 			u.Attributes = map[string]string{"k": "v"}
+			u.SecurityStamp, u.PendingEmail = "rotated", "pending@example.com"
 			return nil
 		})
 		require.NoError(t, err)
 		assert.Equal(t, user.StatusDisabled, got.Status)
+		again, err := s.Get(ctx(t), "u1")
+		require.NoError(t, err)
+		assert.Equal(t, "rotated", again.SecurityStamp)
+		assert.Equal(t, "pending@example.com", again.PendingEmail)
 		byEmail, err := s.GetByEmail(ctx(t), "NEW@example.com")
 		require.NoError(t, err)
 		assert.Equal(t, "u1", byEmail.ID)
@@ -200,6 +207,8 @@ func assertUserEqual(t *testing.T, want, got *user.User) {
 	assert.Equal(t, want.PasswordHash, got.PasswordHash)
 	assert.Equal(t, want.FailedAttempts, got.FailedAttempts)
 	assert.Equal(t, want.DefaultTenantID, got.DefaultTenantID)
+	assert.Equal(t, want.SecurityStamp, got.SecurityStamp)
+	assert.Equal(t, want.PendingEmail, got.PendingEmail)
 	assertTimeEqual(t, want.LastLoginAt, got.LastLoginAt)
 	assertTimeEqual(t, want.PasswordChangedAt, got.PasswordChangedAt)
 	assertTimeEqual(t, want.LockedUntil, got.LockedUntil)
