@@ -111,9 +111,40 @@ func (m *Manager) issueToken(ctx context.Context, purpose string, u *user.User, 
 		if purpose == user.TokenPasswordReset {
 			return m.notifier.PasswordReset(ctx, u, tok)
 		}
+		if u.PendingEmail != "" {
+			// The token proves the new address: it goes there. The
+			// notifier sees the user as they will be once it is used.
+			u.Email = u.PendingEmail
+		}
 		return m.notifier.EmailVerification(ctx, u, tok)
 	})
 	return nil
+}
+
+// EmailChangeNotifier is implemented by a Notifier that also tells the
+// old address about an email change (OWASP: notify on account changes).
+// u is the user after the change; with Config.RequireEmailVerification
+// the new address is u.PendingEmail until it is verified.
+type EmailChangeNotifier interface {
+	EmailChanged(ctx context.Context, u *user.User, oldEmail string) error
+}
+
+// rotateStamp gives the user a new security stamp, so that sessions issued
+// under the old one cannot be rotated and a login that read the old one
+// cannot keep its session. voidTokens also voids outstanding reset and
+// verification tokens: a change of credentials, address or status makes a
+// token sent earlier stale (it may have gone to an address that is no
+// longer the user's).
+func rotateStamp(x *user.User, voidTokens bool) {
+	x.SecurityStamp = newID()
+	if voidTokens {
+		voidOneTimeTokens(x)
+	}
+}
+
+func voidOneTimeTokens(x *user.User) {
+	delete(x.Tokens, user.TokenPasswordReset)
+	delete(x.Tokens, user.TokenEmailVerification)
 }
 
 // notify runs a notifier call in the background, tracked so Close waits.
@@ -185,6 +216,7 @@ func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) er
 		if x.Status == user.StatusLocked {
 			x.Status = user.StatusActive
 		}
+		rotateStamp(x, true)
 	})
 	if err != nil {
 		return err
@@ -211,13 +243,21 @@ func (m *Manager) RequestEmailVerification(ctx context.Context, userID string) e
 	return m.issueToken(ctx, user.TokenEmailVerification, u, m.cfg.VerifyTokenTTL)
 }
 
-// VerifyEmail consumes a verification token and activates the account.
+// VerifyEmail consumes a verification token: it activates a new account,
+// or makes a pending new address (ChangeEmail) the login identifier —
+// ErrUserExists if another account took that address meanwhile.
 func (m *Manager) VerifyEmail(ctx context.Context, tok string) (*user.User, error) {
 	u, err := m.consumeToken(ctx, user.TokenEmailVerification, tok, func(x *user.User) {
 		if x.Status == user.StatusPendingVerification {
 			x.Status = user.StatusActive
 		}
+		if x.PendingEmail != "" {
+			x.Email, x.PendingEmail = x.PendingEmail, ""
+		}
 	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, ErrUserExists
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -235,25 +275,27 @@ func (m *Manager) RequireFreshAuth(p *Principal) error {
 }
 
 // Reauthenticate checks the password of the session's user again and
-// refreshes the session's authentication time, for RequireFreshAuth. A
-// wrong password counts as a failed login.
-func (m *Manager) Reauthenticate(ctx context.Context, tok, password string) (*Principal, error) {
-	sess, now, err := m.liveSession(ctx, tok)
+// replaces the session with one authenticated now, for RequireFreshAuth:
+// use the returned token from now on (OWASP ASVS: a new session token on
+// re-authentication). A wrong password counts as a failed login.
+func (m *Manager) Reauthenticate(ctx context.Context, tok, password string) (*LoginResult, error) {
+	sess, now, err := m.liveSession(ctx, tok, false)
 	if err != nil {
 		return nil, err
 	}
 	if err := m.verifyPassword(ctx, sess.UserID, password, now); err != nil {
 		return nil, err
 	}
-	sess.AuthenticatedAt = now
-	if err := m.sessions.Update(ctx, sess); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, ErrSessionRevoked
-		}
-		return nil, translate("session.update", err)
+	res, err := m.rotateSession(ctx, sess, nil, func(next *session.Session) error {
+		next.AuthenticatedAt = now
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeReauthenticate, Outcome: audit.Success, ActorUserID: sess.UserID, ActorSessionID: sess.ID, TenantID: sess.TenantID})
-	return m.Authenticate(ctx, tok, sess.Client)
+	m.emit(ctx, audit.Event{Type: audit.TypeReauthenticate, Outcome: audit.Success, ActorUserID: sess.UserID,
+		ActorSessionID: res.Session.ID, TenantID: sess.TenantID, Target: sess.ID})
+	return res, nil
 }
 
 // verifyPassword checks a user's current password, honouring and feeding
@@ -287,8 +329,9 @@ func (m *Manager) checkNewPassword(ctx context.Context, u *user.User, password s
 
 // ChangePassword sets a new password for the principal's user. It needs
 // the current password and a fresh authentication (ErrReauthRequired),
-// ends every other session of the user (unless RevokeOnPasswordChange is
-// off) and rotates the current one: use the returned token from now on.
+// voids outstanding reset and verification tokens, ends every other
+// session of the user (unless RevokeOnPasswordChange is off) and rotates
+// the current one: use the returned token from now on.
 func (m *Manager) ChangePassword(ctx context.Context, p *Principal, current, next string) (*LoginResult, error) {
 	if err := m.RequireFreshAuth(p); err != nil {
 		return nil, err
@@ -308,10 +351,18 @@ func (m *Manager) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if err != nil {
 		return nil, err
 	}
-	if _, err := m.users.Update(ctx, p.UserID, func(x *user.User) error {
+	u, err = m.users.Update(ctx, p.UserID, func(x *user.User) error {
 		x.PasswordHash, x.PasswordChangedAt, x.UpdatedAt = hash, now, now
+		voidOneTimeTokens(x)
+		if m.cfg.RevokeOnPasswordChange {
+			// Only then: with it off, the user's other sessions are meant
+			// to live on, and a stale stamp would end them at their next
+			// rotation.
+			rotateStamp(x, false)
+		}
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, translate("user.update", err)
 	}
 	if m.cfg.RevokeOnPasswordChange {
@@ -320,29 +371,57 @@ func (m *Manager) ChangePassword(ctx context.Context, p *Principal, current, nex
 		}
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypePasswordChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})
+	return m.rotateCurrent(ctx, p, u)
+}
+
+// rotateCurrent replaces the principal's session after a change the
+// session's own user made: the successor carries the user's new stamp.
+func (m *Manager) rotateCurrent(ctx context.Context, p *Principal, u *user.User) (*LoginResult, error) {
 	old, err := m.sessions.Get(ctx, p.SessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrSessionRevoked
+	}
 	if err != nil {
 		return nil, translate("session.get", err)
 	}
-	return m.rotateSession(ctx, old, nil)
+	return m.rotateSession(ctx, old, u, nil)
 }
 
-// ChangeEmail changes the principal's email after a fresh authentication.
-// With RequireEmailVerification the account returns to
-// pending_verification and a verification token is sent.
-func (m *Manager) ChangeEmail(ctx context.Context, p *Principal, email string) (*user.User, error) {
+// ChangeEmail changes the principal's email after a fresh authentication:
+// it voids outstanding reset and verification tokens, tells the old
+// address (when the Notifier is an EmailChangeNotifier), ends the user's
+// other sessions and rotates the current one: use the returned token from
+// now on. With RequireEmailVerification the new address waits in
+// PendingEmail, and the old one stays the login identifier, until the
+// token sent to the new one is used (VerifyEmail).
+func (m *Manager) ChangeEmail(ctx context.Context, p *Principal, email string) (*LoginResult, error) {
 	if err := m.RequireFreshAuth(p); err != nil {
 		return nil, err
 	}
 	if err := m.inputs.email(email); err != nil {
 		return nil, err
 	}
-	now := m.clock.Now()
-	u, err := m.users.Update(ctx, p.UserID, func(x *user.User) error {
-		x.Email, x.UpdatedAt = email, now
-		if m.cfg.RequireEmailVerification {
-			x.Status = user.StatusPendingVerification
+	verify := m.cfg.RequireEmailVerification
+	if verify {
+		// A pending address is not reserved; refuse one that is taken now
+		// rather than at verification.
+		if other, err := m.users.GetByEmail(ctx, email); err == nil && other.ID != p.UserID {
+			return nil, ErrUserExists
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, translate("user.get_by_email", err)
 		}
+	}
+	now := m.clock.Now()
+	var oldEmail string
+	u, err := m.users.Update(ctx, p.UserID, func(x *user.User) error {
+		oldEmail = x.Email
+		if verify {
+			x.PendingEmail = email
+		} else {
+			x.Email, x.PendingEmail = email, ""
+		}
+		x.UpdatedAt = now
+		rotateStamp(x, true)
 		return nil
 	})
 	if errors.Is(err, store.ErrConflict) {
@@ -351,13 +430,20 @@ func (m *Manager) ChangeEmail(ctx context.Context, p *Principal, email string) (
 	if err != nil {
 		return nil, translate("user.update", err)
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeEmailChange, Outcome: audit.Success, ActorUserID: p.UserID, Target: p.UserID})
-	if m.cfg.RequireEmailVerification && m.notifier != nil {
+	if _, err := m.sessions.RevokeUser(ctx, p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonEmailChange); err != nil {
+		return nil, translate("session.revoke_user", err)
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeEmailChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})
+	if n, ok := m.notifier.(EmailChangeNotifier); ok {
+		changed := u.Clone()
+		m.notify(ctx, func(ctx context.Context) error { return n.EmailChanged(ctx, changed, oldEmail) })
+	}
+	if verify {
 		if err := m.issueToken(ctx, user.TokenEmailVerification, u, m.cfg.VerifyTokenTTL); err != nil {
 			return nil, err
 		}
 	}
-	return u, nil
+	return m.rotateCurrent(ctx, p, u)
 }
 
 // setStatus changes an account's status and, for anything but active,
@@ -369,6 +455,9 @@ func (m *Manager) setStatus(ctx context.Context, userID string, status user.Stat
 		x.Status, x.UpdatedAt = status, now
 		if status == user.StatusActive {
 			x.FailedAttempts, x.LockedUntil = 0, time.Time{}
+		} else {
+			// A locked account keeps its reset token: a reset unlocks it.
+			rotateStamp(x, status == user.StatusDisabled)
 		}
 		return nil
 	})
@@ -403,6 +492,16 @@ func (m *Manager) UnlockUser(ctx context.Context, userID string) error {
 
 // DeleteUser ends all of a user's sessions, then deletes the account.
 func (m *Manager) DeleteUser(ctx context.Context, userID string) error {
+	// The stamp changes first, as in every account change, so that a login
+	// in flight cannot keep a session (see Login).
+	_, err := m.users.Update(ctx, userID, func(x *user.User) error {
+		x.Status = user.StatusDisabled
+		rotateStamp(x, true)
+		return nil
+	})
+	if err != nil {
+		return translate("user.update", err)
+	}
 	if _, err := m.sessions.RevokeUser(ctx, userID, session.RevokeFilter{}, m.clock.Now(), "user_deleted"); err != nil {
 		return translate("session.revoke_user", err)
 	}

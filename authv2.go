@@ -320,6 +320,7 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User,
 	}
 	u := &user.User{
 		ID:                newID(),
+		SecurityStamp:     newID(),
 		Email:             in.Email,
 		DisplayName:       in.DisplayName,
 		Status:            status,
@@ -460,7 +461,21 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 			return nil, err
 		}
 	}
-	u, err = m.users.Update(ctx, u.ID, func(x *user.User) error {
+	// The session is written before the user's record is saved, and the
+	// save refuses if the security stamp read above has changed: an account
+	// change either rotated the stamp before this save (the login ends its
+	// own session) or after it, and so also before its own revocation of
+	// the user's sessions, which then finds this one (docs/DESIGN.md).
+	sess, tok, err := m.openSession(ctx, u.ID, tenantID, in.Scope, in.Client, now, now, u.SecurityStamp)
+	if err != nil {
+		fail(u.ID, "session")
+		return nil, err
+	}
+	stamp := u.SecurityStamp
+	saved, err := m.users.Update(ctx, u.ID, func(x *user.User) error {
+		if x.SecurityStamp != stamp {
+			return errAccountChanged
+		}
 		x.FailedAttempts, x.LockedUntil, x.LastLoginAt = 0, time.Time{}, now
 		if newHash != "" {
 			x.PasswordHash = newHash
@@ -468,19 +483,37 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		return nil
 	})
 	if err != nil {
+		m.abandonSession(ctx, sess)
+		if errors.Is(err, errAccountChanged) || errors.Is(err, store.ErrNotFound) {
+			fail(u.ID, "account_changed")
+			return nil, ErrInvalidCredentials
+		}
+		fail(u.ID, "session")
 		return nil, translate("user.update", err)
 	}
+	u = saved
 	if newHash != "" {
 		m.emit(ctx, audit.Event{Type: audit.TypePasswordRehash, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
-	}
-	sess, tok, err := m.openSession(ctx, u.ID, tenantID, in.Scope, in.Client, now, now)
-	if err != nil {
-		fail(u.ID, "session")
-		return nil, err
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
 		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent})
 	return &LoginResult{User: u, Session: sess, Token: tok}, nil
+}
+
+// errAccountChanged refuses a save whose security stamp is no longer the
+// user's: an account change happened since the record was read.
+var errAccountChanged = errors.New("authv2: account changed concurrently")
+
+// abandonSession ends a session its flow could not complete. Failing to
+// end it is logged loudly: the flow fails either way, and the session's
+// security stamp no longer matches its user's.
+func (m *Manager) abandonSession(ctx context.Context, sess *session.Session) {
+	err := m.sessions.Revoke(context.WithoutCancel(ctx), sess.ID, m.clock.Now(), session.ReasonAccountChanged)
+	if err != nil {
+		m.log.Error("authv2: ending a session opened during an account change failed", "session_id", sess.ID, "error", err)
+		return
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: sess.UserID, Target: sess.ID, Reason: session.ReasonAccountChanged})
 }
 
 // checkTenantAccess succeeds when the user is a member of, or holds a
@@ -506,7 +539,7 @@ func (m *Manager) checkTenantAccess(ctx context.Context, userID, tenantID string
 }
 
 // newSession builds a session record and its token.
-func (m *Manager) newSession(userID, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, error) {
+func (m *Manager) newSession(userID, tenantID, scope string, client session.ClientInfo, now, authAt time.Time, stamp string) (*session.Session, string, error) {
 	id := session.NewID(userID)
 	tok, secret, err := token.New(id)
 	if err != nil {
@@ -525,13 +558,14 @@ func (m *Manager) newSession(userID, tenantID, scope string, client session.Clie
 		AbsoluteExpiresAt: now.Add(p.AbsoluteTimeout),
 		AuthenticatedAt:   authAt,
 		AuthLevel:         1,
+		SecurityStamp:     stamp,
 		Client:            client,
 	}, tok, nil
 }
 
 // openSession creates a session under the per-user limit.
-func (m *Manager) openSession(ctx context.Context, userID, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, error) {
-	sess, tok, err := m.newSession(userID, tenantID, scope, client, now, authAt)
+func (m *Manager) openSession(ctx context.Context, userID, tenantID, scope string, client session.ClientInfo, now, authAt time.Time, stamp string) (*session.Session, string, error) {
+	sess, tok, err := m.newSession(userID, tenantID, scope, client, now, authAt, stamp)
 	if err != nil {
 		return nil, "", err
 	}
@@ -558,7 +592,7 @@ func (m *Manager) openSession(ctx context.Context, userID, tenantID, scope strin
 func (m *Manager) Authenticate(ctx context.Context, tok string, client session.ClientInfo) (_ *Principal, err error) {
 	ctx, span := m.tel.StartHot(ctx, "authv2.Authenticate")
 	defer m.endSpan(span, &err)
-	sess, now, err := m.liveSession(ctx, tok)
+	sess, now, err := m.liveSession(ctx, tok, true)
 	if err != nil {
 		return nil, err
 	}
@@ -622,12 +656,17 @@ func (m *Manager) lookup(ctx context.Context, tok string) (*session.Session, err
 }
 
 // liveSession returns the session of tok if it is usable now, and now.
-func (m *Manager) liveSession(ctx context.Context, tok string) (*session.Session, time.Time, error) {
+// With inGrace, a token rotated away moments ago stands for its successor
+// (see successorInGrace).
+func (m *Manager) liveSession(ctx context.Context, tok string, inGrace bool) (*session.Session, time.Time, error) {
 	sess, err := m.lookup(ctx, tok)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
 	now := m.clock.Now()
+	if inGrace && !sess.RevokedAt.IsZero() {
+		sess = m.successorInGrace(ctx, sess, now)
+	}
 	if err := m.checkLive(ctx, sess, now); err != nil {
 		return nil, time.Time{}, err
 	}
@@ -637,6 +676,9 @@ func (m *Manager) liveSession(ctx context.Context, tok string) (*session.Session
 // checkLive reports why a session can no longer be used, auditing expiry.
 func (m *Manager) checkLive(ctx context.Context, sess *session.Session, now time.Time) error {
 	if !sess.RevokedAt.IsZero() {
+		if m.rotatedAway(sess) && now.Sub(sess.RevokedAt) > m.cfg.Session.RotationGrace {
+			m.tokenReused(ctx, sess, now)
+		}
 		return ErrSessionRevoked
 	}
 	if !now.Before(sess.ExpiresAt()) {

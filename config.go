@@ -191,6 +191,7 @@ var envVars = []envVar{
 	{"AUTHV2_SESSION_IDLE_TIMEOUT", durationVar(func(c *Config) *time.Duration { return &c.Session.IdleTimeout })},
 	{"AUTHV2_SESSION_ABSOLUTE_TIMEOUT", durationVar(func(c *Config) *time.Duration { return &c.Session.AbsoluteTimeout })},
 	{"AUTHV2_SESSION_TOUCH_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.Session.TouchInterval })},
+	{"AUTHV2_SESSION_ROTATION_GRACE", durationVar(func(c *Config) *time.Duration { return &c.Session.RotationGrace })},
 	{"AUTHV2_SESSION_MAX_PER_USER", intVar(func(c *Config) *int { return &c.Session.MaxPerUser })},
 	{"AUTHV2_SESSION_EVICTION", func(c *Config, v string) error {
 		switch strings.ToLower(v) {

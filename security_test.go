@@ -214,12 +214,13 @@ func TestASVS_6_2_3_ChangePasswordNeedsCurrentAndRotates(t *testing.T) {
 
 	res, err := e.m.ChangePassword(t.Context(), p, goodPassword, "a brand new passphrase")
 	require.NoError(t, err)
-	for _, old := range []string{cur.Token, other.Token} {
-		_, err = e.m.Authenticate(t.Context(), old, session.ClientInfo{})
-		assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "other sessions end, and the current token rotates")
-	}
+	_, err = e.m.Authenticate(t.Context(), other.Token, session.ClientInfo{})
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "other sessions end")
 	_, err = e.m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
 	require.NoError(t, err)
+	cur2, err := e.m.Authenticate(t.Context(), cur.Token, session.ClientInfo{})
+	require.NoError(t, err, "the current token rotates: within the grace window it stands for its successor")
+	assert.Equal(t, res.Session.ID, cur2.SessionID)
 	assert.ErrorIs(t, loginAs(e, "change@example.com", goodPassword, ""), authv2.ErrInvalidCredentials)
 	assert.NoError(t, loginAs(e, "change@example.com", "a brand new passphrase", ""))
 }
@@ -242,12 +243,23 @@ func TestASVS_7_5_1_ReauthenticationRequired(t *testing.T) {
 
 	_, err = e.m.Reauthenticate(t.Context(), res.Token, "wrong password!")
 	require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
-	p, err = e.m.Reauthenticate(t.Context(), res.Token, goodPassword)
+	fresh, err := e.m.Reauthenticate(t.Context(), res.Token, goodPassword)
+	require.NoError(t, err)
+	assert.NotEqual(t, res.Token, fresh.Token, "re-authentication issues a new token (ASVS 7.2.4)")
+	assert.NotEqual(t, res.Session.ID, fresh.Session.ID)
+	p, err = e.m.Authenticate(t.Context(), fresh.Token, session.ClientInfo{})
 	require.NoError(t, err)
 	assert.Equal(t, e.clock.Now(), p.AuthenticatedAt)
-	u, err := e.m.ChangeEmail(t.Context(), p, "new@example.com")
+	e.clock.Advance(time.Minute) // past the rotation grace window
+	_, err = e.m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
+	require.ErrorIs(t, err, authv2.ErrSessionRevoked, "the token used before re-authentication is dead")
+	again, err := e.m.Reauthenticate(t.Context(), e.login(t, "reauth@example.com").Token, goodPassword)
 	require.NoError(t, err)
-	assert.Equal(t, "new@example.com", u.Email)
+	p, err = e.m.Authenticate(t.Context(), again.Token, session.ClientInfo{})
+	require.NoError(t, err)
+	changed, err := e.m.ChangeEmail(t.Context(), p, "new@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, "new@example.com", changed.User.Email)
 }
 
 func TestASVS_6_3_8_PasswordResetDoesNotEnumerate(t *testing.T) {

@@ -3,10 +3,13 @@ package authv2
 import (
 	"context"
 	"errors"
+	"strings"
+	"time"
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/user"
 )
 
 // ListSessions returns the user's live sessions, newest first, from the
@@ -85,17 +88,33 @@ func (m *Manager) rotate(ctx context.Context, tok string, change func(*session.S
 	if err != nil {
 		return nil, err
 	}
-	return m.rotateSession(ctx, old, change)
+	return m.rotateSession(ctx, old, nil, change)
 }
 
 // rotateSession replaces a live session with a successor that change may
-// adjust, swapping the two atomically in the store.
-func (m *Manager) rotateSession(ctx context.Context, old *session.Session, change func(*session.Session) error) (*LoginResult, error) {
+// adjust, swapping the two atomically in the store. With u nil the user is
+// read, and a session issued under a security stamp the user no longer
+// has is ended instead (it outlived an account change); a flow that has
+// just changed the user itself passes the saved record.
+func (m *Manager) rotateSession(ctx context.Context, old *session.Session, u *user.User, change func(*session.Session) error) (*LoginResult, error) {
 	now := m.clock.Now()
 	if err := m.checkLive(ctx, old, now); err != nil {
 		return nil, err
 	}
-	next, newTok, err := m.newSession(old.UserID, old.TenantID, old.Scope, old.Client, now, old.AuthenticatedAt)
+	if u == nil {
+		var err error
+		if u, err = m.users.Get(ctx, old.UserID); errors.Is(err, store.ErrNotFound) {
+			m.abandonSession(ctx, old)
+			return nil, ErrSessionRevoked
+		} else if err != nil {
+			return nil, translate("user.get", err)
+		}
+		if u.SecurityStamp != old.SecurityStamp {
+			m.abandonSession(ctx, old)
+			return nil, ErrSessionRevoked
+		}
+	}
+	next, newTok, err := m.newSession(old.UserID, old.TenantID, old.Scope, old.Client, now, old.AuthenticatedAt, u.SecurityStamp)
 	if err != nil {
 		return nil, err
 	}
@@ -121,11 +140,72 @@ func (m *Manager) rotateSession(ctx context.Context, old *session.Session, chang
 	m.emit(ctx, audit.Event{Type: typ, Outcome: audit.Success, ActorUserID: old.UserID, ActorSessionID: next.ID,
 		TenantID: next.TenantID, Scope: next.Scope, Target: old.ID,
 		Attributes: map[string]string{"from_tenant": old.TenantID}})
-	u, err := m.users.Get(ctx, old.UserID)
-	if err != nil {
-		return nil, translate("user.get", err)
-	}
 	return &LoginResult{User: u, Session: next, Token: newTok}, nil
+}
+
+// maxRotationHops bounds how far a rotated-away session's chain of
+// successors is followed.
+const maxRotationHops = 8
+
+// successorInGrace returns the live session that replaced sess when sess
+// was rotated away less than RotationGrace ago: a browser's requests sent
+// while a rotation was under way still carry the old token. Otherwise it
+// returns sess.
+func (m *Manager) successorInGrace(ctx context.Context, sess *session.Session, now time.Time) *session.Session {
+	cur := sess
+	for range maxRotationHops {
+		if !m.rotatedAway(cur) || now.Sub(cur.RevokedAt) > m.cfg.Session.RotationGrace {
+			break
+		}
+		next, err := m.sessions.Get(ctx, cur.ReplacedBy)
+		if err != nil {
+			break
+		}
+		if next.RevokedAt.IsZero() {
+			return next
+		}
+		cur = next
+	}
+	return sess
+}
+
+func (m *Manager) rotatedAway(s *session.Session) bool {
+	return s.RevokeReason == session.ReasonRotated && s.ReplacedBy != "" && !s.RevokedAt.IsZero()
+}
+
+// tokenReused handles a token presented after its session was rotated
+// away and the grace window passed: two parties hold copies of the
+// session, so every session that descends from it is ended, audited and
+// counted (as SuperTokens does for refresh tokens).
+func (m *Manager) tokenReused(ctx context.Context, sess *session.Session, now time.Time) {
+	ctx = context.WithoutCancel(ctx)
+	var ended []string
+	id := sess.ReplacedBy
+	for range maxRotationHops {
+		next, err := m.sessions.Get(ctx, id)
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				m.log.Error("authv2: reading the successor of a reused session failed", "session_id", id, "error", err)
+			}
+			break
+		}
+		if next.RevokedAt.IsZero() {
+			if err := m.sessions.Revoke(ctx, next.ID, now, session.ReasonReuse); err != nil {
+				m.log.Error("authv2: ending the successor of a reused session failed", "session_id", next.ID, "error", err)
+			} else {
+				ended = append(ended, next.ID)
+				m.emit(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: next.UserID,
+					Target: next.ID, TenantID: next.TenantID, Reason: session.ReasonReuse})
+			}
+		}
+		if !m.rotatedAway(next) {
+			break
+		}
+		id = next.ReplacedBy
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeSessionReuse, Outcome: audit.Denied, ActorUserID: sess.UserID, ActorSessionID: sess.ID,
+		TenantID: sess.TenantID, Target: sess.ID, Reason: session.ReasonReuse,
+		Attributes: map[string]string{"ended": strings.Join(ended, ",")}})
 }
 
 // SessionStats counts live sessions per tenant, user and device, and

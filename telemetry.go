@@ -66,6 +66,8 @@ func (m *Manager) count(ctx context.Context, e *audit.Event) {
 		}
 	case audit.TypeSessionCreated:
 		t.SessionsCreated.Add(ctx, 1)
+	case audit.TypeSessionReuse:
+		t.TokenReuse.Add(ctx, 1)
 	case audit.TypeSessionRevoked, audit.TypeSessionEvicted, audit.TypeLogout, audit.TypeSessionRotated, audit.TypeTenantSwitch:
 		reason := e.Reason
 		switch e.Type {

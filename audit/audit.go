@@ -21,11 +21,15 @@ const (
 	TypeSessionExpired  Type = "session.expired"
 	TypeSessionEvicted  Type = "session.evicted"
 	TypeSessionSecurity Type = "session.security"
-	TypeTenantSwitch    Type = "session.tenant_switch"
-	TypePasswordChange  Type = "password.change"
-	TypePasswordRehash  Type = "password.rehash"
-	TypeUserUpdate      Type = "user.update"
-	TypeAdminChange     Type = "admin.change"
+	// TypeSessionReuse: a token was presented after its session had been
+	// rotated away (beyond the grace window): it was copied. The
+	// session's successors are ended.
+	TypeSessionReuse   Type = "session.reuse_detected"
+	TypeTenantSwitch   Type = "session.tenant_switch"
+	TypePasswordChange Type = "password.change"
+	TypePasswordRehash Type = "password.rehash"
+	TypeUserUpdate     Type = "user.update"
+	TypeAdminChange    Type = "admin.change"
 	// TypeAuthorizeDecision is an authorization decision: Outcome Success
 	// for allow, Denied for deny; Attributes[AttrAction] holds the
 	// permission checked and Attributes[AttrResourceType] the resource

@@ -21,6 +21,13 @@ type Policy struct {
 	MaxPerUser int
 	// Eviction says what a login at the cap does.
 	Eviction EvictionPolicy
+	// RotationGrace is how long a token rotated away (RotateSession,
+	// SwitchTenant, Reauthenticate, ChangePassword, ChangeEmail) still
+	// stands for its successor, so that a browser's requests in flight
+	// during the rotation pass. Presented later, the token was copied:
+	// its successors are ended (audit.TypeSessionReuse). 0 treats any
+	// reuse as theft.
+	RotationGrace time.Duration
 }
 
 // DefaultPolicy follows NIST SP 800-63B at AAL2.
@@ -28,6 +35,7 @@ var DefaultPolicy = Policy{
 	IdleTimeout:     30 * time.Minute,
 	AbsoluteTimeout: 12 * time.Hour,
 	TouchInterval:   time.Minute,
+	RotationGrace:   5 * time.Second,
 }
 
 // Validate reports the first field out of range.
@@ -45,6 +53,8 @@ func (p Policy) Validate() error {
 		return errors.New("MaxPerUser must not be negative")
 	case p.Eviction < EvictOldest || p.Eviction > Refuse:
 		return errors.New("Eviction is not a known policy")
+	case p.RotationGrace < 0 || p.RotationGrace > time.Minute:
+		return errors.New("RotationGrace must be between 0 and 1m")
 	}
 	return nil
 }

@@ -138,6 +138,7 @@ const (
 	ReasonRevoked        = "revoked"
 	ReasonPasswordChange = "password_changed"
 	ReasonUserDisabled   = "user_disabled"
+	ReasonEmailChange    = "email_changed"
 	// ReasonAccountChanged ends a session issued under a security stamp
 	// the user no longer has (a login that raced an account change).
 	ReasonAccountChanged = "account_changed"

@@ -30,6 +30,7 @@ type T struct {
 	LoginAttempts   metric.Int64Counter
 	SessionsCreated metric.Int64Counter
 	SessionsRevoked metric.Int64Counter
+	TokenReuse      metric.Int64Counter
 	Decisions       metric.Int64Counter
 	StoreDuration   metric.Float64Histogram
 
@@ -57,6 +58,7 @@ func New(tp trace.TracerProvider, mp metric.MeterProvider, explicit bool) (*T, e
 	t.LoginAttempts = counter("authv2.login.attempts", "Login attempts by outcome.", "{attempt}")
 	t.SessionsCreated = counter("authv2.sessions.created", "Sessions created.", "{session}")
 	t.SessionsRevoked = counter("authv2.sessions.revoked", "Sessions revoked, by reason.", "{session}")
+	t.TokenReuse = counter("authv2.sessions.token_reuse", "Tokens presented after their session was rotated away (copied tokens).", "{token}")
 	t.Decisions = counter("authv2.authz.decisions", "Authorization decisions, by effect.", "{decision}")
 	h, err := t.meter.Float64Histogram("authv2.store.duration", metric.WithDescription("Duration of store calls."),
 		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
