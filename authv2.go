@@ -699,10 +699,16 @@ func (m *Manager) Logout(ctx context.Context, tok string) (err error) {
 	if err != nil {
 		return err
 	}
+	now := m.clock.Now()
+	if !sess.RevokedAt.IsZero() {
+		// A logout sent with the token a rotation just replaced ends the
+		// successor: the client asked to sign out of the session it holds.
+		sess = m.successorInGrace(ctx, sess, now)
+	}
 	if !sess.RevokedAt.IsZero() {
 		return nil
 	}
-	if err := m.sessions.Revoke(ctx, sess.ID, m.clock.Now(), session.ReasonLogout); err != nil {
+	if err := m.sessions.Revoke(ctx, sess.ID, now, session.ReasonLogout); err != nil {
 		return translate("session.revoke", err)
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypeLogout, Outcome: audit.Success, ActorUserID: sess.UserID, ActorSessionID: sess.ID, TenantID: sess.TenantID})

@@ -208,6 +208,19 @@ func TestReuseOfARotatedTokenEndsItsSuccessors(t *testing.T) {
 	}
 }
 
+// TestLogoutWithARotatedAwayTokenEndsItsSuccessor: a logout sent with
+// the old cookie while a rotation's answer is still in flight signs out.
+func TestLogoutWithARotatedAwayTokenEndsItsSuccessor(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "bye@example.com")
+	first := e.login(t, "bye@example.com")
+	next, err := e.m.RotateSession(t.Context(), first.Token)
+	require.NoError(t, err)
+	require.NoError(t, e.m.Logout(t.Context(), first.Token))
+	_, err = e.m.Authenticate(t.Context(), next.Token, session.ClientInfo{})
+	require.ErrorIs(t, err, authv2.ErrSessionRevoked)
+}
+
 // TestReuseWithZeroGraceIsImmediate: RotationGrace 0 treats any reuse as theft.
 func TestReuseWithZeroGraceIsImmediate(t *testing.T) {
 	p := session.DefaultPolicy
