@@ -2,6 +2,8 @@ package authv2_test
 
 import (
 	"cmp"
+	"encoding/base64"
+	"encoding/json"
 	"context"
 	"sync/atomic"
 	"testing"
@@ -335,4 +337,20 @@ func TestChangeEmailWithVerification(t *testing.T) {
 	assert.Empty(t, u.PendingEmail)
 	e.login(t, "new@example.com")
 	require.ErrorIs(t, loginAs(e, "old@example.com", goodPassword, ""), authv2.ErrInvalidCredentials)
+}
+
+// TestPrincipalJSONCarriesNoSecret: an application that logs or returns
+// the Principal as JSON must not leak the session's secret hash.
+func TestPrincipalJSONCarriesNoSecret(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "json@example.com")
+	res := e.login(t, "json@example.com")
+	p, err := e.m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
+	require.NoError(t, err)
+	require.NotEmpty(t, p.Session.SecretHash)
+	b, err := json.Marshal(p)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), base64.StdEncoding.EncodeToString(p.Session.SecretHash))
+	assert.NotContains(t, string(b), "SecretHash")
+	assert.Contains(t, string(b), p.Session.ID, "the rest of the session still encodes")
 }

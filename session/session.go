@@ -21,8 +21,10 @@ type ClientInfo struct {
 // Session is a server-side login. The store keys it by ID and keeps only
 // SecretHash, the SHA-256 of the token's secret, never the token.
 type Session struct {
-	ID         string
-	SecretHash []byte
+	ID string
+	// SecretHash never marshals: a session logged or returned as JSON
+	// must not hand out what a token is checked against.
+	SecretHash []byte `json:"-"`
 
 	UserID   string
 	TenantID string // "" means the session is in no tenant
