@@ -54,7 +54,7 @@ func parseOneTimeToken(purpose, tok string) (userID string, hash [32]byte, ok bo
 		return "", hash, false
 	}
 	id, err := base64.RawURLEncoding.DecodeString(idPart)
-	if err != nil || len(id) == 0 {
+	if err != nil || len(id) == 0 || textProblem(string(id)) != "" {
 		return "", hash, false
 	}
 	secret, err := base64.RawURLEncoding.DecodeString(secretPart)
@@ -167,6 +167,9 @@ var errNoNotifier = &ConfigError{Field: "Notifier", Reason: "WithNotifier is req
 // the email is registered: the notifier runs in the background and an
 // unknown email spends the same token-making work.
 func (m *Manager) RequestPasswordReset(ctx context.Context, email string) error {
+	if err := checkText("Email", email); err != nil {
+		return err
+	}
 	if m.notifier == nil {
 		return errNoNotifier
 	}
@@ -230,6 +233,9 @@ func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) er
 
 // RequestEmailVerification (re)sends a verification token to a pending user.
 func (m *Manager) RequestEmailVerification(ctx context.Context, userID string) error {
+	if err := checkText("UserID", userID); err != nil {
+		return err
+	}
 	if m.notifier == nil {
 		return errNoNotifier
 	}
@@ -475,23 +481,35 @@ func (m *Manager) setStatus(ctx context.Context, userID string, status user.Stat
 
 // DisableUser disables an account and ends all its sessions.
 func (m *Manager) DisableUser(ctx context.Context, userID string) error {
+	if err := checkText("UserID", userID); err != nil {
+		return err
+	}
 	return m.setStatus(ctx, userID, user.StatusDisabled, audit.TypeUserDisabled, session.ReasonUserDisabled)
 }
 
 // LockUser locks an account (until UnlockUser or a password reset) and
 // ends all its sessions.
 func (m *Manager) LockUser(ctx context.Context, userID string) error {
+	if err := checkText("UserID", userID); err != nil {
+		return err
+	}
 	return m.setStatus(ctx, userID, user.StatusLocked, audit.TypeLockout, "user_locked")
 }
 
 // UnlockUser re-activates a locked, disabled or throttled account and
 // clears its failure count.
 func (m *Manager) UnlockUser(ctx context.Context, userID string) error {
+	if err := checkText("UserID", userID); err != nil {
+		return err
+	}
 	return m.setStatus(ctx, userID, user.StatusActive, audit.TypeUnlock, "")
 }
 
 // DeleteUser ends all of a user's sessions, then deletes the account.
 func (m *Manager) DeleteUser(ctx context.Context, userID string) error {
+	if err := checkText("UserID", userID); err != nil {
+		return err
+	}
 	// The stamp changes first, as in every account change, so that a login
 	// in flight cannot keep a session (see Login).
 	_, err := m.users.Update(ctx, userID, func(x *user.User) error {

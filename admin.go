@@ -28,6 +28,9 @@ func (m *Manager) adminEvent(ctx context.Context, action, tenantID, target strin
 
 // CreateTenant creates a tenant; ErrConflict if the ID is taken.
 func (m *Manager) CreateTenant(ctx context.Context, id, name string) (*permission.Tenant, error) {
+	if err := checkText("ID", id, "Name", name); err != nil {
+		return nil, err
+	}
 	if id == "" || len(id) > 128 {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "ID", Reason: "is required, at most 128 characters"}}}
 	}
@@ -42,6 +45,9 @@ func (m *Manager) CreateTenant(ctx context.Context, id, name string) (*permissio
 // DeleteTenant removes a tenant with its roles, bindings and memberships,
 // and ends every session in it.
 func (m *Manager) DeleteTenant(ctx context.Context, id string) error {
+	if err := checkText("ID", id); err != nil {
+		return err
+	}
 	before, err := m.permissions.GetTenant(ctx, id)
 	if err != nil {
 		return translate("tenant.get", err)
@@ -88,6 +94,9 @@ func (m *Manager) ListTenants(ctx context.Context) ([]*permission.Tenant, error)
 
 // AddMember makes a user a member of a tenant, so they may log in to it.
 func (m *Manager) AddMember(ctx context.Context, tenantID, userID string) error {
+	if err := checkText("TenantID", tenantID, "UserID", userID); err != nil {
+		return err
+	}
 	if _, err := m.users.Get(ctx, userID); err != nil {
 		return translate("user.get", err)
 	}
@@ -102,6 +111,9 @@ func (m *Manager) AddMember(ctx context.Context, tenantID, userID string) error 
 // RemoveMember removes a membership and ends the user's sessions in that
 // tenant.
 func (m *Manager) RemoveMember(ctx context.Context, tenantID, userID string) error {
+	if err := checkText("TenantID", tenantID, "UserID", userID); err != nil {
+		return err
+	}
 	if err := m.permissions.RemoveMember(ctx, tenantID, userID); err != nil {
 		return translate("membership.remove", err)
 	}
@@ -145,6 +157,9 @@ func (m *Manager) PutRole(ctx context.Context, r *permission.Role) error {
 // DeleteRole removes a role; ErrConflict while a role inherits from it or
 // a binding uses it.
 func (m *Manager) DeleteRole(ctx context.Context, tenantID, name string) error {
+	if err := checkText("TenantID", tenantID, "Name", name); err != nil {
+		return err
+	}
 	before, err := m.permissions.GetRole(ctx, tenantID, name)
 	if err != nil {
 		return translate("role.get", err)
@@ -159,6 +174,9 @@ func (m *Manager) DeleteRole(ctx context.Context, tenantID, name string) error {
 
 // ListRoles returns a tenant's roles (permission.GlobalTenant: templates).
 func (m *Manager) ListRoles(ctx context.Context, tenantID string) ([]*permission.Role, error) {
+	if err := checkText("TenantID", tenantID); err != nil {
+		return nil, err
+	}
 	rs, err := m.permissions.ListRoles(ctx, tenantID)
 	return rs, translate("role.list", err)
 }
@@ -167,6 +185,9 @@ func (m *Manager) ListRoles(ctx context.Context, tenantID string) ([]*permission
 // until b.ExpiresAt. The user's sessions keep working; their permissions
 // change at the next check.
 func (m *Manager) Bind(ctx context.Context, b permission.Binding) error {
+	if err := checkText("UserID", b.UserID, "TenantID", b.TenantID, "Role", b.Role, "Scope", b.Scope); err != nil {
+		return err
+	}
 	if err := m.validateBinding(b); err != nil {
 		return err
 	}
@@ -190,6 +211,9 @@ func (m *Manager) Bind(ctx context.Context, b permission.Binding) error {
 
 // Unbind removes a binding.
 func (m *Manager) Unbind(ctx context.Context, b permission.Binding) error {
+	if err := checkText("UserID", b.UserID, "TenantID", b.TenantID, "Role", b.Role, "Scope", b.Scope); err != nil {
+		return err
+	}
 	if err := m.permissions.DeleteBinding(ctx, b); err != nil {
 		return translate("binding.delete", err)
 	}
@@ -200,6 +224,9 @@ func (m *Manager) Unbind(ctx context.Context, b permission.Binding) error {
 
 // ListBindings returns a tenant's bindings, of one user when userID is set.
 func (m *Manager) ListBindings(ctx context.Context, tenantID, userID string) ([]permission.Binding, error) {
+	if err := checkText("TenantID", tenantID, "UserID", userID); err != nil {
+		return nil, err
+	}
 	bs, err := m.permissions.ListBindings(ctx, tenantID, userID)
 	return bs, translate("binding.list", err)
 }

@@ -1,6 +1,7 @@
 package authv2
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -238,6 +239,10 @@ func translate(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, store.ErrInvalid):
+		// Input the edge checks let through but the store refused: still
+		// the caller's input, so a 400 and never an outage.
+		return &ValidationError{Fields: []FieldError{{Field: "input", Reason: "contains a value the store cannot keep"}}, Err: err}
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict),
 		errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrLimit),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
@@ -376,6 +381,9 @@ type LoginResult struct {
 func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err error) {
 	ctx, span := m.tel.Start(ctx, "authv2.Login")
 	defer func() { m.tel.End(span, err) }()
+	if err := cmp.Or(checkText("Email", in.Email, "TenantID", in.TenantID), checkScope("Scope", in.Scope)); err != nil {
+		return nil, err
+	}
 	fail := func(userID, reason string) {
 		m.emit(ctx, audit.Event{Type: audit.TypeLoginFailure, Outcome: audit.Failure, ActorUserID: userID,
 			TenantID: in.TenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason})
@@ -717,6 +725,9 @@ func (m *Manager) Logout(ctx context.Context, tok string) (err error) {
 
 // User returns the user with the given ID, or ErrNotFound.
 func (m *Manager) User(ctx context.Context, id string) (*user.User, error) {
+	if err := checkText("ID", id); err != nil {
+		return nil, err
+	}
 	u, err := m.users.Get(ctx, id)
 	if err != nil {
 		return nil, translate("user.get", err)

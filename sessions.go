@@ -1,6 +1,7 @@
 package authv2
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strings"
@@ -15,6 +16,9 @@ import (
 // ListSessions returns the user's live sessions, newest first, from the
 // store's per-user index.
 func (m *Manager) ListSessions(ctx context.Context, userID string) ([]*session.Session, error) {
+	if err := checkText("UserID", userID); err != nil {
+		return nil, err
+	}
 	list, err := m.sessions.ListByUser(ctx, userID, m.clock.Now())
 	if err != nil {
 		return nil, translate("session.list", err)
@@ -25,6 +29,9 @@ func (m *Manager) ListSessions(ctx context.Context, userID string) ([]*session.S
 // RevokeSession ends one session; it is rejected by Authenticate on every
 // instance from the next call on.
 func (m *Manager) RevokeSession(ctx context.Context, sessionID, reason string) error {
+	if err := checkText("SessionID", sessionID, "Reason", reason); err != nil {
+		return err
+	}
 	if reason == "" {
 		reason = session.ReasonRevoked
 	}
@@ -47,6 +54,9 @@ type RevokeOptions struct {
 // RevokeSessions ends a user's sessions in one atomic store operation and
 // returns the IDs it ended.
 func (m *Manager) RevokeSessions(ctx context.Context, userID string, opts RevokeOptions) ([]string, error) {
+	if err := checkText("UserID", userID, "TenantID", opts.TenantID, "Reason", opts.Reason); err != nil {
+		return nil, err
+	}
 	reason := opts.Reason
 	if reason == "" {
 		reason = session.ReasonRevoked
@@ -72,6 +82,9 @@ func (m *Manager) RotateSession(ctx context.Context, tok string) (*LoginResult, 
 // issuing a new token and killing the old one. The user must be a member
 // of, or hold a binding in, that tenant (ErrNotMember otherwise).
 func (m *Manager) SwitchTenant(ctx context.Context, tok, tenantID, scope string) (*LoginResult, error) {
+	if err := cmp.Or(checkText("TenantID", tenantID), checkScope("Scope", scope)); err != nil {
+		return nil, err
+	}
 	return m.rotate(ctx, tok, func(s *session.Session) error {
 		if err := m.checkTenantAccess(ctx, s.UserID, tenantID); err != nil {
 			return err

@@ -16,9 +16,32 @@ var (
 	ErrConflict = errors.New("authv2/store: already exists")
 	// ErrUnavailable: the backing server could not be reached or did not answer in time.
 	ErrUnavailable = errors.New("authv2/store: unavailable")
-	// ErrLimit: a session limit refused the write (see session.LimitRefuse).
+	// ErrLimit: a session limit refused the write (see session.Refuse).
 	ErrLimit = errors.New("authv2/store: limit reached")
+	// ErrInvalid: the backing server refused a value as malformed (text
+	// with a NUL byte or invalid UTF-8, a number out of range): bad input,
+	// not an outage.
+	ErrInvalid = errors.New("authv2/store: invalid value")
 )
+
+// InvalidError wraps the server's refusal of a value, while
+// errors.Is(err, ErrInvalid) stays true. Like UnavailableError, its
+// message never includes the cause, which may quote the value.
+type InvalidError struct {
+	Op  string
+	Err error
+}
+
+func (e *InvalidError) Error() string { return "authv2/store: " + e.Op + ": invalid value" }
+
+// Unwrap exposes the cause to errors.As, for logging.
+func (e *InvalidError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Invalid wraps err as an *InvalidError for operation op.
+func Invalid(op string, err error) error { return &InvalidError{Op: op, Err: err} }
 
 // UnavailableError wraps the cause of an outage so it can be logged, while
 // errors.Is(err, ErrUnavailable) stays true. Its message never includes the

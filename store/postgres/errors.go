@@ -81,7 +81,7 @@ func translate(op string, err error) error {
 	if errors.As(err, &cb) {
 		return cb.err
 	}
-	for _, own := range []error{store.ErrNotFound, store.ErrConflict, store.ErrLimit, store.ErrUnavailable, permission.ErrCycle} {
+	for _, own := range []error{store.ErrNotFound, store.ErrConflict, store.ErrLimit, store.ErrUnavailable, store.ErrInvalid, permission.ErrCycle} {
 		if errors.Is(err, own) {
 			return err
 		}
@@ -102,6 +102,8 @@ func translate(op string, err error) error {
 			return store.ErrConflict
 		case code == "23503": // foreign_key_violation: the parent row (tenant) is missing
 			return store.ErrNotFound
+		case strings.HasPrefix(code, "22"): // data exception: NUL byte, invalid UTF-8, out of range
+			return store.Invalid(op, err)
 		case unavailableState(code):
 			return store.Unavailable(op, err)
 		}

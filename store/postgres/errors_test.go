@@ -64,17 +64,28 @@ func TestTranslate(t *testing.T) {
 }
 
 func TestTranslateHidesUnknownErrors(t *testing.T) {
-	in := pqErr("22021") // invalid byte sequence: bad input, no sentinel
+	in := pqErr("42P01") // undefined table: no sentinel
 	got := translate("user.create", in)
 	var e *Error
 	require.ErrorAs(t, got, &e)
-	assert.Equal(t, "22021", e.Code)
-	assert.Equal(t, "authv2/postgres: user.create: database error 22021", got.Error())
+	assert.Equal(t, "42P01", e.Code)
+	assert.Equal(t, "authv2/postgres: user.create: database error 42P01", got.Error())
 	assert.ErrorIs(t, got, in, "the cause stays reachable for logs")
-	for _, s := range []error{store.ErrNotFound, store.ErrConflict, store.ErrUnavailable} {
+	for _, s := range []error{store.ErrNotFound, store.ErrConflict, store.ErrUnavailable, store.ErrInvalid} {
 		assert.NotErrorIs(t, got, s)
 	}
 	assert.NoError(t, translate("op", nil))
+}
+
+// TestTranslateDataExceptionIsInvalid: SQLSTATE class 22 (a NUL byte,
+// invalid UTF-8, a value out of range) is bad input, never an outage.
+func TestTranslateDataExceptionIsInvalid(t *testing.T) {
+	for _, code := range []string{"22021", "22P05", "22003", "22001"} {
+		got := translate("user.create", pqErr(code))
+		assert.ErrorIs(t, got, store.ErrInvalid, code)
+		assert.NotErrorIs(t, got, store.ErrUnavailable, code)
+		assert.Equal(t, "authv2/store: user.create: invalid value", got.Error(), "the driver's message stays out")
+	}
 }
 
 func TestUnavailableMessageHidesCause(t *testing.T) {
