@@ -415,8 +415,9 @@ func (e *Engine) load(ctx context.Context, k cacheKey, ts *tenantState, now, mon
 }
 
 // precheck refuses what no policy can allow: a subject without a user or
-// tenant, a resource of another tenant, a resource outside the session's
-// scope, a request without a concrete action and resource type.
+// tenant, a resource of another tenant, a malformed resource scope, a
+// resource outside the session's scope, a request without a concrete
+// action and resource type.
 func precheck(subj *Subject, action string, res *Resource) (Reason, error) {
 	switch {
 	case action == "" || action == Wildcard || res.Type == "" || res.Type == Wildcard:
@@ -427,6 +428,16 @@ func precheck(subj *Subject, action string, res *Resource) (Reason, error) {
 		return ReasonNoTenant, nil
 	case res.TenantID != subj.TenantID:
 		return ReasonCrossTenant, nil
+	}
+	// A resource scope often comes from request input; grants match it by
+	// prefix, so a malformed one ("region:eu/../region:us") must never
+	// reach them. The session's own scope was checked when it was set.
+	if res.Scope != subj.Scope {
+		if err := ValidateScope(res.Scope); err != nil {
+			return ReasonInvalid, err
+		}
+	}
+	switch {
 	case !ScopeCovers(subj.Scope, res.Scope):
 		return ReasonOutsideScope, nil
 	}

@@ -563,3 +563,36 @@ func TestConcurrentLoadSurvivesLeaderCancel(t *testing.T) {
 	close(gs.gate)
 	assert.True(t, <-waiter)
 }
+
+// TestMalformedResourceScopeIsRefused: a resource scope built from
+// request input cannot climb out of a binding's scope by prefix tricks;
+// anything that is not a path of kind:value segments is refused with
+// ErrInvalidScope, on the memo path too.
+func TestMalformedResourceScopeIsRefused(t *testing.T) {
+	f := newFixture(t, "acme")
+	f.role("acme", "clerk", nil, allow("orders:write"))
+	f.bind("acme", "clerk-eu", "clerk", "region:eu")
+	e := f.engine()
+	ctx := context.Background()
+	for range 3 { // warm the memo with an allowed check first
+		d, err := e.Authorize(ctx, subject("acme", "clerk-eu"), "write", resource("acme", "orders", "region:eu/store:1"), noReq)
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+	}
+	for _, scope := range []string{"region:eu/../region:us", "region:eu/", "region:eu//store:1", "region:eu/store:1 ", "region:eu/store:\x00", "region:eu/x"} {
+		for range 2 {
+			d, err := e.Authorize(ctx, subject("acme", "clerk-eu"), "write", resource("acme", "orders", scope), noReq)
+			assert.ErrorIs(t, err, permission.ErrInvalidScope, "%q", scope)
+			assert.False(t, d.Allowed, "%q", scope)
+		}
+		_, err := e.Who(ctx, "acme", "write", resource("acme", "orders", scope), noReq)
+		assert.ErrorIs(t, err, permission.ErrInvalidScope, "Who %q", scope)
+		_, err = e.EffectivePermissions(ctx, "acme", "clerk-eu", scope)
+		assert.ErrorIs(t, err, permission.ErrInvalidScope, "EffectivePermissions %q", scope)
+		x, err := e.Explain(ctx, subject("acme", "clerk-eu"), "write", resource("acme", "orders", scope), noReq)
+		assert.ErrorIs(t, err, permission.ErrInvalidScope, "Explain %q", scope)
+		if x != nil {
+			assert.False(t, x.Decision.Allowed)
+		}
+	}
+}

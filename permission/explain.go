@@ -168,6 +168,9 @@ func (e *Engine) EffectivePermissions(ctx context.Context, tenantID, userID, sco
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
+	if err := ValidateScope(scope); err != nil {
+		return nil, err
+	}
 	p, err := e.store.LoadPolicy(ctx, tenantID, userID)
 	if err != nil {
 		return nil, err
@@ -194,6 +197,9 @@ func (e *Engine) EffectivePermissions(ctx context.Context, tenantID, userID, sco
 // attributes and no session scope. Conditions that need principal
 // attributes therefore fail to evaluate and do not allow.
 func (e *Engine) Who(ctx context.Context, tenantID, action string, res Resource, req Request) ([]string, error) {
+	if err := ValidateScope(res.Scope); err != nil {
+		return nil, err
+	}
 	bs, err := e.store.ListBindings(ctx, tenantID, "")
 	if err != nil {
 		return nil, err
