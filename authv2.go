@@ -525,7 +525,7 @@ func (m *Manager) abandonSession(ctx context.Context, sess *session.Session) {
 }
 
 // checkTenantAccess succeeds when the user is a member of, or holds a
-// binding in, the tenant.
+// binding that has not expired in, the tenant.
 func (m *Manager) checkTenantAccess(ctx context.Context, userID, tenantID string) error {
 	ms, err := m.permissions.ListMemberships(ctx, userID)
 	if err != nil {
@@ -540,8 +540,11 @@ func (m *Manager) checkTenantAccess(ctx context.Context, userID, tenantID string
 	if err != nil {
 		return translate("binding.list", err)
 	}
-	if len(bs) > 0 {
-		return nil
+	now := m.clock.Now()
+	for _, b := range bs {
+		if b.ActiveAt(now) {
+			return nil
+		}
 	}
 	return ErrNotMember
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/user"
 )
@@ -353,4 +354,26 @@ func TestPrincipalJSONCarriesNoSecret(t *testing.T) {
 	assert.NotContains(t, string(b), base64.StdEncoding.EncodeToString(p.Session.SecretHash))
 	assert.NotContains(t, string(b), "SecretHash")
 	assert.Contains(t, string(b), p.Session.ID, "the rest of the session still encodes")
+}
+
+// TestExpiredBindingDoesNotOpenATenant: a user whose only tie to a tenant
+// is a binding that has expired can neither log in to it nor switch to it.
+func TestExpiredBindingDoesNotOpenATenant(t *testing.T) {
+	e := newEnv(t)
+	u := e.register(t, "temp@example.com")
+	_, err := e.m.CreateTenant(t.Context(), "acme", "Acme")
+	require.NoError(t, err)
+	require.NoError(t, e.m.PutRole(t.Context(), &permission.Role{TenantID: "acme", Name: "viewer",
+		Grants: []permission.Grant{{Permission: "orders:read", Effect: permission.Allow}}}))
+	require.NoError(t, e.m.Bind(t.Context(), permission.Binding{UserID: u.ID, TenantID: "acme", Role: "viewer", ExpiresAt: e.clock.Now().Add(time.Hour)}))
+	res, err := e.m.Login(t.Context(), authv2.LoginInput{Email: "temp@example.com", Password: goodPassword, TenantID: "acme"})
+	require.NoError(t, err, "a live binding opens the tenant")
+
+	e.clock.Advance(2 * time.Hour)
+	outside := e.login(t, "temp@example.com")
+	_, err = e.m.Login(t.Context(), authv2.LoginInput{Email: "temp@example.com", Password: goodPassword, TenantID: "acme"})
+	require.ErrorIs(t, err, authv2.ErrNotMember)
+	_, err = e.m.SwitchTenant(t.Context(), outside.Token, "acme", "")
+	require.ErrorIs(t, err, authv2.ErrNotMember)
+	require.NotNil(t, res)
 }
