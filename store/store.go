@@ -16,7 +16,7 @@ var (
 	ErrConflict = errors.New("authv2/store: already exists")
 	// ErrUnavailable: the backing server could not be reached or did not answer in time.
 	ErrUnavailable = errors.New("authv2/store: unavailable")
-	// ErrLimit: a session limit refused the write (see session.LimitRefuse).
+	// ErrLimit: a session limit refused the write (session.Refuse).
 	ErrLimit = errors.New("authv2/store: limit reached")
 )
 
