@@ -9,9 +9,13 @@ import (
 	"github.com/authv2/authv2/store"
 )
 
-// Sentinel errors. Every error a Manager method returns is one of these, a
-// *ValidationError, a context error, or wraps one of them: test with
-// errors.Is, never by comparing messages.
+// Sentinel errors of the Manager's flows. A Manager method returns one of
+// these, a sentinel declared next to its feature (ErrNoAuditStore,
+// ErrInsecureCookie; ErrForbidden and ErrCrossOrigin come from the HTTP
+// layer), a typed error below, a context error, or an error wrapping one
+// of them; only a misused argument (SetSessionCookie without a token) gets
+// a plain error. Test with errors.Is and errors.As, never by comparing
+// messages.
 var (
 	// ErrInvalidCredentials: wrong email or password. Deliberately the same
 	// for an unknown email, a wrong password, and (by default) a locked or

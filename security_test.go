@@ -386,3 +386,21 @@ func TestPasswordCheckerFailureFailsClosed(t *testing.T) {
 	_, err = e.stores.Users.GetByEmail(t.Context(), "fc@example.com")
 	assert.Error(t, err, "nothing was created")
 }
+
+// A Manager built without password options hashes at OWASP's argon2id
+// parameters: what production gets is what the config promises.
+func TestManagerHashesAtProductionDefaults(t *testing.T) {
+	users := memoryUsers()
+	m, err := authv2.New(authv2.WithUserStore(users))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
+	_, err = m.Register(t.Context(), authv2.RegisterInput{Email: "ada@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	u, err := users.GetByEmail(t.Context(), "ada@example.com")
+	require.NoError(t, err)
+	p, salt, key, err := user.DecodePHC(u.PasswordHash)
+	require.NoError(t, err)
+	assert.Equal(t, user.Argon2Params{Memory: 19456, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}, p)
+	assert.Len(t, salt, 16)
+	assert.Len(t, key, 32)
+}

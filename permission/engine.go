@@ -134,7 +134,7 @@ type Engine struct {
 
 	cache   *cache
 	memo    *memo        // nil when the cache is off
-	misses  atomic.Int64 // policy loads, for CacheStats
+	misses  atomic.Int64 // policy loads, for CacheMisses
 	intern  *interner
 	tmu     sync.RWMutex
 	tenants map[string]*tenantState

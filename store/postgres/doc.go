@@ -16,8 +16,10 @@
 //		authv2.WithRateLimiter(stores.Limiter),
 //	)
 //
-// Run stores.Sessions.DeleteExpired and stores.Limiter.DeleteExpired
-// periodically; both use an index on the expiry.
+// The Manager's cleanup loop (Config.CleanupInterval) calls
+// stores.Sessions.DeleteExpired and stores.Limiter.DeleteExpired; both use
+// an index on the expiry. Call them yourself only for stores used without
+// a Manager.
 //
 // The pool settings (SetMaxOpenConns and friends), TLS and timeouts belong
 // to the application's *sql.DB. With lib/pq, add binary_parameters=yes to

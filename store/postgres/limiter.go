@@ -81,8 +81,8 @@ func (l *RateLimiter) Reset(ctx context.Context, key string) error {
 }
 
 // DeleteExpired drops keys with no event left in their window as of before
-// (using an index), and returns how many. Run it periodically, next to
-// SessionStore.DeleteExpired: keys are client IPs, so they accumulate.
+// (using an index), and returns how many. Keys are client IPs, so they
+// accumulate: the Manager's cleanup loop calls it with the sessions' purge.
 func (l *RateLimiter) DeleteExpired(ctx context.Context, before time.Time) (int, error) {
 	var n int64
 	err := l.h.retry(ctx, "limiter.delete_expired", func() error {
