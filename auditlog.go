@@ -3,7 +3,6 @@ package authv2
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"slices"
 	"time"
 
@@ -17,13 +16,9 @@ func (m *Manager) newDispatcher(o options) (*audit.Dispatcher, error) {
 	if o.cfg.AuditDropWhenFull {
 		opts = append(opts, audit.WithDropWhenFull())
 	}
-	// Sink failures must reach someone: the Manager's logger when the
-	// application gave one, slog's default otherwise.
-	logger := o.logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	opts = append(opts, audit.WithLogger(logger))
+	// Sink failures must reach someone: the Manager's logger, which is
+	// slog.Default unless the application gave one.
+	opts = append(opts, audit.WithLogger(o.logger))
 	d, err := audit.NewDispatcher(o.sinks, append(opts, o.auditOpts...)...)
 	if err != nil {
 		return nil, &ConfigError{Field: "Audit", Reason: err.Error()}

@@ -2,6 +2,7 @@ package authv2_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -100,4 +101,22 @@ func TestCloseReportsUndeliveredEvents(t *testing.T) {
 	var ue *audit.UndeliveredError
 	require.ErrorAs(t, err, &ue)
 	assert.Equal(t, 1, ue.Events)
+}
+
+// TestSinkFailuresReachSlogDefault: with no WithLogger, a failing audit
+// sink is reported through slog.Default (not a discard logger).
+func TestSinkFailuresReachSlogDefault(t *testing.T) {
+	var buf syncBuffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	m, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithAuditSink(failingSink{}),
+		authv2.WithAuditOptions(audit.WithBackoff(time.Millisecond, time.Millisecond)))
+	require.NoError(t, err)
+	_, err = m.CreateTenant(t.Context(), "x", "X")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.Error(t, m.Close(ctx))
+	assert.Contains(t, buf.String(), "audit", "the sink failure is logged")
 }

@@ -73,7 +73,9 @@ func New(opts ...Option) (*Manager, error) {
 		o.security = session.IgnoreClientChanges()
 	}
 	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
+		// Operational failures (an audit sink down, a store outage in the
+		// background) must reach someone by default.
+		o.logger = slog.Default()
 	}
 	mem := memory.New()
 	if o.users == nil {

@@ -82,7 +82,7 @@ func WithAuditSink(s audit.Sink) Option {
 // by default).
 func WithClock(c Clock) Option { return optionFunc(func(o *options) { o.clock = c }) }
 
-// WithLogger sets the logger for operational messages (discarded by
+// WithLogger sets the logger for operational messages (slog.Default by
 // default). Audit events go to audit sinks, not here.
 func WithLogger(l *slog.Logger) Option { return optionFunc(func(o *options) { o.logger = l }) }
 
