@@ -111,6 +111,12 @@ func New(opts ...Option) (*Manager, error) {
 	if o.cfg.RequireEmailVerification && o.notifier == nil {
 		return nil, &ConfigError{Field: "RequireEmailVerification", Reason: "needs WithNotifier to deliver verification tokens"}
 	}
+	if err := o.cfg.Argon2.CheckOWASPMinimum(); err != nil {
+		if !o.insecureHashing {
+			return nil, &ConfigError{Field: "Argon2", Reason: err.Error() + "; WithInsecurePasswordHashing allows it in tests"}
+		}
+		o.logger.Warn("authv2: INSECURE password hashing below OWASP's minimum (WithInsecurePasswordHashing): for tests only", "error", err)
+	}
 	hasher, err := user.NewHasher(o.cfg.Argon2, o.cfg.HashConcurrency)
 	if err != nil {
 		return nil, &ConfigError{Field: "Argon2", Reason: err.Error()}

@@ -356,7 +356,7 @@ func TestRehashOnLogin(t *testing.T) {
 	u := e.register(t, "weak@example.com")
 	stronger := cheapArgon2
 	stronger.Iterations = 2
-	m2, err := authv2.New(authv2.WithPasswordParams(stronger), authv2.WithUserStore(e.stores.Users),
+	m2, err := authv2.New(authv2.WithPasswordParams(stronger), authv2.WithInsecurePasswordHashing(), authv2.WithUserStore(e.stores.Users),
 		authv2.WithSessionStore(e.stores.Sessions), authv2.WithPermissionStore(e.stores.Permissions))
 	require.NoError(t, err)
 	defer m2.Close(context.Background())

@@ -183,7 +183,7 @@ func TestRevocationReachesAnotherInstance(t *testing.T) {
 			stores := memory.New()
 			bus := permission.NewLocalBus()
 			mk := func() *authv2.Manager {
-				opts := []authv2.Option{authv2.WithPasswordParams(cheapArgon2), authv2.WithUserStore(stores.Users),
+				opts := []authv2.Option{authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithUserStore(stores.Users),
 					authv2.WithSessionStore(stores.Sessions), authv2.WithPermissionStore(stores.Permissions)}
 				if withBus {
 					opts = append(opts, authv2.WithPolicyBus(bus))

@@ -124,7 +124,7 @@ func (c Config) Validate() error {
 		return &ConfigError{Field: "ResetTokenTTL", Reason: "must be positive and at most 24h"}
 	case c.VerifyTokenTTL <= 0:
 		return &ConfigError{Field: "VerifyTokenTTL", Reason: "must be positive"}
-	case c.AuditAllowRate < 0 || c.AuditAllowRate > 1:
+	case !(c.AuditAllowRate >= 0 && c.AuditAllowRate <= 1): // also NaN
 		return &ConfigError{Field: "AuditAllowRate", Reason: "must be between 0 and 1"}
 	case c.AuditQueueSize < 1:
 		return &ConfigError{Field: "AuditQueueSize", Reason: "must be at least 1"}

@@ -16,6 +16,7 @@ func Example_login() {
 	m, err := authv2.New(
 		// Cheap hashing keeps the example fast; production keeps the OWASP defaults.
 		authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}),
+		authv2.WithInsecurePasswordHashing(), // tests only: cheap hashes
 	)
 	if err != nil {
 		panic(err)

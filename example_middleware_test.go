@@ -18,6 +18,7 @@ func ExampleManager_Middleware() {
 	ctx := context.Background()
 	m, err := authv2.New(
 		authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}),
+		authv2.WithInsecurePasswordHashing(), // tests only: cheap hashes
 	)
 	if err != nil {
 		panic(err)

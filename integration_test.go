@@ -90,7 +90,7 @@ func TestJourneyOnEveryBackend(t *testing.T) {
 			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 			p := session.DefaultPolicy
 			p.MaxPerUser, p.Eviction = 3, session.EvictOldest
-			opts := append([]authv2.Option{authv2.WithClock(clk), authv2.WithPasswordParams(cheapArgon2), authv2.WithSessionPolicy(p)}, b.opts(t)...)
+			opts := append([]authv2.Option{authv2.WithClock(clk), authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithSessionPolicy(p)}, b.opts(t)...)
 			m, err := authv2.New(opts...)
 			require.NoError(t, err)
 			t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
@@ -187,7 +187,7 @@ func TestRevocationAcrossInstancesOnPostgres(t *testing.T) {
 	mk := func() *authv2.Manager {
 		bus, err := postgres.NewPolicyBus(env.DB, url, postgres.WithSchema(env.Schema))
 		require.NoError(t, err)
-		m, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithUserStore(env.Stores.Users),
+		m, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithUserStore(env.Stores.Users),
 			authv2.WithSessionStore(env.Stores.Sessions), authv2.WithPermissionStore(env.Stores.Permissions),
 			authv2.WithPolicyBus(bus), authv2.WithEngineOptions(permission.WithMaxStaleness(time.Minute)))
 		require.NoError(t, err)

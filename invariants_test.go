@@ -2,9 +2,9 @@ package authv2_test
 
 import (
 	"cmp"
+	"context"
 	"encoding/base64"
 	"encoding/json"
-	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,7 +109,7 @@ func TestNoLoginOutlivesARacingAccountChange(t *testing.T) {
 						pausing := &pausingSessions{Store: stores.sessions, after: after}
 						stores.sessions = pausing
 						n := newCaptureNotifier()
-						m, err := authv2.New(append(stores.options(), authv2.WithPasswordParams(cheapArgon2), authv2.WithNotifier(n))...)
+						m, err := authv2.New(append(stores.options(), authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithNotifier(n))...)
 						require.NoError(t, err)
 						t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
 						ctx := t.Context()

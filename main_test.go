@@ -78,7 +78,7 @@ func newEnv(t testing.TB, opts ...authv2.Option) *env {
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	base := []authv2.Option{
 		authv2.WithClock(e.clock),
-		authv2.WithPasswordParams(cheapArgon2),
+		authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(),
 		authv2.WithUserStore(e.stores.Users),
 		authv2.WithSessionStore(e.sessions),
 		authv2.WithPermissionStore(e.stores.Permissions),

@@ -40,15 +40,17 @@ type options struct {
 	auditOpts   []audit.Option
 	clock       Clock
 	logger      *slog.Logger
-	security    session.SecurityPolicy
-	limiter     user.RateLimiter
-	notifier    Notifier
-	checker     user.PasswordChecker
-	words       []string
-	engineOpts  []permission.EngineOption
-	bus         permission.PolicyBus
-	tracer      trace.TracerProvider
-	meter       metric.MeterProvider
+	// insecureHashing lets argon2id run below OWASP's minimum (tests).
+	insecureHashing bool
+	security        session.SecurityPolicy
+	limiter         user.RateLimiter
+	notifier        Notifier
+	checker         user.PasswordChecker
+	words           []string
+	engineOpts      []permission.EngineOption
+	bus             permission.PolicyBus
+	tracer          trace.TracerProvider
+	meter           metric.MeterProvider
 }
 
 type optionFunc func(*options)
@@ -81,6 +83,14 @@ func WithAuditSink(s audit.Sink) Option {
 // WithClock sets the clock every time rule reads (the system clock in UTC
 // by default).
 func WithClock(c Clock) Option { return optionFunc(func(o *options) { o.clock = c }) }
+
+// WithInsecurePasswordHashing lets Config.Argon2 be cheaper than OWASP's
+// minimum, for test suites that hash thousands of passwords. New refuses
+// such parameters without it, and logs a warning with it. Never use it in
+// production: a stolen hash database is then cheap to crack.
+func WithInsecurePasswordHashing() Option {
+	return optionFunc(func(o *options) { o.insecureHashing = true })
+}
 
 // WithLogger sets the logger for operational messages (slog.Default by
 // default). Audit events go to audit sinks, not here.

@@ -118,7 +118,7 @@ func (failingPolicies) LoadPolicy(context.Context, string, string) (*permission.
 
 func TestRequireFailsClosed(t *testing.T) {
 	e, res := refundEnv(t)
-	m, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithClock(e.clock),
+	m, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithClock(e.clock),
 		authv2.WithSessionStore(e.stores.Sessions), authv2.WithUserStore(e.stores.Users),
 		authv2.WithPermissionStore(failingPolicies{PermissionStore: e.stores.Permissions}))
 	require.NoError(t, err)

@@ -56,7 +56,7 @@ func testLoginTiming(t *testing.T, opts []authv2.Option) {
 	th := authv2.DefaultConfig().Throttle
 	th.AfterFailures = 100
 	require.Less(t, timingTries+2, th.AfterFailures)
-	m, err := authv2.New(append([]authv2.Option{authv2.WithPasswordParams(params), authv2.WithThrottle(th)}, opts...)...)
+	m, err := authv2.New(append([]authv2.Option{authv2.WithPasswordParams(params), authv2.WithInsecurePasswordHashing(), authv2.WithThrottle(th)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
 	const knownEmail = "known@example.com"

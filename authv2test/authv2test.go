@@ -37,7 +37,7 @@ func (c *Clock) Set(t time.Time) { c.f.Set(t) }
 // those defaults.
 func NewManager(tb testing.TB, opts ...authv2.Option) *authv2.Manager {
 	tb.Helper()
-	m, err := authv2.New(append([]authv2.Option{authv2.WithPasswordParams(FastPasswordParams)}, opts...)...)
+	m, err := authv2.New(append([]authv2.Option{authv2.WithPasswordParams(FastPasswordParams), authv2.WithInsecurePasswordHashing()}, opts...)...)
 	if err != nil {
 		tb.Fatalf("authv2test: %v", err)
 	}

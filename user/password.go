@@ -56,6 +56,29 @@ func (p Argon2Params) Validate() error {
 	return nil
 }
 
+// owaspMinMemory is the least memory (KiB) OWASP's Password Storage Cheat
+// Sheet accepts for argon2id at each iteration count (1 to 5); five and
+// more iterations need 7 MiB.
+var owaspMinMemory = [...]uint32{1: 47104, 2: 19456, 3: 12288, 4: 9216, 5: 7168}
+
+// ErrBelowOWASP: argon2id parameters below OWASP's minimum.
+var ErrBelowOWASP = errors.New("authv2/user: argon2id parameters below OWASP's minimum")
+
+// CheckOWASPMinimum reports, as an error matching ErrBelowOWASP, argon2id
+// parameters cheaper than every configuration OWASP recommends (m=47104
+// KiB t=1, m=19456 t=2, m=12288 t=3, m=9216 t=4, m=7168 t=5, all p=1),
+// or a salt under 16 bytes. Only tests should hash below it.
+func (p Argon2Params) CheckOWASPMinimum() error {
+	need := owaspMinMemory[min(max(p.Iterations, 1), 5)]
+	switch {
+	case p.Memory < need:
+		return fmt.Errorf("%w: %d KiB with %d iterations (needs at least %d KiB)", ErrBelowOWASP, p.Memory, p.Iterations, need)
+	case p.SaltLength < 16:
+		return fmt.Errorf("%w: a %d-byte salt (needs at least 16)", ErrBelowOWASP, p.SaltLength)
+	}
+	return nil
+}
+
 // weakerThan reports whether p costs less than policy on any axis.
 func (p Argon2Params) weakerThan(policy Argon2Params) bool {
 	return p.Memory < policy.Memory || p.Iterations < policy.Iterations ||

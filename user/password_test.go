@@ -443,3 +443,27 @@ func BenchmarkHashDefault(b *testing.B) {
 		}
 	}
 }
+
+func TestCheckOWASPMinimum(t *testing.T) {
+	ok := []user.Argon2Params{
+		user.DefaultArgon2Params,
+		{Memory: 47104, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 12288, Iterations: 3, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 9216, Iterations: 4, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 7168, Iterations: 5, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 7168, Iterations: 9, Parallelism: 2, SaltLength: 32, KeyLength: 32},
+	}
+	for _, p := range ok {
+		assert.NoError(t, p.CheckOWASPMinimum(), "%+v", p)
+	}
+	weak := []user.Argon2Params{
+		{Memory: 8, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 47103, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 19455, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 7167, Iterations: 64, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		{Memory: 19456, Iterations: 2, Parallelism: 1, SaltLength: 8, KeyLength: 32},
+	}
+	for _, p := range weak {
+		assert.ErrorIs(t, p.CheckOWASPMinimum(), user.ErrBelowOWASP, "%+v", p)
+	}
+}

@@ -49,8 +49,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func cheapHashes() authv2.Option {
-	return authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32})
+// cheapHashes keeps the tests fast; production keeps the OWASP defaults.
+func cheapHashes() []authv2.Option {
+	return []authv2.Option{authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}),
+		authv2.WithInsecurePasswordHashing()}
 }
 
 func database(t *testing.T) *sql.DB {
@@ -115,7 +117,7 @@ func TestBcryptImportUpgradesOnLogin(t *testing.T) {
 	insertLegacy(t, db, schema, "L1", "Old.User@Example.com", pw, true)
 
 	s := NewLegacyUserStore(db, schema)
-	m, err := authv2.New(authv2.WithUserStore(s), cheapHashes())
+	m, err := authv2.New(append(cheapHashes(), authv2.WithUserStore(s))...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
 	client := session.ClientInfo{IP: "198.51.100.1", UserAgent: "test"}
@@ -178,7 +180,7 @@ func TestLegacyDeactivationWins(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, user.StatusActive, u.Status)
 
-	m, err := authv2.New(authv2.WithUserStore(s), cheapHashes())
+	m, err := authv2.New(append(cheapHashes(), authv2.WithUserStore(s))...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
 	_, err = m.Login(t.Context(), authv2.LoginInput{Email: "a@example.com", Password: pw, Client: session.ClientInfo{IP: "198.51.100.2"}})
@@ -230,10 +232,10 @@ func TestDemoRuns(t *testing.T) {
 	db := database(t)
 	schema := freshSchema(t, db)
 	var out strings.Builder
-	require.NoError(t, run(t.Context(), db, schema, &out, cheapHashes()))
+	require.NoError(t, run(t.Context(), db, schema, &out, cheapHashes()...))
 	assert.Contains(t, out.String(), "$argon2id$")
 	// A second run puts the bcrypt digest back and upgrades it again.
-	require.NoError(t, run(t.Context(), db, schema, &out, cheapHashes()))
+	require.NoError(t, run(t.Context(), db, schema, &out, cheapHashes()...))
 	assert.Equal(t, 2, strings.Count(out.String(), "$2a$10$"))
 }
 
@@ -244,7 +246,7 @@ func TestRegisterWritesLegacyRow(t *testing.T) {
 	db := database(t)
 	schema := freshSchema(t, db)
 	insertLegacy(t, db, schema, "L1", "Taken@Example.com", "x", true)
-	m, err := authv2.New(authv2.WithUserStore(NewLegacyUserStore(db, schema)), cheapHashes())
+	m, err := authv2.New(append(cheapHashes(), authv2.WithUserStore(NewLegacyUserStore(db, schema)))...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
 

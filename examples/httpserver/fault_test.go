@@ -60,7 +60,7 @@ func TestLoadWithFaults(t *testing.T) {
 	auditStore := memory.NewAuditStore()
 	m, err := authv2.New(authv2.WithUserStore(env.Stores.Users), authv2.WithPermissionStore(env.Stores.Permissions),
 		authv2.WithSessionStore(redis.NewSessionStore(rc)), authv2.WithRateLimiter(redis.NewRateLimiter(rc)),
-		authv2.WithAuditStore(auditStore), authv2.WithPasswordParams(user.Argon2Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}))
+		authv2.WithAuditStore(auditStore), authv2.WithPasswordParams(user.Argon2Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}), authv2.WithInsecurePasswordHashing())
 	require.NoError(t, err)
 	orders, err := seed(t.Context(), m)
 	require.NoError(t, err)

@@ -22,7 +22,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	m, err := authv2.New(authv2.WithMeterProvider(mp),
-		authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}))
+		authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}), authv2.WithInsecurePasswordHashing())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
 	ctx := t.Context()
