@@ -64,10 +64,12 @@ var (
 	ErrClosed = errors.New("authv2: manager closed")
 )
 
-// FieldError is one rejected input field.
+// FieldError is one rejected input field. Field is the Go name of the
+// input field (e.g. "TenantID"); problem details (ProblemFor) spell it as
+// a JSON client does ("tenant_id").
 type FieldError struct {
-	Field  string // e.g. "Email"
-	Reason string // human readable, safe to show to the user
+	Field  string `json:"field"`  // e.g. "Email"
+	Reason string `json:"reason"` // human readable, safe to show to the user
 }
 
 // ValidationError lists every rejected input field.

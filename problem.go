@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/authv2/authv2/permission"
 )
@@ -67,7 +69,11 @@ func ProblemFor(err error) Problem {
 		return p("throttled", http.StatusTooManyRequests, "Too many attempts")
 	case errors.As(err, &ve):
 		pr := p("validation", http.StatusBadRequest, "Invalid input")
-		pr.Errors = ve.Fields // reasons are written to be shown to users
+		// Reasons are written to be shown to users; names are the client's.
+		pr.Errors = make([]FieldError, len(ve.Fields))
+		for i, f := range ve.Fields {
+			pr.Errors[i] = FieldError{Field: jsonName(f.Field), Reason: f.Reason}
+		}
 		return pr
 	case errors.Is(err, ErrUserExists), errors.Is(err, ErrConflict):
 		return p("conflict", http.StatusConflict, "Conflict")
@@ -87,6 +93,31 @@ func ProblemFor(err error) Problem {
 	default:
 		return p("internal", http.StatusInternalServerError, "Internal server error")
 	}
+}
+
+// jsonName spells a Go field path as a JSON client does: snake_case, an
+// acronym kept whole ("TenantID" → "tenant_id", "Grants[2].Condition" →
+// "grants[2].condition").
+func jsonName(goName string) string {
+	var b strings.Builder
+	r := []rune(goName)
+	for i, c := range r {
+		if unicode.IsUpper(c) {
+			prev, next := rune(0), rune(0)
+			if i > 0 {
+				prev = r[i-1]
+			}
+			if i+1 < len(r) {
+				next = r[i+1]
+			}
+			if unicode.IsLower(prev) || unicode.IsDigit(prev) || (unicode.IsUpper(prev) && unicode.IsLower(next)) {
+				b.WriteByte('_')
+			}
+			c = unicode.ToLower(c)
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // WriteProblem writes p as application/problem+json. Problems about

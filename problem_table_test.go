@@ -2,12 +2,15 @@ package authv2_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/permission"
@@ -50,4 +53,26 @@ func TestProblemForEveryError(t *testing.T) {
 		assert.Equal(t, c.status, p.Status, "%v", c.err)
 		assert.NotContains(t, p.Title+p.Detail, "pq:", "%v", c.err)
 	}
+}
+
+// TestProblemFieldNamesAreTheClients: problem details name rejected fields
+// as a JSON client spells them (snake_case), not as Go does.
+func TestProblemFieldNamesAreTheClients(t *testing.T) {
+	ve := &authv2.ValidationError{Fields: []authv2.FieldError{
+		{Field: "TenantID", Reason: "r1"}, {Field: "DisplayName", Reason: "r2"}, {Field: "Grants[2].Condition", Reason: "r3"},
+		{Field: "ID", Reason: "r4"}, {Field: "Email", Reason: "r5"}, {Field: "IPAddress", Reason: "r6"},
+	}}
+	rec := httptest.NewRecorder()
+	authv2.WriteProblem(rec, authv2.ProblemFor(ve), ve)
+	var body struct {
+		Errors []map[string]string `json:"errors"`
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+	var names []string
+	for _, e := range body.Errors {
+		names = append(names, e["field"])
+		assert.NotEmpty(t, e["reason"])
+	}
+	assert.Equal(t, []string{"tenant_id", "display_name", "grants[2].condition", "id", "email", "ip_address"}, names)
+	assert.Equal(t, "r1", ve.Field("TenantID"), "Go callers keep the Go names")
 }
