@@ -505,7 +505,8 @@ func (m *Manager) UnlockUser(ctx context.Context, userID string) error {
 	return m.setStatus(ctx, userID, user.StatusActive, audit.TypeUnlock, "")
 }
 
-// DeleteUser ends all of a user's sessions, then deletes the account.
+// DeleteUser ends all of a user's sessions, removes their memberships and
+// bindings in every tenant, then deletes the account.
 func (m *Manager) DeleteUser(ctx context.Context, userID string) error {
 	if err := checkText("UserID", userID); err != nil {
 		return err
@@ -522,6 +523,15 @@ func (m *Manager) DeleteUser(ctx context.Context, userID string) error {
 	}
 	if _, err := m.sessions.RevokeUser(ctx, userID, session.RevokeFilter{}, m.clock.Now(), "user_deleted"); err != nil {
 		return translate("session.revoke_user", err)
+	}
+	// Memberships and bindings go before the record, so that a retry after
+	// a failure here still finds the user.
+	tenants, err := m.permissions.RemoveUser(ctx, userID)
+	if err != nil {
+		return translate("permission.remove_user", err)
+	}
+	for _, t := range tenants {
+		m.policyChanged(ctx, t)
 	}
 	if err := m.users.Delete(ctx, userID); err != nil {
 		return translate("user.delete", err)

@@ -377,3 +377,33 @@ func TestExpiredBindingDoesNotOpenATenant(t *testing.T) {
 	require.ErrorIs(t, err, authv2.ErrNotMember)
 	require.NotNil(t, res)
 }
+
+// TestDeleteUserRemovesMembershipsAndBindings: a deleted user is nobody's
+// member, holds no binding, and Who no longer names them.
+func TestDeleteUserRemovesMembershipsAndBindings(t *testing.T) {
+	e := newEnv(t)
+	u := e.register(t, "gone@example.com")
+	stay := e.register(t, "stays@example.com")
+	_, err := e.m.CreateTenant(t.Context(), "acme", "Acme")
+	require.NoError(t, err)
+	require.NoError(t, e.m.PutRole(t.Context(), &permission.Role{TenantID: "acme", Name: "viewer",
+		Grants: []permission.Grant{{Permission: "orders:read", Effect: permission.Allow}}}))
+	require.NoError(t, e.m.AddMember(t.Context(), "acme", u.ID))
+	for _, id := range []string{u.ID, stay.ID} {
+		require.NoError(t, e.m.Bind(t.Context(), permission.Binding{UserID: id, TenantID: "acme", Role: "viewer"}))
+	}
+	who, err := e.m.Who(t.Context(), "acme", "read", permission.Resource{TenantID: "acme", Type: "orders"})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{u.ID, stay.ID}, who)
+
+	require.NoError(t, e.m.DeleteUser(t.Context(), u.ID))
+	who, err = e.m.Who(t.Context(), "acme", "read", permission.Resource{TenantID: "acme", Type: "orders"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{stay.ID}, who)
+	bs, err := e.m.ListBindings(t.Context(), "acme", u.ID)
+	require.NoError(t, err)
+	assert.Empty(t, bs)
+	ms, err := e.stores.Permissions.ListMemberships(t.Context(), u.ID)
+	require.NoError(t, err)
+	assert.Empty(t, ms)
+}

@@ -120,6 +120,11 @@ type Store interface {
 	// ListMembers returns the tenant's memberships ordered by user ID
 	// (empty, not an error, for a tenant with none or no such tenant).
 	ListMembers(ctx context.Context, tenantID string) ([]Membership, error)
+	// RemoveUser deletes the user's memberships and bindings in every
+	// tenant in one atomic step, bumping the policy version of each tenant
+	// that lost a binding, and returns the IDs of the tenants it touched,
+	// sorted (empty, not an error, for a user with none).
+	RemoveUser(ctx context.Context, userID string) ([]string, error)
 
 	// PutRole creates or replaces a role. The caller has validated it; the
 	// store rejects parents that do not exist (store.ErrNotFound) and

@@ -78,6 +78,7 @@ var (
 	opMemberAdd, opMemberRemove, opMemberList = newOp("permission.add_member"), newOp("permission.remove_member"),
 		newOp("permission.list_memberships")
 	opMembersList                                  = newOp("permission.list_members")
+	opRemoveUser                                   = newOp("permission.remove_user")
 	opRolePut, opRoleGet, opRoleList, opRoleDelete = newOp("permission.put_role"), newOp("permission.get_role"),
 		newOp("permission.list_roles"), newOp("permission.delete_role")
 	opBindingPut, opBindingDelete, opBindingList = newOp("permission.put_binding"), newOp("permission.delete_binding"),
@@ -206,6 +207,10 @@ func (w Permissions) AddMember(ctx context.Context, m permission.Membership) err
 
 func (w Permissions) RemoveMember(ctx context.Context, tenantID, userID string) error {
 	return call0(w.T, ctx, opMemberRemove, func(ctx context.Context) error { return w.S.RemoveMember(ctx, tenantID, userID) })
+}
+
+func (w Permissions) RemoveUser(ctx context.Context, userID string) ([]string, error) {
+	return call(w.T, ctx, opRemoveUser, func(ctx context.Context) ([]string, error) { return w.S.RemoveUser(ctx, userID) })
 }
 
 func (w Permissions) ListMemberships(ctx context.Context, userID string) ([]permission.Membership, error) {

@@ -166,6 +166,33 @@ func (s *PermissionStore) RemoveMember(ctx context.Context, tenantID, userID str
 	return nil
 }
 
+// RemoveUser implements permission.Store. Bindings are indexed by tenant
+// and user, so this walks the index: an administrative call (DeleteUser).
+func (s *PermissionStore) RemoveUser(ctx context.Context, userID string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	touched := map[string]bool{}
+	for tenant := range s.members[userID] {
+		touched[tenant] = true
+	}
+	delete(s.members, userID)
+	for uk, keys := range s.byUser {
+		if uk[1] != userID {
+			continue
+		}
+		for k := range keys {
+			delete(s.bindings, k)
+		}
+		delete(s.byUser, uk)
+		touched[uk[0]] = true
+		s.bumpLocked(uk[0])
+	}
+	return slices.Sorted(maps.Keys(touched)), nil
+}
+
 // ListMembers implements permission.Store. Memberships are indexed by
 // user, so this walks every user's: an administrative call (DeleteTenant),
 // not a hot path.

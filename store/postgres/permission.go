@@ -34,6 +34,7 @@ type permissionQueries struct {
 	bump, version                                                    string
 	insertTenant, getTenant, listTenants, deleteTenant               string
 	addMember, removeMember, listMemberships, listMembers            string
+	userBindingTenants, deleteUserBindings, deleteUserMemberships    string
 	roleGraph, lockRoles, upsertRole, getRole, listRoles, deleteRole string
 	roleInUse                                                        string
 	resolveRole, upsertBinding, deleteBinding, listBindings          string
@@ -77,9 +78,13 @@ func newPermissionStore(h *handle) *PermissionStore {
 
 		addMember: h.q(`INSERT INTO {s}.memberships (tenant_id, user_id, created_at) VALUES ($1, $2, $3)
 			ON CONFLICT (tenant_id, user_id) DO NOTHING`),
-		removeMember:    h.q(`DELETE FROM {s}.memberships WHERE tenant_id = $1 AND user_id = $2`),
-		listMemberships: h.q(`SELECT user_id, tenant_id, created_at FROM {s}.memberships WHERE user_id = $1 ORDER BY tenant_id COLLATE "C"`),
-		listMembers:     h.q(`SELECT user_id, tenant_id, created_at FROM {s}.memberships WHERE tenant_id = $1 ORDER BY user_id COLLATE "C"`),
+		removeMember: h.q(`DELETE FROM {s}.memberships WHERE tenant_id = $1 AND user_id = $2`),
+		userBindingTenants: h.q(`SELECT tenant_id FROM {s}.bindings WHERE user_id = $1
+			GROUP BY tenant_id ORDER BY tenant_id COLLATE "C"`),
+		deleteUserBindings:    h.q(`DELETE FROM {s}.bindings WHERE user_id = $1`),
+		deleteUserMemberships: h.q(`DELETE FROM {s}.memberships WHERE user_id = $1 RETURNING tenant_id`),
+		listMemberships:       h.q(`SELECT user_id, tenant_id, created_at FROM {s}.memberships WHERE user_id = $1 ORDER BY tenant_id COLLATE "C"`),
+		listMembers:           h.q(`SELECT user_id, tenant_id, created_at FROM {s}.memberships WHERE tenant_id = $1 ORDER BY user_id COLLATE "C"`),
 
 		roleGraph: h.q(`WITH RECURSIVE seed (name) AS (SELECT unnest($2::text[])),` + resolvedRoles + `
 			SELECT name, parents FROM resolved`),
@@ -225,6 +230,37 @@ func (s *PermissionStore) RemoveMember(ctx context.Context, tenantID, userID str
 	return s.h.retry(ctx, "permission.remove_member", func() error {
 		return expectRow(s.h.db.ExecContext(ctx, s.q.removeMember, tenantID, userID))
 	})
+}
+
+// RemoveUser implements permission.Store in one transaction. The versions
+// of the tenants whose bindings go are bumped first, in tenant order, as
+// every binding write does (see the package comment on lock order).
+func (s *PermissionStore) RemoveUser(ctx context.Context, userID string) ([]string, error) {
+	var tenants []string
+	err := s.h.inTx(ctx, "permission.remove_user", func(tx *sqlx.Tx) error {
+		var bound, members []string
+		if err := tx.SelectContext(ctx, &bound, s.q.userBindingTenants, userID); err != nil {
+			return err
+		}
+		for _, t := range bound {
+			if err := s.bumpTx(ctx, tx, t); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q.deleteUserBindings, userID); err != nil {
+			return err
+		}
+		if err := tx.SelectContext(ctx, &members, s.q.deleteUserMemberships, userID); err != nil {
+			return err
+		}
+		tenants = append(bound, members...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(tenants)
+	return slices.Compact(tenants), nil
 }
 
 type membershipRow struct {

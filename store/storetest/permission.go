@@ -47,6 +47,54 @@ func RunPermissionStore(t *testing.T, newStore PermissionStoreFactory) {
 		require.NoError(t, s.DeleteTenant(ctx(t), "t2"))
 		assert.ErrorIs(t, s.DeleteTenant(ctx(t), "t2"), store.ErrNotFound)
 	})
+	t.Run("RemoveUser", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t, "t1", "t2", "t3")
+		for _, tenant := range []string{"t1", "t3"} {
+			require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: tenant, Name: "viewer", CreatedAt: base, UpdatedAt: base}))
+		}
+		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t1", CreatedAt: base}))
+		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t2", CreatedAt: base}))
+		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u2", TenantID: "t1", CreatedAt: base}))
+		for _, b := range []permission.Binding{
+			{UserID: "u1", TenantID: "t1", Role: "viewer", CreatedAt: base},
+			{UserID: "u1", TenantID: "t3", Role: "viewer", Scope: "region:eu", CreatedAt: base}, // a binding without membership
+			{UserID: "u2", TenantID: "t1", Role: "viewer", CreatedAt: base},
+		} {
+			require.NoError(t, s.PutBinding(ctx(t), b))
+		}
+		v1, err := s.Version(ctx(t), "t1")
+		require.NoError(t, err)
+		v3, err := s.Version(ctx(t), "t3")
+		require.NoError(t, err)
+
+		touched, err := s.RemoveUser(ctx(t), "u1")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"t1", "t2", "t3"}, touched)
+		ms, err := s.ListMemberships(ctx(t), "u1")
+		require.NoError(t, err)
+		assert.Empty(t, ms)
+		for _, tenant := range []string{"t1", "t3"} {
+			bs, err := s.ListBindings(ctx(t), tenant, "u1")
+			require.NoError(t, err)
+			assert.Empty(t, bs, tenant)
+		}
+		after1, err := s.Version(ctx(t), "t1")
+		require.NoError(t, err)
+		after3, err := s.Version(ctx(t), "t3")
+		require.NoError(t, err)
+		assert.Greater(t, after1, v1, "a tenant that lost a binding has a new policy version")
+		assert.Greater(t, after3, v3)
+		others, err := s.ListBindings(ctx(t), "t1", "u2")
+		require.NoError(t, err)
+		assert.Len(t, others, 1, "other users keep their bindings")
+		om, err := s.ListMemberships(ctx(t), "u2")
+		require.NoError(t, err)
+		assert.Len(t, om, 1)
+		touched, err = s.RemoveUser(ctx(t), "u1")
+		require.NoError(t, err)
+		assert.Empty(t, touched, "removing a user with nothing left touches nothing")
+	})
 	t.Run("Memberships", func(t *testing.T) {
 		t.Parallel()
 		s := setup(t, "t1", "t2")
