@@ -380,12 +380,13 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 			TenantID: in.TenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason})
 	}
 	now := m.clock.Now()
-	// Throttled attempts are refused before any hash is computed, so a
-	// flood against one account or from one IP costs almost nothing.
-	if retry, err := m.ipThrottled(ctx, in.Client.IP, now); err != nil {
+	// Each attempt reserves its place in the throttles before any hash is
+	// computed (throttle.go), so a flood against one account or from one IP
+	// costs almost nothing, and concurrency cannot get more hashes through.
+	at, retry, err := m.reserveClient(ctx, in.Client.IP, now)
+	if err != nil {
 		return nil, err
 	} else if retry > 0 {
-		m.countIPFailure(ctx, in.Client.IP, now)
 		fail("", "ip_throttled")
 		return nil, m.throttledError(retry)
 	}
@@ -393,10 +394,9 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if errors.Is(err, store.ErrNotFound) {
 		// An unknown email is throttled like an account, so that a fast
 		// "throttled" answer does not reveal which emails exist.
-		if retry, err := m.unknownThrottled(ctx, in.Email, now); err != nil {
+		if retry, err := m.reserveUnknown(ctx, in.Email, now); err != nil {
 			return nil, err
 		} else if retry > 0 {
-			m.countIPFailure(ctx, in.Client.IP, now)
 			fail("", "unknown_user_throttled")
 			return nil, m.throttledError(retry)
 		}
@@ -404,19 +404,17 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		if err := m.hasher.VerifyDummy(ctx, in.Password); err != nil && !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
 			return nil, err
 		}
-		m.countUnknownFailure(ctx, in.Email, now)
-		m.countIPFailure(ctx, in.Client.IP, now)
 		fail("", "unknown_user")
 		return nil, ErrInvalidCredentials
 	}
 	if err != nil {
 		return nil, translate("user.get_by_email", err)
 	}
-	if u.LockedUntil.After(now) {
-		m.recordFailure(ctx, u.ID, now, false)
-		m.countIPFailure(ctx, in.Client.IP, now)
+	if retry, err := at.reserveAccount(ctx, u); err != nil {
+		return nil, err
+	} else if retry > 0 {
 		fail(u.ID, "account_throttled")
-		return nil, m.throttledError(u.LockedUntil.Sub(now))
+		return nil, m.throttledError(retry)
 	}
 	rehash, err := m.hasher.Verify(ctx, in.Password, u.PasswordHash)
 	if err != nil {
@@ -426,8 +424,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		if !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
 			m.log.Error("authv2: stored password hash unusable", "user_id", u.ID, "error", err)
 		}
-		m.recordFailure(ctx, u.ID, now, true)
-		m.countIPFailure(ctx, in.Client.IP, now)
+		at.failed(ctx)
 		fail(u.ID, "bad_password")
 		return nil, ErrInvalidCredentials
 	}
@@ -461,7 +458,8 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		}
 	}
 	u, err = m.users.Update(ctx, u.ID, func(x *user.User) error {
-		x.FailedAttempts, x.LockedUntil, x.LastLoginAt = 0, time.Time{}, now
+		resetAccountThrottle(x)
+		x.LastLoginAt = now
 		if newHash != "" {
 			x.PasswordHash = newHash
 		}
@@ -470,6 +468,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if err != nil {
 		return nil, translate("user.update", err)
 	}
+	at.succeeded(ctx)
 	if newHash != "" {
 		m.emit(ctx, audit.Event{Type: audit.TypePasswordRehash, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
 	}

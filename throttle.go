@@ -20,55 +20,115 @@ func unknownKey(email string) string {
 	return "login-unknown:" + hex.EncodeToString(sum[:16])
 }
 
-// unknownThrottled mirrors the account throttle for emails without an
-// account: after AfterFailures failures within MaxDelay, attempts are
-// refused without hashing until the oldest leaves that window.
-func (m *Manager) unknownThrottled(ctx context.Context, email string, now time.Time) (time.Duration, error) {
-	t := m.cfg.Throttle
-	n, oldest, err := m.limiter.Count(ctx, unknownKey(email), t.AfterFailures, t.MaxDelay, now)
-	if err != nil {
-		return 0, translate("limiter.count", err)
-	}
-	if n < t.AfterFailures {
-		return 0, nil
-	}
-	return oldest.Add(t.MaxDelay).Sub(now), nil
+// An attempt is one password check and the places it reserved in the
+// throttles before hashing: a check is counted as failed before it runs,
+// so however many run at once, no more than the limits are ever hashed.
+// A failure keeps the reservations; a success gives them back.
+type attempt struct {
+	m   *Manager
+	now time.Time
+	// ipKey is the client's reserved limiter key, "" when no per-IP
+	// limit applies.
+	ipKey string
+	// userID is the account reserved in, "" before reserveAccount.
+	userID string
+	// locked is the lock this attempt set in advance, being the one that
+	// reached AfterFailures; zero if none.
+	locked time.Time
 }
 
-func (m *Manager) countUnknownFailure(ctx context.Context, email string, now time.Time) {
-	t := m.cfg.Throttle
-	if _, err := m.limiter.Hit(ctx, unknownKey(email), t.AfterFailures, t.MaxDelay, now); err != nil {
-		m.log.Warn("authv2: counting a failed login of an unknown email failed", "error", err)
-	}
-}
-
-// ipThrottled returns how long the client IP must wait, or 0.
-func (m *Manager) ipThrottled(ctx context.Context, ip string, now time.Time) (time.Duration, error) {
+// reserveClient starts a login attempt by reserving it in the client's
+// per-IP budget. A positive retry means the client is over its limit.
+func (m *Manager) reserveClient(ctx context.Context, ip string, now time.Time) (*attempt, time.Duration, error) {
+	a := &attempt{m: m, now: now}
 	t := m.cfg.Throttle
 	if t.IPLimit == 0 || ip == "" {
-		return 0, nil
+		return a, 0, nil
 	}
-	n, oldest, err := m.limiter.Count(ctx, ipKey(ip), t.IPLimit, t.IPWindow, now)
-	if err != nil {
-		return 0, translate("limiter.count", err)
+	key := ipKey(ip)
+	if retry, err := m.reserve(ctx, key, t.IPLimit, t.IPWindow, now); err != nil || retry > 0 {
+		return nil, retry, err
 	}
-	if n < t.IPLimit {
-		return 0, nil
-	}
-	return oldest.Add(t.IPWindow).Sub(now), nil
+	a.ipKey = key
+	return a, 0, nil
 }
 
-// countIPFailure records a failed attempt from ip. A limiter outage is
-// logged, not fatal: the per-account throttle still holds.
-func (m *Manager) countIPFailure(ctx context.Context, ip string, now time.Time) {
+// reserveUnknown mirrors the account throttle for an email without an
+// account: at most AfterFailures hashes within MaxDelay, then refusals
+// without hashing until the oldest leaves that window.
+func (m *Manager) reserveUnknown(ctx context.Context, email string, now time.Time) (time.Duration, error) {
 	t := m.cfg.Throttle
-	if t.IPLimit == 0 || ip == "" {
+	return m.reserve(ctx, unknownKey(email), t.AfterFailures, t.MaxDelay, now)
+}
+
+// reserve takes one place in a limiter key, or says how long until one
+// is free.
+func (m *Manager) reserve(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (time.Duration, error) {
+	ok, retryAt, err := m.limiter.Reserve(ctx, key, limit, window, now)
+	if err != nil {
+		return 0, translate("limiter.reserve", err)
+	}
+	if ok {
+		return 0, nil
+	}
+	// At least a second: a refusal must never read as "no wait".
+	return max(retryAt.Sub(now), time.Second), nil
+}
+
+// reserveAccount counts the attempt as a failure of u's account in one
+// atomic update before the password is hashed: a locked account refuses
+// it (counted, but the lock is not extended, so hammering during a lock
+// cannot keep the owner out longer than MaxDelay at a time); otherwise
+// the attempt that reaches AfterFailures sets the lock at once, so
+// concurrent attempts see it. A positive retry means the account is locked.
+func (a *attempt) reserveAccount(ctx context.Context, u *user.User) (time.Duration, error) {
+	var retry time.Duration
+	_, err := a.m.users.Update(ctx, u.ID, func(x *user.User) error {
+		retry, a.locked = 0, time.Time{} // fn may run more than once
+		x.FailedAttempts++
+		if x.LockedUntil.After(a.now) {
+			retry = x.LockedUntil.Sub(a.now)
+			return nil
+		}
+		if d := a.m.cfg.Throttle.throttleDelay(x.FailedAttempts); d > 0 {
+			x.LockedUntil = a.now.Add(d)
+			a.locked = x.LockedUntil
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, translate("user.update", err)
+	}
+	a.userID = u.ID
+	return retry, nil
+}
+
+// failed ends an attempt whose password was wrong: the reservations stay
+// counted, and a lock this attempt set is audited.
+func (a *attempt) failed(ctx context.Context) {
+	if a.locked.IsZero() {
 		return
 	}
-	if _, err := m.limiter.Hit(ctx, ipKey(ip), t.IPLimit, t.IPWindow, now); err != nil {
-		m.log.Warn("authv2: counting a failed login per IP failed", "error", err)
+	a.m.emit(ctx, audit.Event{Type: audit.TypeLockout, Outcome: audit.Success, ActorUserID: a.userID, Target: a.userID,
+		Attributes: map[string]string{"locked_until": a.locked.UTC().Format(time.RFC3339)}})
+}
+
+// succeeded gives back the client's reservation of an attempt whose
+// password was right. The account's is given back by the update that
+// records the success (resetAccountThrottle). A limiter outage is logged,
+// not fatal: the client keeps one failure too many.
+func (a *attempt) succeeded(ctx context.Context) {
+	if a.ipKey == "" {
+		return
+	}
+	if err := a.m.limiter.Release(ctx, a.ipKey, a.now); err != nil {
+		a.m.log.Warn("authv2: giving back a login reservation failed", "error", err)
 	}
 }
+
+// resetAccountThrottle is what a proven password does to the account
+// throttle, inside the update that records the success.
+func resetAccountThrottle(x *user.User) { x.FailedAttempts, x.LockedUntil = 0, time.Time{} }
 
 // throttleDelay is the lock after the n-th consecutive failure: none below
 // AfterFailures, then BaseDelay doubling per failure up to MaxDelay.
@@ -81,32 +141,6 @@ func (t ThrottleConfig) throttleDelay(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, t.MaxDelay)
-}
-
-// recordFailure counts a failed attempt on the account atomically. When
-// the password was checked (verified), the throttle may (re)start; a
-// refused attempt during a throttle is counted but does not extend it, so
-// an attacker cannot keep the owner out longer than MaxDelay at a time.
-func (m *Manager) recordFailure(ctx context.Context, userID string, now time.Time, verified bool) {
-	var locked time.Time
-	_, err := m.users.Update(ctx, userID, func(x *user.User) error {
-		x.FailedAttempts++
-		if verified {
-			if d := m.cfg.Throttle.throttleDelay(x.FailedAttempts); d > 0 {
-				x.LockedUntil = now.Add(d)
-				locked = x.LockedUntil
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		m.log.Warn("authv2: recording a failed login failed", "user_id", userID, "error", err)
-		return
-	}
-	if !locked.IsZero() {
-		m.emit(ctx, audit.Event{Type: audit.TypeLockout, Outcome: audit.Success, ActorUserID: userID, Target: userID,
-			Attributes: map[string]string{"locked_until": locked.UTC().Format(time.RFC3339)}})
-	}
 }
 
 // throttledError is what a throttled login returns: the generic error
