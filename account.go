@@ -30,7 +30,8 @@ const (
 	verifyPrefix = "av2v_"
 )
 
-var tokenPrefix = map[string]string{user.TokenPasswordReset: resetPrefix, user.TokenEmailVerification: verifyPrefix}
+var tokenPrefix = map[string]string{user.TokenPasswordReset: resetPrefix, user.TokenEmailVerification: verifyPrefix,
+	deviceTokenPurpose: devicePrefix}
 
 // newOneTimeToken makes a token naming the user and carrying a 256-bit
 // secret, and the record a store keeps of it (the secret's hash).
@@ -265,7 +266,7 @@ func (m *Manager) verifyPassword(ctx context.Context, userID, password string, n
 		return translate("user.get", err)
 	}
 	at := &attempt{m: m, now: now}
-	if retry, err := at.reserveAccount(ctx, u); err != nil {
+	if retry, err := at.reserveAccount(ctx, u, ""); err != nil {
 		return err
 	} else if retry > 0 {
 		return m.throttledError(retry)

@@ -359,6 +359,11 @@ type LoginInput struct {
 	TenantID string
 	Scope    string
 	Client   session.ClientInfo
+	// DeviceToken is the device token the client presented (from the
+	// device cookie: Manager.DeviceToken), "" if none. A valid one for this
+	// user exempts the attempt from the account lock that failures from
+	// other clients impose; it has its own failure budget instead.
+	DeviceToken string
 }
 
 // LoginResult is a successful login. Token is the only copy of the session
@@ -367,6 +372,11 @@ type LoginResult struct {
 	User    *user.User
 	Session *session.Session
 	Token   string
+	// DeviceToken marks the client as one the user logged in from:
+	// hand it back (SetSessionCookie sets it as the device cookie) and
+	// pass it in LoginInput.DeviceToken next time. Like Token, it is a
+	// secret.
+	DeviceToken string
 }
 
 // Login checks a password and opens a session. Every credential failure
@@ -410,7 +420,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if err != nil {
 		return nil, translate("user.get_by_email", err)
 	}
-	if retry, err := at.reserveAccount(ctx, u); err != nil {
+	if retry, err := at.reserveAccount(ctx, u, in.DeviceToken); err != nil {
 		return nil, err
 	} else if retry > 0 {
 		fail(u.ID, "account_throttled")
@@ -458,7 +468,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		}
 	}
 	u, err = m.users.Update(ctx, u.ID, func(x *user.User) error {
-		resetAccountThrottle(x)
+		at.proven(x)
 		x.LastLoginAt = now
 		if newHash != "" {
 			x.PasswordHash = newHash
@@ -479,7 +489,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
 		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent})
-	return &LoginResult{User: u, Session: sess, Token: tok}, nil
+	return &LoginResult{User: u, Session: sess, Token: tok, DeviceToken: at.issued}, nil
 }
 
 // checkTenantAccess succeeds when the user is a member of, or holds a

@@ -32,6 +32,12 @@ type attempt struct {
 	ipKey string
 	// userID is the account reserved in, "" before reserveAccount.
 	userID string
+	// device is the slot of the valid device token the client presented
+	// (presented), "" if none; deviceKey its reserved failure budget, ""
+	// unless the attempt is trusted (exempt from the account lock).
+	device, presented, deviceKey string
+	// issued is the device token a successful attempt hands back.
+	issued string
 	// locked is the lock this attempt set in advance, being the one that
 	// reached AfterFailures; zero if none.
 	locked time.Time
@@ -75,13 +81,28 @@ func (m *Manager) reserve(ctx context.Context, key string, limit int, window tim
 	return max(retryAt.Sub(now), time.Second), nil
 }
 
-// reserveAccount counts the attempt as a failure of u's account in one
-// atomic update before the password is hashed: a locked account refuses
-// it (counted, but the lock is not extended, so hammering during a lock
-// cannot keep the owner out longer than MaxDelay at a time); otherwise
-// the attempt that reaches AfterFailures sets the lock at once, so
-// concurrent attempts see it. A positive retry means the account is locked.
-func (a *attempt) reserveAccount(ctx context.Context, u *user.User) (time.Duration, error) {
+// reserveAccount counts the attempt as a failure before the password is
+// hashed. A client presenting a valid device token of u reserves in that
+// device's own budget (AfterFailures within MaxDelay) and ignores the
+// account lock; once the budget is spent it is one more untrusted client.
+// An untrusted client reserves in the account, in one atomic update: a
+// locked account refuses it (counted, but the lock is not extended, so
+// hammering during a lock cannot keep anyone out longer than MaxDelay at
+// a time); otherwise the attempt that reaches AfterFailures sets the lock
+// at once, so concurrent attempts see it. A positive retry means refused.
+func (a *attempt) reserveAccount(ctx context.Context, u *user.User, deviceToken string) (time.Duration, error) {
+	if slot := trustedSlot(u, deviceToken, a.now); slot != "" {
+		a.device, a.presented = slot, deviceToken
+		t, key := a.m.cfg.Throttle, deviceKey(u.ID, slot)
+		retry, err := a.m.reserve(ctx, key, t.AfterFailures, t.MaxDelay, a.now)
+		if err != nil {
+			return 0, err
+		}
+		if retry == 0 {
+			a.deviceKey, a.userID = key, u.ID
+			return 0, nil
+		}
+	}
 	var retry time.Duration
 	_, err := a.m.users.Update(ctx, u.ID, func(x *user.User) error {
 		retry, a.locked = 0, time.Time{} // fn may run more than once
@@ -113,16 +134,29 @@ func (a *attempt) failed(ctx context.Context) {
 		Attributes: map[string]string{"locked_until": a.locked.UTC().Format(time.RFC3339)}})
 }
 
-// succeeded gives back the client's reservation of an attempt whose
-// password was right. The account's is given back by the update that
-// records the success (resetAccountThrottle). A limiter outage is logged,
+// proven records a right password in x, inside the update that records
+// the login: an untrusted client's success resets the account throttle
+// (a trusted device's does not: the failures were another client's, and
+// the owner logging in must not hand the guesser a fresh budget), and the
+// client becomes, or stays, a trusted device.
+func (a *attempt) proven(x *user.User) {
+	if a.deviceKey == "" {
+		resetAccountThrottle(x)
+	}
+	a.issued = trustDevice(x, a.presented, a.device, a.now)
+}
+
+// succeeded gives back the limiter reservations of an attempt whose
+// password was right, after proven was saved. A limiter outage is logged,
 // not fatal: the client keeps one failure too many.
 func (a *attempt) succeeded(ctx context.Context) {
-	if a.ipKey == "" {
-		return
-	}
-	if err := a.m.limiter.Release(ctx, a.ipKey, a.now); err != nil {
-		a.m.log.Warn("authv2: giving back a login reservation failed", "error", err)
+	for _, key := range []string{a.ipKey, a.deviceKey} {
+		if key == "" {
+			continue
+		}
+		if err := a.m.limiter.Release(ctx, key, a.now); err != nil {
+			a.m.log.Warn("authv2: giving back a login reservation failed", "error", err)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/session"
 )
 
 // roomyThrottle lets the most logins of one account run at once: every
@@ -86,4 +87,42 @@ func TestUnknownEmailReservedBeforeHashing(t *testing.T) {
 		}
 	}
 	require.Equal(t, authv2.DefaultConfig().Throttle.AfterFailures, n, "an unknown email is hashed at most AfterFailures times per window")
+}
+
+// TestLockoutIsNoDenialOfServiceWithDeviceToken: one client sending 60
+// wrong passwords an hour (under the per-IP limit) for a day keeps the
+// account locked for untrusted clients, yet the owner, logging in every
+// ten minutes from a device that logged in before, gets in (OWASP's device
+// cookies); the attacker stays throttled.
+func TestLockoutIsNoDenialOfServiceWithDeviceToken(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "victim@example.com")
+	owner := func(device string) (*authv2.LoginResult, error) {
+		return e.m.Login(t.Context(), authv2.LoginInput{Email: "victim@example.com", Password: goodPassword,
+			Client: session.ClientInfo{IP: "203.0.113.7"}, DeviceToken: device})
+	}
+	first, err := owner("")
+	require.NoError(t, err)
+	require.NotEmpty(t, first.DeviceToken, "a successful login issues a device token")
+	device := first.DeviceToken
+
+	tries, successes := 0, 0
+	for minute := range 24 * 60 {
+		_ = loginAs(e, "victim@example.com", "wrong guess!", "192.0.2.66")
+		if minute%10 == 5 {
+			tries++
+			if res, err := owner(device); err == nil {
+				successes++
+				device = res.DeviceToken
+			}
+		}
+		e.clock.Advance(time.Minute)
+	}
+	t.Logf("the owner got in %d of %d times; the attacker's guesses were checked %d times", successes, tries, verifiedFailures(e))
+	assert.GreaterOrEqual(t, float64(successes), 0.99*float64(tries), "the owner's device gets in: %d of %d", successes, tries)
+	// AfterFailures, the ramp from BaseDelay to MaxDelay (7 doublings), then
+	// one check per MaxDelay.
+	assert.LessOrEqual(t, verifiedFailures(e), 10+7+24, "the attacker's guesses are checked about once an hour")
+	require.ErrorIs(t, loginAs(e, "victim@example.com", goodPassword, "192.0.2.66"), authv2.ErrInvalidCredentials,
+		"untrusted clients stay locked, even with the right password")
 }
