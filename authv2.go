@@ -48,6 +48,9 @@ type Manager struct {
 	engine        *permission.Engine
 	gauges        []metric.Registration
 
+	// nonIPOnce makes the warning about non-IP client addresses once.
+	nonIPOnce sync.Once
+
 	closeOnce      sync.Once
 	unregisterOnce sync.Once
 	stop           chan struct{}

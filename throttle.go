@@ -4,14 +4,40 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/netip"
 	"time"
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/user"
 )
 
-// ipKey is the rate-limiter key of a client IP.
-func ipKey(ip string) string { return "login-ip:" + ip }
+// clientKey is the rate-limiter key of a client address: an IPv4 address
+// (IPv4-mapped IPv6 included) stands for itself, an IPv6 address for its
+// IPv6Prefix, since one host commonly holds a whole /64. ok is false when
+// the address is not an IP: such clients all share the one key.
+func (t ThrottleConfig) clientKey(addr string) (key string, ok bool) {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return "login-ip:" + addr, false
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(t.IPv6Prefix) // Validate keeps the length within 128
+		return "login-ip:" + p.String(), true
+	}
+	return "login-ip:" + a.String(), true
+}
+
+// warnNonIP says, once per Manager, that the per-IP limit cannot tell
+// clients apart: they come through a unix socket (or the application
+// passes something else), so every one of them shares one budget.
+func (m *Manager) warnNonIP(addr string) {
+	m.nonIPOnce.Do(func() {
+		m.log.Warn("authv2: the client address is not an IP address, so all such clients share one per-IP login limit; "+
+			"behind a proxy, have it connect over TCP and list it in HTTPConfig.TrustedProxies (AUTHV2_TRUSTED_PROXIES), "+
+			"or set ClientInfo.IP to the client's address yourself", "client_address", quoteShort(addr))
+	})
+}
 
 // unknownKey is the rate-limiter key of an email that has no account. It
 // is hashed so the limiter does not collect typed-in emails.
@@ -51,7 +77,10 @@ func (m *Manager) reserveClient(ctx context.Context, ip string, now time.Time) (
 	if t.IPLimit == 0 || ip == "" {
 		return a, 0, nil
 	}
-	key := ipKey(ip)
+	key, isIP := t.clientKey(ip)
+	if !isIP {
+		m.warnNonIP(ip)
+	}
 	if retry, err := m.reserve(ctx, key, t.IPLimit, t.IPWindow, now); err != nil || retry > 0 {
 		return nil, retry, err
 	}

@@ -2,6 +2,7 @@ package authv2_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,18 +24,21 @@ func roomyThrottle() authv2.ThrottleConfig {
 	return th
 }
 
-// verifiedFailures counts the failed logins whose password was checked
-// against the stored hash: Login reports bad_password right after the
-// hasher said no, and for nothing else.
-func verifiedFailures(e *env) int {
+// failures counts the failed logins audited with reason.
+func failures(e *env, reason string) int {
 	n := 0
 	for _, ev := range e.sink.OfType(audit.TypeLoginFailure) {
-		if ev.Reason == "bad_password" {
+		if ev.Reason == reason {
 			n++
 		}
 	}
 	return n
 }
+
+// verifiedFailures counts the failed logins whose password was checked
+// against the stored hash: Login reports bad_password right after the
+// hasher said no, and for nothing else.
+func verifiedFailures(e *env) int { return failures(e, "bad_password") }
 
 // concurrently runs n wrong-password logins at once, the i-th as email(i)
 // from ip(i).
@@ -80,13 +84,7 @@ func TestConcurrentWrongPasswordsVerifiedAtMostTheLimit(t *testing.T) {
 func TestUnknownEmailReservedBeforeHashing(t *testing.T) {
 	e := newEnv(t)
 	concurrently(e, 200, func(int) string { return "ghost@example.com" }, func(i int) string { return fmt.Sprintf("198.51.100.%d", i) })
-	n := 0
-	for _, ev := range e.sink.OfType(audit.TypeLoginFailure) {
-		if ev.Reason == "unknown_user" {
-			n++
-		}
-	}
-	require.Equal(t, authv2.DefaultConfig().Throttle.AfterFailures, n, "an unknown email is hashed at most AfterFailures times per window")
+	require.Equal(t, authv2.DefaultConfig().Throttle.AfterFailures, failures(e, "unknown_user"), "an unknown email is hashed at most AfterFailures times per window")
 }
 
 // TestLockoutIsNoDenialOfServiceWithDeviceToken: one client sending 60
@@ -125,4 +123,48 @@ func TestLockoutIsNoDenialOfServiceWithDeviceToken(t *testing.T) {
 	assert.LessOrEqual(t, verifiedFailures(e), 10+7+24, "the attacker's guesses are checked about once an hour")
 	require.ErrorIs(t, loginAs(e, "victim@example.com", goodPassword, "192.0.2.66"), authv2.ErrInvalidCredentials,
 		"untrusted clients stay locked, even with the right password")
+}
+
+func TestIPv6ClientsAreLimitedByPrefix(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "target@example.com")
+	for i := range 150 { // one host rotating through its /64
+		_ = loginAs(e, fmt.Sprintf("user%d@example.com", i), "Summer2026!", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+	}
+	assert.Equal(t, 50, failures(e, "ip_throttled"), "the /64 shares one budget of IPLimit failures")
+	assert.ErrorIs(t, loginAs(e, "target@example.com", goodPassword, "2001:db8:1:2:ffff::1"), authv2.ErrInvalidCredentials,
+		"another address of the /64 is throttled too")
+	assert.NoError(t, loginAs(e, "target@example.com", goodPassword, "2001:db8:1:3::1"), "the next /64 is another client")
+}
+
+func TestIPv6PrefixIsConfigurable(t *testing.T) {
+	th := authv2.DefaultConfig().Throttle
+	th.IPv6Prefix = 128
+	e := newEnv(t, authv2.WithThrottle(th))
+	for i := range 150 {
+		_ = loginAs(e, fmt.Sprintf("user%d@example.com", i), "Summer2026!", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+	}
+	assert.Zero(t, failures(e, "ip_throttled"), "a /128 prefix limits each address alone")
+}
+
+func TestIPv4MappedIPv6IsLimitedAsIPv4(t *testing.T) {
+	th := authv2.DefaultConfig().Throttle
+	th.IPLimit = 20
+	e := newEnv(t, authv2.WithThrottle(th))
+	e.register(t, "target@example.com")
+	for i := range 20 {
+		_ = loginAs(e, fmt.Sprintf("user%d@example.com", i), "Summer2026!", "192.0.2.66")
+	}
+	assert.ErrorIs(t, loginAs(e, "target@example.com", goodPassword, "::ffff:192.0.2.66"), authv2.ErrInvalidCredentials)
+	assert.Equal(t, 1, failures(e, "ip_throttled"), "the mapped address is the same client")
+	assert.NoError(t, loginAs(e, "target@example.com", goodPassword, "192.0.2.67"), "IPv4 is limited per address (/32)")
+}
+
+func TestNonIPClientAddressIsWarnedAboutOnce(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "ada@example.com")
+	for range 3 {
+		_ = loginAs(e, "ada@example.com", "wrong guess!", "@") // a unix socket's peer
+	}
+	assert.Equal(t, 1, strings.Count(e.logs.String(), "not an IP address"), "one warning, not one per login")
 }
