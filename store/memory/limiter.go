@@ -70,6 +70,9 @@ func (l *RateLimiter) Reserve(ctx context.Context, key string, limit int, window
 	if err := ctx.Err(); err != nil {
 		return false, time.Time{}, err
 	}
+	if limit <= 0 {
+		return false, time.Time{}, nil // out of contract: nothing fits
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	log := l.prune(key, window, now)

@@ -94,6 +94,9 @@ func (l *RateLimiter) Count(ctx context.Context, key string, _ int, window time.
 // Reserve implements user.RateLimiter in one statement; a refusal reads
 // the retry time with a second.
 func (l *RateLimiter) Reserve(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error) {
+	if limit <= 0 {
+		return false, time.Time{}, nil // out of contract: nothing fits
+	}
 	var ok bool
 	err := l.h.retry(ctx, "limiter.reserve", func() error {
 		err := l.h.db.QueryRowContext(ctx, l.q.reserve, key, pgTime(now), window.Microseconds(), limit).Scan(&ok)

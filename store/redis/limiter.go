@@ -107,6 +107,9 @@ func (l *RateLimiter) Count(ctx context.Context, key string, _ int, window time.
 // Reserve implements user.RateLimiter in one script, so the count and the
 // record are atomic.
 func (l *RateLimiter) Reserve(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error) {
+	if limit <= 0 {
+		return false, time.Time{}, nil // out of contract: nothing fits
+	}
 	vals, err := reserveScript.Exec(ctx, l.c, []string{l.key(key)}, []string{micros(now), micros(now.Add(-window)),
 		strconv.Itoa(limit), uniqueMember(now), pexpireAt(now.Add(window))}).ToArray()
 	if err != nil {
