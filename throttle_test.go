@@ -168,3 +168,26 @@ func TestNonIPClientAddressIsWarnedAboutOnce(t *testing.T) {
 	}
 	assert.Equal(t, 1, strings.Count(e.logs.String(), "not an IP address"), "one warning, not one per login")
 }
+
+// TestSuccessGivesTheReservationBack: a login counts against the client's
+// budget until its password proves right, then no longer.
+func TestSuccessGivesTheReservationBack(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			th := authv2.DefaultConfig().Throttle
+			th.IPLimit = 3
+			e := newEnv(t, append(b.opts(t), authv2.WithThrottle(th))...)
+			e.clock.Set(time.Now()) // Redis expires limiter keys by real time
+			e.register(t, "office@example.com")
+			for i := range 10 { // an office behind one address
+				require.NoError(t, loginAs(e, "office@example.com", goodPassword, "192.0.2.80"), "login %d", i+1)
+			}
+			for range 3 {
+				require.ErrorIs(t, loginAs(e, "ghost@example.com", "wrong guess!", "192.0.2.80"), authv2.ErrInvalidCredentials)
+			}
+			assert.ErrorIs(t, loginAs(e, "office@example.com", goodPassword, "192.0.2.80"), authv2.ErrInvalidCredentials,
+				"failures still count: the client is over its limit")
+			assert.Equal(t, 1, failures(e, "ip_throttled"))
+		})
+	}
+}
