@@ -259,7 +259,7 @@ func (m *Manager) Reauthenticate(ctx context.Context, tok, password string) (*Pr
 
 // verifyPassword checks a user's current password, honouring and feeding
 // the account throttle: the check is reserved as a failure before hashing
-// and a right password resets the throttle, as a login does.
+// and a right password gives the reservation back.
 func (m *Manager) verifyPassword(ctx context.Context, userID, password string, now time.Time) error {
 	u, err := m.users.Get(ctx, userID)
 	if err != nil {
@@ -278,7 +278,7 @@ func (m *Manager) verifyPassword(ctx context.Context, userID, password string, n
 		at.failed(ctx)
 		return ErrInvalidCredentials
 	}
-	if _, err := m.users.Update(ctx, u.ID, func(x *user.User) error { resetAccountThrottle(x); return nil }); err != nil {
+	if _, err := m.users.Update(ctx, u.ID, func(x *user.User) error { at.giveBack(x); return nil }); err != nil {
 		return translate("user.update", err)
 	}
 	return nil

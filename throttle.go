@@ -65,8 +65,9 @@ type attempt struct {
 	// issued is the device token a successful attempt hands back.
 	issued string
 	// locked is the lock this attempt set in advance, being the one that
-	// reached AfterFailures; zero if none.
-	locked time.Time
+	// reached AfterFailures, and unlocked the expired one it replaced;
+	// zero if none.
+	locked, unlocked time.Time
 }
 
 // reserveClient starts a login attempt by reserving it in the client's
@@ -134,13 +135,14 @@ func (a *attempt) reserveAccount(ctx context.Context, u *user.User, deviceToken 
 	}
 	var retry time.Duration
 	_, err := a.m.users.Update(ctx, u.ID, func(x *user.User) error {
-		retry, a.locked = 0, time.Time{} // fn may run more than once
+		retry, a.locked, a.unlocked = 0, time.Time{}, time.Time{} // fn may run more than once
 		x.FailedAttempts++
 		if x.LockedUntil.After(a.now) {
 			retry = x.LockedUntil.Sub(a.now)
 			return nil
 		}
 		if d := a.m.cfg.Throttle.throttleDelay(x.FailedAttempts); d > 0 {
+			a.unlocked = x.LockedUntil
 			x.LockedUntil = a.now.Add(d)
 			a.locked = x.LockedUntil
 		}
@@ -189,9 +191,21 @@ func (a *attempt) succeeded(ctx context.Context) {
 	}
 }
 
-// resetAccountThrottle is what a proven password does to the account
-// throttle, inside the update that records the success.
+// resetAccountThrottle is what a login's proven password does to the
+// account throttle, inside the update that records the success.
 func resetAccountThrottle(x *user.User) { x.FailedAttempts, x.LockedUntil = 0, time.Time{} }
+
+// giveBack undoes this attempt's reservation in x's account throttle, and
+// only that: the failure it counted and the lock it set, unless another
+// attempt changed the lock since. A re-authentication gives back rather
+// than resets, so the owner proving their password from a session does
+// not hand whoever is guessing a fresh budget.
+func (a *attempt) giveBack(x *user.User) {
+	x.FailedAttempts = max(0, x.FailedAttempts-1)
+	if !a.locked.IsZero() && x.LockedUntil.Equal(a.locked) {
+		x.LockedUntil = a.unlocked
+	}
+}
 
 // throttleDelay is the lock after the n-th consecutive failure: none below
 // AfterFailures, then BaseDelay doubling per failure up to MaxDelay.

@@ -1,6 +1,7 @@
 package authv2_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -190,4 +191,38 @@ func TestSuccessGivesTheReservationBack(t *testing.T) {
 			assert.Equal(t, 1, failures(e, "ip_throttled"))
 		})
 	}
+}
+
+// TestReauthenticateReservesBeforeHashing: Reauthenticate (and so
+// ChangePassword) reserves in the account throttle too, and a right
+// password gives back its own reservation without resetting the others.
+func TestReauthenticateReservesBeforeHashing(t *testing.T) {
+	e := newEnv(t, authv2.WithThrottle(distinctThrottle()))
+	u := e.register(t, "ada@example.com")
+	tok := e.login(t, "ada@example.com").Token
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	checked := 0
+	for range 200 {
+		wg.Go(func() {
+			_, err := e.m.Reauthenticate(t.Context(), tok, "wrong guess!")
+			if errors.Is(err, authv2.ErrInvalidCredentials) { // not ErrThrottled: the hash ran
+				mu.Lock()
+				checked++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 10, checked, "at most AfterFailures verifications, whatever the concurrency")
+
+	e.clock.Advance(31 * time.Second) // the lock is over; the failures stay counted
+	before, err := e.stores.Users.Get(t.Context(), u.ID)
+	require.NoError(t, err)
+	_, err = e.m.Reauthenticate(t.Context(), tok, goodPassword)
+	require.NoError(t, err)
+	after, err := e.stores.Users.Get(t.Context(), u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, before.FailedAttempts, after.FailedAttempts, "the right password gave back its own reservation, and only that")
+	assert.True(t, after.LockedUntil.Equal(before.LockedUntil), "a lock it did not set stays")
 }
