@@ -30,7 +30,8 @@ const (
 	verifyPrefix = "av2v_"
 )
 
-var tokenPrefix = map[string]string{user.TokenPasswordReset: resetPrefix, user.TokenEmailVerification: verifyPrefix}
+var tokenPrefix = map[string]string{user.TokenPasswordReset: resetPrefix, user.TokenEmailVerification: verifyPrefix,
+	deviceTokenPurpose: devicePrefix}
 
 // newOneTimeToken makes a token naming the user and carrying a 256-bit
 // secret, and the record a store keeps of it (the secret's hash).
@@ -305,22 +306,28 @@ func (m *Manager) Reauthenticate(ctx context.Context, tok, password string) (*Lo
 }
 
 // verifyPassword checks a user's current password, honouring and feeding
-// the account throttle.
+// the account throttle: the check is reserved as a failure before hashing
+// and a right password gives the reservation back.
 func (m *Manager) verifyPassword(ctx context.Context, userID, password string, now time.Time) error {
 	u, err := m.users.Get(ctx, userID)
 	if err != nil {
 		return translate("user.get", err)
 	}
-	if u.LockedUntil.After(now) {
-		m.recordFailure(ctx, u.ID, now, false)
-		return m.throttledError(u.LockedUntil.Sub(now))
+	at := &attempt{m: m, now: now}
+	if retry, err := at.reserveAccount(ctx, u, ""); err != nil {
+		return err
+	} else if retry > 0 {
+		return m.throttledError(retry)
 	}
 	if _, err := m.hasher.Verify(ctx, password, u.PasswordHash); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		m.recordFailure(ctx, u.ID, now, true)
+		at.failed(ctx)
 		return ErrInvalidCredentials
+	}
+	if _, err := m.users.Update(ctx, u.ID, func(x *user.User) error { at.giveBack(x); return nil }); err != nil {
+		return translate("user.update", err)
 	}
 	return nil
 }

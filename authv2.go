@@ -49,6 +49,9 @@ type Manager struct {
 	engine        *permission.Engine
 	gauges        []metric.Registration
 
+	// nonIPOnce makes the warning about non-IP client addresses once.
+	nonIPOnce sync.Once
+
 	closeOnce      sync.Once
 	unregisterOnce sync.Once
 	stop           chan struct{}
@@ -373,6 +376,11 @@ type LoginInput struct {
 	TenantID string
 	Scope    string
 	Client   session.ClientInfo
+	// DeviceToken is the device token the client presented (from the
+	// device cookie: Manager.DeviceToken), "" if none. A valid one for this
+	// user exempts the attempt from the account lock that failures from
+	// other clients impose; it has its own failure budget instead.
+	DeviceToken string
 }
 
 // LoginResult is a successful login. Token is the only copy of the session
@@ -381,6 +389,11 @@ type LoginResult struct {
 	User    *user.User
 	Session *session.Session
 	Token   string
+	// DeviceToken marks the client as one the user logged in from:
+	// hand it back (SetSessionCookie sets it as the device cookie) and
+	// pass it in LoginInput.DeviceToken next time. Like Token, it is a
+	// secret.
+	DeviceToken string
 }
 
 // Login checks a password and opens a session. Every credential failure
@@ -397,12 +410,13 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 			TenantID: in.TenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason})
 	}
 	now := m.clock.Now()
-	// Throttled attempts are refused before any hash is computed, so a
-	// flood against one account or from one IP costs almost nothing.
-	if retry, err := m.ipThrottled(ctx, in.Client.IP, now); err != nil {
+	// Each attempt reserves its place in the throttles before any hash is
+	// computed (throttle.go), so a flood against one account or from one IP
+	// costs almost nothing, and concurrency cannot get more hashes through.
+	at, retry, err := m.reserveClient(ctx, in.Client.IP, now)
+	if err != nil {
 		return nil, err
 	} else if retry > 0 {
-		m.countIPFailure(ctx, in.Client.IP, now)
 		fail("", "ip_throttled")
 		return nil, m.throttledError(retry)
 	}
@@ -410,10 +424,9 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if errors.Is(err, store.ErrNotFound) {
 		// An unknown email is throttled like an account, so that a fast
 		// "throttled" answer does not reveal which emails exist.
-		if retry, err := m.unknownThrottled(ctx, in.Email, now); err != nil {
+		if retry, err := m.reserveUnknown(ctx, in.Email, now); err != nil {
 			return nil, err
 		} else if retry > 0 {
-			m.countIPFailure(ctx, in.Client.IP, now)
 			fail("", "unknown_user_throttled")
 			return nil, m.throttledError(retry)
 		}
@@ -421,19 +434,17 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		if err := m.hasher.VerifyDummy(ctx, in.Password); err != nil && !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
 			return nil, err
 		}
-		m.countUnknownFailure(ctx, in.Email, now)
-		m.countIPFailure(ctx, in.Client.IP, now)
 		fail("", "unknown_user")
 		return nil, ErrInvalidCredentials
 	}
 	if err != nil {
 		return nil, translate("user.get_by_email", err)
 	}
-	if u.LockedUntil.After(now) {
-		m.recordFailure(ctx, u.ID, now, false)
-		m.countIPFailure(ctx, in.Client.IP, now)
+	if retry, err := at.reserveAccount(ctx, u, in.DeviceToken); err != nil {
+		return nil, err
+	} else if retry > 0 {
 		fail(u.ID, "account_throttled")
-		return nil, m.throttledError(u.LockedUntil.Sub(now))
+		return nil, m.throttledError(retry)
 	}
 	rehash, err := m.hasher.Verify(ctx, in.Password, u.PasswordHash)
 	if err != nil {
@@ -443,8 +454,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		if !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
 			m.log.Error("authv2: stored password hash unusable", "user_id", u.ID, "error", err)
 		}
-		m.recordFailure(ctx, u.ID, now, true)
-		m.countIPFailure(ctx, in.Client.IP, now)
+		at.failed(ctx)
 		fail(u.ID, "bad_password")
 		return nil, ErrInvalidCredentials
 	}
@@ -492,7 +502,8 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		if x.SecurityStamp != stamp {
 			return errAccountChanged
 		}
-		x.FailedAttempts, x.LockedUntil, x.LastLoginAt = 0, time.Time{}, now
+		at.proven(x)
+		x.LastLoginAt = now
 		if newHash != "" {
 			x.PasswordHash = newHash
 		}
@@ -508,12 +519,13 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		return nil, translate("user.update", err)
 	}
 	u = saved
+	at.succeeded(ctx)
 	if newHash != "" {
 		m.emit(ctx, audit.Event{Type: audit.TypePasswordRehash, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
 		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent})
-	return &LoginResult{User: u, Session: sess, Token: tok}, nil
+	return &LoginResult{User: u, Session: sess, Token: tok, DeviceToken: at.issued}, nil
 }
 
 // errAccountChanged refuses a save whose security stamp is no longer the

@@ -236,9 +236,10 @@ func TestSessionLimitUnderConcurrentLogins(t *testing.T) {
 		t.Run(fmt.Sprint(policy), func(t *testing.T) {
 			p := session.DefaultPolicy
 			p.MaxPerUser, p.Eviction = 3, policy
-			e := newEnv(t, authv2.WithSessionPolicy(p))
+			th := roomyThrottle()
+			e := newEnv(t, authv2.WithSessionPolicy(p), authv2.WithThrottle(th))
 			e.register(t, "c@example.com")
-			const n = 1000
+			n := th.AfterFailures
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			refused := 0

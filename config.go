@@ -72,6 +72,11 @@ type ThrottleConfig struct {
 	// accounts, slow password spraying; 0 disables the IP limit.
 	IPLimit  int
 	IPWindow time.Duration
+	// IPv6Prefix is how many leading bits of an IPv6 address make one
+	// client for the IP limit: one host commonly holds a whole /64, so
+	// counting per address would let it rotate past the limit. IPv4
+	// addresses (IPv4-mapped IPv6 included) count per address.
+	IPv6Prefix int
 	// DistinctError makes throttled logins fail with *ThrottledError
 	// (carrying a retry-after) instead of ErrInvalidCredentials.
 	DistinctError bool
@@ -86,7 +91,7 @@ func DefaultConfig() Config {
 		Argon2:            user.DefaultArgon2Params,
 		Throttle: ThrottleConfig{
 			AfterFailures: 10, BaseDelay: 30 * time.Second, MaxDelay: time.Hour,
-			IPLimit: 100, IPWindow: time.Hour,
+			IPLimit: 100, IPWindow: time.Hour, IPv6Prefix: 64,
 		},
 		ReauthWindow:           15 * time.Minute,
 		RevokeOnPasswordChange: true,
@@ -118,6 +123,8 @@ func (c Config) Validate() error {
 		return &ConfigError{Field: "Throttle.BaseDelay", Reason: "must be positive and not above MaxDelay"}
 	case c.Throttle.IPLimit < 0 || (c.Throttle.IPLimit > 0 && c.Throttle.IPWindow <= 0):
 		return &ConfigError{Field: "Throttle.IPLimit", Reason: "must not be negative, with a positive IPWindow"}
+	case c.Throttle.IPv6Prefix < 32 || c.Throttle.IPv6Prefix > 128:
+		return &ConfigError{Field: "Throttle.IPv6Prefix", Reason: "must be between 32 and 128"}
 	case c.ReauthWindow <= 0:
 		return &ConfigError{Field: "ReauthWindow", Reason: "must be positive"}
 	case c.ResetTokenTTL <= 0 || c.ResetTokenTTL > 24*time.Hour:
@@ -216,6 +223,7 @@ var envVars = []envVar{
 	{"AUTHV2_THROTTLE_MAX_DELAY", durationVar(func(c *Config) *time.Duration { return &c.Throttle.MaxDelay })},
 	{"AUTHV2_THROTTLE_IP_LIMIT", intVar(func(c *Config) *int { return &c.Throttle.IPLimit })},
 	{"AUTHV2_THROTTLE_IP_WINDOW", durationVar(func(c *Config) *time.Duration { return &c.Throttle.IPWindow })},
+	{"AUTHV2_THROTTLE_IPV6_PREFIX", intVar(func(c *Config) *int { return &c.Throttle.IPv6Prefix })},
 	{"AUTHV2_THROTTLE_DISTINCT_ERROR", boolVar(func(c *Config) *bool { return &c.Throttle.DistinctError })},
 	{"AUTHV2_REAUTH_WINDOW", durationVar(func(c *Config) *time.Duration { return &c.ReauthWindow })},
 	{"AUTHV2_REVOKE_ON_PASSWORD_CHANGE", boolVar(func(c *Config) *bool { return &c.RevokeOnPasswordChange })},

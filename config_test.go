@@ -24,6 +24,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"AUTHV2_ARGON2_MEMORY_KIB":        "47104",
 		"AUTHV2_ARGON2_ITERATIONS":        "1",
 		"AUTHV2_CLEANUP_INTERVAL":         "0s",
+		"AUTHV2_THROTTLE_IPV6_PREFIX":     "56",
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, 15*time.Minute, c.Session.IdleTimeout)
@@ -34,6 +35,7 @@ func TestConfigFromEnv(t *testing.T) {
 	assert.Equal(t, uint32(47104), c.Argon2.Memory)
 	assert.Equal(t, uint32(1), c.Argon2.Iterations)
 	assert.Zero(t, c.CleanupInterval)
+	assert.Equal(t, 56, c.Throttle.IPv6Prefix)
 	assert.Equal(t, 128, c.PasswordMaxLength, "unset variables keep their defaults")
 }
 
@@ -75,6 +77,7 @@ func TestConfigValidateNamesEachField(t *testing.T) {
 		"Throttle.AfterFailures": func(c *Config) { c.Throttle.AfterFailures = 101 },
 		"Throttle.BaseDelay":     func(c *Config) { c.Throttle.MaxDelay = time.Second },
 		"Throttle.IPLimit":       func(c *Config) { c.Throttle.IPWindow = 0 },
+		"Throttle.IPv6Prefix":    func(c *Config) { c.Throttle.IPv6Prefix = 129 },
 		"ReauthWindow":           func(c *Config) { c.ReauthWindow = 0 },
 		"ResetTokenTTL":          func(c *Config) { c.ResetTokenTTL = 48 * time.Hour },
 		"VerifyTokenTTL":         func(c *Config) { c.VerifyTokenTTL = -time.Second },

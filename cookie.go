@@ -39,10 +39,12 @@ func (m *Manager) cookieSettings(r *http.Request) (*mwSettings, *requestInfo, er
 
 // SetSessionCookie sends res's token as the session cookie: HttpOnly,
 // Secure, SameSite Lax (or Strict), Path=/, no Domain, expiring with the
-// session's absolute deadline. It also marks the response no-store. The
-// settings are those of the Middleware r went through (the Manager's when
-// none). Over plain HTTP it refuses with an *InsecureCookieError unless
-// development mode is on.
+// session's absolute deadline. With res.DeviceToken it also sends the
+// device cookie (the session cookie's name + "-device", the same
+// attributes, expiring with the device's trust); read it back with
+// DeviceToken. It marks the response no-store. The settings are those of
+// the Middleware r went through (the Manager's when none). Over plain HTTP
+// it refuses with an *InsecureCookieError unless development mode is on.
 func (m *Manager) SetSessionCookie(w http.ResponseWriter, r *http.Request, res *LoginResult) error {
 	if res == nil || res.Token == "" || res.Session == nil {
 		return errors.New("authv2: SetSessionCookie needs a LoginResult with a token and session")
@@ -66,11 +68,36 @@ func (m *Manager) SetSessionCookie(w http.ResponseWriter, r *http.Request, res *
 	c.MaxAge = max(1, int(exp.Sub(m.clock.Now()).Seconds()))
 	w.Header().Set("Cache-Control", "no-store")
 	http.SetCookie(w, c)
+	if res.DeviceToken != "" {
+		d := s.deviceCookie(res.DeviceToken)
+		d.Expires = m.clock.Now().Add(deviceTTL).UTC()
+		d.MaxAge = int(deviceTTL.Seconds())
+		http.SetCookie(w, d)
+	}
 	return nil
 }
 
+// DeviceToken returns the device token in r's device cookie, "" if none:
+// pass it to Login as LoginInput.DeviceToken. The cookie's name follows
+// the settings of the Middleware r went through, as in SetSessionCookie.
+func (m *Manager) DeviceToken(r *http.Request) string {
+	if r == nil {
+		return ""
+	}
+	s, _, err := m.cookieSettings(r)
+	if err != nil {
+		return ""
+	}
+	c, err := r.Cookie(s.deviceCookie("").Name)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
 // ClearSessionCookie tells the browser to drop the session cookie and
-// marks the response no-store. Call it on logout, after Logout ended the
+// marks the response no-store. The device cookie stays: logging out does
+// not make the device a stranger. Call it on logout, after Logout ended the
 // session on the server. r selects the Middleware's settings, as in
 // SetSessionCookie; it may be nil.
 func (m *Manager) ClearSessionCookie(w http.ResponseWriter, r *http.Request) {
@@ -95,4 +122,12 @@ func (s *mwSettings) cookie(value string) *http.Cookie {
 		HttpOnly: true,
 		SameSite: s.SameSite,
 	}
+}
+
+// deviceCookie returns the device cookie: the session cookie's attributes
+// under its own name.
+func (s *mwSettings) deviceCookie(value string) *http.Cookie {
+	c := s.cookie(value)
+	c.Name += "-device"
+	return c
 }

@@ -400,7 +400,7 @@ func TestSetSessionCookie(t *testing.T) {
 	rec := httptest.NewRecorder()
 	require.NoError(t, e.m.SetSessionCookie(rec, r, res))
 	cs := rec.Result().Cookies()
-	require.Len(t, cs, 1)
+	require.Len(t, cs, 2, "the session cookie and the device cookie")
 	c := cs[0]
 	assert.Equal(t, "__Host-authv2", c.Name)
 	assert.Equal(t, res.Token, c.Value)
@@ -412,6 +412,19 @@ func TestSetSessionCookie(t *testing.T) {
 	assert.True(t, c.Expires.Equal(res.Session.AbsoluteExpiresAt.Truncate(1e9)), "expires %v, want %v", c.Expires, res.Session.AbsoluteExpiresAt)
 	assert.Equal(t, int(res.Session.AbsoluteExpiresAt.Sub(t0).Seconds()), c.MaxAge)
 	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
+	// The device cookie: the same attributes, the device's own lifetime,
+	// and a login handler reads it back with DeviceToken.
+	d := cs[1]
+	assert.Equal(t, "__Host-authv2-device", d.Name)
+	assert.Equal(t, res.DeviceToken, d.Value)
+	assert.True(t, d.Secure)
+	assert.True(t, d.HttpOnly)
+	assert.Equal(t, "/", d.Path)
+	assert.Equal(t, 90*24*3600, d.MaxAge)
+	next := httptest.NewRequest(http.MethodPost, "https://api.example.com/login", nil)
+	next.AddCookie(d)
+	assert.Equal(t, res.DeviceToken, e.m.DeviceToken(next))
+	assert.Empty(t, e.m.DeviceToken(r), "no device cookie, no token")
 
 	// Plain HTTP: refused with a typed error, nothing sent.
 	r = httptest.NewRequest(http.MethodPost, "http://api.example.com/login", nil)
@@ -434,7 +447,7 @@ func TestSetSessionCookie(t *testing.T) {
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { setErr = e.m.SetSessionCookie(w, r, res) }),
 	).ServeHTTP(rec, r)
 	require.NoError(t, setErr)
-	require.Len(t, rec.Result().Cookies(), 1)
+	require.Len(t, rec.Result().Cookies(), 2)
 	assert.Equal(t, http.SameSiteStrictMode, rec.Result().Cookies()[0].SameSite, "the middleware's settings apply")
 
 	// Development mode: plain HTTP allowed, without prefix and Secure.
@@ -457,7 +470,7 @@ func TestClearSessionCookie(t *testing.T) {
 	rec := httptest.NewRecorder()
 	e.m.ClearSessionCookie(rec, nil)
 	cs := rec.Result().Cookies()
-	require.Len(t, cs, 1)
+	require.Len(t, cs, 1, "the device cookie stays: logging out does not make the device a stranger")
 	assert.Equal(t, "__Host-authv2", cs[0].Name)
 	assert.Empty(t, cs[0].Value)
 	assert.Less(t, cs[0].MaxAge, 0)

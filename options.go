@@ -130,8 +130,9 @@ func WithSecurityPolicy(p session.SecurityPolicy) Option {
 	return optionFunc(func(o *options) { o.security = p })
 }
 
-// WithRateLimiter sets where failed attempts per client IP are counted
-// (in memory by default; use the Redis one when running several instances).
+// WithRateLimiter sets where failed attempts per client IP, per unknown
+// email and per trusted device are counted (in memory by default; use the
+// PostgreSQL or Redis one when running several instances).
 func WithRateLimiter(l user.RateLimiter) Option {
 	return optionFunc(func(o *options) { o.limiter = l })
 }

@@ -132,11 +132,11 @@ type flakyLimiter struct {
 	sw *switchable
 }
 
-func (f flakyLimiter) Count(ctx context.Context, key string, limit int, w time.Duration, now time.Time) (int, time.Time, error) {
-	if err := f.sw.err("limiter.count"); err != nil {
-		return 0, time.Time{}, err
+func (f flakyLimiter) Reserve(ctx context.Context, key string, limit int, w time.Duration, now time.Time) (bool, time.Time, error) {
+	if err := f.sw.err("limiter.reserve"); err != nil {
+		return false, time.Time{}, err
 	}
-	return f.RateLimiter.Count(ctx, key, limit, w, now)
+	return f.RateLimiter.Reserve(ctx, key, limit, w, now)
 }
 
 // TestEveryFlowFailsClosedWhenStoresAreDown: with the stores unreachable,

@@ -4,14 +4,40 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/netip"
 	"time"
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/user"
 )
 
-// ipKey is the rate-limiter key of a client IP.
-func ipKey(ip string) string { return "login-ip:" + ip }
+// clientKey is the rate-limiter key of a client address: an IPv4 address
+// (IPv4-mapped IPv6 included) stands for itself, an IPv6 address for its
+// IPv6Prefix, since one host commonly holds a whole /64. ok is false when
+// the address is not an IP: such clients all share the one key.
+func (t ThrottleConfig) clientKey(addr string) (key string, ok bool) {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return "login-ip:" + addr, false
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(t.IPv6Prefix) // Validate keeps the length within 128
+		return "login-ip:" + p.String(), true
+	}
+	return "login-ip:" + a.String(), true
+}
+
+// warnNonIP says, once per Manager, that the per-IP limit cannot tell
+// clients apart: they come through a unix socket (or the application
+// passes something else), so every one of them shares one budget.
+func (m *Manager) warnNonIP(addr string) {
+	m.nonIPOnce.Do(func() {
+		m.log.Warn("authv2: the client address is not an IP address, so all such clients share one per-IP login limit; "+
+			"behind a proxy, have it connect over TCP and list it in HTTPConfig.TrustedProxies (AUTHV2_TRUSTED_PROXIES), "+
+			"or set ClientInfo.IP to the client's address yourself", "client_address", quoteShort(addr))
+	})
+}
 
 // unknownKey is the rate-limiter key of an email that has no account. It
 // is hashed so the limiter does not collect typed-in emails.
@@ -20,53 +46,164 @@ func unknownKey(email string) string {
 	return "login-unknown:" + hex.EncodeToString(sum[:16])
 }
 
-// unknownThrottled mirrors the account throttle for emails without an
-// account: after AfterFailures failures within MaxDelay, attempts are
-// refused without hashing until the oldest leaves that window.
-func (m *Manager) unknownThrottled(ctx context.Context, email string, now time.Time) (time.Duration, error) {
-	t := m.cfg.Throttle
-	n, oldest, err := m.limiter.Count(ctx, unknownKey(email), t.AfterFailures, t.MaxDelay, now)
-	if err != nil {
-		return 0, translate("limiter.count", err)
-	}
-	if n < t.AfterFailures {
-		return 0, nil
-	}
-	return oldest.Add(t.MaxDelay).Sub(now), nil
+// An attempt is one password check and the places it reserved in the
+// throttles before hashing: a check is counted as failed before it runs,
+// so however many run at once, no more than the limits are ever hashed.
+// A failure keeps the reservations; a success gives them back.
+type attempt struct {
+	m   *Manager
+	now time.Time
+	// ipKey is the client's reserved limiter key, "" when no per-IP
+	// limit applies.
+	ipKey string
+	// userID is the account reserved in, "" before reserveAccount.
+	userID string
+	// device is the slot of the valid device token the client presented
+	// (presented), "" if none; deviceKey its reserved failure budget, ""
+	// unless the attempt is trusted (exempt from the account lock).
+	device, presented, deviceKey string
+	// issued is the device token a successful attempt hands back.
+	issued string
+	// locked is the lock this attempt set in advance, being the one that
+	// reached AfterFailures, and unlocked the expired one it replaced;
+	// zero if none.
+	locked, unlocked time.Time
 }
 
-func (m *Manager) countUnknownFailure(ctx context.Context, email string, now time.Time) {
-	t := m.cfg.Throttle
-	if _, err := m.limiter.Hit(ctx, unknownKey(email), t.AfterFailures, t.MaxDelay, now); err != nil {
-		m.log.Warn("authv2: counting a failed login of an unknown email failed", "error", err)
-	}
-}
-
-// ipThrottled returns how long the client IP must wait, or 0.
-func (m *Manager) ipThrottled(ctx context.Context, ip string, now time.Time) (time.Duration, error) {
+// reserveClient starts a login attempt by reserving it in the client's
+// per-IP budget. A positive retry means the client is over its limit.
+func (m *Manager) reserveClient(ctx context.Context, ip string, now time.Time) (*attempt, time.Duration, error) {
+	a := &attempt{m: m, now: now}
 	t := m.cfg.Throttle
 	if t.IPLimit == 0 || ip == "" {
-		return 0, nil
+		return a, 0, nil
 	}
-	n, oldest, err := m.limiter.Count(ctx, ipKey(ip), t.IPLimit, t.IPWindow, now)
-	if err != nil {
-		return 0, translate("limiter.count", err)
+	key, isIP := t.clientKey(ip)
+	if !isIP {
+		m.warnNonIP(ip)
 	}
-	if n < t.IPLimit {
-		return 0, nil
+	if retry, err := m.reserve(ctx, key, t.IPLimit, t.IPWindow, now); err != nil || retry > 0 {
+		return nil, retry, err
 	}
-	return oldest.Add(t.IPWindow).Sub(now), nil
+	a.ipKey = key
+	return a, 0, nil
 }
 
-// countIPFailure records a failed attempt from ip. A limiter outage is
-// logged, not fatal: the per-account throttle still holds.
-func (m *Manager) countIPFailure(ctx context.Context, ip string, now time.Time) {
+// reserveUnknown mirrors the account throttle for an email without an
+// account: at most AfterFailures hashes within MaxDelay, then refusals
+// without hashing until the oldest leaves that window.
+func (m *Manager) reserveUnknown(ctx context.Context, email string, now time.Time) (time.Duration, error) {
 	t := m.cfg.Throttle
-	if t.IPLimit == 0 || ip == "" {
+	return m.reserve(ctx, unknownKey(email), t.AfterFailures, t.MaxDelay, now)
+}
+
+// reserve takes one place in a limiter key, or says how long until one
+// is free.
+func (m *Manager) reserve(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (time.Duration, error) {
+	ok, retryAt, err := m.limiter.Reserve(ctx, key, limit, window, now)
+	if err != nil {
+		return 0, translate("limiter.reserve", err)
+	}
+	if ok {
+		return 0, nil
+	}
+	// At least a second: a refusal must never read as "no wait".
+	return max(retryAt.Sub(now), time.Second), nil
+}
+
+// reserveAccount counts the attempt as a failure before the password is
+// hashed. A client presenting a valid device token of u reserves in that
+// device's own budget (AfterFailures within MaxDelay) and ignores the
+// account lock; once the budget is spent it is one more untrusted client.
+// An untrusted client reserves in the account, in one atomic update: a
+// locked account refuses it (counted, but the lock is not extended, so
+// hammering during a lock cannot keep anyone out longer than MaxDelay at
+// a time); otherwise the attempt that reaches AfterFailures sets the lock
+// at once, so concurrent attempts see it. A positive retry means refused.
+func (a *attempt) reserveAccount(ctx context.Context, u *user.User, deviceToken string) (time.Duration, error) {
+	if slot := trustedSlot(u, deviceToken, a.now); slot != "" {
+		a.device, a.presented = slot, deviceToken
+		t, key := a.m.cfg.Throttle, deviceKey(u.ID, slot)
+		retry, err := a.m.reserve(ctx, key, t.AfterFailures, t.MaxDelay, a.now)
+		if err != nil {
+			return 0, err
+		}
+		if retry == 0 {
+			a.deviceKey, a.userID = key, u.ID
+			return 0, nil
+		}
+	}
+	var retry time.Duration
+	_, err := a.m.users.Update(ctx, u.ID, func(x *user.User) error {
+		retry, a.locked, a.unlocked = 0, time.Time{}, time.Time{} // fn may run more than once
+		x.FailedAttempts++
+		if x.LockedUntil.After(a.now) {
+			retry = x.LockedUntil.Sub(a.now)
+			return nil
+		}
+		if d := a.m.cfg.Throttle.throttleDelay(x.FailedAttempts); d > 0 {
+			a.unlocked = x.LockedUntil
+			x.LockedUntil = a.now.Add(d)
+			a.locked = x.LockedUntil
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, translate("user.update", err)
+	}
+	a.userID = u.ID
+	return retry, nil
+}
+
+// failed ends an attempt whose password was wrong: the reservations stay
+// counted, and a lock this attempt set is audited.
+func (a *attempt) failed(ctx context.Context) {
+	if a.locked.IsZero() {
 		return
 	}
-	if _, err := m.limiter.Hit(ctx, ipKey(ip), t.IPLimit, t.IPWindow, now); err != nil {
-		m.log.Warn("authv2: counting a failed login per IP failed", "error", err)
+	a.m.emit(ctx, audit.Event{Type: audit.TypeLockout, Outcome: audit.Success, ActorUserID: a.userID, Target: a.userID,
+		Attributes: map[string]string{"locked_until": a.locked.UTC().Format(time.RFC3339)}})
+}
+
+// proven records a right password in x, inside the update that records
+// the login: an untrusted client's success resets the account throttle
+// (a trusted device's does not: the failures were another client's, and
+// the owner logging in must not hand the guesser a fresh budget), and the
+// client becomes, or stays, a trusted device.
+func (a *attempt) proven(x *user.User) {
+	if a.deviceKey == "" {
+		resetAccountThrottle(x)
+	}
+	a.issued = trustDevice(x, a.presented, a.device, a.now)
+}
+
+// succeeded gives back the limiter reservations of an attempt whose
+// password was right, after proven was saved. A limiter outage is logged,
+// not fatal: the client keeps one failure too many.
+func (a *attempt) succeeded(ctx context.Context) {
+	for _, key := range []string{a.ipKey, a.deviceKey} {
+		if key == "" {
+			continue
+		}
+		if err := a.m.limiter.Release(ctx, key, a.now); err != nil {
+			a.m.log.Warn("authv2: giving back a login reservation failed", "error", err)
+		}
+	}
+}
+
+// resetAccountThrottle is what a login's proven password does to the
+// account throttle, inside the update that records the success.
+func resetAccountThrottle(x *user.User) { x.FailedAttempts, x.LockedUntil = 0, time.Time{} }
+
+// giveBack undoes this attempt's reservation in x's account throttle, and
+// only that: the failure it counted and the lock it set, unless another
+// attempt changed the lock since. A re-authentication gives back rather
+// than resets, so the owner proving their password from a session does
+// not hand whoever is guessing a fresh budget.
+func (a *attempt) giveBack(x *user.User) {
+	x.FailedAttempts = max(0, x.FailedAttempts-1)
+	if !a.locked.IsZero() && x.LockedUntil.Equal(a.locked) {
+		x.LockedUntil = a.unlocked
 	}
 }
 
@@ -81,32 +218,6 @@ func (t ThrottleConfig) throttleDelay(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, t.MaxDelay)
-}
-
-// recordFailure counts a failed attempt on the account atomically. When
-// the password was checked (verified), the throttle may (re)start; a
-// refused attempt during a throttle is counted but does not extend it, so
-// an attacker cannot keep the owner out longer than MaxDelay at a time.
-func (m *Manager) recordFailure(ctx context.Context, userID string, now time.Time, verified bool) {
-	var locked time.Time
-	_, err := m.users.Update(ctx, userID, func(x *user.User) error {
-		x.FailedAttempts++
-		if verified {
-			if d := m.cfg.Throttle.throttleDelay(x.FailedAttempts); d > 0 {
-				x.LockedUntil = now.Add(d)
-				locked = x.LockedUntil
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		m.log.Warn("authv2: recording a failed login failed", "user_id", userID, "error", err)
-		return
-	}
-	if !locked.IsZero() {
-		m.emit(ctx, audit.Event{Type: audit.TypeLockout, Outcome: audit.Success, ActorUserID: userID, Target: userID,
-			Attributes: map[string]string{"locked_until": locked.UTC().Format(time.RFC3339)}})
-	}
 }
 
 // throttledError is what a throttled login returns: the generic error

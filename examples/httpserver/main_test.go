@@ -152,7 +152,8 @@ func journey(t *testing.T, m *authv2.Manager, ts *httptest.Server) {
 	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
 	login := decodeInto[loginJSON](t, body)
 	assert.True(t, login.Cookie)
-	require.Len(t, resp.Cookies(), 1)
+	require.Len(t, resp.Cookies(), 2, "the session cookie and the device cookie")
+	assert.Equal(t, "__Host-authv2-device", resp.Cookies()[1].Name)
 	c := resp.Cookies()[0]
 	assert.Equal(t, "__Host-authv2", c.Name)
 	assert.Equal(t, login.Token, c.Value)
@@ -290,8 +291,9 @@ func TestPlainHTTP(t *testing.T) {
 		l := decodeInto[loginJSON](t, body)
 		assert.Equal(t, dev, l.Cookie)
 		if dev {
-			require.Len(t, resp.Cookies(), 1)
+			require.Len(t, resp.Cookies(), 2, "the session cookie and the device cookie")
 			assert.Equal(t, "authv2", resp.Cookies()[0].Name)
+			assert.Equal(t, "authv2-device", resp.Cookies()[1].Name)
 			assert.False(t, resp.Cookies()[0].Secure)
 			mustDo(t, c, "GET", "/me", nil, http.StatusOK)
 		} else {

@@ -163,7 +163,10 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	client, _ := authv2.ClientFrom(r.Context())
 	client.DeviceLabel = truncate(in.Device, 64)
-	res, err := s.m.Login(r.Context(), authv2.LoginInput{Email: in.Email, Password: in.Password, TenantID: in.TenantID, Client: client})
+	// The device cookie of an earlier login keeps this browser out of the
+	// lock that other clients' failures impose on the account.
+	res, err := s.m.Login(r.Context(), authv2.LoginInput{Email: in.Email, Password: in.Password, TenantID: in.TenantID, Client: client,
+		DeviceToken: s.m.DeviceToken(r)})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -103,3 +103,19 @@ func TestMyStore(t *testing.T) {
 }
 
 func newStoreInFreshSchema(*testing.T) user.Store { return memory.NewUserStore() }
+
+// guideDeviceCookieLogin is the guide's device-cookie login (inside a
+// handler that has email and pw from the request body).
+func guideDeviceCookieLogin(ctx context.Context, m *authv2.Manager, w http.ResponseWriter, r *http.Request, email, pw string) error {
+	client, _ := authv2.ClientFrom(r.Context())
+	res, err := m.Login(ctx, authv2.LoginInput{Email: email, Password: pw, Client: client,
+		DeviceToken: m.DeviceToken(r)}) // "" on a first visit
+	if err != nil {
+		return err
+	}
+	// Sets the session cookie and the device cookie; refused over plain HTTP.
+	if err := m.SetSessionCookie(w, r, res); err != nil {
+		return err
+	}
+	return nil
+}

@@ -65,6 +65,46 @@ func (l *RateLimiter) Count(ctx context.Context, key string, _ int, window time.
 	return len(log), log[0], nil
 }
 
+// Reserve implements user.RateLimiter.
+func (l *RateLimiter) Reserve(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return false, time.Time{}, err
+	}
+	if limit <= 0 {
+		return false, time.Time{}, nil // out of contract: nothing fits
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	log := l.prune(key, window, now)
+	if len(log) >= limit {
+		return false, log[len(log)-limit].Add(window), nil
+	}
+	l.keys[key] = append(log, now)
+	return true, time.Time{}, nil
+}
+
+// Release implements user.RateLimiter.
+func (l *RateLimiter) Release(ctx context.Context, key string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	log := l.keys[key]
+	for i, t := range log {
+		if t.Equal(at) {
+			log = append(log[:i:i], log[i+1:]...)
+			break
+		}
+	}
+	if len(log) == 0 {
+		delete(l.keys, key)
+	} else {
+		l.keys[key] = log
+	}
+	return nil
+}
+
 // Reset implements user.RateLimiter.
 func (l *RateLimiter) Reset(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {

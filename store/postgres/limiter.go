@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/authv2/authv2/user"
@@ -18,7 +19,7 @@ type RateLimiter struct {
 
 var _ user.RateLimiter = (*RateLimiter)(nil)
 
-type limiterQueries struct{ hit, count, reset, deleteExpired string }
+type limiterQueries struct{ hit, count, reserve, retryAt, release, reset, deleteExpired string }
 
 func newRateLimiter(h *handle) *RateLimiter {
 	// $2 is now, $3 the window in microseconds.
@@ -39,6 +40,24 @@ func newRateLimiter(h *handle) *RateLimiter {
 			RETURNING cardinality(events)`),
 		count: h.q(`SELECT count(*), min(e) FROM {s}.rate_limits r, unnest(r.events) AS u (e)
 			WHERE r.key = $1 AND e > ` + since),
+		// The row lock ON CONFLICT takes makes the count and the append one
+		// step; a refusal (WHERE false) returns no row and writes nothing.
+		reserve: h.q(`INSERT INTO {s}.rate_limits AS r (key, events, expires_at)
+			VALUES ($1, ARRAY[$2::timestamptz], ` + until + `)
+			ON CONFLICT (key) DO UPDATE SET
+				events = ARRAY(
+					SELECT e FROM unnest(r.events || $2::timestamptz) AS u (e)
+					WHERE e > ` + since + ` ORDER BY e),
+				expires_at = GREATEST(r.expires_at, ` + until + `)
+			WHERE (SELECT count(*) FROM unnest(r.events) AS u (e) WHERE e > ` + since + `) < $4::bigint
+			RETURNING true`),
+		// The limit-th newest event: when it leaves, a reservation fits.
+		retryAt: h.q(`SELECT min(e) FROM (
+				SELECT e FROM {s}.rate_limits r, unnest(r.events) AS u (e)
+				WHERE r.key = $1 AND e > ` + since + ` ORDER BY e DESC LIMIT $4::bigint) newest`),
+		release: h.q(`UPDATE {s}.rate_limits
+			SET events = events[:array_position(events, $2::timestamptz) - 1] || events[array_position(events, $2::timestamptz) + 1:]
+			WHERE key = $1 AND array_position(events, $2::timestamptz) IS NOT NULL`),
 		reset:         h.q(`DELETE FROM {s}.rate_limits WHERE key = $1`),
 		deleteExpired: h.q(`DELETE FROM {s}.rate_limits WHERE expires_at < $1`),
 	}}
@@ -70,6 +89,46 @@ func (l *RateLimiter) Count(ctx context.Context, key string, _ int, window time.
 		return 0, time.Time{}, err
 	}
 	return n, timeOf(oldest), nil
+}
+
+// Reserve implements user.RateLimiter in one statement; a refusal reads
+// the retry time with a second.
+func (l *RateLimiter) Reserve(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error) {
+	if limit <= 0 {
+		return false, time.Time{}, nil // out of contract: nothing fits
+	}
+	var ok bool
+	err := l.h.retry(ctx, "limiter.reserve", func() error {
+		err := l.h.db.QueryRowContext(ctx, l.q.reserve, key, pgTime(now), window.Microseconds(), limit).Scan(&ok)
+		if errors.Is(err, sql.ErrNoRows) {
+			ok = false // refused: no row written
+			return nil
+		}
+		return err
+	})
+	if err != nil || ok {
+		return ok, time.Time{}, err
+	}
+	var oldest sql.NullTime
+	err = l.h.retry(ctx, "limiter.reserve", func() error {
+		return l.h.db.QueryRowContext(ctx, l.q.retryAt, key, pgTime(now), window.Microseconds(), limit).Scan(&oldest)
+	})
+	if err != nil {
+		return false, time.Time{}, err
+	}
+	if !oldest.Valid {
+		// Released since the refusal: the caller may try again at once.
+		return false, now, nil
+	}
+	return false, oldest.Time.UTC().Add(window), nil
+}
+
+// Release implements user.RateLimiter.
+func (l *RateLimiter) Release(ctx context.Context, key string, at time.Time) error {
+	return l.h.retry(ctx, "limiter.release", func() error {
+		_, err := l.h.db.ExecContext(ctx, l.q.release, key, pgTime(at))
+		return err
+	})
 }
 
 // Reset implements user.RateLimiter. Resetting an unknown key is not an error.

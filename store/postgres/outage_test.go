@@ -64,6 +64,8 @@ func TestEveryMethodFailsCleanlyWhenUnreachable(t *testing.T) {
 		"policy.Version":        func() error { _, err := s.Permissions.Version(ctx, "t"); return err },
 		"limiter.Hit":           func() error { _, err := s.Limiter.Hit(ctx, "k", 5, time.Hour, now); return err },
 		"limiter.Count":         func() error { _, _, err := s.Limiter.Count(ctx, "k", 5, time.Hour, now); return err },
+		"limiter.Reserve":       func() error { _, _, err := s.Limiter.Reserve(ctx, "k", 5, time.Hour, now); return err },
+		"limiter.Release":       func() error { return s.Limiter.Release(ctx, "k", now) },
 		"limiter.Reset":         func() error { return s.Limiter.Reset(ctx, "k") },
 		"limiter.DeleteExpired": func() error { _, err := s.Limiter.DeleteExpired(ctx, now); return err },
 	}

@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"strconv"
 	"time"
 
@@ -45,13 +47,40 @@ if #first == 0 then return {0, '0'} end
 return {redis.call('ZCARD', KEYS[1]), first[2]}
 `)
 
+// reserveScript: KEYS set; ARGV now, window start, limit, member,
+// pexpireat. Returns 1 and '0' when it recorded, or 0 and the score of the
+// limit-th newest event (when it leaves, a reservation fits).
+var reserveScript = rueidis.NewLuaScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local limit = tonumber(ARGV[3])
+local n = redis.call('ZCARD', KEYS[1])
+if n >= limit then
+	local r = redis.call('ZRANGE', KEYS[1], n - limit, n - limit, 'WITHSCORES')
+	return {0, r[2]}
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+return {1, '0'}
+`)
+
+// releaseScript: KEYS set; ARGV score. Removes one member of that score.
+var releaseScript = rueidis.NewLuaScript(`
+local m = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1], 'LIMIT', 0, 1)
+if #m > 0 then redis.call('ZREM', KEYS[1], m[1]) end
+return #m
+`)
+
+// uniqueMember names one event: its time and 64 random bits, so two
+// events of the same instant stay two members of the set.
+func uniqueMember(now time.Time) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails on supported platforms
+	return strconv.FormatInt(now.UnixNano(), 10) + ":" + hex.EncodeToString(b[:])
+}
+
 // Hit implements user.RateLimiter.
 func (l *RateLimiter) Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (int, error) {
-	// The member must be unique per event: the time plus a counter-free
-	// random suffix would do, but the time in micros and the key's cardinality
-	// collide only for two events in the same microsecond, which the
-	// nanosecond part separates.
-	member := strconv.FormatInt(now.UnixNano(), 10) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	member := uniqueMember(now)
 	n, err := hitScript.Exec(ctx, l.c, []string{l.key(key)}, []string{micros(now), micros(now.Add(-window)),
 		strconv.Itoa(limit), member, pexpireAt(now.Add(window))}).AsInt64()
 	if err != nil {
@@ -73,6 +102,31 @@ func (l *RateLimiter) Count(ctx context.Context, key string, _ int, window time.
 	}
 	f, _ := strconv.ParseFloat(oldest, 64)
 	return int(n), time.UnixMicro(int64(f)).UTC(), nil
+}
+
+// Reserve implements user.RateLimiter in one script, so the count and the
+// record are atomic.
+func (l *RateLimiter) Reserve(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error) {
+	if limit <= 0 {
+		return false, time.Time{}, nil // out of contract: nothing fits
+	}
+	vals, err := reserveScript.Exec(ctx, l.c, []string{l.key(key)}, []string{micros(now), micros(now.Add(-window)),
+		strconv.Itoa(limit), uniqueMember(now), pexpireAt(now.Add(window))}).ToArray()
+	if err != nil {
+		return false, time.Time{}, translate("limiter.reserve", err)
+	}
+	if ok, _ := vals[0].AsInt64(); ok == 1 {
+		return true, time.Time{}, nil
+	}
+	score, _ := vals[1].ToString()
+	f, _ := strconv.ParseFloat(score, 64)
+	return false, time.UnixMicro(int64(f)).UTC().Add(window), nil
+}
+
+// Release implements user.RateLimiter.
+func (l *RateLimiter) Release(ctx context.Context, key string, at time.Time) error {
+	err := releaseScript.Exec(ctx, l.c, []string{l.key(key)}, []string{micros(at)}).Error()
+	return translate("limiter.release", err)
 }
 
 // Reset implements user.RateLimiter.

@@ -77,4 +77,85 @@ func RunRateLimiter(t *testing.T, newLimiter RateLimiterFactory) {
 		require.NoError(t, err)
 		assert.Equal(t, n, got)
 	})
+	t.Run("ReserveUpToLimit", func(t *testing.T) {
+		t.Parallel()
+		l := newLimiter(t)
+		w := time.Hour
+		for i := range 3 {
+			ok, _, err := l.Reserve(ctx(t), "k", 3, w, base.Add(time.Duration(i)*time.Minute))
+			require.NoError(t, err)
+			require.True(t, ok, "reservation %d is under the limit", i+1)
+		}
+		ok, retryAt, err := l.Reserve(ctx(t), "k", 3, w, base.Add(10*time.Minute))
+		require.NoError(t, err)
+		assert.False(t, ok, "the limit is reached")
+		assertTimeEqual(t, base.Add(w), retryAt)
+		n, _, err := l.Count(ctx(t), "k", 3, w, base.Add(10*time.Minute))
+		require.NoError(t, err)
+		assert.Equal(t, 3, n, "a refusal records nothing")
+		ok, _, err = l.Reserve(ctx(t), "k", 3, w, base.Add(w+time.Second))
+		require.NoError(t, err)
+		assert.True(t, ok, "the window slides")
+		ok, retryAt, err = l.Reserve(ctx(t), "k", 3, w, base.Add(w+2*time.Second))
+		require.NoError(t, err)
+		assert.False(t, ok)
+		assertTimeEqual(t, base.Add(w+time.Minute), retryAt)
+	})
+	t.Run("ReleaseGivesBackOne", func(t *testing.T) {
+		t.Parallel()
+		l := newLimiter(t)
+		w := time.Hour
+		for i := range 2 {
+			ok, _, err := l.Reserve(ctx(t), "k", 2, w, base.Add(time.Duration(i)*time.Minute))
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		require.NoError(t, l.Release(ctx(t), "k", base.Add(time.Minute)))
+		n, oldest, err := l.Count(ctx(t), "k", 2, w, base.Add(2*time.Minute))
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "the released event is gone")
+		assertTimeEqual(t, base, oldest)
+		ok, _, err := l.Reserve(ctx(t), "k", 2, w, base.Add(2*time.Minute))
+		require.NoError(t, err)
+		assert.True(t, ok, "the released place can be reserved again")
+		require.NoError(t, l.Release(ctx(t), "k", base.Add(time.Minute)), "releasing what is gone is no error")
+		require.NoError(t, l.Release(ctx(t), "unknown", base), "nor is releasing an unknown key")
+	})
+	t.Run("ReleaseOfTwinsRemovesOne", func(t *testing.T) {
+		t.Parallel()
+		l := newLimiter(t)
+		for range 3 {
+			ok, _, err := l.Reserve(ctx(t), "k", 5, time.Hour, base)
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		require.NoError(t, l.Release(ctx(t), "k", base))
+		n, _, err := l.Count(ctx(t), "k", 5, time.Hour, base)
+		require.NoError(t, err)
+		assert.Equal(t, 2, n, "events of the same instant are distinct")
+	})
+	t.Run("ConcurrentReservationsNeverExceedLimit", func(t *testing.T) {
+		t.Parallel()
+		l := newLimiter(t)
+		const n, limit = 200, 10
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		granted := 0
+		for range n {
+			wg.Go(func() {
+				ok, _, err := l.Reserve(ctx(t), "k", limit, time.Hour, base)
+				assert.NoError(t, err)
+				if ok {
+					mu.Lock()
+					granted++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, limit, granted, "exactly limit of %d racing reservations succeed", n)
+		got, _, err := l.Count(ctx(t), "k", limit, time.Hour, base)
+		require.NoError(t, err)
+		assert.Equal(t, limit, got)
+	})
 }

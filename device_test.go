@@ -1,0 +1,114 @@
+package authv2_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/session"
+)
+
+// deviceLogin logs in with a device token from the owner's usual IP.
+func deviceLogin(e *env, email, password, device string) (*authv2.LoginResult, error) {
+	return e.m.Login(context.Background(), authv2.LoginInput{Email: email, Password: password,
+		Client: session.ClientInfo{IP: "203.0.113.7"}, DeviceToken: device})
+}
+
+// lockOut makes ten failures from untrusted clients: the account is locked
+// for them.
+func lockOut(t *testing.T, e *env, email string) {
+	t.Helper()
+	for range 10 {
+		require.ErrorIs(t, loginAs(e, email, "wrong guess!", "192.0.2.66"), authv2.ErrInvalidCredentials)
+	}
+	require.ErrorIs(t, loginAs(e, email, goodPassword, "192.0.2.67"), authv2.ErrInvalidCredentials, "locked for untrusted clients")
+}
+
+func TestDeviceTokenExemptsFromTheAccountLock(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "ada@example.com")
+	res := e.login(t, "ada@example.com")
+	require.True(t, strings.HasPrefix(res.DeviceToken, "av2d_"), "device tokens are recognisable")
+	lockOut(t, e, "ada@example.com")
+
+	again, err := deviceLogin(e, "ada@example.com", goodPassword, res.DeviceToken)
+	require.NoError(t, err, "the owner's device is not subject to the lock")
+	assert.Equal(t, res.DeviceToken, again.DeviceToken, "a trusted device keeps its token")
+	assert.ErrorIs(t, loginAs(e, "ada@example.com", goodPassword, "192.0.2.67"), authv2.ErrInvalidCredentials,
+		"a trusted device's success does not unlock untrusted clients")
+}
+
+func TestDeviceTokenWithSpentBudgetIsUntrusted(t *testing.T) {
+	e := newEnv(t)
+	u := e.register(t, "ada@example.com")
+	device := e.login(t, "ada@example.com").DeviceToken
+	for range 10 {
+		_, err := deviceLogin(e, "ada@example.com", "wrong guess!", device)
+		require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+	}
+	got, err := e.stores.Users.Get(t.Context(), u.ID)
+	require.NoError(t, err)
+	assert.Zero(t, got.FailedAttempts, "a trusted device's failures are its own, not the account's")
+	assert.Equal(t, 10, verifiedFailures(e))
+
+	_, err = deviceLogin(e, "ada@example.com", "wrong guess!", device)
+	require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+	got, err = e.stores.Users.Get(t.Context(), u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, got.FailedAttempts, "a device past its budget counts as an untrusted client")
+
+	lockOut(t, e, "ada@example.com")
+	_, err = deviceLogin(e, "ada@example.com", goodPassword, device)
+	assert.ErrorIs(t, err, authv2.ErrInvalidCredentials, "and is locked out with them")
+	e.clock.Advance(time.Hour + time.Second)
+	lockOut(t, e, "ada@example.com")
+	_, err = deviceLogin(e, "ada@example.com", goodPassword, device)
+	assert.NoError(t, err, "its budget comes back as its failures leave MaxDelay: trusted again")
+}
+
+func TestDeviceTokenIsTrustedOnlyForItsUser(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "ada@example.com")
+	e.register(t, "bob@example.com")
+	bobs := e.login(t, "bob@example.com").DeviceToken
+	lockOut(t, e, "ada@example.com")
+	_, err := deviceLogin(e, "ada@example.com", goodPassword, bobs)
+	assert.ErrorIs(t, err, authv2.ErrInvalidCredentials, "another user's device token")
+	_, err = deviceLogin(e, "ada@example.com", goodPassword, bobs[:len(bobs)-2]+"xx")
+	assert.ErrorIs(t, err, authv2.ErrInvalidCredentials, "a forged device token")
+}
+
+func TestDeviceTokensAreBoundedAndSurvivePasswordChange(t *testing.T) {
+	e := newEnv(t)
+	u := e.register(t, "ada@example.com")
+	var tokens []string
+	for range 12 {
+		tokens = append(tokens, e.login(t, "ada@example.com").DeviceToken)
+		e.clock.Advance(time.Minute)
+	}
+	got, err := e.stores.Users.Get(t.Context(), u.ID)
+	require.NoError(t, err)
+	n := 0
+	for k, tok := range got.Tokens {
+		if strings.HasPrefix(k, "device:") {
+			n++
+			assert.Len(t, tok.Hash, 32, "only the SHA-256 is kept")
+		}
+	}
+	assert.Equal(t, 10, n, "at most ten device tokens per user")
+
+	p, err := e.m.Authenticate(t.Context(), e.login(t, "ada@example.com").Token, session.ClientInfo{})
+	require.NoError(t, err)
+	_, err = e.m.ChangePassword(t.Context(), p, goodPassword, "another fine passphrase")
+	require.NoError(t, err)
+	lockOut(t, e, "ada@example.com")
+	_, err = deviceLogin(e, "ada@example.com", "another fine passphrase", tokens[0])
+	assert.ErrorIs(t, err, authv2.ErrInvalidCredentials, "the oldest device was evicted")
+	_, err = deviceLogin(e, "ada@example.com", "another fine passphrase", tokens[11])
+	assert.NoError(t, err, "a password change does not void device tokens")
+}

@@ -1,0 +1,228 @@
+package authv2_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/session"
+)
+
+// roomyThrottle lets the most logins of one account run at once: every
+// attempt in flight holds a place in the account throttle until its
+// password is found right, so no more than AfterFailures can.
+func roomyThrottle() authv2.ThrottleConfig {
+	th := authv2.DefaultConfig().Throttle
+	th.AfterFailures = 100
+	return th
+}
+
+// failures counts the failed logins audited with reason.
+func failures(e *env, reason string) int {
+	n := 0
+	for _, ev := range e.sink.OfType(audit.TypeLoginFailure) {
+		if ev.Reason == reason {
+			n++
+		}
+	}
+	return n
+}
+
+// verifiedFailures counts the failed logins whose password was checked
+// against the stored hash: Login reports bad_password right after the
+// hasher said no, and for nothing else.
+func verifiedFailures(e *env) int { return failures(e, "bad_password") }
+
+// concurrently runs n wrong-password logins at once, the i-th as email(i)
+// from ip(i).
+func concurrently(e *env, n int, email, ip func(i int) string) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _ = loginAs(e, email(i), "wrong guess!", ip(i)) })
+	}
+	wg.Wait()
+}
+
+// TestConcurrentWrongPasswordsVerifiedAtMostTheLimit: whatever the
+// concurrency, no more password verifications run than the account
+// throttle and the per-client limit allow in a window.
+func TestConcurrentWrongPasswordsVerifiedAtMostTheLimit(t *testing.T) {
+	const attempts = 200
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Run("PerAccount", func(t *testing.T) {
+				e := newEnv(t, b.opts(t)...)
+				e.clock.Set(time.Now()) // Redis expires limiter keys by real time
+				e.register(t, "victim@example.com")
+				concurrently(e, attempts, func(int) string { return "victim@example.com" },
+					func(i int) string { return fmt.Sprintf("198.51.100.%d", i) })
+				assert.Equal(t, authv2.DefaultConfig().Throttle.AfterFailures, verifiedFailures(e),
+					"one account: at most AfterFailures verifications, from any number of clients")
+			})
+			t.Run("PerClient", func(t *testing.T) {
+				e := newEnv(t, b.opts(t)...)
+				e.clock.Set(time.Now()) // Redis expires limiter keys by real time
+				for i := range attempts {
+					e.register(t, fmt.Sprintf("user%d@example.com", i))
+				}
+				concurrently(e, attempts, func(i int) string { return fmt.Sprintf("user%d@example.com", i) },
+					func(int) string { return "192.0.2.66" })
+				assert.Equal(t, authv2.DefaultConfig().Throttle.IPLimit, verifiedFailures(e),
+					"one client: at most IPLimit verifications, across any number of accounts")
+			})
+		})
+	}
+}
+
+func TestUnknownEmailReservedBeforeHashing(t *testing.T) {
+	e := newEnv(t)
+	concurrently(e, 200, func(int) string { return "ghost@example.com" }, func(i int) string { return fmt.Sprintf("198.51.100.%d", i) })
+	require.Equal(t, authv2.DefaultConfig().Throttle.AfterFailures, failures(e, "unknown_user"), "an unknown email is hashed at most AfterFailures times per window")
+}
+
+// TestLockoutIsNoDenialOfServiceWithDeviceToken: one client sending 60
+// wrong passwords an hour (under the per-IP limit) for a day keeps the
+// account locked for untrusted clients, yet the owner, logging in every
+// ten minutes from a device that logged in before, gets in (OWASP's device
+// cookies); the attacker stays throttled.
+func TestLockoutIsNoDenialOfServiceWithDeviceToken(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "victim@example.com")
+	owner := func(device string) (*authv2.LoginResult, error) {
+		return e.m.Login(t.Context(), authv2.LoginInput{Email: "victim@example.com", Password: goodPassword,
+			Client: session.ClientInfo{IP: "203.0.113.7"}, DeviceToken: device})
+	}
+	first, err := owner("")
+	require.NoError(t, err)
+	require.NotEmpty(t, first.DeviceToken, "a successful login issues a device token")
+	device := first.DeviceToken
+
+	tries, successes := 0, 0
+	for minute := range 24 * 60 {
+		_ = loginAs(e, "victim@example.com", "wrong guess!", "192.0.2.66")
+		if minute%10 == 5 {
+			tries++
+			if res, err := owner(device); err == nil {
+				successes++
+				device = res.DeviceToken
+			}
+		}
+		e.clock.Advance(time.Minute)
+	}
+	t.Logf("the owner got in %d of %d times; the attacker's guesses were checked %d times", successes, tries, verifiedFailures(e))
+	assert.GreaterOrEqual(t, float64(successes), 0.99*float64(tries), "the owner's device gets in: %d of %d", successes, tries)
+	// AfterFailures, the ramp from BaseDelay to MaxDelay (7 doublings), then
+	// one check per MaxDelay.
+	assert.LessOrEqual(t, verifiedFailures(e), 10+7+24, "the attacker's guesses are checked about once an hour")
+	require.ErrorIs(t, loginAs(e, "victim@example.com", goodPassword, "192.0.2.66"), authv2.ErrInvalidCredentials,
+		"untrusted clients stay locked, even with the right password")
+}
+
+func TestIPv6ClientsAreLimitedByPrefix(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "target@example.com")
+	for i := range 150 { // one host rotating through its /64
+		_ = loginAs(e, fmt.Sprintf("user%d@example.com", i), "Summer2026!", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+	}
+	assert.Equal(t, 50, failures(e, "ip_throttled"), "the /64 shares one budget of IPLimit failures")
+	assert.ErrorIs(t, loginAs(e, "target@example.com", goodPassword, "2001:db8:1:2:ffff::1"), authv2.ErrInvalidCredentials,
+		"another address of the /64 is throttled too")
+	assert.NoError(t, loginAs(e, "target@example.com", goodPassword, "2001:db8:1:3::1"), "the next /64 is another client")
+}
+
+func TestIPv6PrefixIsConfigurable(t *testing.T) {
+	th := authv2.DefaultConfig().Throttle
+	th.IPv6Prefix = 128
+	e := newEnv(t, authv2.WithThrottle(th))
+	for i := range 150 {
+		_ = loginAs(e, fmt.Sprintf("user%d@example.com", i), "Summer2026!", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+	}
+	assert.Zero(t, failures(e, "ip_throttled"), "a /128 prefix limits each address alone")
+}
+
+func TestIPv4MappedIPv6IsLimitedAsIPv4(t *testing.T) {
+	th := authv2.DefaultConfig().Throttle
+	th.IPLimit = 20
+	e := newEnv(t, authv2.WithThrottle(th))
+	e.register(t, "target@example.com")
+	for i := range 20 {
+		_ = loginAs(e, fmt.Sprintf("user%d@example.com", i), "Summer2026!", "192.0.2.66")
+	}
+	assert.ErrorIs(t, loginAs(e, "target@example.com", goodPassword, "::ffff:192.0.2.66"), authv2.ErrInvalidCredentials)
+	assert.Equal(t, 1, failures(e, "ip_throttled"), "the mapped address is the same client")
+	assert.NoError(t, loginAs(e, "target@example.com", goodPassword, "192.0.2.67"), "IPv4 is limited per address (/32)")
+}
+
+func TestNonIPClientAddressIsWarnedAboutOnce(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "ada@example.com")
+	for range 3 {
+		_ = loginAs(e, "ada@example.com", "wrong guess!", "@") // a unix socket's peer
+	}
+	assert.Equal(t, 1, strings.Count(e.logs.String(), "not an IP address"), "one warning, not one per login")
+}
+
+// TestSuccessGivesTheReservationBack: a login counts against the client's
+// budget until its password proves right, then no longer.
+func TestSuccessGivesTheReservationBack(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			th := authv2.DefaultConfig().Throttle
+			th.IPLimit = 3
+			e := newEnv(t, append(b.opts(t), authv2.WithThrottle(th))...)
+			e.clock.Set(time.Now()) // Redis expires limiter keys by real time
+			e.register(t, "office@example.com")
+			for i := range 10 { // an office behind one address
+				require.NoError(t, loginAs(e, "office@example.com", goodPassword, "192.0.2.80"), "login %d", i+1)
+			}
+			for range 3 {
+				require.ErrorIs(t, loginAs(e, "ghost@example.com", "wrong guess!", "192.0.2.80"), authv2.ErrInvalidCredentials)
+			}
+			assert.ErrorIs(t, loginAs(e, "office@example.com", goodPassword, "192.0.2.80"), authv2.ErrInvalidCredentials,
+				"failures still count: the client is over its limit")
+			assert.Equal(t, 1, failures(e, "ip_throttled"))
+		})
+	}
+}
+
+// TestReauthenticateReservesBeforeHashing: Reauthenticate (and so
+// ChangePassword) reserves in the account throttle too, and a right
+// password gives back its own reservation without resetting the others.
+func TestReauthenticateReservesBeforeHashing(t *testing.T) {
+	e := newEnv(t, authv2.WithThrottle(distinctThrottle()))
+	u := e.register(t, "ada@example.com")
+	tok := e.login(t, "ada@example.com").Token
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	checked := 0
+	for range 200 {
+		wg.Go(func() {
+			_, err := e.m.Reauthenticate(t.Context(), tok, "wrong guess!")
+			if errors.Is(err, authv2.ErrInvalidCredentials) { // not ErrThrottled: the hash ran
+				mu.Lock()
+				checked++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 10, checked, "at most AfterFailures verifications, whatever the concurrency")
+
+	e.clock.Advance(31 * time.Second) // the lock is over; the failures stay counted
+	before, err := e.stores.Users.Get(t.Context(), u.ID)
+	require.NoError(t, err)
+	_, err = e.m.Reauthenticate(t.Context(), tok, goodPassword)
+	require.NoError(t, err)
+	after, err := e.stores.Users.Get(t.Context(), u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, before.FailedAttempts, after.FailedAttempts, "the right password gave back its own reservation, and only that")
+	assert.True(t, after.LockedUntil.Equal(before.LockedUntil), "a lock it did not set stays")
+}
