@@ -20,7 +20,8 @@
 // two packed fields (length-prefixed values behind a format byte), next to
 // the few fields the scripts move (last seen, idle expiry, revocation) and
 // copies of those they read: Get is one HMGET of six fields, since a
-// reply's cost grows with its number of fields. A record that does not
+// reply's cost grows with its number of fields. Only a session rotated
+// away costs Get a second read, for its successor's ID. A record that does not
 // unpack fails closed with ErrStoreUnavailable.
 //
 // Sessions expire through Redis TTLs (PEXPIREAT at the earlier of the

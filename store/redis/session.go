@@ -126,17 +126,20 @@ func fromMicros(v string) time.Time {
 // change: a reply costs in proportion to its number of fields (HMGET of
 // 16 fields measured 1.15× a bare GET, of one field 1.01×).
 //
-//	d                packed: ID, secret hash, user, created, absolute expiry (never change)
+//	d                packed: ID, secret hash, user, created, absolute expiry,
+//	                 security stamp (never change; version 1 lacks the stamp)
 //	m                packed: tenant, scope, authenticated at, auth level, IP, user agent,
 //	                 device label (Update rewrites it whole)
 //	ls, ie, ra, rr   last seen, idle expiry, revoked at, revoke reason (scripts change them)
+//	rb               the successor's ID, written by Rotate with rr "rotated"; read
+//	                 only then, so Get's HMGET stays at six fields
 //	id, u, t, c, ae  copies for the scripts to read
 var getFields = []string{"d", "m", "ls", "ie", "ra", "rr"}
 
 // fields returns the HSET arguments of a new session: name, value, ...
 func fields(x *session.Session) []string {
 	return append([]string{
-		"d", pack(x.ID, string(x.SecretHash), x.UserID, micros(x.CreatedAt), micros(x.AbsoluteExpiresAt)),
+		"d", pack(packStamped, x.ID, string(x.SecretHash), x.UserID, micros(x.CreatedAt), micros(x.AbsoluteExpiresAt), x.SecurityStamp),
 		"ls", micros(x.LastSeenAt), "ie", micros(x.IdleExpiresAt), "ra", micros(x.RevokedAt), "rr", x.RevokeReason,
 		"id", x.ID, "u", x.UserID, "c", micros(x.CreatedAt), "ae", micros(x.AbsoluteExpiresAt),
 	}, updateFields(x)...)
@@ -145,23 +148,27 @@ func fields(x *session.Session) []string {
 // updateFields returns the HSET arguments Update writes.
 func updateFields(x *session.Session) []string {
 	return []string{
-		"m", pack(x.TenantID, x.Scope, micros(x.AuthenticatedAt), strconv.Itoa(x.AuthLevel),
+		"m", pack(packFirst, x.TenantID, x.Scope, micros(x.AuthenticatedAt), strconv.Itoa(x.AuthLevel),
 			x.Client.IP, x.Client.UserAgent, x.Client.DeviceLabel),
 		"t", x.TenantID,
 	}
 }
 
-// packVersion leads every packed blob, so the layout can change later.
-const packVersion = 1
+// A version byte leads every packed blob, so a blob's layout can grow
+// while records written in the older one stay readable.
+const (
+	packFirst   = 1 // "m"; "d" of records written before the security stamp
+	packStamped = 2 // "d" with the security stamp appended
+)
 
-// pack joins values, each prefixed by its length (uvarint): no value can
-// be mistaken for a separator.
-func pack(vals ...string) string {
+// pack joins values behind the version byte, each prefixed by its length
+// (uvarint): no value can be mistaken for a separator.
+func pack(version byte, vals ...string) string {
 	n := 1
 	for _, v := range vals {
 		n += binary.MaxVarintLen64 + len(v)
 	}
-	b := append(make([]byte, 0, n), packVersion)
+	b := append(make([]byte, 0, n), version)
 	for _, v := range vals {
 		b = binary.AppendUvarint(b, uint64(len(v)))
 		b = append(b, v...)
@@ -171,9 +178,10 @@ func pack(vals ...string) string {
 
 var errCorrupt = errors.New("authv2/redis: stored session is corrupt")
 
-// unpack splits a blob made by pack into exactly len(dst) values.
-func unpack(s string, dst []string) error {
-	if len(s) == 0 || s[0] != packVersion {
+// unpack splits a blob made by pack with version into exactly len(dst)
+// values.
+func unpack(s string, version byte, dst []string) error {
+	if len(s) == 0 || s[0] != version {
 		return errCorrupt
 	}
 	s = s[1:]
@@ -210,21 +218,31 @@ func parse(v []string) (*session.Session, error) {
 	if len(v) != len(getFields) || v[0] == "" {
 		return nil, store.ErrNotFound
 	}
-	var d [5]string
+	var d [6]string
 	var m [7]string
-	if err := unpack(v[0], d[:]); err != nil {
+	if err := unpackStatic(v[0], &d); err != nil {
 		return nil, err
 	}
-	if err := unpack(v[1], m[:]); err != nil {
+	if err := unpack(v[1], packFirst, m[:]); err != nil {
 		return nil, err
 	}
 	al, _ := strconv.Atoi(m[3])
 	return &session.Session{
 		ID: d[0], SecretHash: []byte(d[1]), UserID: d[2], CreatedAt: fromMicros(d[3]), AbsoluteExpiresAt: fromMicros(d[4]),
-		TenantID: m[0], Scope: m[1], AuthenticatedAt: fromMicros(m[2]), AuthLevel: al,
+		SecurityStamp: d[5],
+		TenantID:      m[0], Scope: m[1], AuthenticatedAt: fromMicros(m[2]), AuthLevel: al,
 		Client:     session.ClientInfo{IP: m[4], UserAgent: m[5], DeviceLabel: m[6]},
 		LastSeenAt: fromMicros(v[2]), IdleExpiresAt: fromMicros(v[3]), RevokedAt: fromMicros(v[4]), RevokeReason: v[5],
 	}, nil
+}
+
+// unpackStatic reads "d" in either layout: one written before sessions
+// carried a security stamp reads as stamp "".
+func unpackStatic(s string, d *[6]string) error {
+	if s != "" && s[0] == packFirst {
+		return unpack(s, packFirst, d[:5])
+	}
+	return unpack(s, packStamped, d[:])
 }
 
 // pexpireAt is the key's deadline in Unix milliseconds, at least now+1ms
@@ -395,7 +413,35 @@ func (s *SessionStore) Get(ctx context.Context, id string) (*session.Session, er
 	if err != nil {
 		return nil, translate("session.get", err)
 	}
-	return s.parse("session.get", v)
+	x, err := s.parse("session.get", v)
+	if err != nil || x.RevokeReason != session.ReasonRotated {
+		return x, err
+	}
+	if err := s.readSuccessor(ctx, x); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// readSuccessor fills in ReplacedBy of a rotated-away session: a second
+// read, paid only by a token presented after its rotation. Rotate writes
+// "rb" with the revocation and a revoked session never changes again, so
+// the two reads agree. A nil (rotated by an older build, or the key
+// expired in between) leaves ReplacedBy empty: the session is still
+// revoked.
+func (s *SessionStore) readSuccessor(ctx context.Context, x *session.Session) error {
+	var res rueidis.RedisResult
+	if s.cfg.cacheTTL > 0 {
+		res = s.c.DoCache(ctx, s.c.B().Hget().Key(s.sessionKey(x.ID)).Field("rb").Cache(), s.cfg.cacheTTL)
+	} else {
+		res = s.c.Do(ctx, s.c.B().Hget().Key(s.sessionKey(x.ID)).Field("rb").Build())
+	}
+	rb, err := res.ToString()
+	if err != nil && !rueidis.IsRedisNil(err) {
+		return translate("session.get", err)
+	}
+	x.ReplacedBy = rb
+	return nil
 }
 
 // parse is parse with a corrupt record reported as the store failing:
@@ -508,7 +554,7 @@ redis.call('HSET', KEYS[2], unpack(kv))
 redis.call('PEXPIREAT', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[4], redis.call('HGET', KEYS[2], 'id'))
 if redis.call('PEXPIRETIME', KEYS[3]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[3], ARGV[2]) end
-redis.call('HSET', KEYS[1], 'ra', ARGV[1], 'rr', 'rotated')
+redis.call('HSET', KEYS[1], 'ra', ARGV[1], 'rr', 'rotated', 'rb', redis.call('HGET', KEYS[2], 'id'))
 redis.call('ZREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
 return 'OK'
 `)
