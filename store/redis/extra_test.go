@@ -393,3 +393,57 @@ func TestExpiryIndexIsSharded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, st.Live)
 }
+
+// The user index has no TTL (so volatile-* eviction never picks it before
+// its sessions), and DeleteExpired drops sessions Redis already expired
+// from it, so the index of a user who never comes back is deleted too;
+// expiry index members of earlier builds (the bare ID) are still dropped.
+func TestUserIndexOutlivesSessionsAndIsPruned(t *testing.T) {
+	m, c := redistest.Mini(t)
+	s := redis.NewSessionStore(c)
+	ctx, now := context.Background(), time.Now()
+	userKey := "authv2:{" + session.UserTag("u-idx") + "}:u:u-idx"
+	a, b := live("u-idx", now), live("u-idx", now)
+	for _, x := range []*session.Session{a, b} {
+		_, err := s.Create(ctx, x, session.Limit{}, now)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, time.Duration(0), m.TTL(userKey), "the user index has no TTL")
+	// b as an earlier build indexed it: the bare ID.
+	shard, err := c.Do(ctx, c.B().Keys().Pattern("authv2:{expiry:*}").Build()).AsStrSlice()
+	require.NoError(t, err)
+	require.Len(t, shard, 1)
+	require.NoError(t, c.Do(ctx, c.B().Zrem().Key(shard[0]).Member(b.ID+" u-idx").Build()).Error())
+	require.NoError(t, c.Do(ctx, c.B().Zadd().Key(shard[0]).ScoreMember().ScoreMember(1, b.ID).Build()).Error())
+
+	m.FastForward(31 * time.Minute) // both sessions' keys expire
+	n, err := s.DeleteExpired(ctx, now.Add(31*time.Minute))
+	require.NoError(t, err)
+	assert.Zero(t, n, "Redis had already expired both")
+	assert.False(t, m.Exists(userKey), "the emptied user index is gone")
+	members, err := c.Do(ctx, c.B().Zcard().Key(shard[0]).Build()).AsInt64()
+	require.NoError(t, err)
+	assert.Zero(t, members, "both expiry index members are dropped")
+}
+
+// Check refuses allkeys-* eviction policies, which may evict a user's
+// session index before its sessions, accepts noeviction and volatile-*,
+// and skips a server that refuses CONFIG (miniredis, like many managed
+// services).
+func TestCheckEvictionPolicy(t *testing.T) {
+	srv := redistest.NewServer(t)
+	c := redistest.Client(t, []string{srv.Addr}, false)
+	s := redis.NewSessionStore(c)
+	ctx := context.Background()
+	for policy, safe := range map[string]bool{"noeviction": true, "volatile-lru": true, "volatile-ttl": true, "allkeys-lru": false, "allkeys-random": false} {
+		require.NoError(t, c.Do(ctx, c.B().ConfigSet().ParameterValue().ParameterValue("maxmemory-policy", policy).Build()).Error())
+		if err := s.Check(ctx); safe {
+			assert.NoError(t, err, policy)
+		} else {
+			assert.ErrorIs(t, err, redis.ErrUnsafeEviction, policy)
+			assert.ErrorContains(t, err, policy)
+		}
+	}
+	_, mini := redistest.Mini(t)
+	assert.NoError(t, redis.NewSessionStore(mini).Check(ctx), "CONFIG refused: skipped")
+}

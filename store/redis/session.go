@@ -7,8 +7,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -61,6 +63,35 @@ func NewSessionStore(client rueidis.Client, opts ...Option) *SessionStore {
 	return &SessionStore{c: client, cfg: newConfig(opts)}
 }
 
+// ErrUnsafeEviction is Check's verdict on a server whose maxmemory-policy
+// may evict keys without a TTL: a user's session index could then go
+// before the sessions it lists, and signing the user out everywhere would
+// miss them.
+var ErrUnsafeEviction = errors.New("authv2/redis: maxmemory-policy may evict session indexes (use noeviction or a volatile-* policy)")
+
+// Check reports ErrUnsafeEviction (wrapped, naming the node and policy)
+// when a node of the client runs an allkeys-* maxmemory-policy. The store
+// keeps every key it may lose to eviction under a TTL and the per-user
+// indexes without one, so noeviction and the volatile-* policies are
+// safe. A node that refuses CONFIG GET (managed Redis often does) cannot
+// be checked and is skipped: Check then returns nil. Call it once at
+// start-up.
+func (s *SessionStore) Check(ctx context.Context) error {
+	for addr, node := range s.c.Nodes() {
+		kv, err := node.Do(ctx, node.B().ConfigGet().Parameter("maxmemory-policy").Build()).AsStrMap()
+		if _, refused := rueidis.IsRedisErr(err); refused {
+			continue
+		}
+		if err != nil {
+			return translate("session.check", err)
+		}
+		if p := kv["maxmemory-policy"]; strings.HasPrefix(p, "allkeys-") {
+			return fmt.Errorf("%w: %s runs %s", ErrUnsafeEviction, addr, p)
+		}
+	}
+	return nil
+}
+
 func (s *SessionStore) sessionKey(id string) string {
 	return s.cfg.prefix + "{" + session.TagOf(id) + "}:s:" + id
 }
@@ -103,6 +134,19 @@ func (s *SessionStore) expiryShardsFor(userID string) []string {
 		keys[i] = s.expiryShard(i)
 	}
 	return keys
+}
+
+// expiryMember names a session in the expiry index: its ID and its user's
+// ID, so that DeleteExpired can drop it from the user's index after Redis
+// has expired the session itself. Session IDs are base64url: a space
+// cannot occur in one. Members of earlier builds are the bare ID.
+func expiryMember(id, userID string) string { return id + " " + userID }
+
+// splitExpiryMember returns the session ID and user ID of a member; the
+// user is "" in a member of an earlier build.
+func splitExpiryMember(m string) (id, userID string) {
+	id, userID, _ = strings.Cut(m, " ")
+	return id, userID
 }
 
 // Times travel as Unix microseconds, the precision every store keeps.
@@ -297,7 +341,27 @@ local function live(key, now)
   return true, tonumber(f[4]), tonumber(f[5])
 end
 local function skey(prefix, tag, id) return prefix .. '{' .. tag .. '}:s:' .. id end
+-- trim drops up to three of the index's oldest members whose key Redis
+-- already expired: called with each write, it cleans more than is added
+-- when there is dead weight, without a full pass over the index.
+local function trim(index, prefix, tag)
+  for _, id in ipairs(redis.call('ZRANGE', index, 0, 2)) do
+    if redis.call('EXISTS', skey(prefix, tag, id)) == 0 then redis.call('ZREM', index, id) end
+  end
+end
 `
+
+// indexLifetime: the user index has no TTL. A TTL would have to outlast
+// every session it lists, and a session's deadline moves with every Touch
+// (a TTL set from the first idle deadline let a session kept alive by use
+// drop out of the index: unlisted, uncounted by the limit and out of
+// RevokeUser's reach). A key without a TTL is also never chosen by the
+// volatile-* eviction policies, which evict sessions (a sign-out) but
+// never the index that revocation needs. The index is kept small instead
+// by the scripts, which drop dead members they meet, and by DeleteExpired,
+// which drops each expired session from its user's index; an emptied
+// sorted set is deleted by Redis itself. Create and Rotate PERSIST the
+// index, so keys written with a TTL by earlier builds lose it.
 
 // createScript: KEYS session, user index; ARGV now, limit, policy, pexpireat,
 // prefix, tag, created-score, revoke-at, then the field pairs.
@@ -336,21 +400,16 @@ if limit > 0 then
   end
 end
 if limit <= 0 then
-  -- No limit, so no full pass over the index: drop up to three of its
-  -- oldest members whose key Redis already expired. Each create cleans
-  -- more than it adds when there is dead weight, so the index of a user
-  -- who never lists stays near their live sessions.
-  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, 2)) do
-    if redis.call('EXISTS', skey(ARGV[5], ARGV[6], id)) == 0 then redis.call('ZREM', KEYS[2], id) end
-  end
+  -- No limit, so no full pass over the index: the index of a user who
+  -- never lists stays near their live sessions.
+  trim(KEYS[2], ARGV[5], ARGV[6])
 end
 local kv = {}
 for i = 9, #ARGV do table.insert(kv, ARGV[i]) end
 redis.call('HSET', KEYS[1], unpack(kv))
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[7], redis.call('HGET', KEYS[1], 'id'))
-local ttl = redis.call('PEXPIRETIME', KEYS[2])
-if ttl < tonumber(ARGV[4]) then redis.call('PEXPIREAT', KEYS[2], ARGV[4]) end
+redis.call('PERSIST', KEYS[2]) -- the index outlives its sessions; see indexLifetime
 table.insert(evicted, 1, 'OK')
 return evicted
 `
@@ -371,7 +430,7 @@ func (s *SessionStore) Create(ctx context.Context, x *session.Session, limit ses
 		s.cfg.prefix, session.UserTag(x.UserID), micros(x.CreatedAt), micros(now)}, fields(x)...)
 	res := s.c.DoMulti(ctx,
 		s.c.B().Evalsha().Sha1(createSHA).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build(),
-		s.c.B().Zadd().Key(s.expiryKey(x.ID)).Lt().ScoreMember().ScoreMember(float64(x.ExpiresAt().UnixMicro()), x.ID).Build())
+		s.c.B().Zadd().Key(s.expiryKey(x.ID)).Lt().ScoreMember().ScoreMember(float64(x.ExpiresAt().UnixMicro()), expiryMember(x.ID, x.UserID)).Build())
 	script := res[0]
 	if e, ok := rueidis.IsRedisErr(script.Error()); ok && e.IsNoScript() {
 		script = createScript.Exec(ctx, s.c, keys, args) // first use on this node: loads the script
@@ -397,8 +456,15 @@ func sha1Hex(src string) string {
 
 // indexExpiry records a session's expiry for DeleteExpired and Stats. It
 // is best effort: TTLs are what actually expire sessions.
-func (s *SessionStore) indexExpiry(ctx context.Context, id string, at time.Time) {
-	_ = s.c.Do(ctx, s.c.B().Zadd().Key(s.expiryKey(id)).ScoreMember().ScoreMember(float64(at.UnixMicro()), id).Build()).Error()
+func (s *SessionStore) indexExpiry(ctx context.Context, member string, at time.Time) {
+	id, _ := splitExpiryMember(member)
+	_ = s.c.Do(ctx, s.c.B().Zadd().Key(s.expiryKey(id)).ScoreMember().ScoreMember(float64(at.UnixMicro()), member).Build()).Error()
+}
+
+// unindexExpiry drops a member from the expiry index, best effort.
+func (s *SessionStore) unindexExpiry(ctx context.Context, member string) {
+	id, _ := splitExpiryMember(member)
+	_ = s.c.Do(ctx, s.c.B().Zrem().Key(s.expiryKey(id)).Member(member).Build()).Error()
 }
 
 // Get implements session.Store: one HMGET, or a client-side cache hit.
@@ -553,7 +619,7 @@ for i = 5, #ARGV do table.insert(kv, ARGV[i]) end
 redis.call('HSET', KEYS[2], unpack(kv))
 redis.call('PEXPIREAT', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[4], redis.call('HGET', KEYS[2], 'id'))
-if redis.call('PEXPIRETIME', KEYS[3]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[3], ARGV[2]) end
+redis.call('PERSIST', KEYS[3])
 redis.call('HSET', KEYS[1], 'ra', ARGV[1], 'rr', 'rotated', 'rb', redis.call('HGET', KEYS[2], 'id'))
 redis.call('ZREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
 return 'OK'
@@ -572,7 +638,7 @@ func (s *SessionStore) Rotate(ctx context.Context, oldID string, next *session.S
 	if err := statusError(reply); err != nil {
 		return err
 	}
-	s.indexExpiry(ctx, next.ID, next.ExpiresAt())
+	s.indexExpiry(ctx, expiryMember(next.ID, next.UserID), next.ExpiresAt())
 	return nil
 }
 
@@ -631,53 +697,65 @@ func (s *SessionStore) ListByUser(ctx context.Context, userID string, now time.T
 	return live, nil
 }
 
-// deleteScript: KEYS session, user index; ARGV before (micros), id, user.
-// Deletes the session when it expired before `before`.
-var deleteScript = rueidis.NewLuaScript(`
-local f = redis.call('HMGET', KEYS[1], 'ie', 'ae')
-if not f[1] then return 1 end
-if math.min(tonumber(f[1]), tonumber(f[2])) < tonumber(ARGV[1]) then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[2])
-  return 1
+// deleteScript: KEYS session; ARGV before (micros), id, prefix, tag, user
+// (from the expiry index member, "" in members of earlier builds). Deletes
+// the session when its deadline is before `before` and drops it from its
+// user's index, also when Redis already expired it: the index has no TTL
+// (see indexLifetime). The user index key is built here, in the session's
+// slot, from the stored user or the member's. Replies GONE (no session),
+// DELETED, or KEPT and the deadline a Touch moved it to.
+var deleteScript = rueidis.NewLuaScript(luaLive + `
+local f = redis.call('HMGET', KEYS[1], 'ie', 'ae', 'u')
+local user = f[3] or ARGV[5]
+local index = ARGV[3] .. '{' .. ARGV[4] .. '}:u:' .. user
+if not f[1] then
+  if user ~= '' then
+    redis.call('ZREM', index, ARGV[2])
+    trim(index, ARGV[3], ARGV[4]) -- members of earlier builds' sessions, not findable by user
+  end
+  return {'GONE'}
 end
-return 0
+local ie, ae = tonumber(f[1]), tonumber(f[2])
+if math.min(ie, ae) < tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', index, ARGV[2])
+  trim(index, ARGV[3], ARGV[4])
+  return {'DELETED'}
+end
+if ie < ae then return {'KEPT', f[1]} end
+return {'KEPT', f[2]}
 `)
 
 // DeleteExpired implements session.Store from the expiry index: sessions
 // whose deadline is before `before`, not a scan. Redis TTLs remove most of
 // them on their own; this also forgets the ones a caller's clock says are
-// over.
+// over, and drops each from its user's index, which has no TTL.
 func (s *SessionStore) DeleteExpired(ctx context.Context, before time.Time) (int, error) {
 	shards := s.expiryShardsFor("")
 	cmds := make(rueidis.Commands, len(shards))
 	for i, k := range shards {
 		cmds[i] = s.c.B().Zrangebyscore().Key(k).Min("-inf").Max("("+micros(before)).Limit(0, maxExpiredPerCall/expiryShards).Build()
 	}
-	ids, err := s.indexMembers(ctx, "session.delete_expired", cmds)
+	members, err := s.indexMembers(ctx, "session.delete_expired", cmds)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, id := range ids {
-		x, err := s.Get(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			_ = s.c.Do(ctx, s.c.B().Zrem().Key(s.expiryKey(id)).Member(id).Build()).Error()
-			continue
-		}
-		if err != nil {
-			return n, err
-		}
-		gone, err := deleteScript.Exec(ctx, s.c, []string{s.sessionKey(id), s.userKey(x.UserID)}, []string{micros(before), id, x.UserID}).AsInt64()
+	for _, member := range members {
+		id, userID := splitExpiryMember(member)
+		reply, err := deleteScript.Exec(ctx, s.c, []string{s.sessionKey(id)},
+			[]string{micros(before), id, s.cfg.prefix, session.TagOf(id), userID}).AsStrSlice()
 		if err != nil {
 			return n, translate("session.delete_expired", err)
 		}
-		if gone == 1 {
-			n++
-			_ = s.c.Do(ctx, s.c.B().Zrem().Key(s.expiryKey(id)).Member(id).Build()).Error()
-		} else {
-			s.indexExpiry(ctx, id, x.ExpiresAt()) // touched since: keep, with its new deadline
+		if len(reply) == 2 && reply[0] == "KEPT" {
+			s.indexExpiry(ctx, member, fromMicros(reply[1])) // touched since: keep, with its new deadline
+			continue
 		}
+		if len(reply) > 0 && reply[0] == "DELETED" {
+			n++
+		}
+		s.unindexExpiry(ctx, member)
 	}
 	return n, nil
 }
@@ -711,12 +789,13 @@ func (s *SessionStore) Stats(ctx context.Context, f session.StatsFilter, now tim
 	for i, k := range shards {
 		zr[i] = s.c.B().Zrange().Key(k).Min("0").Max("-1").Build()
 	}
-	ids, err := s.indexMembers(ctx, "session.stats", zr)
+	members, err := s.indexMembers(ctx, "session.stats", zr)
 	if err != nil {
 		return st, err
 	}
-	cmds := make(rueidis.Commands, 0, len(ids))
-	for _, id := range ids {
+	cmds := make(rueidis.Commands, 0, len(members))
+	for _, member := range members {
+		id, _ := splitExpiryMember(member)
 		if f.UserID == "" || session.TagOf(id) == session.UserTag(f.UserID) {
 			cmds = append(cmds, s.c.B().Hmget().Key(s.sessionKey(id)).Field(getFields...).Build())
 		}
