@@ -36,8 +36,17 @@ func WithKeyPrefix(p string) Option { return optionFunc(func(c *config) { c.pref
 
 // WithClientSideCache serves session reads from rueidis's client-side
 // cache for up to ttl, with server-assisted invalidation: a write on any
-// instance (revoke, touch) evicts the cached copy on every instance. The
-// client must have been built with caching enabled (RESP3, the default).
+// instance (revoke, touch) makes Redis push an invalidation to every
+// instance that cached the session. The push is asynchronous, so a revoke
+// is not strict: another instance may accept the revoked session until
+// its invalidation arrives. Measured by TestClientSideCacheStaleness
+// (1,000 trials, two clients, local Redis and Cluster on a loaded 2-core
+// VM): the first read after Revoke returned was stale in 0.3–58% of
+// trials; the staleness was p99 0.1–180 ms, max 4–220 ms, the high ends
+// while the machine was overloaded. Should an invalidation
+// be lost with its connection, ttl caps the staleness. Off by default;
+// the client must have been built with caching enabled (RESP3, the
+// default).
 func WithClientSideCache(ttl time.Duration) Option {
 	return optionFunc(func(c *config) { c.cacheTTL = ttl })
 }
