@@ -3,6 +3,7 @@ package authv2_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,4 +200,41 @@ func TestRevocationAcrossInstancesOnPostgres(t *testing.T) {
 	// Staleness is set to a minute, so only the bus can deliver the
 	// revocation within the 100 ms the helper allows.
 	assertRevocationReaches(t, mk(), mk())
+}
+
+// A session kept alive by use past its first idle deadline is still the
+// user's on Redis: the per-user limit counts it and DisableUser ends it
+// (the user index once expired at the first idle deadline and lost it).
+// Real durations on the system clock, because Redis expires keys by it.
+func TestRenewedSessionStaysRevocableOnRedis(t *testing.T) {
+	for _, b := range backends() {
+		if !strings.HasPrefix(b.name, "redis") {
+			continue
+		}
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			p := session.Policy{IdleTimeout: 1500 * time.Millisecond, AbsoluteTimeout: time.Hour,
+				TouchInterval: 100 * time.Millisecond, MaxPerUser: 1, Eviction: session.Refuse}
+			opts := append([]authv2.Option{authv2.WithClock(nil), authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithSessionPolicy(p)}, b.opts(t)...)
+			m, err := authv2.New(opts...)
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
+			ctx := t.Context()
+			u, err := m.Register(ctx, authv2.RegisterInput{Email: "renewed@example.com", Password: goodPassword})
+			require.NoError(t, err)
+			in := authv2.LoginInput{Email: "renewed@example.com", Password: goodPassword}
+			res, err := m.Login(ctx, in)
+			require.NoError(t, err)
+			for start := time.Now(); time.Since(start) < p.IdleTimeout+time.Second; {
+				time.Sleep(200 * time.Millisecond)
+				_, err := m.Authenticate(ctx, res.Token, session.ClientInfo{})
+				require.NoError(t, err, "used within its idle timeout")
+			}
+			_, err = m.Login(ctx, in)
+			require.ErrorIs(t, err, authv2.ErrSessionLimit, "the renewed session still counts")
+			require.NoError(t, m.DisableUser(ctx, u.ID))
+			_, err = m.Authenticate(ctx, res.Token, session.ClientInfo{})
+			assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "DisableUser ends the renewed session")
+		})
+	}
 }

@@ -20,14 +20,25 @@
 // two packed fields (length-prefixed values behind a format byte), next to
 // the few fields the scripts move (last seen, idle expiry, revocation) and
 // copies of those they read: Get is one HMGET of six fields, since a
-// reply's cost grows with its number of fields. A record that does not
+// reply's cost grows with its number of fields. Only a session rotated
+// away costs Get a second read, for its successor's ID. A record that does not
 // unpack fails closed with ErrStoreUnavailable.
 //
 // Sessions expire through Redis TTLs (PEXPIREAT at the earlier of the
 // idle and absolute deadlines, moved by Touch); revoked sessions keep their
-// TTL so that Get can still say "revoked". The user index is pruned of
-// dead members inside the scripts that read it, so it never outgrows the
-// user's live sessions by more than those that died since the last read.
+// TTL so that Get can still say "revoked". The user index has no TTL: it
+// must outlive every session it lists, and a session's deadline moves with
+// each Touch. It is pruned of dead members inside the scripts that read or
+// write it and by DeleteExpired, which drops each expired session from its
+// user's index; Redis deletes an emptied index.
+//
+// # Eviction
+//
+// Under maxmemory, use noeviction or a volatile-* policy: these only evict
+// keys with a TTL, which here are sessions (an eviction signs one out),
+// never a user's index. An allkeys-* policy may evict the index while its
+// sessions live on, out of reach of RevokeUser; SessionStore.Check reports
+// such a policy (it skips servers that refuse CONFIG GET).
 //
 // Sorted sets of every stored session by expiry time, <prefix>{expiry:N}
 // for N in 0..15 (the shard chosen by the user's tag, so a cluster spreads
@@ -35,6 +46,8 @@
 // SCAN. They live in slots of their own, so they cannot join the scripts:
 // Create pipelines its add (ZADD LT) with the script, one round trip;
 // Rotate adds in a second, best-effort command; Touch does not move it.
+// Each member is the session ID and its user's ID, so DeleteExpired can
+// find the user's index after Redis has expired the session.
 // The index is a hint, never the truth: DeleteExpired re-reads each
 // candidate and deletes it only when its stored deadline has passed,
 // re-indexing one touched since, and drops members whose key Redis
@@ -51,11 +64,14 @@
 //
 // With WithClientSideCache, Get is served from rueidis's client-side
 // cache; Redis tracks the keys each connection read and pushes an
-// invalidation when any client writes them, so a revoke on one instance
-// evicts the cached copy on every other within a network hop. The TTL
-// bounds staleness should an invalidation be lost with its connection.
+// invalidation when any client writes them. The push is asynchronous: a
+// revoke on one instance reaches another's cache some time after Revoke
+// returned (measured p99 up to 180 ms, max up to 220 ms on a loaded VM; see
+// WithClientSideCache), and until then that instance still accepts the
+// session. The TTL bounds staleness should an invalidation be lost with
+// its connection. Leave the cache off where a revoke must be strict.
 //
-// The scripts use PEXPIRETIME and ZADD LT: Redis 7.0 or later.
+// The stores need Redis 7.0 or later.
 //
 // # Failures
 //

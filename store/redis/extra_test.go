@@ -3,6 +3,8 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -103,20 +105,31 @@ func TestRoundTrips(t *testing.T) {
 	}
 }
 
+// realServers are the real Redis deployments a test runs on.
+var realServers = map[string]func(t testing.TB) []string{
+	"redis":   func(t testing.TB) []string { return []string{redistest.Addr(t)} },
+	"cluster": redistest.ClusterAddrs,
+}
+
+// cachedPair returns two session stores on addrs as two instances would
+// have them, each on its own client with the client-side cache on, and
+// the first one's client and key prefix.
+func cachedPair(t *testing.T, addrs []string) (a, b *redis.SessionStore, ca rueidis.Client, prefix string) {
+	t.Helper()
+	prefix = redistest.Prefix(t)
+	ca, cb := redistest.Client(t, addrs, true), redistest.Client(t, addrs, true)
+	redistest.Clean(t, ca, prefix)
+	a = redis.NewSessionStore(ca, redis.WithKeyPrefix(prefix), redis.WithClientSideCache(time.Minute))
+	b = redis.NewSessionStore(cb, redis.WithKeyPrefix(prefix), redis.WithClientSideCache(time.Minute))
+	return a, b, ca, prefix
+}
+
 // A revoke through one instance reaches another instance's client-side
 // cache through server-assisted invalidation.
 func TestClientSideCacheInvalidation(t *testing.T) {
-	for name, addrs := range map[string]func(t testing.TB) []string{
-		"redis":   func(t testing.TB) []string { return []string{redistest.Addr(t)} },
-		"cluster": redistest.ClusterAddrs,
-	} {
+	for name, addrs := range realServers {
 		t.Run(name, func(t *testing.T) {
-			a := addrs(t)
-			prefix := redistest.Prefix(t)
-			ca, cb := redistest.Client(t, a, true), redistest.Client(t, a, true)
-			redistest.Clean(t, ca, prefix)
-			sa := redis.NewSessionStore(ca, redis.WithKeyPrefix(prefix), redis.WithClientSideCache(time.Minute))
-			sb := redis.NewSessionStore(cb, redis.WithKeyPrefix(prefix), redis.WithClientSideCache(time.Minute))
+			sa, sb, ca, prefix := cachedPair(t, addrs(t))
 			ctx, now := context.Background(), time.Now()
 			x := live("u-csc", now)
 			_, err := sa.Create(ctx, x, session.Limit{}, now)
@@ -133,6 +146,55 @@ func TestClientSideCacheInvalidation(t *testing.T) {
 				got, err := sa.Get(ctx, x.ID)
 				return err == nil && !got.RevokedAt.IsZero()
 			}, 2*time.Second, 5*time.Millisecond, "instance A must see instance B's revoke")
+		})
+	}
+}
+
+// With the client-side cache on, a revoke through instance A reaches
+// instance B's cached copy asynchronously, by Redis's invalidation push.
+// This measures how long B's Get goes on reading the session as live after
+// A's Revoke has returned, over many trials, and logs the maximum and p99
+// (the figure the docs quote). It fails when B does not see a revoke
+// within a second: invalidation has stopped working (the cache TTL here
+// is a minute, so it cannot be what ends the staleness).
+func TestClientSideCacheStaleness(t *testing.T) {
+	for name, addrs := range realServers {
+		t.Run(name, func(t *testing.T) {
+			b, a, cb, prefix := cachedPair(t, addrs(t)) // b caches, a revokes
+			ctx, now := context.Background(), time.Now()
+			const trials, bound = 1000, time.Second
+			stale := make([]time.Duration, 0, trials)
+			staleTrials := 0 // trials whose first read after the revoke was stale
+			for i := range trials {
+				x := live(fmt.Sprintf("u-stale-%d", i%50), now)
+				_, err := a.Create(ctx, x, session.Limit{}, now)
+				require.NoError(t, err)
+				got, err := b.Get(ctx, x.ID)
+				require.NoError(t, err)
+				require.True(t, got.RevokedAt.IsZero())
+				key := prefix + "{" + session.TagOf(x.ID) + "}:s:" + x.ID
+				require.True(t, cb.DoCache(ctx, cb.B().Hmget().Key(key).Field(redis.GetFields...).Cache(), time.Minute).IsCacheHit(), "B caches the session")
+				require.NoError(t, a.Revoke(ctx, x.ID, now, session.ReasonLogout))
+				revoked := time.Now()
+				for first := true; ; first = false {
+					got, err := b.Get(ctx, x.ID)
+					require.NoError(t, err)
+					if !got.RevokedAt.IsZero() {
+						break
+					}
+					if first {
+						staleTrials++
+					}
+					if time.Since(revoked) > bound {
+						t.Fatalf("trial %d: B still reads the session as live %v after A revoked it", i, bound)
+					}
+					runtime.Gosched()
+				}
+				stale = append(stale, time.Since(revoked))
+			}
+			slices.Sort(stale)
+			t.Logf("%s, %d trials: B's first read after the revoke was stale in %d; staleness after Revoke returned: p50 %v, p99 %v, max %v",
+				name, trials, staleTrials, stale[trials/2], stale[trials*99/100], stale[trials-1])
 		})
 	}
 }
@@ -392,4 +454,58 @@ func TestExpiryIndexIsSharded(t *testing.T) {
 	st, err := s.Stats(ctx, session.StatsFilter{UserID: "u-shard-7"}, now)
 	require.NoError(t, err)
 	assert.Equal(t, 2, st.Live)
+}
+
+// The user index has no TTL (so volatile-* eviction never picks it before
+// its sessions), and DeleteExpired drops sessions Redis already expired
+// from it, so the index of a user who never comes back is deleted too;
+// expiry index members of earlier builds (the bare ID) are still dropped.
+func TestUserIndexOutlivesSessionsAndIsPruned(t *testing.T) {
+	m, c := redistest.Mini(t)
+	s := redis.NewSessionStore(c)
+	ctx, now := context.Background(), time.Now()
+	userKey := "authv2:{" + session.UserTag("u-idx") + "}:u:u-idx"
+	a, b := live("u-idx", now), live("u-idx", now)
+	for _, x := range []*session.Session{a, b} {
+		_, err := s.Create(ctx, x, session.Limit{}, now)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, time.Duration(0), m.TTL(userKey), "the user index has no TTL")
+	// b as an earlier build indexed it: the bare ID.
+	shard, err := c.Do(ctx, c.B().Keys().Pattern("authv2:{expiry:*}").Build()).AsStrSlice()
+	require.NoError(t, err)
+	require.Len(t, shard, 1)
+	require.NoError(t, c.Do(ctx, c.B().Zrem().Key(shard[0]).Member(b.ID+" u-idx").Build()).Error())
+	require.NoError(t, c.Do(ctx, c.B().Zadd().Key(shard[0]).ScoreMember().ScoreMember(1, b.ID).Build()).Error())
+
+	m.FastForward(31 * time.Minute) // both sessions' keys expire
+	n, err := s.DeleteExpired(ctx, now.Add(31*time.Minute))
+	require.NoError(t, err)
+	assert.Zero(t, n, "Redis had already expired both")
+	assert.False(t, m.Exists(userKey), "the emptied user index is gone")
+	members, err := c.Do(ctx, c.B().Zcard().Key(shard[0]).Build()).AsInt64()
+	require.NoError(t, err)
+	assert.Zero(t, members, "both expiry index members are dropped")
+}
+
+// Check refuses allkeys-* eviction policies, which may evict a user's
+// session index before its sessions, accepts noeviction and volatile-*,
+// and skips a server that refuses CONFIG (miniredis, like many managed
+// services).
+func TestCheckEvictionPolicy(t *testing.T) {
+	srv := redistest.NewServer(t)
+	c := redistest.Client(t, []string{srv.Addr}, false)
+	s := redis.NewSessionStore(c)
+	ctx := context.Background()
+	for policy, safe := range map[string]bool{"noeviction": true, "volatile-lru": true, "volatile-ttl": true, "allkeys-lru": false, "allkeys-random": false} {
+		require.NoError(t, c.Do(ctx, c.B().ConfigSet().ParameterValue().ParameterValue("maxmemory-policy", policy).Build()).Error())
+		if err := s.Check(ctx); safe {
+			assert.NoError(t, err, policy)
+		} else {
+			assert.ErrorIs(t, err, redis.ErrUnsafeEviction, policy)
+			assert.ErrorContains(t, err, policy)
+		}
+	}
+	_, mini := redistest.Mini(t)
+	assert.NoError(t, redis.NewSessionStore(mini).Check(ctx), "CONFIG refused: skipped")
 }

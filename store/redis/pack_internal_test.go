@@ -12,34 +12,46 @@ import (
 func TestPackRoundTrip(t *testing.T) {
 	vals := []string{"", "a", strings.Repeat("x", 300), "\x00\x01:|", "\xff"}
 	got := make([]string, len(vals))
-	require.NoError(t, unpack(pack(vals...), got))
+	require.NoError(t, unpack(pack(packStamped, vals...), packStamped, got))
 	assert.Equal(t, vals, got)
 
 	for name, blob := range map[string]string{
 		"empty":          "",
-		"old version":    "\x00" + pack("a")[1:],
-		"too few values": pack("a", "b"),
-		"trailing bytes": pack("a", "b", "c") + "z",
-		"length too big": "\x01\x05ab",
-		"bad varint":     "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+		"other version":  pack(packFirst, "a", "b", "c"),
+		"too few values": pack(packStamped, "a", "b"),
+		"trailing bytes": pack(packStamped, "a", "b", "c") + "z",
+		"length too big": "\x02\x05ab",
+		"bad varint":     "\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
 	} {
-		assert.ErrorIs(t, unpack(blob, make([]string, 3)), errCorrupt, name)
+		assert.ErrorIs(t, unpack(blob, packStamped, make([]string, 3)), errCorrupt, name)
 	}
 }
 
 // Whatever Redis hands back, unpack returns values or errCorrupt, never
 // panics, and what pack makes unpacks to itself.
 func FuzzUnpack(f *testing.F) {
-	f.Add(pack("id", "hash", "user", "1", "2"), "a", "b")
-	f.Add("\x01\x80", "", "")
+	f.Add(pack(packStamped, "id", "hash", "user", "1", "2", "stamp"), "a", "b")
+	f.Add("\x02\x80", "", "")
 	f.Fuzz(func(t *testing.T, blob, a, b string) {
-		dst := make([]string, 5)
-		if err := unpack(blob, dst); err != nil && !errors.Is(err, errCorrupt) {
+		var dst [6]string
+		if err := unpackStatic(blob, &dst); err != nil && !errors.Is(err, errCorrupt) {
 			t.Fatalf("unexpected error %v", err)
 		}
 		got := make([]string, 2)
-		if err := unpack(pack(a, b), got); err != nil || got[0] != a || got[1] != b {
+		if err := unpack(pack(packFirst, a, b), packFirst, got); err != nil || got[0] != a || got[1] != b {
 			t.Fatalf("round trip of %q, %q: %q, %v", a, b, got, err)
 		}
 	})
+}
+
+// A "d" written before sessions carried a security stamp (version 1, five
+// values) still reads, with stamp ""; a version-1 blob with six values
+// does not.
+func TestUnpackStaticOlderLayout(t *testing.T) {
+	var d [6]string
+	require.NoError(t, unpackStatic(pack(packFirst, "id", "hash", "user", "1", "2"), &d))
+	assert.Equal(t, [6]string{"id", "hash", "user", "1", "2", ""}, d)
+	require.NoError(t, unpackStatic(pack(packStamped, "id", "hash", "user", "1", "2", "s"), &d))
+	assert.Equal(t, "s", d[5])
+	assert.ErrorIs(t, unpackStatic(pack(packFirst, "id", "hash", "user", "1", "2", "s"), &d), errCorrupt)
 }

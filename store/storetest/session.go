@@ -220,6 +220,38 @@ func RunSessionStore(t *testing.T, newStore SessionStoreFactory) {
 		assert.True(t, n.Live(next.CreatedAt))
 		assert.ErrorIs(t, s.Rotate(ctx(t), old.ID, newSession("u1", base), next.CreatedAt), store.ErrNotFound, "a dead session cannot rotate")
 	})
+	t.Run("TouchedSessionStaysIndexed", func(t *testing.T) {
+		// A session renewed by use outlives its first idle deadline; it
+		// must stay listed, counted by the limit and reachable by
+		// RevokeUser. Real durations on the wall clock, because a TTL-based
+		// store expires keys by it.
+		t.Parallel()
+		s := newStore(t)
+		const idle = 1500 * time.Millisecond
+		start := time.Now()
+		x := newSession("u1", start)
+		x.IdleExpiresAt = start.Add(idle)
+		limit := session.Limit{Max: 1, Policy: session.Refuse}
+		_, err := s.Create(ctx(t), x, limit, start)
+		require.NoError(t, err)
+		for time.Since(start) < idle+time.Second {
+			time.Sleep(200 * time.Millisecond)
+			seen := time.Now()
+			require.NoError(t, s.Touch(ctx(t), x.ID, seen, seen.Add(idle)), "touched within its idle timeout")
+		}
+		now := time.Now()
+		list, err := s.ListByUser(ctx(t), "u1", now)
+		require.NoError(t, err)
+		assert.Equal(t, []string{x.ID}, ids(list), "still listed past its first idle deadline")
+		_, err = s.Create(ctx(t), newSession("u1", now), limit, now)
+		assert.ErrorIs(t, err, store.ErrLimit, "still counted by the limit")
+		got, err := s.RevokeUser(ctx(t), "u1", session.RevokeFilter{}, now, session.ReasonUserDisabled)
+		require.NoError(t, err)
+		assert.Equal(t, []string{x.ID}, got, "still reached by RevokeUser")
+		after, err := s.Get(ctx(t), x.ID)
+		require.NoError(t, err)
+		assert.False(t, after.Live(now))
+	})
 	for _, policy := range []session.EvictionPolicy{session.EvictOldest, session.EvictLeastRecentlyUsed} {
 		t.Run(fmt.Sprintf("LimitEvicts/%d", policy), func(t *testing.T) {
 			t.Parallel()
