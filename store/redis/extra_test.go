@@ -509,3 +509,23 @@ func TestCheckEvictionPolicy(t *testing.T) {
 	_, mini := redistest.Mini(t)
 	assert.NoError(t, redis.NewSessionStore(mini).Check(ctx), "CONFIG refused: skipped")
 }
+
+// TestTouchPersistsAnIndexFromAnEarlierBuild: an earlier build gave the
+// user index a TTL; the first touch after an upgrade removes it, so a
+// session kept alive only by use stays reachable by RevokeUser.
+func TestTouchPersistsAnIndexFromAnEarlierBuild(t *testing.T) {
+	m, c := redistest.Mini(t)
+	s := redis.NewSessionStore(c)
+	ctx, now := context.Background(), time.Now()
+	userKey := "authv2:{" + session.UserTag("u-old") + "}:u:u-old"
+	x := live("u-old", now)
+	_, err := s.Create(ctx, x, session.Limit{}, now)
+	require.NoError(t, err)
+	m.SetTTL(userKey, time.Minute) // as an earlier build left it
+	require.NoError(t, s.Touch(ctx, x.ID, now.Add(time.Second), now.Add(31*time.Minute)))
+	assert.Equal(t, time.Duration(0), m.TTL(userKey), "the touch removed the index's TTL")
+	m.FastForward(2 * time.Minute)
+	ids, err := s.RevokeUser(ctx, "u-old", session.RevokeFilter{}, now.Add(2*time.Minute), "test")
+	require.NoError(t, err)
+	assert.Equal(t, []string{x.ID}, ids)
+}

@@ -533,12 +533,17 @@ func (s *SessionStore) parse(op string, v []string) (*session.Session, error) {
 // earliest deadline Redis may be given (Unix ms). The key's new deadline is
 // the earlier of the new idle expiry and the stored absolute one, worked out
 // here so that Touch is one round trip.
+// touchScript: KEYS session; ARGV last seen, idle expiry, floor (ms),
+// prefix, tag. It also PERSISTs the user's index (same slot: the tag), so
+// an index an earlier build gave a TTL cannot expire under a session kept
+// alive only by use.
 var touchScript = rueidis.NewLuaScript(`
-local f = redis.call('HMGET', KEYS[1], 'ra', 'ae')
+local f = redis.call('HMGET', KEYS[1], 'ra', 'ae', 'u')
 if not f[1] or f[1] ~= '0' then return 'NOTFOUND' end
 redis.call('HSET', KEYS[1], 'ls', ARGV[1], 'ie', ARGV[2])
 local exp = math.floor(math.min(tonumber(ARGV[2]), tonumber(f[2])) / 1000)
 redis.call('PEXPIREAT', KEYS[1], math.max(exp, tonumber(ARGV[3])))
+if f[3] then redis.call('PERSIST', ARGV[4] .. '{' .. ARGV[5] .. '}:u:' .. f[3]) end
 return 'OK'
 `)
 
@@ -548,7 +553,7 @@ return 'OK'
 func (s *SessionStore) Touch(ctx context.Context, id string, lastSeen, idleExpires time.Time) error {
 	floor := strconv.FormatInt(time.Now().UnixMilli()+1, 10)
 	reply, err := touchScript.Exec(ctx, s.c, []string{s.sessionKey(id)},
-		[]string{micros(lastSeen), micros(idleExpires), floor}).ToString()
+		[]string{micros(lastSeen), micros(idleExpires), floor, s.cfg.prefix, session.TagOf(id)}).ToString()
 	if err != nil {
 		return translate("session.touch", err)
 	}
