@@ -64,7 +64,11 @@ func backends() []backend {
 			p := redistest.Prefix(t)
 			redistest.Clean(t, c, p)
 			prefix := redis.WithKeyPrefix(p)
-			return backendStores{sessions: redis.NewSessionStore(c, prefix), limiter: redis.NewRateLimiter(c, prefix)}
+			// Users and permissions stay in memory, in one store shared by
+			// every Manager built from these stores.
+			mem := memory.New()
+			return backendStores{users: mem.Users, permissions: mem.Permissions,
+				sessions: redis.NewSessionStore(c, prefix), limiter: redis.NewRateLimiter(c, prefix)}
 		}
 	}
 	return []backend{

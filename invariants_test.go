@@ -407,3 +407,46 @@ func TestDeleteUserRemovesMembershipsAndBindings(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, ms)
 }
+
+// TestRevocationReachesEveryInstance: two Managers on one set of stores; a
+// session opened and renewed through one is refused by both on their next
+// request after the other ends it, however it was ended.
+func TestRevocationReachesEveryInstance(t *testing.T) {
+	ends := map[string]func(ctx context.Context, m *authv2.Manager, userID, tok string) error{
+		"Logout":      func(ctx context.Context, m *authv2.Manager, _, tok string) error { return m.Logout(ctx, tok) },
+		"DisableUser": func(ctx context.Context, m *authv2.Manager, id, _ string) error { return m.DisableUser(ctx, id) },
+		"RevokeSessions": func(ctx context.Context, m *authv2.Manager, id, _ string) error {
+			_, err := m.RevokeSessions(ctx, id, authv2.RevokeOptions{})
+			return err
+		},
+	}
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			for name, end := range ends {
+				t.Run(name, func(t *testing.T) {
+					opts := append(b.opts(t), authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing()) // one set of stores
+					a, err := authv2.New(opts...)
+					require.NoError(t, err)
+					t.Cleanup(func() { require.NoError(t, a.Close(context.Background())) })
+					other, err := authv2.New(opts...)
+					require.NoError(t, err)
+					t.Cleanup(func() { require.NoError(t, other.Close(context.Background())) })
+					ctx := t.Context()
+					u, err := a.Register(ctx, authv2.RegisterInput{Email: "two@example.com", Password: goodPassword})
+					require.NoError(t, err)
+					res, err := a.Login(ctx, authv2.LoginInput{Email: "two@example.com", Password: goodPassword})
+					require.NoError(t, err)
+					for _, m := range []*authv2.Manager{a, other, a} {
+						_, err := m.Authenticate(ctx, res.Token, session.ClientInfo{})
+						require.NoError(t, err)
+					}
+					require.NoError(t, end(ctx, other, u.ID, res.Token))
+					for _, m := range []*authv2.Manager{a, other} {
+						_, err := m.Authenticate(ctx, res.Token, session.ClientInfo{})
+						require.ErrorIs(t, err, authv2.ErrSessionRevoked)
+					}
+				})
+			}
+		})
+	}
+}
