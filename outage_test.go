@@ -202,3 +202,25 @@ func TestEveryFlowFailsClosedWhenStoresAreDown(t *testing.T) {
 		})
 	}
 }
+
+// TestLimiterOutageFailsLoginClosed: with only the rate limiter down, a
+// login is refused as unavailable before any password is checked — the
+// per-client budget cannot be enforced, so no guess is checked at all —
+// while sessions already open keep working.
+func TestLimiterOutageFailsLoginClosed(t *testing.T) {
+	sw := &switchable{}
+	stores := memory.New()
+	e := newEnv(t, authv2.WithRateLimiter(flakyLimiter{stores.Limiter, sw}))
+	e.register(t, "limited@example.com")
+	res := e.login(t, "limited@example.com")
+	sw.down.Store(true)
+	for _, pw := range []string{goodPassword, "a wrong password"} {
+		_, err := e.m.Login(t.Context(), authv2.LoginInput{Email: "limited@example.com", Password: pw, Client: session.ClientInfo{IP: "192.0.2.7"}})
+		require.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+	}
+	u, err := e.m.User(t.Context(), res.User.ID)
+	require.NoError(t, err)
+	assert.Zero(t, u.FailedAttempts, "no attempt got as far as the password")
+	_, err = e.m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
+	require.NoError(t, err, "open sessions do not depend on the limiter")
+}
