@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -150,13 +151,24 @@ func voidOneTimeTokens(x *user.User) {
 
 // notify runs a notifier call in the background, tracked so Close waits.
 func (m *Manager) notify(ctx context.Context, call func(context.Context) error) {
+	m.background(ctx, func(ctx context.Context) error {
+		if err := call(ctx); err != nil {
+			return fmt.Errorf("notifier: %w", err)
+		}
+		return nil
+	})
+}
+
+// background runs work off the caller's time, tracked so Close waits,
+// with ctx's values but not its cancellation; a failure is logged.
+func (m *Manager) background(ctx context.Context, work func(context.Context) error) {
 	m.done.Add(1)
 	go func() {
 		defer m.done.Done()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if err := call(ctx); err != nil {
-			m.log.Error("authv2: notifier failed", "error", err)
+		if err := work(ctx); err != nil {
+			m.log.Error("authv2: background work failed", "error", err)
 		}
 	}()
 }
@@ -164,9 +176,12 @@ func (m *Manager) notify(ctx context.Context, call func(context.Context) error) 
 var errNoNotifier = &ConfigError{Field: "Notifier", Reason: "WithNotifier is required for this flow"}
 
 // RequestPasswordReset sends a reset token to the account's owner through
-// the Notifier. It answers the same, in about the same time, whether or not
-// the email is registered: the notifier runs in the background and an
-// unknown email spends the same token-making work.
+// the Notifier. It answers the same, in the same time, whether or not the
+// email is registered: on the caller's time both paths make the same
+// limiter reservations and one store read; writing the token, notifying
+// and auditing happen in the background. Requests are limited per address
+// (Throttle.RecoveryLimit per RecoveryWindow) and per client (ClientFrom),
+// a spent budget being a *ThrottledError whatever the address.
 func (m *Manager) RequestPasswordReset(ctx context.Context, email string) error {
 	if err := checkText("Email", email); err != nil {
 		return err
@@ -174,38 +189,79 @@ func (m *Manager) RequestPasswordReset(ctx context.Context, email string) error 
 	if m.notifier == nil {
 		return errNoNotifier
 	}
-	u, err := m.users.GetByEmail(ctx, email)
-	if errors.Is(err, store.ErrNotFound) {
-		_, _ = newOneTimeToken(user.TokenPasswordReset, "unknown", time.Time{})
-		m.emit(ctx, audit.Event{Type: audit.TypeResetRequested, Outcome: audit.Failure, Reason: "unknown_user"})
-		return nil
-	}
-	if err != nil {
-		return translate("user.get_by_email", err)
-	}
-	if err := m.issueToken(ctx, user.TokenPasswordReset, u, m.cfg.ResetTokenTTL); err != nil {
+	t := m.cfg.Throttle
+	if _, err := m.reserveRecovery(ctx, "reset-request", user.NormalizeEmail(email), t.RecoveryLimit, t.RecoveryWindow); err != nil {
 		return err
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeResetRequested, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+	u, err := m.users.GetByEmail(ctx, email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return translate("user.get_by_email", err)
+	}
+	m.background(ctx, func(ctx context.Context) error {
+		if u == nil {
+			m.emit(ctx, audit.Event{Type: audit.TypeResetRequested, Outcome: audit.Failure, Reason: "unknown_user"})
+			return nil
+		}
+		if err := m.issueToken(ctx, user.TokenPasswordReset, u, m.cfg.ResetTokenTTL); err != nil {
+			return err
+		}
+		m.emit(ctx, audit.Event{Type: audit.TypeResetRequested, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+		return nil
+	})
 	return nil
 }
 
-// ResetPassword consumes a reset token and sets a new password (checked
-// against the password policy). It works on locked and throttled accounts
-// (a lockout must not be a denial of service), clears the throttle, ends
-// every session of the user, and does not log them in.
-func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) error {
-	userID, _, ok := parseOneTimeToken(user.TokenPasswordReset, tok)
+// checkToken reports whether tok is, right now, the user's outstanding
+// token of purpose, comparing hashes in constant time. It reads the
+// user once and hashes nothing, so a forged token costs a store read
+// whether or not the user it names exists.
+func (m *Manager) checkToken(ctx context.Context, purpose, tok string) (*user.User, error) {
+	userID, hash, ok := parseOneTimeToken(purpose, tok)
 	if !ok {
-		return ErrInvalidToken
+		return nil, ErrInvalidToken
 	}
 	u, err := m.users.Get(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) {
-		return ErrInvalidToken
+		return nil, ErrInvalidToken
 	}
 	if err != nil {
-		return translate("user.get", err)
+		return nil, translate("user.get", err)
 	}
+	stored, ok := u.Tokens[purpose]
+	if !ok || subtle.ConstantTimeCompare(stored.Hash, hash[:]) != 1 || !m.clock.Now().Before(stored.ExpiresAt) {
+		return nil, ErrInvalidToken
+	}
+	return u, nil
+}
+
+// reserveTokenUse reserves one use of a reset or verification token in
+// the budgets of the user it names (AfterFailures per MaxDelay, across
+// clients) and of the calling client; a use that succeeds gives it back.
+func (m *Manager) reserveTokenUse(ctx context.Context, purpose, tok string) (recoveryReservation, error) {
+	userID, _, ok := parseOneTimeToken(purpose, tok)
+	if !ok {
+		return recoveryReservation{}, ErrInvalidToken // malformed: no store call, nothing to count
+	}
+	t := m.cfg.Throttle
+	return m.reserveRecovery(ctx, "token", userID, t.AfterFailures, t.MaxDelay)
+}
+
+// ResetPassword consumes a reset token and sets a new password (checked
+// against the password policy). The token is checked first, so a forged
+// one costs neither a policy check nor a hash. It works on locked and
+// throttled accounts (a lockout must not be a denial of service), clears
+// the throttle, ends every session of the user, and does not log them in.
+// Failed uses are limited per user and per client (see reserveTokenUse).
+func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) error {
+	r, err := m.reserveTokenUse(ctx, user.TokenPasswordReset, tok)
+	if err != nil {
+		return err
+	}
+	u, err := m.checkToken(ctx, user.TokenPasswordReset, tok)
+	if err != nil {
+		return err
+	}
+	r.release(ctx) // the token is real: what follows is no guess
 	if err := m.checkNewPassword(ctx, u, newPassword); err != nil {
 		return err
 	}
@@ -232,7 +288,9 @@ func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) er
 	return nil
 }
 
-// RequestEmailVerification (re)sends a verification token to a pending user.
+// RequestEmailVerification (re)sends a verification token to a pending
+// user, or to the pending new address of one who changed it. Requests are
+// limited per user and per client, like RequestPasswordReset.
 func (m *Manager) RequestEmailVerification(ctx context.Context, userID string) error {
 	if err := checkText("UserID", userID); err != nil {
 		return err
@@ -240,11 +298,15 @@ func (m *Manager) RequestEmailVerification(ctx context.Context, userID string) e
 	if m.notifier == nil {
 		return errNoNotifier
 	}
+	t := m.cfg.Throttle
+	if _, err := m.reserveRecovery(ctx, "verify-request", userID, t.RecoveryLimit, t.RecoveryWindow); err != nil {
+		return err
+	}
 	u, err := m.users.Get(ctx, userID)
 	if err != nil {
 		return translate("user.get", err)
 	}
-	if u.Status != user.StatusPendingVerification {
+	if u.Status != user.StatusPendingVerification && u.PendingEmail == "" {
 		return nil
 	}
 	return m.issueToken(ctx, user.TokenEmailVerification, u, m.cfg.VerifyTokenTTL)
@@ -252,8 +314,13 @@ func (m *Manager) RequestEmailVerification(ctx context.Context, userID string) e
 
 // VerifyEmail consumes a verification token: it activates a new account,
 // or makes a pending new address (ChangeEmail) the login identifier —
-// ErrUserExists if another account took that address meanwhile.
+// ErrUserExists if another account took that address meanwhile. Failed
+// uses are limited per user and per client, like ResetPassword's.
 func (m *Manager) VerifyEmail(ctx context.Context, tok string) (*user.User, error) {
+	r, err := m.reserveTokenUse(ctx, user.TokenEmailVerification, tok)
+	if err != nil {
+		return nil, err
+	}
 	u, err := m.consumeToken(ctx, user.TokenEmailVerification, tok, func(x *user.User) {
 		if x.Status == user.StatusPendingVerification {
 			x.Status = user.StatusActive
@@ -263,11 +330,13 @@ func (m *Manager) VerifyEmail(ctx context.Context, tok string) (*user.User, erro
 		}
 	})
 	if errors.Is(err, store.ErrConflict) {
+		r.release(ctx)
 		return nil, ErrUserExists
 	}
 	if err != nil {
 		return nil, err
 	}
+	r.release(ctx)
 	m.emit(ctx, audit.Event{Type: audit.TypeEmailVerified, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
 	return u, nil
 }

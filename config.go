@@ -77,6 +77,14 @@ type ThrottleConfig struct {
 	// counting per address would let it rotate past the limit. IPv4
 	// addresses (IPv4-mapped IPv6 included) count per address.
 	IPv6Prefix int
+	// RecoveryLimit bounds the password-reset and verification requests
+	// for one address or user per RecoveryWindow, whether or not it has an
+	// account, so nobody can flood a mailbox through authv2. Requests and
+	// failed token uses also count against the client's IPLimit per
+	// IPWindow; failed uses of one user's tokens, against AfterFailures per
+	// MaxDelay.
+	RecoveryLimit  int
+	RecoveryWindow time.Duration
 	// DistinctError makes throttled logins fail with *ThrottledError
 	// (carrying a retry-after) instead of ErrInvalidCredentials.
 	DistinctError bool
@@ -92,6 +100,7 @@ func DefaultConfig() Config {
 		Throttle: ThrottleConfig{
 			AfterFailures: 10, BaseDelay: 30 * time.Second, MaxDelay: time.Hour,
 			IPLimit: 100, IPWindow: time.Hour, IPv6Prefix: 64,
+			RecoveryLimit: 5, RecoveryWindow: time.Hour,
 		},
 		ReauthWindow:           15 * time.Minute,
 		RevokeOnPasswordChange: true,
@@ -123,6 +132,8 @@ func (c Config) Validate() error {
 		return &ConfigError{Field: "Throttle.BaseDelay", Reason: "must be positive and not above MaxDelay"}
 	case c.Throttle.IPLimit < 0 || (c.Throttle.IPLimit > 0 && c.Throttle.IPWindow <= 0):
 		return &ConfigError{Field: "Throttle.IPLimit", Reason: "must not be negative, with a positive IPWindow"}
+	case c.Throttle.RecoveryLimit < 1 || c.Throttle.RecoveryWindow <= 0:
+		return &ConfigError{Field: "Throttle.RecoveryLimit", Reason: "must be positive, with a positive RecoveryWindow"}
 	case c.Throttle.IPv6Prefix < 32 || c.Throttle.IPv6Prefix > 128:
 		return &ConfigError{Field: "Throttle.IPv6Prefix", Reason: "must be between 32 and 128"}
 	case c.ReauthWindow <= 0:
@@ -224,6 +235,8 @@ var envVars = []envVar{
 	{"AUTHV2_THROTTLE_IP_LIMIT", intVar(func(c *Config) *int { return &c.Throttle.IPLimit })},
 	{"AUTHV2_THROTTLE_IP_WINDOW", durationVar(func(c *Config) *time.Duration { return &c.Throttle.IPWindow })},
 	{"AUTHV2_THROTTLE_IPV6_PREFIX", intVar(func(c *Config) *int { return &c.Throttle.IPv6Prefix })},
+	{"AUTHV2_THROTTLE_RECOVERY_LIMIT", intVar(func(c *Config) *int { return &c.Throttle.RecoveryLimit })},
+	{"AUTHV2_THROTTLE_RECOVERY_WINDOW", durationVar(func(c *Config) *time.Duration { return &c.Throttle.RecoveryWindow })},
 	{"AUTHV2_THROTTLE_DISTINCT_ERROR", boolVar(func(c *Config) *bool { return &c.Throttle.DistinctError })},
 	{"AUTHV2_REAUTH_WINDOW", durationVar(func(c *Config) *time.Duration { return &c.ReauthWindow })},
 	{"AUTHV2_REVOKE_ON_PASSWORD_CHANGE", boolVar(func(c *Config) *bool { return &c.RevokeOnPasswordChange })},

@@ -191,6 +191,7 @@ const (
 	principalKey ctxKey = iota
 	requestKey
 	decisionKey
+	clientKey
 )
 
 // requestInfo is what the middleware learned about a request.
@@ -225,13 +226,26 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 }
 
 // ClientFrom returns the client information (IP after trusted proxies,
-// user agent) that Middleware derived for the request: pass it to Login.
+// user agent) that Middleware derived for the request, or that WithClient
+// put in ctx: pass it to Login. The recovery flows (RequestPasswordReset,
+// ResetPassword, RequestEmailVerification, VerifyEmail) read it from their
+// context to throttle per client.
 func ClientFrom(ctx context.Context) (session.ClientInfo, bool) {
+	if c, ok := ctx.Value(clientKey).(session.ClientInfo); ok {
+		return c, true
+	}
 	ri, ok := ctx.Value(requestKey).(*requestInfo)
 	if !ok {
 		return session.ClientInfo{}, false
 	}
 	return ri.client, true
+}
+
+// WithClient returns ctx carrying client, for flows called outside
+// Middleware (a job, a gRPC handler, a test) that should be throttled per
+// client as a request would be.
+func WithClient(ctx context.Context, client session.ClientInfo) context.Context {
+	return context.WithValue(ctx, clientKey, client)
 }
 
 // TokenFrom returns the token the request authenticated with, for

@@ -228,3 +228,58 @@ func (m *Manager) throttledError(retry time.Duration) error {
 	}
 	return ErrInvalidCredentials
 }
+
+// recoveryKey is the limiter key of a recovery flow's target (an address
+// or a user ID), hashed so the limiter does not collect what was typed.
+func recoveryKey(flow, target string) string {
+	sum := sha256.Sum256([]byte(target))
+	return "recovery-" + flow + ":" + hex.EncodeToString(sum[:16])
+}
+
+// recoveryReservation is what a recovery flow reserved in the limiter; a
+// token use that succeeds gives it back, as a login's right password does.
+type recoveryReservation struct {
+	m    *Manager
+	now  time.Time
+	keys []string
+}
+
+func (r recoveryReservation) release(ctx context.Context) {
+	for _, key := range r.keys {
+		if err := r.m.limiter.Release(ctx, key, r.now); err != nil {
+			r.m.log.Warn("authv2: giving back a recovery reservation failed", "error", err)
+		}
+	}
+}
+
+// reserveRecovery reserves one use of a recovery flow for its target and
+// for the calling client (ClientFrom(ctx), against IPLimit per IPWindow,
+// one budget for every recovery flow). A spent budget is a
+// *ThrottledError: it depends on the input alone, never on whether an
+// account exists, so it reveals none.
+func (m *Manager) reserveRecovery(ctx context.Context, flow, target string, limit int, window time.Duration) (recoveryReservation, error) {
+	t := m.cfg.Throttle
+	r := recoveryReservation{m: m, now: m.clock.Now()}
+	type budget struct {
+		key    string
+		limit  int
+		window time.Duration
+	}
+	budgets := []budget{{recoveryKey(flow, target), limit, window}}
+	if c, ok := ClientFrom(ctx); ok && c.IP != "" && t.IPLimit > 0 {
+		key, _ := t.clientKey(c.IP)
+		budgets = append(budgets, budget{"recovery-" + key, t.IPLimit, t.IPWindow})
+	}
+	for _, b := range budgets {
+		retry, err := m.reserve(ctx, b.key, b.limit, b.window, r.now)
+		if err == nil && retry > 0 {
+			err = &ThrottledError{RetryAfter: retry}
+		}
+		if err != nil {
+			r.release(ctx) // a refused attempt spends no budget
+			return recoveryReservation{}, err
+		}
+		r.keys = append(r.keys, b.key)
+	}
+	return r, nil
+}

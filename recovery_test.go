@@ -1,0 +1,102 @@
+package authv2_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/user"
+)
+
+// countingChecker counts password-policy checks: ResetPassword runs the
+// policy (and then hashes) only for a token that checked out.
+type countingChecker struct{ calls atomic.Int64 }
+
+func (c *countingChecker) CheckPassword(context.Context, string, user.PasswordContext) (string, error) {
+	c.calls.Add(1)
+	return "", nil
+}
+
+// TestResetPasswordChecksTheTokenFirst: a forged reset token costs no
+// policy check and no hash, and answers ErrInvalidToken whether or not
+// the user ID it names exists, whatever the new password.
+func TestResetPasswordChecksTheTokenFirst(t *testing.T) {
+	checker := &countingChecker{}
+	e := newEnv(t, authv2.WithNotifier(newCaptureNotifier()), authv2.WithPasswordChecker(checker))
+	u := e.register(t, "target@example.com")
+	before := checker.calls.Load()
+	for _, id := range []string{u.ID, "no-such-user"} {
+		for _, pw := range []string{"password", "a perfectly fine passphrase"} {
+			err := e.m.ResetPassword(t.Context(), oneTimeToken("av2r_", id), pw)
+			assert.ErrorIs(t, err, authv2.ErrInvalidToken, "id %s, password %q", id, pw)
+		}
+	}
+	assert.Equal(t, before, checker.calls.Load(), "no policy check (and so no hash) for a forged token")
+}
+
+// withClient is a context carrying the client the middleware would derive.
+func withClient(ip string) context.Context {
+	return authv2.WithClient(context.Background(), session.ClientInfo{IP: ip})
+}
+
+// TestRecoveryFlowsAreThrottled: reset and verification requests are
+// limited per target and per client, and failed token uses too, so
+// neither a mailbox nor the store can be flooded through them.
+func TestRecoveryFlowsAreThrottled(t *testing.T) {
+	n := newCaptureNotifier()
+	cfg := authv2.DefaultConfig()
+	cfg.Argon2 = cheapArgon2
+	cfg.Throttle.RecoveryLimit, cfg.Throttle.RecoveryWindow = 3, time.Hour
+	cfg.Throttle.IPLimit = 10
+	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
+	u := e.register(t, "flood@example.com")
+
+	t.Run("requests per target", func(t *testing.T) {
+		for i := range 3 {
+			require.NoError(t, e.m.RequestPasswordReset(withClient("192.0.2."+string(rune('1'+i))), "flood@example.com"))
+		}
+		err := e.m.RequestPasswordReset(withClient("192.0.2.9"), "flood@example.com")
+		assert.ErrorIs(t, err, authv2.ErrThrottled, "a fourth request for one address within the hour")
+		err = e.m.RequestPasswordReset(withClient("192.0.2.9"), "nobody@example.com")
+		assert.NoError(t, err, "another address is not affected")
+		for range 3 {
+			_ = e.m.RequestPasswordReset(withClient("192.0.2.8"), "nobody@example.com")
+		}
+		err = e.m.RequestPasswordReset(withClient("192.0.2.8"), "nobody@example.com")
+		assert.ErrorIs(t, err, authv2.ErrThrottled, "an unknown address is limited alike: no enumeration")
+		for range 3 {
+			_ = e.m.RequestEmailVerification(withClient("192.0.2.7"), u.ID)
+		}
+		assert.ErrorIs(t, e.m.RequestEmailVerification(withClient("192.0.2.7"), u.ID), authv2.ErrThrottled)
+	})
+	t.Run("requests and bad tokens per client", func(t *testing.T) {
+		ctx := withClient("198.51.100.1")
+		var throttled int
+		for i := range 12 {
+			err := e.m.ResetPassword(ctx, oneTimeToken("av2r_", "user-"+string(rune('a'+i))), "a brand new passphrase")
+			if errors.Is(err, authv2.ErrThrottled) {
+				throttled++
+				continue
+			}
+			require.ErrorIs(t, err, authv2.ErrInvalidToken)
+		}
+		assert.Equal(t, 2, throttled, "10 failed token uses per client per window")
+		_, err := e.m.VerifyEmail(ctx, oneTimeToken("av2v_", "user-z"))
+		assert.ErrorIs(t, err, authv2.ErrThrottled, "the client's budget is shared across the token flows")
+	})
+	t.Run("bad tokens per target", func(t *testing.T) {
+		for i := range cfg.Throttle.AfterFailures {
+			err := e.m.ResetPassword(withClient("203.0.113."+string(rune('0'+i))), oneTimeToken("av2r_", u.ID), "a brand new passphrase")
+			require.ErrorIs(t, err, authv2.ErrInvalidToken)
+		}
+		err := e.m.ResetPassword(withClient("203.0.113.99"), oneTimeToken("av2r_", u.ID), "a brand new passphrase")
+		assert.ErrorIs(t, err, authv2.ErrThrottled, "guesses at one user's token are limited across clients")
+	})
+}
