@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/authv2/authv2/audit"
@@ -77,32 +78,39 @@ func (m *Manager) SessionsPerDevice(ctx context.Context, tenantID string, from, 
 	return c, translateAudit("audit.sessions_per_device", err)
 }
 
-// UnusedGrant is a permission a role grants that no allowed decision in
-// the window exercised: a candidate for removal in a least-privilege
-// review.
+// UnusedGrant is a permission a role grants that no check in the window
+// was allowed by: a candidate for removal in a least-privilege review.
 type UnusedGrant struct {
 	Role       string
 	Permission string
+	// Template: Role is a global template (permission.GlobalTenant) the
+	// tenant binds or its roles inherit, unused in this tenant.
+	Template bool
 }
 
-// UnusedGrants lists, per role of the tenant, the allow grants that no
-// allowed authorization decision in [from, to) used. It is only as
-// complete as the audit trail: with sampled allow decisions, rarely used
-// permissions may show as unused.
+// UnusedGrants lists, per role, the allow grants of the tenant's roles
+// and of the templates they bind or inherit that allowed no
+// authorization in [from, to) in that tenant. It does not read the
+// audit trail, whose allow decisions are sampled: the engine counts every
+// grant's allows in memory, and the Manager writes the counts to the
+// audit store every 30 seconds, on FlushAudit and on Close, so a use is
+// seen at most that late, and dated to that precision. A grant of a role
+// counts as used only when it allowed the check, not when another grant
+// or role covering the same permission did.
 func (m *Manager) UnusedGrants(ctx context.Context, tenantID string, from, to time.Time) ([]UnusedGrant, error) {
 	s, err := m.auditQueryStore()
 	if err != nil {
 		return nil, err
 	}
-	roles, err := m.permissions.ListRoles(ctx, tenantID)
+	roles, err := m.reviewedRoles(ctx, tenantID)
 	if err != nil {
-		return nil, translate("role.list", err)
+		return nil, err
 	}
-	var granted []string
+	var granted []audit.Grant
 	for _, r := range roles {
 		for _, g := range r.Grants {
-			if g.Effect == permission.Allow && !slices.Contains(granted, g.Permission) {
-				granted = append(granted, g.Permission)
+			if g.Effect == permission.Allow {
+				granted = append(granted, audit.Grant{Role: r.Name, Permission: g.Permission})
 			}
 		}
 	}
@@ -110,14 +118,62 @@ func (m *Manager) UnusedGrants(ctx context.Context, tenantID string, from, to ti
 	if err != nil {
 		return nil, translateAudit("audit.unused_grants", err)
 	}
-	var out []UnusedGrant
+	template := map[string]bool{}
 	for _, r := range roles {
-		for _, g := range r.Grants {
-			if g.Effect == permission.Allow && slices.Contains(unused, g.Permission) {
-				out = append(out, UnusedGrant{Role: r.Name, Permission: g.Permission})
-			}
-		}
+		template[r.Name] = r.TenantID == permission.GlobalTenant
 	}
+	out := make([]UnusedGrant, 0, len(unused))
+	for _, g := range unused {
+		out = append(out, UnusedGrant{Role: g.Role, Permission: g.Permission, Template: template[g.Role]})
+	}
+	return out, nil
+}
+
+// reviewedRoles returns the tenant's roles, then the templates the tenant
+// binds or its roles inherit (a tenant role shadows a template of its
+// name, as in the engine).
+func (m *Manager) reviewedRoles(ctx context.Context, tenantID string) ([]*permission.Role, error) {
+	own, err := m.permissions.ListRoles(ctx, tenantID)
+	if err != nil {
+		return nil, translate("role.list", err)
+	}
+	templates, err := m.permissions.ListRoles(ctx, permission.GlobalTenant)
+	if err != nil {
+		return nil, translate("role.list", err)
+	}
+	bindings, err := m.permissions.ListBindings(ctx, tenantID, "")
+	if err != nil {
+		return nil, translate("binding.list", err)
+	}
+	byName := map[string]*permission.Role{}
+	for _, r := range templates {
+		byName[r.Name] = r
+	}
+	var names []string
+	for _, r := range own {
+		byName[r.Name] = r
+		names = append(names, r.Name)
+	}
+	for _, b := range bindings {
+		names = append(names, b.Role)
+	}
+	out := slices.Clone(own)
+	seen := map[string]bool{}
+	for len(names) > 0 {
+		n := names[len(names)-1]
+		names = names[:len(names)-1]
+		r := byName[n]
+		if r == nil || seen[n] {
+			continue
+		}
+		seen[n] = true
+		if r.TenantID == permission.GlobalTenant {
+			out = append(out, r)
+		}
+		names = append(names, r.Parents...)
+	}
+	// Templates in a stable order, after the tenant's roles.
+	slices.SortStableFunc(out[len(own):], func(a, b *permission.Role) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 

@@ -56,6 +56,47 @@ func TestAuditStoreQueries(t *testing.T) {
 	assert.ErrorIs(t, err, audit.ErrInvalidQuery)
 }
 
+// TestUnusedGrantsCountsEveryUse: with default settings allowed decisions
+// are not audited (AuditAllowRate 0), yet a grant used 100 times is used.
+// Use is per role and grant, not per permission: manager's refunds:* is
+// unused though clerk's refunds:create was; and templates count. Before
+// grant use was counted, every grant here was reported unused.
+func TestUnusedGrantsCountsEveryUse(t *testing.T) {
+	as := memory.NewAuditStore()
+	e := newEnv(t, authv2.WithAuditStore(as))
+	ctx := t.Context()
+	p, _ := shop(t, e)
+	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: permission.GlobalTenant, Name: "viewer",
+		Grants: []permission.Grant{{Permission: "invoices:read", Effect: permission.Allow}, {Permission: "invoices:list", Effect: permission.Allow}}}))
+	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: permission.GlobalTenant, Name: "unbound",
+		Grants: []permission.Grant{{Permission: "x:y", Effect: permission.Allow}}}))
+	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "clerk", Parents: []string{"viewer"}, Grants: []permission.Grant{
+		{Permission: "orders:read", Effect: permission.Allow},
+		{Permission: "refunds:create", Effect: permission.Allow, Condition: "request.amount <= 500.0"},
+		{Permission: "orders:delete", Effect: permission.Deny},
+	}}))
+	for range 100 {
+		require.True(t, e.m.Can(ctx, p, "read", order("region:eu/store:42")))
+	}
+	d, err := e.m.AuthorizeRequest(ctx, p, "create", permission.Resource{Type: "refunds", TenantID: "acme", Scope: "region:eu/store:42"},
+		permission.Request{Attributes: map[string]any{"amount": 100}})
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	require.True(t, e.m.Can(ctx, p, "read", permission.Resource{Type: "invoices", TenantID: "acme", Scope: "region:eu/store:42"}))
+	require.NoError(t, e.m.FlushAudit(ctx))
+
+	unused, err := e.m.UnusedGrants(ctx, "acme", t0.Add(-time.Hour), t0.Add(time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, []authv2.UnusedGrant{{Role: "manager", Permission: "refunds:*"}, {Role: "viewer", Permission: "invoices:list", Template: true}}, unused)
+	unused, err = e.m.UnusedGrants(ctx, "acme", t0.Add(time.Hour), t0.Add(2*time.Hour))
+	require.NoError(t, err)
+	assert.Len(t, unused, 5, "nothing was used in a later window")
+	unused, err = e.m.UnusedGrants(ctx, "globex", t0.Add(-time.Hour), t0.Add(time.Hour))
+	require.NoError(t, err)
+	assert.Empty(t, unused, "globex has no roles and binds no template")
+
+}
+
 func TestAuditQueriesNeedAStore(t *testing.T) {
 	e := newEnv(t)
 	_, err := e.m.QueryAudit(t.Context(), audit.Query{})

@@ -48,6 +48,7 @@ type Manager struct {
 	tel           *telemetry.T
 	engine        *permission.Engine
 	gauges        []metric.Registration
+	grantUse      grantUses
 
 	// nonIPOnce makes the warning about non-IP client addresses once.
 	nonIPOnce sync.Once
@@ -166,6 +167,11 @@ func New(opts ...Option) (*Manager, error) {
 		m.done.Add(1)
 		go m.cleanupLoop(o.cfg.CleanupInterval)
 	}
+	m.grantUse.pending = map[audit.GrantUse]int64{}
+	if m.auditStore != nil {
+		m.done.Add(1)
+		go m.grantUseLoop()
+	}
 	return m, nil
 }
 
@@ -192,7 +198,9 @@ func (m *Manager) Close(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	err := m.audit.Close(ctx)
+	// The last grant-use counts, before the audit queue closes.
+	useErr := m.flushGrantUse(ctx)
+	err := errors.Join(m.audit.Close(ctx), useErr)
 	// Metrics stay observable while the audit queue drains.
 	m.unregisterOnce.Do(func() {
 		for _, g := range m.gauges {
@@ -205,12 +213,39 @@ func (m *Manager) Close(ctx context.Context) error {
 }
 
 // FlushAudit waits until every audit event emitted so far has reached
-// every sink (or ctx ends). Tests call it before reading a sink.
-func (m *Manager) FlushAudit(ctx context.Context) error { return m.audit.Flush(ctx) }
+// every sink (or ctx ends), and writes the grant-use counts to the audit
+// store. Tests call it before reading a sink.
+func (m *Manager) FlushAudit(ctx context.Context) error {
+	return errors.Join(m.flushGrantUse(ctx), m.audit.Flush(ctx))
+}
 
 // cleanupLoop purges expired sessions (and old rate-limit entries) periodically; stores with native
 // expiry (Redis TTLs) make this cheap.
 func (m *Manager) cleanupLoop(every time.Duration) {
+	m.loop(every, func(ctx context.Context) {
+		now := m.clock.Now()
+		n, err := m.sessions.DeleteExpired(ctx, now)
+		if err != nil {
+			m.log.Warn("authv2: purging expired sessions failed", "error", err)
+		} else if n > 0 {
+			m.log.Debug("authv2: purged expired sessions", "count", n)
+		}
+		// Limiters with rows to purge (PostgreSQL) say so with this method;
+		// those with TTLs (Redis) or bounded logs (memory) need nothing.
+		if p, ok := m.limiter.(interface {
+			DeleteExpired(context.Context, time.Time) (int, error)
+		}); ok {
+			keep := max(m.cfg.Throttle.IPWindow, m.cfg.Throttle.MaxDelay)
+			if _, err := p.DeleteExpired(ctx, now.Add(-keep)); err != nil {
+				m.log.Warn("authv2: purging old rate-limit entries failed", "error", err)
+			}
+		}
+	})
+}
+
+// loop runs work every interval, each run with that interval as its
+// deadline, until Close.
+func (m *Manager) loop(every time.Duration, work func(ctx context.Context)) {
 	defer m.done.Done()
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -220,23 +255,7 @@ func (m *Manager) cleanupLoop(every time.Duration) {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), every)
-			now := m.clock.Now()
-			n, err := m.sessions.DeleteExpired(ctx, now)
-			if err != nil {
-				m.log.Warn("authv2: purging expired sessions failed", "error", err)
-			} else if n > 0 {
-				m.log.Debug("authv2: purged expired sessions", "count", n)
-			}
-			// Limiters with rows to purge (PostgreSQL) say so with this method;
-			// those with TTLs (Redis) or bounded logs (memory) need nothing.
-			if p, ok := m.limiter.(interface {
-				DeleteExpired(context.Context, time.Time) (int, error)
-			}); ok {
-				keep := max(m.cfg.Throttle.IPWindow, m.cfg.Throttle.MaxDelay)
-				if _, err := p.DeleteExpired(ctx, now.Add(-keep)); err != nil {
-					m.log.Warn("authv2: purging old rate-limit entries failed", "error", err)
-				}
-			}
+			work(ctx)
 			cancel()
 		}
 	}

@@ -29,6 +29,6 @@
 // first, with opaque keyset cursors. The analytics — login counts per time
 // bucket, top denied permissions, unused grants, sessions per device — are
 // shaped for GROUP BY and date_bin in SQL. The helpers here (Normalize,
-// ParseCursor, NewBuckets, Rank, Covers, Unexercised) give every Store
+// ParseCursor, NewBuckets, Rank, Covers, Unused) give every Store
 // implementation the same rules.
 package audit

@@ -77,15 +77,20 @@ type Store interface {
 	// at most MaxPageSize). Decisions without that attribute are not
 	// counted.
 	TopDenied(ctx context.Context, tenantID string, from, to time.Time, limit int) ([]Count, error)
-	// UnusedGrants returns the granted permissions (as written in grants,
-	// wildcards allowed) that no allowed authz.decision event in the window
-	// exercised: p is exercised when Covers(p, Attributes[AttrAction]) for
-	// some authz.decision event with outcome Success. The result keeps the
-	// order of granted, without duplicates. It is only as complete as the
-	// audit trail: with sampled allow decisions, a rarely used permission
-	// may be reported unused. Unexercised does the matching for
-	// implementations that fetch the distinct exercised actions.
-	UnusedGrants(ctx context.Context, tenantID string, from, to time.Time, granted []string) ([]string, error)
+	// RecordGrantUse adds grant uses, counted in the application (not
+	// sampled like the allow decisions in the trail), to the store. Each
+	// use adds its Count to its grant's tally for the UTC day of LastUsed,
+	// whose first and last use it widens to LastUsed (PostgreSQL: an
+	// upsert). Uses with Count <= 0 are ignored. Calls accumulate: the
+	// same use recorded twice counts twice.
+	RecordGrantUse(ctx context.Context, uses []GrantUse) error
+	// UnusedGrants returns the entries of granted, in order and without
+	// duplicates, that no use recorded for that role and permission in the
+	// tenant exercised in [from, to). A day's tally counts when its first
+	// use is before to and its last at or after from, so a window that
+	// starts and ends inside one day may see uses of that day outside
+	// it.
+	UnusedGrants(ctx context.Context, tenantID string, from, to time.Time, granted []Grant) ([]Grant, error)
 	// SessionsPerDevice counts session.created events with outcome
 	// Success per device: Attributes[AttrDevice], or the user agent when
 	// that is empty (PostgreSQL: COALESCE(NULLIF(attributes->>'device',
@@ -308,26 +313,34 @@ func Covers(granted, action string) bool {
 	return (gr == "*" || gr == ar) && (ga == "*" || ga == aa)
 }
 
-// Unexercised returns the entries of granted, in order and without
-// duplicates, that cover none of the exercised actions.
-func Unexercised(granted, exercised []string) []string {
-	out := []string{}
-	seen := make(map[string]bool, len(granted))
+// Grant names a grant of a role: its permission as written, wildcards
+// and all.
+type Grant struct {
+	Role       string
+	Permission string
+}
+
+// GrantUse is how often a role's grant allowed a check in a tenant, and
+// when it last did (to the precision of the application's flushes). For a
+// grant a tenant's role inherits from a template, Role is the template.
+type GrantUse struct {
+	TenantID   string
+	Role       string
+	Permission string
+	Count      int64
+	LastUsed   time.Time
+}
+
+// Unused returns the entries of granted, in order and without duplicates,
+// that are not in used.
+func Unused(granted []Grant, used map[Grant]bool) []Grant {
+	out := []Grant{}
+	seen := make(map[Grant]bool, len(granted))
 	for _, g := range granted {
-		if seen[g] {
-			continue
-		}
-		seen[g] = true
-		used := false
-		for _, a := range exercised {
-			if Covers(g, a) {
-				used = true
-				break
-			}
-		}
-		if !used {
+		if !seen[g] && !used[g] {
 			out = append(out, g)
 		}
+		seen[g] = true
 	}
 	return out
 }

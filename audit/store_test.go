@@ -84,12 +84,13 @@ func TestCovers(t *testing.T) {
 	}
 }
 
-func TestUnexercised(t *testing.T) {
-	got := audit.Unexercised(
-		[]string{"orders:read", "orders:*", "invoices:write", "*:delete", "orders:read", "reports:read"},
-		[]string{"orders:read", "reports:read"})
-	assert.Equal(t, []string{"invoices:write", "*:delete"}, got)
-	assert.Equal(t, []string{}, audit.Unexercised(nil, nil))
+func TestUnused(t *testing.T) {
+	g := func(role, perm string) audit.Grant { return audit.Grant{Role: role, Permission: perm} }
+	got := audit.Unused(
+		[]audit.Grant{g("clerk", "orders:read"), g("clerk", "orders:*"), g("viewer", "orders:read"), g("clerk", "orders:*")},
+		map[audit.Grant]bool{g("clerk", "orders:read"): true})
+	assert.Equal(t, []audit.Grant{g("clerk", "orders:*"), g("viewer", "orders:read")}, got, "per role, in order, once")
+	assert.Equal(t, []audit.Grant{}, audit.Unused(nil, nil))
 }
 
 func TestRank(t *testing.T) {

@@ -24,7 +24,14 @@ type rule struct {
 	// deny always does (fail closed).
 	broken  bool
 	expires int64 // binding expiry, unix nanoseconds (never: no expiry)
-	info    *Rule
+	info    *ruleInfo
+}
+
+// ruleInfo is what a decision carries of its rule: the public Rule and
+// the counter of the grant's uses.
+type ruleInfo struct {
+	Rule
+	use *useCounter // nil when not counted (Explain)
 }
 
 // ruleList is rules sorted deny first, then unconditional before
@@ -35,7 +42,7 @@ type ruleList struct {
 	// When the list has no deny and its first allow is unconditional,
 	// fast is that allow and fastScope its scope: the common check then
 	// decides from the map entry alone, without touching the rules.
-	fast      *Rule
+	fast      *ruleInfo
 	fastScope string
 }
 
@@ -179,15 +186,16 @@ func kindOf(p Permission) int {
 // compileSet builds the indexed set for a policy at time now (unix ns).
 // A cold check's cost is mostly this function's allocations, so it sizes
 // everything first and allocates each kind of thing once, with no map
-// for the common, wildcard-free policy.
-func compileSet(p *Policy, conds *conditions, in *interner, now int64) *compiledSet {
+// for the common, wildcard-free policy. Each rule gets its grant's use
+// counter from u (none when u is nil).
+func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage) *compiledSet {
 	held, roles, until := collect(p, now, in)
 	cs := &compiledSet{
 		tenant: p.TenantID, user: p.UserID, version: p.Version, validUntil: until,
 		roles: roles, adapter: conds.adapter,
 	}
 	// Rules, and the distinct exact permissions with how many rules each.
-	infos := make([]Rule, 0, len(held))
+	infos := make([]ruleInfo, 0, len(held))
 	rules := make([]rule, 0, len(held))
 	// Per rule: an exact permission's index in the table builder, or for
 	// a wildcard one -1 - its index in held.
@@ -206,8 +214,13 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64) *compiled
 		if permStr == "*:*" {
 			permStr = Wildcard
 		}
-		infos = append(infos, Rule{Role: h.role, BoundRole: h.bound, Scope: h.scope, Permission: permStr,
-			Effect: effectOf(h.grant.Effect), Condition: h.grant.Condition})
+		infos = append(infos, ruleInfo{Rule: Rule{Role: h.role, BoundRole: h.bound, Scope: h.scope, Permission: permStr,
+			Effect: effectOf(h.grant.Effect), Condition: h.grant.Condition}})
+		if u != nil && h.grant.Effect == Allow {
+			// Keyed by the permission as written, which is how
+			// UnusedGrants names the grant.
+			infos[len(infos)-1].use = u.counter(p.TenantID, h.role, h.grant.Permission)
+		}
 		r := rule{deny: h.grant.Effect != Allow, scope: h.scope, expires: h.expires, info: &infos[len(infos)-1]}
 		if h.grant.Condition != "" {
 			if prog, err := conds.compile(h.grant.Condition); err != nil {

@@ -27,7 +27,7 @@ func BenchmarkCompile(b *testing.B) {
 	in := newInterner()
 	b.ReportAllocs()
 	for b.Loop() {
-		cs := compileSet(p, conds, in, 0)
+		cs := compileSet(p, conds, in, 0, nil)
 		if cs.exact.len() == 0 {
 			b.Fatal("empty")
 		}

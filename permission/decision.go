@@ -114,7 +114,7 @@ type Decision struct {
 	// rule points into the compiled policy (immutable, shared); Rule
 	// hands out a copy so no caller can alter it. A pointer keeps the
 	// Decision small enough to return cheaply.
-	rule *Rule
+	rule *ruleInfo
 }
 
 // Rule returns the grant that decided: zero when nothing matched or the
@@ -123,5 +123,5 @@ func (d Decision) Rule() Rule {
 	if d.rule == nil {
 		return Rule{}
 	}
-	return *d.rule
+	return d.rule.Rule
 }

@@ -143,6 +143,7 @@ type Engine struct {
 	flights map[cacheKey]*flight
 
 	idKey uint64 // mixed into decision IDs, random per engine
+	usage *usage // grant use counters, for TakeGrantUse
 }
 
 // tenantState is what the engine knows of one tenant's policy version.
@@ -188,7 +189,7 @@ func NewEngine(s Store, opts ...EngineOption) (*Engine, error) {
 	}
 	e := &Engine{
 		store: s, clock: cfg.clock, conds: conds, bus: cfg.bus, ticker: newCoarseClock(), intern: newInterner(),
-		tenants: map[string]*tenantState{}, flights: map[cacheKey]*flight{}, idKey: rand.Uint64(),
+		tenants: map[string]*tenantState{}, flights: map[cacheKey]*flight{}, idKey: rand.Uint64(), usage: newUsage(),
 	}
 	e.maxStale = int64(cfg.maxStale)
 	if cfg.maxStale < 0 {
@@ -393,7 +394,7 @@ func (e *Engine) load(ctx context.Context, k cacheKey, ts *tenantState, now, mon
 	resets, last := ts.resets.Load(), ts.checked.Load()
 	p, err := e.store.LoadPolicy(ctx, k.tenant, k.user)
 	if err == nil {
-		f.cs = compileSet(p, e.conds, e.intern, now)
+		f.cs = compileSet(p, e.conds, e.intern, now, e.usage)
 		f.cs.ts = ts
 		ts.observe(p.Version)
 		// The load read the version: it counts as a check, unless a
@@ -472,6 +473,7 @@ func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res
 			}
 			if m.version >= m.ts.known.Load() && now < m.validUntil && ScopeCovers(m.scope, res.Scope) {
 				d.Allowed, d.Effect, d.Reason, d.Version, d.rule = true, Allow, ReasonAllowed, m.version, &m.rule
+				m.rule.use.add()
 				return d, nil
 			}
 		}
@@ -483,6 +485,9 @@ func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res
 	}
 	if pe := cs.decide(&d, &subj, action, &res, &req, now, hp); pe != nil && e.memo != nil {
 		e.memo.remember(h, e.intern.get(subj.TenantID), subj.UserID, cs, pe, now, d.ID[15])
+	}
+	if d.Allowed {
+		d.rule.use.add()
 	}
 	return d, nil
 }
@@ -536,6 +541,9 @@ func (e *Engine) AuthorizeBatch(ctx context.Context, subj Subject, req Request, 
 			}
 		}
 		cs.decide(d, &subj, qs[i].Action, &qs[i].Resource, &req, now, hashPerm(e.intern.seed, qs[i].Resource.Type, qs[i].Action))
+		if d.Allowed {
+			d.rule.use.add()
+		}
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strings"
 )
@@ -88,7 +89,7 @@ func (e *Engine) Explain(ctx context.Context, subj Subject, action string, res R
 		x.Decision.Reason = ReasonError
 		return x, err
 	}
-	cs := compileSet(p, e.conds, e.intern, nowNs)
+	cs := compileSet(p, e.conds, e.intern, nowNs, nil) // not a use: counted nowhere
 	q := query{subj: &subj, res: &res, req: &req, action: action, nowNs: nowNs}
 	cs.decide(&x.Decision, &subj, action, &res, &req, nowNs, hashPerm(e.intern.seed, res.Type, action))
 	var act *activation
@@ -155,7 +156,7 @@ func (e *Engine) Explain(ctx context.Context, subj Subject, action string, res R
 				}
 			}
 		}
-		g.Applied = x.Decision.rule != nil && g.Rule == *x.Decision.rule
+		g.Applied = x.Decision.rule != nil && g.Rule == x.Decision.rule.Rule
 		x.Grants = append(x.Grants, g)
 	}
 	return x, nil
@@ -212,13 +213,32 @@ func (e *Engine) Who(ctx context.Context, tenantID, action string, res Resource,
 	users = slices.Compact(users)
 	var out []string
 	for _, u := range users {
-		d, err := e.Authorize(ctx, Subject{UserID: u, TenantID: tenantID}, action, res, req)
+		allowed, err := e.decideUncounted(ctx, Subject{UserID: u, TenantID: tenantID}, action, &res, &req)
 		if err != nil {
 			return nil, err
 		}
-		if d.Allowed {
+		if allowed {
 			out = append(out, u)
 		}
 	}
 	return out, nil
+}
+
+// decideUncounted decides like Authorize but counts no grant use: an
+// administrator asking who could act is not anyone acting.
+func (e *Engine) decideUncounted(ctx context.Context, subj Subject, action string, res *Resource, req *Request) (bool, error) {
+	if e.closed.Load() {
+		return false, ErrClosed
+	}
+	if why, err := precheck(&subj, action, res); why != "" {
+		return false, err
+	}
+	now, mono := e.times()
+	cs, err := e.set(ctx, subj.TenantID, subj.UserID, maphash.String(e.intern.seed, subj.UserID), now, mono)
+	if err != nil {
+		return false, err
+	}
+	var d Decision
+	cs.decide(&d, &subj, action, res, req, now, hashPerm(e.intern.seed, res.Type, action))
+	return d.Allowed, nil
 }

@@ -32,8 +32,8 @@ type memoEntry struct {
 	version                   int64
 	validUntil                int64
 	ts                        *tenantState
-	scope                     string // the allow's scope: the resource must be under it
-	rule                      Rule   // a copy, so the entry does not keep the set alive
+	scope                     string   // the allow's scope: the resource must be under it
+	rule                      ruleInfo // a copy, so the entry does not keep the set alive
 }
 
 func newMemo(size int) *memo {

@@ -12,7 +12,7 @@ func TestMemoReusesExpiredSlots(t *testing.T) {
 	m := newMemo(memoWays)
 	seed := maphash.MakeSeed()
 	ts := &tenantState{}
-	rule := &Rule{Role: "r"}
+	rule := &ruleInfo{Rule: Rule{Role: "r"}}
 	pe := &permEntry{res: "orders", action: "read", list: ruleList{fast: rule}}
 	h := memoKey(maphash.String(seed, "u"), hashPerm(seed, "orders", "read"))
 	for now := int64(0); now < 10; now++ {

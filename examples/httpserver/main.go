@@ -8,8 +8,10 @@
 //
 // Everything is in memory by default. With AUTHV2_POSTGRES_URL set, users,
 // sessions and permissions live in PostgreSQL (migrations are applied on
-// start). AUTHV2_HTTP_ADDR sets the listen address (127.0.0.1:8080), and
-// every AUTHV2_* variable of authv2.ConfigFromEnv and
+// start). AUTHV2_HTTP_ADDR sets the listen address (127.0.0.1:8080).
+// Metrics are served apart from the API, on AUTHV2_METRICS_ADDR
+// (127.0.0.1:9464, loopback only; "off" serves none): they describe the
+// service's traffic and must not be public. Every AUTHV2_* variable of authv2.ConfigFromEnv and
 // authv2.HTTPConfigFromEnv applies; set AUTHV2_DEV_MODE=true to get the
 // session cookie over plain HTTP on localhost.
 //
@@ -124,37 +126,67 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
-	srv := &http.Server{
-		Addr:              addr,
-		Handler:           withMetrics(newServer(m, orders, log, authv2.WithHTTPConfig(httpCfg)), metrics),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       60 * time.Second,
-	}
+	srv := newHTTPServer(newServer(m, orders, log, authv2.WithHTTPConfig(httpCfg)))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	log.Info("listening", "addr", "http://"+ln.Addr().String(), "dev_mode", httpCfg.DevelopmentMode)
-	errc := make(chan error, 1)
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	metricsAddr := getenv("AUTHV2_METRICS_ADDR")
+	if metricsAddr == "" {
+		metricsAddr = defaultMetricsAddr
 	}
-	log.Info("shutting down")
+	if metricsAddr != "off" {
+		mln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			_ = srv.Close()
+			<-errc
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		log.Info("serving metrics", "addr", "http://"+mln.Addr().String()+"/metrics")
+		msrv := newHTTPServer(metricsHandler(metrics))
+		servers = append(servers, msrv)
+		go func() { errc <- msrv.Serve(mln) }()
+	}
+
+	var served error
+	select {
+	case served = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down")
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			return err
+		}
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if served != nil {
+		return served // one server stopped on its own: the error that stopped it
+	}
+	for range servers {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	return nil
+}
+
+// newHTTPServer returns a server with timeouts, so slow clients cannot
+// hold connections forever.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
 }
 
 // openPostgres connects, applies the migrations and returns the stores.

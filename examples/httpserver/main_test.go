@@ -101,6 +101,11 @@ func decodeInto[T any](t *testing.T, b []byte) T {
 	return v
 }
 
+type registeredJSON struct {
+	ID       string `json:"id"`
+	TenantID string `json:"tenant_id"`
+}
+
 type meJSON struct {
 	ID        string   `json:"id"`
 	Email     string   `json:"email"`
@@ -114,31 +119,44 @@ type meJSON struct {
 func TestJourney(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			opts := append([]authv2.Option{authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}), authv2.WithInsecurePasswordHashing()}, b.opts(t)...)
-			m, err := authv2.New(opts...)
-			require.NoError(t, err)
-			t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
-			orders, err := seed(t.Context(), m)
-			require.NoError(t, err)
-			ts := httptest.NewTLSServer(newServer(m, orders, slog.New(slog.DiscardHandler)))
-			t.Cleanup(ts.Close)
+			m, _, ts := serveExample(t, b.opts(t))
 			journey(t, m, ts)
 		})
 	}
+}
+
+// serveExample seeds a Manager on the given stores and serves the
+// example over TLS.
+func serveExample(t *testing.T, stores []authv2.Option) (*authv2.Manager, *orderBook, *httptest.Server) {
+	opts := append([]authv2.Option{authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}), authv2.WithInsecurePasswordHashing()}, stores...)
+	m, err := authv2.New(opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
+	orders, err := seed(t.Context(), m)
+	require.NoError(t, err)
+	ts := httptest.NewTLSServer(newServer(m, orders, slog.New(slog.DiscardHandler)))
+	t.Cleanup(ts.Close)
+	return m, orders, ts
 }
 
 func journey(t *testing.T, m *authv2.Manager, ts *httptest.Server) {
 	ctx := t.Context()
 	ada := newBrowser(t, ts)
 
-	// Register: a smuggled role goes nowhere.
+	// Register: a smuggled role or tenant goes nowhere; an administrator
+	// makes ada a clerk and bob a manager of acme.
 	resp, body := ada.do("POST", "/register", map[string]any{"email": "ada@example.com", "password": password, "tenant_id": "acme", "role": "admin"})
 	require.Equal(t, http.StatusCreated, resp.StatusCode, string(body))
+	adaUser := decodeInto[registeredJSON](t, body)
+	assert.NotEqual(t, "acme", adaUser.TenantID)
 	assert.Equal(t, http.StatusConflict, ada.status("POST", "/register", map[string]any{"email": "ada@example.com", "password": password}))
 	assert.Equal(t, http.StatusBadRequest, ada.status("POST", "/register", map[string]any{"email": "bob@example.com", "password": "short"}))
-	bobUser := decodeInto[userJSON](t, mustDo(t, ada, "POST", "/register", map[string]any{"email": "bob@example.com", "password": password, "tenant_id": "acme"}, http.StatusCreated))
-	require.NoError(t, m.Bind(ctx, permission.Binding{UserID: bobUser.ID, TenantID: "acme", Role: roleManager}))
-	mustDo(t, ada, "POST", "/register", map[string]any{"email": "eve@example.com", "password": password, "tenant_id": "globex"}, http.StatusCreated)
+	bobUser := decodeInto[userJSON](t, mustDo(t, ada, "POST", "/register", map[string]any{"email": "bob@example.com", "password": password}, http.StatusCreated))
+	for _, b := range []permission.Binding{{UserID: adaUser.ID, TenantID: "acme", Role: roleClerk}, {UserID: bobUser.ID, TenantID: "acme", Role: roleManager}} {
+		require.NoError(t, m.AddMember(ctx, b.TenantID, b.UserID))
+		require.NoError(t, m.Bind(ctx, b))
+	}
+	mustDo(t, ada, "POST", "/register", map[string]any{"email": "eve@example.com", "password": password}, http.StatusCreated)
 
 	// Wrong password: a problem, no cookie.
 	resp, body = ada.do("POST", "/login", map[string]any{"email": "ada@example.com", "password": "not the password"})
@@ -147,7 +165,7 @@ func journey(t *testing.T, m *authv2.Manager, ts *httptest.Server) {
 	assert.Empty(t, resp.Cookies())
 
 	// Login: the cookie's attributes, and the token for bearer clients.
-	resp, body = ada.do("POST", "/login", map[string]any{"email": "ada@example.com", "password": password, "device": "laptop"})
+	resp, body = ada.do("POST", "/login", map[string]any{"email": "ada@example.com", "password": password, "tenant_id": "acme", "device": "laptop"})
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
 	login := decodeInto[loginJSON](t, body)
@@ -191,7 +209,7 @@ func journey(t *testing.T, m *authv2.Manager, ts *httptest.Server) {
 	resp, _ = ada.do("POST", "/orders/A-200/refund", nil)
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
 	assert.Len(t, resp.Header.Get(authv2.DecisionIDHeader), 32)
-	bobLogin := decodeInto[loginJSON](t, mustDo(t, anon, "POST", "/login", map[string]any{"email": "bob@example.com", "password": password}, http.StatusOK))
+	bobLogin := decodeInto[loginJSON](t, mustDo(t, anon, "POST", "/login", map[string]any{"email": "bob@example.com", "password": password, "tenant_id": "acme"}, http.StatusOK))
 	bob := newAPIClient(t, ts, bobLogin.Token)
 	mustDo(t, bob, "POST", "/orders/A-200/refund", nil, http.StatusOK)
 
@@ -208,7 +226,7 @@ func journey(t *testing.T, m *authv2.Manager, ts *httptest.Server) {
 
 	// Sessions: a second device, listed, then revoked from the first; the
 	// revoked token is refused on its next request.
-	phoneLogin := decodeInto[loginJSON](t, mustDo(t, anon, "POST", "/login", map[string]any{"email": "ada@example.com", "password": password, "device": "phone"}, http.StatusOK))
+	phoneLogin := decodeInto[loginJSON](t, mustDo(t, anon, "POST", "/login", map[string]any{"email": "ada@example.com", "password": password, "tenant_id": "acme", "device": "phone"}, http.StatusOK))
 	phone := newAPIClient(t, ts, phoneLogin.Token)
 	mustDo(t, phone, "GET", "/me", nil, http.StatusOK)
 	list := decodeInto[[]sessionJSON](t, mustDo(t, ada, "GET", "/sessions", nil, http.StatusOK))
@@ -306,16 +324,8 @@ func TestPlainHTTP(t *testing.T) {
 
 // run serves until its context ends, then shuts down cleanly.
 func TestRunShutsDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	env := map[string]string{"AUTHV2_HTTP_ADDR": addr}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, slog.New(slog.DiscardHandler), func(k string) string { return env[k] }) }()
+	addr := freeAddr(t)
+	shutdown := startRun(t, map[string]string{"AUTHV2_HTTP_ADDR": addr, "AUTHV2_METRICS_ADDR": "127.0.0.1:0"})
 	hc := &http.Client{Transport: &http.Transport{}}
 	defer hc.CloseIdleConnections()
 	require.Eventually(t, func() bool {
@@ -326,11 +336,88 @@ func TestRunShutsDown(t *testing.T) {
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusUnauthorized
 	}, 10*time.Second, 10*time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		assert.NoError(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after its context ended")
+	shutdown()
+}
+
+// freeAddr returns a loopback address no one listens on.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// startRun runs the example with env as its environment; shutdown ends
+// its context and checks that it returns cleanly.
+func startRun(t *testing.T, env map[string]string) (shutdown func()) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, slog.New(slog.DiscardHandler), func(k string) string { return env[k] }) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("run did not return after its context ended")
+		}
 	}
+}
+
+// TestRegistrantCannotJoinAnotherTenant: registration is anonymous, so
+// naming a tenant in it must not make one a member, let alone a clerk.
+// Before the fix, eve became a clerk of acme and refunded its order.
+func TestRegistrantCannotJoinAnotherTenant(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			_, orders, ts := serveExample(t, b.opts(t))
+
+			anon := newAPIClient(t, ts, "")
+			eve := decodeInto[registeredJSON](t, mustDo(t, anon, "POST", "/register",
+				map[string]any{"email": "eve@example.com", "password": password, "tenant_id": "acme"}, http.StatusCreated))
+			assert.NotEqual(t, "acme", eve.TenantID, "a tenant of her own")
+			assert.Equal(t, http.StatusForbidden, anon.status("POST", "/login",
+				map[string]any{"email": "eve@example.com", "password": password, "tenant_id": "acme"}), "not a member of acme")
+
+			login := decodeInto[loginJSON](t, mustDo(t, anon, "POST", "/login",
+				map[string]any{"email": "eve@example.com", "password": password}, http.StatusOK))
+			assert.Equal(t, eve.TenantID, login.TenantID)
+			c := newAPIClient(t, ts, login.Token)
+			assert.Equal(t, http.StatusForbidden, c.status("POST", "/orders/A-100/refund", nil))
+			assert.Equal(t, http.StatusForbidden, c.status("POST", "/switch-tenant", map[string]any{"tenant_id": "acme"}))
+			assert.Equal(t, "[]\n", string(mustDo(t, c, "GET", "/orders", nil, http.StatusOK)), "her own tenant has no orders")
+			o, _ := orders.get("A-100")
+			assert.False(t, o.Refunded)
+		})
+	}
+}
+
+// TestMetricsAreNotPublic: /metrics is served on its own listener only,
+// never on the API's.
+func TestMetricsAreNotPublic(t *testing.T) {
+	api, metrics := freeAddr(t), freeAddr(t)
+	shutdown := startRun(t, map[string]string{"AUTHV2_HTTP_ADDR": api, "AUTHV2_METRICS_ADDR": metrics})
+	defer shutdown()
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	get := func(url string) (int, string) {
+		resp, err := hc.Get(url)
+		if err != nil {
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	require.Eventually(t, func() bool {
+		status, _ := get("http://" + metrics + "/metrics")
+		return status == http.StatusOK
+	}, 10*time.Second, 10*time.Millisecond, "metrics listener")
+	status, _ := get("http://" + api + "/metrics")
+	assert.Equal(t, http.StatusNotFound, status, "the API does not serve metrics")
+	_, body := get("http://" + metrics + "/metrics")
+	assert.Contains(t, body, "authv2_")
+	status, _ = get("http://" + metrics + "/me")
+	assert.Equal(t, http.StatusNotFound, status, "the metrics listener serves metrics only")
 }

@@ -22,10 +22,16 @@ func newMetrics() (*sdkmetric.MeterProvider, http.Handler, error) {
 	return mp, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
 }
 
-// withMetrics serves /metrics beside the application's routes.
-func withMetrics(app, metrics http.Handler) http.Handler {
+// defaultMetricsAddr is where metrics are served unless
+// AUTHV2_METRICS_ADDR says otherwise: loopback only, so a scraper on the
+// same host (or a sidecar) reads them and the internet does not.
+const defaultMetricsAddr = "127.0.0.1:9464"
+
+// metricsHandler serves /metrics alone, for the metrics listener. It is
+// never mounted on the API's handler: request rates, error counts and
+// session figures are for operators.
+func metricsHandler(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
-	mux.Handle("/", app)
 	return mux
 }

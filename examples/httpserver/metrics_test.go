@@ -36,7 +36,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, m.Logout(ctx, res.Token))
 
-	srv := httptest.NewServer(withMetrics(http.NotFoundHandler(), metrics))
+	srv := httptest.NewServer(metricsHandler(metrics))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/metrics")
 	require.NoError(t, err)

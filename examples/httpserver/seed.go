@@ -16,28 +16,16 @@ const (
 
 // seed creates the demo tenants and their roles, if missing, and returns
 // the demo orders. It is idempotent, so a restart against PostgreSQL
-// keeps the data. There are no seeded accounts: register one.
+// keeps the data. There are no seeded accounts: register one (you get a
+// tenant of your own). Membership of acme or globex is an administrator's
+// act: Manager.AddMember and Manager.Bind, which no route exposes.
 func seed(ctx context.Context, m *authv2.Manager) (*orderBook, error) {
 	for _, t := range []struct{ id, name string }{{"acme", "Acme Inc."}, {"globex", "Globex Corp."}} {
 		if _, err := m.CreateTenant(ctx, t.id, t.name); err != nil && !errors.Is(err, authv2.ErrConflict) {
 			return nil, err
 		}
-		// A clerk reads orders and refunds up to 500; a manager inherits
-		// that and refunds any amount. The condition is CEL, type-checked
-		// when the role is written.
-		roles := []*permission.Role{
-			{TenantID: t.id, Name: roleClerk, Description: "reads orders, refunds up to 500", Grants: []permission.Grant{
-				{Permission: "orders:read", Effect: permission.Allow},
-				{Permission: "orders:refund", Effect: permission.Allow, Condition: "resource.amount <= 500.0"},
-			}},
-			{TenantID: t.id, Name: roleManager, Description: "refunds any amount", Parents: []string{roleClerk}, Grants: []permission.Grant{
-				{Permission: "orders:refund", Effect: permission.Allow},
-			}},
-		}
-		for _, r := range roles {
-			if err := m.PutRole(ctx, r); err != nil {
-				return nil, err
-			}
+		if err := putRoles(ctx, m, t.id); err != nil {
+			return nil, err
 		}
 	}
 	return newOrderBook(
@@ -45,4 +33,25 @@ func seed(ctx context.Context, m *authv2.Manager) (*orderBook, error) {
 		order{ID: "A-200", TenantID: "acme", Amount: 900},
 		order{ID: "G-100", TenantID: "globex", Amount: 80},
 	), nil
+}
+
+// putRoles writes the example's roles into a tenant. A clerk reads orders
+// and refunds up to 500; a manager inherits that and refunds any amount.
+// The condition is CEL, type-checked when the role is written.
+func putRoles(ctx context.Context, m *authv2.Manager, tenantID string) error {
+	roles := []*permission.Role{
+		{TenantID: tenantID, Name: roleClerk, Description: "reads orders, refunds up to 500", Grants: []permission.Grant{
+			{Permission: "orders:read", Effect: permission.Allow},
+			{Permission: "orders:refund", Effect: permission.Allow, Condition: "resource.amount <= 500.0"},
+		}},
+		{TenantID: tenantID, Name: roleManager, Description: "refunds any amount", Parents: []string{roleClerk}, Grants: []permission.Grant{
+			{Permission: "orders:refund", Effect: permission.Allow},
+		}},
+	}
+	for _, r := range roles {
+		if err := m.PutRole(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
 }

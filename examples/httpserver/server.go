@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -13,6 +15,7 @@ import (
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/user"
 )
 
 // maxBody bounds request bodies: every body here is a small JSON object.
@@ -100,29 +103,51 @@ type userJSON struct {
 	Status      string `json:"status"`
 }
 
+// register creates an account in a tenant of its own, where the
+// registrant is a manager. Registration is anonymous, so it must never
+// grant anything in an existing tenant: a tenant_id in the body is
+// ignored, like a smuggled role. Joining another tenant is an
+// administrator's act (Manager.AddMember, Manager.Bind).
 func (s *server) register(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Email       string `json:"email"`
 		Password    string `json:"password"`
 		DisplayName string `json:"display_name"`
-		TenantID    string `json:"tenant_id"`
 	}
 	if !decode(w, r, &in) {
 		return
 	}
-	u, err := s.m.Register(r.Context(), authv2.RegisterInput{Email: in.Email, Password: in.Password, DisplayName: in.DisplayName, TenantID: in.TenantID})
-	if err != nil {
+	// Register needs the tenant to exist; it is removed again when
+	// registration fails (a taken email, a weak password).
+	tenantID := "personal-" + rand.Text()
+	if _, err := s.m.CreateTenant(r.Context(), tenantID, "Personal workspace"); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if in.TenantID != "" {
-		// The example's own rule: whoever joins a tenant starts as a clerk.
-		if err := s.m.Bind(r.Context(), permission.Binding{UserID: u.ID, TenantID: in.TenantID, Role: roleClerk}); err != nil {
-			s.fail(w, r, err)
-			return
+	u, err := s.createAccount(r.Context(), tenantID, in.Email, in.Password, in.DisplayName)
+	if err != nil {
+		if derr := s.m.DeleteTenant(context.WithoutCancel(r.Context()), tenantID); derr != nil {
+			s.log.ErrorContext(r.Context(), "removing the tenant of a failed registration", "tenant_id", tenantID, "error", derr)
 		}
+		s.fail(w, r, err)
+		return
 	}
-	writeJSON(w, http.StatusCreated, userJSON{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName, Status: string(u.Status)})
+	writeJSON(w, http.StatusCreated, struct {
+		userJSON
+		TenantID string `json:"tenant_id"`
+	}{userJSON{u.ID, u.Email, u.DisplayName, string(u.Status)}, tenantID})
+}
+
+// createAccount creates the user as a member and manager of tenantID.
+func (s *server) createAccount(ctx context.Context, tenantID, email, password, displayName string) (*user.User, error) {
+	if err := putRoles(ctx, s.m, tenantID); err != nil {
+		return nil, err
+	}
+	u, err := s.m.Register(ctx, authv2.RegisterInput{Email: email, Password: password, DisplayName: displayName, TenantID: tenantID})
+	if err != nil {
+		return nil, err
+	}
+	return u, s.m.Bind(ctx, permission.Binding{UserID: u.ID, TenantID: tenantID, Role: roleManager})
 }
 
 type loginJSON struct {

@@ -21,12 +21,16 @@ type AuditStore struct {
 	mu     sync.RWMutex
 	events []*audit.Event // ascending by (Time, ID); never modified once stored
 	ids    map[string]struct{}
+	// grantUse holds RecordGrantUse's tallies, kept apart from the events.
+	grantUse map[grantDay]grantTally
 }
 
 var _ audit.Store = (*AuditStore)(nil)
 
 // NewAuditStore returns an empty AuditStore.
-func NewAuditStore() *AuditStore { return &AuditStore{ids: map[string]struct{}{}} }
+func NewAuditStore() *AuditStore {
+	return &AuditStore{ids: map[string]struct{}{}, grantUse: map[grantDay]grantTally{}}
+}
 
 func compareEvents(a, b *audit.Event) int {
 	return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
@@ -200,16 +204,65 @@ func (s *AuditStore) TopDenied(ctx context.Context, tenantID string, from, to ti
 	return audit.Rank(counts, limit), nil
 }
 
+// grantDay is the key of one grant's tally for one UTC day.
+type grantDay struct {
+	tenant string
+	grant  audit.Grant
+	day    time.Time
+}
+
+// grantTally is what RecordGrantUse keeps per grant and day.
+type grantTally struct {
+	count       int64
+	first, last time.Time
+}
+
+// RecordGrantUse implements audit.Store.
+func (s *AuditStore) RecordGrantUse(ctx context.Context, uses []audit.GrantUse) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range uses {
+		if u.Count <= 0 {
+			continue
+		}
+		at := u.LastUsed.UTC()
+		k := grantDay{u.TenantID, audit.Grant{Role: u.Role, Permission: u.Permission}, at.Truncate(24 * time.Hour)}
+		t, ok := s.grantUse[k]
+		if !ok {
+			t = grantTally{first: at, last: at}
+		}
+		t.count += u.Count
+		if at.Before(t.first) {
+			t.first = at
+		}
+		if at.After(t.last) {
+			t.last = at
+		}
+		s.grantUse[k] = t
+	}
+	return nil
+}
+
 // UnusedGrants implements audit.Store.
-func (s *AuditStore) UnusedGrants(ctx context.Context, tenantID string, from, to time.Time, granted []string) ([]string, error) {
-	counts, err := s.count(ctx, tenantID, from, to, func(e *audit.Event) (string, bool) {
-		action, ok := e.Attributes[audit.AttrAction]
-		return action, ok && e.Type == audit.TypeAuthorizeDecision && e.Outcome == audit.Success
-	})
-	if err != nil {
+func (s *AuditStore) UnusedGrants(ctx context.Context, tenantID string, from, to time.Time, granted []audit.Grant) ([]audit.Grant, error) {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return audit.Unexercised(granted, slices.Collect(maps.Keys(counts))), nil
+	if err := audit.CheckWindow(from, to); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	used := map[audit.Grant]bool{}
+	for k, t := range s.grantUse {
+		if (tenantID == "" || k.tenant == tenantID) && t.first.Before(to) && !t.last.Before(from) {
+			used[k.grant] = true
+		}
+	}
+	return audit.Unused(granted, used), nil
 }
 
 // SessionsPerDevice implements audit.Store.

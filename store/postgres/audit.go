@@ -32,7 +32,8 @@ type AuditStore struct {
 var _ audit.Store = (*AuditStore)(nil)
 
 type auditQueries struct {
-	insert, selectFrom, loginCounts, topDenied, exercised, perDevice string
+	insert, selectFrom, loginCounts, topDenied, perDevice string
+	recordUse, usedGrants                                 string
 }
 
 const auditCols = `id, time, type, outcome, actor_user_id, actor_session_id, tenant_id, scope, target,
@@ -63,8 +64,20 @@ func newAuditStore(h *handle) *AuditStore {
 		// $3 type, $4 outcome, $5 attribute key, $6 limit.
 		topDenied: h.q(`SELECT (attributes->>$5::text) COLLATE "C" AS key, count(*) AS n` + window +
 			` AND type = $3 AND outcome = $4 AND attributes->>$5::text IS NOT NULL`),
-		exercised: h.q(`SELECT DISTINCT attributes->>$5::text` + window +
-			` AND type = $3 AND outcome = $4 AND attributes->>$5::text IS NOT NULL`),
+		// One statement per batch: the uses are unnested, summed per grant
+		// and day (an upsert may touch a row once), then added.
+		recordUse: h.q(`INSERT INTO {s}.grant_use AS g (tenant_id, role, permission, day, uses, first_used, last_used)
+			SELECT tenant_id, role, permission, (at AT TIME ZONE 'UTC')::date, sum(n), min(at), max(at)
+			FROM (SELECT tenant_id, role, permission, n, 'epoch'::timestamptz + us * interval '1 microsecond' AS at
+				FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u (tenant_id, role, permission, n, us)
+				WHERE n > 0) u
+			GROUP BY 1, 2, 3, 4
+			ON CONFLICT (tenant_id, role, permission, day) DO UPDATE SET uses = g.uses + EXCLUDED.uses,
+				first_used = LEAST(g.first_used, EXCLUDED.first_used), last_used = GREATEST(g.last_used, EXCLUDED.last_used)`),
+		// $1 from, $2 to; the day bounds let the index narrow the scan.
+		usedGrants: h.q(`SELECT DISTINCT role, permission FROM {s}.grant_use
+			WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date AND day <= ($2::timestamptz AT TIME ZONE 'UTC')::date
+			AND first_used < $2 AND last_used >= $1`),
 		perDevice: h.q(`SELECT COALESCE(NULLIF(attributes->>$5::text, ''), user_agent) COLLATE "C" AS key, count(*) AS n` + window +
 			` AND type = $3 AND outcome = $4`),
 	}}
@@ -339,29 +352,56 @@ func (s *AuditStore) SessionsPerDevice(ctx context.Context, tenantID string, fro
 		[]any{string(audit.TypeSessionCreated), string(audit.Success), audit.AttrDevice}, limit)
 }
 
-// UnusedGrants implements audit.Store: the database returns the distinct
-// actions allowed in the window (bounded by the application's set of
-// permissions, not by the number of events), and audit.Unexercised matches
-// them against the grants' wildcards.
-func (s *AuditStore) UnusedGrants(ctx context.Context, tenantID string, from, to time.Time, granted []string) ([]string, error) {
+// RecordGrantUse implements audit.Store: one upsert for the whole batch.
+func (s *AuditStore) RecordGrantUse(ctx context.Context, uses []audit.GrantUse) error {
+	if len(uses) == 0 {
+		return ctx.Err()
+	}
+	n := len(uses)
+	tenants, roles, perms := make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n)
+	counts, us := make(pq.Int64Array, n), make(pq.Int64Array, n)
+	for i, u := range uses {
+		tenants[i], roles[i], perms[i] = storable(u.TenantID), storable(u.Role), storable(u.Permission)
+		counts[i], us[i] = u.Count, u.LastUsed.UnixMicro()
+	}
+	return s.h.retry(ctx, "audit.record_grant_use", func() error {
+		_, err := s.h.db.ExecContext(ctx, s.q.recordUse, tenants, roles, perms, counts, us)
+		return err
+	})
+}
+
+// UnusedGrants implements audit.Store: the database returns the grants
+// used in the window (bounded by the tenant's grants, not by how often
+// they were used), and audit.Unused keeps the others.
+func (s *AuditStore) UnusedGrants(ctx context.Context, tenantID string, from, to time.Time, granted []audit.Grant) ([]audit.Grant, error) {
 	if err := audit.CheckWindow(from, to); err != nil {
 		return nil, err
 	}
-	var exercised []string
-	err := s.analytics(ctx, "audit.unused_grants", s.q.exercised, tenantID, from, to,
-		[]any{string(audit.TypeAuthorizeDecision), string(audit.Success), audit.AttrAction}, "",
-		func(scan func(...any) error) error {
-			var action string
-			if err := scan(&action); err != nil {
+	query, a := s.q.usedGrants, args{pgTime(from), pgTime(to)}
+	if tenantID != "" {
+		query += " AND tenant_id = " + a.add(tenantID)
+	}
+	used := map[audit.Grant]bool{}
+	err := s.h.retry(ctx, "audit.unused_grants", func() error {
+		clear(used)
+		rows, err := s.h.db.QueryContext(ctx, query, a...)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = rows.Close() }()
+		for rows.Next() {
+			var g audit.Grant
+			if err := rows.Scan(&g.Role, &g.Permission); err != nil {
 				return err
 			}
-			exercised = append(exercised, action)
-			return nil
-		})
+			used[g] = true
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, err
 	}
-	return audit.Unexercised(granted, exercised), nil
+	return audit.Unused(granted, used), nil
 }
 
 // storable returns s as PostgreSQL text can hold it: invalid UTF-8 and NUL

@@ -210,9 +210,12 @@ func TestAuditInjection(t *testing.T) {
 	denied, err := s.TopDenied(ctx, "", from, to, 100)
 	require.NoError(t, err)
 	assert.Empty(t, denied, "no event has the decision type")
-	unused, err := s.UnusedGrants(ctx, events[2].TenantID, from, to, []string{nasty[2]})
+	// Grant use with the same names: written and matched literally.
+	nastyGrant := audit.Grant{Role: nasty[1], Permission: nasty[2]}
+	require.NoError(t, s.RecordGrantUse(ctx, []audit.GrantUse{{TenantID: nasty[0], Role: nasty[1], Permission: nasty[2], Count: 1, LastUsed: from}}))
+	unused, err := s.UnusedGrants(ctx, nasty[0], from, to, []audit.Grant{nastyGrant, {Role: nasty[2], Permission: nasty[1]}})
 	require.NoError(t, err)
-	assert.Equal(t, []string{nasty[2]}, unused)
+	assert.Equal(t, []audit.Grant{{Role: nasty[2], Permission: nasty[1]}}, unused)
 }
 
 // TestAuditUnstorableText: PostgreSQL text holds neither NUL nor invalid
@@ -332,8 +335,9 @@ func TestAuditErrorsAreClean(t *testing.T) {
 	errs = append(errs, err)
 	_, err = s.TopDenied(ctx, "t1", now.Add(-time.Hour), now, 1)
 	errs = append(errs, err)
-	_, err = s.UnusedGrants(ctx, "t1", now.Add(-time.Hour), now, []string{"a:b"})
+	_, err = s.UnusedGrants(ctx, "t1", now.Add(-time.Hour), now, []audit.Grant{{Role: "r", Permission: "a:b"}})
 	errs = append(errs, err)
+	errs = append(errs, s.RecordGrantUse(ctx, []audit.GrantUse{{TenantID: "t1", Role: "r", Permission: "a:b", Count: 1, LastUsed: now}}))
 	_, err = s.SessionsPerDevice(ctx, "t1", now.Add(-time.Hour), now, 1)
 	errs = append(errs, err)
 	for _, err := range errs {

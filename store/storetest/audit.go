@@ -289,6 +289,8 @@ func RunAuditStore(t *testing.T, newStore AuditStoreFactory) {
 		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
 		_, err = s.UnusedGrants(ctx(t), "t1", base, base, nil)
 		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
+		_, err = s.UnusedGrants(ctx(t), "t1", time.Time{}, base, nil)
+		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
 		_, err = s.SessionsPerDevice(ctx(t), "t1", base, base.Add(-time.Second), 10)
 		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
 	})
@@ -356,26 +358,50 @@ func RunAuditStore(t *testing.T, newStore AuditStoreFactory) {
 	t.Run("UnusedGrants", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
-		write(t, s,
-			decision("a1", time.Minute, audit.Success, "t1", "orders:read"),
-			decision("a2", time.Minute, audit.Success, "t1", "orders:read"),
-			decision("a3", 2*time.Minute, audit.Success, "t1", "invoices:pay"),
-			decision("d1", 3*time.Minute, audit.Denied, "t1", "reports:read"),
-			decision("late", 2*time.Hour, audit.Success, "t1", "users:invite"),
-			decision("early", -time.Minute, audit.Success, "t1", "users:invite"),
-			decision("other", time.Minute, audit.Success, "t2", "audit:read"),
-		)
-		granted := []string{"orders:read", "orders:*", "invoices:*", "reports:read", "users:invite", "audit:read", "*:delete", "orders:read"}
+		use := func(tenant, role, perm string, n int64, at time.Duration) audit.GrantUse {
+			return audit.GrantUse{TenantID: tenant, Role: role, Permission: perm, Count: n, LastUsed: base.Add(at)}
+		}
+		require.NoError(t, s.RecordGrantUse(ctx(t), []audit.GrantUse{
+			use("t1", "clerk", "orders:read", 3, time.Minute),
+			use("t1", "clerk", "orders:*", 1, time.Minute),
+			use("t1", "clerk", "invoices:pay", 5, -time.Minute), // before the window
+			use("t1", "clerk", "users:invite", 1, time.Hour),    // at its end: outside
+			use("t1", "clerk", "reports:read", 0, time.Minute),  // no use
+			use("t2", "viewer", "audit:read", 2, time.Minute),   // another tenant
+		}))
+		g := func(role, perm string) audit.Grant { return audit.Grant{Role: role, Permission: perm} }
+		granted := []audit.Grant{g("clerk", "orders:read"), g("viewer", "orders:read"), g("clerk", "orders:*"), g("clerk", "invoices:pay"),
+			g("clerk", "users:invite"), g("clerk", "reports:read"), g("viewer", "audit:read"), g("viewer", "orders:read")}
 		got, err := s.UnusedGrants(ctx(t), "t1", base, base.Add(time.Hour), granted)
 		require.NoError(t, err)
-		assert.Equal(t, []string{"reports:read", "users:invite", "audit:read", "*:delete"}, got,
-			"denials, other windows and other tenants exercise nothing; wildcards are used by what they cover")
-		got, err = s.UnusedGrants(ctx(t), "t1", base, base.Add(time.Hour), []string{"*"})
+		assert.Equal(t, []audit.Grant{g("viewer", "orders:read"), g("clerk", "invoices:pay"), g("clerk", "users:invite"),
+			g("clerk", "reports:read"), g("viewer", "audit:read")}, got,
+			"per role and permission as written; other windows and tenants use nothing; in order, once")
+		got, err = s.UnusedGrants(ctx(t), "", base, base.Add(time.Hour), []audit.Grant{g("viewer", "audit:read"), g("viewer", "orders:read")})
+		require.NoError(t, err)
+		assert.Equal(t, []audit.Grant{g("viewer", "orders:read")}, got, "no tenant: every tenant")
+		got, err = s.UnusedGrants(ctx(t), "t1", base.Add(-time.Minute), base, []audit.Grant{g("clerk", "invoices:pay"), g("clerk", "orders:read")})
+		require.NoError(t, err)
+		assert.Equal(t, []audit.Grant{g("clerk", "orders:read")}, got, "from is inside the window")
+
+		// Later uses add to the tally and widen it.
+		require.NoError(t, s.RecordGrantUse(ctx(t), []audit.GrantUse{use("t1", "viewer", "orders:read", 1, 2*time.Hour)}))
+		got, err = s.UnusedGrants(ctx(t), "t1", base.Add(2*time.Hour), base.Add(3*time.Hour), []audit.Grant{g("viewer", "orders:read"), g("clerk", "orders:read")})
+		require.NoError(t, err)
+		assert.Equal(t, []audit.Grant{g("clerk", "orders:read")}, got)
+		got, err = s.UnusedGrants(ctx(t), "t1", base, base.Add(time.Hour), nil)
+		require.NoError(t, err)
+		assert.Equal(t, []audit.Grant{}, got)
+	})
+	t.Run("RecordGrantUseDuplicatesInOneCall", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		u := audit.GrantUse{TenantID: "t1", Role: "clerk", Permission: "orders:read", Count: 1, LastUsed: base.Add(time.Minute)}
+		require.NoError(t, s.RecordGrantUse(ctx(t), []audit.GrantUse{u, u}))
+		require.NoError(t, s.RecordGrantUse(ctx(t), nil))
+		got, err := s.UnusedGrants(ctx(t), "t1", base, base.Add(time.Hour), []audit.Grant{{Role: "clerk", Permission: "orders:read"}})
 		require.NoError(t, err)
 		assert.Empty(t, got)
-		got, err = s.UnusedGrants(ctx(t), "t1", base.Add(3*time.Hour), base.Add(4*time.Hour), []string{"*"})
-		require.NoError(t, err)
-		assert.Equal(t, []string{"*"}, got)
 	})
 	t.Run("SessionsPerDevice", func(t *testing.T) {
 		t.Parallel()
@@ -445,8 +471,9 @@ func RunAuditStore(t *testing.T, newStore AuditStoreFactory) {
 		assert.Error(t, err)
 		_, err = s.TopDenied(c, "t1", base, base.Add(time.Hour), 1)
 		assert.Error(t, err)
-		_, err = s.UnusedGrants(c, "t1", base, base.Add(time.Hour), []string{"a:b"})
+		_, err = s.UnusedGrants(c, "t1", base, base.Add(time.Hour), []audit.Grant{{Role: "r", Permission: "a:b"}})
 		assert.Error(t, err)
+		assert.Error(t, s.RecordGrantUse(c, []audit.GrantUse{{TenantID: "t1", Role: "r", Permission: "a:b", Count: 1, LastUsed: base}}))
 		_, err = s.SessionsPerDevice(c, "t1", base, base.Add(time.Hour), 1)
 		assert.Error(t, err)
 	})
