@@ -123,6 +123,14 @@ func (m *Manager) issueToken(ctx context.Context, purpose string, u *user.User, 
 	return nil
 }
 
+// ExistingAccountNotifier is implemented by a Notifier that can tell the
+// owner of an address that someone tried to register it again; it is
+// required by Config.EnumerationSafeRegistration, under which Register
+// answers the same for taken and new addresses.
+type ExistingAccountNotifier interface {
+	AccountExists(ctx context.Context, u *user.User) error
+}
+
 // EmailChangeNotifier is implemented by a Notifier that also tells the
 // old address about an email change (OWASP: notify on account changes).
 // u is the user after the change; with Config.RequireEmailVerification

@@ -115,6 +115,15 @@ func New(opts ...Option) (*Manager, error) {
 	if o.cfg.RequireEmailVerification && o.notifier == nil {
 		return nil, &ConfigError{Field: "RequireEmailVerification", Reason: "needs WithNotifier to deliver verification tokens"}
 	}
+	if o.cfg.EnumerationSafeRegistration {
+		if !o.cfg.RequireEmailVerification {
+			// An active account could log in at once, which a taken address cannot.
+			return nil, &ConfigError{Field: "EnumerationSafeRegistration", Reason: "needs RequireEmailVerification"}
+		}
+		if _, ok := o.notifier.(ExistingAccountNotifier); !ok {
+			return nil, &ConfigError{Field: "EnumerationSafeRegistration", Reason: "needs a Notifier that implements ExistingAccountNotifier, to tell an address's owner"}
+		}
+	}
 	if err := o.cfg.Argon2.CheckOWASPMinimum(); err != nil {
 		if !o.insecureHashing {
 			return nil, &ConfigError{Field: "Argon2", Reason: err.Error() + "; WithInsecurePasswordHashing allows it in tests"}
@@ -327,6 +336,11 @@ type RegisterInput struct {
 // Config.RequireEmailVerification is on. Input errors come back
 // as a *ValidationError listing every rejected field; a taken email is
 // ErrUserExists.
+//
+// With Config.EnumerationSafeRegistration, a taken email answers exactly
+// as a new one: (nil, nil), the same work on the caller's time, and the
+// address's owner told through the Notifier (ExistingAccountNotifier);
+// the new user exists once they verify the address.
 func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User, err error) {
 	ctx, span := m.tel.Start(ctx, "authv2.Register")
 	defer func() { m.tel.End(span, err) }()
@@ -366,11 +380,23 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User,
 		CreatedAt:         now,
 		UpdatedAt:         now,
 	}
+	safe := m.cfg.EnumerationSafeRegistration
 	if err := m.users.Create(ctx, u); err != nil {
-		if errors.Is(err, store.ErrConflict) {
+		if !errors.Is(err, store.ErrConflict) {
+			return nil, translate("user.create", err)
+		}
+		if !safe {
 			return nil, ErrUserExists
 		}
-		return nil, translate("user.create", err)
+		m.background(ctx, func(ctx context.Context) error {
+			owner, err := m.users.GetByEmail(ctx, in.Email)
+			if err != nil {
+				return translate("user.get_by_email", err)
+			}
+			m.emit(ctx, audit.Event{Type: audit.TypeRegister, Outcome: audit.Failure, Target: owner.ID, Reason: "email_taken"})
+			return m.notifier.(ExistingAccountNotifier).AccountExists(ctx, owner)
+		})
+		return nil, nil
 	}
 	if in.TenantID != "" {
 		if err := m.permissions.AddMember(ctx, permission.Membership{UserID: u.ID, TenantID: in.TenantID, CreatedAt: now}); err != nil {
@@ -378,6 +404,13 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User,
 		}
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypeRegister, Outcome: audit.Success, ActorUserID: u.ID, TenantID: in.TenantID, Target: u.ID})
+	if safe {
+		// Off the caller's time, like the taken address's notice.
+		m.background(ctx, func(ctx context.Context) error {
+			return m.issueToken(ctx, user.TokenEmailVerification, u, m.cfg.VerifyTokenTTL)
+		})
+		return nil, nil
+	}
 	if status == user.StatusPendingVerification {
 		if err := m.issueToken(ctx, user.TokenEmailVerification, u, m.cfg.VerifyTokenTTL); err != nil {
 			return nil, err

@@ -39,6 +39,10 @@ type Config struct {
 	// RequireEmailVerification registers users as pending_verification,
 	// and refuses their logins until they verify.
 	RequireEmailVerification bool
+	// EnumerationSafeRegistration makes Register answer a taken address
+	// exactly as a new one and tell the address's owner instead
+	// (ExistingAccountNotifier). Needs RequireEmailVerification.
+	EnumerationSafeRegistration bool
 
 	// AuditAllowRate is the share of allowed authorization decisions
 	// audited, from 0 (none) to 1 (all). Denials are always audited.
@@ -243,6 +247,7 @@ var envVars = []envVar{
 	{"AUTHV2_RESET_TOKEN_TTL", durationVar(func(c *Config) *time.Duration { return &c.ResetTokenTTL })},
 	{"AUTHV2_VERIFY_TOKEN_TTL", durationVar(func(c *Config) *time.Duration { return &c.VerifyTokenTTL })},
 	{"AUTHV2_REQUIRE_EMAIL_VERIFICATION", boolVar(func(c *Config) *bool { return &c.RequireEmailVerification })},
+	{"AUTHV2_ENUMERATION_SAFE_REGISTRATION", boolVar(func(c *Config) *bool { return &c.EnumerationSafeRegistration })},
 	{"AUTHV2_AUDIT_ALLOW_RATE", func(c *Config, v string) error {
 		f, err := strconv.ParseFloat(v, 64)
 		c.AuditAllowRate = f

@@ -1,6 +1,8 @@
 package authv2
 
 import (
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +130,22 @@ func TestConfigFromEnvIncludesHTTP(t *testing.T) {
 	bad := DefaultConfig()
 	bad.HTTP.CookieName = "bad name;"
 	require.ErrorIs(t, bad.Validate(), ErrInvalidConfig)
+}
+
+// TestEveryEnvVariableIsDocumented: each AUTHV2_* variable the
+// configuration reads is in the README's table, so the docs cannot lag a
+// new setting.
+func TestEveryEnvVariableIsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	var names []string
+	record := func(name string) (string, bool) { names = append(names, name); return "", false }
+	_, err = configFromLookup(record)
+	require.NoError(t, err)
+	_, err = httpConfigFromLookup(record)
+	require.NoError(t, err)
+	require.NotEmpty(t, names)
+	for _, name := range names {
+		assert.True(t, strings.Contains(string(readme), "`"+name+"`"), "README.md's configuration table lacks %s", name)
+	}
 }

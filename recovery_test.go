@@ -100,3 +100,55 @@ func TestRecoveryFlowsAreThrottled(t *testing.T) {
 		assert.ErrorIs(t, err, authv2.ErrThrottled, "guesses at one user's token are limited across clients")
 	})
 }
+
+// existsNotifier also hears of registrations with a taken address.
+type existsNotifier struct {
+	*captureNotifier
+	exists chan string
+}
+
+func (n *existsNotifier) AccountExists(_ context.Context, u *user.User) error {
+	n.exists <- u.Email
+	return nil
+}
+
+// TestEnumerationSafeRegistration: with the option on, registering a
+// taken address answers exactly as a new one does, and the owner of the
+// address hears of it through the Notifier; the new address gets its
+// verification token.
+func TestEnumerationSafeRegistration(t *testing.T) {
+	n := &existsNotifier{captureNotifier: newCaptureNotifier(), exists: make(chan string, 1)}
+	cfg := authv2.DefaultConfig()
+	cfg.Argon2 = cheapArgon2
+	cfg.RequireEmailVerification = true
+	cfg.EnumerationSafeRegistration = true
+	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
+	owner, err := e.m.Register(t.Context(), authv2.RegisterInput{Email: "owner@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	assert.Nil(t, owner, "the answer carries nothing that differs between new and taken addresses")
+	_, err = e.m.VerifyEmail(t.Context(), n.wait(t, n.verify, "owner@example.com"))
+	require.NoError(t, err)
+
+	again, err := e.m.Register(t.Context(), authv2.RegisterInput{Email: "OWNER@example.com", Password: "another fine passphrase"})
+	require.NoError(t, err, "a taken address answers like a new one")
+	assert.Nil(t, again)
+	assert.Equal(t, "owner@example.com", <-n.exists, "the owner is told")
+	e.login(t, "owner@example.com") // the owner's password is untouched
+	require.ErrorIs(t, loginAs(e, "owner@example.com", "another fine passphrase", ""), authv2.ErrInvalidCredentials)
+
+	_, err = e.m.Register(t.Context(), authv2.RegisterInput{Email: "bad address", Password: goodPassword})
+	require.ErrorIs(t, err, authv2.ErrValidation, "input errors still say what is wrong")
+}
+
+// TestEnumerationSafeRegistrationNeedsVerificationAndNotifier: the option
+// is refused where it could not hold (an active account answers a login
+// at once; nobody could tell the owner).
+func TestEnumerationSafeRegistrationNeedsVerificationAndNotifier(t *testing.T) {
+	cfg := authv2.DefaultConfig()
+	cfg.EnumerationSafeRegistration = true
+	_, err := authv2.New(authv2.WithConfig(cfg), authv2.WithNotifier(newCaptureNotifier()))
+	require.ErrorIs(t, err, authv2.ErrInvalidConfig, "without RequireEmailVerification")
+	cfg.RequireEmailVerification = true
+	_, err = authv2.New(authv2.WithConfig(cfg), authv2.WithNotifier(newCaptureNotifier()))
+	require.ErrorIs(t, err, authv2.ErrInvalidConfig, "with a Notifier that cannot tell the owner")
+}
