@@ -100,7 +100,13 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 			return fmt.Errorf("connecting to Redis: %w", err)
 		}
 		defer client.Close()
-		opts = append(opts, authv2.WithSessionStore(redis.NewSessionStore(client)),
+		sessions := redis.NewSessionStore(client)
+		// An allkeys-* eviction policy could drop a user's session index
+		// before the sessions it lists, leaving them unrevocable.
+		if err := sessions.Check(ctx); err != nil {
+			log.Warn("Redis is configured unsafely for sessions", "error", err)
+		}
+		opts = append(opts, authv2.WithSessionStore(sessions),
 			authv2.WithRateLimiter(redis.NewRateLimiter(client)), authv2.WithPolicyBus(redis.NewPolicyBus(client)))
 		log.Info("using Redis for sessions, rate limits and policy announcements")
 	}
