@@ -20,6 +20,7 @@ import (
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/store/postgres"
 	"github.com/authv2/authv2/store/storetest"
 	"github.com/authv2/authv2/user"
 )
@@ -207,7 +208,7 @@ func TestErrorsHideDriverText(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "customstore_missing_schema")
 	assert.NotContains(t, err.Error(), "pq:")
-	var de *dbError
+	var de *postgres.Error
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, "42P01", de.Code)
 }

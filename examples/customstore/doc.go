@@ -57,11 +57,13 @@
 //     row, and the conformance case ConcurrentUpdatesLoseNothing then
 //     counts 14 of 200.) Delete removes the app_users row; the extras row
 //     follows by cascade.
-//  4. Translate errors at the driver's edge: no rows becomes
-//     store.ErrNotFound, unique_violation (23505) store.ErrConflict, and a
-//     server that cannot be reached or is shutting down
-//     store.Unavailable(op, err), whose message hides the driver's text.
-//     Anything else becomes an error naming only the operation and SQLSTATE.
+//  4. Translate errors at the driver's edge with postgres.Translate, the
+//     classification authv2's own stores use: no rows becomes
+//     store.ErrNotFound, unique_violation (23505) store.ErrConflict, a data
+//     exception store.ErrInvalid, and a server that cannot be reached, is
+//     shutting down or timed out store.Unavailable(op, err), whose message
+//     hides the driver's text. Anything else becomes a *postgres.Error
+//     naming only the operation and SQLSTATE.
 //  5. Run storetest.RunUserStore against the store on a real database,
 //     each case in a fresh schema (customstore_test.go does this).
 //  6. Pass the store to authv2.New with authv2.WithUserStore.

@@ -33,7 +33,23 @@ func (e *Error) Error() string {
 	if e.Code != "" {
 		msg += " " + e.Code
 	}
+	if why, ok := stateSummary[e.Code]; ok {
+		msg += " (" + why + ")"
+	}
 	return msg
+}
+
+// stateSummary says, for an operator, what the SQLSTATEs a deployment
+// mistake produces mean. It is our text, never the server's, so it
+// quotes no SQL or data.
+var stateSummary = map[string]string{
+	"3D000": "the database does not exist",
+	"3F000": "the schema does not exist",
+	"42P01": "a table does not exist: run Migrate",
+	"42703": "a column does not exist: run Migrate",
+	"42501": "the database user lacks a privilege",
+	"28P01": "password authentication failed",
+	"28000": "the database refused the login",
 }
 
 // Unwrap exposes the driver's error.
@@ -69,6 +85,16 @@ const maxAttempts = 4
 type callbackError struct{ err error }
 
 func (e callbackError) Error() string { return e.err.Error() }
+
+// Translate turns an error of database/sql and a PostgreSQL driver (lib/pq,
+// pgx: SQLSTATEs are read through the driver-neutral SQLState method) into
+// the vocabulary of package store, as the stores of this package do: no
+// rows is store.ErrNotFound, a unique violation store.ErrConflict, a data
+// exception (class 22) store.ErrInvalid, a lost connection, shutdown,
+// timeout or exhausted server an *store.UnavailableError, anything else an
+// *Error naming op and the SQLSTATE. Custom SQL stores use it, so that
+// every store classifies errors alike (see examples/customstore).
+func Translate(op string, err error) error { return translate(op, err) }
 
 // translate turns a driver error into the store's vocabulary. Errors the
 // store itself produced (sentinels, cycle errors, caller errors) pass

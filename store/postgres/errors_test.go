@@ -64,12 +64,12 @@ func TestTranslate(t *testing.T) {
 }
 
 func TestTranslateHidesUnknownErrors(t *testing.T) {
-	in := pqErr("42P01") // undefined table: no sentinel
+	in := pqErr("42P02") // undefined parameter: no sentinel, no summary
 	got := translate("user.create", in)
 	var e *Error
 	require.ErrorAs(t, got, &e)
-	assert.Equal(t, "42P01", e.Code)
-	assert.Equal(t, "authv2/postgres: user.create: database error 42P01", got.Error())
+	assert.Equal(t, "42P02", e.Code)
+	assert.Equal(t, "authv2/postgres: user.create: database error 42P02", got.Error())
 	assert.ErrorIs(t, got, in, "the cause stays reachable for logs")
 	for _, s := range []error{store.ErrNotFound, store.ErrConflict, store.ErrUnavailable, store.ErrInvalid} {
 		assert.NotErrorIs(t, got, s)
@@ -141,4 +141,12 @@ func TestMigrationsArePlainNumberedSQL(t *testing.T) {
 		assert.NotContains(t, m.sql, "authv2.", "migrations must not hard-code the schema")
 		assert.NotContains(t, m.sql, "$$", "no procedural code: every tool can split the statements")
 	}
+}
+
+// TestErrorSummarizesDeploymentMistakes: an operator reading a migration
+// failure learns what is wrong without the driver's text.
+func TestErrorSummarizesDeploymentMistakes(t *testing.T) {
+	got := Translate("migrate", pqErr("3D000"))
+	assert.Equal(t, "authv2/postgres: migrate: database error 3D000 (the database does not exist)", got.Error())
+	assert.NotContains(t, got.Error(), "hunter2")
 }
