@@ -15,6 +15,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/internal/clock"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/user"
@@ -447,6 +448,46 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 					}
 				})
 			}
+		})
+	}
+}
+
+// TestRevocationReachesSessionsAcrossClockSkew: two instances whose clocks
+// are 2 s apart. The one ahead disables the user when, by its clock, the
+// session has just passed its idle deadline; by the other's it is still
+// live. The session must end all the same: revoke-all skips nothing that
+// is not revoked, and no touch renews a session past its deadline.
+func TestRevocationReachesSessionsAcrossClockSkew(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			stores := b.stores(t)
+			start := time.Now().UTC().Truncate(time.Second)
+			behind, ahead := clock.NewFake(start), clock.NewFake(start.Add(2*time.Second))
+			instance := func(c *clock.Fake) *authv2.Manager {
+				m, err := authv2.New(append(stores.options(), authv2.WithClock(c),
+					authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing())...)
+				require.NoError(t, err)
+				t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
+				return m
+			}
+			app, admin := instance(behind), instance(ahead)
+			ctx := t.Context()
+			u, err := app.Register(ctx, authv2.RegisterInput{Email: "skew@example.com", Password: goodPassword})
+			require.NoError(t, err)
+			res, err := app.Login(ctx, authv2.LoginInput{Email: "skew@example.com", Password: goodPassword})
+			require.NoError(t, err)
+			idle := session.DefaultPolicy.IdleTimeout
+			behind.Advance(idle - time.Second)
+			ahead.Advance(idle - time.Second) // 1 s past the idle deadline by the admin's clock
+			require.NoError(t, admin.DisableUser(ctx, u.ID))
+			_, err = app.Authenticate(ctx, res.Token, session.ClientInfo{})
+			require.ErrorIs(t, err, authv2.ErrSessionRevoked, "the lagging instance must not renew it")
+			behind.Advance(10 * time.Minute)
+			_, err = app.Authenticate(ctx, res.Token, session.ClientInfo{})
+			require.Error(t, err)
+			live, err := app.ListSessions(ctx, u.ID)
+			require.NoError(t, err)
+			assert.Empty(t, live)
 		})
 	}
 }

@@ -218,7 +218,9 @@ type Store interface {
 	Get(ctx context.Context, id string) (*Session, error)
 
 	// Touch records use: sets LastSeenAt and IdleExpiresAt on a session that
-	// is not revoked. store.ErrNotFound when missing or revoked.
+	// is neither revoked nor expired at lastSeen. store.ErrNotFound when
+	// missing, revoked or expired: an expiry is final, so a session that a
+	// revoke-all skipped as expired can never be renewed.
 	Touch(ctx context.Context, id string, lastSeen, idleExpires time.Time) error
 
 	// Update replaces the mutable fields of a live session (tenant, scope,
@@ -229,8 +231,9 @@ type Store interface {
 	// already revoked session is a no-op; a missing one is store.ErrNotFound.
 	Revoke(ctx context.Context, id string, at time.Time, reason string) error
 
-	// RevokeUser revokes, in one atomic step, the user's live sessions that
-	// match f, and returns their IDs.
+	// RevokeUser revokes, in one atomic step, every session of the user not
+	// yet revoked that matches f — expired at `at` or not, since another
+	// instance's clock may lag — and returns their IDs.
 	RevokeUser(ctx context.Context, userID string, f RevokeFilter, at time.Time, reason string) ([]string, error)
 
 	// Rotate atomically revokes oldID (reason ReasonRotated, ReplacedBy

@@ -117,7 +117,7 @@ func (s *SessionStore) Touch(ctx context.Context, id string, lastSeen, idleExpir
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	x, ok := s.byID[id]
-	if !ok || !x.RevokedAt.IsZero() {
+	if !ok || !x.Live(lastSeen) {
 		return store.ErrNotFound
 	}
 	x.LastSeenAt, x.IdleExpiresAt = lastSeen, idleExpires
@@ -166,8 +166,12 @@ func (s *SessionStore) RevokeUser(ctx context.Context, userID string, f session.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []string
-	for _, x := range s.liveLocked(userID, at) {
-		if x.ID == f.ExceptID || (f.TenantID != "" && x.TenantID != f.TenantID) {
+	// Every session not yet revoked, expired or not at `at`: another
+	// instance's clock may lag this one's, and for it the session may still
+	// be live (session.Store's contract).
+	for id := range s.byUser[userID] {
+		x := s.byID[id]
+		if !x.RevokedAt.IsZero() || x.ID == f.ExceptID || (f.TenantID != "" && x.TenantID != f.TenantID) {
 			continue
 		}
 		x.RevokedAt, x.RevokeReason = at, reason

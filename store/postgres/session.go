@@ -45,8 +45,11 @@ func newSessionStore(h *handle) *SessionStore {
 	return &SessionStore{h: h, lockClass: "authv2.sessions:" + h.schema, q: sessionQueries{
 		insert: h.q(`INSERT INTO {s}.sessions (` + sessionCols + `)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`),
-		get:   h.q(`SELECT ` + sessionCols + ` FROM {s}.sessions WHERE id = $1`),
-		touch: h.q(`UPDATE {s}.sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1 AND revoked_at IS NULL`),
+		get: h.q(`SELECT ` + sessionCols + ` FROM {s}.sessions WHERE id = $1`),
+		// An expiry is final: a session past its deadline at lastSeen is
+		// not renewed (see session.Store.Touch).
+		touch: h.q(`UPDATE {s}.sessions SET last_seen_at = $2, idle_expires_at = $3
+			WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2`),
 		update: h.q(`UPDATE {s}.sessions SET tenant_id = $2, scope = $3, auth_level = $4, authenticated_at = $5,
 			client_ip = $6, user_agent = $7, device_label = $8 WHERE id = $1 AND revoked_at IS NULL`),
 		// One statement tells "revoked now", "already revoked" (no write)
@@ -55,8 +58,9 @@ func newSessionStore(h *handle) *SessionStore {
 				UPDATE {s}.sessions SET revoked_at = $2, revoke_reason = $3
 				WHERE id = $1 AND revoked_at IS NULL RETURNING 1)
 			SELECT EXISTS (SELECT 1 FROM u) OR EXISTS (SELECT 1 FROM {s}.sessions WHERE id = $1)`),
+		// Expired or not: another instance's clock may lag this one's.
 		revokeUser: h.q(`UPDATE {s}.sessions SET revoked_at = $2, revoke_reason = $3
-			WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND id <> $4
+			WHERE user_id = $1 AND revoked_at IS NULL AND id <> $4
 			AND ($5 = '' OR tenant_id = $5) RETURNING id`),
 		// Revoking the old session and inserting its successor in one
 		// statement makes rotation atomic without a transaction: if the

@@ -349,6 +349,14 @@ local function live(key, now)
   if exp <= now then return false end
   return true, tonumber(f[4]), tonumber(f[5])
 end
+-- ended: the session is gone (Redis expired it) or revoked. Only an ended
+-- session may leave the user's index: one merely past its deadline by this
+-- caller's clock may be live by another instance's, which lags, and
+-- RevokeUser must still reach it.
+local function ended(key)
+  local ra = redis.call('HGET', key, 'ra')
+  return (not ra) or ra ~= '0'
+end
 local function skey(prefix, tag, id) return prefix .. '{' .. tag .. '}:s:' .. id end
 -- trim drops up to three of the index's oldest members whose key Redis
 -- already expired: called with each write, it cleans more than is added
@@ -382,13 +390,14 @@ if limit > 0 then
   local ids = redis.call('ZRANGE', KEYS[2], 0, -1)
   local alive = {}
   for _, id in ipairs(ids) do
-    local ok, created, seen = live(skey(ARGV[5], ARGV[6], id), now)
+    local key = skey(ARGV[5], ARGV[6], id)
+    local ok, created, seen = live(key, now)
     if ok then
       table.insert(alive, {id = id, created = created, seen = seen})
-    else
-      -- Dead sessions leave the user's index (they stay readable by ID
-      -- until their TTL), so the index holds live sessions only and this
-      -- loop costs what the user's live sessions cost.
+    elseif ended(key) then
+      -- Ended sessions leave the user's index (they stay readable by ID
+      -- until their TTL), so this loop costs what the user's unended
+      -- sessions cost.
       redis.call('ZREM', KEYS[2], id)
     end
   end
@@ -538,8 +547,10 @@ func (s *SessionStore) parse(op string, v []string) (*session.Session, error) {
 // an index an earlier build gave a TTL cannot expire under a session kept
 // alive only by use.
 var touchScript = rueidis.NewLuaScript(`
-local f = redis.call('HMGET', KEYS[1], 'ra', 'ae', 'u')
+local f = redis.call('HMGET', KEYS[1], 'ra', 'ae', 'u', 'ie')
 if not f[1] or f[1] ~= '0' then return 'NOTFOUND' end
+-- An expiry is final: no touch renews a session past its deadline.
+if math.min(tonumber(f[2]), tonumber(f[4])) <= tonumber(ARGV[1]) then return 'NOTFOUND' end
 redis.call('HSET', KEYS[1], 'ls', ARGV[1], 'ie', ARGV[2])
 local exp = math.floor(math.min(tonumber(ARGV[2]), tonumber(f[2])) / 1000)
 redis.call('PEXPIREAT', KEYS[1], math.max(exp, tonumber(ARGV[3])))
@@ -600,9 +611,10 @@ local now = tonumber(ARGV[1])
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = skey(ARGV[5], ARGV[6], id)
-  if not live(key, now) then
+  if ended(key) then
     redis.call('ZREM', KEYS[1], id)
   elseif id ~= ARGV[3] and (ARGV[4] == '' or redis.call('HGET', key, 't') == ARGV[4]) then
+    -- Expired by this caller's clock or not: another's may lag.
     redis.call('HSET', key, 'ra', ARGV[1], 'rr', ARGV[2])
     redis.call('ZREM', KEYS[1], id)
     table.insert(out, id)

@@ -93,6 +93,36 @@ func RunSessionStore(t *testing.T, newStore SessionStoreFactory) {
 		assertTimeEqual(t, seen.Add(30*time.Minute), got.IdleExpiresAt)
 		assertTimeEqual(t, in.AbsoluteExpiresAt, got.AbsoluteExpiresAt)
 	})
+	t.Run("TouchRefusesAnExpiredSession", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := newSession("u1", base)
+		_, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		late := in.IdleExpiresAt // an expiry is final: no touch brings a session back
+		assert.ErrorIs(t, s.Touch(ctx(t), in.ID, late, late.Add(30*time.Minute)), store.ErrNotFound)
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assertTimeEqual(t, in.IdleExpiresAt, got.IdleExpiresAt)
+	})
+	t.Run("RevokeUserReachesSessionsPastTheirDeadline", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := newSession("u1", base)
+		_, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		// The revoking instance's clock is past the idle deadline; another
+		// instance's, a little behind, still sees the session live.
+		ahead := in.IdleExpiresAt.Add(time.Second)
+		_, err = s.RevokeUser(ctx(t), "u1", session.RevokeFilter{}, ahead, session.ReasonUserDisabled)
+		require.NoError(t, err)
+		behind := in.IdleExpiresAt.Add(-time.Second)
+		assert.ErrorIs(t, s.Touch(ctx(t), in.ID, behind, behind.Add(30*time.Minute)), store.ErrNotFound,
+			"a session revoke-all skipped must not be renewed by a clock that lags")
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assert.False(t, got.RevokedAt.IsZero(), "revoke-all ends every session not yet revoked, expired or not")
+	})
 	t.Run("UpdateChangesMutableFields", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
