@@ -23,6 +23,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/handlers"
 	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/internal/redistest"
 	"github.com/authv2/authv2/store/memory"
@@ -95,6 +96,7 @@ func TestLoadWithFaults(t *testing.T) {
 		}
 		req, _ := http.NewRequest(method, srv.URL+path, rd)
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(handlers.AuthModeHeader, "bearer") // the token in the body, as API clients want it
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/handlers"
 	"github.com/authv2/authv2/internal/redistest"
 	"github.com/authv2/authv2/store/memory"
 	"github.com/authv2/authv2/store/redis"
@@ -85,6 +86,7 @@ func TestLoad(t *testing.T) {
 		}
 		req, _ := http.NewRequest(method, srv.URL+path, rd)
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(handlers.AuthModeHeader, "bearer") // the token in the body, as API clients want it
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}

@@ -1,8 +1,10 @@
-// Command httpserver is a small JSON API protected by authv2: register,
-// log in (a session cookie for browsers, the token for bearer clients),
-// log out, who am I, list and revoke my sessions, switch tenant, and
-// orders whose refunds follow a CEL business rule (a clerk refunds up to
-// 500, a manager any amount).
+// Command httpserver is a small JSON API protected by authv2. The account
+// routes come from the handler kit (package handlers): register (into a
+// tenant of one's own), log in (a session cookie for browsers, the token
+// for clients that send Authv2-Auth-Mode: bearer), log out, who am I,
+// list and revoke my sessions, switch tenant, change password. Its own
+// routes are orders whose refunds follow a CEL business rule (a clerk
+// refunds up to 500, a manager any amount).
 //
 //	go run ./examples/httpserver
 //

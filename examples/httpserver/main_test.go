@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/handlers"
 	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/user"
@@ -42,12 +43,14 @@ var backends = []struct {
 }
 
 // client talks to the test server; with a jar it behaves like a browser
-// (cookies), with a token like an API client (bearer).
+// (cookies), with a token like an API client (bearer). API clients ask the
+// kit for the token in the body (handlers.AuthModeHeader).
 type client struct {
-	t     *testing.T
-	base  string
-	hc    *http.Client
-	token string
+	t      *testing.T
+	base   string
+	hc     *http.Client
+	token  string
+	bearer bool
 }
 
 func newBrowser(t *testing.T, ts *httptest.Server) *client {
@@ -60,7 +63,7 @@ func newBrowser(t *testing.T, ts *httptest.Server) *client {
 
 func newAPIClient(t *testing.T, ts *httptest.Server, token string) *client {
 	hc := *ts.Client()
-	return &client{t: t, base: ts.URL, hc: &hc, token: token}
+	return &client{t: t, base: ts.URL, hc: &hc, token: token, bearer: true}
 }
 
 // do sends a request; header pairs follow the body.
@@ -76,6 +79,9 @@ func (c *client) do(method, path string, body any, header ...string) (*http.Resp
 	require.NoError(c.t, err)
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.bearer {
+		req.Header.Set(handlers.AuthModeHeader, "bearer")
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
@@ -99,6 +105,26 @@ func decodeInto[T any](t *testing.T, b []byte) T {
 	var v T
 	require.NoError(t, json.Unmarshal(b, &v), string(b))
 	return v
+}
+
+// userJSON, loginJSON and sessionJSON are the kit's answers as a client
+// reads them.
+type userJSON struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+}
+
+type loginJSON struct {
+	// Token is set for bearer clients only; browsers get the cookie.
+	Token     string `json:"token"`
+	SessionID string `json:"session_id"`
+	TenantID  string `json:"tenant_id"`
+}
+
+type sessionJSON struct {
+	ID      string `json:"id"`
+	IP      string `json:"ip"`
+	Current bool   `json:"current"`
 }
 
 type registeredJSON struct {
@@ -164,17 +190,18 @@ func journey(t *testing.T, m *authv2.Manager, ts *httptest.Server) {
 	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 	assert.Empty(t, resp.Cookies())
 
-	// Login: the cookie's attributes, and the token for bearer clients.
+	// Login: the cookie's attributes; the browser gets no token in the body.
 	resp, body = ada.do("POST", "/login", map[string]any{"email": "ada@example.com", "password": password, "tenant_id": "acme", "device": "laptop"})
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
 	login := decodeInto[loginJSON](t, body)
-	assert.True(t, login.Cookie)
+	assert.Empty(t, login.Token)
 	require.Len(t, resp.Cookies(), 2, "the session cookie and the device cookie")
 	assert.Equal(t, "__Host-authv2-device", resp.Cookies()[1].Name)
 	c := resp.Cookies()[0]
 	assert.Equal(t, "__Host-authv2", c.Name)
-	assert.Equal(t, login.Token, c.Value)
+	assert.NotContains(t, string(body), c.Value)
+	adaToken := c.Value
 	assert.True(t, c.Secure)
 	assert.True(t, c.HttpOnly)
 	assert.Equal(t, http.SameSiteLaxMode, c.SameSite)
@@ -201,8 +228,8 @@ func journey(t *testing.T, m *authv2.Manager, ts *httptest.Server) {
 
 	// A token in the URL is no credential.
 	anon := newAPIClient(t, ts, "")
-	assert.Equal(t, http.StatusUnauthorized, anon.status("GET", "/me?token="+login.Token, nil))
-	assert.Equal(t, http.StatusUnauthorized, anon.status("GET", "/me?session="+login.Token, nil))
+	assert.Equal(t, http.StatusUnauthorized, anon.status("GET", "/me?token="+adaToken, nil))
+	assert.Equal(t, http.StatusUnauthorized, anon.status("GET", "/me?session="+adaToken, nil))
 
 	// The CEL rule: a clerk refunds 120 but not 900; a manager refunds 900.
 	mustDo(t, ada, "POST", "/orders/A-100/refund", nil, http.StatusOK)
@@ -257,16 +284,26 @@ func journey(t *testing.T, m *authv2.Manager, ts *httptest.Server) {
 	resp, body = ada.do("POST", "/switch-tenant", map[string]any{"tenant_id": "globex"})
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	switched := decodeInto[loginJSON](t, body)
-	assert.NotEqual(t, login.Token, switched.Token)
+	assert.NotEqual(t, login.SessionID, switched.SessionID)
 	require.Len(t, resp.Cookies(), 1)
-	assert.Equal(t, switched.Token, resp.Cookies()[0].Value)
+	switchedToken := resp.Cookies()[0].Value
+	assert.NotEqual(t, adaToken, switchedToken)
 	me = decodeInto[meJSON](t, mustDo(t, ada, "GET", "/me", nil, http.StatusOK))
 	assert.Equal(t, "globex", me.TenantID)
 	assert.Empty(t, me.Roles)
-	oldMe := decodeInto[meJSON](t, mustDo(t, newAPIClient(t, ts, login.Token), "GET", "/me", nil, http.StatusOK))
+	oldMe := decodeInto[meJSON](t, mustDo(t, newAPIClient(t, ts, adaToken), "GET", "/me", nil, http.StatusOK))
 	assert.Equal(t, "globex", oldMe.TenantID, "the old token acts as its successor, never as the old session")
 	// A member without a role in globex still cannot refund there.
 	assert.Equal(t, http.StatusForbidden, ada.status("POST", "/orders/G-100/refund", nil))
+
+	// Change password through the kit: the session is replaced (a new
+	// cookie), the old password stops working.
+	resp, body = ada.do("POST", "/password", map[string]any{"current_password": password, "new_password": "an even better passphrase"})
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	require.Len(t, resp.Cookies(), 1)
+	assert.NotEqual(t, switchedToken, resp.Cookies()[0].Value)
+	assert.Equal(t, http.StatusUnauthorized, anon.status("POST", "/login", map[string]any{"email": "ada@example.com", "password": password}))
+	mustDo(t, ada, "GET", "/me", nil, http.StatusOK)
 
 	// Logout: the cookie is cleared, the response not cached, the session dead.
 	resp, _ = ada.do("POST", "/logout", nil)
@@ -276,7 +313,7 @@ func journey(t *testing.T, m *authv2.Manager, ts *httptest.Server) {
 	assert.Equal(t, "__Host-authv2", resp.Cookies()[0].Name)
 	assert.Less(t, resp.Cookies()[0].MaxAge, 0)
 	assert.Equal(t, http.StatusUnauthorized, ada.status("GET", "/me", nil))
-	assert.Equal(t, http.StatusUnauthorized, newAPIClient(t, ts, switched.Token).status("GET", "/me", nil))
+	assert.Equal(t, http.StatusUnauthorized, newAPIClient(t, ts, switchedToken).status("GET", "/me", nil))
 }
 
 // mustDo sends a request, checks the status and returns the body. Header
@@ -288,8 +325,8 @@ func mustDo(t *testing.T, c *client, method, path string, body any, status int, 
 	return out
 }
 
-// Over plain HTTP the cookie is refused outside development mode, yet
-// bearer clients still log in.
+// Over plain HTTP the cookie is refused outside development mode (the
+// browser's login fails), yet bearer clients still log in.
 func TestPlainHTTP(t *testing.T) {
 	m, err := authv2.New(authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}), authv2.WithInsecurePasswordHashing())
 	require.NoError(t, err)
@@ -305,17 +342,18 @@ func TestPlainHTTP(t *testing.T) {
 			mustDo(t, c, "POST", "/register", map[string]any{"email": "dev@example.com", "password": password}, http.StatusCreated)
 		}
 		resp, body := c.do("POST", "/login", map[string]any{"email": "dev@example.com", "password": password})
-		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
-		l := decodeInto[loginJSON](t, body)
-		assert.Equal(t, dev, l.Cookie)
 		if dev {
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 			require.Len(t, resp.Cookies(), 2, "the session cookie and the device cookie")
 			assert.Equal(t, "authv2", resp.Cookies()[0].Name)
 			assert.Equal(t, "authv2-device", resp.Cookies()[1].Name)
 			assert.False(t, resp.Cookies()[0].Secure)
 			mustDo(t, c, "GET", "/me", nil, http.StatusOK)
 		} else {
+			assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
 			assert.Empty(t, resp.Cookies())
+			l := decodeInto[loginJSON](t, mustDo(t, newAPIClient(t, ts, ""), "POST", "/login",
+				map[string]any{"email": "dev@example.com", "password": password}, http.StatusOK))
 			mustDo(t, newAPIClient(t, ts, l.Token), "GET", "/me", nil, http.StatusOK)
 		}
 		ts.Close()

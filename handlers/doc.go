@@ -1,0 +1,61 @@
+// Package handlers is a mountable kit of JSON endpoints for the account
+// flows every application otherwise writes itself: register, log in and
+// out, who am I, list and revoke one's sessions, re-authenticate, change
+// password or email, switch tenant, reset a password and verify an
+// email address. It uses only the public API of package authv2, so the
+// kit is an example of that API as much as a shortcut.
+//
+// Serve the kit behind Manager.Middleware, the same middleware (same
+// options) as the rest of the application, without RequireAuthentication:
+// it authenticates the caller, derives the client (for throttling and
+// audit) and refuses cross-origin unsafe requests that do not carry a
+// bearer token, login included. A request that did not go through the
+// middleware is refused with 500 rather than served without CSRF
+// protection.
+//
+//	kit := handlers.New(m, handlers.WithLogger(log))
+//	mux.Handle("/auth/", http.StripPrefix("/auth", m.Middleware()(kit)))
+//
+// Routes (paths relative to where the kit is mounted):
+//
+//	POST   /register                      201 user; 202 with EnumerationSafeRegistration
+//	POST   /login                         200 session (cookie or token, see below)
+//	POST   /logout                        204, cookie cleared          (authenticated)
+//	GET    /me                            200 user, tenant, roles      (authenticated)
+//	GET    /sessions                      200 the caller's sessions    (authenticated)
+//	DELETE /sessions/{id}                 204; 404 for another's       (authenticated)
+//	POST   /reauthenticate                200 new session              (authenticated)
+//	POST   /password                      200 new session              (authenticated, fresh)
+//	POST   /email                         200 new session              (authenticated, fresh)
+//	POST   /switch-tenant                 200 new session              (authenticated)
+//	POST   /password-reset                202 whether or not the address is known
+//	POST   /password-reset/complete       204
+//	POST   /email-verification            202 (the caller's account, or {"user_id"})
+//	POST   /email-verification/complete   204
+//
+// # Cookie or token
+//
+// A route that opens or replaces a session delivers its token one way
+// only. A request that carries "Authorization: Bearer" or the header
+// "Authv2-Auth-Mode: bearer" (AuthModeHeader) is a bearer client: the
+// token (and the device token) come back in the body and no cookie is
+// set. Any other request is a browser: the session and device cookies are
+// set (Manager.SetSessionCookie) and the body carries no secret, so
+// script injected into the page cannot read the token. Over plain HTTP
+// outside development mode the cookie cannot be set: the new session is
+// ended again and the request fails with 500 (the server's TLS set-up,
+// or TrustedProxies, is wrong), while bearer clients still log in.
+//
+// # Requests and errors
+//
+// Bodies are JSON objects of at most 64 KiB (413 beyond). Fields the kit
+// does not declare are ignored rather than refused: they have nowhere to
+// go (a smuggled "role" or "tenant_id" in /register changes nothing), a
+// misspelt required field still fails validation, and clients may send
+// fields a newer kit will understand. Every error is an RFC 9457
+// application/problem+json from authv2.ProblemFor, validation errors
+// naming the rejected fields ("email", "password"), plus the kit's own:
+// "urn:authv2:problem:malformed-body" (400), "...:too-large" (413) and
+// "...:invalid-token" (400, an unknown, used or expired reset or
+// verification token).
+package handlers

@@ -1,0 +1,61 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/authv2/authv2"
+)
+
+// AuthModeHeader is the request header with which a client that has no
+// bearer token yet (logging in) asks for the token in the response body
+// instead of a cookie: "Authv2-Auth-Mode: bearer".
+const AuthModeHeader = "Authv2-Auth-Mode"
+
+// bearerClient reports whether r comes from a client that keeps its token
+// itself: it asked for bearer mode, or it already authenticates with an
+// Authorization header. Browsers send neither (a cross-site page cannot
+// add either header without a CORS preflight the application allows).
+func bearerClient(r *http.Request) bool {
+	if strings.EqualFold(strings.TrimSpace(r.Header.Get(AuthModeHeader)), "bearer") {
+		return true
+	}
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "Bearer")
+}
+
+// sessionJSON answers a route that opened or replaced a session. Token
+// and DeviceToken are set for bearer clients only.
+type sessionJSON struct {
+	SessionID   string    `json:"session_id"`
+	TenantID    string    `json:"tenant_id,omitempty"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	Token       string    `json:"token,omitempty"`
+	DeviceToken string    `json:"device_token,omitempty"`
+}
+
+// issue hands res to the client: in the body for a bearer client, as the
+// session and device cookies for a browser (see the package
+// documentation). A browser whose cookie cannot be set gets an error, and
+// the session is ended so that no live session is left that nobody holds.
+func (k *kit) issue(w http.ResponseWriter, r *http.Request, res *authv2.LoginResult) {
+	out := sessionJSON{SessionID: res.Session.ID, TenantID: res.Session.TenantID, ExpiresAt: res.Session.ExpiresAt()}
+	if bearerClient(r) {
+		out.Token, out.DeviceToken = res.Token, res.DeviceToken
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	if err := k.m.SetSessionCookie(w, r, res); err != nil {
+		// Not on the request's cancellation: the session must end even if
+		// the client has gone.
+		if lerr := k.m.Logout(context.WithoutCancel(r.Context()), res.Token); lerr != nil {
+			k.log.ErrorContext(r.Context(), "handlers: ending a session whose cookie could not be set", "error", lerr)
+		}
+		k.log.ErrorContext(r.Context(), "handlers: session cookie not set; serve over TLS (list a TLS-terminating proxy in TrustedProxies) or use development mode locally", "error", err)
+		authv2.WriteProblem(w, problemFor(err), err) // logged above, with the fix
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,108 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/user"
+)
+
+// RegisterFunc creates the account for POST /register. in carries the
+// client's email, password and display name only; TenantID and
+// Attributes are empty, because registration is anonymous and must not
+// let a client choose what it joins. A nil user with a nil error is the
+// enumeration-safe answer (Config.EnumerationSafeRegistration): 202.
+type RegisterFunc func(ctx context.Context, in authv2.RegisterInput) (*user.User, error)
+
+// Option configures New. Options supply dependencies; the routes and
+// their rules are fixed, so every application's kit behaves alike.
+type Option func(*kit)
+
+// WithLogger logs server-side failures (5xx answers) to l. Without it
+// they are not logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(k *kit) {
+		if l != nil {
+			k.log = l
+		}
+	}
+}
+
+// WithRegister replaces Manager.Register for POST /register, for an
+// application that registers users its own way: into a tenant it creates
+// for them, with roles it binds, after checks of its own.
+func WithRegister(f RegisterFunc) Option {
+	return func(k *kit) {
+		if f != nil {
+			k.register = f
+		}
+	}
+}
+
+// kit holds the dependencies every handler shares.
+type kit struct {
+	m        *authv2.Manager
+	log      *slog.Logger
+	register RegisterFunc
+}
+
+// New returns the kit's routes (see the package documentation) as one
+// handler. Serve it behind m.Middleware, without RequireAuthentication:
+// the kit decides itself which routes need a caller. New panics if m is
+// nil, a wiring mistake like an invalid pattern given to http.ServeMux.
+func New(m *authv2.Manager, opts ...Option) http.Handler {
+	if m == nil {
+		panic("handlers: New needs a Manager")
+	}
+	k := &kit{m: m, log: slog.New(slog.DiscardHandler), register: m.Register}
+	for _, o := range opts {
+		o(k)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /register", k.handleRegister)
+	mux.HandleFunc("POST /login", k.handleLogin)
+	mux.HandleFunc("POST /password-reset", k.handleResetRequest)
+	mux.HandleFunc("POST /password-reset/complete", k.handleResetComplete)
+	mux.HandleFunc("POST /email-verification", k.handleVerifyRequest)
+	mux.HandleFunc("POST /email-verification/complete", k.handleVerifyComplete)
+
+	mux.Handle("POST /logout", k.authed(k.handleLogout))
+	mux.Handle("GET /me", k.authed(k.handleMe))
+	mux.Handle("GET /sessions", k.authed(k.handleListSessions))
+	mux.Handle("DELETE /sessions/{id}", k.authed(k.handleRevokeSession))
+	mux.Handle("POST /reauthenticate", k.authed(k.handleReauthenticate))
+	mux.Handle("POST /password", k.authed(k.handleChangePassword))
+	mux.Handle("POST /email", k.authed(k.handleChangeEmail))
+	mux.Handle("POST /switch-tenant", k.authed(k.handleSwitchTenant))
+	return k.behindMiddleware(mux)
+}
+
+// behindMiddleware refuses requests that did not go through
+// Manager.Middleware. Served without it the kit would have no client IP
+// to throttle by, would read no session, and (worst, because it would
+// otherwise seem to work) would log browsers in without CSRF protection.
+func (k *kit) behindMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := authv2.ClientFrom(r.Context()); !ok {
+			k.log.ErrorContext(r.Context(), "handlers: the kit is served without Manager.Middleware; refusing the request")
+			k.fail(w, r, errNotBehindMiddleware)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authed lets only authenticated callers through, so the kit can share
+// one middleware (without RequireAuthentication) with public routes.
+func (k *kit) authed(h func(http.ResponseWriter, *http.Request, *authv2.Principal)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := authv2.PrincipalFrom(r.Context())
+		if !ok {
+			k.fail(w, r, authv2.ErrUnauthenticated)
+			return
+		}
+		h(w, r, p)
+	})
+}
