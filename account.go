@@ -243,15 +243,15 @@ func (m *Manager) checkToken(ctx context.Context, purpose, tok string) (*user.Us
 }
 
 // reserveTokenUse reserves one use of a reset or verification token in
-// the budgets of the user it names (AfterFailures per MaxDelay, across
-// clients) and of the calling client; a use that succeeds gives it back.
+// the calling client's budget, which bounds the store reads one client can
+// cause; a use whose token checks out gives it back. There is no budget
+// per user: a 256-bit secret cannot be guessed, and such a budget would
+// only let anyone who knows a user's ID block that user's real token.
 func (m *Manager) reserveTokenUse(ctx context.Context, purpose, tok string) (recoveryReservation, error) {
-	userID, _, ok := parseOneTimeToken(purpose, tok)
-	if !ok {
+	if _, _, ok := parseOneTimeToken(purpose, tok); !ok {
 		return recoveryReservation{}, ErrInvalidToken // malformed: no store call, nothing to count
 	}
-	t := m.cfg.Throttle
-	return m.reserveRecovery(ctx, "token", userID, t.AfterFailures, t.MaxDelay)
+	return m.reserveClientRecovery(ctx)
 }
 
 // ResetPassword consumes a reset token and sets a new password (checked
@@ -335,6 +335,9 @@ func (m *Manager) VerifyEmail(ctx context.Context, tok string) (*user.User, erro
 		}
 		if x.PendingEmail != "" {
 			x.Email, x.PendingEmail = x.PendingEmail, ""
+			// A reset token asked for while the change was pending went
+			// to the old address, which is no longer the user's.
+			delete(x.Tokens, user.TokenPasswordReset)
 		}
 	})
 	if errors.Is(err, store.ErrConflict) {
@@ -382,16 +385,20 @@ func (m *Manager) Reauthenticate(ctx context.Context, tok, password string) (*Lo
 	return res, nil
 }
 
-// verifyPassword checks a user's current password, honouring and feeding
-// the account throttle: the check is reserved as a failure before hashing
-// and a right password gives the reservation back.
+// verifyPassword checks the current password of a session's user. A
+// live session is a trusted client: it is not subject to the account lock
+// that failures from untrusted clients set (a guesser must not lock the
+// owner out of step-up), and has its own budget instead, AfterFailures
+// per MaxDelay across the user's sessions, reserved before hashing and
+// given back by a right password.
 func (m *Manager) verifyPassword(ctx context.Context, userID, password string, now time.Time) error {
 	u, err := m.users.Get(ctx, userID)
 	if err != nil {
 		return translate("user.get", err)
 	}
-	at := &attempt{m: m, now: now}
-	if retry, err := at.reserveAccount(ctx, u, ""); err != nil {
+	t := m.cfg.Throttle
+	key := reauthKey(userID)
+	if retry, err := m.reserve(ctx, key, t.AfterFailures, t.MaxDelay, now); err != nil {
 		return err
 	} else if retry > 0 {
 		return m.throttledError(retry)
@@ -400,11 +407,10 @@ func (m *Manager) verifyPassword(ctx context.Context, userID, password string, n
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		at.failed(ctx)
 		return ErrInvalidCredentials
 	}
-	if _, err := m.users.Update(ctx, u.ID, func(x *user.User) error { at.giveBack(x); return nil }); err != nil {
-		return translate("user.update", err)
+	if err := m.limiter.Release(ctx, key, now); err != nil {
+		m.log.Warn("authv2: giving back a re-authentication reservation failed", "error", err)
 	}
 	return nil
 }

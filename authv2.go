@@ -492,7 +492,10 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if err != nil {
 		return nil, translate("user.get_by_email", err)
 	}
-	if retry, err := at.reserveAccount(ctx, u, in.DeviceToken); err != nil {
+	if retry, err := at.reserveAccount(ctx, u, in.DeviceToken); errors.Is(err, store.ErrNotFound) {
+		fail("", "unknown_user") // deleted since it was read
+		return nil, ErrInvalidCredentials
+	} else if err != nil {
 		return nil, err
 	} else if retry > 0 {
 		fail(u.ID, "account_throttled")
@@ -549,9 +552,12 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		fail(u.ID, "session")
 		return nil, err
 	}
-	stamp := u.SecurityStamp
+	stamp, verified := u.SecurityStamp, u.PasswordHash
 	saved, err := m.users.Update(ctx, u.ID, func(x *user.User) error {
-		if x.SecurityStamp != stamp {
+		// The password checked must still be the user's: a change that
+		// keeps the stamp (RevokeOnPasswordChange off) must not be undone
+		// by this login's rehash, nor let the old password in.
+		if x.SecurityStamp != stamp || x.PasswordHash != verified {
 			return errAccountChanged
 		}
 		at.proven(x)

@@ -188,33 +188,20 @@ func (m *Manager) rotatedAway(s *session.Session) bool {
 
 // tokenReused handles a token presented after its session was rotated
 // away and the grace window passed: two parties hold copies of the
-// session, so every session that descends from it is ended, audited and
-// counted (as SuperTokens does for refresh tokens).
+// session, and nothing tells which of the user's sessions descend from
+// the copy (a thief may have rotated it any number of times), so every
+// session of the user ends — as Auth0 and SuperTokens end the whole family
+// of a reused refresh token — and the reuse is audited and counted. The
+// owner signs in again with their password; the thief cannot.
 func (m *Manager) tokenReused(ctx context.Context, sess *session.Session, now time.Time) {
 	ctx = context.WithoutCancel(ctx)
-	var ended []string
-	id := sess.ReplacedBy
-	for range maxRotationHops {
-		next, err := m.sessions.Get(ctx, id)
-		if err != nil {
-			if !errors.Is(err, store.ErrNotFound) {
-				m.log.Error("authv2: reading the successor of a reused session failed", "session_id", id, "error", err)
-			}
-			break
-		}
-		if next.RevokedAt.IsZero() {
-			if err := m.sessions.Revoke(ctx, next.ID, now, session.ReasonReuse); err != nil {
-				m.log.Error("authv2: ending the successor of a reused session failed", "session_id", next.ID, "error", err)
-			} else {
-				ended = append(ended, next.ID)
-				m.emit(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: next.UserID,
-					Target: next.ID, TenantID: next.TenantID, Reason: session.ReasonReuse})
-			}
-		}
-		if !m.rotatedAway(next) {
-			break
-		}
-		id = next.ReplacedBy
+	ended, err := m.sessions.RevokeUser(ctx, sess.UserID, session.RevokeFilter{}, now, session.ReasonReuse)
+	if err != nil {
+		m.log.Error("authv2: ending the sessions of a reused token's user failed", "user_id", sess.UserID, "error", err)
+	}
+	for _, id := range ended {
+		m.emit(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: sess.UserID,
+			Target: id, Reason: session.ReasonReuse})
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypeSessionReuse, Outcome: audit.Denied, ActorUserID: sess.UserID, ActorSessionID: sess.ID,
 		TenantID: sess.TenantID, Target: sess.ID, Reason: session.ReasonReuse,

@@ -65,9 +65,8 @@ type attempt struct {
 	// issued is the device token a successful attempt hands back.
 	issued string
 	// locked is the lock this attempt set in advance, being the one that
-	// reached AfterFailures, and unlocked the expired one it replaced;
-	// zero if none.
-	locked, unlocked time.Time
+	// reached AfterFailures; zero if none.
+	locked time.Time
 }
 
 // reserveClient starts a login attempt by reserving it in the client's
@@ -135,14 +134,13 @@ func (a *attempt) reserveAccount(ctx context.Context, u *user.User, deviceToken 
 	}
 	var retry time.Duration
 	_, err := a.m.users.Update(ctx, u.ID, func(x *user.User) error {
-		retry, a.locked, a.unlocked = 0, time.Time{}, time.Time{} // fn may run more than once
+		retry, a.locked = 0, time.Time{} // fn may run more than once
 		x.FailedAttempts++
 		if x.LockedUntil.After(a.now) {
 			retry = x.LockedUntil.Sub(a.now)
 			return nil
 		}
 		if d := a.m.cfg.Throttle.throttleDelay(x.FailedAttempts); d > 0 {
-			a.unlocked = x.LockedUntil
 			x.LockedUntil = a.now.Add(d)
 			a.locked = x.LockedUntil
 		}
@@ -195,18 +193,6 @@ func (a *attempt) succeeded(ctx context.Context) {
 // account throttle, inside the update that records the success.
 func resetAccountThrottle(x *user.User) { x.FailedAttempts, x.LockedUntil = 0, time.Time{} }
 
-// giveBack undoes this attempt's reservation in x's account throttle, and
-// only that: the failure it counted and the lock it set, unless another
-// attempt changed the lock since. A re-authentication gives back rather
-// than resets, so the owner proving their password from a session does
-// not hand whoever is guessing a fresh budget.
-func (a *attempt) giveBack(x *user.User) {
-	x.FailedAttempts = max(0, x.FailedAttempts-1)
-	if !a.locked.IsZero() && x.LockedUntil.Equal(a.locked) {
-		x.LockedUntil = a.unlocked
-	}
-}
-
 // throttleDelay is the lock after the n-th consecutive failure: none below
 // AfterFailures, then BaseDelay doubling per failure up to MaxDelay.
 func (t ThrottleConfig) throttleDelay(n int) time.Duration {
@@ -227,6 +213,13 @@ func (m *Manager) throttledError(retry time.Duration) error {
 		return &ThrottledError{RetryAfter: retry}
 	}
 	return ErrInvalidCredentials
+}
+
+// reauthKey is the limiter key of the user's re-authentication budget,
+// which the user's live sessions share (see verifyPassword).
+func reauthKey(userID string) string {
+	sum := sha256.Sum256([]byte(userID))
+	return "reauth:" + hex.EncodeToString(sum[:16])
 }
 
 // recoveryKey is the limiter key of a recovery flow's target (an address
@@ -253,30 +246,47 @@ func (r recoveryReservation) release(ctx context.Context) {
 }
 
 // reserveRecovery reserves one use of a recovery flow for its target and
-// for the calling client (ClientFrom(ctx), against IPLimit per IPWindow,
-// one budget for every recovery flow). A spent budget is a
+// for the calling client (see reserveClientRecovery). A spent budget is a
 // *ThrottledError: it depends on the input alone, never on whether an
 // account exists, so it reveals none.
 func (m *Manager) reserveRecovery(ctx context.Context, flow, target string, limit int, window time.Duration) (recoveryReservation, error) {
+	return m.reserveBudgets(ctx, append([]budget{{recoveryKey(flow, target), limit, window}}, m.clientRecoveryBudget(ctx)...))
+}
+
+// reserveClientRecovery reserves one use of a recovery flow in the calling
+// client's budget (ClientFrom(ctx): IPLimit per IPWindow, one budget for
+// every recovery flow), when the context names a client.
+func (m *Manager) reserveClientRecovery(ctx context.Context) (recoveryReservation, error) {
+	return m.reserveBudgets(ctx, m.clientRecoveryBudget(ctx))
+}
+
+// budget is one limiter key with its limit.
+type budget struct {
+	key    string
+	limit  int
+	window time.Duration
+}
+
+func (m *Manager) clientRecoveryBudget(ctx context.Context) []budget {
 	t := m.cfg.Throttle
-	r := recoveryReservation{m: m, now: m.clock.Now()}
-	type budget struct {
-		key    string
-		limit  int
-		window time.Duration
-	}
-	budgets := []budget{{recoveryKey(flow, target), limit, window}}
 	if c, ok := ClientFrom(ctx); ok && c.IP != "" && t.IPLimit > 0 {
 		key, _ := t.clientKey(c.IP)
-		budgets = append(budgets, budget{"recovery-" + key, t.IPLimit, t.IPWindow})
+		return []budget{{"recovery-" + key, t.IPLimit, t.IPWindow}}
 	}
+	return nil
+}
+
+// reserveBudgets reserves one place in each budget, or none: a refused
+// attempt spends nothing.
+func (m *Manager) reserveBudgets(ctx context.Context, budgets []budget) (recoveryReservation, error) {
+	r := recoveryReservation{m: m, now: m.clock.Now()}
 	for _, b := range budgets {
 		retry, err := m.reserve(ctx, b.key, b.limit, b.window, r.now)
 		if err == nil && retry > 0 {
 			err = &ThrottledError{RetryAfter: retry}
 		}
 		if err != nil {
-			r.release(ctx) // a refused attempt spends no budget
+			r.release(ctx)
 			return recoveryReservation{}, err
 		}
 		r.keys = append(r.keys, b.key)

@@ -23,7 +23,7 @@ const (
 	TypeSessionSecurity Type = "session.security"
 	// TypeSessionReuse: a token was presented after its session had been
 	// rotated away (beyond the grace window): it was copied. The
-	// session's successors are ended.
+	// user's sessions are ended.
 	TypeSessionReuse   Type = "session.reuse_detected"
 	TypeTenantSwitch   Type = "session.tenant_switch"
 	TypePasswordChange Type = "password.change"

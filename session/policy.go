@@ -25,7 +25,7 @@ type Policy struct {
 	// SwitchTenant, Reauthenticate, ChangePassword, ChangeEmail) still
 	// stands for its successor, so that a browser's requests in flight
 	// during the rotation pass. Presented later, the token was copied:
-	// its successors are ended (audit.TypeSessionReuse). 0 treats any
+	// every session of the user is ended (audit.TypeSessionReuse). 0 treats any
 	// reuse as theft.
 	RotationGrace time.Duration
 }
