@@ -23,6 +23,12 @@ const (
 	AttrResourceType = "resource_type"
 	// AttrDevice is the device label of a session event (session.created).
 	AttrDevice = "device"
+	// AttrActorTenant is the tenant of the actor's session, when it is
+	// in one: Event.TenantID is the tenant a change concerns.
+	AttrActorTenant = "actor_tenant"
+	// AttrUser is the user a session event concerns, when the actor
+	// (ActorUserID) may be someone else, such as an administrator.
+	AttrUser = "user"
 )
 
 // Limits of queries and analytics. They keep one call's cost bounded
