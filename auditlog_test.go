@@ -161,3 +161,41 @@ func TestSinkFailuresReachSlogDefault(t *testing.T) {
 	require.Error(t, m.Close(ctx))
 	assert.Contains(t, buf.String(), "audit", "the sink failure is logged")
 }
+
+// TestLoginCountsNotInflatedByAnonymousFailures: a failed login counts in
+// a tenant only when its user exists and belongs to it. Before, the
+// tenant the anonymous caller typed was recorded, so anyone could add
+// failures to any tenant's LoginCounts.
+func TestLoginCountsNotInflatedByAnonymousFailures(t *testing.T) {
+	as := memory.NewAuditStore()
+	e := newEnv(t, authv2.WithAuditStore(as))
+	ctx := t.Context()
+	for _, id := range []string{"acme", "globex"} {
+		_, err := e.m.CreateTenant(ctx, id, id)
+		require.NoError(t, err)
+	}
+	_, err := e.m.Register(ctx, authv2.RegisterInput{Email: "g@example.com", Password: goodPassword, TenantID: "globex"})
+	require.NoError(t, err)
+	for _, in := range []authv2.LoginInput{
+		{Email: "nobody@example.com", Password: "wrong password!", TenantID: "acme"}, // unknown user
+		{Email: "g@example.com", Password: "wrong password!", TenantID: "acme"},      // not acme's
+		{Email: "g@example.com", Password: "wrong password!", TenantID: "globex"},    // an attack on globex's user
+		{Email: "g@example.com", Password: "wrong password!"},                        // default tenant: globex
+	} {
+		_, err := e.m.Login(ctx, in)
+		require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+	}
+	require.NoError(t, e.m.FlushAudit(ctx))
+	failures := func(tenant string) int {
+		counts, err := e.m.LoginCounts(ctx, tenant, t0.Add(-time.Hour), t0.Add(time.Hour), 2*time.Hour)
+		require.NoError(t, err)
+		n := 0
+		for _, b := range counts {
+			n += b.Failure
+		}
+		return n
+	}
+	assert.Zero(t, failures("acme"), "failures naming acme for users not in it")
+	assert.Equal(t, 2, failures("globex"))
+	assert.Equal(t, 4, failures(""), "every failure still counts overall")
+}

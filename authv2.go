@@ -424,9 +424,11 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if err := cmp.Or(checkText("Email", in.Email, "TenantID", in.TenantID), checkScope("Scope", in.Scope)); err != nil {
 		return nil, err
 	}
-	fail := func(userID, reason string) {
+	// A failure is recorded in a tenant only when the user is known and
+	// belongs to it (failureTenant): in.TenantID is whatever the caller typed.
+	fail := func(userID, tenantID, reason string) {
 		m.emit(ctx, audit.Event{Type: audit.TypeLoginFailure, Outcome: audit.Failure, ActorUserID: userID,
-			TenantID: in.TenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason})
+			TenantID: tenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason})
 	}
 	now := m.clock.Now()
 	// Each attempt reserves its place in the throttles before any hash is
@@ -436,7 +438,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if err != nil {
 		return nil, err
 	} else if retry > 0 {
-		fail("", "ip_throttled")
+		fail("", "", "ip_throttled")
 		return nil, m.throttledError(retry)
 	}
 	u, err := m.users.GetByEmail(ctx, in.Email)
@@ -446,14 +448,14 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		if retry, err := m.reserveUnknown(ctx, in.Email, now); err != nil {
 			return nil, err
 		} else if retry > 0 {
-			fail("", "unknown_user_throttled")
+			fail("", "", "unknown_user_throttled")
 			return nil, m.throttledError(retry)
 		}
 		// Spend a real hash's time so the response does not say the email is unknown.
 		if err := m.hasher.VerifyDummy(ctx, in.Password); err != nil && !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
 			return nil, err
 		}
-		fail("", "unknown_user")
+		fail("", "", "unknown_user")
 		return nil, ErrInvalidCredentials
 	}
 	if err != nil {
@@ -462,7 +464,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if retry, err := at.reserveAccount(ctx, u, in.DeviceToken); err != nil {
 		return nil, err
 	} else if retry > 0 {
-		fail(u.ID, "account_throttled")
+		fail(u.ID, m.failureTenant(ctx, u, in.TenantID), "account_throttled")
 		return nil, m.throttledError(retry)
 	}
 	rehash, err := m.hasher.Verify(ctx, in.Password, u.PasswordHash)
@@ -474,7 +476,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 			m.log.Error("authv2: stored password hash unusable", "user_id", u.ID, "error", err)
 		}
 		at.failed(ctx)
-		fail(u.ID, "bad_password")
+		fail(u.ID, m.failureTenant(ctx, u, in.TenantID), "bad_password")
 		return nil, ErrInvalidCredentials
 	}
 	// Status is checked only after the password so that a correct guess
@@ -483,11 +485,11 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	case user.StatusActive:
 	case user.StatusPendingVerification:
 		if m.cfg.RequireEmailVerification {
-			fail(u.ID, "email_not_verified")
+			fail(u.ID, m.failureTenant(ctx, u, in.TenantID), "email_not_verified")
 			return nil, ErrEmailNotVerified // the caller proved the password: no enumeration
 		}
 	default:
-		fail(u.ID, "status_"+string(u.Status))
+		fail(u.ID, m.failureTenant(ctx, u, in.TenantID), "status_"+string(u.Status))
 		return nil, ErrInvalidCredentials
 	}
 	tenantID := in.TenantID
@@ -496,7 +498,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	}
 	if tenantID != "" {
 		if err := m.checkTenantAccess(ctx, u.ID, tenantID); err != nil {
-			fail(u.ID, "not_member")
+			fail(u.ID, "", "not_member")
 			return nil, err
 		}
 	}
@@ -513,7 +515,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	// the user's sessions, which then finds this one (docs/DESIGN.md).
 	sess, tok, err := m.openSession(ctx, u.ID, tenantID, in.Scope, in.Client, now, now, u.SecurityStamp)
 	if err != nil {
-		fail(u.ID, "session")
+		fail(u.ID, tenantID, "session")
 		return nil, err
 	}
 	stamp := u.SecurityStamp
@@ -531,10 +533,10 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if err != nil {
 		m.abandonSession(ctx, sess)
 		if errors.Is(err, errAccountChanged) || errors.Is(err, store.ErrNotFound) {
-			fail(u.ID, "account_changed")
+			fail(u.ID, tenantID, "account_changed")
 			return nil, ErrInvalidCredentials
 		}
-		fail(u.ID, "session")
+		fail(u.ID, tenantID, "session")
 		return nil, translate("user.update", err)
 	}
 	u = saved
@@ -561,6 +563,19 @@ func (m *Manager) abandonSession(ctx context.Context, sess *session.Session) {
 		return
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: sess.UserID, Target: sess.ID, Reason: session.ReasonAccountChanged})
+}
+
+// failureTenant is the tenant a failed login of u is recorded in: the one
+// the caller named, else u's default, and only when u belongs to it. The
+// caller types the tenant, so recording it as given would let anyone add
+// failures to any tenant's figures (LoginCounts); a store error records
+// none rather than fail the answer.
+func (m *Manager) failureTenant(ctx context.Context, u *user.User, named string) string {
+	t := cmp.Or(named, u.DefaultTenantID)
+	if t == "" || m.checkTenantAccess(ctx, u.ID, t) != nil {
+		return ""
+	}
+	return t
 }
 
 // checkTenantAccess succeeds when the user is a member of, or holds a
