@@ -63,7 +63,8 @@ func invalid(format string, args ...any) error {
 // event without ID is given a fresh one (and so cannot be deduplicated).
 //
 // In every method an empty tenantID (Query.TenantID) matches every tenant,
-// including events of no tenant; the Manager narrows it for tenant admins.
+// including events of no tenant. The Manager narrows it to the tenant of
+// the acting principal's session, when it is in one.
 // Time windows are half-open, [from, to).
 type Store interface {
 	Sink
