@@ -171,8 +171,10 @@ func (m *Manager) notify(ctx context.Context, call func(context.Context) error) 
 // with ctx's values but not its cancellation; a failure is logged.
 func (m *Manager) background(ctx context.Context, work func(context.Context) error) {
 	m.done.Add(1)
+	m.inFlight.Add(1)
 	go func() {
 		defer m.done.Done()
+		defer m.inFlight.Done()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if err := work(ctx); err != nil {
@@ -289,8 +291,10 @@ func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) er
 	if err != nil {
 		return err
 	}
-	if _, err := m.sessions.RevokeUser(ctx, u.ID, session.RevokeFilter{}, now, session.ReasonPasswordChange); err != nil {
-		return translate("session.revoke_user", err)
+	// The token's holder acts as the user, as the password.reset event
+	// says.
+	if _, err := m.endUserSessions(WithActor(ctx, &Principal{UserID: u.ID}), u.ID, session.RevokeFilter{}, now, session.ReasonPasswordChange); err != nil {
+		return err
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypePasswordReset, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
 	return nil
@@ -462,8 +466,8 @@ func (m *Manager) ChangePassword(ctx context.Context, p *Principal, current, nex
 		return nil, translate("user.update", err)
 	}
 	if m.cfg.RevokeOnPasswordChange {
-		if _, err := m.sessions.RevokeUser(ctx, p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonPasswordChange); err != nil {
-			return nil, translate("session.revoke_user", err)
+		if _, err := m.endUserSessions(WithActor(ctx, p), p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonPasswordChange); err != nil {
+			return nil, err
 		}
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypePasswordChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})
@@ -526,8 +530,8 @@ func (m *Manager) ChangeEmail(ctx context.Context, p *Principal, email string) (
 	if err != nil {
 		return nil, translate("user.update", err)
 	}
-	if _, err := m.sessions.RevokeUser(ctx, p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonEmailChange); err != nil {
-		return nil, translate("session.revoke_user", err)
+	if _, err := m.endUserSessions(WithActor(ctx, p), p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonEmailChange); err != nil {
+		return nil, err
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypeEmailChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})
 	if n, ok := m.notifier.(EmailChangeNotifier); ok {
@@ -542,12 +546,21 @@ func (m *Manager) ChangeEmail(ctx context.Context, p *Principal, email string) (
 	return m.rotateCurrent(ctx, p, u)
 }
 
+// statusState is the part of an account a status change changes, for the
+// audit trail (never the whole user: it holds the password hash).
+type statusState struct {
+	Status user.Status `json:"status"`
+}
+
 // setStatus changes an account's status and, for anything but active,
 // ends all its sessions at once: Authenticate reads only sessions, so
-// revocation is what makes the change take effect.
+// revocation is what makes the change take effect. The event names the
+// actor in ctx and the status before and after.
 func (m *Manager) setStatus(ctx context.Context, userID string, status user.Status, typ audit.Type, reason string) error {
 	now := m.clock.Now()
+	var before user.Status
 	_, err := m.users.Update(ctx, userID, func(x *user.User) error {
+		before = x.Status
 		x.Status, x.UpdatedAt = status, now
 		if status == user.StatusActive {
 			x.FailedAttempts, x.LockedUntil = 0, time.Time{}
@@ -560,12 +573,15 @@ func (m *Manager) setStatus(ctx context.Context, userID string, status user.Stat
 	if err != nil {
 		return translate("user.update", err)
 	}
+	// Recorded before the sessions end: the change is made even if that
+	// fails.
+	m.emit(ctx, withActor(ctx, audit.Event{Type: typ, Outcome: audit.Success, Target: userID, Reason: reason,
+		Attributes: changeAttrs(statusState{before}, statusState{status})}))
 	if status != user.StatusActive {
-		if _, err := m.sessions.RevokeUser(ctx, userID, session.RevokeFilter{}, now, reason); err != nil {
-			return translate("session.revoke_user", err)
+		if _, err := m.endUserSessions(ctx, userID, session.RevokeFilter{}, now, reason); err != nil {
+			return err
 		}
 	}
-	m.emit(ctx, audit.Event{Type: typ, Outcome: audit.Success, Target: userID, Reason: reason})
 	return nil
 }
 
@@ -603,7 +619,9 @@ func (m *Manager) DeleteUser(ctx context.Context, userID string) error {
 	}
 	// The stamp changes first, as in every account change, so that a login
 	// in flight cannot keep a session (see Login).
+	var before user.Status
 	_, err := m.users.Update(ctx, userID, func(x *user.User) error {
+		before = x.Status
 		x.Status = user.StatusDisabled
 		rotateStamp(x, true)
 		return nil
@@ -611,8 +629,8 @@ func (m *Manager) DeleteUser(ctx context.Context, userID string) error {
 	if err != nil {
 		return translate("user.update", err)
 	}
-	if _, err := m.sessions.RevokeUser(ctx, userID, session.RevokeFilter{}, m.clock.Now(), "user_deleted"); err != nil {
-		return translate("session.revoke_user", err)
+	if _, err := m.endUserSessions(ctx, userID, session.RevokeFilter{}, m.clock.Now(), "user_deleted"); err != nil {
+		return err
 	}
 	// Memberships and bindings go before the record, so that a retry after
 	// a failure here still finds the user.
@@ -626,6 +644,16 @@ func (m *Manager) DeleteUser(ctx context.Context, userID string) error {
 	if err := m.users.Delete(ctx, userID); err != nil {
 		return translate("user.delete", err)
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeUserDeleted, Outcome: audit.Success, Target: userID})
+	// A retry finds the status disabled (set above): before is then what
+	// the first attempt left.
+	m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeUserDeleted, Outcome: audit.Success, Target: userID,
+		Attributes: changeAttrs(deletedState{Status: before, Tenants: tenants}, nil)}))
 	return nil
+}
+
+// deletedState is what DeleteUser removed, for the audit trail.
+type deletedState struct {
+	Status user.Status `json:"status"`
+	// Tenants where the user had a membership or binding.
+	Tenants []string `json:"tenants,omitempty"`
 }

@@ -2,7 +2,6 @@ package authv2
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 
@@ -11,19 +10,12 @@ import (
 	"github.com/authv2/authv2/store"
 )
 
-// adminEvent records an administrative change with its before and after
-// states (JSON), so the audit trail can show what a change did.
+// adminEvent records an administrative change: who made it (the actor in
+// ctx), and its before and after states.
 func (m *Manager) adminEvent(ctx context.Context, action, tenantID, target string, before, after any) {
-	attrs := map[string]string{"action": action}
-	for k, v := range map[string]any{"before": before, "after": after} {
-		if v == nil {
-			continue
-		}
-		if b, err := json.Marshal(v); err == nil && string(b) != "null" {
-			attrs[k] = string(b)
-		}
-	}
-	m.emit(ctx, audit.Event{Type: audit.TypeAdminChange, Outcome: audit.Success, TenantID: tenantID, Target: target, Attributes: attrs})
+	attrs := changeAttrs(before, after)
+	attrs["action"] = action
+	m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeAdminChange, Outcome: audit.Success, TenantID: tenantID, Target: target, Attributes: attrs}))
 }
 
 // CreateTenant creates a tenant; ErrConflict if the ID is taken.
@@ -100,11 +92,11 @@ func (m *Manager) AddMember(ctx context.Context, tenantID, userID string) error 
 	if _, err := m.users.Get(ctx, userID); err != nil {
 		return translate("user.get", err)
 	}
-	err := m.permissions.AddMember(ctx, permission.Membership{TenantID: tenantID, UserID: userID, CreatedAt: m.clock.Now()})
-	if err != nil {
+	mb := permission.Membership{TenantID: tenantID, UserID: userID, CreatedAt: m.clock.Now()}
+	if err := m.permissions.AddMember(ctx, mb); err != nil {
 		return translate("membership.add", err)
 	}
-	m.adminEvent(ctx, "member.add", tenantID, "user:"+userID, nil, nil)
+	m.adminEvent(ctx, "member.add", tenantID, "user:"+userID, nil, mb)
 	return nil
 }
 
@@ -114,14 +106,25 @@ func (m *Manager) RemoveMember(ctx context.Context, tenantID, userID string) err
 	if err := checkText("TenantID", tenantID, "UserID", userID); err != nil {
 		return err
 	}
+	// The membership as it was, for the audit trail.
+	ms, err := m.permissions.ListMemberships(ctx, userID)
+	if err != nil {
+		return translate("membership.list", err)
+	}
+	var before *permission.Membership
+	for _, mb := range ms {
+		if mb.TenantID == tenantID {
+			before = &mb
+		}
+	}
 	if err := m.permissions.RemoveMember(ctx, tenantID, userID); err != nil {
 		return translate("membership.remove", err)
 	}
-	if _, err := m.RevokeSessions(ctx, userID, RevokeOptions{TenantID: tenantID, Reason: "membership_removed"}); err != nil {
-		return err
-	}
-	m.adminEvent(ctx, "member.remove", tenantID, "user:"+userID, nil, nil)
-	return nil
+	// Recorded before the sessions end: the change is made even if that
+	// fails.
+	m.adminEvent(ctx, "member.remove", tenantID, "user:"+userID, before, nil)
+	_, err = m.RevokeSessions(ctx, userID, RevokeOptions{TenantID: tenantID, Reason: "membership_removed"})
+	return err
 }
 
 // PutRole creates or replaces a role after validating it: a name, known

@@ -3,6 +3,7 @@ package authv2
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -37,11 +38,34 @@ func (m *Manager) auditQueryStore() (audit.Store, error) {
 	return m.auditStore, nil
 }
 
+// auditTenant narrows an audit read to the tenant of the actor in ctx
+// (WithActor, else the request's principal): an actor whose session is in
+// a tenant reads that tenant only, so a tenant administrator's query
+// string cannot reach other tenants' events. An empty tenantID becomes the
+// actor's tenant, another tenant is ErrNotMember. An actor in no tenant (a
+// platform administrator) or none (a job) reads what it asks for.
+func auditTenant(ctx context.Context, tenantID string) (string, error) {
+	a := actorFrom(ctx)
+	if a == nil || a.TenantID == "" {
+		return tenantID, nil
+	}
+	if tenantID != "" && tenantID != a.TenantID {
+		return "", fmt.Errorf("authv2: audit of tenant %q read from a session in tenant %q: %w", tenantID, a.TenantID, ErrNotMember)
+	}
+	return a.TenantID, nil
+}
+
 // QueryAudit returns one page of audit events, newest first; pass the
-// returned Next as q.Cursor for the following page.
+// returned Next as q.Cursor for the following page. An actor whose
+// session is in a tenant sees only that tenant's events (see auditTenant;
+// events of no tenant, such as account status changes, are not among
+// them); so do the other audit reads below.
 func (m *Manager) QueryAudit(ctx context.Context, q audit.Query) (audit.Page, error) {
 	s, err := m.auditQueryStore()
 	if err != nil {
+		return audit.Page{}, err
+	}
+	if q.TenantID, err = auditTenant(ctx, q.TenantID); err != nil {
 		return audit.Page{}, err
 	}
 	p, err := s.Query(ctx, q)
@@ -54,6 +78,9 @@ func (m *Manager) LoginCounts(ctx context.Context, tenantID string, from, to tim
 	if err != nil {
 		return nil, err
 	}
+	if tenantID, err = auditTenant(ctx, tenantID); err != nil {
+		return nil, err
+	}
 	b, err := s.LoginCounts(ctx, tenantID, from, to, bucket)
 	return b, translateAudit("audit.login_counts", err)
 }
@@ -64,6 +91,9 @@ func (m *Manager) TopDenied(ctx context.Context, tenantID string, from, to time.
 	if err != nil {
 		return nil, err
 	}
+	if tenantID, err = auditTenant(ctx, tenantID); err != nil {
+		return nil, err
+	}
 	c, err := s.TopDenied(ctx, tenantID, from, to, limit)
 	return c, translateAudit("audit.top_denied", err)
 }
@@ -72,6 +102,9 @@ func (m *Manager) TopDenied(ctx context.Context, tenantID string, from, to time.
 func (m *Manager) SessionsPerDevice(ctx context.Context, tenantID string, from, to time.Time, limit int) ([]audit.Count, error) {
 	s, err := m.auditQueryStore()
 	if err != nil {
+		return nil, err
+	}
+	if tenantID, err = auditTenant(ctx, tenantID); err != nil {
 		return nil, err
 	}
 	c, err := s.SessionsPerDevice(ctx, tenantID, from, to, limit)
@@ -100,6 +133,9 @@ type UnusedGrant struct {
 func (m *Manager) UnusedGrants(ctx context.Context, tenantID string, from, to time.Time) ([]UnusedGrant, error) {
 	s, err := m.auditQueryStore()
 	if err != nil {
+		return nil, err
+	}
+	if tenantID, err = auditTenant(ctx, tenantID); err != nil {
 		return nil, err
 	}
 	roles, err := m.reviewedRoles(ctx, tenantID)

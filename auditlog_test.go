@@ -161,3 +161,88 @@ func TestSinkFailuresReachSlogDefault(t *testing.T) {
 	require.Error(t, m.Close(ctx))
 	assert.Contains(t, buf.String(), "audit", "the sink failure is logged")
 }
+
+// TestLoginCountsNotInflatedByAnonymousFailures: a failed login counts in
+// a tenant only when its user exists and belongs to it. Before, the
+// tenant the anonymous caller typed was recorded, so anyone could add
+// failures to any tenant's LoginCounts.
+func TestLoginCountsNotInflatedByAnonymousFailures(t *testing.T) {
+	as := memory.NewAuditStore()
+	e := newEnv(t, authv2.WithAuditStore(as))
+	ctx := t.Context()
+	for _, id := range []string{"acme", "globex"} {
+		_, err := e.m.CreateTenant(ctx, id, id)
+		require.NoError(t, err)
+	}
+	_, err := e.m.Register(ctx, authv2.RegisterInput{Email: "g@example.com", Password: goodPassword, TenantID: "globex"})
+	require.NoError(t, err)
+	for _, in := range []authv2.LoginInput{
+		{Email: "nobody@example.com", Password: "wrong password!", TenantID: "acme"}, // unknown user
+		{Email: "g@example.com", Password: "wrong password!", TenantID: "acme"},      // not acme's
+		{Email: "g@example.com", Password: "wrong password!", TenantID: "globex"},    // an attack on globex's user
+		{Email: "g@example.com", Password: "wrong password!"},                        // default tenant: globex
+	} {
+		_, err := e.m.Login(ctx, in)
+		require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+	}
+	require.NoError(t, e.m.FlushAudit(ctx))
+	failures := func(tenant string) int {
+		counts, err := e.m.LoginCounts(ctx, tenant, t0.Add(-time.Hour), t0.Add(time.Hour), 2*time.Hour)
+		require.NoError(t, err)
+		n := 0
+		for _, b := range counts {
+			n += b.Failure
+		}
+		return n
+	}
+	assert.Zero(t, failures("acme"), "failures naming acme for users not in it")
+	assert.Equal(t, 2, failures("globex"))
+	assert.Equal(t, 4, failures(""), "every failure still counts overall")
+}
+
+// TestAuditReadsNarrowedToTheActorsTenant: an actor whose session is in a
+// tenant reads that tenant's audit only, whatever tenant the query names;
+// a platform actor (in no tenant) reads every tenant. Before, a tenant
+// administrator's empty or foreign TenantID read every tenant's events.
+func TestAuditReadsNarrowedToTheActorsTenant(t *testing.T) {
+	as := memory.NewAuditStore()
+	e := newEnv(t, authv2.WithAuditStore(as))
+	for _, id := range []string{"acme", "globex"} {
+		_, err := e.m.CreateTenant(t.Context(), id, id)
+		require.NoError(t, err)
+		_, err = e.m.Register(t.Context(), authv2.RegisterInput{Email: id + "@example.com", Password: goodPassword, TenantID: id})
+		require.NoError(t, err)
+		e.login(t, id+"@example.com")
+	}
+	require.NoError(t, e.m.FlushAudit(t.Context()))
+	acmeAdmin := authv2.WithPrincipal(t.Context(), &authv2.Principal{UserID: "a", SessionID: "s", TenantID: "acme"})
+
+	page, err := e.m.QueryAudit(acmeAdmin, audit.Query{})
+	require.NoError(t, err)
+	require.NotEmpty(t, page.Events)
+	for _, ev := range page.Events {
+		assert.Equal(t, "acme", ev.TenantID, ev.Type)
+	}
+	_, err = e.m.QueryAudit(acmeAdmin, audit.Query{TenantID: "globex"})
+	assert.ErrorIs(t, err, authv2.ErrNotMember)
+	_, err = e.m.LoginCounts(acmeAdmin, "globex", t0.Add(-time.Hour), t0.Add(time.Hour), time.Hour)
+	assert.ErrorIs(t, err, authv2.ErrNotMember)
+	_, err = e.m.SessionsPerDevice(acmeAdmin, "globex", t0.Add(-time.Hour), t0.Add(time.Hour), 10)
+	assert.ErrorIs(t, err, authv2.ErrNotMember)
+	_, err = e.m.TopDenied(acmeAdmin, "globex", t0.Add(-time.Hour), t0.Add(time.Hour), 10)
+	assert.ErrorIs(t, err, authv2.ErrNotMember)
+	_, err = e.m.UnusedGrants(acmeAdmin, "globex", t0.Add(-time.Hour), t0.Add(time.Hour))
+	assert.ErrorIs(t, err, authv2.ErrNotMember)
+	counts, err := e.m.LoginCounts(acmeAdmin, "", t0.Add(-time.Hour), t0.Add(time.Hour), 2*time.Hour)
+	require.NoError(t, err)
+	require.Len(t, counts, 1)
+	assert.Equal(t, 1, counts[0].Success, "acme's login only")
+
+	platform := authv2.WithActor(acmeAdmin, &authv2.Principal{UserID: "root"})
+	page, err = e.m.QueryAudit(platform, audit.Query{TenantID: "globex"})
+	require.NoError(t, err)
+	assert.NotEmpty(t, page.Events)
+	counts, err = e.m.LoginCounts(platform, "", t0.Add(-time.Hour), t0.Add(time.Hour), 2*time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, 2, counts[0].Success, "an actor in no tenant reads every tenant")
+}

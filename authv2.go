@@ -53,6 +53,9 @@ type Manager struct {
 	// nonIPOnce makes the warning about non-IP client addresses once.
 	nonIPOnce sync.Once
 
+	// inFlight counts background work (notifier calls, audit events
+	// decided off the caller's time), for FlushAudit.
+	inFlight       sync.WaitGroup
 	closeOnce      sync.Once
 	unregisterOnce sync.Once
 	stop           chan struct{}
@@ -221,10 +224,18 @@ func (m *Manager) Close(ctx context.Context) error {
 	return err
 }
 
-// FlushAudit waits until every audit event emitted so far has reached
-// every sink (or ctx ends), and writes the grant-use counts to the audit
-// store. Tests call it before reading a sink.
+// FlushAudit waits until the background work started so far is done and
+// every audit event emitted so far has reached every sink (or ctx ends),
+// and writes the grant-use counts to the audit store. Tests call it before
+// reading a sink.
 func (m *Manager) FlushAudit(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { m.inFlight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	return errors.Join(m.flushGrantUse(ctx), m.audit.Flush(ctx))
 }
 
@@ -457,9 +468,26 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if err := cmp.Or(checkText("Email", in.Email, "TenantID", in.TenantID), checkScope("Scope", in.Scope)); err != nil {
 		return nil, err
 	}
-	fail := func(userID, reason string) {
+	// A failure is recorded in a tenant only when the user is known and
+	// belongs to it (failureTenant): in.TenantID is whatever the caller typed.
+	failIn := func(ctx context.Context, userID, tenantID, reason string) {
 		m.emit(ctx, audit.Event{Type: audit.TypeLoginFailure, Outcome: audit.Failure, ActorUserID: userID,
-			TenantID: in.TenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason})
+			TenantID: tenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason})
+	}
+	fail := func(userID, tenantID, reason string) { failIn(ctx, userID, tenantID, reason) }
+	// failKnown records a known user's failure. Finding the tenant it
+	// counts in reads the permission store, which an unknown email does
+	// not: that happens off the caller's time, so that a wrong password
+	// for a real account takes no longer than an unknown email.
+	failKnown := func(u *user.User, reason string) {
+		if in.TenantID == "" && u.DefaultTenantID == "" {
+			fail(u.ID, "", reason)
+			return
+		}
+		m.background(ctx, func(ctx context.Context) error {
+			failIn(ctx, u.ID, m.failureTenant(ctx, u, in.TenantID), reason)
+			return nil
+		})
 	}
 	now := m.clock.Now()
 	// Each attempt reserves its place in the throttles before any hash is
@@ -469,7 +497,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if err != nil {
 		return nil, err
 	} else if retry > 0 {
-		fail("", "ip_throttled")
+		fail("", "", "ip_throttled")
 		return nil, m.throttledError(retry)
 	}
 	u, err := m.users.GetByEmail(ctx, in.Email)
@@ -479,26 +507,26 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		if retry, err := m.reserveUnknown(ctx, in.Email, now); err != nil {
 			return nil, err
 		} else if retry > 0 {
-			fail("", "unknown_user_throttled")
+			fail("", "", "unknown_user_throttled")
 			return nil, m.throttledError(retry)
 		}
 		// Spend a real hash's time so the response does not say the email is unknown.
 		if err := m.hasher.VerifyDummy(ctx, in.Password); err != nil && !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
 			return nil, err
 		}
-		fail("", "unknown_user")
+		fail("", "", "unknown_user")
 		return nil, ErrInvalidCredentials
 	}
 	if err != nil {
 		return nil, translate("user.get_by_email", err)
 	}
 	if retry, err := at.reserveAccount(ctx, u, in.DeviceToken); errors.Is(err, store.ErrNotFound) {
-		fail("", "unknown_user") // deleted since it was read
+		fail("", "", "unknown_user") // deleted since it was read
 		return nil, ErrInvalidCredentials
 	} else if err != nil {
 		return nil, err
 	} else if retry > 0 {
-		fail(u.ID, "account_throttled")
+		failKnown(u, "account_throttled")
 		return nil, m.throttledError(retry)
 	}
 	rehash, err := m.hasher.Verify(ctx, in.Password, u.PasswordHash)
@@ -510,7 +538,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 			m.log.Error("authv2: stored password hash unusable", "user_id", u.ID, "error", err)
 		}
 		at.failed(ctx)
-		fail(u.ID, "bad_password")
+		failKnown(u, "bad_password")
 		return nil, ErrInvalidCredentials
 	}
 	// Status is checked only after the password so that a correct guess
@@ -519,11 +547,11 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	case user.StatusActive:
 	case user.StatusPendingVerification:
 		if m.cfg.RequireEmailVerification {
-			fail(u.ID, "email_not_verified")
+			failKnown(u, "email_not_verified")
 			return nil, ErrEmailNotVerified // the caller proved the password: no enumeration
 		}
 	default:
-		fail(u.ID, "status_"+string(u.Status))
+		failKnown(u, "status_"+string(u.Status))
 		return nil, ErrInvalidCredentials
 	}
 	tenantID := in.TenantID
@@ -532,7 +560,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	}
 	if tenantID != "" {
 		if err := m.checkTenantAccess(ctx, u.ID, tenantID); err != nil {
-			fail(u.ID, "not_member")
+			fail(u.ID, "", "not_member")
 			return nil, err
 		}
 	}
@@ -549,7 +577,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	// the user's sessions, which then finds this one (docs/DESIGN.md).
 	sess, tok, err := m.openSession(ctx, u.ID, tenantID, in.Scope, in.Client, now, now, u.SecurityStamp)
 	if err != nil {
-		fail(u.ID, "session")
+		fail(u.ID, tenantID, "session")
 		return nil, err
 	}
 	stamp, verified := u.SecurityStamp, u.PasswordHash
@@ -570,10 +598,10 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if err != nil {
 		m.abandonSession(ctx, sess)
 		if errors.Is(err, errAccountChanged) || errors.Is(err, store.ErrNotFound) {
-			fail(u.ID, "account_changed")
+			fail(u.ID, tenantID, "account_changed")
 			return nil, ErrInvalidCredentials
 		}
-		fail(u.ID, "session")
+		fail(u.ID, tenantID, "session")
 		return nil, translate("user.update", err)
 	}
 	u = saved
@@ -600,6 +628,19 @@ func (m *Manager) abandonSession(ctx context.Context, sess *session.Session) {
 		return
 	}
 	m.emit(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: sess.UserID, Target: sess.ID, Reason: session.ReasonAccountChanged})
+}
+
+// failureTenant is the tenant a failed login of u is recorded in: the one
+// the caller named, else u's default, and only when u belongs to it. The
+// caller types the tenant, so recording it as given would let anyone add
+// failures to any tenant's figures (LoginCounts); a store error records
+// none rather than fail the answer.
+func (m *Manager) failureTenant(ctx context.Context, u *user.User, named string) string {
+	t := cmp.Or(named, u.DefaultTenantID)
+	if t == "" || m.checkTenantAccess(ctx, u.ID, t) != nil {
+		return ""
+	}
+	return t
 }
 
 // checkTenantAccess succeeds when the user is a member of, or holds a

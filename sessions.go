@@ -35,10 +35,17 @@ func (m *Manager) RevokeSession(ctx context.Context, sessionID, reason string) e
 	if reason == "" {
 		reason = session.ReasonRevoked
 	}
+	// Read first so the event says whose session, in which tenant, ended:
+	// the actor may be an administrator.
+	s, err := m.sessions.Get(ctx, sessionID)
+	if err != nil {
+		return translate("session.get", err)
+	}
 	if err := m.sessions.Revoke(ctx, sessionID, m.clock.Now(), reason); err != nil {
 		return translate("session.revoke", err)
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: sessionID, Reason: reason})
+	m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: sessionID,
+		TenantID: s.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: s.UserID}}))
 	return nil
 }
 
@@ -61,12 +68,21 @@ func (m *Manager) RevokeSessions(ctx context.Context, userID string, opts Revoke
 	if reason == "" {
 		reason = session.ReasonRevoked
 	}
-	ids, err := m.sessions.RevokeUser(ctx, userID, session.RevokeFilter{ExceptID: opts.ExceptSessionID, TenantID: opts.TenantID}, m.clock.Now(), reason)
+	return m.endUserSessions(ctx, userID, session.RevokeFilter{ExceptID: opts.ExceptSessionID, TenantID: opts.TenantID}, m.clock.Now(), reason)
+}
+
+// endUserSessions ends a user's sessions that f selects, and records one
+// session.revoked event per session ended (and so the metric, see count)
+// naming the actor in ctx and the user in an attribute: every flow that
+// ends sessions goes through it.
+func (m *Manager) endUserSessions(ctx context.Context, userID string, f session.RevokeFilter, now time.Time, reason string) ([]string, error) {
+	ids, err := m.sessions.RevokeUser(ctx, userID, f, now, reason)
 	if err != nil {
 		return nil, translate("session.revoke_user", err)
 	}
 	for _, id := range ids {
-		m.emit(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: id, ActorUserID: userID, TenantID: opts.TenantID, Reason: reason})
+		m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: id,
+			TenantID: f.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: userID}}))
 	}
 	return ids, nil
 }

@@ -23,6 +23,12 @@ const (
 	AttrResourceType = "resource_type"
 	// AttrDevice is the device label of a session event (session.created).
 	AttrDevice = "device"
+	// AttrActorTenant is the tenant of the actor's session, when it is
+	// in one: Event.TenantID is the tenant a change concerns.
+	AttrActorTenant = "actor_tenant"
+	// AttrUser is the user a session event concerns, when the actor
+	// (ActorUserID) may be someone else, such as an administrator.
+	AttrUser = "user"
 )
 
 // Limits of queries and analytics. They keep one call's cost bounded
@@ -57,7 +63,8 @@ func invalid(format string, args ...any) error {
 // event without ID is given a fresh one (and so cannot be deduplicated).
 //
 // In every method an empty tenantID (Query.TenantID) matches every tenant,
-// including events of no tenant; the Manager narrows it for tenant admins.
+// including events of no tenant. The Manager narrows it to the tenant of
+// the acting principal's session, when it is in one.
 // Time windows are half-open, [from, to).
 type Store interface {
 	Sink
