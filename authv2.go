@@ -575,7 +575,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	// change either rotated the stamp before this save (the login ends its
 	// own session) or after it, and so also before its own revocation of
 	// the user's sessions, which then finds this one (docs/DESIGN.md).
-	sess, tok, err := m.openSession(ctx, u.ID, tenantID, in.Scope, in.Client, now, now, u.SecurityStamp)
+	sess, tok, err := m.openSession(ctx, u, tenantID, in.Scope, in.Client, now, now)
 	if err != nil {
 		fail(u.ID, tenantID, "session")
 		return nil, err
@@ -669,8 +669,11 @@ func (m *Manager) checkTenantAccess(ctx context.Context, userID, tenantID string
 }
 
 // newSession builds a session record and its token.
-func (m *Manager) newSession(userID, tenantID, scope string, client session.ClientInfo, now, authAt time.Time, stamp string) (*session.Session, string, error) {
-	id := session.NewID(userID)
+// newSession builds a session of u, which carries u's security stamp and
+// a copy of u's attributes: conditions read them from the session, so
+// Authenticate never reads the user.
+func (m *Manager) newSession(u *user.User, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, error) {
+	id := session.NewID(u.ID)
 	tok, secret, err := token.New(id)
 	if err != nil {
 		return nil, "", err
@@ -679,7 +682,7 @@ func (m *Manager) newSession(userID, tenantID, scope string, client session.Clie
 	return &session.Session{
 		ID:                id,
 		SecretHash:        session.HashSecret(secret),
-		UserID:            userID,
+		UserID:            u.ID,
 		TenantID:          tenantID,
 		Scope:             scope,
 		CreatedAt:         now,
@@ -688,14 +691,15 @@ func (m *Manager) newSession(userID, tenantID, scope string, client session.Clie
 		AbsoluteExpiresAt: now.Add(p.AbsoluteTimeout),
 		AuthenticatedAt:   authAt,
 		AuthLevel:         1,
-		SecurityStamp:     stamp,
+		SecurityStamp:     u.SecurityStamp,
+		Attributes:        sessionAttributes(u.Attributes),
 		Client:            client,
 	}, tok, nil
 }
 
 // openSession creates a session under the per-user limit.
-func (m *Manager) openSession(ctx context.Context, userID, tenantID, scope string, client session.ClientInfo, now, authAt time.Time, stamp string) (*session.Session, string, error) {
-	sess, tok, err := m.newSession(userID, tenantID, scope, client, now, authAt, stamp)
+func (m *Manager) openSession(ctx context.Context, u *user.User, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, error) {
+	sess, tok, err := m.newSession(u, tenantID, scope, client, now, authAt)
 	if err != nil {
 		return nil, "", err
 	}
@@ -707,9 +711,9 @@ func (m *Manager) openSession(ctx context.Context, userID, tenantID, scope strin
 		return nil, "", translate("session.create", err)
 	}
 	for _, id := range evicted {
-		m.emit(ctx, audit.Event{Type: audit.TypeSessionEvicted, Outcome: audit.Success, ActorUserID: userID, Target: id, Reason: session.ReasonEvicted})
+		m.emit(ctx, audit.Event{Type: audit.TypeSessionEvicted, Outcome: audit.Success, ActorUserID: u.ID, Target: id, Reason: session.ReasonEvicted})
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeSessionCreated, Outcome: audit.Success, ActorUserID: userID, ActorSessionID: sess.ID,
+	m.emit(ctx, audit.Event{Type: audit.TypeSessionCreated, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
 		TenantID: tenantID, Scope: scope, IP: client.IP, UserAgent: client.UserAgent,
 		Attributes: map[string]string{audit.AttrDevice: client.DeviceLabel}})
 	return sess, tok, nil
@@ -760,6 +764,8 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, client session.C
 		AuthenticatedAt: sess.AuthenticatedAt,
 		ExpiresAt:       sess.ExpiresAt(),
 		Risk:            verdict.Reason,
+		Attributes:      sess.Attributes,
+		subjectAttrs:    subjectAttributes(sess.Attributes),
 		Session:         sess,
 	}, nil
 }

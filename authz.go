@@ -15,14 +15,16 @@ import (
 )
 
 // subject is who a principal is to the permission engine: its session's
-// tenant and scope bound the check.
+// tenant and scope bound the check, and conditions see its attributes.
 func subject(p *Principal) permission.Subject {
-	return permission.Subject{UserID: p.UserID, TenantID: p.TenantID, Scope: p.Scope}
+	attrs := p.subjectAttrs
+	if attrs == nil && len(p.Attributes) > 0 {
+		// A Principal built by hand (WithPrincipal in tests) has no
+		// converted copy.
+		attrs = subjectAttributes(p.Attributes)
+	}
+	return permission.Subject{UserID: p.UserID, TenantID: p.TenantID, Scope: p.Scope, Attributes: attrs}
 }
-
-// request is the default request context of a check: now (engine clock)
-// and the caller's IP.
-func request(p *Principal) permission.Request { return permission.Request{IP: p.Client.IP} }
 
 // Prebuilt option slices: passing them with ... allocates nothing, while
 // a fresh variadic argument to an interface method escapes to the heap.
@@ -69,13 +71,18 @@ func (m *Manager) Can(ctx context.Context, p *Principal, action string, res perm
 	return err == nil && d.Allowed
 }
 
-// AuthorizeBatch decides many (action, resource) pairs for one principal,
-// compiling the policy once.
-func (m *Manager) AuthorizeBatch(ctx context.Context, p *Principal, qs []permission.Query) ([]permission.Decision, error) {
+// AuthorizeBatch decides many (action, resource) pairs for one principal
+// and one request, compiling the policy once. req is as in
+// AuthorizeRequest: a zero req.Time means now, an empty req.IP the
+// principal's client.
+func (m *Manager) AuthorizeBatch(ctx context.Context, p *Principal, qs []permission.Query, req permission.Request) ([]permission.Decision, error) {
 	if p == nil {
 		return nil, ErrUnauthenticated
 	}
-	ds, err := m.engine.AuthorizeBatch(ctx, subject(p), request(p), qs)
+	if req.IP == "" {
+		req.IP = p.Client.IP
+	}
+	ds, err := m.engine.AuthorizeBatch(ctx, subject(p), req, qs)
 	if err != nil {
 		return ds, m.authzError(err)
 	}

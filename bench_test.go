@@ -12,6 +12,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/internal/redistest"
+	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/redis"
 	"github.com/authv2/authv2/user"
@@ -41,15 +42,28 @@ func BenchmarkAuthenticate(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			e := newEnv(b, c.opts(b)...)
 			e.register(b, "bench@example.com")
-			res := e.login(b, "bench@example.com")
-			ctx := context.Background()
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := e.m.Authenticate(ctx, res.Token, session.ClientInfo{}); err != nil {
-					b.Fatal(err)
-				}
-			}
+			authenticateLoop(b, e, e.login(b, "bench@example.com").Token)
 		})
+	}
+	// A user with attributes: the memory store copies the session's map
+	// and the Principal converts it once for the engine, so Authenticate
+	// pays per attribute rather than every check.
+	b.Run("otel=global/attributes=2", func(b *testing.B) {
+		e := newEnv(b)
+		_, err := e.m.Register(context.Background(), authv2.RegisterInput{Email: "bench@example.com", Password: goodPassword,
+			Attributes: map[string]string{"department": "sales", "level": "3"}})
+		require.NoError(b, err)
+		authenticateLoop(b, e, e.login(b, "bench@example.com").Token)
+	})
+}
+
+func authenticateLoop(b *testing.B, e *env, tok string) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.m.Authenticate(ctx, tok, session.ClientInfo{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -119,6 +133,22 @@ func BenchmarkAuthorize(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if d, err := e.m.Authorize(ctx, p, "read", res); err != nil || !d.Allowed {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("manager/attributes", func(b *testing.B) {
+		// A principal with attributes, on a grant that does not read them:
+		// Authenticate converted them once, so the check allocates nothing.
+		u, err := e.m.Register(ctx, authv2.RegisterInput{Email: "attrs@acme.test", Password: goodPassword, TenantID: "acme",
+			Attributes: map[string]string{"department": "sales", "level": "3"}})
+		require.NoError(b, err)
+		require.NoError(b, e.m.Bind(ctx, permission.Binding{UserID: u.ID, TenantID: "acme", Role: "clerk", Scope: "region:eu/store:42"}))
+		pa, err := e.m.Authenticate(ctx, e.login(b, "attrs@acme.test").Token, session.ClientInfo{})
+		require.NoError(b, err)
+		b.ReportAllocs()
+		for b.Loop() {
+			if d, err := e.m.Authorize(ctx, pa, "read", res); err != nil || !d.Allowed {
 				b.Fatal(err)
 			}
 		}

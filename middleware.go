@@ -89,6 +89,7 @@ type mwSettings struct {
 	HTTPConfig
 	noCookie, noBearer, noCSRF, require bool
 	onError                             ErrorHandler
+	request                             func(*http.Request) permission.Request
 	proxies                             proxyList
 	cop                                 *http.CrossOriginProtection
 }
@@ -149,6 +150,16 @@ func RequireAuthentication() MiddlewareOption {
 // WithErrorHandler replaces DefaultErrorHandler.
 func WithErrorHandler(h ErrorHandler) MiddlewareOption {
 	return mwOptionFunc(func(s *mwSettings) { s.onError = h })
+}
+
+// WithRequest gives Require the facts about each request that conditions
+// read as request.<name> (request.amount, request.channel): Require
+// passes what fn returns to AuthorizeRequest, where an empty IP means the
+// client's and a zero Time now. As with the resource, take the facts from
+// what the handler will act on, not from headers a client could set to
+// get a more favourable decision. Middleware ignores it.
+func WithRequest(fn func(*http.Request) permission.Request) MiddlewareOption {
+	return mwOptionFunc(func(s *mwSettings) { s.request = fn })
 }
 
 // settings resolves options over the Manager's HTTP configuration.
@@ -352,10 +363,12 @@ func (s *mwSettings) token(r *http.Request) (tok string, bearer bool) {
 const DecisionIDHeader = "Authv2-Decision-Id"
 
 // Require authorizes each request: Authorize(principal, action,
-// resource(r)). Anonymous requests get 401, denials 403, and a failed
+// resource(r)), or AuthorizeRequest with the request facts of WithRequest.
+// Anonymous requests get 401, denials 403, and a failed
 // check (a store outage) fails closed with 503; the decision ID is in the
 // Authv2-Decision-Id response header either way. Put it behind
-// Middleware. Only the ErrorHandler option applies to it.
+// Middleware. Only the WithErrorHandler and WithRequest options apply to
+// it.
 //
 // resource builds what is acted on. Take the resource's tenant from where
 // the resource really lives (the database row), or from the principal's
@@ -375,7 +388,11 @@ func (m *Manager) Require(action string, resource func(*http.Request) permission
 				s.onError(w, r, ErrUnauthenticated)
 				return
 			}
-			d, err := m.Authorize(r.Context(), p, action, resource(r))
+			var req permission.Request
+			if s.request != nil {
+				req = s.request(r)
+			}
+			d, err := m.AuthorizeRequest(r.Context(), p, action, resource(r), req)
 			if id := d.ID.String(); id != "" {
 				w.Header().Set(DecisionIDHeader, id)
 			}

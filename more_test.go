@@ -26,12 +26,12 @@ func TestAuthorizeBatchAndTopDenied(t *testing.T) {
 		{Action: "read", Resource: order("region:eu/store:42")},
 		{Action: "delete", Resource: order("region:eu/store:42")},
 		{Action: "delete", Resource: order("region:eu/store:42")},
-	})
+	}, permission.Request{})
 	require.NoError(t, err)
 	require.Len(t, ds, 3)
 	assert.True(t, ds[0].Allowed)
 	assert.False(t, ds[1].Allowed)
-	_, err = e.m.AuthorizeBatch(t.Context(), nil, nil)
+	_, err = e.m.AuthorizeBatch(t.Context(), nil, nil, permission.Request{})
 	assert.ErrorIs(t, err, authv2.ErrUnauthenticated)
 
 	require.NoError(t, e.m.FlushAudit(t.Context()))

@@ -1,6 +1,7 @@
 package authv2
 
 import (
+	"maps"
 	"time"
 
 	"github.com/authv2/authv2/session"
@@ -25,6 +26,38 @@ type Principal struct {
 	// Risk, when set, is why the security policy flagged this request
 	// (e.g. session.ReasonIPChanged); the request was allowed.
 	Risk string
+	// Attributes are the user's attributes (user.User.Attributes) as they
+	// were when the session was issued: fixed at login and refreshed when
+	// the session rotates (RotateSession, SwitchTenant, Reauthenticate,
+	// ChangePassword, ChangeEmail), so Authenticate need not read the
+	// user. Conditions read them as principal.attributes.<name> and
+	// principal.<name>. nil when the user has none. Treat as read-only.
+	Attributes map[string]string
+	// subjectAttrs is Attributes as the permission engine takes them,
+	// converted once per request rather than on every check.
+	subjectAttrs map[string]any
 	// Session is the session record as read (treat it as read-only).
 	Session *session.Session
+}
+
+// sessionAttributes is the copy of a user's attributes a new session
+// keeps; nil when there are none, so stores need not tell nil from empty.
+func sessionAttributes(attrs map[string]string) map[string]string {
+	if len(attrs) == 0 {
+		return nil
+	}
+	return maps.Clone(attrs)
+}
+
+// subjectAttributes converts a principal's attributes for the engine; nil
+// when there are none, which costs a check nothing.
+func subjectAttributes(attrs map[string]string) map[string]any {
+	if len(attrs) == 0 {
+		return nil
+	}
+	m := make(map[string]any, len(attrs))
+	for k, v := range attrs {
+		m[k] = v
+	}
+	return m
 }

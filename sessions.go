@@ -143,7 +143,9 @@ func (m *Manager) rotateSession(ctx context.Context, old *session.Session, u *us
 			return nil, ErrSessionRevoked
 		}
 	}
-	next, newTok, err := m.newSession(old.UserID, old.TenantID, old.Scope, old.Client, now, old.AuthenticatedAt, u.SecurityStamp)
+	// The successor takes the user's attributes as they are now: rotation
+	// is when a change to them reaches the session.
+	next, newTok, err := m.newSession(u, old.TenantID, old.Scope, old.Client, now, old.AuthenticatedAt)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"maps"
 	"time"
 )
 
@@ -45,6 +46,13 @@ type Session struct {
 	// refused at its next privilege step.
 	SecurityStamp string
 
+	// Attributes are a copy of the user's attributes (user.User.Attributes)
+	// when the session was issued, for conditions to read as
+	// principal.<name>. They never change: a rotation issues a successor
+	// with a fresh copy, so Authenticate need not read the user. nil when
+	// the user has none. Treat as read-only.
+	Attributes map[string]string
+
 	Client ClientInfo
 
 	RevokedAt    time.Time // zero while live
@@ -62,6 +70,7 @@ func (s *Session) Clone() *Session {
 	}
 	c := *s
 	c.SecretHash = append([]byte(nil), s.SecretHash...)
+	c.Attributes = maps.Clone(s.Attributes)
 	return &c
 }
 
@@ -224,7 +233,8 @@ type Store interface {
 	Touch(ctx context.Context, id string, lastSeen, idleExpires time.Time) error
 
 	// Update replaces the mutable fields of a live session (tenant, scope,
-	// auth level, authenticated-at, client). store.ErrNotFound when missing.
+	// auth level, authenticated-at, client); Attributes are not among them.
+	// store.ErrNotFound when missing.
 	Update(ctx context.Context, s *Session) error
 
 	// Revoke marks one session revoked at `at` with reason. Revoking an

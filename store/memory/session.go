@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -30,9 +31,12 @@ func NewSessionStore() *SessionStore {
 }
 
 // copySession copies s for a caller. SecretHash is shared: it is never
-// modified in place, by the store or by authv2.
+// modified in place, by the store or by authv2. Attributes are copied: a
+// handler may write to the map it reads from its Principal, and that must
+// not reach other requests (maps.Clone of nil allocates nothing).
 func copySession(s *session.Session) *session.Session {
 	c := *s
+	c.Attributes = maps.Clone(s.Attributes)
 	return &c
 }
 

@@ -34,7 +34,7 @@ type sessionQueries struct {
 
 const sessionCols = `id, secret_hash, user_id, tenant_id, scope, created_at, last_seen_at,
 	idle_expires_at, absolute_expires_at, authenticated_at, auth_level, client_ip, user_agent,
-	device_label, revoked_at, revoke_reason, security_stamp, replaced_by`
+	device_label, revoked_at, revoke_reason, security_stamp, replaced_by, attributes`
 
 // deleteBatch bounds the rows one DeleteExpired statement removes, so a
 // large backlog is cleared in short transactions.
@@ -44,7 +44,7 @@ func newSessionStore(h *handle) *SessionStore {
 	live := `FROM {s}.sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2`
 	return &SessionStore{h: h, lockClass: "authv2.sessions:" + h.schema, q: sessionQueries{
 		insert: h.q(`INSERT INTO {s}.sessions (` + sessionCols + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`),
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`),
 		get: h.q(`SELECT ` + sessionCols + ` FROM {s}.sessions WHERE id = $1`),
 		// An expiry is final: a session past its deadline at lastSeen is
 		// not renewed (see session.Store.Touch).
@@ -66,13 +66,13 @@ func newSessionStore(h *handle) *SessionStore {
 		// statement makes rotation atomic without a transaction: if the
 		// insert fails, the update is undone with it.
 		rotate: h.q(`WITH old AS (
-				UPDATE {s}.sessions SET revoked_at = $19, revoke_reason = '` + session.ReasonRotated + `', replaced_by = $1
-				WHERE id = $20 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $19
+				UPDATE {s}.sessions SET revoked_at = $20, revoke_reason = '` + session.ReasonRotated + `', replaced_by = $1
+				WHERE id = $21 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $20
 				RETURNING 1)
 			INSERT INTO {s}.sessions (` + sessionCols + `)
 			SELECT $1::text, $2::bytea, $3::text, $4::text, $5::text, $6::timestamptz, $7::timestamptz,
 				$8::timestamptz, $9::timestamptz, $10::timestamptz, $11::integer, $12::text, $13::text,
-				$14::text, $15::timestamptz, $16::text, $17::text, $18::text
+				$14::text, $15::timestamptz, $16::text, $17::text, $18::text, $19::jsonb
 			WHERE EXISTS (SELECT 1 FROM old)`),
 		lockUser: `SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`,
 		// Ties are broken by ID in byte order (COLLATE "C"), like the memory store.
@@ -96,10 +96,12 @@ func newSessionStore(h *handle) *SessionStore {
 }
 
 func sessionArgs(x *session.Session) []any {
+	// A map of strings always marshals.
+	attrs, _ := marshalAttrs(x.Attributes)
 	return []any{x.ID, x.SecretHash, x.UserID, x.TenantID, x.Scope, pgTime(x.CreatedAt), nullTime(x.LastSeenAt),
 		pgTime(x.IdleExpiresAt), pgTime(x.AbsoluteExpiresAt), nullTime(x.AuthenticatedAt), x.AuthLevel,
 		x.Client.IP, x.Client.UserAgent, x.Client.DeviceLabel, nullTime(x.RevokedAt), x.RevokeReason,
-		x.SecurityStamp, x.ReplacedBy}
+		x.SecurityStamp, x.ReplacedBy, attrs}
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -108,11 +110,15 @@ func scanSession(r scanner) (*session.Session, error) {
 	var (
 		x                           session.Session
 		lastSeen, authAt, revokedAt sql.NullTime
+		attrs                       []byte
 	)
 	err := r.Scan(&x.ID, &x.SecretHash, &x.UserID, &x.TenantID, &x.Scope, &x.CreatedAt, &lastSeen,
 		&x.IdleExpiresAt, &x.AbsoluteExpiresAt, &authAt, &x.AuthLevel, &x.Client.IP, &x.Client.UserAgent,
-		&x.Client.DeviceLabel, &revokedAt, &x.RevokeReason, &x.SecurityStamp, &x.ReplacedBy)
+		&x.Client.DeviceLabel, &revokedAt, &x.RevokeReason, &x.SecurityStamp, &x.ReplacedBy, &attrs)
 	if err != nil {
+		return nil, err
+	}
+	if err := unmarshalAttrs(attrs, &x.Attributes); err != nil {
 		return nil, err
 	}
 	x.CreatedAt, x.IdleExpiresAt, x.AbsoluteExpiresAt = x.CreatedAt.UTC(), x.IdleExpiresAt.UTC(), x.AbsoluteExpiresAt.UTC()

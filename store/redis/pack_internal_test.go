@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2/session"
 )
 
 func TestPackRoundTrip(t *testing.T) {
@@ -32,9 +34,10 @@ func TestPackRoundTrip(t *testing.T) {
 func FuzzUnpack(f *testing.F) {
 	f.Add(pack(packStamped, "id", "hash", "user", "1", "2", "stamp"), "a", "b")
 	f.Add("\x02\x80", "", "")
+	f.Add(pack(packAttributed, "id", "hash", "user", "1", "2", "stamp", "k", "v"), "", "")
 	f.Fuzz(func(t *testing.T, blob, a, b string) {
 		var dst [6]string
-		if err := unpackStatic(blob, &dst); err != nil && !errors.Is(err, errCorrupt) {
+		if _, err := unpackStatic(blob, &dst); err != nil && !errors.Is(err, errCorrupt) {
 			t.Fatalf("unexpected error %v", err)
 		}
 		got := make([]string, 2)
@@ -49,9 +52,38 @@ func FuzzUnpack(f *testing.F) {
 // does not.
 func TestUnpackStaticOlderLayout(t *testing.T) {
 	var d [6]string
-	require.NoError(t, unpackStatic(pack(packFirst, "id", "hash", "user", "1", "2"), &d))
+	attrs, err := unpackStatic(pack(packFirst, "id", "hash", "user", "1", "2"), &d)
+	require.NoError(t, err)
 	assert.Equal(t, [6]string{"id", "hash", "user", "1", "2", ""}, d)
-	require.NoError(t, unpackStatic(pack(packStamped, "id", "hash", "user", "1", "2", "s"), &d))
+	assert.Nil(t, attrs)
+	attrs, err = unpackStatic(pack(packStamped, "id", "hash", "user", "1", "2", "s"), &d)
+	require.NoError(t, err)
 	assert.Equal(t, "s", d[5])
-	assert.ErrorIs(t, unpackStatic(pack(packFirst, "id", "hash", "user", "1", "2", "s"), &d), errCorrupt)
+	assert.Nil(t, attrs, "a version-2 record has no attributes")
+	_, err = unpackStatic(pack(packFirst, "id", "hash", "user", "1", "2", "s"), &d)
+	assert.ErrorIs(t, err, errCorrupt)
+}
+
+// Version 3 appends the attributes as key, value pairs; a session without
+// attributes is still written as version 2, which older builds read.
+func TestPackStaticAttributes(t *testing.T) {
+	x := &session.Session{ID: "id", SecretHash: []byte("hash"), UserID: "user", SecurityStamp: "s"}
+	assert.Equal(t, byte(packStamped), packStatic(x)[0])
+	x.Attributes = map[string]string{"b": "2", "a": "1", "": ""}
+	blob := packStatic(x)
+	assert.Equal(t, byte(packAttributed), blob[0])
+	var d [6]string
+	attrs, err := unpackStatic(blob, &d)
+	require.NoError(t, err)
+	assert.Equal(t, x.Attributes, attrs)
+	assert.Equal(t, "s", d[5])
+
+	for name, blob := range map[string]string{
+		"odd pair":      pack(packAttributed, "id", "hash", "user", "1", "2", "s", "k"),
+		"duplicate key": pack(packAttributed, "id", "hash", "user", "1", "2", "s", "k", "1", "k", "2"),
+		"short":         pack(packAttributed, "id", "hash", "user", "1", "2"),
+	} {
+		_, err := unpackStatic(blob, &d)
+		assert.ErrorIs(t, err, errCorrupt, name)
+	}
 }

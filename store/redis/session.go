@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -180,7 +181,9 @@ func fromMicros(v string) time.Time {
 // 16 fields measured 1.15× a bare GET, of one field 1.01×).
 //
 //	d                packed: ID, secret hash, user, created, absolute expiry,
-//	                 security stamp (never change; version 1 lacks the stamp)
+//	                 security stamp, then the attributes as key, value pairs
+//	                 (never change; version 1 lacks the stamp, version 2 the
+//	                 attributes)
 //	m                packed: tenant, scope, authenticated at, auth level, IP, user agent,
 //	                 device label (Update rewrites it whole)
 //	ls, ie, ra, rr   last seen, idle expiry, revoked at, revoke reason (scripts change them)
@@ -192,7 +195,7 @@ var getFields = []string{"d", "m", "ls", "ie", "ra", "rr"}
 // fields returns the HSET arguments of a new session: name, value, ...
 func fields(x *session.Session) []string {
 	return append([]string{
-		"d", pack(packStamped, x.ID, string(x.SecretHash), x.UserID, micros(x.CreatedAt), micros(x.AbsoluteExpiresAt), x.SecurityStamp),
+		"d", packStatic(x),
 		"ls", micros(x.LastSeenAt), "ie", micros(x.IdleExpiresAt), "ra", micros(x.RevokedAt), "rr", x.RevokeReason,
 		"id", x.ID, "u", x.UserID, "c", micros(x.CreatedAt), "ae", micros(x.AbsoluteExpiresAt),
 	}, updateFields(x)...)
@@ -210,9 +213,25 @@ func updateFields(x *session.Session) []string {
 // A version byte leads every packed blob, so a blob's layout can grow
 // while records written in the older one stay readable.
 const (
-	packFirst   = 1 // "m"; "d" of records written before the security stamp
-	packStamped = 2 // "d" with the security stamp appended
+	packFirst      = 1 // "m"; "d" of records written before the security stamp
+	packStamped    = 2 // "d" with the security stamp appended
+	packAttributed = 3 // "d" with the stamp and the attribute pairs appended
 )
+
+// packStatic packs "d". A session without attributes is written in
+// version 2, which builds from before attributes can still read: only
+// sessions that carry attributes need this build or later.
+func packStatic(x *session.Session) string {
+	vals := []string{x.ID, string(x.SecretHash), x.UserID, micros(x.CreatedAt), micros(x.AbsoluteExpiresAt), x.SecurityStamp}
+	if len(x.Attributes) == 0 {
+		return pack(packStamped, vals...)
+	}
+	// Sorted, so one session always packs to the same bytes.
+	for _, k := range slices.Sorted(maps.Keys(x.Attributes)) {
+		vals = append(vals, k, x.Attributes[k])
+	}
+	return pack(packAttributed, vals...)
+}
 
 // pack joins values behind the version byte, each prefixed by its length
 // (uvarint): no value can be mistaken for a separator.
@@ -237,18 +256,24 @@ func unpack(s string, version byte, dst []string) error {
 	if len(s) == 0 || s[0] != version {
 		return errCorrupt
 	}
-	s = s[1:]
-	for i := range dst {
-		n, w := uvarint(s)
-		if w <= 0 || n > uint64(len(s)-w) {
-			return errCorrupt
-		}
-		dst[i], s = s[w:w+int(n)], s[w+int(n):]
-	}
-	if len(s) != 0 {
+	rest, err := unpackValues(s[1:], dst)
+	if err != nil || len(rest) != 0 {
 		return errCorrupt
 	}
 	return nil
+}
+
+// unpackValues reads len(dst) values from the front of s and returns what
+// follows them.
+func unpackValues(s string, dst []string) (rest string, err error) {
+	for i := range dst {
+		n, w := uvarint(s)
+		if w <= 0 || n > uint64(len(s)-w) {
+			return "", errCorrupt
+		}
+		dst[i], s = s[w:w+int(n)], s[w+int(n):]
+	}
+	return s, nil
 }
 
 // uvarint is binary.Uvarint over a string, without converting it.
@@ -273,7 +298,8 @@ func parse(v []string) (*session.Session, error) {
 	}
 	var d [6]string
 	var m [7]string
-	if err := unpackStatic(v[0], &d); err != nil {
+	attrs, err := unpackStatic(v[0], &d)
+	if err != nil {
 		return nil, err
 	}
 	if err := unpack(v[1], packFirst, m[:]); err != nil {
@@ -282,20 +308,39 @@ func parse(v []string) (*session.Session, error) {
 	al, _ := strconv.Atoi(m[3])
 	return &session.Session{
 		ID: d[0], SecretHash: []byte(d[1]), UserID: d[2], CreatedAt: fromMicros(d[3]), AbsoluteExpiresAt: fromMicros(d[4]),
-		SecurityStamp: d[5],
-		TenantID:      m[0], Scope: m[1], AuthenticatedAt: fromMicros(m[2]), AuthLevel: al,
+		SecurityStamp: d[5], Attributes: attrs,
+		TenantID: m[0], Scope: m[1], AuthenticatedAt: fromMicros(m[2]), AuthLevel: al,
 		Client:     session.ClientInfo{IP: m[4], UserAgent: m[5], DeviceLabel: m[6]},
 		LastSeenAt: fromMicros(v[2]), IdleExpiresAt: fromMicros(v[3]), RevokedAt: fromMicros(v[4]), RevokeReason: v[5],
 	}, nil
 }
 
-// unpackStatic reads "d" in either layout: one written before sessions
-// carried a security stamp reads as stamp "".
-func unpackStatic(s string, d *[6]string) error {
-	if s != "" && s[0] == packFirst {
-		return unpack(s, packFirst, d[:5])
+// unpackStatic reads "d" in any layout, and the attributes, nil when
+// there are none: one written before sessions carried a security stamp
+// reads as stamp "", one written before they carried attributes as none.
+func unpackStatic(s string, d *[6]string) (map[string]string, error) {
+	if s == "" || s[0] != packAttributed {
+		if s != "" && s[0] == packFirst {
+			return nil, unpack(s, packFirst, d[:5])
+		}
+		return nil, unpack(s, packStamped, d[:])
 	}
-	return unpack(s, packStamped, d[:])
+	rest, err := unpackValues(s[1:], d[:])
+	if err != nil {
+		return nil, err
+	}
+	attrs := map[string]string{}
+	var kv [2]string
+	for rest != "" {
+		if rest, err = unpackValues(rest, kv[:]); err != nil {
+			return nil, err
+		}
+		if _, dup := attrs[kv[0]]; dup {
+			return nil, errCorrupt // packStatic writes each key once
+		}
+		attrs[kv[0]] = kv[1]
+	}
+	return attrs, nil
 }
 
 // pexpireAt is the key's deadline in Unix milliseconds, at least now+1ms

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -250,6 +251,55 @@ func RunSessionStore(t *testing.T, newStore SessionStoreFactory) {
 		assert.True(t, n.Live(next.CreatedAt))
 		assert.ErrorIs(t, s.Rotate(ctx(t), old.ID, newSession("u1", base), next.CreatedAt), store.ErrNotFound, "a dead session cannot rotate")
 	})
+	t.Run("AttributesRoundTrip", func(t *testing.T) {
+		// Conditions read the user's attributes from the session, so they
+		// must come back from every read exactly as written, and a
+		// successor carries its own.
+		t.Parallel()
+		s := newStore(t)
+		old := newSession("u1", base)
+		old.Attributes = map[string]string{"department": "sales", "": "empty key", "empty": ""}
+		for _, v := range nasty {
+			old.Attributes["nasty "+v] = v
+		}
+		_, err := s.Create(ctx(t), old, session.Limit{}, base)
+		require.NoError(t, err)
+		got, err := s.Get(ctx(t), old.ID)
+		require.NoError(t, err)
+		assert.Equal(t, old.Attributes, got.Attributes)
+		got.Attributes["department"] = "changed by a caller"
+		again, err := s.Get(ctx(t), old.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "sales", again.Attributes["department"], "a caller's copy must not alias the store")
+
+		next := newSession("u1", base.Add(time.Minute))
+		next.Attributes = map[string]string{"department": "support"}
+		require.NoError(t, s.Rotate(ctx(t), old.ID, next, next.CreatedAt))
+		n, err := s.Get(ctx(t), next.ID)
+		require.NoError(t, err)
+		assert.Equal(t, next.Attributes, n.Attributes)
+		o, err := s.Get(ctx(t), old.ID)
+		require.NoError(t, err)
+		assert.Equal(t, old.Attributes, o.Attributes, "the rotated-away session keeps its own")
+		list, err := s.ListByUser(ctx(t), "u1", next.CreatedAt)
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		assert.Equal(t, next.Attributes, list[0].Attributes)
+
+		upd := n.Clone()
+		upd.Attributes = map[string]string{"department": "not through Update"}
+		require.NoError(t, s.Update(ctx(t), upd))
+		n, err = s.Get(ctx(t), next.ID)
+		require.NoError(t, err)
+		assert.Equal(t, next.Attributes, n.Attributes, "Update leaves Attributes alone")
+
+		none := newSession("u2", base)
+		_, err = s.Create(ctx(t), none, session.Limit{}, base)
+		require.NoError(t, err)
+		got, err = s.Get(ctx(t), none.ID)
+		require.NoError(t, err)
+		assert.Empty(t, got.Attributes)
+	})
 	t.Run("TouchedSessionStaysIndexed", func(t *testing.T) {
 		// A session renewed by use outlives its first idle deadline; it
 		// must stay listed, counted by the limit and reachable by
@@ -435,6 +485,7 @@ func assertSessionEqual(t *testing.T, want, got *session.Session) {
 	assert.Equal(t, want.RevokeReason, got.RevokeReason)
 	assert.Equal(t, want.SecurityStamp, got.SecurityStamp)
 	assert.Equal(t, want.ReplacedBy, got.ReplacedBy)
+	assert.True(t, maps.Equal(want.Attributes, got.Attributes), "attributes: want %v, got %v", want.Attributes, got.Attributes)
 	assertTimeEqual(t, want.CreatedAt, got.CreatedAt)
 	assertTimeEqual(t, want.LastSeenAt, got.LastSeenAt)
 	assertTimeEqual(t, want.IdleExpiresAt, got.IdleExpiresAt)
