@@ -55,6 +55,9 @@ func ProblemFor(err error) Problem {
 		return p("unauthenticated", http.StatusUnauthorized, "Authentication required")
 	case errors.Is(err, ErrInvalidCredentials):
 		return p("invalid-credentials", http.StatusUnauthorized, "Invalid email or password")
+	case errors.Is(err, ErrInvalidToken):
+		// An unknown, used or expired reset or verification token.
+		return p("invalid-token", http.StatusBadRequest, "Invalid or expired token")
 	case errors.Is(err, ErrForbidden):
 		return p("forbidden", http.StatusForbidden, "Forbidden")
 	case errors.Is(err, ErrCrossOrigin):

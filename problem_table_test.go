@@ -30,6 +30,7 @@ func TestProblemForEveryError(t *testing.T) {
 		{authv2.ErrSessionRevoked, http.StatusUnauthorized},
 		{authv2.ErrClientMismatch, http.StatusUnauthorized},
 		{authv2.ErrInvalidCredentials, http.StatusUnauthorized},
+		{authv2.ErrInvalidToken, http.StatusBadRequest},
 		{authv2.ErrForbidden, http.StatusForbidden},
 		{authv2.ErrCrossOrigin, http.StatusForbidden},
 		{authv2.ErrNotMember, http.StatusForbidden},

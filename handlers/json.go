@@ -22,9 +22,8 @@ var (
 	errTooLarge            = errors.New("handlers: request body too large")
 )
 
-// problemFor is authv2.ProblemFor plus the errors it leaves to the HTTP
-// layer: a bad token in a recovery flow is the client's mistake (400),
-// not a server error.
+// problemFor is authv2.ProblemFor plus the kit's own errors about the
+// request body.
 func problemFor(err error) authv2.Problem {
 	p := func(code string, status int, title string) authv2.Problem {
 		return authv2.Problem{Type: problemType + code, Title: title, Status: status}
@@ -34,8 +33,6 @@ func problemFor(err error) authv2.Problem {
 		return p("too-large", http.StatusRequestEntityTooLarge, "Request body too large")
 	case errors.Is(err, errMalformedBody):
 		return p("malformed-body", http.StatusBadRequest, "Malformed JSON body")
-	case errors.Is(err, authv2.ErrInvalidToken):
-		return p("invalid-token", http.StatusBadRequest, "Invalid or expired token")
 	default:
 		return authv2.ProblemFor(err)
 	}
