@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/permission"
 )
@@ -220,4 +222,24 @@ func translateAudit(op string, err error) error {
 		return err
 	}
 	return translate(op, err)
+}
+
+// emit records an audit event: metrics at once, the event through the
+// dispatcher's bounded queue. A full queue makes the caller wait (unless
+// the configuration drops and counts); an event lost because the caller's
+// context ended is logged, never silent.
+func (m *Manager) emit(ctx context.Context, e audit.Event) {
+	m.count(ctx, &e)
+	if e.ID == "" {
+		e.ID = newID()
+	}
+	if e.Time.IsZero() {
+		e.Time = m.clock.Now().UTC()
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		e.TraceID = sc.TraceID().String()
+	}
+	if err := m.audit.Emit(ctx, e); err != nil {
+		m.log.Error("authv2: audit event not recorded", "event_type", string(e.Type), "event_id", e.ID, "error", err)
+	}
 }

@@ -1,11 +1,13 @@
 package authv2
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/store"
 )
 
@@ -136,3 +138,25 @@ func (e *ThrottledError) Error() string {
 
 // Is makes errors.Is(err, ErrThrottled) true.
 func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
+
+// translate maps a store error to what callers see. Store sentinels are
+// already the public ones (ErrNotFound, ErrConflict, ErrStoreUnavailable);
+// anything else a store returned is wrapped as unavailable, so a custom
+// store's raw driver error cannot leak to a caller.
+func translate(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrInvalid):
+		// Input the edge checks let through but the store refused: still
+		// the caller's input, so a 400 and never an outage.
+		return &ValidationError{Fields: []FieldError{{Field: "input", Reason: "contains a value the store cannot keep"}}, Err: err}
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict),
+		errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrLimit),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, permission.ErrCycle):
+		return err
+	default:
+		return store.Unavailable(op, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/internal/token"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/user"
@@ -234,4 +235,55 @@ func (m *Manager) SessionStats(ctx context.Context, f session.StatsFilter) (sess
 		return session.Stats{}, translate("session.stats", err)
 	}
 	return st, nil
+}
+
+// newSession builds a session record and its token.
+// newSession builds a session of u, which carries u's security stamp and
+// a copy of u's attributes: conditions read them from the session, so
+// Authenticate never reads the user.
+func (m *Manager) newSession(u *user.User, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, error) {
+	id := session.NewID(u.ID)
+	tok, secret, err := token.New(id)
+	if err != nil {
+		return nil, "", err
+	}
+	p := m.cfg.Session
+	return &session.Session{
+		ID:                id,
+		SecretHash:        session.HashSecret(secret),
+		UserID:            u.ID,
+		TenantID:          tenantID,
+		Scope:             scope,
+		CreatedAt:         now,
+		LastSeenAt:        now,
+		IdleExpiresAt:     now.Add(p.IdleTimeout),
+		AbsoluteExpiresAt: now.Add(p.AbsoluteTimeout),
+		AuthenticatedAt:   authAt,
+		AuthLevel:         1,
+		SecurityStamp:     u.SecurityStamp,
+		Attributes:        sessionAttributes(u.Attributes),
+		Client:            client,
+	}, tok, nil
+}
+
+// openSession creates a session under the per-user limit.
+func (m *Manager) openSession(ctx context.Context, u *user.User, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, error) {
+	sess, tok, err := m.newSession(u, tenantID, scope, client, now, authAt)
+	if err != nil {
+		return nil, "", err
+	}
+	evicted, err := m.sessions.Create(ctx, sess, m.cfg.Session.Limit(), now)
+	if errors.Is(err, store.ErrLimit) {
+		return nil, "", ErrSessionLimit
+	}
+	if err != nil {
+		return nil, "", translate("session.create", err)
+	}
+	for _, id := range evicted {
+		m.emit(ctx, audit.Event{Type: audit.TypeSessionEvicted, Outcome: audit.Success, ActorUserID: u.ID, Target: id, Reason: session.ReasonEvicted})
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeSessionCreated, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
+		TenantID: tenantID, Scope: scope, IP: client.IP, UserAgent: client.UserAgent,
+		Attributes: map[string]string{audit.AttrDevice: client.DeviceLabel}})
+	return sess, tok, nil
 }

@@ -1,0 +1,250 @@
+package authv2
+
+import (
+	"cmp"
+	"context"
+	"errors"
+
+	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/user"
+)
+
+// LoginInput is what Login needs.
+type LoginInput struct {
+	Email    string
+	Password string
+	// TenantID selects the tenant of the new session; "" means the user's
+	// default tenant (or none).
+	TenantID string
+	Scope    string
+	Client   session.ClientInfo
+	// DeviceToken is the device token the client presented (from the
+	// device cookie: Manager.DeviceToken), "" if none. A valid one for this
+	// user exempts the attempt from the account lock that failures from
+	// other clients impose; it has its own failure budget instead.
+	DeviceToken string
+}
+
+// LoginResult is a successful login. Token is the only copy of the session
+// secret: hand it to the client and do not log it.
+type LoginResult struct {
+	User    *user.User
+	Session *session.Session
+	Token   string
+	// DeviceToken marks the client as one the user logged in from:
+	// hand it back (SetSessionCookie sets it as the device cookie) and
+	// pass it in LoginInput.DeviceToken next time. Like Token, it is a
+	// secret.
+	DeviceToken string
+}
+
+// Login checks a password and opens a session. Every credential failure
+// is ErrInvalidCredentials, and an unknown email costs the same time as a
+// wrong password.
+func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err error) {
+	ctx, span := m.tel.Start(ctx, "authv2.Login")
+	defer func() { m.tel.End(span, err) }()
+	if err := cmp.Or(checkText("Email", in.Email, "TenantID", in.TenantID), checkScope("Scope", in.Scope)); err != nil {
+		return nil, err
+	}
+	// A failure is recorded in a tenant only when the user is known and
+	// belongs to it (failureTenant): in.TenantID is whatever the caller typed.
+	failIn := func(ctx context.Context, userID, tenantID, reason string) {
+		m.emit(ctx, audit.Event{Type: audit.TypeLoginFailure, Outcome: audit.Failure, ActorUserID: userID,
+			TenantID: tenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason})
+	}
+	fail := func(userID, tenantID, reason string) { failIn(ctx, userID, tenantID, reason) }
+	// failKnown records a known user's failure. Finding the tenant it
+	// counts in reads the permission store, which an unknown email does
+	// not: that happens off the caller's time, so that a wrong password
+	// for a real account takes no longer than an unknown email.
+	failKnown := func(u *user.User, reason string) {
+		if in.TenantID == "" && u.DefaultTenantID == "" {
+			fail(u.ID, "", reason)
+			return
+		}
+		m.background(ctx, func(ctx context.Context) error {
+			failIn(ctx, u.ID, m.failureTenant(ctx, u, in.TenantID), reason)
+			return nil
+		})
+	}
+	now := m.clock.Now()
+	// Each attempt reserves its place in the throttles before any hash is
+	// computed (throttle.go), so a flood against one account or from one IP
+	// costs almost nothing, and concurrency cannot get more hashes through.
+	at, retry, err := m.reserveClient(ctx, in.Client.IP, now)
+	if err != nil {
+		return nil, err
+	} else if retry > 0 {
+		fail("", "", "ip_throttled")
+		return nil, m.throttledError(retry)
+	}
+	u, err := m.users.GetByEmail(ctx, in.Email)
+	if errors.Is(err, store.ErrNotFound) {
+		// An unknown email is throttled like an account, so that a fast
+		// "throttled" answer does not reveal which emails exist.
+		if retry, err := m.reserveUnknown(ctx, in.Email, now); err != nil {
+			return nil, err
+		} else if retry > 0 {
+			fail("", "", "unknown_user_throttled")
+			return nil, m.throttledError(retry)
+		}
+		// Spend a real hash's time so the response does not say the email is unknown.
+		if err := m.hasher.VerifyDummy(ctx, in.Password); err != nil && !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
+			return nil, err
+		}
+		fail("", "", "unknown_user")
+		return nil, ErrInvalidCredentials
+	}
+	if err != nil {
+		return nil, translate("user.get_by_email", err)
+	}
+	if retry, err := at.reserveAccount(ctx, u, in.DeviceToken); errors.Is(err, store.ErrNotFound) {
+		fail("", "", "unknown_user") // deleted since it was read
+		return nil, ErrInvalidCredentials
+	} else if err != nil {
+		return nil, err
+	} else if retry > 0 {
+		failKnown(u, "account_throttled")
+		return nil, m.throttledError(retry)
+	}
+	rehash, err := m.hasher.Verify(ctx, in.Password, u.PasswordHash)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
+			m.log.Error("authv2: stored password hash unusable", "user_id", u.ID, "error", err)
+		}
+		at.failed(ctx)
+		failKnown(u, "bad_password")
+		return nil, ErrInvalidCredentials
+	}
+	// Status is checked only after the password so that a correct guess
+	// against a disabled account and a wrong one look the same.
+	switch u.Status {
+	case user.StatusActive:
+	case user.StatusPendingVerification:
+		if m.cfg.RequireEmailVerification {
+			failKnown(u, "email_not_verified")
+			return nil, ErrEmailNotVerified // the caller proved the password: no enumeration
+		}
+	default:
+		failKnown(u, "status_"+string(u.Status))
+		return nil, ErrInvalidCredentials
+	}
+	tenantID := in.TenantID
+	if tenantID == "" {
+		tenantID = u.DefaultTenantID
+	}
+	if tenantID != "" {
+		if err := m.checkTenantAccess(ctx, u.ID, tenantID); err != nil {
+			fail(u.ID, "", "not_member")
+			return nil, err
+		}
+	}
+	var newHash string
+	if rehash {
+		if newHash, err = m.hasher.Hash(ctx, in.Password); err != nil {
+			return nil, err
+		}
+	}
+	// The session is written before the user's record is saved, and the
+	// save refuses if the security stamp read above has changed: an account
+	// change either rotated the stamp before this save (the login ends its
+	// own session) or after it, and so also before its own revocation of
+	// the user's sessions, which then finds this one (docs/DESIGN.md).
+	sess, tok, err := m.openSession(ctx, u, tenantID, in.Scope, in.Client, now, now)
+	if err != nil {
+		fail(u.ID, tenantID, "session")
+		return nil, err
+	}
+	stamp, verified := u.SecurityStamp, u.PasswordHash
+	saved, err := m.users.Update(ctx, u.ID, func(x *user.User) error {
+		// The password checked must still be the user's: a change that
+		// keeps the stamp (RevokeOnPasswordChange off) must not be undone
+		// by this login's rehash, nor let the old password in.
+		if x.SecurityStamp != stamp || x.PasswordHash != verified {
+			return errAccountChanged
+		}
+		at.proven(x)
+		x.LastLoginAt = now
+		if newHash != "" {
+			x.PasswordHash = newHash
+		}
+		return nil
+	})
+	if err != nil {
+		m.abandonSession(ctx, sess)
+		if errors.Is(err, errAccountChanged) || errors.Is(err, store.ErrNotFound) {
+			fail(u.ID, tenantID, "account_changed")
+			return nil, ErrInvalidCredentials
+		}
+		fail(u.ID, tenantID, "session")
+		return nil, translate("user.update", err)
+	}
+	u = saved
+	at.succeeded(ctx)
+	if newHash != "" {
+		m.emit(ctx, audit.Event{Type: audit.TypePasswordRehash, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
+		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent})
+	return &LoginResult{User: u, Session: sess, Token: tok, DeviceToken: at.issued}, nil
+}
+
+// errAccountChanged refuses a save whose security stamp is no longer the
+// user's: an account change happened since the record was read.
+var errAccountChanged = errors.New("authv2: account changed concurrently")
+
+// abandonSession ends a session its flow could not complete. Failing to
+// end it is logged loudly: the flow fails either way, and the session's
+// security stamp no longer matches its user's.
+func (m *Manager) abandonSession(ctx context.Context, sess *session.Session) {
+	err := m.sessions.Revoke(context.WithoutCancel(ctx), sess.ID, m.clock.Now(), session.ReasonAccountChanged)
+	if err != nil {
+		m.log.Error("authv2: ending a session opened during an account change failed", "session_id", sess.ID, "error", err)
+		return
+	}
+	m.emit(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: sess.UserID, Target: sess.ID, Reason: session.ReasonAccountChanged})
+}
+
+// failureTenant is the tenant a failed login of u is recorded in: the one
+// the caller named, else u's default, and only when u belongs to it. The
+// caller types the tenant, so recording it as given would let anyone add
+// failures to any tenant's figures (LoginCounts); a store error records
+// none rather than fail the answer.
+func (m *Manager) failureTenant(ctx context.Context, u *user.User, named string) string {
+	t := cmp.Or(named, u.DefaultTenantID)
+	if t == "" || m.checkTenantAccess(ctx, u.ID, t) != nil {
+		return ""
+	}
+	return t
+}
+
+// checkTenantAccess succeeds when the user is a member of, or holds a
+// binding that has not expired in, the tenant.
+func (m *Manager) checkTenantAccess(ctx context.Context, userID, tenantID string) error {
+	ms, err := m.permissions.ListMemberships(ctx, userID)
+	if err != nil {
+		return translate("membership.list", err)
+	}
+	for _, x := range ms {
+		if x.TenantID == tenantID {
+			return nil
+		}
+	}
+	bs, err := m.permissions.ListBindings(ctx, tenantID, userID)
+	if err != nil {
+		return translate("binding.list", err)
+	}
+	now := m.clock.Now()
+	for _, b := range bs {
+		if b.ActiveAt(now) {
+			return nil
+		}
+	}
+	return ErrNotMember
+}
