@@ -47,9 +47,22 @@ func ids(ss []*session.Session) []string {
 	return out
 }
 
-// RunSessionStore runs the session.Store conformance cases.
+// RunSessionStore runs the session.Store conformance cases, grouped by method.
 func RunSessionStore(t *testing.T, newStore SessionStoreFactory) {
-	t.Run("CreateGetRoundTrip", func(t *testing.T) {
+	method(t, "Create", newStore, sessionCreate)
+	method(t, "Get", newStore, sessionGet)
+	method(t, "Touch", newStore, sessionTouch)
+	method(t, "Update", newStore, sessionUpdate)
+	method(t, "Revoke", newStore, sessionRevoke)
+	method(t, "RevokeUser", newStore, sessionRevokeUser)
+	method(t, "Rotate", newStore, sessionRotate)
+	method(t, "ListByUser", newStore, sessionListByUser)
+	method(t, "DeleteExpired", newStore, sessionDeleteExpired)
+	method(t, "Stats", newStore, sessionStats)
+}
+
+func sessionCreate(t *testing.T, newStore SessionStoreFactory) {
+	t.Run("RoundTrip", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		in := newSession("u1", base)
@@ -69,187 +82,16 @@ func RunSessionStore(t *testing.T, newStore SessionStoreFactory) {
 		_, err = s.Create(ctx(t), in, session.Limit{}, base)
 		assert.ErrorIs(t, err, store.ErrConflict)
 	})
-	t.Run("MissingIsNotFound", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		id := session.NewID("ghost")
-		_, err := s.Get(ctx(t), id)
-		assert.ErrorIs(t, err, store.ErrNotFound)
-		assert.ErrorIs(t, s.Touch(ctx(t), id, base, base.Add(time.Minute)), store.ErrNotFound)
-		assert.ErrorIs(t, s.Revoke(ctx(t), id, base, "x"), store.ErrNotFound)
-		assert.ErrorIs(t, s.Rotate(ctx(t), id, newSession("ghost", base), base), store.ErrNotFound)
-		assert.ErrorIs(t, s.Update(ctx(t), newSession("ghost", base)), store.ErrNotFound)
-	})
-	t.Run("TouchMovesIdleExpiry", func(t *testing.T) {
+	t.Run("StoresOnlyTheHash", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		in := newSession("u1", base)
 		_, err := s.Create(ctx(t), in, session.Limit{}, base)
 		require.NoError(t, err)
-		seen := base.Add(10 * time.Minute)
-		require.NoError(t, s.Touch(ctx(t), in.ID, seen, seen.Add(30*time.Minute)))
 		got, err := s.Get(ctx(t), in.ID)
 		require.NoError(t, err)
-		assertTimeEqual(t, seen, got.LastSeenAt)
-		assertTimeEqual(t, seen.Add(30*time.Minute), got.IdleExpiresAt)
-		assertTimeEqual(t, in.AbsoluteExpiresAt, got.AbsoluteExpiresAt)
-	})
-	t.Run("TouchRefusesAnExpiredSession", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		in := newSession("u1", base)
-		_, err := s.Create(ctx(t), in, session.Limit{}, base)
-		require.NoError(t, err)
-		late := in.IdleExpiresAt // an expiry is final: no touch brings a session back
-		assert.ErrorIs(t, s.Touch(ctx(t), in.ID, late, late.Add(30*time.Minute)), store.ErrNotFound)
-		got, err := s.Get(ctx(t), in.ID)
-		require.NoError(t, err)
-		assertTimeEqual(t, in.IdleExpiresAt, got.IdleExpiresAt)
-	})
-	t.Run("RevokeUserReachesSessionsPastTheirDeadline", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		in := newSession("u1", base)
-		_, err := s.Create(ctx(t), in, session.Limit{}, base)
-		require.NoError(t, err)
-		// The revoking instance's clock is past the idle deadline; another
-		// instance's, a little behind, still sees the session live.
-		ahead := in.IdleExpiresAt.Add(time.Second)
-		_, err = s.RevokeUser(ctx(t), "u1", session.RevokeFilter{}, ahead, session.ReasonUserDisabled)
-		require.NoError(t, err)
-		behind := in.IdleExpiresAt.Add(-time.Second)
-		assert.ErrorIs(t, s.Touch(ctx(t), in.ID, behind, behind.Add(30*time.Minute)), store.ErrNotFound,
-			"a session revoke-all skipped must not be renewed by a clock that lags")
-		got, err := s.Get(ctx(t), in.ID)
-		require.NoError(t, err)
-		assert.False(t, got.RevokedAt.IsZero(), "revoke-all ends every session not yet revoked, expired or not")
-	})
-	t.Run("UpdateChangesMutableFields", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		in := newSession("u1", base)
-		_, err := s.Create(ctx(t), in, session.Limit{}, base)
-		require.NoError(t, err)
-		next := in.Clone()
-		next.TenantID, next.Scope, next.AuthLevel = "t2", "", 2
-		next.AuthenticatedAt = base.Add(time.Minute)
-		next.Client.IP = "198.51.100.7"
-		require.NoError(t, s.Update(ctx(t), next))
-		got, err := s.Get(ctx(t), in.ID)
-		require.NoError(t, err)
-		assert.Equal(t, "t2", got.TenantID)
-		assert.Equal(t, "", got.Scope)
-		assert.Equal(t, 2, got.AuthLevel)
-		assert.Equal(t, "198.51.100.7", got.Client.IP)
-		assertTimeEqual(t, base.Add(time.Minute), got.AuthenticatedAt)
-	})
-	t.Run("RevokeIsVisibleAndFinal", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		in := newSession("u1", base)
-		_, err := s.Create(ctx(t), in, session.Limit{}, base)
-		require.NoError(t, err)
-		at := base.Add(time.Minute)
-		require.NoError(t, s.Revoke(ctx(t), in.ID, at, session.ReasonLogout))
-		require.NoError(t, s.Revoke(ctx(t), in.ID, at.Add(time.Minute), "again"), "revoking twice is a no-op")
-		got, err := s.Get(ctx(t), in.ID)
-		require.NoError(t, err)
-		assertTimeEqual(t, at, got.RevokedAt)
-		assert.Equal(t, session.ReasonLogout, got.RevokeReason)
-		assert.False(t, got.Live(at))
-		assert.ErrorIs(t, s.Touch(ctx(t), in.ID, at, at.Add(time.Hour)), store.ErrNotFound, "a revoked session cannot be revived")
-		list, err := s.ListByUser(ctx(t), "u1", at)
-		require.NoError(t, err)
-		assert.Empty(t, list)
-	})
-	t.Run("ListByUserOnlyLiveNewestFirst", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		var made []*session.Session
-		for i := range 4 {
-			x := newSession("u1", base.Add(time.Duration(i)*time.Minute))
-			_, err := s.Create(ctx(t), x, session.Limit{}, x.CreatedAt)
-			require.NoError(t, err)
-			made = append(made, x)
-		}
-		other := newSession("u2", base)
-		_, err := s.Create(ctx(t), other, session.Limit{}, base)
-		require.NoError(t, err)
-		require.NoError(t, s.Revoke(ctx(t), made[1].ID, base.Add(5*time.Minute), "x"))
-		now := base.Add(31 * time.Minute) // made[0] idles out at base+30m
-		list, err := s.ListByUser(ctx(t), "u1", now)
-		require.NoError(t, err)
-		require.Len(t, list, 2)
-		assert.Equal(t, made[3].ID, list[0].ID)
-		assert.Equal(t, made[2].ID, list[1].ID)
-	})
-	t.Run("RevokeUserFilters", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		var made []*session.Session
-		for i := range 4 {
-			x := newSession("u1", base)
-			if i == 3 {
-				x.TenantID = "t2"
-			}
-			_, err := s.Create(ctx(t), x, session.Limit{}, base)
-			require.NoError(t, err)
-			made = append(made, x)
-		}
-		bystander := newSession("u2", base)
-		_, err := s.Create(ctx(t), bystander, session.Limit{}, base)
-		require.NoError(t, err)
-		at := base.Add(time.Minute)
-
-		got, err := s.RevokeUser(ctx(t), "u1", session.RevokeFilter{TenantID: "t2"}, at, "tenant")
-		require.NoError(t, err)
-		assert.Equal(t, []string{made[3].ID}, got)
-
-		got, err = s.RevokeUser(ctx(t), "u1", session.RevokeFilter{ExceptID: made[0].ID}, at, "others")
-		require.NoError(t, err)
-		assert.Equal(t, ids([]*session.Session{made[1], made[2]}), got)
-
-		list, err := s.ListByUser(ctx(t), "u1", at)
-		require.NoError(t, err)
-		assert.Equal(t, []string{made[0].ID}, ids(list))
-		x, err := s.Get(ctx(t), made[1].ID)
-		require.NoError(t, err)
-		assert.Equal(t, "others", x.RevokeReason)
-		b, err := s.Get(ctx(t), bystander.ID)
-		require.NoError(t, err)
-		assert.True(t, b.Live(at), "another user's session must not be touched")
-	})
-	t.Run("RevokeUserManySessions", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		const n = 300
-		for range n {
-			_, err := s.Create(ctx(t), newSession("u1", base), session.Limit{}, base)
-			require.NoError(t, err)
-		}
-		got, err := s.RevokeUser(ctx(t), "u1", session.RevokeFilter{}, base.Add(time.Second), "all")
-		require.NoError(t, err)
-		assert.Len(t, got, n)
-		list, err := s.ListByUser(ctx(t), "u1", base.Add(time.Second))
-		require.NoError(t, err)
-		assert.Empty(t, list)
-	})
-	t.Run("RotateIsAtomic", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		old := newSession("u1", base)
-		_, err := s.Create(ctx(t), old, session.Limit{Max: 1, Policy: session.Refuse}, base)
-		require.NoError(t, err)
-		next := newSession("u1", base.Add(time.Minute))
-		require.NoError(t, s.Rotate(ctx(t), old.ID, next, next.CreatedAt), "rotation must not count against the limit")
-		o, err := s.Get(ctx(t), old.ID)
-		require.NoError(t, err)
-		assert.Equal(t, session.ReasonRotated, o.RevokeReason)
-		assert.Equal(t, next.ID, o.ReplacedBy, "a rotated-away session names its successor")
-		n, err := s.Get(ctx(t), next.ID)
-		require.NoError(t, err)
-		assert.True(t, n.Live(next.CreatedAt))
-		assert.ErrorIs(t, s.Rotate(ctx(t), old.ID, newSession("u1", base), next.CreatedAt), store.ErrNotFound, "a dead session cannot rotate")
+		assert.Equal(t, in.SecretHash, got.SecretHash)
+		assert.Len(t, got.SecretHash, 32)
 	})
 	t.Run("AttributesRoundTrip", func(t *testing.T) {
 		// Conditions read the user's attributes from the session, so they
@@ -299,38 +141,6 @@ func RunSessionStore(t *testing.T, newStore SessionStoreFactory) {
 		got, err = s.Get(ctx(t), none.ID)
 		require.NoError(t, err)
 		assert.Empty(t, got.Attributes)
-	})
-	t.Run("TouchedSessionStaysIndexed", func(t *testing.T) {
-		// A session renewed by use outlives its first idle deadline; it
-		// must stay listed, counted by the limit and reachable by
-		// RevokeUser. Real durations on the wall clock, because a TTL-based
-		// store expires keys by it.
-		t.Parallel()
-		s := newStore(t)
-		const idle = 1500 * time.Millisecond
-		start := time.Now()
-		x := newSession("u1", start)
-		x.IdleExpiresAt = start.Add(idle)
-		limit := session.Limit{Max: 1, Policy: session.Refuse}
-		_, err := s.Create(ctx(t), x, limit, start)
-		require.NoError(t, err)
-		for time.Since(start) < idle+time.Second {
-			time.Sleep(200 * time.Millisecond)
-			seen := time.Now()
-			require.NoError(t, s.Touch(ctx(t), x.ID, seen, seen.Add(idle)), "touched within its idle timeout")
-		}
-		now := time.Now()
-		list, err := s.ListByUser(ctx(t), "u1", now)
-		require.NoError(t, err)
-		assert.Equal(t, []string{x.ID}, ids(list), "still listed past its first idle deadline")
-		_, err = s.Create(ctx(t), newSession("u1", now), limit, now)
-		assert.ErrorIs(t, err, store.ErrLimit, "still counted by the limit")
-		got, err := s.RevokeUser(ctx(t), "u1", session.RevokeFilter{}, now, session.ReasonUserDisabled)
-		require.NoError(t, err)
-		assert.Equal(t, []string{x.ID}, got, "still reached by RevokeUser")
-		after, err := s.Get(ctx(t), x.ID)
-		require.NoError(t, err)
-		assert.False(t, after.Live(now))
 	})
 	for _, policy := range []session.EvictionPolicy{session.EvictOldest, session.EvictLeastRecentlyUsed} {
 		t.Run(fmt.Sprintf("LimitEvicts/%d", policy), func(t *testing.T) {
@@ -413,7 +223,260 @@ func RunSessionStore(t *testing.T, newStore SessionStoreFactory) {
 			assert.Len(t, list, 3, "policy %d", policy)
 		}
 	})
-	t.Run("DeleteExpiredForgetsOnlyExpired", func(t *testing.T) {
+}
+
+func sessionGet(t *testing.T, newStore SessionStoreFactory) {
+	t.Run("MissingIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		_, err := s.Get(ctx(t), session.NewID("ghost"))
+		assert.ErrorIs(t, err, store.ErrNotFound)
+	})
+}
+
+func sessionTouch(t *testing.T, newStore SessionStoreFactory) {
+	t.Run("MissingIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		assert.ErrorIs(t, s.Touch(ctx(t), session.NewID("ghost"), base, base.Add(time.Minute)), store.ErrNotFound)
+	})
+	t.Run("MovesIdleExpiry", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := newSession("u1", base)
+		_, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		seen := base.Add(10 * time.Minute)
+		require.NoError(t, s.Touch(ctx(t), in.ID, seen, seen.Add(30*time.Minute)))
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assertTimeEqual(t, seen, got.LastSeenAt)
+		assertTimeEqual(t, seen.Add(30*time.Minute), got.IdleExpiresAt)
+		assertTimeEqual(t, in.AbsoluteExpiresAt, got.AbsoluteExpiresAt)
+	})
+	t.Run("RefusesAnExpiredSession", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := newSession("u1", base)
+		_, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		late := in.IdleExpiresAt // an expiry is final: no touch brings a session back
+		assert.ErrorIs(t, s.Touch(ctx(t), in.ID, late, late.Add(30*time.Minute)), store.ErrNotFound)
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assertTimeEqual(t, in.IdleExpiresAt, got.IdleExpiresAt)
+	})
+	t.Run("SessionStaysIndexed", func(t *testing.T) {
+		// A session renewed by use outlives its first idle deadline; it
+		// must stay listed, counted by the limit and reachable by
+		// RevokeUser. Real durations on the wall clock, because a TTL-based
+		// store expires keys by it.
+		t.Parallel()
+		s := newStore(t)
+		const idle = 1500 * time.Millisecond
+		start := time.Now()
+		x := newSession("u1", start)
+		x.IdleExpiresAt = start.Add(idle)
+		limit := session.Limit{Max: 1, Policy: session.Refuse}
+		_, err := s.Create(ctx(t), x, limit, start)
+		require.NoError(t, err)
+		for time.Since(start) < idle+time.Second {
+			time.Sleep(200 * time.Millisecond)
+			seen := time.Now()
+			require.NoError(t, s.Touch(ctx(t), x.ID, seen, seen.Add(idle)), "touched within its idle timeout")
+		}
+		now := time.Now()
+		list, err := s.ListByUser(ctx(t), "u1", now)
+		require.NoError(t, err)
+		assert.Equal(t, []string{x.ID}, ids(list), "still listed past its first idle deadline")
+		_, err = s.Create(ctx(t), newSession("u1", now), limit, now)
+		assert.ErrorIs(t, err, store.ErrLimit, "still counted by the limit")
+		got, err := s.RevokeUser(ctx(t), "u1", session.RevokeFilter{}, now, session.ReasonUserDisabled)
+		require.NoError(t, err)
+		assert.Equal(t, []string{x.ID}, got, "still reached by RevokeUser")
+		after, err := s.Get(ctx(t), x.ID)
+		require.NoError(t, err)
+		assert.False(t, after.Live(now))
+	})
+}
+
+func sessionUpdate(t *testing.T, newStore SessionStoreFactory) {
+	t.Run("MissingIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		assert.ErrorIs(t, s.Update(ctx(t), newSession("ghost", base)), store.ErrNotFound)
+	})
+	t.Run("ChangesMutableFields", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := newSession("u1", base)
+		_, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		next := in.Clone()
+		next.TenantID, next.Scope, next.AuthLevel = "t2", "", 2
+		next.AuthenticatedAt = base.Add(time.Minute)
+		next.Client.IP = "198.51.100.7"
+		require.NoError(t, s.Update(ctx(t), next))
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "t2", got.TenantID)
+		assert.Equal(t, "", got.Scope)
+		assert.Equal(t, 2, got.AuthLevel)
+		assert.Equal(t, "198.51.100.7", got.Client.IP)
+		assertTimeEqual(t, base.Add(time.Minute), got.AuthenticatedAt)
+	})
+}
+
+func sessionRevoke(t *testing.T, newStore SessionStoreFactory) {
+	t.Run("MissingIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		assert.ErrorIs(t, s.Revoke(ctx(t), session.NewID("ghost"), base, "x"), store.ErrNotFound)
+	})
+	t.Run("IsVisibleAndFinal", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := newSession("u1", base)
+		_, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		at := base.Add(time.Minute)
+		require.NoError(t, s.Revoke(ctx(t), in.ID, at, session.ReasonLogout))
+		require.NoError(t, s.Revoke(ctx(t), in.ID, at.Add(time.Minute), "again"), "revoking twice is a no-op")
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assertTimeEqual(t, at, got.RevokedAt)
+		assert.Equal(t, session.ReasonLogout, got.RevokeReason)
+		assert.False(t, got.Live(at))
+		assert.ErrorIs(t, s.Touch(ctx(t), in.ID, at, at.Add(time.Hour)), store.ErrNotFound, "a revoked session cannot be revived")
+		list, err := s.ListByUser(ctx(t), "u1", at)
+		require.NoError(t, err)
+		assert.Empty(t, list)
+	})
+}
+
+func sessionRevokeUser(t *testing.T, newStore SessionStoreFactory) {
+	t.Run("ReachesSessionsPastTheirDeadline", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := newSession("u1", base)
+		_, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		// The revoking instance's clock is past the idle deadline; another
+		// instance's, a little behind, still sees the session live.
+		ahead := in.IdleExpiresAt.Add(time.Second)
+		_, err = s.RevokeUser(ctx(t), "u1", session.RevokeFilter{}, ahead, session.ReasonUserDisabled)
+		require.NoError(t, err)
+		behind := in.IdleExpiresAt.Add(-time.Second)
+		assert.ErrorIs(t, s.Touch(ctx(t), in.ID, behind, behind.Add(30*time.Minute)), store.ErrNotFound,
+			"a session revoke-all skipped must not be renewed by a clock that lags")
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assert.False(t, got.RevokedAt.IsZero(), "revoke-all ends every session not yet revoked, expired or not")
+	})
+	t.Run("Filters", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		var made []*session.Session
+		for i := range 4 {
+			x := newSession("u1", base)
+			if i == 3 {
+				x.TenantID = "t2"
+			}
+			_, err := s.Create(ctx(t), x, session.Limit{}, base)
+			require.NoError(t, err)
+			made = append(made, x)
+		}
+		bystander := newSession("u2", base)
+		_, err := s.Create(ctx(t), bystander, session.Limit{}, base)
+		require.NoError(t, err)
+		at := base.Add(time.Minute)
+
+		got, err := s.RevokeUser(ctx(t), "u1", session.RevokeFilter{TenantID: "t2"}, at, "tenant")
+		require.NoError(t, err)
+		assert.Equal(t, []string{made[3].ID}, got)
+
+		got, err = s.RevokeUser(ctx(t), "u1", session.RevokeFilter{ExceptID: made[0].ID}, at, "others")
+		require.NoError(t, err)
+		assert.Equal(t, ids([]*session.Session{made[1], made[2]}), got)
+
+		list, err := s.ListByUser(ctx(t), "u1", at)
+		require.NoError(t, err)
+		assert.Equal(t, []string{made[0].ID}, ids(list))
+		x, err := s.Get(ctx(t), made[1].ID)
+		require.NoError(t, err)
+		assert.Equal(t, "others", x.RevokeReason)
+		b, err := s.Get(ctx(t), bystander.ID)
+		require.NoError(t, err)
+		assert.True(t, b.Live(at), "another user's session must not be touched")
+	})
+	t.Run("ManySessions", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		const n = 300
+		for range n {
+			_, err := s.Create(ctx(t), newSession("u1", base), session.Limit{}, base)
+			require.NoError(t, err)
+		}
+		got, err := s.RevokeUser(ctx(t), "u1", session.RevokeFilter{}, base.Add(time.Second), "all")
+		require.NoError(t, err)
+		assert.Len(t, got, n)
+		list, err := s.ListByUser(ctx(t), "u1", base.Add(time.Second))
+		require.NoError(t, err)
+		assert.Empty(t, list)
+	})
+}
+
+func sessionRotate(t *testing.T, newStore SessionStoreFactory) {
+	t.Run("MissingIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		assert.ErrorIs(t, s.Rotate(ctx(t), session.NewID("ghost"), newSession("ghost", base), base), store.ErrNotFound)
+	})
+	t.Run("IsAtomic", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		old := newSession("u1", base)
+		_, err := s.Create(ctx(t), old, session.Limit{Max: 1, Policy: session.Refuse}, base)
+		require.NoError(t, err)
+		next := newSession("u1", base.Add(time.Minute))
+		require.NoError(t, s.Rotate(ctx(t), old.ID, next, next.CreatedAt), "rotation must not count against the limit")
+		o, err := s.Get(ctx(t), old.ID)
+		require.NoError(t, err)
+		assert.Equal(t, session.ReasonRotated, o.RevokeReason)
+		assert.Equal(t, next.ID, o.ReplacedBy, "a rotated-away session names its successor")
+		n, err := s.Get(ctx(t), next.ID)
+		require.NoError(t, err)
+		assert.True(t, n.Live(next.CreatedAt))
+		assert.ErrorIs(t, s.Rotate(ctx(t), old.ID, newSession("u1", base), next.CreatedAt), store.ErrNotFound, "a dead session cannot rotate")
+	})
+}
+
+func sessionListByUser(t *testing.T, newStore SessionStoreFactory) {
+	t.Run("OnlyLiveNewestFirst", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		var made []*session.Session
+		for i := range 4 {
+			x := newSession("u1", base.Add(time.Duration(i)*time.Minute))
+			_, err := s.Create(ctx(t), x, session.Limit{}, x.CreatedAt)
+			require.NoError(t, err)
+			made = append(made, x)
+		}
+		other := newSession("u2", base)
+		_, err := s.Create(ctx(t), other, session.Limit{}, base)
+		require.NoError(t, err)
+		require.NoError(t, s.Revoke(ctx(t), made[1].ID, base.Add(5*time.Minute), "x"))
+		now := base.Add(31 * time.Minute) // made[0] idles out at base+30m
+		list, err := s.ListByUser(ctx(t), "u1", now)
+		require.NoError(t, err)
+		require.Len(t, list, 2)
+		assert.Equal(t, made[3].ID, list[0].ID)
+		assert.Equal(t, made[2].ID, list[1].ID)
+	})
+}
+
+func sessionDeleteExpired(t *testing.T, newStore SessionStoreFactory) {
+	t.Run("ForgetsOnlyExpired", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		old := newSession("u1", base)
@@ -434,7 +497,10 @@ func RunSessionStore(t *testing.T, newStore SessionStoreFactory) {
 			assert.NoError(t, err)
 		}
 	})
-	t.Run("Stats", func(t *testing.T) {
+}
+
+func sessionStats(t *testing.T, newStore SessionStoreFactory) {
+	t.Run("CountsAndFilters", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		a := newSession("u1", base)
@@ -459,17 +525,6 @@ func RunSessionStore(t *testing.T, newStore SessionStoreFactory) {
 		st, err = s.Stats(ctx(t), session.StatsFilter{UserID: "u1", TenantID: "t2"}, now)
 		require.NoError(t, err)
 		assert.Equal(t, 1, st.Live)
-	})
-	t.Run("StoresOnlyTheHash", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		in := newSession("u1", base)
-		_, err := s.Create(ctx(t), in, session.Limit{}, base)
-		require.NoError(t, err)
-		got, err := s.Get(ctx(t), in.ID)
-		require.NoError(t, err)
-		assert.Equal(t, in.SecretHash, got.SecretHash)
-		assert.Len(t, got.SecretHash, 32)
 	})
 }
 

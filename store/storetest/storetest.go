@@ -2,6 +2,17 @@
 // way database drivers run a shared test kit: the in-memory, PostgreSQL and
 // Redis stores all pass these very cases, and so must a custom store.
 //
+// There is one Run function per contract: RunUserStore, RunSessionStore,
+// RunPermissionStore, RunRateLimiter and RunAuditStore. Each groups its
+// cases by the method they exercise, so a failing case names the method
+// to look at:
+//
+//	--- FAIL: TestConformance/Session/Rotate/IsAtomic
+//
+// A case that needs several methods sits under the one it checks (the
+// per-user session limit is a Create case). Run one method's cases with
+// go test -run 'TestConformance/Session/Rotate/'.
+//
 // Usage, in an adapter's test file:
 //
 //	func TestConformance(t *testing.T) {
@@ -10,8 +21,8 @@
 //
 // A factory must return a fresh, empty store isolated from every other call
 // (its own schema, key prefix or instance), and register its cleanup with
-// t.Cleanup. Cases call t.Parallel, so the factory must be safe to call
-// concurrently.
+// t.Cleanup. Methods and cases call t.Parallel, so the factory must be safe
+// to call concurrently.
 package storetest
 
 import (
@@ -24,6 +35,16 @@ import (
 // explicitly, so no case depends on the wall clock — except TTL-based
 // stores, which is why base is near the present and expiries lie ahead.
 var base = time.Now().UTC().Truncate(time.Second)
+
+// method runs cases as the subtest name (a method of the store under
+// test), in parallel with the other methods' subtests.
+func method[F any](t *testing.T, name string, newStore F, cases func(*testing.T, F)) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) {
+		t.Parallel()
+		cases(t, newStore)
+	})
+}
 
 func ctx(t *testing.T) context.Context { return t.Context() }
 
