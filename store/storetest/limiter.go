@@ -14,8 +14,15 @@ import (
 // RateLimiterFactory returns a fresh, isolated user.RateLimiter.
 type RateLimiterFactory func(t *testing.T) user.RateLimiter
 
-// RunRateLimiter runs the user.RateLimiter conformance cases.
+// RunRateLimiter runs the user.RateLimiter conformance cases, grouped by method.
 func RunRateLimiter(t *testing.T, newLimiter RateLimiterFactory) {
+	method(t, "Hit", newLimiter, limiterHit)
+	method(t, "Reserve", newLimiter, limiterReserve)
+	method(t, "Release", newLimiter, limiterRelease)
+	method(t, "Reset", newLimiter, limiterReset)
+}
+
+func limiterHit(t *testing.T, newLimiter RateLimiterFactory) {
 	t.Run("SlidingWindow", func(t *testing.T) {
 		t.Parallel()
 		l := newLimiter(t)
@@ -51,16 +58,6 @@ func RunRateLimiter(t *testing.T, newLimiter RateLimiterFactory) {
 		require.NoError(t, err)
 		assertTimeEqual(t, base.Add(3*time.Second), oldest)
 	})
-	t.Run("Reset", func(t *testing.T) {
-		t.Parallel()
-		l := newLimiter(t)
-		_, err := l.Hit(ctx(t), "k", 5, time.Hour, base)
-		require.NoError(t, err)
-		require.NoError(t, l.Reset(ctx(t), "k"))
-		n, _, err := l.Count(ctx(t), "k", 5, time.Hour, base)
-		require.NoError(t, err)
-		assert.Zero(t, n)
-	})
 	t.Run("ConcurrentHitsAreCounted", func(t *testing.T) {
 		t.Parallel()
 		l := newLimiter(t)
@@ -77,7 +74,10 @@ func RunRateLimiter(t *testing.T, newLimiter RateLimiterFactory) {
 		require.NoError(t, err)
 		assert.Equal(t, n, got)
 	})
-	t.Run("ReserveUpToLimit", func(t *testing.T) {
+}
+
+func limiterReserve(t *testing.T, newLimiter RateLimiterFactory) {
+	t.Run("UpToLimit", func(t *testing.T) {
 		t.Parallel()
 		l := newLimiter(t)
 		w := time.Hour
@@ -100,39 +100,6 @@ func RunRateLimiter(t *testing.T, newLimiter RateLimiterFactory) {
 		require.NoError(t, err)
 		assert.False(t, ok)
 		assertTimeEqual(t, base.Add(w+time.Minute), retryAt)
-	})
-	t.Run("ReleaseGivesBackOne", func(t *testing.T) {
-		t.Parallel()
-		l := newLimiter(t)
-		w := time.Hour
-		for i := range 2 {
-			ok, _, err := l.Reserve(ctx(t), "k", 2, w, base.Add(time.Duration(i)*time.Minute))
-			require.NoError(t, err)
-			require.True(t, ok)
-		}
-		require.NoError(t, l.Release(ctx(t), "k", base.Add(time.Minute)))
-		n, oldest, err := l.Count(ctx(t), "k", 2, w, base.Add(2*time.Minute))
-		require.NoError(t, err)
-		assert.Equal(t, 1, n, "the released event is gone")
-		assertTimeEqual(t, base, oldest)
-		ok, _, err := l.Reserve(ctx(t), "k", 2, w, base.Add(2*time.Minute))
-		require.NoError(t, err)
-		assert.True(t, ok, "the released place can be reserved again")
-		require.NoError(t, l.Release(ctx(t), "k", base.Add(time.Minute)), "releasing what is gone is no error")
-		require.NoError(t, l.Release(ctx(t), "unknown", base), "nor is releasing an unknown key")
-	})
-	t.Run("ReleaseOfTwinsRemovesOne", func(t *testing.T) {
-		t.Parallel()
-		l := newLimiter(t)
-		for range 3 {
-			ok, _, err := l.Reserve(ctx(t), "k", 5, time.Hour, base)
-			require.NoError(t, err)
-			require.True(t, ok)
-		}
-		require.NoError(t, l.Release(ctx(t), "k", base))
-		n, _, err := l.Count(ctx(t), "k", 5, time.Hour, base)
-		require.NoError(t, err)
-		assert.Equal(t, 2, n, "events of the same instant are distinct")
 	})
 	t.Run("ConcurrentReservationsNeverExceedLimit", func(t *testing.T) {
 		t.Parallel()
@@ -157,5 +124,54 @@ func RunRateLimiter(t *testing.T, newLimiter RateLimiterFactory) {
 		got, _, err := l.Count(ctx(t), "k", limit, time.Hour, base)
 		require.NoError(t, err)
 		assert.Equal(t, limit, got)
+	})
+}
+
+func limiterRelease(t *testing.T, newLimiter RateLimiterFactory) {
+	t.Run("GivesBackOne", func(t *testing.T) {
+		t.Parallel()
+		l := newLimiter(t)
+		w := time.Hour
+		for i := range 2 {
+			ok, _, err := l.Reserve(ctx(t), "k", 2, w, base.Add(time.Duration(i)*time.Minute))
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		require.NoError(t, l.Release(ctx(t), "k", base.Add(time.Minute)))
+		n, oldest, err := l.Count(ctx(t), "k", 2, w, base.Add(2*time.Minute))
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "the released event is gone")
+		assertTimeEqual(t, base, oldest)
+		ok, _, err := l.Reserve(ctx(t), "k", 2, w, base.Add(2*time.Minute))
+		require.NoError(t, err)
+		assert.True(t, ok, "the released place can be reserved again")
+		require.NoError(t, l.Release(ctx(t), "k", base.Add(time.Minute)), "releasing what is gone is no error")
+		require.NoError(t, l.Release(ctx(t), "unknown", base), "nor is releasing an unknown key")
+	})
+	t.Run("OfTwinsRemovesOne", func(t *testing.T) {
+		t.Parallel()
+		l := newLimiter(t)
+		for range 3 {
+			ok, _, err := l.Reserve(ctx(t), "k", 5, time.Hour, base)
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		require.NoError(t, l.Release(ctx(t), "k", base))
+		n, _, err := l.Count(ctx(t), "k", 5, time.Hour, base)
+		require.NoError(t, err)
+		assert.Equal(t, 2, n, "events of the same instant are distinct")
+	})
+}
+
+func limiterReset(t *testing.T, newLimiter RateLimiterFactory) {
+	t.Run("ForgetsTheKey", func(t *testing.T) {
+		t.Parallel()
+		l := newLimiter(t)
+		_, err := l.Hit(ctx(t), "k", 5, time.Hour, base)
+		require.NoError(t, err)
+		require.NoError(t, l.Reset(ctx(t), "k"))
+		n, _, err := l.Count(ctx(t), "k", 5, time.Hour, base)
+		require.NoError(t, err)
+		assert.Zero(t, n)
 	})
 }

@@ -33,9 +33,17 @@ func newUser(id string) *user.User {
 	}
 }
 
-// RunUserStore runs the user.Store conformance cases.
+// RunUserStore runs the user.Store conformance cases, grouped by method.
 func RunUserStore(t *testing.T, newStore UserStoreFactory) {
-	t.Run("CreateGetRoundTrip", func(t *testing.T) {
+	method(t, "Create", newStore, userCreate)
+	method(t, "Get", newStore, userGet)
+	method(t, "GetByEmail", newStore, userGetByEmail)
+	method(t, "Update", newStore, userUpdate)
+	method(t, "Delete", newStore, userDelete)
+}
+
+func userCreate(t *testing.T, newStore UserStoreFactory) {
+	t.Run("RoundTrip", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		u := newUser("u1")
@@ -58,17 +66,6 @@ func RunUserStore(t *testing.T, newStore UserStoreFactory) {
 		require.NoError(t, err)
 		assert.Equal(t, "blue", again.Attributes["team"], "a store must not share maps with callers")
 	})
-	t.Run("EmailIsCaseInsensitive", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		require.NoError(t, s.Create(ctx(t), newUser("u1")))
-		got, err := s.GetByEmail(ctx(t), "U1@EXAMPLE.COM")
-		require.NoError(t, err)
-		assert.Equal(t, "u1", got.ID)
-		dup := newUser("u2")
-		dup.Email = "u1@example.COM"
-		assert.ErrorIs(t, s.Create(ctx(t), dup), store.ErrConflict)
-	})
 	t.Run("DuplicateIDConflicts", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
@@ -77,18 +74,72 @@ func RunUserStore(t *testing.T, newStore UserStoreFactory) {
 		dup.Email = "other@example.com"
 		assert.ErrorIs(t, s.Create(ctx(t), dup), store.ErrConflict)
 	})
+	t.Run("DuplicateEmailIgnoresCase", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		require.NoError(t, s.Create(ctx(t), newUser("u1")))
+		dup := newUser("u2")
+		dup.Email = "u1@example.COM"
+		assert.ErrorIs(t, s.Create(ctx(t), dup), store.ErrConflict)
+	})
+	t.Run("TextFieldsStoredLiterally", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		for i, v := range nasty {
+			u := newUser(fmt.Sprintf("n%d", i))
+			u.DisplayName = v
+			u.Email = fmt.Sprintf("n%d+%s@example.com", i, "x'y")
+			u.Attributes = map[string]string{v: v}
+			require.NoError(t, s.Create(ctx(t), u))
+			got, err := s.Get(ctx(t), u.ID)
+			require.NoError(t, err)
+			assertUserEqual(t, u, got)
+		}
+	})
+}
+
+func userGet(t *testing.T, newStore UserStoreFactory) {
 	t.Run("MissingIsNotFound", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		_, err := s.Get(ctx(t), "nope")
 		assert.ErrorIs(t, err, store.ErrNotFound)
-		_, err = s.GetByEmail(ctx(t), "nope@example.com")
-		assert.ErrorIs(t, err, store.ErrNotFound)
-		_, err = s.Update(ctx(t), "nope", func(*user.User) error { return nil })
-		assert.ErrorIs(t, err, store.ErrNotFound)
-		assert.ErrorIs(t, s.Delete(ctx(t), "nope"), store.ErrNotFound)
 	})
-	t.Run("UpdateSavesAndReturns", func(t *testing.T) {
+	t.Run("CanceledContext", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		c, cancel := contextCanceled(t)
+		cancel()
+		_, err := s.Get(c, "u1")
+		assert.Error(t, err)
+	})
+}
+
+func userGetByEmail(t *testing.T, newStore UserStoreFactory) {
+	t.Run("IgnoresCase", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		require.NoError(t, s.Create(ctx(t), newUser("u1")))
+		got, err := s.GetByEmail(ctx(t), "U1@EXAMPLE.COM")
+		require.NoError(t, err)
+		assert.Equal(t, "u1", got.ID)
+	})
+	t.Run("MissingIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		_, err := s.GetByEmail(ctx(t), "nope@example.com")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+	})
+}
+
+func userUpdate(t *testing.T, newStore UserStoreFactory) {
+	t.Run("MissingIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		_, err := s.Update(ctx(t), "nope", func(*user.User) error { return nil })
+		assert.ErrorIs(t, err, store.ErrNotFound)
+	})
+	t.Run("SavesAndReturns", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		require.NoError(t, s.Create(ctx(t), newUser("u1")))
@@ -112,7 +163,7 @@ func RunUserStore(t *testing.T, newStore UserStoreFactory) {
 		_, err = s.GetByEmail(ctx(t), "u1@example.com")
 		assert.ErrorIs(t, err, store.ErrNotFound, "the old email must be free after a change")
 	})
-	t.Run("UpdateCallbackErrorWritesNothing", func(t *testing.T) {
+	t.Run("CallbackErrorWritesNothing", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		require.NoError(t, s.Create(ctx(t), newUser("u1")))
@@ -126,7 +177,7 @@ func RunUserStore(t *testing.T, newStore UserStoreFactory) {
 		require.NoError(t, err)
 		assert.Equal(t, "User u1", got.DisplayName)
 	})
-	t.Run("UpdateEmailConflict", func(t *testing.T) {
+	t.Run("EmailConflict", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		require.NoError(t, s.Create(ctx(t), newUser("u1")))
@@ -163,7 +214,15 @@ func RunUserStore(t *testing.T, newStore UserStoreFactory) {
 		require.NoError(t, err)
 		assert.Equal(t, n, got.FailedAttempts)
 	})
-	t.Run("DeleteFreesEmail", func(t *testing.T) {
+}
+
+func userDelete(t *testing.T, newStore UserStoreFactory) {
+	t.Run("MissingIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		assert.ErrorIs(t, s.Delete(ctx(t), "nope"), store.ErrNotFound)
+	})
+	t.Run("FreesEmail", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		require.NoError(t, s.Create(ctx(t), newUser("u1")))
@@ -173,28 +232,6 @@ func RunUserStore(t *testing.T, newStore UserStoreFactory) {
 		again := newUser("u9")
 		again.Email = "u1@example.com"
 		assert.NoError(t, s.Create(ctx(t), again))
-	})
-	t.Run("TextFieldsStoredLiterally", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		for i, v := range nasty {
-			u := newUser(fmt.Sprintf("n%d", i))
-			u.DisplayName = v
-			u.Email = fmt.Sprintf("n%d+%s@example.com", i, "x'y")
-			u.Attributes = map[string]string{v: v}
-			require.NoError(t, s.Create(ctx(t), u))
-			got, err := s.Get(ctx(t), u.ID)
-			require.NoError(t, err)
-			assertUserEqual(t, u, got)
-		}
-	})
-	t.Run("CanceledContext", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		c, cancel := contextCanceled(t)
-		cancel()
-		_, err := s.Get(c, "u1")
-		assert.Error(t, err)
 	})
 }
 
