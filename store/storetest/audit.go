@@ -98,8 +98,18 @@ func write(t *testing.T, s audit.Store, events ...audit.Event) {
 	require.NoError(t, s.Write(ctx(t), events))
 }
 
-// RunAuditStore runs the audit.Store conformance cases.
+// RunAuditStore runs the audit.Store conformance cases, grouped by method.
 func RunAuditStore(t *testing.T, newStore AuditStoreFactory) {
+	method(t, "Write", newStore, auditWrite)
+	method(t, "Query", newStore, auditQuery)
+	method(t, "LoginCounts", newStore, auditLoginCounts)
+	method(t, "TopDenied", newStore, auditTopDenied)
+	method(t, "RecordGrantUse", newStore, auditRecordGrantUse)
+	method(t, "UnusedGrants", newStore, auditUnusedGrants)
+	method(t, "SessionsPerDevice", newStore, auditSessionsPerDevice)
+}
+
+func auditWrite(t *testing.T, newStore AuditStoreFactory) {
 	t.Run("RoundTrip", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
@@ -121,7 +131,7 @@ func RunAuditStore(t *testing.T, newStore AuditStoreFactory) {
 		assert.Equal(t, in, got)
 		assert.Empty(t, page.Next)
 	})
-	t.Run("WriteIsIdempotentByID", func(t *testing.T) {
+	t.Run("IsIdempotentByID", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		batch := []audit.Event{ev("a", 0, audit.TypeLogout, audit.Success, "t1", "u1"), ev("b", time.Second, audit.TypeLogout, audit.Success, "t1", "u1")}
@@ -149,6 +159,39 @@ func RunAuditStore(t *testing.T, newStore AuditStoreFactory) {
 		assert.Empty(t, page.Events)
 		assert.Empty(t, page.Next)
 	})
+	t.Run("ConcurrentWrites", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		const writers, each, batch = 50, 200, 10
+		var wg sync.WaitGroup
+		for g := range writers {
+			wg.Go(func() {
+				for i := 0; i < each; i += batch {
+					events := make([]audit.Event, batch)
+					for j := range events {
+						events[j] = ev(fmt.Sprintf("g%02d-%03d", g, i+j), time.Duration(i+j)*time.Millisecond, audit.TypeLogout, audit.Success, "t1", fmt.Sprintf("u%d", g))
+					}
+					assert.NoError(t, s.Write(ctx(t), events))
+				}
+			})
+		}
+		wg.Wait()
+		got := queryAll(t, s, audit.Query{Limit: audit.MaxPageSize})
+		require.Len(t, got, writers*each)
+		seen := make(map[string]bool, len(got))
+		for _, e := range got {
+			assert.False(t, seen[e.ID], "duplicate %s", e.ID)
+			seen[e.ID] = true
+		}
+	})
+	t.Run("CanceledContext", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		assert.Error(t, s.Write(canceled(t), []audit.Event{ev("x", 0, audit.TypeLogout, audit.Success, "t1", "u1")}))
+	})
+}
+
+func auditQuery(t *testing.T, newStore AuditStoreFactory) {
 	t.Run("Filters", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
@@ -281,20 +324,17 @@ func RunAuditStore(t *testing.T, newStore AuditStoreFactory) {
 			_, err := s.Query(ctx(t), q)
 			assert.ErrorIs(t, err, audit.ErrInvalidQuery)
 		}
-		_, err := s.LoginCounts(ctx(t), "t1", base, base.Add(time.Hour), 0)
-		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
-		_, err = s.LoginCounts(ctx(t), "t1", base.Add(time.Hour), base, time.Minute)
-		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
-		_, err = s.TopDenied(ctx(t), "t1", time.Time{}, base, 10)
-		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
-		_, err = s.UnusedGrants(ctx(t), "t1", base, base, nil)
-		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
-		_, err = s.UnusedGrants(ctx(t), "t1", time.Time{}, base, nil)
-		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
-		_, err = s.SessionsPerDevice(ctx(t), "t1", base, base.Add(-time.Second), 10)
-		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
 	})
-	t.Run("LoginCounts", func(t *testing.T) {
+	t.Run("CanceledContext", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		_, err := s.Query(canceled(t), audit.Query{})
+		assert.Error(t, err)
+	})
+}
+
+func auditLoginCounts(t *testing.T, newStore AuditStoreFactory) {
+	t.Run("Buckets", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		h := time.Hour
@@ -321,7 +361,24 @@ func RunAuditStore(t *testing.T, newStore AuditStoreFactory) {
 		require.NoError(t, err)
 		assert.Equal(t, [][2]int{{1, 2}}, successFailure(all), "an empty tenant counts every tenant")
 	})
-	t.Run("TopDenied", func(t *testing.T) {
+	t.Run("InvalidQuery", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		_, err := s.LoginCounts(ctx(t), "t1", base, base.Add(time.Hour), 0)
+		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
+		_, err = s.LoginCounts(ctx(t), "t1", base.Add(time.Hour), base, time.Minute)
+		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
+	})
+	t.Run("CanceledContext", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		_, err := s.LoginCounts(canceled(t), "t1", base, base.Add(time.Hour), time.Minute)
+		assert.Error(t, err)
+	})
+}
+
+func auditTopDenied(t *testing.T, newStore AuditStoreFactory) {
+	t.Run("HighestFirst", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		var events []audit.Event
@@ -355,7 +412,40 @@ func RunAuditStore(t *testing.T, newStore AuditStoreFactory) {
 		require.NoError(t, err)
 		assert.Equal(t, []audit.Count{{Key: "billing:read", N: 20}}, got)
 	})
-	t.Run("UnusedGrants", func(t *testing.T) {
+	t.Run("InvalidQuery", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		_, err := s.TopDenied(ctx(t), "t1", time.Time{}, base, 10)
+		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
+	})
+	t.Run("CanceledContext", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		_, err := s.TopDenied(canceled(t), "t1", base, base.Add(time.Hour), 1)
+		assert.Error(t, err)
+	})
+}
+
+func auditRecordGrantUse(t *testing.T, newStore AuditStoreFactory) {
+	t.Run("DuplicatesInOneCall", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		u := audit.GrantUse{TenantID: "t1", Role: "clerk", Permission: "orders:read", Count: 1, LastUsed: base.Add(time.Minute)}
+		require.NoError(t, s.RecordGrantUse(ctx(t), []audit.GrantUse{u, u}))
+		require.NoError(t, s.RecordGrantUse(ctx(t), nil))
+		got, err := s.UnusedGrants(ctx(t), "t1", base, base.Add(time.Hour), []audit.Grant{{Role: "clerk", Permission: "orders:read"}})
+		require.NoError(t, err)
+		assert.Empty(t, got)
+	})
+	t.Run("CanceledContext", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		assert.Error(t, s.RecordGrantUse(canceled(t), []audit.GrantUse{{TenantID: "t1", Role: "r", Permission: "a:b", Count: 1, LastUsed: base}}))
+	})
+}
+
+func auditUnusedGrants(t *testing.T, newStore AuditStoreFactory) {
+	t.Run("PerRoleAndPermission", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		use := func(tenant, role, perm string, n int64, at time.Duration) audit.GrantUse {
@@ -393,17 +483,24 @@ func RunAuditStore(t *testing.T, newStore AuditStoreFactory) {
 		require.NoError(t, err)
 		assert.Equal(t, []audit.Grant{}, got)
 	})
-	t.Run("RecordGrantUseDuplicatesInOneCall", func(t *testing.T) {
+	t.Run("InvalidQuery", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
-		u := audit.GrantUse{TenantID: "t1", Role: "clerk", Permission: "orders:read", Count: 1, LastUsed: base.Add(time.Minute)}
-		require.NoError(t, s.RecordGrantUse(ctx(t), []audit.GrantUse{u, u}))
-		require.NoError(t, s.RecordGrantUse(ctx(t), nil))
-		got, err := s.UnusedGrants(ctx(t), "t1", base, base.Add(time.Hour), []audit.Grant{{Role: "clerk", Permission: "orders:read"}})
-		require.NoError(t, err)
-		assert.Empty(t, got)
+		_, err := s.UnusedGrants(ctx(t), "t1", base, base, nil)
+		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
+		_, err = s.UnusedGrants(ctx(t), "t1", time.Time{}, base, nil)
+		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
 	})
-	t.Run("SessionsPerDevice", func(t *testing.T) {
+	t.Run("CanceledContext", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		_, err := s.UnusedGrants(canceled(t), "t1", base, base.Add(time.Hour), []audit.Grant{{Role: "r", Permission: "a:b"}})
+		assert.Error(t, err)
+	})
+}
+
+func auditSessionsPerDevice(t *testing.T, newStore AuditStoreFactory) {
+	t.Run("DeviceLabelElseUserAgent", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		var events []audit.Event
@@ -434,47 +531,16 @@ func RunAuditStore(t *testing.T, newStore AuditStoreFactory) {
 		require.NoError(t, err)
 		assert.Equal(t, []audit.Count{{Key: "kiosk", N: 5}}, got)
 	})
-	t.Run("ConcurrentWrites", func(t *testing.T) {
+	t.Run("InvalidQuery", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
-		const writers, each, batch = 50, 200, 10
-		var wg sync.WaitGroup
-		for g := range writers {
-			wg.Go(func() {
-				for i := 0; i < each; i += batch {
-					events := make([]audit.Event, batch)
-					for j := range events {
-						events[j] = ev(fmt.Sprintf("g%02d-%03d", g, i+j), time.Duration(i+j)*time.Millisecond, audit.TypeLogout, audit.Success, "t1", fmt.Sprintf("u%d", g))
-					}
-					assert.NoError(t, s.Write(ctx(t), events))
-				}
-			})
-		}
-		wg.Wait()
-		got := queryAll(t, s, audit.Query{Limit: audit.MaxPageSize})
-		require.Len(t, got, writers*each)
-		seen := make(map[string]bool, len(got))
-		for _, e := range got {
-			assert.False(t, seen[e.ID], "duplicate %s", e.ID)
-			seen[e.ID] = true
-		}
+		_, err := s.SessionsPerDevice(ctx(t), "t1", base, base.Add(-time.Second), 10)
+		assert.ErrorIs(t, err, audit.ErrInvalidQuery)
 	})
 	t.Run("CanceledContext", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
-		c, cancel := contextCanceled(t)
-		cancel()
-		assert.Error(t, s.Write(c, []audit.Event{ev("x", 0, audit.TypeLogout, audit.Success, "t1", "u1")}))
-		_, err := s.Query(c, audit.Query{})
-		assert.Error(t, err)
-		_, err = s.LoginCounts(c, "t1", base, base.Add(time.Hour), time.Minute)
-		assert.Error(t, err)
-		_, err = s.TopDenied(c, "t1", base, base.Add(time.Hour), 1)
-		assert.Error(t, err)
-		_, err = s.UnusedGrants(c, "t1", base, base.Add(time.Hour), []audit.Grant{{Role: "r", Permission: "a:b"}})
-		assert.Error(t, err)
-		assert.Error(t, s.RecordGrantUse(c, []audit.GrantUse{{TenantID: "t1", Role: "r", Permission: "a:b", Count: 1, LastUsed: base}}))
-		_, err = s.SessionsPerDevice(c, "t1", base, base.Add(time.Hour), 1)
+		_, err := s.SessionsPerDevice(canceled(t), "t1", base, base.Add(time.Hour), 1)
 		assert.Error(t, err)
 	})
 }

@@ -22,34 +22,128 @@ func roleNames(rs []*permission.Role) []string {
 	return out
 }
 
-// RunPermissionStore runs the permission.Store conformance cases.
-func RunPermissionStore(t *testing.T, newStore PermissionStoreFactory) {
-	setup := func(t *testing.T, tenants ...string) permission.Store {
-		s := newStore(t)
-		for _, id := range tenants {
-			require.NoError(t, s.CreateTenant(ctx(t), &permission.Tenant{ID: id, Name: "Tenant " + id, CreatedAt: base}))
-		}
-		return s
+// withTenants returns a fresh store holding the given tenants.
+func withTenants(t *testing.T, newStore PermissionStoreFactory, tenants ...string) permission.Store {
+	t.Helper()
+	s := newStore(t)
+	for _, id := range tenants {
+		require.NoError(t, s.CreateTenant(ctx(t), &permission.Tenant{ID: id, Name: "Tenant " + id, CreatedAt: base}))
 	}
-	t.Run("Tenants", func(t *testing.T) {
+	return s
+}
+
+// RunPermissionStore runs the permission.Store conformance cases, grouped by method.
+func RunPermissionStore(t *testing.T, newStore PermissionStoreFactory) {
+	method(t, "CreateTenant", newStore, permissionCreateTenant)
+	method(t, "GetTenant", newStore, permissionGetTenant)
+	method(t, "ListTenants", newStore, permissionListTenants)
+	method(t, "DeleteTenant", newStore, permissionDeleteTenant)
+	method(t, "AddMember", newStore, permissionAddMember)
+	method(t, "RemoveUser", newStore, permissionRemoveUser)
+	method(t, "PutRole", newStore, permissionPutRole)
+	method(t, "DeleteRole", newStore, permissionDeleteRole)
+	method(t, "LoadPolicy", newStore, permissionLoadPolicy)
+}
+
+func permissionCreateTenant(t *testing.T, newStore PermissionStoreFactory) {
+	t.Run("DuplicateConflicts", func(t *testing.T) {
 		t.Parallel()
-		s := setup(t, "t2", "t1")
+		s := withTenants(t, newStore, "t2", "t1")
 		assert.ErrorIs(t, s.CreateTenant(ctx(t), &permission.Tenant{ID: "t1"}), store.ErrConflict)
+	})
+}
+
+func permissionGetTenant(t *testing.T, newStore PermissionStoreFactory) {
+	t.Run("RoundTrip", func(t *testing.T) {
+		t.Parallel()
+		s := withTenants(t, newStore, "t2", "t1")
 		got, err := s.GetTenant(ctx(t), "t1")
 		require.NoError(t, err)
 		assert.Equal(t, "Tenant t1", got.Name)
+	})
+	t.Run("MissingIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := withTenants(t, newStore, "t1")
+		_, err := s.GetTenant(ctx(t), "nope")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+	})
+}
+
+func permissionListTenants(t *testing.T, newStore PermissionStoreFactory) {
+	t.Run("OrderedByID", func(t *testing.T) {
+		t.Parallel()
+		s := withTenants(t, newStore, "t2", "t1")
 		all, err := s.ListTenants(ctx(t))
 		require.NoError(t, err)
 		require.Len(t, all, 2)
 		assert.Equal(t, "t1", all[0].ID)
-		_, err = s.GetTenant(ctx(t), "nope")
-		assert.ErrorIs(t, err, store.ErrNotFound)
+	})
+}
+
+func permissionDeleteTenant(t *testing.T, newStore PermissionStoreFactory) {
+	t.Run("SecondDeleteIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := withTenants(t, newStore, "t2", "t1")
 		require.NoError(t, s.DeleteTenant(ctx(t), "t2"))
 		assert.ErrorIs(t, s.DeleteTenant(ctx(t), "t2"), store.ErrNotFound)
 	})
-	t.Run("RemoveUser", func(t *testing.T) {
+	t.Run("RemovesItsData", func(t *testing.T) {
 		t.Parallel()
-		s := setup(t, "t1", "t2", "t3")
+		s := withTenants(t, newStore, "t1")
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "r"}))
+		require.NoError(t, s.PutBinding(ctx(t), permission.Binding{UserID: "u1", TenantID: "t1", Role: "r"}))
+		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t1"}))
+		require.NoError(t, s.DeleteTenant(ctx(t), "t1"))
+		require.NoError(t, s.CreateTenant(ctx(t), &permission.Tenant{ID: "t1"}))
+		rs, err := s.ListRoles(ctx(t), "t1")
+		require.NoError(t, err)
+		assert.Empty(t, rs)
+		bs, err := s.ListBindings(ctx(t), "t1", "")
+		require.NoError(t, err)
+		assert.Empty(t, bs)
+		ms, err := s.ListMemberships(ctx(t), "u1")
+		require.NoError(t, err)
+		assert.Empty(t, ms)
+		members, err := s.ListMembers(ctx(t), "t1")
+		require.NoError(t, err)
+		assert.Empty(t, members, "memberships go with the tenant")
+	})
+}
+
+func permissionAddMember(t *testing.T, newStore PermissionStoreFactory) {
+	t.Run("Memberships", func(t *testing.T) {
+		t.Parallel()
+		s := withTenants(t, newStore, "t1", "t2")
+		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t2", CreatedAt: base}))
+		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t1", CreatedAt: base}))
+		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t1", CreatedAt: base}), "idempotent")
+		assert.ErrorIs(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "nope"}), store.ErrNotFound)
+		ms, err := s.ListMemberships(ctx(t), "u1")
+		require.NoError(t, err)
+		require.Len(t, ms, 2)
+		assert.Equal(t, "t1", ms[0].TenantID)
+		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u0", TenantID: "t1", CreatedAt: base}))
+		members, err := s.ListMembers(ctx(t), "t1")
+		require.NoError(t, err)
+		require.Len(t, members, 2)
+		assert.Equal(t, []string{"u0", "u1"}, []string{members[0].UserID, members[1].UserID}, "ordered by user")
+		assert.Equal(t, "t1", members[0].TenantID)
+		assert.True(t, members[0].CreatedAt.Equal(base), "created at kept")
+		none, err := s.ListMembers(ctx(t), "nope")
+		require.NoError(t, err)
+		assert.Empty(t, none)
+		require.NoError(t, s.RemoveMember(ctx(t), "t1", "u1"))
+		assert.ErrorIs(t, s.RemoveMember(ctx(t), "t1", "u1"), store.ErrNotFound)
+		ms, err = s.ListMemberships(ctx(t), "u1")
+		require.NoError(t, err)
+		assert.Len(t, ms, 1)
+	})
+}
+
+func permissionRemoveUser(t *testing.T, newStore PermissionStoreFactory) {
+	t.Run("DropsMembershipsAndBindings", func(t *testing.T) {
+		t.Parallel()
+		s := withTenants(t, newStore, "t1", "t2", "t3")
 		for _, tenant := range []string{"t1", "t3"} {
 			require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: tenant, Name: "viewer", CreatedAt: base, UpdatedAt: base}))
 		}
@@ -95,36 +189,12 @@ func RunPermissionStore(t *testing.T, newStore PermissionStoreFactory) {
 		require.NoError(t, err)
 		assert.Empty(t, touched, "removing a user with nothing left touches nothing")
 	})
-	t.Run("Memberships", func(t *testing.T) {
+}
+
+func permissionPutRole(t *testing.T, newStore PermissionStoreFactory) {
+	t.Run("RoundTripAndVersion", func(t *testing.T) {
 		t.Parallel()
-		s := setup(t, "t1", "t2")
-		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t2", CreatedAt: base}))
-		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t1", CreatedAt: base}))
-		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t1", CreatedAt: base}), "idempotent")
-		assert.ErrorIs(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "nope"}), store.ErrNotFound)
-		ms, err := s.ListMemberships(ctx(t), "u1")
-		require.NoError(t, err)
-		require.Len(t, ms, 2)
-		assert.Equal(t, "t1", ms[0].TenantID)
-		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u0", TenantID: "t1", CreatedAt: base}))
-		members, err := s.ListMembers(ctx(t), "t1")
-		require.NoError(t, err)
-		require.Len(t, members, 2)
-		assert.Equal(t, []string{"u0", "u1"}, []string{members[0].UserID, members[1].UserID}, "ordered by user")
-		assert.Equal(t, "t1", members[0].TenantID)
-		assert.True(t, members[0].CreatedAt.Equal(base), "created at kept")
-		none, err := s.ListMembers(ctx(t), "nope")
-		require.NoError(t, err)
-		assert.Empty(t, none)
-		require.NoError(t, s.RemoveMember(ctx(t), "t1", "u1"))
-		assert.ErrorIs(t, s.RemoveMember(ctx(t), "t1", "u1"), store.ErrNotFound)
-		ms, err = s.ListMemberships(ctx(t), "u1")
-		require.NoError(t, err)
-		assert.Len(t, ms, 1)
-	})
-	t.Run("RolesRoundTripAndVersion", func(t *testing.T) {
-		t.Parallel()
-		s := setup(t, "t1")
+		s := withTenants(t, newStore, "t1")
 		v0, err := s.Version(ctx(t), "t1")
 		require.NoError(t, err)
 		r := &permission.Role{TenantID: "t1", Name: "clerk", Description: "'; drop", Grants: []permission.Grant{
@@ -147,7 +217,7 @@ func RunPermissionStore(t *testing.T, newStore PermissionStoreFactory) {
 	})
 	t.Run("ParentsMustExistAndNoCycles", func(t *testing.T) {
 		t.Parallel()
-		s := setup(t, "t1")
+		s := withTenants(t, newStore, "t1")
 		assert.ErrorIs(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "a", Parents: []string{"missing"}}), store.ErrNotFound)
 		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "c"}))
 		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "b", Parents: []string{"c"}}))
@@ -163,9 +233,22 @@ func RunPermissionStore(t *testing.T, newStore PermissionStoreFactory) {
 		require.NoError(t, err)
 		assert.Empty(t, got.Parents, "a rejected write changes nothing")
 	})
-	t.Run("DeleteRoleInUseConflicts", func(t *testing.T) {
+	t.Run("TemplateWriteBumpsEveryTenant", func(t *testing.T) {
 		t.Parallel()
-		s := setup(t, "t1")
+		s := withTenants(t, newStore, "t1")
+		v0, err := s.Version(ctx(t), "t1")
+		require.NoError(t, err)
+		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: permission.GlobalTenant, Name: "viewer"}))
+		v1, err := s.Version(ctx(t), "t1")
+		require.NoError(t, err)
+		assert.Greater(t, v1, v0)
+	})
+}
+
+func permissionDeleteRole(t *testing.T, newStore PermissionStoreFactory) {
+	t.Run("InUseConflicts", func(t *testing.T) {
+		t.Parallel()
+		s := withTenants(t, newStore, "t1")
 		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "base"}))
 		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "child", Parents: []string{"base"}}))
 		assert.ErrorIs(t, s.DeleteRole(ctx(t), "t1", "base"), store.ErrConflict)
@@ -176,9 +259,12 @@ func RunPermissionStore(t *testing.T, newStore PermissionStoreFactory) {
 		require.NoError(t, s.DeleteRole(ctx(t), "t1", "base"))
 		assert.ErrorIs(t, s.DeleteRole(ctx(t), "t1", "base"), store.ErrNotFound)
 	})
+}
+
+func permissionLoadPolicy(t *testing.T, newStore PermissionStoreFactory) {
 	t.Run("BindingsAndPolicyLoad", func(t *testing.T) {
 		t.Parallel()
-		s := setup(t, "t1", "t2")
+		s := withTenants(t, newStore, "t1", "t2")
 		// A five-level hierarchy mixing a global template and tenant roles.
 		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: permission.GlobalTenant, Name: "viewer",
 			Grants: []permission.Grant{{Permission: "*:read", Effect: permission.Allow}}}))
@@ -222,19 +308,9 @@ func RunPermissionStore(t *testing.T, newStore PermissionStoreFactory) {
 		assert.Empty(t, empty.Bindings)
 		assert.Empty(t, empty.Roles)
 	})
-	t.Run("TemplateWriteBumpsEveryTenant", func(t *testing.T) {
-		t.Parallel()
-		s := setup(t, "t1")
-		v0, err := s.Version(ctx(t), "t1")
-		require.NoError(t, err)
-		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: permission.GlobalTenant, Name: "viewer"}))
-		v1, err := s.Version(ctx(t), "t1")
-		require.NoError(t, err)
-		assert.Greater(t, v1, v0)
-	})
 	t.Run("TenantRoleShadowsTemplate", func(t *testing.T) {
 		t.Parallel()
-		s := setup(t, "t1")
+		s := withTenants(t, newStore, "t1")
 		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: permission.GlobalTenant, Name: "viewer",
 			Grants: []permission.Grant{{Permission: "*:read", Effect: permission.Allow}}}))
 		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "viewer",
@@ -243,26 +319,5 @@ func RunPermissionStore(t *testing.T, newStore PermissionStoreFactory) {
 		p, err := s.LoadPolicy(ctx(t), "t1", "u1")
 		require.NoError(t, err)
 		assert.Equal(t, []string{"t1/viewer"}, roleNames(p.Roles))
-	})
-	t.Run("DeleteTenantRemovesItsData", func(t *testing.T) {
-		t.Parallel()
-		s := setup(t, "t1")
-		require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: "t1", Name: "r"}))
-		require.NoError(t, s.PutBinding(ctx(t), permission.Binding{UserID: "u1", TenantID: "t1", Role: "r"}))
-		require.NoError(t, s.AddMember(ctx(t), permission.Membership{UserID: "u1", TenantID: "t1"}))
-		require.NoError(t, s.DeleteTenant(ctx(t), "t1"))
-		require.NoError(t, s.CreateTenant(ctx(t), &permission.Tenant{ID: "t1"}))
-		rs, err := s.ListRoles(ctx(t), "t1")
-		require.NoError(t, err)
-		assert.Empty(t, rs)
-		bs, err := s.ListBindings(ctx(t), "t1", "")
-		require.NoError(t, err)
-		assert.Empty(t, bs)
-		ms, err := s.ListMemberships(ctx(t), "u1")
-		require.NoError(t, err)
-		assert.Empty(t, ms)
-		members, err := s.ListMembers(ctx(t), "t1")
-		require.NoError(t, err)
-		assert.Empty(t, members, "memberships go with the tenant")
 	})
 }

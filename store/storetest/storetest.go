@@ -48,8 +48,11 @@ func method[F any](t *testing.T, name string, newStore F, cases func(*testing.T,
 
 func ctx(t *testing.T) context.Context { return t.Context() }
 
-func contextCanceled(t *testing.T) (context.Context, context.CancelFunc) {
-	return context.WithCancel(t.Context())
+// canceled returns a context that is already canceled.
+func canceled(t *testing.T) context.Context {
+	c, cancel := context.WithCancel(t.Context())
+	cancel()
+	return c
 }
 
 // assertTimeEqual compares instants at microsecond precision, the finest
