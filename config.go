@@ -11,8 +11,9 @@ import (
 	"github.com/authv2/authv2/user"
 )
 
-// Config holds every tunable. The zero value is not valid; start from
-// DefaultConfig or ConfigFromEnv. Options given to New override it.
+// Config holds every tunable value; pass it to New with WithConfig, the
+// one way to set a value (options carry dependencies only). The zero
+// value is not valid; start from DefaultConfig or ConfigFromEnv.
 type Config struct {
 	Session session.Policy
 

@@ -2,7 +2,6 @@ package authv2
 
 import (
 	"log/slog"
-	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -57,8 +56,10 @@ type optionFunc func(*options)
 
 func (f optionFunc) apply(o *options) { f(o) }
 
-// WithConfig replaces the whole configuration (DefaultConfig otherwise).
-// Options after it still override single values.
+// WithConfig sets every value New uses (DefaultConfig otherwise). It is
+// the only way to set one: options carry dependencies (stores, clock,
+// logger, sinks...), never values, so no setting depends on the order of
+// options. New does not read the environment; ConfigFromEnv does.
 func WithConfig(c Config) Option { return optionFunc(func(o *options) { o.cfg = c }) }
 
 // WithUserStore sets the user store (in-memory by default).
@@ -96,33 +97,6 @@ func WithInsecurePasswordHashing() Option {
 // default). Audit events go to audit sinks, not here.
 func WithLogger(l *slog.Logger) Option { return optionFunc(func(o *options) { o.logger = l }) }
 
-// WithSessionPolicy sets timeouts, renewal throttling and per-user limits.
-func WithSessionPolicy(p session.Policy) Option {
-	return optionFunc(func(o *options) { o.cfg.Session = p })
-}
-
-// WithSessionTimeouts sets the idle and absolute timeouts.
-func WithSessionTimeouts(idle, absolute time.Duration) Option {
-	return optionFunc(func(o *options) { o.cfg.Session.IdleTimeout, o.cfg.Session.AbsoluteTimeout = idle, absolute })
-}
-
-// WithPasswordParams sets the argon2id cost of new hashes. Tests use cheap
-// parameters (see user.Argon2Params.Validate for the floor); production
-// should keep the OWASP defaults.
-func WithPasswordParams(p user.Argon2Params) Option {
-	return optionFunc(func(o *options) { o.cfg.Argon2 = p })
-}
-
-// WithHashConcurrency bounds how many password hashes run at once.
-func WithHashConcurrency(n int) Option {
-	return optionFunc(func(o *options) { o.cfg.HashConcurrency = n })
-}
-
-// WithPasswordLength sets the accepted password length in code points.
-func WithPasswordLength(minimum, maximum int) Option {
-	return optionFunc(func(o *options) { o.cfg.PasswordMinLength, o.cfg.PasswordMaxLength = minimum, maximum })
-}
-
 // WithSecurityPolicy sets how Authenticate treats a request whose client
 // (IP, user agent) differs from the session's. The default ignores changes;
 // see session.RecordClientChanges, RejectUserAgentChange, RejectIPChange.
@@ -141,11 +115,6 @@ func WithRateLimiter(l user.RateLimiter) Option {
 // tokens to users (it sends the e-mail). Without one, those flows fail with
 // ErrInvalidConfig.
 func WithNotifier(n Notifier) Option { return optionFunc(func(o *options) { o.notifier = n }) }
-
-// WithThrottle sets brute-force protection.
-func WithThrottle(t ThrottleConfig) Option {
-	return optionFunc(func(o *options) { o.cfg.Throttle = t })
-}
 
 // WithTracerProvider sets where spans go (the global provider by default).
 // A no-op provider (trace/noop) switches span creation off entirely.

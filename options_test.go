@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/store/memory"
 	"github.com/authv2/authv2/user"
@@ -23,7 +24,7 @@ func TestEngineOptionsReachTheEngine(t *testing.T) {
 	e := newEnv(t, authv2.WithEngineOptions(permission.WithCacheSize(8)), authv2.WithRateLimiter(memory.NewRateLimiter()))
 	p, _ := shop(t, e)
 	assert.True(t, e.m.Can(t.Context(), p, "read", order("region:eu/store:42")))
-	_, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithEngineOptions(permission.WithCacheSize(-1)))
+	_, err := authv2.New(authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(), authv2.WithEngineOptions(permission.WithCacheSize(-1)))
 	assert.ErrorIs(t, err, authv2.ErrInvalidConfig, "a bad engine option fails at New")
 }
 
@@ -63,20 +64,22 @@ func TestHTTPConfigFromEnv(t *testing.T) {
 // allowed case is logged.
 func TestPasswordHashingBelowOWASPIsRefused(t *testing.T) {
 	weak := user.Argon2Params{Memory: 8, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-	_, err := authv2.New(authv2.WithPasswordParams(weak))
+	cfg := authv2test.Config()
+	cfg.Argon2 = weak
+	_, err := authv2.New(authv2.WithConfig(cfg))
 	var ce *authv2.ConfigError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "Argon2", ce.Field)
 	assert.ErrorIs(t, err, authv2.ErrInvalidConfig)
 
 	var logs syncBuffer
-	m, err := authv2.New(authv2.WithPasswordParams(weak), authv2.WithInsecurePasswordHashing(),
+	m, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(),
 		authv2.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	require.NoError(t, err)
 	require.NoError(t, m.Close(context.Background()))
 	assert.Contains(t, logs.String(), "INSECURE")
 
-	cfg := authv2.DefaultConfig()
+	cfg = authv2.DefaultConfig()
 	cfg.AuditAllowRate = math.NaN()
 	require.ErrorAs(t, cfg.Validate(), &ce)
 	assert.Equal(t, "AuditAllowRate", ce.Field)

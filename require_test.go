@@ -13,6 +13,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/store"
 )
@@ -118,7 +119,7 @@ func (failingPolicies) LoadPolicy(context.Context, string, string) (*permission.
 
 func TestRequireFailsClosed(t *testing.T) {
 	e, res := refundEnv(t)
-	m, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithClock(e.clock),
+	m, err := authv2.New(authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(), authv2.WithClock(e.clock),
 		authv2.WithSessionStore(e.stores.Sessions), authv2.WithUserStore(e.stores.Users),
 		authv2.WithPermissionStore(failingPolicies{PermissionStore: e.stores.Permissions}))
 	require.NoError(t, err)
