@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/user"
 )
@@ -54,6 +56,31 @@ type Config struct {
 	// AuditDropWhenFull drops (and counts) events when the audit queue is
 	// full, instead of making the caller wait.
 	AuditDropWhenFull bool
+	// AuditBatchSize caps the events given to one sink write.
+	AuditBatchSize int
+	// AuditMaxLatency lets a sink wait this long for a batch to fill; 0
+	// writes as soon as the sink is free (batches then grow under load).
+	AuditMaxLatency time.Duration
+	// AuditBackoffMin and AuditBackoffMax bound the wait after a failed
+	// sink write: the minimum first, doubling up to the maximum.
+	AuditBackoffMin time.Duration
+	AuditBackoffMax time.Duration
+	// AuditWriteTimeout bounds one sink write; 0 means no bound beyond
+	// Close's context.
+	AuditWriteTimeout time.Duration
+
+	// PolicyCacheSize bounds the compiled (tenant, user) policies kept in
+	// memory; 0 compiles on every check, which only tests want.
+	PolicyCacheSize int
+	// PolicyMaxStaleness bounds how long a revoked permission keeps working
+	// on an instance that hears no policy bus message: the engine asks the
+	// store again after it. 0 asks on every check; a negative value never
+	// asks on its own, leaving invalidation to the bus.
+	PolicyMaxStaleness time.Duration
+	// PolicyCostLimit caps the CEL cost of evaluating one condition; a
+	// condition over it fails to evaluate (an allow does not match, a deny
+	// denies).
+	PolicyCostLimit uint64
 
 	// HTTP holds the middleware's settings: cookie, proxies, origins,
 	// development mode.
@@ -111,7 +138,14 @@ func DefaultConfig() Config {
 		RevokeOnPasswordChange: true,
 		ResetTokenTTL:          time.Hour,
 		VerifyTokenTTL:         48 * time.Hour,
-		AuditQueueSize:         4096,
+		AuditQueueSize:         audit.DefaultQueueSize,
+		AuditBatchSize:         audit.DefaultBatchSize,
+		AuditBackoffMin:        audit.DefaultBackoffMin,
+		AuditBackoffMax:        audit.DefaultBackoffMax,
+		AuditWriteTimeout:      audit.DefaultWriteTimeout,
+		PolicyCacheSize:        permission.DefaultCacheSize,
+		PolicyMaxStaleness:     permission.DefaultMaxStaleness,
+		PolicyCostLimit:        permission.DefaultCostLimit,
 		HTTP:                   DefaultHTTPConfig(),
 		CleanupInterval:        10 * time.Minute,
 	}
@@ -151,6 +185,18 @@ func (c Config) Validate() error {
 		return &ConfigError{Field: "AuditAllowRate", Reason: "must be between 0 and 1"}
 	case c.AuditQueueSize < 1:
 		return &ConfigError{Field: "AuditQueueSize", Reason: "must be at least 1"}
+	case c.AuditBatchSize < 1:
+		return &ConfigError{Field: "AuditBatchSize", Reason: "must be at least 1"}
+	case c.AuditMaxLatency < 0:
+		return &ConfigError{Field: "AuditMaxLatency", Reason: "must not be negative"}
+	case c.AuditBackoffMin <= 0 || c.AuditBackoffMax < c.AuditBackoffMin:
+		return &ConfigError{Field: "AuditBackoffMin", Reason: "must be positive and not above AuditBackoffMax"}
+	case c.AuditWriteTimeout < 0:
+		return &ConfigError{Field: "AuditWriteTimeout", Reason: "must not be negative"}
+	case c.PolicyCacheSize < 0:
+		return &ConfigError{Field: "PolicyCacheSize", Reason: "must not be negative"}
+	case c.PolicyCostLimit < 1:
+		return &ConfigError{Field: "PolicyCostLimit", Reason: "must be at least 1"}
 	case c.CleanupInterval < 0:
 		return &ConfigError{Field: "CleanupInterval", Reason: "must not be negative"}
 	}
@@ -195,6 +241,17 @@ func boolVar(dst func(*Config) *bool) func(*Config, string) error {
 			return err
 		}
 		*dst(c) = b
+		return nil
+	}
+}
+
+func uint64Var(dst func(*Config) *uint64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return err
+		}
+		*dst(c) = n
 		return nil
 	}
 }
@@ -256,6 +313,14 @@ var envVars = []envVar{
 	}},
 	{"AUTHV2_AUDIT_QUEUE_SIZE", intVar(func(c *Config) *int { return &c.AuditQueueSize })},
 	{"AUTHV2_AUDIT_DROP_WHEN_FULL", boolVar(func(c *Config) *bool { return &c.AuditDropWhenFull })},
+	{"AUTHV2_AUDIT_BATCH_SIZE", intVar(func(c *Config) *int { return &c.AuditBatchSize })},
+	{"AUTHV2_AUDIT_MAX_LATENCY", durationVar(func(c *Config) *time.Duration { return &c.AuditMaxLatency })},
+	{"AUTHV2_AUDIT_BACKOFF_MIN", durationVar(func(c *Config) *time.Duration { return &c.AuditBackoffMin })},
+	{"AUTHV2_AUDIT_BACKOFF_MAX", durationVar(func(c *Config) *time.Duration { return &c.AuditBackoffMax })},
+	{"AUTHV2_AUDIT_WRITE_TIMEOUT", durationVar(func(c *Config) *time.Duration { return &c.AuditWriteTimeout })},
+	{"AUTHV2_POLICY_CACHE_SIZE", intVar(func(c *Config) *int { return &c.PolicyCacheSize })},
+	{"AUTHV2_POLICY_MAX_STALENESS", durationVar(func(c *Config) *time.Duration { return &c.PolicyMaxStaleness })},
+	{"AUTHV2_POLICY_COST_LIMIT", uint64Var(func(c *Config) *uint64 { return &c.PolicyCostLimit })},
 	{"AUTHV2_CLEANUP_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.CleanupInterval })},
 }
 

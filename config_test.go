@@ -27,6 +27,9 @@ func TestConfigFromEnv(t *testing.T) {
 		"AUTHV2_ARGON2_ITERATIONS":        "1",
 		"AUTHV2_CLEANUP_INTERVAL":         "0s",
 		"AUTHV2_THROTTLE_IPV6_PREFIX":     "56",
+		"AUTHV2_POLICY_COST_LIMIT":        "500",
+		"AUTHV2_POLICY_MAX_STALENESS":     "-1s",
+		"AUTHV2_AUDIT_BACKOFF_MIN":        "10ms",
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, 15*time.Minute, c.Session.IdleTimeout)
@@ -38,6 +41,9 @@ func TestConfigFromEnv(t *testing.T) {
 	assert.Equal(t, uint32(1), c.Argon2.Iterations)
 	assert.Zero(t, c.CleanupInterval)
 	assert.Equal(t, 56, c.Throttle.IPv6Prefix)
+	assert.Equal(t, uint64(500), c.PolicyCostLimit)
+	assert.Equal(t, -time.Second, c.PolicyMaxStaleness)
+	assert.Equal(t, 10*time.Millisecond, c.AuditBackoffMin)
 	assert.Equal(t, 128, c.PasswordMaxLength, "unset variables keep their defaults")
 }
 
@@ -85,6 +91,12 @@ func TestConfigValidateNamesEachField(t *testing.T) {
 		"VerifyTokenTTL":         func(c *Config) { c.VerifyTokenTTL = -time.Second },
 		"CleanupInterval":        func(c *Config) { c.CleanupInterval = -time.Second },
 		"Argon2":                 func(c *Config) { c.Argon2.Iterations = 0 },
+		"AuditBatchSize":         func(c *Config) { c.AuditBatchSize = 0 },
+		"AuditMaxLatency":        func(c *Config) { c.AuditMaxLatency = -time.Second },
+		"AuditBackoffMin":        func(c *Config) { c.AuditBackoffMax = time.Millisecond },
+		"AuditWriteTimeout":      func(c *Config) { c.AuditWriteTimeout = -time.Second },
+		"PolicyCacheSize":        func(c *Config) { c.PolicyCacheSize = -1 },
+		"PolicyCostLimit":        func(c *Config) { c.PolicyCostLimit = 0 },
 	} {
 		c := DefaultConfig()
 		mutate(&c)

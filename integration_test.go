@@ -197,9 +197,11 @@ func TestRevocationAcrossInstancesOnPostgres(t *testing.T) {
 	mk := func() *authv2.Manager {
 		bus, err := postgres.NewPolicyBus(env.DB, url, postgres.WithSchema(env.Schema))
 		require.NoError(t, err)
-		m, err := authv2.New(authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(), authv2.WithUserStore(env.Stores.Users),
+		cfg := authv2test.Config()
+		cfg.PolicyMaxStaleness = time.Minute
+		m, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(), authv2.WithUserStore(env.Stores.Users),
 			authv2.WithSessionStore(env.Stores.Sessions), authv2.WithPermissionStore(env.Stores.Permissions),
-			authv2.WithPolicyBus(bus), authv2.WithEngineOptions(permission.WithMaxStaleness(time.Minute)))
+			authv2.WithPolicyBus(bus))
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
 		return m

@@ -3,6 +3,8 @@ package authv2
 import (
 	"log/slog"
 
+	"github.com/google/cel-go/cel"
+
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
@@ -36,7 +38,6 @@ type options struct {
 	permissions permission.Store
 	sinks       []audit.Sink
 	auditStore  audit.Store
-	auditOpts   []audit.Option
 	clock       Clock
 	logger      *slog.Logger
 	// insecureHashing lets argon2id run below OWASP's minimum (tests).
@@ -46,7 +47,7 @@ type options struct {
 	notifier        Notifier
 	checker         user.PasswordChecker
 	words           []string
-	engineOpts      []permission.EngineOption
+	celOpts         []cel.EnvOption
 	bus             permission.PolicyBus
 	tracer          trace.TracerProvider
 	meter           metric.MeterProvider
@@ -133,23 +134,19 @@ func WithAuditStore(s audit.Store) Option {
 	return optionFunc(func(o *options) { o.sinks = append(o.sinks, s); o.auditStore = s })
 }
 
-// WithAuditOptions tunes the audit dispatcher beyond Config's queue size
-// and drop policy (batch size, backoff, write timeout).
-func WithAuditOptions(opts ...audit.Option) Option {
-	return optionFunc(func(o *options) { o.auditOpts = append(o.auditOpts, opts...) })
-}
-
 // WithPolicyBus carries policy changes between the instances of a service
 // (Redis pub/sub, PostgreSQL LISTEN/NOTIFY, or permission.NewLocalBus in one
 // process), so a revoked permission stops working everywhere at once.
 // Without one, instances notice changes by polling the permission store
-// (see permission.WithMaxStaleness).
+// (see Config.PolicyMaxStaleness).
 func WithPolicyBus(b permission.PolicyBus) Option { return optionFunc(func(o *options) { o.bus = b }) }
 
-// WithEngineOptions tunes the permission engine: custom CEL functions
-// (permission.WithFunction), cache size, cost limit, staleness bound.
-func WithEngineOptions(opts ...permission.EngineOption) Option {
-	return optionFunc(func(o *options) { o.engineOpts = append(o.engineOpts, opts...) })
+// WithCELOptions adds CEL environment options for conditions: the
+// application's own functions (cel.Function), extension libraries
+// (ext.Strings()), constants. They are code, so an option; the engine's
+// values (cache size, staleness, cost limit) are Config fields.
+func WithCELOptions(opts ...cel.EnvOption) Option {
+	return optionFunc(func(o *options) { o.celOpts = append(o.celOpts, opts...) })
 }
 
 // WithPasswordChecker replaces the password checker run on register,

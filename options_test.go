@@ -9,6 +9,9 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -19,13 +22,39 @@ import (
 	"github.com/authv2/authv2/user"
 )
 
-func TestEngineOptionsReachTheEngine(t *testing.T) {
-	// Engine and limiter options given to New reach what they configure.
-	e := newEnv(t, authv2.WithEngineOptions(permission.WithCacheSize(8)), authv2.WithRateLimiter(memory.NewRateLimiter()))
+func TestEngineSettingsReachTheEngine(t *testing.T) {
+	// Engine settings and the limiter given to New reach what they configure.
+	cfg := authv2test.Config()
+	cfg.PolicyCacheSize = 8
+	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithRateLimiter(memory.NewRateLimiter()))
 	p, _ := shop(t, e)
 	assert.True(t, e.m.Can(t.Context(), p, "read", order("region:eu/store:42")))
-	_, err := authv2.New(authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(), authv2.WithEngineOptions(permission.WithCacheSize(-1)))
-	assert.ErrorIs(t, err, authv2.ErrInvalidConfig, "a bad engine option fails at New")
+	cfg.PolicyCacheSize = -1
+	_, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing())
+	var ce *authv2.ConfigError
+	require.ErrorAs(t, err, &ce, "a bad engine setting fails at New")
+	assert.Equal(t, "PolicyCacheSize", ce.Field)
+}
+
+// TestCELOptionsReachTheEngine: a function given with WithCELOptions is
+// callable from conditions; without it the same grant allows nothing.
+func TestCELOptionsReachTheEngine(t *testing.T) {
+	always := cel.Function("alwaysTrue", cel.Overload("alwaysTrue_void", nil, cel.BoolType,
+		cel.FunctionBinding(func(...ref.Val) ref.Val { return types.True })))
+	for _, withFunction := range []bool{true, false} {
+		var opts []authv2.Option
+		if withFunction {
+			opts = append(opts, authv2.WithCELOptions(always))
+		}
+		e := newEnv(t, opts...)
+		p, _ := shop(t, e)
+		// Conditions compile when checked, so an unknown function is
+		// refused by the check, not by PutRole.
+		_ = e.m.PutRole(t.Context(), &permission.Role{TenantID: "acme", Name: "clerk", Grants: []permission.Grant{
+			{Permission: "orders:export", Effect: permission.Allow, Condition: "alwaysTrue()"},
+		}})
+		assert.Equal(t, withFunction, e.m.Can(t.Context(), p, "export", order("region:eu/store:42")), "with the function: %v", withFunction)
+	}
 }
 
 func TestSetSessionCookieRefusesPlainHTTP(t *testing.T) {
