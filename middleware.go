@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
-	"os"
-	"strconv"
 	"strings"
 
 	"github.com/authv2/authv2/permission"
@@ -415,57 +413,4 @@ func (m *Manager) Require(action string, resource func(*http.Request) permission
 func DecisionFrom(ctx context.Context) (permission.Decision, bool) {
 	d, ok := ctx.Value(decisionKey).(permission.Decision)
 	return d, ok
-}
-
-// HTTPConfigFromEnv starts from DefaultHTTPConfig and applies the
-// variables that are set: AUTHV2_COOKIE_NAME, AUTHV2_COOKIE_SAMESITE (lax
-// or strict), AUTHV2_TRUSTED_PROXIES and AUTHV2_TRUSTED_ORIGINS (comma
-// separated), AUTHV2_DEV_MODE (a boolean). A malformed value is a
-// *ConfigError naming the variable.
-func HTTPConfigFromEnv() (HTTPConfig, error) { return httpConfigFromLookup(os.LookupEnv) }
-
-func httpConfigFromLookup(lookup func(string) (string, bool)) (HTTPConfig, error) {
-	c := DefaultHTTPConfig()
-	bad := func(name, reason string) (HTTPConfig, error) {
-		return HTTPConfig{}, &ConfigError{Field: name, Reason: reason}
-	}
-	if v, ok := lookup("AUTHV2_COOKIE_NAME"); ok {
-		c.CookieName = strings.TrimSpace(v)
-	}
-	if v, ok := lookup("AUTHV2_COOKIE_SAMESITE"); ok {
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "lax":
-			c.SameSite = http.SameSiteLaxMode
-		case "strict":
-			c.SameSite = http.SameSiteStrictMode
-		default:
-			return bad("AUTHV2_COOKIE_SAMESITE", "want lax or strict")
-		}
-	}
-	if v, ok := lookup("AUTHV2_TRUSTED_PROXIES"); ok {
-		p, err := ParseTrustedProxies(v)
-		var ce *ConfigError
-		if errors.As(err, &ce) {
-			return bad("AUTHV2_TRUSTED_PROXIES", ce.Reason)
-		}
-		c.TrustedProxies = p
-	}
-	if v, ok := lookup("AUTHV2_TRUSTED_ORIGINS"); ok {
-		for o := range strings.SplitSeq(v, ",") {
-			if o = strings.TrimSpace(o); o != "" {
-				c.TrustedOrigins = append(c.TrustedOrigins, o)
-			}
-		}
-	}
-	if v, ok := lookup("AUTHV2_DEV_MODE"); ok {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return bad("AUTHV2_DEV_MODE", "want true or false")
-		}
-		c.DevelopmentMode = b
-	}
-	if err := c.Validate(); err != nil {
-		return HTTPConfig{}, err
-	}
-	return c, nil
 }

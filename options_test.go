@@ -67,14 +67,18 @@ func TestSetSessionCookieRefusesPlainHTTP(t *testing.T) {
 	var ice *authv2.InsecureCookieError
 	require.True(t, errors.As(err, &ice))
 	assert.Contains(t, ice.Error(), "__Host-authv2")
+	for _, way := range []string{"HTTPConfig.DevelopmentMode", "AUTHV2_DEV_MODE=true", "ConfigFromEnv", "TrustedProxies"} {
+		assert.Contains(t, ice.Error(), way, "the error says how to get past it")
+	}
 	assert.Empty(t, w.Result().Cookies())
 }
 
-func TestHTTPConfigFromEnv(t *testing.T) {
+func TestConfigFromEnvReachesTheMiddleware(t *testing.T) {
 	t.Setenv("AUTHV2_COOKIE_SAMESITE", "strict")
 	t.Setenv("AUTHV2_TRUSTED_ORIGINS", "https://a.example, https://b.example")
-	c, err := authv2.HTTPConfigFromEnv()
+	cfg, err := authv2.ConfigFromEnv()
 	require.NoError(t, err)
+	c := cfg.HTTP
 	assert.Equal(t, http.SameSiteStrictMode, c.SameSite)
 	assert.Equal(t, []string{"https://a.example", "https://b.example"}, c.TrustedOrigins)
 	e := newEnv(t)
