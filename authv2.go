@@ -36,7 +36,8 @@ import (
 //	authz.go         authorization: Authorize, Explain, Who, Roles
 //	auditlog.go      the audit trail and its queries
 //	throttle.go      login and recovery throttles; device.go device tokens
-//	middleware.go, cookie.go, clientip.go, problem.go   net/http integration
+//	httpconfig.go, context.go, middleware.go, require.go,
+//	cookie.go, clientip.go, problem.go                  net/http integration
 //	config.go, options.go, validate.go, errors.go       configuration, input, errors
 
 // Manager is the entry point: it holds the stores and runs every flow.
