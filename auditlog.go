@@ -16,14 +16,20 @@ import (
 
 // newDispatcher builds the audit queue in front of the configured sinks.
 func (m *Manager) newDispatcher(o options) (*audit.Dispatcher, error) {
-	opts := []audit.Option{audit.WithQueueSize(o.cfg.AuditQueueSize)}
+	opts := []audit.Option{
+		audit.WithQueueSize(o.cfg.AuditQueueSize),
+		audit.WithBatchSize(o.cfg.AuditBatchSize),
+		audit.WithMaxLatency(o.cfg.AuditMaxLatency),
+		audit.WithBackoff(o.cfg.AuditBackoffMin, o.cfg.AuditBackoffMax),
+		audit.WithWriteTimeout(o.cfg.AuditWriteTimeout),
+	}
 	if o.cfg.AuditDropWhenFull {
 		opts = append(opts, audit.WithDropWhenFull())
 	}
 	// Sink failures must reach someone: the Manager's logger, which is
 	// slog.Default unless the application gave one.
 	opts = append(opts, audit.WithLogger(o.logger))
-	d, err := audit.NewDispatcher(o.sinks, append(opts, o.auditOpts...)...)
+	d, err := audit.NewDispatcher(o.sinks, opts...)
 	if err != nil {
 		return nil, &ConfigError{Field: "Audit", Reason: err.Error()}
 	}

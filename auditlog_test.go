@@ -11,6 +11,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/store/memory"
 )
@@ -115,7 +116,9 @@ func (s slowSink) Write(ctx context.Context, events []audit.Event) error {
 
 func TestCloseDeliversQueuedAuditEvents(t *testing.T) {
 	sink := slowSink{audit.NewMemorySink()}
-	m, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithAuditSink(sink), authv2.WithAuditOptions(audit.WithBatchSize(1)))
+	cfg := authv2test.Config()
+	cfg.AuditBatchSize = 1
+	m, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(), authv2.WithAuditSink(sink))
 	require.NoError(t, err)
 	for i := range 50 {
 		_, err := m.CreateTenant(t.Context(), string(rune('a'+i%26))+string(rune('a'+i/26)), "t")
@@ -130,9 +133,16 @@ type failingSink struct{}
 
 func (failingSink) Write(context.Context, []audit.Event) error { return assert.AnError }
 
+// fastRetries retries failed audit writes every millisecond.
+func fastRetries() authv2.Config {
+	cfg := authv2test.Config()
+	cfg.AuditBackoffMin, cfg.AuditBackoffMax = time.Millisecond, time.Millisecond
+	return cfg
+}
+
 func TestCloseReportsUndeliveredEvents(t *testing.T) {
-	m, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithAuditSink(failingSink{}),
-		authv2.WithAuditOptions(audit.WithBackoff(time.Millisecond, time.Millisecond)), authv2.WithLogger(discardLogger()))
+	m, err := authv2.New(authv2.WithConfig(fastRetries()), authv2.WithInsecurePasswordHashing(), authv2.WithAuditSink(failingSink{}),
+		authv2.WithLogger(discardLogger()))
 	require.NoError(t, err)
 	_, err = m.CreateTenant(t.Context(), "x", "X")
 	require.NoError(t, err)
@@ -151,8 +161,7 @@ func TestSinkFailuresReachSlogDefault(t *testing.T) {
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
 	t.Cleanup(func() { slog.SetDefault(prev) })
-	m, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithAuditSink(failingSink{}),
-		authv2.WithAuditOptions(audit.WithBackoff(time.Millisecond, time.Millisecond)))
+	m, err := authv2.New(authv2.WithConfig(fastRetries()), authv2.WithInsecurePasswordHashing(), authv2.WithAuditSink(failingSink{}))
 	require.NoError(t, err)
 	_, err = m.CreateTenant(t.Context(), "x", "X")
 	require.NoError(t, err)

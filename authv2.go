@@ -36,7 +36,8 @@ import (
 //	authz.go         authorization: Authorize, Explain, Who, Roles
 //	auditlog.go      the audit trail and its queries
 //	throttle.go      login and recovery throttles; device.go device tokens
-//	middleware.go, cookie.go, clientip.go, problem.go   net/http integration
+//	httpconfig.go, context.go, middleware.go, require.go,
+//	cookie.go, clientip.go, problem.go                  net/http integration
 //	config.go, options.go, validate.go, errors.go       configuration, input, errors
 
 // Manager is the entry point: it holds the stores and runs every flow.
@@ -167,7 +168,12 @@ func New(opts ...Option) (*Manager, error) {
 		tel:           tel,
 		stop:          make(chan struct{}),
 	}
-	var engineOpts []permission.EngineOption
+	engineOpts := []permission.EngineOption{
+		permission.WithCacheSize(o.cfg.PolicyCacheSize),
+		permission.WithMaxStaleness(o.cfg.PolicyMaxStaleness),
+		permission.WithCostLimit(o.cfg.PolicyCostLimit),
+		permission.WithCELOptions(o.celOpts...),
+	}
 	if _, system := o.clock.(clock.System); !system {
 		// Only an injected clock: with none, the engine reads its own
 		// coarse clock, which costs a check two atomic loads instead of a
@@ -177,7 +183,7 @@ func New(opts ...Option) (*Manager, error) {
 	if o.bus != nil {
 		engineOpts = append(engineOpts, permission.WithBus(o.bus))
 	}
-	if m.engine, err = permission.NewEngine(o.permissions, append(engineOpts, o.engineOpts...)...); err != nil {
+	if m.engine, err = permission.NewEngine(o.permissions, engineOpts...); err != nil {
 		return nil, &ConfigError{Field: "Engine", Reason: err.Error()}
 	}
 	m.audit, err = m.newDispatcher(o)

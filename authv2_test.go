@@ -15,6 +15,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/user"
@@ -237,7 +238,10 @@ func TestSessionLimitUnderConcurrentLogins(t *testing.T) {
 			p := session.DefaultPolicy
 			p.MaxPerUser, p.Eviction = 3, policy
 			th := roomyThrottle()
-			e := newEnv(t, authv2.WithSessionPolicy(p), authv2.WithThrottle(th))
+			cfg := authv2test.Config()
+			cfg.Session = p
+			cfg.Throttle = th
+			e := newEnv(t, authv2.WithConfig(cfg))
 			e.register(t, "c@example.com")
 			n := th.AfterFailures
 			var wg sync.WaitGroup
@@ -355,9 +359,11 @@ func TestSessionStats(t *testing.T) {
 func TestRehashOnLogin(t *testing.T) {
 	e := newEnv(t)
 	u := e.register(t, "weak@example.com")
-	stronger := cheapArgon2
+	stronger := authv2test.FastPasswordParams
 	stronger.Iterations = 2
-	m2, err := authv2.New(authv2.WithPasswordParams(stronger), authv2.WithInsecurePasswordHashing(), authv2.WithUserStore(e.stores.Users),
+	cfg := authv2test.Config()
+	cfg.Argon2 = stronger
+	m2, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(), authv2.WithUserStore(e.stores.Users),
 		authv2.WithSessionStore(e.stores.Sessions), authv2.WithPermissionStore(e.stores.Permissions))
 	require.NoError(t, err)
 	defer m2.Close(context.Background())
@@ -405,12 +411,19 @@ func TestStoreErrorsAreTranslated(t *testing.T) {
 func TestNewRejectsBadConfig(t *testing.T) {
 	bad := session.DefaultPolicy
 	bad.IdleTimeout = 13 * time.Hour
-	for name, opt := range map[string]authv2.Option{
-		"idle above absolute": authv2.WithSessionPolicy(bad),
-		"weak argon2":         authv2.WithPasswordParams(user.Argon2Params{Memory: 1, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}),
-		"short passwords":     authv2.WithPasswordLength(6, 128),
-		"negative hashing":    authv2.WithHashConcurrency(-1),
+	// DefaultConfig, not authv2test.Config: its cheap hashing alone would
+	// make New refuse, whatever the case changes.
+	for name, change := range map[string]func(*authv2.Config){
+		"idle above absolute": func(c *authv2.Config) { c.Session = bad },
+		"weak argon2": func(c *authv2.Config) {
+			c.Argon2 = user.Argon2Params{Memory: 1, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+		},
+		"short passwords":  func(c *authv2.Config) { c.PasswordMinLength, c.PasswordMaxLength = 6, 128 },
+		"negative hashing": func(c *authv2.Config) { c.HashConcurrency = -1 },
 	} {
+		cfg := authv2.DefaultConfig()
+		change(&cfg)
+		opt := authv2.WithConfig(cfg)
 		t.Run(name, func(t *testing.T) {
 			_, err := authv2.New(opt)
 			require.ErrorIs(t, err, authv2.ErrInvalidConfig)
@@ -463,7 +476,7 @@ func TestSecurityPolicyInAuthenticate(t *testing.T) {
 func TestBackgroundCleanupPurgesExpiredSessions(t *testing.T) {
 	cfg := authv2.DefaultConfig()
 	cfg.CleanupInterval = 5 * time.Millisecond
-	cfg.Argon2 = cheapArgon2
+	cfg.Argon2 = authv2test.FastPasswordParams
 	e := newEnv(t, authv2.WithConfig(cfg))
 	e.register(t, "gc@example.com")
 	res := e.login(t, "gc@example.com")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/memory"
@@ -94,7 +95,7 @@ func TestAuthorize(t *testing.T) {
 func envAuditingAllows(t *testing.T, rate float64) (*env, *authv2.Principal) {
 	t.Helper()
 	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = cheapArgon2
+	cfg.Argon2 = authv2test.FastPasswordParams
 	cfg.AuditAllowRate = rate
 	e := newEnv(t, authv2.WithConfig(cfg))
 	p, _ := shop(t, e)
@@ -183,7 +184,7 @@ func TestRevocationReachesAnotherInstance(t *testing.T) {
 			stores := memory.New()
 			bus := permission.NewLocalBus()
 			mk := func() *authv2.Manager {
-				opts := []authv2.Option{authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithUserStore(stores.Users),
+				opts := []authv2.Option{authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(), authv2.WithUserStore(stores.Users),
 					authv2.WithSessionStore(stores.Sessions), authv2.WithPermissionStore(stores.Permissions)}
 				if withBus {
 					opts = append(opts, authv2.WithPolicyBus(bus))

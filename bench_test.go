@@ -12,6 +12,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/internal/redistest"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
@@ -97,7 +98,9 @@ func BenchmarkLogin(b *testing.B) {
 	require.NoError(b, err)
 	hash, err := h.Hash(ctx, goodPassword)
 	require.NoError(b, err)
-	e := newEnv(b, authv2.WithPasswordParams(user.DefaultArgon2Params))
+	cfg := authv2test.Config()
+	cfg.Argon2 = user.DefaultArgon2Params
+	e := newEnv(b, authv2.WithConfig(cfg))
 	e.register(b, "bench@example.com")
 	b.ReportAllocs()
 	// One argon2id verification and one login per iteration, interleaved

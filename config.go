@@ -1,18 +1,22 @@
 package authv2
 
 import (
-	"fmt"
+	"errors"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/user"
 )
 
-// Config holds every tunable. The zero value is not valid; start from
-// DefaultConfig or ConfigFromEnv. Options given to New override it.
+// Config holds every tunable value; pass it to New with WithConfig, the
+// one way to set a value (options carry dependencies only). The zero
+// value is not valid; start from DefaultConfig or ConfigFromEnv.
 type Config struct {
 	Session session.Policy
 
@@ -53,6 +57,31 @@ type Config struct {
 	// AuditDropWhenFull drops (and counts) events when the audit queue is
 	// full, instead of making the caller wait.
 	AuditDropWhenFull bool
+	// AuditBatchSize caps the events given to one sink write.
+	AuditBatchSize int
+	// AuditMaxLatency lets a sink wait this long for a batch to fill; 0
+	// writes as soon as the sink is free (batches then grow under load).
+	AuditMaxLatency time.Duration
+	// AuditBackoffMin and AuditBackoffMax bound the wait after a failed
+	// sink write: the minimum first, doubling up to the maximum.
+	AuditBackoffMin time.Duration
+	AuditBackoffMax time.Duration
+	// AuditWriteTimeout bounds one sink write; 0 means no bound beyond
+	// Close's context.
+	AuditWriteTimeout time.Duration
+
+	// PolicyCacheSize bounds the compiled (tenant, user) policies kept in
+	// memory; 0 compiles on every check, which only tests want.
+	PolicyCacheSize int
+	// PolicyMaxStaleness bounds how long a revoked permission keeps working
+	// on an instance that hears no policy bus message: the engine asks the
+	// store again after it. 0 asks on every check; a negative value never
+	// asks on its own, leaving invalidation to the bus.
+	PolicyMaxStaleness time.Duration
+	// PolicyCostLimit caps the CEL cost of evaluating one condition; a
+	// condition over it fails to evaluate (an allow does not match, a deny
+	// denies).
+	PolicyCostLimit uint64
 
 	// HTTP holds the middleware's settings: cookie, proxies, origins,
 	// development mode.
@@ -110,7 +139,14 @@ func DefaultConfig() Config {
 		RevokeOnPasswordChange: true,
 		ResetTokenTTL:          time.Hour,
 		VerifyTokenTTL:         48 * time.Hour,
-		AuditQueueSize:         4096,
+		AuditQueueSize:         audit.DefaultQueueSize,
+		AuditBatchSize:         audit.DefaultBatchSize,
+		AuditBackoffMin:        audit.DefaultBackoffMin,
+		AuditBackoffMax:        audit.DefaultBackoffMax,
+		AuditWriteTimeout:      audit.DefaultWriteTimeout,
+		PolicyCacheSize:        permission.DefaultCacheSize,
+		PolicyMaxStaleness:     permission.DefaultMaxStaleness,
+		PolicyCostLimit:        permission.DefaultCostLimit,
 		HTTP:                   DefaultHTTPConfig(),
 		CleanupInterval:        10 * time.Minute,
 	}
@@ -150,6 +186,18 @@ func (c Config) Validate() error {
 		return &ConfigError{Field: "AuditAllowRate", Reason: "must be between 0 and 1"}
 	case c.AuditQueueSize < 1:
 		return &ConfigError{Field: "AuditQueueSize", Reason: "must be at least 1"}
+	case c.AuditBatchSize < 1:
+		return &ConfigError{Field: "AuditBatchSize", Reason: "must be at least 1"}
+	case c.AuditMaxLatency < 0:
+		return &ConfigError{Field: "AuditMaxLatency", Reason: "must not be negative"}
+	case c.AuditBackoffMin <= 0 || c.AuditBackoffMax < c.AuditBackoffMin:
+		return &ConfigError{Field: "AuditBackoffMin", Reason: "must be positive and not above AuditBackoffMax"}
+	case c.AuditWriteTimeout < 0:
+		return &ConfigError{Field: "AuditWriteTimeout", Reason: "must not be negative"}
+	case c.PolicyCacheSize < 0:
+		return &ConfigError{Field: "PolicyCacheSize", Reason: "must not be negative"}
+	case c.PolicyCostLimit < 1:
+		return &ConfigError{Field: "PolicyCostLimit", Reason: "must be at least 1"}
 	case c.CleanupInterval < 0:
 		return &ConfigError{Field: "CleanupInterval", Reason: "must not be negative"}
 	}
@@ -198,13 +246,27 @@ func boolVar(dst func(*Config) *bool) func(*Config, string) error {
 	}
 }
 
-func uint32Var(dst func(*Config) *uint32) func(*Config, string) error {
+// enumVar parses one of the names of choices, in any case; want lists
+// them for the error.
+func enumVar[T any](want string, choices map[string]T, dst func(*Config) *T) func(*Config, string) error {
 	return func(c *Config, v string) error {
-		n, err := strconv.ParseUint(v, 10, 32)
+		x, ok := choices[strings.ToLower(v)]
+		if !ok {
+			return errors.New("want " + want)
+		}
+		*dst(c) = x
+		return nil
+	}
+}
+
+// uintVar parses an unsigned number of bits bits (32 or 64) into *dst.
+func uintVar[T uint32 | uint64](bits int, dst func(*Config) *T) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseUint(v, 10, bits)
 		if err != nil {
 			return err
 		}
-		*dst(c) = uint32(n)
+		*dst(c) = T(n)
 		return nil
 	}
 }
@@ -215,23 +277,13 @@ var envVars = []envVar{
 	{"AUTHV2_SESSION_TOUCH_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.Session.TouchInterval })},
 	{"AUTHV2_SESSION_ROTATION_GRACE", durationVar(func(c *Config) *time.Duration { return &c.Session.RotationGrace })},
 	{"AUTHV2_SESSION_MAX_PER_USER", intVar(func(c *Config) *int { return &c.Session.MaxPerUser })},
-	{"AUTHV2_SESSION_EVICTION", func(c *Config, v string) error {
-		switch strings.ToLower(v) {
-		case "oldest":
-			c.Session.Eviction = session.EvictOldest
-		case "lru":
-			c.Session.Eviction = session.EvictLeastRecentlyUsed
-		case "refuse":
-			c.Session.Eviction = session.Refuse
-		default:
-			return fmt.Errorf("want oldest, lru or refuse")
-		}
-		return nil
-	}},
+	{"AUTHV2_SESSION_EVICTION", enumVar("oldest, lru or refuse",
+		map[string]session.EvictionPolicy{"oldest": session.EvictOldest, "lru": session.EvictLeastRecentlyUsed, "refuse": session.Refuse},
+		func(c *Config) *session.EvictionPolicy { return &c.Session.Eviction })},
 	{"AUTHV2_PASSWORD_MIN_LENGTH", intVar(func(c *Config) *int { return &c.PasswordMinLength })},
 	{"AUTHV2_PASSWORD_MAX_LENGTH", intVar(func(c *Config) *int { return &c.PasswordMaxLength })},
-	{"AUTHV2_ARGON2_MEMORY_KIB", uint32Var(func(c *Config) *uint32 { return &c.Argon2.Memory })},
-	{"AUTHV2_ARGON2_ITERATIONS", uint32Var(func(c *Config) *uint32 { return &c.Argon2.Iterations })},
+	{"AUTHV2_ARGON2_MEMORY_KIB", uintVar(32, func(c *Config) *uint32 { return &c.Argon2.Memory })},
+	{"AUTHV2_ARGON2_ITERATIONS", uintVar(32, func(c *Config) *uint32 { return &c.Argon2.Iterations })},
 	{"AUTHV2_HASH_CONCURRENCY", intVar(func(c *Config) *int { return &c.HashConcurrency })},
 	{"AUTHV2_THROTTLE_AFTER_FAILURES", intVar(func(c *Config) *int { return &c.Throttle.AfterFailures })},
 	{"AUTHV2_THROTTLE_BASE_DELAY", durationVar(func(c *Config) *time.Duration { return &c.Throttle.BaseDelay })},
@@ -255,32 +307,86 @@ var envVars = []envVar{
 	}},
 	{"AUTHV2_AUDIT_QUEUE_SIZE", intVar(func(c *Config) *int { return &c.AuditQueueSize })},
 	{"AUTHV2_AUDIT_DROP_WHEN_FULL", boolVar(func(c *Config) *bool { return &c.AuditDropWhenFull })},
+	{"AUTHV2_AUDIT_BATCH_SIZE", intVar(func(c *Config) *int { return &c.AuditBatchSize })},
+	{"AUTHV2_AUDIT_MAX_LATENCY", durationVar(func(c *Config) *time.Duration { return &c.AuditMaxLatency })},
+	{"AUTHV2_AUDIT_BACKOFF_MIN", durationVar(func(c *Config) *time.Duration { return &c.AuditBackoffMin })},
+	{"AUTHV2_AUDIT_BACKOFF_MAX", durationVar(func(c *Config) *time.Duration { return &c.AuditBackoffMax })},
+	{"AUTHV2_AUDIT_WRITE_TIMEOUT", durationVar(func(c *Config) *time.Duration { return &c.AuditWriteTimeout })},
+	{"AUTHV2_POLICY_CACHE_SIZE", intVar(func(c *Config) *int { return &c.PolicyCacheSize })},
+	{"AUTHV2_POLICY_MAX_STALENESS", durationVar(func(c *Config) *time.Duration { return &c.PolicyMaxStaleness })},
+	{"AUTHV2_POLICY_COST_LIMIT", uintVar(64, func(c *Config) *uint64 { return &c.PolicyCostLimit })},
 	{"AUTHV2_CLEANUP_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.CleanupInterval })},
+	{"AUTHV2_COOKIE_NAME", func(c *Config, v string) error { c.HTTP.CookieName = v; return nil }},
+	{"AUTHV2_COOKIE_SAMESITE", enumVar("lax or strict",
+		map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode},
+		func(c *Config) *http.SameSite { return &c.HTTP.SameSite })},
+	{"AUTHV2_TRUSTED_PROXIES", func(c *Config, v string) error {
+		p, err := ParseTrustedProxies(v)
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			return errors.New(ce.Reason) // the variable, not the field, names it
+		}
+		c.HTTP.TrustedProxies = p
+		return err
+	}},
+	{"AUTHV2_TRUSTED_ORIGINS", func(c *Config, v string) error {
+		for o := range strings.SplitSeq(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.HTTP.TrustedOrigins = append(c.HTTP.TrustedOrigins, o)
+			}
+		}
+		return nil
+	}},
+	{"AUTHV2_DEV_MODE", boolVar(func(c *Config) *bool { return &c.HTTP.DevelopmentMode })},
 }
 
 // ConfigFromEnv starts from DefaultConfig and applies the AUTHV2_*
-// variables that are set. A malformed or out-of-range value is a
-// *ConfigError naming the variable.
+// variables that are set (the README's table lists them). New never reads
+// the environment itself: pass the result with WithConfig. A malformed
+// value is a *ConfigError whose Field is the variable; a value out of
+// range, one whose Field is the Config field and whose Reason names the
+// variables that set it.
 func ConfigFromEnv() (Config, error) { return configFromLookup(os.LookupEnv) }
 
 func configFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	c := DefaultConfig()
+	var set []envVar
 	for _, ev := range envVars {
 		v, ok := lookup(ev.name)
 		if !ok {
 			continue
 		}
-		if err := ev.set(&c, strings.TrimSpace(v)); err != nil {
+		v = strings.TrimSpace(v)
+		if err := ev.set(&c, v); err != nil {
 			return Config{}, &ConfigError{Field: ev.name, Reason: err.Error()}
 		}
+		set = append(set, envVar{name: ev.name, set: func(c *Config, _ string) error { return ev.set(c, v) }})
 	}
-	h, err := httpConfigFromLookup(lookup)
-	if err != nil {
-		return Config{}, err
-	}
-	c.HTTP = h
 	if err := c.Validate(); err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			ce.Reason += blame(ce.Field, set)
+		}
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// blame names the variables that, each applied alone to DefaultConfig,
+// put field out of range, so that the operator reading a range error
+// knows which variable to fix; "" when only their combination is wrong.
+func blame(field string, set []envVar) string {
+	var names []string
+	for _, ev := range set {
+		c := DefaultConfig()
+		_ = ev.set(&c, "") // parsed once already
+		var ce *ConfigError
+		if errors.As(c.Validate(), &ce) && ce.Field == field {
+			names = append(names, ev.name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return " (set by " + strings.Join(names, ", ") + ")"
 }

@@ -18,8 +18,13 @@ type InsecureCookieError struct {
 	Name string // the cookie's name
 }
 
+// Error says how to get past it, since the usual cause is local work over
+// plain HTTP with development mode not reaching the Manager: New does not
+// read AUTHV2_DEV_MODE, ConfigFromEnv does.
 func (e *InsecureCookieError) Error() string {
-	return "authv2: refusing to set Secure cookie " + e.Name + " over plain HTTP (no TLS, no trusted X-Forwarded-Proto: https); use development mode for local HTTP"
+	return "authv2: refusing to set Secure cookie " + e.Name + " over plain HTTP (no TLS, no trusted X-Forwarded-Proto: https); " +
+		"behind a TLS-terminating proxy list it in HTTPConfig.TrustedProxies (AUTHV2_TRUSTED_PROXIES); " +
+		"for local HTTP only, set HTTPConfig.DevelopmentMode, or AUTHV2_DEV_MODE=true and pass authv2.ConfigFromEnv() to New with WithConfig"
 }
 
 // Is makes errors.Is(err, ErrInsecureCookie) true.

@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/session"
-	"github.com/authv2/authv2/user"
 )
 
 // Register, log in, authenticate a request, log out.
@@ -15,7 +15,7 @@ func Example_login() {
 	ctx := context.Background()
 	m, err := authv2.New(
 		// Cheap hashing keeps the example fast; production keeps the OWASP defaults.
-		authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}),
+		authv2.WithConfig(authv2test.Config()),
 		authv2.WithInsecurePasswordHashing(), // tests only: cheap hashes
 	)
 	if err != nil {

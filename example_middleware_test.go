@@ -8,7 +8,7 @@ import (
 	"net/http/httptest"
 
 	"github.com/authv2/authv2"
-	"github.com/authv2/authv2/user"
+	"github.com/authv2/authv2/authv2test"
 )
 
 // Protect handlers with Middleware: the Principal is in the request
@@ -17,7 +17,7 @@ import (
 func ExampleManager_Middleware() {
 	ctx := context.Background()
 	m, err := authv2.New(
-		authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}),
+		authv2.WithConfig(authv2test.Config()),
 		authv2.WithInsecurePasswordHashing(), // tests only: cheap hashes
 	)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
@@ -74,7 +75,7 @@ func TestHostileInputIsAValidationError(t *testing.T) {
 	}
 	for name, opts := range stores {
 		t.Run(name, func(t *testing.T) {
-			m, err := authv2.New(append(opts(t), authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithNotifier(newCaptureNotifier()))...)
+			m, err := authv2.New(append(opts(t), authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(), authv2.WithNotifier(newCaptureNotifier()))...)
 			require.NoError(t, err)
 			t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
 			_, err = m.CreateTenant(t.Context(), "acme", "Acme")
@@ -112,7 +113,7 @@ func FuzzManagerOnPostgres(f *testing.F) {
 	env := pgtest.New(f)
 	m, err := authv2.New(authv2.WithUserStore(env.Stores.Users), authv2.WithSessionStore(env.Stores.Sessions),
 		authv2.WithPermissionStore(env.Stores.Permissions), authv2.WithRateLimiter(env.Stores.Limiter),
-		authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithNotifier(newCaptureNotifier()))
+		authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(), authv2.WithNotifier(newCaptureNotifier()))
 	require.NoError(f, err)
 	f.Cleanup(func() { require.NoError(f, m.Close(context.Background())) })
 	_, err = m.CreateTenant(f.Context(), "acme", "Acme")

@@ -10,20 +10,21 @@ import (
 )
 
 func TestHTTPConfigFromLookup(t *testing.T) {
-	env := func(m map[string]string) func(string) (string, bool) {
-		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	env := func(m map[string]string) (HTTPConfig, error) {
+		c, err := configFromLookup(lookupFrom(m))
+		return c.HTTP, err
 	}
-	c, err := httpConfigFromLookup(env(nil))
+	c, err := env(nil)
 	require.NoError(t, err)
 	assert.Equal(t, DefaultHTTPConfig(), c)
 
-	c, err = httpConfigFromLookup(env(map[string]string{
+	c, err = env(map[string]string{
 		"AUTHV2_COOKIE_NAME":     "__Host-sid",
 		"AUTHV2_COOKIE_SAMESITE": "Strict",
 		"AUTHV2_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1",
 		"AUTHV2_TRUSTED_ORIGINS": "https://app.example.com, https://admin.example.com",
 		"AUTHV2_DEV_MODE":        "true",
-	}))
+	})
 	require.NoError(t, err)
 	assert.Equal(t, "__Host-sid", c.CookieName)
 	assert.Equal(t, "sid", c.cookieName())
@@ -39,9 +40,10 @@ func TestHTTPConfigFromLookup(t *testing.T) {
 		"AUTHV2_TRUSTED_ORIGINS": "app.example.com",
 		"AUTHV2_DEV_MODE":        "sometimes",
 	} {
-		_, err := httpConfigFromLookup(env(map[string]string{name: v}))
+		_, err := env(map[string]string{name: v})
 		var ce *ConfigError
 		require.ErrorAs(t, err, &ce, name)
 		assert.Contains(t, []string{name, "HTTP.CookieName", "HTTP.TrustedOrigins"}, ce.Field, name)
+		assert.Contains(t, ce.Error(), name, "every error names the variable")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/internal/clock"
 	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/internal/redistest"
@@ -95,7 +96,9 @@ func TestJourneyOnEveryBackend(t *testing.T) {
 			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 			p := session.DefaultPolicy
 			p.MaxPerUser, p.Eviction = 3, session.EvictOldest
-			opts := append([]authv2.Option{authv2.WithClock(clk), authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithSessionPolicy(p)}, b.opts(t)...)
+			cfg := authv2test.Config()
+			cfg.Session = p
+			opts := append([]authv2.Option{authv2.WithClock(clk), authv2.WithInsecurePasswordHashing(), authv2.WithConfig(cfg)}, b.opts(t)...)
 			m, err := authv2.New(opts...)
 			require.NoError(t, err)
 			t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
@@ -194,9 +197,11 @@ func TestRevocationAcrossInstancesOnPostgres(t *testing.T) {
 	mk := func() *authv2.Manager {
 		bus, err := postgres.NewPolicyBus(env.DB, url, postgres.WithSchema(env.Schema))
 		require.NoError(t, err)
-		m, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithUserStore(env.Stores.Users),
+		cfg := authv2test.Config()
+		cfg.PolicyMaxStaleness = time.Minute
+		m, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(), authv2.WithUserStore(env.Stores.Users),
 			authv2.WithSessionStore(env.Stores.Sessions), authv2.WithPermissionStore(env.Stores.Permissions),
-			authv2.WithPolicyBus(bus), authv2.WithEngineOptions(permission.WithMaxStaleness(time.Minute)))
+			authv2.WithPolicyBus(bus))
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
 		return m
@@ -219,7 +224,9 @@ func TestRenewedSessionStaysRevocableOnRedis(t *testing.T) {
 			t.Parallel()
 			p := session.Policy{IdleTimeout: 1500 * time.Millisecond, AbsoluteTimeout: time.Hour,
 				TouchInterval: 100 * time.Millisecond, MaxPerUser: 1, Eviction: session.Refuse}
-			opts := append([]authv2.Option{authv2.WithClock(nil), authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithSessionPolicy(p)}, b.opts(t)...)
+			cfg := authv2test.Config()
+			cfg.Session = p
+			opts := append([]authv2.Option{authv2.WithClock(nil), authv2.WithInsecurePasswordHashing(), authv2.WithConfig(cfg)}, b.opts(t)...)
 			m, err := authv2.New(opts...)
 			require.NoError(t, err)
 			t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })

@@ -16,6 +16,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/internal/clock"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
@@ -111,7 +112,7 @@ func TestNoLoginOutlivesARacingAccountChange(t *testing.T) {
 						pausing := &pausingSessions{Store: stores.sessions, after: after}
 						stores.sessions = pausing
 						n := newCaptureNotifier()
-						m, err := authv2.New(append(stores.options(), authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithNotifier(n))...)
+						m, err := authv2.New(append(stores.options(), authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(), authv2.WithNotifier(n))...)
 						require.NoError(t, err)
 						t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
 						ctx := t.Context()
@@ -231,7 +232,9 @@ func TestLogoutWithARotatedAwayTokenEndsItsSuccessor(t *testing.T) {
 func TestReuseWithZeroGraceIsImmediate(t *testing.T) {
 	p := session.DefaultPolicy
 	p.RotationGrace = 0
-	e := newEnv(t, authv2.WithSessionPolicy(p))
+	cfg := authv2test.Config()
+	cfg.Session = p
+	e := newEnv(t, authv2.WithConfig(cfg))
 	e.register(t, "strict@example.com")
 	first := e.login(t, "strict@example.com")
 	next, err := e.m.RotateSession(t.Context(), first.Token)
@@ -281,7 +284,7 @@ func TestOneTimeTokensDieWithTheChangesThatVoidThem(t *testing.T) {
 	t.Run("ResetPassword voids a verification token", func(t *testing.T) {
 		n := newCaptureNotifier()
 		cfg := authv2.DefaultConfig()
-		cfg.Argon2 = cheapArgon2
+		cfg.Argon2 = authv2test.FastPasswordParams
 		cfg.RequireEmailVerification = true
 		e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
 		e.register(t, "pending@example.com")
@@ -309,7 +312,7 @@ func (n *emailChangeNotifier) EmailChanged(_ context.Context, u *user.User, oldE
 func TestChangeEmailWithVerification(t *testing.T) {
 	n := &emailChangeNotifier{captureNotifier: newCaptureNotifier(), changed: make(chan [2]string, 1)}
 	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = cheapArgon2
+	cfg.Argon2 = authv2test.FastPasswordParams
 	cfg.RequireEmailVerification = true
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
 	e.register(t, "old@example.com")
@@ -427,7 +430,7 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			for name, end := range ends {
 				t.Run(name, func(t *testing.T) {
-					opts := append(b.opts(t), authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing()) // one set of stores
+					opts := append(b.opts(t), authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing()) // one set of stores
 					a, err := authv2.New(opts...)
 					require.NoError(t, err)
 					t.Cleanup(func() { require.NoError(t, a.Close(context.Background())) })
@@ -467,7 +470,7 @@ func TestRevocationReachesSessionsAcrossClockSkew(t *testing.T) {
 			behind, ahead := clock.NewFake(start), clock.NewFake(start.Add(2*time.Second))
 			instance := func(c *clock.Fake) *authv2.Manager {
 				m, err := authv2.New(append(stores.options(), authv2.WithClock(c),
-					authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing())...)
+					authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing())...)
 				require.NoError(t, err)
 				t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
 				return m

@@ -14,6 +14,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/internal/clock"
 	"github.com/authv2/authv2/internal/redistest"
 	"github.com/authv2/authv2/session"
@@ -22,9 +23,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, redistest.LeakOptions()...) }
-
-// cheapArgon2 keeps tests that are not about hashing cost fast under -race.
-var cheapArgon2 = user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
@@ -78,7 +76,7 @@ func newEnv(t testing.TB, opts ...authv2.Option) *env {
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	base := []authv2.Option{
 		authv2.WithClock(e.clock),
-		authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(),
+		authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(),
 		authv2.WithUserStore(e.stores.Users),
 		authv2.WithSessionStore(e.sessions),
 		authv2.WithPermissionStore(e.stores.Permissions),

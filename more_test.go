@@ -11,6 +11,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
@@ -43,7 +44,10 @@ func TestAuthorizeBatchAndTopDenied(t *testing.T) {
 }
 
 func TestSessionTimeoutsOption(t *testing.T) {
-	e := newEnv(t, authv2.WithSessionTimeouts(5*time.Minute, time.Hour))
+	cfg := authv2test.Config()
+	cfg.Session.IdleTimeout = 5 * time.Minute
+	cfg.Session.AbsoluteTimeout = time.Hour
+	e := newEnv(t, authv2.WithConfig(cfg))
 	e.register(t, "short@example.com")
 	res := e.login(t, "short@example.com")
 	e.clock.Advance(5*time.Minute + time.Second)
@@ -54,7 +58,7 @@ func TestSessionTimeoutsOption(t *testing.T) {
 func TestAccountEdgeCases(t *testing.T) {
 	n := newCaptureNotifier()
 	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = cheapArgon2
+	cfg.Argon2 = authv2test.FastPasswordParams
 	cfg.RequireEmailVerification = true
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
 	u := e.register(t, "edge@example.com")

@@ -2,7 +2,8 @@ package authv2
 
 import (
 	"log/slog"
-	"time"
+
+	"github.com/google/cel-go/cel"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -37,7 +38,6 @@ type options struct {
 	permissions permission.Store
 	sinks       []audit.Sink
 	auditStore  audit.Store
-	auditOpts   []audit.Option
 	clock       Clock
 	logger      *slog.Logger
 	// insecureHashing lets argon2id run below OWASP's minimum (tests).
@@ -47,7 +47,7 @@ type options struct {
 	notifier        Notifier
 	checker         user.PasswordChecker
 	words           []string
-	engineOpts      []permission.EngineOption
+	celOpts         []cel.EnvOption
 	bus             permission.PolicyBus
 	tracer          trace.TracerProvider
 	meter           metric.MeterProvider
@@ -57,8 +57,10 @@ type optionFunc func(*options)
 
 func (f optionFunc) apply(o *options) { f(o) }
 
-// WithConfig replaces the whole configuration (DefaultConfig otherwise).
-// Options after it still override single values.
+// WithConfig sets every value New uses (DefaultConfig otherwise). It is
+// the only way to set one: options carry dependencies (stores, clock,
+// logger, sinks...), never values, so no setting depends on the order of
+// options. New does not read the environment; ConfigFromEnv does.
 func WithConfig(c Config) Option { return optionFunc(func(o *options) { o.cfg = c }) }
 
 // WithUserStore sets the user store (in-memory by default).
@@ -96,33 +98,6 @@ func WithInsecurePasswordHashing() Option {
 // default). Audit events go to audit sinks, not here.
 func WithLogger(l *slog.Logger) Option { return optionFunc(func(o *options) { o.logger = l }) }
 
-// WithSessionPolicy sets timeouts, renewal throttling and per-user limits.
-func WithSessionPolicy(p session.Policy) Option {
-	return optionFunc(func(o *options) { o.cfg.Session = p })
-}
-
-// WithSessionTimeouts sets the idle and absolute timeouts.
-func WithSessionTimeouts(idle, absolute time.Duration) Option {
-	return optionFunc(func(o *options) { o.cfg.Session.IdleTimeout, o.cfg.Session.AbsoluteTimeout = idle, absolute })
-}
-
-// WithPasswordParams sets the argon2id cost of new hashes. Tests use cheap
-// parameters (see user.Argon2Params.Validate for the floor); production
-// should keep the OWASP defaults.
-func WithPasswordParams(p user.Argon2Params) Option {
-	return optionFunc(func(o *options) { o.cfg.Argon2 = p })
-}
-
-// WithHashConcurrency bounds how many password hashes run at once.
-func WithHashConcurrency(n int) Option {
-	return optionFunc(func(o *options) { o.cfg.HashConcurrency = n })
-}
-
-// WithPasswordLength sets the accepted password length in code points.
-func WithPasswordLength(minimum, maximum int) Option {
-	return optionFunc(func(o *options) { o.cfg.PasswordMinLength, o.cfg.PasswordMaxLength = minimum, maximum })
-}
-
 // WithSecurityPolicy sets how Authenticate treats a request whose client
 // (IP, user agent) differs from the session's. The default ignores changes;
 // see session.RecordClientChanges, RejectUserAgentChange, RejectIPChange.
@@ -142,11 +117,6 @@ func WithRateLimiter(l user.RateLimiter) Option {
 // ErrInvalidConfig.
 func WithNotifier(n Notifier) Option { return optionFunc(func(o *options) { o.notifier = n }) }
 
-// WithThrottle sets brute-force protection.
-func WithThrottle(t ThrottleConfig) Option {
-	return optionFunc(func(o *options) { o.cfg.Throttle = t })
-}
-
 // WithTracerProvider sets where spans go (the global provider by default).
 // A no-op provider (trace/noop) switches span creation off entirely.
 func WithTracerProvider(tp trace.TracerProvider) Option {
@@ -164,23 +134,19 @@ func WithAuditStore(s audit.Store) Option {
 	return optionFunc(func(o *options) { o.sinks = append(o.sinks, s); o.auditStore = s })
 }
 
-// WithAuditOptions tunes the audit dispatcher beyond Config's queue size
-// and drop policy (batch size, backoff, write timeout).
-func WithAuditOptions(opts ...audit.Option) Option {
-	return optionFunc(func(o *options) { o.auditOpts = append(o.auditOpts, opts...) })
-}
-
 // WithPolicyBus carries policy changes between the instances of a service
 // (Redis pub/sub, PostgreSQL LISTEN/NOTIFY, or permission.NewLocalBus in one
 // process), so a revoked permission stops working everywhere at once.
 // Without one, instances notice changes by polling the permission store
-// (see permission.WithMaxStaleness).
+// (see Config.PolicyMaxStaleness).
 func WithPolicyBus(b permission.PolicyBus) Option { return optionFunc(func(o *options) { o.bus = b }) }
 
-// WithEngineOptions tunes the permission engine: custom CEL functions
-// (permission.WithFunction), cache size, cost limit, staleness bound.
-func WithEngineOptions(opts ...permission.EngineOption) Option {
-	return optionFunc(func(o *options) { o.engineOpts = append(o.engineOpts, opts...) })
+// WithCELOptions adds CEL environment options for conditions: the
+// application's own functions (cel.Function), extension libraries
+// (ext.Strings()), constants. They are code, so an option; the engine's
+// values (cache size, staleness, cost limit) are Config fields.
+func WithCELOptions(opts ...cel.EnvOption) Option {
+	return optionFunc(func(o *options) { o.celOpts = append(o.celOpts, opts...) })
 }
 
 // WithPasswordChecker replaces the password checker run on register,

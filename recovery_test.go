@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/user"
 )
@@ -52,7 +53,7 @@ func withClient(ip string) context.Context {
 func TestRecoveryFlowsAreThrottled(t *testing.T) {
 	n := newCaptureNotifier()
 	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = cheapArgon2
+	cfg.Argon2 = authv2test.FastPasswordParams
 	cfg.Throttle.RecoveryLimit, cfg.Throttle.RecoveryWindow = 3, time.Hour
 	cfg.Throttle.IPLimit = 10
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
@@ -111,7 +112,7 @@ func (n *existsNotifier) AccountExists(_ context.Context, u *user.User) error {
 func TestEnumerationSafeRegistration(t *testing.T) {
 	n := &existsNotifier{captureNotifier: newCaptureNotifier(), exists: make(chan string, 1)}
 	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = cheapArgon2
+	cfg.Argon2 = authv2test.FastPasswordParams
 	cfg.RequireEmailVerification = true
 	cfg.EnumerationSafeRegistration = true
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/store"
 )
@@ -118,7 +119,7 @@ func (failingPolicies) LoadPolicy(context.Context, string, string) (*permission.
 
 func TestRequireFailsClosed(t *testing.T) {
 	e, res := refundEnv(t)
-	m, err := authv2.New(authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing(), authv2.WithClock(e.clock),
+	m, err := authv2.New(authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(), authv2.WithClock(e.clock),
 		authv2.WithSessionStore(e.stores.Sessions), authv2.WithUserStore(e.stores.Users),
 		authv2.WithPermissionStore(failingPolicies{PermissionStore: e.stores.Permissions}))
 	require.NoError(t, err)
@@ -135,4 +136,58 @@ func TestRequireFailsClosed(t *testing.T) {
 	}))
 	assert.Equal(t, 599, refund(h, res.Token, "acme", "1").Code)
 	assert.ErrorIs(t, got, authv2.ErrStoreUnavailable)
+}
+
+// TestRequireAuthenticatedReadsTheSessionOnce: behind an optional
+// Middleware, RequireAuthenticated refuses anonymous requests with 401 and
+// passes authenticated ones on with one session-store read per request,
+// where a nested Middleware with RequireAuthentication reads it twice.
+func TestRequireAuthenticatedReadsTheSessionOnce(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "once@example.com")
+	res := e.login(t, "once@example.com")
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authv2.MustPrincipal(r.Context())
+		w.WriteHeader(http.StatusNoContent)
+	})
+	reads := func(h http.Handler, token string) (int, int64) {
+		req := httptest.NewRequest(http.MethodGet, "/private", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		before := e.sessions.gets.Load()
+		rec := httptest.NewRecorder()
+		e.m.Middleware()(h).ServeHTTP(rec, req)
+		return rec.Code, e.sessions.gets.Load() - before
+	}
+
+	code, n := reads(authv2.RequireAuthenticated(ok), res.Token)
+	assert.Equal(t, http.StatusNoContent, code)
+	assert.Equal(t, int64(1), n, "one session read per request")
+	code, n = reads(authv2.RequireAuthenticated(ok), "")
+	assert.Equal(t, http.StatusUnauthorized, code)
+	assert.Zero(t, n)
+
+	code, n = reads(e.m.Middleware(authv2.RequireAuthentication())(ok), res.Token)
+	assert.Equal(t, http.StatusNoContent, code)
+	assert.Equal(t, int64(2), n, "the nested Middleware this replaces reads it again")
+}
+
+// TestRequireAuthenticatedUsesTheMiddlewaresErrorHandler: the refusal
+// goes through the ErrorHandler of the Middleware in front.
+func TestRequireAuthenticatedUsesTheMiddlewaresErrorHandler(t *testing.T) {
+	e := newEnv(t)
+	var got error
+	h := e.m.Middleware(authv2.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, err error) {
+		got = err
+		w.WriteHeader(http.StatusTeapot)
+	}))(authv2.RequireAuthenticated(http.NotFoundHandler()))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/private", nil))
+	assert.Equal(t, http.StatusTeapot, rec.Code)
+	assert.ErrorIs(t, got, authv2.ErrUnauthenticated)
+
+	rec = httptest.NewRecorder()
+	authv2.RequireAuthenticated(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/private", nil))
+	assert.Equal(t, http.StatusUnauthorized, rec.Code, "without a Middleware, DefaultErrorHandler answers")
 }

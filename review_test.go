@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/internal/clock"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/user"
@@ -21,7 +22,7 @@ func TestReuseEndsEveryDescendantHoweverLongTheChain(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-			m, err := authv2.New(append(b.opts(t), authv2.WithClock(clk), authv2.WithPasswordParams(cheapArgon2), authv2.WithInsecurePasswordHashing())...)
+			m, err := authv2.New(append(b.opts(t), authv2.WithClock(clk), authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing())...)
 			require.NoError(t, err)
 			t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
 			ctx := t.Context()
@@ -65,7 +66,7 @@ func TestForgedTokensCannotBlockTheOwnersReset(t *testing.T) {
 func TestVerifiedEmailChangeVoidsTokensSentToTheOldAddress(t *testing.T) {
 	n := newCaptureNotifier()
 	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = cheapArgon2
+	cfg.Argon2 = authv2test.FastPasswordParams
 	cfg.RequireEmailVerification = true
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
 	ctx := t.Context()
@@ -108,7 +109,7 @@ func TestRacingLoginCannotWriteBackAnOldPassword(t *testing.T) {
 			pausing := &pausingSessions{Store: stores.sessions}
 			stores.sessions = pausing
 			cfg := authv2.DefaultConfig()
-			cfg.Argon2 = cheapArgon2
+			cfg.Argon2 = authv2test.FastPasswordParams
 			cfg.RevokeOnPasswordChange = false
 			m, err := authv2.New(append(stores.options(), authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing())...)
 			require.NoError(t, err)

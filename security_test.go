@@ -14,6 +14,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/user"
 )
@@ -68,7 +69,9 @@ func distinctThrottle() authv2.ThrottleConfig {
 }
 
 func TestASVS_2_2_1_ThrottleFailedLogins(t *testing.T) {
-	e := newEnv(t, authv2.WithThrottle(distinctThrottle()))
+	cfg := authv2test.Config()
+	cfg.Throttle = distinctThrottle()
+	e := newEnv(t, authv2.WithConfig(cfg))
 	u := e.register(t, "victim@example.com")
 	for i := range 9 {
 		require.ErrorIs(t, loginAs(e, "victim@example.com", "wrong guess!", "192.0.2.1"), authv2.ErrInvalidCredentials, "failure %d", i+1)
@@ -126,7 +129,9 @@ func TestNIST_5_2_2_NeverHundredFailuresWithoutLock(t *testing.T) {
 func TestASVS_2_2_1_ThrottlePerIPAcrossAccounts(t *testing.T) {
 	th := distinctThrottle()
 	th.IPLimit, th.IPWindow = 20, time.Hour
-	e := newEnv(t, authv2.WithThrottle(th))
+	cfg := authv2test.Config()
+	cfg.Throttle = th
+	e := newEnv(t, authv2.WithConfig(cfg))
 	e.register(t, "target@example.com")
 	for i := range 20 { // password spraying: one guess per account
 		require.ErrorIs(t, loginAs(e, fmt.Sprintf("user%d@example.com", i), "Summer2026!", "192.0.2.66"), authv2.ErrInvalidCredentials)
@@ -140,7 +145,9 @@ func TestASVS_2_2_1_ThrottlePerIPAcrossAccounts(t *testing.T) {
 }
 
 func TestUnknownEmailIsThrottledLikeAnAccount(t *testing.T) {
-	e := newEnv(t, authv2.WithThrottle(distinctThrottle()))
+	cfg := authv2test.Config()
+	cfg.Throttle = distinctThrottle()
+	e := newEnv(t, authv2.WithConfig(cfg))
 	e.register(t, "real@example.com")
 	for range 10 {
 		require.ErrorIs(t, loginAs(e, "real@example.com", "wrong guess!", ""), authv2.ErrInvalidCredentials)
@@ -321,7 +328,7 @@ func TestASVS_7_4_3_ResetTokenLifecycle(t *testing.T) {
 func TestEmailVerification(t *testing.T) {
 	n := newCaptureNotifier()
 	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = cheapArgon2
+	cfg.Argon2 = authv2test.FastPasswordParams
 	cfg.RequireEmailVerification = true
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
 	u := e.register(t, "verify@example.com")

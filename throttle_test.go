@@ -13,6 +13,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/session"
 )
 
@@ -141,7 +142,9 @@ func TestIPv6ClientsAreLimitedByPrefix(t *testing.T) {
 func TestIPv6PrefixIsConfigurable(t *testing.T) {
 	th := authv2.DefaultConfig().Throttle
 	th.IPv6Prefix = 128
-	e := newEnv(t, authv2.WithThrottle(th))
+	cfg := authv2test.Config()
+	cfg.Throttle = th
+	e := newEnv(t, authv2.WithConfig(cfg))
 	for i := range 150 {
 		_ = loginAs(e, fmt.Sprintf("user%d@example.com", i), "Summer2026!", fmt.Sprintf("2001:db8:1:2::%x", i+1))
 	}
@@ -151,7 +154,9 @@ func TestIPv6PrefixIsConfigurable(t *testing.T) {
 func TestIPv4MappedIPv6IsLimitedAsIPv4(t *testing.T) {
 	th := authv2.DefaultConfig().Throttle
 	th.IPLimit = 20
-	e := newEnv(t, authv2.WithThrottle(th))
+	cfg := authv2test.Config()
+	cfg.Throttle = th
+	e := newEnv(t, authv2.WithConfig(cfg))
 	e.register(t, "target@example.com")
 	for i := range 20 {
 		_ = loginAs(e, fmt.Sprintf("user%d@example.com", i), "Summer2026!", "192.0.2.66")
@@ -177,7 +182,9 @@ func TestSuccessGivesTheReservationBack(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			th := authv2.DefaultConfig().Throttle
 			th.IPLimit = 3
-			e := newEnv(t, append(b.opts(t), authv2.WithThrottle(th))...)
+			cfg := authv2test.Config()
+			cfg.Throttle = th
+			e := newEnv(t, append(b.opts(t), authv2.WithConfig(cfg))...)
 			e.clock.Set(time.Now()) // Redis expires limiter keys by real time
 			e.register(t, "office@example.com")
 			for i := range 10 { // an office behind one address
@@ -197,7 +204,9 @@ func TestSuccessGivesTheReservationBack(t *testing.T) {
 // ChangePassword) reserves in the account throttle too, and a right
 // password gives back its own reservation without resetting the others.
 func TestReauthenticateReservesBeforeHashing(t *testing.T) {
-	e := newEnv(t, authv2.WithThrottle(distinctThrottle()))
+	cfg := authv2test.Config()
+	cfg.Throttle = distinctThrottle()
+	e := newEnv(t, authv2.WithConfig(cfg))
 	u := e.register(t, "ada@example.com")
 	tok := e.login(t, "ada@example.com").Token
 	var wg sync.WaitGroup

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/user"
 )
 
@@ -56,7 +57,10 @@ func testLoginTiming(t *testing.T, opts []authv2.Option) {
 	th := authv2.DefaultConfig().Throttle
 	th.AfterFailures = 100
 	require.Less(t, timingTries+2, th.AfterFailures)
-	m, err := authv2.New(append([]authv2.Option{authv2.WithPasswordParams(params), authv2.WithInsecurePasswordHashing(), authv2.WithThrottle(th)}, opts...)...)
+	cfg := authv2test.Config()
+	cfg.Argon2 = params
+	cfg.Throttle = th
+	m, err := authv2.New(append([]authv2.Option{authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing()}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
 	const knownEmail = "known@example.com"
@@ -127,7 +131,7 @@ func TestPasswordResetRequestTimingDoesNotEnumerate(t *testing.T) {
 		}
 		t.Run(b.name, func(t *testing.T) {
 			cfg := authv2.DefaultConfig()
-			cfg.Argon2 = cheapArgon2
+			cfg.Argon2 = authv2test.FastPasswordParams
 			cfg.Throttle.RecoveryLimit = 10 * timingRuns * timingTries // this test is about timing, not the limit
 			m, err := authv2.New(append(b.opts(t), authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(),
 				authv2.WithNotifier(newCaptureNotifier()), authv2.WithLogger(discardLogger()))...)

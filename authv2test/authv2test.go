@@ -17,6 +17,16 @@ import (
 // fast, especially under -race. Never use them in production.
 var FastPasswordParams = user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
+// Config returns authv2.DefaultConfig with FastPasswordParams: start a
+// test's configuration from it, change the fields the test is about, and
+// pass it with authv2.WithConfig (and authv2.WithInsecurePasswordHashing,
+// which New demands for such cheap hashing).
+func Config() authv2.Config {
+	c := authv2.DefaultConfig()
+	c.Argon2 = FastPasswordParams
+	return c
+}
+
 // Clock is a manually advanced clock, safe for concurrent use.
 type Clock struct{ f *clock.Fake }
 
@@ -32,12 +42,12 @@ func (c *Clock) Advance(d time.Duration) { c.f.Advance(d) }
 // Set moves the clock to t.
 func (c *Clock) Set(t time.Time) { c.f.Set(t) }
 
-// NewManager returns a Manager with in-memory stores and
-// FastPasswordParams, closed when the test ends. Options given override
-// those defaults.
+// NewManager returns a Manager with in-memory stores and Config(), closed
+// when the test ends. Options given override those defaults; a test that
+// passes authv2.WithConfig starts its configuration from Config().
 func NewManager(tb testing.TB, opts ...authv2.Option) *authv2.Manager {
 	tb.Helper()
-	m, err := authv2.New(append([]authv2.Option{authv2.WithPasswordParams(FastPasswordParams), authv2.WithInsecurePasswordHashing()}, opts...)...)
+	m, err := authv2.New(append([]authv2.Option{authv2.WithConfig(Config()), authv2.WithInsecurePasswordHashing()}, opts...)...)
 	if err != nil {
 		tb.Fatalf("authv2test: %v", err)
 	}

@@ -28,3 +28,12 @@ func TestNewManagerWithClock(t *testing.T) {
 	clk.Set(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	assert.Equal(t, 2026, clk.Now().Year())
 }
+
+func TestConfigIsDefaultWithFastHashing(t *testing.T) {
+	c := authv2test.Config()
+	assert.Equal(t, authv2test.FastPasswordParams, c.Argon2)
+	c.Argon2 = authv2.DefaultConfig().Argon2
+	assert.Equal(t, authv2.DefaultConfig(), c, "only the hashing cost differs from DefaultConfig")
+	_, err := authv2.New(authv2.WithConfig(authv2test.Config()))
+	assert.ErrorIs(t, err, authv2.ErrInvalidConfig, "cheap hashing still needs WithInsecurePasswordHashing")
+}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/store/postgres"
@@ -52,7 +53,7 @@ func TestMain(m *testing.M) {
 
 // cheapHashes keeps the tests fast; production keeps the OWASP defaults.
 func cheapHashes() []authv2.Option {
-	return []authv2.Option{authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}),
+	return []authv2.Option{authv2.WithConfig(authv2test.Config()),
 		authv2.WithInsecurePasswordHashing()}
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/handlers"
 	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/internal/redistest"
@@ -59,9 +60,11 @@ func TestLoadWithFaults(t *testing.T) {
 	admin := pgtest.Open(t)
 
 	auditStore := memory.NewAuditStore()
+	cfg := authv2test.Config()
+	cfg.Argon2 = user.Argon2Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 	m, err := authv2.New(authv2.WithUserStore(env.Stores.Users), authv2.WithPermissionStore(env.Stores.Permissions),
 		authv2.WithSessionStore(redis.NewSessionStore(rc)), authv2.WithRateLimiter(redis.NewRateLimiter(rc)),
-		authv2.WithAuditStore(auditStore), authv2.WithPasswordParams(user.Argon2Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}), authv2.WithInsecurePasswordHashing())
+		authv2.WithAuditStore(auditStore), authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing())
 	require.NoError(t, err)
 	orders, err := seed(t.Context(), m)
 	require.NoError(t, err)

@@ -13,8 +13,8 @@
 // start). AUTHV2_HTTP_ADDR sets the listen address (127.0.0.1:8080).
 // Metrics are served apart from the API, on AUTHV2_METRICS_ADDR
 // (127.0.0.1:9464, loopback only; "off" serves none): they describe the
-// service's traffic and must not be public. Every AUTHV2_* variable of authv2.ConfigFromEnv and
-// authv2.HTTPConfigFromEnv applies; set AUTHV2_DEV_MODE=true to get the
+// service's traffic and must not be public. Every AUTHV2_* variable of authv2.ConfigFromEnv
+// applies; set AUTHV2_DEV_MODE=true to get the
 // session cookie over plain HTTP on localhost.
 //
 // Ctrl-C shuts down gracefully: requests in flight finish, then the
@@ -63,10 +63,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 	if err != nil {
 		return err
 	}
-	httpCfg, err := authv2.HTTPConfigFromEnv()
-	if err != nil {
-		return err
-	}
+	httpCfg := cfg.HTTP
 	mp, metrics, err := newMetrics()
 	if err != nil {
 		return err

@@ -18,10 +18,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/handlers"
 	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/permission"
-	"github.com/authv2/authv2/user"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -154,7 +154,7 @@ func TestJourney(t *testing.T) {
 // serveExample seeds a Manager on the given stores and serves the
 // example over TLS.
 func serveExample(t *testing.T, stores []authv2.Option) (*authv2.Manager, *orderBook, *httptest.Server) {
-	opts := append([]authv2.Option{authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}), authv2.WithInsecurePasswordHashing()}, stores...)
+	opts := append([]authv2.Option{authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing()}, stores...)
 	m, err := authv2.New(opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
@@ -328,7 +328,7 @@ func mustDo(t *testing.T, c *client, method, path string, body any, status int, 
 // Over plain HTTP the cookie is refused outside development mode (the
 // browser's login fails), yet bearer clients still log in.
 func TestPlainHTTP(t *testing.T) {
-	m, err := authv2.New(authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}), authv2.WithInsecurePasswordHashing())
+	m, err := authv2.New(authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing())
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
 	orders, err := seed(t.Context(), m)

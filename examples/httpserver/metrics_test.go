@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/session"
-	"github.com/authv2/authv2/user"
 )
 
 // TestMetricsEndpoint scrapes /metrics after a few flows and finds
@@ -22,7 +22,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	m, err := authv2.New(authv2.WithMeterProvider(mp),
-		authv2.WithPasswordParams(user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}), authv2.WithInsecurePasswordHashing())
+		authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
 	ctx := t.Context()

@@ -1,0 +1,196 @@
+package authv2
+
+// This file holds the net/http integration's configuration: HTTPConfig
+// (Config.HTTP), the options of Middleware and Require, and how they
+// resolve over the Manager's configuration.
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/authv2/authv2/permission"
+)
+
+// HTTPConfig holds the settings of the net/http integration (Middleware,
+// Require and the cookie helpers). Start from DefaultHTTPConfig.
+type HTTPConfig struct {
+	// CookieName names the session cookie. The default "__Host-authv2"
+	// makes browsers themselves insist on Secure, Path=/ and no Domain.
+	CookieName string
+	// SameSite is http.SameSiteLaxMode (the default) or
+	// http.SameSiteStrictMode; None is refused.
+	SameSite http.SameSite
+	// TrustedProxies are the peers whose X-Forwarded-For, Forwarded and
+	// X-Forwarded-Proto headers are believed. Empty: the client IP is the
+	// TCP peer and forwarding headers are ignored.
+	TrustedProxies []netip.Prefix
+	// TrustedOrigins ("https://app.example.com") may send cross-origin
+	// unsafe requests that ride on the session cookie.
+	TrustedOrigins []string
+	// DevelopmentMode lets the session cookie travel over plain HTTP: it
+	// drops the __Host- prefix and the Secure attribute. Never in production.
+	DevelopmentMode bool
+}
+
+// DefaultHTTPConfig returns the safe defaults: a __Host- cookie with
+// SameSite=Lax, no trusted proxies, no trusted origins, no development mode.
+func DefaultHTTPConfig() HTTPConfig {
+	return HTTPConfig{CookieName: "__Host-authv2", SameSite: http.SameSiteLaxMode}
+}
+
+// Validate returns a *ConfigError naming the first field out of range.
+func (c HTTPConfig) Validate() error {
+	if c.CookieName == "" || (&http.Cookie{Name: c.CookieName, Value: "x"}).Valid() != nil {
+		return &ConfigError{Field: "HTTP.CookieName", Reason: "must be a valid cookie name"}
+	}
+	if c.SameSite != http.SameSiteLaxMode && c.SameSite != http.SameSiteStrictMode {
+		return &ConfigError{Field: "HTTP.SameSite", Reason: "must be Lax or Strict"}
+	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return &ConfigError{Field: "HTTP.TrustedProxies", Reason: "contains an invalid prefix"}
+		}
+	}
+	cop := http.NewCrossOriginProtection()
+	for _, o := range c.TrustedOrigins {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return &ConfigError{Field: "HTTP.TrustedOrigins", Reason: "not scheme://host[:port]: " + quoteShort(o)}
+		}
+	}
+	return nil
+}
+
+// cookieName is the name actually used: development mode drops the
+// prefixes that browsers refuse without Secure.
+func (c HTTPConfig) cookieName() string {
+	if !c.DevelopmentMode {
+		return c.CookieName
+	}
+	n := strings.TrimPrefix(c.CookieName, "__Host-")
+	return strings.TrimPrefix(n, "__Secure-")
+}
+
+// httpConfig is the Manager-wide HTTP configuration (Config.HTTP) that
+// options to Middleware and Require start from.
+func (m *Manager) httpConfig() HTTPConfig { return m.cfg.HTTP }
+
+// MiddlewareOption configures Middleware and Require. Options are sealed:
+// only this package implements them.
+type MiddlewareOption interface{ applyMiddleware(*mwSettings) }
+
+type mwOptionFunc func(*mwSettings)
+
+func (f mwOptionFunc) applyMiddleware(s *mwSettings) { f(s) }
+
+// mwSettings is one middleware's resolved configuration.
+type mwSettings struct {
+	HTTPConfig
+	noCookie, noBearer, noCSRF, require bool
+	onError                             ErrorHandler
+	request                             func(*http.Request) permission.Request
+	proxies                             proxyList
+	cop                                 *http.CrossOriginProtection
+}
+
+// WithHTTPConfig replaces the HTTP configuration for this middleware.
+func WithHTTPConfig(c HTTPConfig) MiddlewareOption {
+	return mwOptionFunc(func(s *mwSettings) { s.HTTPConfig = c })
+}
+
+// WithCookieName sets the session cookie's name.
+func WithCookieName(name string) MiddlewareOption {
+	return mwOptionFunc(func(s *mwSettings) { s.CookieName = name })
+}
+
+// WithSameSite sets the session cookie's SameSite mode (Lax or Strict).
+func WithSameSite(mode http.SameSite) MiddlewareOption {
+	return mwOptionFunc(func(s *mwSettings) { s.SameSite = mode })
+}
+
+// WithTrustedProxies sets the peers whose forwarding headers are believed
+// (see ParseTrustedProxies for a textual list).
+func WithTrustedProxies(p ...netip.Prefix) MiddlewareOption {
+	return mwOptionFunc(func(s *mwSettings) { s.TrustedProxies = append([]netip.Prefix(nil), p...) })
+}
+
+// WithTrustedOrigins lets these origins send cross-origin unsafe requests
+// with the session cookie.
+func WithTrustedOrigins(origins ...string) MiddlewareOption {
+	return mwOptionFunc(func(s *mwSettings) { s.TrustedOrigins = append([]string(nil), origins...) })
+}
+
+// WithDevelopmentMode allows the session cookie over plain HTTP, without
+// the __Host- prefix and Secure. Never use it in production.
+func WithDevelopmentMode() MiddlewareOption {
+	return mwOptionFunc(func(s *mwSettings) { s.DevelopmentMode = true })
+}
+
+// WithoutCookie stops the middleware reading the session cookie: only
+// bearer tokens authenticate.
+func WithoutCookie() MiddlewareOption { return mwOptionFunc(func(s *mwSettings) { s.noCookie = true }) }
+
+// WithoutBearer stops the middleware reading Authorization headers: only
+// the session cookie authenticates.
+func WithoutBearer() MiddlewareOption { return mwOptionFunc(func(s *mwSettings) { s.noBearer = true }) }
+
+// WithoutCSRFProtection turns the cross-origin check off. Only for
+// applications that protect unsafe methods some other way.
+func WithoutCSRFProtection() MiddlewareOption {
+	return mwOptionFunc(func(s *mwSettings) { s.noCSRF = true })
+}
+
+// RequireAuthentication makes the middleware refuse requests without a
+// valid token (401) instead of passing them on anonymous.
+func RequireAuthentication() MiddlewareOption {
+	return mwOptionFunc(func(s *mwSettings) { s.require = true })
+}
+
+// WithErrorHandler replaces DefaultErrorHandler.
+func WithErrorHandler(h ErrorHandler) MiddlewareOption {
+	return mwOptionFunc(func(s *mwSettings) { s.onError = h })
+}
+
+// WithRequest gives Require the facts about each request that conditions
+// read as request.<name> (request.amount, request.channel): Require
+// passes what fn returns to AuthorizeRequest, where an empty IP means the
+// client's and a zero Time now. As with the resource, take the facts from
+// what the handler will act on, not from headers a client could set to
+// get a more favourable decision. Middleware ignores it.
+func WithRequest(fn func(*http.Request) permission.Request) MiddlewareOption {
+	return mwOptionFunc(func(s *mwSettings) { s.request = fn })
+}
+
+// settings resolves options over the Manager's HTTP configuration.
+func (m *Manager) settings(opts []MiddlewareOption) (*mwSettings, error) {
+	s := &mwSettings{HTTPConfig: m.httpConfig(), onError: DefaultErrorHandler}
+	for _, o := range opts {
+		o.applyMiddleware(s)
+	}
+	if s.SameSite == 0 {
+		s.SameSite = http.SameSiteLaxMode
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if s.onError == nil {
+		s.onError = DefaultErrorHandler
+	}
+	s.proxies = proxyList(s.TrustedProxies)
+	s.cop = http.NewCrossOriginProtection()
+	for _, o := range s.TrustedOrigins {
+		_ = s.cop.AddTrustedOrigin(o) // checked by Validate
+	}
+	return s, nil
+}
+
+// mustSettings is settings for constructors that cannot return an error.
+func (m *Manager) mustSettings(opts []MiddlewareOption) *mwSettings {
+	s, err := m.settings(opts)
+	if err != nil {
+		// Like http.ServeMux.Handle with a bad pattern: a wiring mistake
+		// found at start-up, before any request is served.
+		panic(err)
+	}
+	return s
+}
