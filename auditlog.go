@@ -30,9 +30,6 @@ func (m *Manager) newDispatcher(o options) (*audit.Dispatcher, error) {
 	return d, nil
 }
 
-// ErrNoAuditStore: an audit query needs WithAuditStore.
-var ErrNoAuditStore = errors.New("authv2: no audit store configured")
-
 func (m *Manager) auditQueryStore() (audit.Store, error) {
 	if m.auditStore == nil {
 		return nil, ErrNoAuditStore

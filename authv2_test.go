@@ -423,7 +423,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 
 func TestErrorsAreDistinct(t *testing.T) {
 	all := []error{authv2.ErrInvalidCredentials, authv2.ErrUnauthenticated, authv2.ErrSessionExpired, authv2.ErrSessionRevoked,
-		authv2.ErrSessionLimit, authv2.ErrUserExists, authv2.ErrUserDisabled, authv2.ErrNotFound, authv2.ErrStoreUnavailable,
+		authv2.ErrSessionLimit, authv2.ErrUserExists, authv2.ErrNotFound, authv2.ErrStoreUnavailable,
 		authv2.ErrNotMember, authv2.ErrClientMismatch, authv2.ErrValidation, authv2.ErrInvalidConfig, authv2.ErrThrottled}
 	for i, a := range all {
 		for j, b := range all {

@@ -318,10 +318,10 @@ func (m *Manager) Middleware(opts ...MiddlewareOption) func(http.Handler) http.H
 			case err == nil:
 				ri.token = tok
 				ctx = WithPrincipal(ctx, p)
-			case isDeadToken(err) && !bearer && !s.require:
+			case deadToken(err) && !bearer && !s.require:
 				// A stale cookie on a public page is no reason to refuse it.
 			default:
-				if !isDeadToken(err) && !errors.Is(err, context.Canceled) {
+				if !deadToken(err) && !errors.Is(err, context.Canceled) {
 					m.log.WarnContext(ctx, "authv2: authenticating a request failed", "error", err)
 				}
 				s.onError(w, r.WithContext(ctx), err)
