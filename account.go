@@ -209,7 +209,7 @@ func (m *Manager) RequestPasswordReset(ctx context.Context, email string) error 
 	}
 	m.background(ctx, func(ctx context.Context) error {
 		if u == nil {
-			m.emit(ctx, audit.Event{Type: audit.TypeResetRequested, Outcome: audit.Failure, Reason: "unknown_user"})
+			m.emit(ctx, audit.Event{Type: audit.TypeResetRequested, Outcome: audit.Failure, Reason: audit.ReasonUnknownUser})
 			return nil
 		}
 		if err := m.issueToken(ctx, user.TokenPasswordReset, u, m.cfg.ResetTokenTTL); err != nil {

@@ -84,7 +84,7 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User,
 			if err != nil {
 				return translate("user.get_by_email", err)
 			}
-			m.emit(ctx, audit.Event{Type: audit.TypeRegister, Outcome: audit.Failure, Target: owner.ID, Reason: "email_taken"})
+			m.emit(ctx, audit.Event{Type: audit.TypeRegister, Outcome: audit.Failure, Target: owner.ID, Reason: audit.ReasonEmailTaken})
 			return m.notifier.(ExistingAccountNotifier).AccountExists(ctx, owner)
 		})
 		return nil, nil

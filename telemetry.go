@@ -30,7 +30,7 @@ func (m *Manager) count(ctx context.Context, e *audit.Event) {
 	case audit.TypeLoginSuccess:
 		t.LoginAttempts.Add(ctx, 1, loginSuccess...)
 	case audit.TypeLoginFailure:
-		if e.Reason == "ip_throttled" || e.Reason == "account_throttled" || e.Reason == "unknown_user_throttled" {
+		if audit.IsThrottled(e.Reason) {
 			t.LoginAttempts.Add(ctx, 1, loginThrottled...)
 		} else {
 			t.LoginAttempts.Add(ctx, 1, loginFailure...)
@@ -43,9 +43,9 @@ func (m *Manager) count(ctx context.Context, e *audit.Event) {
 		reason := e.Reason
 		switch e.Type {
 		case audit.TypeLogout:
-			reason = "logout"
+			reason = session.ReasonLogout
 		case audit.TypeSessionRotated, audit.TypeTenantSwitch:
-			reason = "rotated"
+			reason = session.ReasonRotated
 		}
 		t.SessionsRevoked.Add(ctx, 1, metric.WithAttributes(attribute.String("authv2.reason", reason)))
 	}

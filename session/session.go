@@ -150,6 +150,12 @@ const (
 	ReasonPasswordChange = "password_changed"
 	ReasonUserDisabled   = "user_disabled"
 	ReasonEmailChange    = "email_changed"
+	ReasonUserLocked     = "user_locked"
+	ReasonUserDeleted    = "user_deleted"
+	// ReasonTenantDeleted and ReasonMembershipRemoved end a user's
+	// sessions in a tenant they can no longer use.
+	ReasonTenantDeleted     = "tenant_deleted"
+	ReasonMembershipRemoved = "membership_removed"
 	// ReasonAccountChanged ends a session issued under a security stamp
 	// the user no longer has (a login that raced an account change).
 	ReasonAccountChanged = "account_changed"
