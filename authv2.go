@@ -262,11 +262,7 @@ func (m *Manager) cleanupLoop(every time.Duration) {
 		} else if n > 0 {
 			m.log.Debug("authv2: purged expired sessions", "count", n)
 		}
-		// Limiters with rows to purge (PostgreSQL) say so with this method;
-		// those with TTLs (Redis) or bounded logs (memory) need nothing.
-		if p, ok := m.limiter.(interface {
-			DeleteExpired(context.Context, time.Time) (int, error)
-		}); ok {
+		if p, ok := m.limiter.(user.ExpiredDeleter); ok {
 			keep := max(m.cfg.Throttle.IPWindow, m.cfg.Throttle.MaxDelay)
 			if _, err := p.DeleteExpired(ctx, now.Add(-keep)); err != nil {
 				m.log.Warn("authv2: purging old rate-limit entries failed", "error", err)

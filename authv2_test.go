@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/store/memory"
+	"github.com/authv2/authv2/store/postgres"
 	"github.com/authv2/authv2/user"
 )
 
@@ -472,4 +475,28 @@ func TestBackgroundCleanupPurgesExpiredSessions(t *testing.T) {
 		_, err := e.stores.Sessions.Get(t.Context(), res.Session.ID)
 		return errors.Is(err, store.ErrNotFound)
 	}, 5*time.Second, 5*time.Millisecond)
+}
+
+// purgingLimiter is a memory limiter that also implements
+// user.ExpiredDeleter, as the PostgreSQL one does.
+type purgingLimiter struct {
+	*memory.RateLimiter
+	purges atomic.Int64
+}
+
+func (l *purgingLimiter) DeleteExpired(context.Context, time.Time) (int, error) {
+	l.purges.Add(1)
+	return 0, nil
+}
+
+// TestBackgroundCleanupPurgesALimiterThatCan: the cleanup loop finds a
+// limiter's optional DeleteExpired through user.ExpiredDeleter.
+func TestBackgroundCleanupPurgesALimiterThatCan(t *testing.T) {
+	var _ user.ExpiredDeleter = (*postgres.RateLimiter)(nil)
+	cfg := authv2.DefaultConfig()
+	cfg.CleanupInterval = 5 * time.Millisecond
+	cfg.Argon2 = cheapArgon2
+	l := &purgingLimiter{RateLimiter: memory.NewRateLimiter()}
+	newEnv(t, authv2.WithConfig(cfg), authv2.WithRateLimiter(l))
+	assert.Eventually(t, func() bool { return l.purges.Load() > 0 }, 5*time.Second, 5*time.Millisecond)
 }
