@@ -2,8 +2,6 @@ package authv2
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"sync"
@@ -287,11 +285,4 @@ func (m *Manager) loop(every time.Duration, work func(ctx context.Context)) {
 			cancel()
 		}
 	}
-}
-
-// newID returns a random identifier: 128 bits, base64url.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails on supported platforms
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/internal/randid"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/user"
@@ -59,8 +60,8 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User,
 		status = user.StatusPendingVerification
 	}
 	u := &user.User{
-		ID:                newID(),
-		SecurityStamp:     newID(),
+		ID:                randid.ID(),
+		SecurityStamp:     randid.ID(),
 		Email:             in.Email,
 		DisplayName:       in.DisplayName,
 		Status:            status,
