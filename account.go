@@ -2,7 +2,6 @@ package authv2
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/internal/randid"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/user"
@@ -37,11 +37,10 @@ var tokenPrefix = map[string]string{user.TokenPasswordReset: resetPrefix, user.T
 // newOneTimeToken makes a token naming the user and carrying a 256-bit
 // secret, and the record a store keeps of it (the secret's hash).
 func newOneTimeToken(purpose, userID string, expires time.Time) (string, user.OneTimeToken) {
-	var secret [32]byte
-	_, _ = rand.Read(secret[:]) // never fails on supported platforms
-	sum := sha256.Sum256(secret[:])
+	secret := randid.Bytes(32)
+	sum := sha256.Sum256(secret)
 	tok := tokenPrefix[purpose] + base64.RawURLEncoding.EncodeToString([]byte(userID)) + "." +
-		base64.RawURLEncoding.EncodeToString(secret[:])
+		base64.RawURLEncoding.EncodeToString(secret)
 	return tok, user.OneTimeToken{Hash: sum[:], ExpiresAt: expires}
 }
 
@@ -146,7 +145,7 @@ type EmailChangeNotifier interface {
 // token sent earlier stale (it may have gone to an address that is no
 // longer the user's).
 func rotateStamp(x *user.User, voidTokens bool) {
-	x.SecurityStamp = newID()
+	x.SecurityStamp = randid.ID()
 	if voidTokens {
 		voidOneTimeTokens(x)
 	}
@@ -209,7 +208,7 @@ func (m *Manager) RequestPasswordReset(ctx context.Context, email string) error 
 	}
 	m.background(ctx, func(ctx context.Context) error {
 		if u == nil {
-			m.emit(ctx, audit.Event{Type: audit.TypeResetRequested, Outcome: audit.Failure, Reason: "unknown_user"})
+			m.emit(ctx, audit.Event{Type: audit.TypeResetRequested, Outcome: audit.Failure, Reason: audit.ReasonUnknownUser})
 			return nil
 		}
 		if err := m.issueToken(ctx, user.TokenPasswordReset, u, m.cfg.ResetTokenTTL); err != nil {

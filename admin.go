@@ -7,6 +7,7 @@ import (
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 )
 
@@ -70,7 +71,7 @@ func (m *Manager) DeleteTenant(ctx context.Context, id string) error {
 	// user's failure must not spare the others, nor skip the audit.
 	var errs []error
 	for _, u := range slices.Compact(users) {
-		if _, err := m.RevokeSessions(ctx, u, RevokeOptions{TenantID: id, Reason: "tenant_deleted"}); err != nil {
+		if _, err := m.RevokeSessions(ctx, u, RevokeOptions{TenantID: id, Reason: session.ReasonTenantDeleted}); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -123,7 +124,7 @@ func (m *Manager) RemoveMember(ctx context.Context, tenantID, userID string) err
 	// Recorded before the sessions end: the change is made even if that
 	// fails.
 	m.adminEvent(ctx, "member.remove", tenantID, "user:"+userID, before, nil)
-	_, err = m.RevokeSessions(ctx, userID, RevokeOptions{TenantID: tenantID, Reason: "membership_removed"})
+	_, err = m.RevokeSessions(ctx, userID, RevokeOptions{TenantID: tenantID, Reason: session.ReasonMembershipRemoved})
 	return err
 }
 

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/internal/randid"
 	"github.com/authv2/authv2/permission"
 )
 
@@ -35,9 +36,6 @@ func (m *Manager) newDispatcher(o options) (*audit.Dispatcher, error) {
 	}
 	return d, nil
 }
-
-// ErrNoAuditStore: an audit query needs WithAuditStore.
-var ErrNoAuditStore = errors.New("authv2: no audit store configured")
 
 func (m *Manager) auditQueryStore() (audit.Store, error) {
 	if m.auditStore == nil {
@@ -237,7 +235,7 @@ func translateAudit(op string, err error) error {
 func (m *Manager) emit(ctx context.Context, e audit.Event) {
 	m.count(ctx, &e)
 	if e.ID == "" {
-		e.ID = newID()
+		e.ID = randid.ID()
 	}
 	if e.Time.IsZero() {
 		e.Time = m.clock.Now().UTC()

@@ -2,8 +2,6 @@ package authv2
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"sync"
@@ -268,11 +266,7 @@ func (m *Manager) cleanupLoop(every time.Duration) {
 		} else if n > 0 {
 			m.log.Debug("authv2: purged expired sessions", "count", n)
 		}
-		// Limiters with rows to purge (PostgreSQL) say so with this method;
-		// those with TTLs (Redis) or bounded logs (memory) need nothing.
-		if p, ok := m.limiter.(interface {
-			DeleteExpired(context.Context, time.Time) (int, error)
-		}); ok {
+		if p, ok := m.limiter.(user.ExpiredDeleter); ok {
 			keep := max(m.cfg.Throttle.IPWindow, m.cfg.Throttle.MaxDelay)
 			if _, err := p.DeleteExpired(ctx, now.Add(-keep)); err != nil {
 				m.log.Warn("authv2: purging old rate-limit entries failed", "error", err)
@@ -297,11 +291,4 @@ func (m *Manager) loop(every time.Duration, work func(ctx context.Context)) {
 			cancel()
 		}
 	}
-}
-
-// newID returns a random identifier: 128 bits, base64url.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails on supported platforms
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }

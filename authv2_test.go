@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/store/memory"
+	"github.com/authv2/authv2/store/postgres"
 	"github.com/authv2/authv2/user"
 )
 
@@ -436,7 +439,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 
 func TestErrorsAreDistinct(t *testing.T) {
 	all := []error{authv2.ErrInvalidCredentials, authv2.ErrUnauthenticated, authv2.ErrSessionExpired, authv2.ErrSessionRevoked,
-		authv2.ErrSessionLimit, authv2.ErrUserExists, authv2.ErrUserDisabled, authv2.ErrNotFound, authv2.ErrStoreUnavailable,
+		authv2.ErrSessionLimit, authv2.ErrUserExists, authv2.ErrNotFound, authv2.ErrStoreUnavailable,
 		authv2.ErrNotMember, authv2.ErrClientMismatch, authv2.ErrValidation, authv2.ErrInvalidConfig, authv2.ErrThrottled}
 	for i, a := range all {
 		for j, b := range all {
@@ -485,4 +488,27 @@ func TestBackgroundCleanupPurgesExpiredSessions(t *testing.T) {
 		_, err := e.stores.Sessions.Get(t.Context(), res.Session.ID)
 		return errors.Is(err, store.ErrNotFound)
 	}, 5*time.Second, 5*time.Millisecond)
+}
+
+// purgingLimiter is a memory limiter that also implements
+// user.ExpiredDeleter, as the PostgreSQL one does.
+type purgingLimiter struct {
+	*memory.RateLimiter
+	purges atomic.Int64
+}
+
+func (l *purgingLimiter) DeleteExpired(context.Context, time.Time) (int, error) {
+	l.purges.Add(1)
+	return 0, nil
+}
+
+// TestBackgroundCleanupPurgesALimiterThatCan: the cleanup loop finds a
+// limiter's optional DeleteExpired through user.ExpiredDeleter.
+func TestBackgroundCleanupPurgesALimiterThatCan(t *testing.T) {
+	var _ user.ExpiredDeleter = (*postgres.RateLimiter)(nil)
+	cfg := authv2test.Config()
+	cfg.CleanupInterval = 5 * time.Millisecond
+	l := &purgingLimiter{RateLimiter: memory.NewRateLimiter()}
+	newEnv(t, authv2.WithConfig(cfg), authv2.WithRateLimiter(l))
+	assert.Eventually(t, func() bool { return l.purges.Load() > 0 }, 5*time.Second, 5*time.Millisecond)
 }

@@ -59,7 +59,7 @@ func (m *Manager) AuthorizeRequest(ctx context.Context, p *Principal, action str
 	}
 	d, err = m.engine.Authorize(ctx, subject(p), action, res, req)
 	if err != nil {
-		err = m.authzError(err)
+		err = authzError(err)
 	}
 	m.recordDecision(ctx, p, action, &res, &d)
 	return d, err
@@ -84,7 +84,7 @@ func (m *Manager) AuthorizeBatch(ctx context.Context, p *Principal, qs []permiss
 	}
 	ds, err := m.engine.AuthorizeBatch(ctx, subject(p), req, qs)
 	if err != nil {
-		return ds, m.authzError(err)
+		return ds, authzError(err)
 	}
 	for i := range ds {
 		m.recordDecision(ctx, p, qs[i].Action, &qs[i].Resource, &ds[i])
@@ -103,7 +103,7 @@ func (m *Manager) Explain(ctx context.Context, p *Principal, action string, res 
 	}
 	x, err := m.engine.Explain(ctx, subject(p), action, res, req)
 	if err != nil {
-		return nil, m.authzError(err)
+		return nil, authzError(err)
 	}
 	return x, nil
 }
@@ -112,27 +112,14 @@ func (m *Manager) Explain(ctx context.Context, p *Principal, action string, res 
 // UIs ("what can I do here?").
 func (m *Manager) EffectivePermissions(ctx context.Context, userID, tenantID, scope string) ([]permission.Rule, error) {
 	rules, err := m.engine.EffectivePermissions(ctx, tenantID, userID, scope)
-	return rules, m.authzError(err)
+	return rules, authzError(err)
 }
 
 // Who lists the users of a tenant allowed to perform action on res, for
 // admin screens and access reviews.
 func (m *Manager) Who(ctx context.Context, tenantID, action string, res permission.Resource) ([]string, error) {
 	users, err := m.engine.Who(ctx, tenantID, action, res, permission.Request{})
-	return users, m.authzError(err)
-}
-
-// authzError keeps the engine's typed input errors and translates store
-// failures.
-func (m *Manager) authzError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, permission.ErrInvalidRequest), errors.Is(err, permission.ErrInvalidPermission),
-		errors.Is(err, permission.ErrInvalidScope), errors.Is(err, permission.ErrClosed):
-		return err
-	}
-	return translate("authorize", err)
+	return users, authzError(err)
 }
 
 // recordDecision counts the decision and audits every denial and a sample

@@ -6,9 +6,6 @@ import (
 	"time"
 )
 
-// ErrInsecureCookie matches any *InsecureCookieError.
-var ErrInsecureCookie = errors.New("authv2: refusing to set a Secure session cookie over plain HTTP")
-
 // InsecureCookieError is SetSessionCookie refusing to send a Secure (or
 // __Host-) cookie on a request that did not arrive over TLS: the browser
 // would drop it, or, worse, an attacker on the path would read it.

@@ -33,11 +33,11 @@
 //
 // # Errors
 //
-// Errors are sentinels (errors.go, and next to their feature:
-// ErrNoAuditStore, ErrInsecureCookie, and the HTTP layer's ErrForbidden
-// and ErrCrossOrigin), the typed errors *ValidationError, *ConfigError,
-// *ThrottledError and *InsecureCookieError, or context errors, possibly
-// wrapped: test them with errors.Is and errors.As. Store failures surface as ErrStoreUnavailable and never carry
+// Errors are sentinels (all in errors.go, with the table that gives each
+// its problem type, HTTP status and telemetry outcome), the typed errors
+// *ValidationError, *ConfigError, *ThrottledError and
+// *InsecureCookieError, or context errors, possibly wrapped: test them
+// with errors.Is and errors.As. Store failures surface as ErrStoreUnavailable and never carry
 // driver text. Login reports ErrInvalidCredentials for every credential
 // failure, so responses do not reveal which accounts exist.
 //

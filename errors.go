@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -11,13 +12,13 @@ import (
 	"github.com/authv2/authv2/store"
 )
 
-// Sentinel errors of the Manager's flows. A Manager method returns one of
-// these, a sentinel declared next to its feature (ErrNoAuditStore,
-// ErrInsecureCookie; ErrForbidden and ErrCrossOrigin come from the HTTP
-// layer), a typed error below, a context error, or an error wrapping one
-// of them; only a misused argument (SetSessionCookie without a token) gets
-// a plain error. Test with errors.Is and errors.As, never by comparing
-// messages.
+// Sentinel errors. A Manager method, and the net/http integration,
+// returns one of these, a typed error below (or *InsecureCookieError), a
+// context error, or an error wrapping one of them; only a misused argument
+// (SetSessionCookie without a token) gets a plain error. Test with
+// errors.Is and errors.As, never by comparing messages. Every sentinel has
+// a row in errorTable, which says what a client, a span and the middleware
+// make of it.
 var (
 	// ErrInvalidCredentials: wrong email or password. Deliberately the same
 	// for an unknown email, a wrong password, and (by default) a locked or
@@ -37,11 +38,6 @@ var (
 	ErrSessionLimit = errors.New("authv2: session limit reached")
 	// ErrUserExists: the email is already registered.
 	ErrUserExists = errors.New("authv2: user already exists")
-	// ErrUserDisabled: the account is disabled (returned by admin flows;
-	// Login reports ErrInvalidCredentials instead).
-	ErrUserDisabled = errors.New("authv2: user disabled")
-	// ErrUserLocked: the account is locked (admin flows; see ErrUserDisabled).
-	ErrUserLocked = errors.New("authv2: user locked")
 	// ErrNotFound: the thing asked for does not exist.
 	ErrNotFound = store.ErrNotFound
 	// ErrConflict: a write collides with an existing record.
@@ -62,8 +58,15 @@ var (
 	ErrNotMember = errors.New("authv2: not a member of the tenant")
 	// ErrInvalidConfig: an option or Config value is out of range.
 	ErrInvalidConfig = errors.New("authv2: invalid configuration")
-	// ErrClosed: the Manager was closed.
-	ErrClosed = errors.New("authv2: manager closed")
+	// ErrNoAuditStore: an audit query needs WithAuditStore.
+	ErrNoAuditStore = errors.New("authv2: no audit store configured")
+	// ErrInsecureCookie matches any *InsecureCookieError.
+	ErrInsecureCookie = errors.New("authv2: refusing to set a Secure session cookie over plain HTTP")
+	// ErrForbidden: Require's authorization check denied the request.
+	ErrForbidden = errors.New("authv2: forbidden")
+	// ErrCrossOrigin: a cookie-authenticated (or anonymous) unsafe request
+	// came from another origin and was refused (CSRF protection).
+	ErrCrossOrigin = errors.New("authv2: cross-origin request refused")
 )
 
 // FieldError is one rejected input field. Field is the Go name of the
@@ -139,6 +142,94 @@ func (e *ThrottledError) Error() string {
 // Is makes errors.Is(err, ErrThrottled) true.
 func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
 
+// origin says which internal layer may return an error that callers then
+// see as it is; everything else from that layer is translated.
+type origin uint8
+
+const (
+	fromFlow   origin = iota // the root package's own errors
+	fromStore                // kept by translate
+	fromEngine               // kept by authzError (then translate's are too)
+)
+
+// errorRow is what one error means to each audience: the problem a client
+// sees (problemType+code, status, title), the span's outcome attribute,
+// whether the middleware treats it as a dead token, and whether it passes
+// through from a store or the engine.
+type errorRow struct {
+	err     error // matched with errors.Is
+	code    string
+	status  int
+	title   string
+	outcome string
+	dead    bool // the token is no good, as opposed to the check being impossible (which fails closed)
+	from    origin
+}
+
+// errorTable is the one mapping of errors; the first row an error matches
+// wins, so a more specific error comes before one it might wrap. An error
+// no row matches is internalError. Unauthenticated, expired, revoked and
+// mismatched tokens get one problem: which one it was is for the audit
+// trail, not the client.
+var errorTable = []errorRow{
+	{ErrUnauthenticated, "unauthenticated", http.StatusUnauthorized, "Authentication required", "unauthenticated", true, fromFlow},
+	{ErrSessionExpired, "unauthenticated", http.StatusUnauthorized, "Authentication required", "session_expired", true, fromFlow},
+	{ErrSessionRevoked, "unauthenticated", http.StatusUnauthorized, "Authentication required", "session_revoked", true, fromFlow},
+	{ErrClientMismatch, "unauthenticated", http.StatusUnauthorized, "Authentication required", "client_mismatch", true, fromFlow},
+	{ErrInvalidCredentials, "invalid-credentials", http.StatusUnauthorized, "Invalid email or password", "invalid_credentials", false, fromFlow},
+	{ErrInvalidToken, "invalid-token", http.StatusBadRequest, "Invalid or expired token", "invalid_token", false, fromFlow},
+	{ErrForbidden, "forbidden", http.StatusForbidden, "Forbidden", "error", false, fromFlow},
+	{ErrCrossOrigin, "cross-origin", http.StatusForbidden, "Cross-origin request refused", "error", false, fromFlow},
+	{ErrNotMember, "not-member", http.StatusForbidden, "Not a member of this tenant", "not_member", false, fromFlow},
+	{ErrReauthRequired, "reauthentication-required", http.StatusForbidden, "Re-authentication required", "reauth_required", false, fromFlow},
+	{ErrEmailNotVerified, "email-not-verified", http.StatusForbidden, "Email address not verified", "email_not_verified", false, fromFlow},
+	{ErrThrottled, "throttled", http.StatusTooManyRequests, "Too many attempts", "throttled", false, fromFlow},
+	// Before the engine's rows: a *ValidationError may wrap one of them.
+	{ErrValidation, "validation", http.StatusBadRequest, "Invalid input", "invalid_input", false, fromFlow},
+	{ErrUserExists, "conflict", http.StatusConflict, "Conflict", "user_exists", false, fromFlow},
+	{ErrConflict, "conflict", http.StatusConflict, "Conflict", "error", false, fromStore},
+	{ErrSessionLimit, "session-limit", http.StatusConflict, "Too many active sessions", "session_limit", false, fromFlow},
+	// A scope built from client input (a path segment) that is not one.
+	{permission.ErrInvalidScope, "invalid-scope", http.StatusBadRequest, "Invalid resource scope", "error", false, fromEngine},
+	{ErrNotFound, "not-found", http.StatusNotFound, "Not found", "not_found", false, fromStore},
+	{ErrStoreUnavailable, "unavailable", http.StatusServiceUnavailable, "Service temporarily unavailable", "error", false, fromStore},
+	{context.DeadlineExceeded, "unavailable", http.StatusServiceUnavailable, "Service temporarily unavailable", "error", false, fromStore},
+	{permission.ErrClosed, "unavailable", http.StatusServiceUnavailable, "Service temporarily unavailable", "error", false, fromEngine},
+	// The client went away; nobody reads the answer, but the status is logged.
+	{context.Canceled, "canceled", 499, "Client closed request", "error", false, fromStore},
+	// The application's own mistakes (a bad request to the engine, a role
+	// cycle, a missing option) are a 500: the client cannot fix them.
+	{permission.ErrInvalidRequest, "internal", http.StatusInternalServerError, "Internal server error", "error", false, fromEngine},
+	{permission.ErrInvalidPermission, "internal", http.StatusInternalServerError, "Internal server error", "error", false, fromEngine},
+	{permission.ErrCycle, "internal", http.StatusInternalServerError, "Internal server error", "error", false, fromStore},
+	{store.ErrLimit, "internal", http.StatusInternalServerError, "Internal server error", "error", false, fromStore},
+	{ErrInvalidConfig, "internal", http.StatusInternalServerError, "Internal server error", "error", false, fromFlow},
+	{ErrNoAuditStore, "internal", http.StatusInternalServerError, "Internal server error", "error", false, fromFlow},
+	{ErrInsecureCookie, "internal", http.StatusInternalServerError, "Internal server error", "error", false, fromFlow},
+}
+
+// internalError is the row of every error the table does not know: a bare
+// 500 whose text is never shown.
+var internalError = errorRow{nil, "internal", http.StatusInternalServerError, "Internal server error", "error", false, fromFlow}
+
+// rowFor returns the first row err matches, or internalError.
+func rowFor(err error) *errorRow {
+	for i := range errorTable {
+		if errors.Is(err, errorTable[i].err) {
+			return &errorTable[i]
+		}
+	}
+	return &internalError
+}
+
+// deadToken reports whether err says the token is no good (as opposed
+// to the check being impossible, which must fail closed).
+func deadToken(err error) bool { return rowFor(err).dead }
+
+// outcomeName names the errors flows return, for span attributes. These
+// are expected outcomes, not span errors.
+func outcomeName(err error) string { return rowFor(err).outcome }
+
 // translate maps a store error to what callers see. Store sentinels are
 // already the public ones (ErrNotFound, ErrConflict, ErrStoreUnavailable);
 // anything else a store returned is wrapped as unavailable, so a custom
@@ -151,12 +242,18 @@ func translate(op string, err error) error {
 		// Input the edge checks let through but the store refused: still
 		// the caller's input, so a 400 and never an outage.
 		return &ValidationError{Fields: []FieldError{{Field: "input", Reason: "contains a value the store cannot keep"}}, Err: err}
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict),
-		errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrLimit),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, permission.ErrCycle):
+	case rowFor(err).from == fromStore:
 		return err
 	default:
 		return store.Unavailable(op, err)
 	}
+}
+
+// authzError keeps the engine's typed input errors and translates store
+// failures.
+func authzError(err error) error {
+	if err != nil && rowFor(err).from == fromEngine {
+		return err
+	}
+	return translate("authorize", err)
 }

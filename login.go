@@ -78,7 +78,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if err != nil {
 		return nil, err
 	} else if retry > 0 {
-		fail("", "", "ip_throttled")
+		fail("", "", audit.ReasonIPThrottled)
 		return nil, m.throttledError(retry)
 	}
 	u, err := m.users.GetByEmail(ctx, in.Email)
@@ -88,26 +88,26 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		if retry, err := m.reserveUnknown(ctx, in.Email, now); err != nil {
 			return nil, err
 		} else if retry > 0 {
-			fail("", "", "unknown_user_throttled")
+			fail("", "", audit.ReasonUnknownUserThrottled)
 			return nil, m.throttledError(retry)
 		}
 		// Spend a real hash's time so the response does not say the email is unknown.
 		if err := m.hasher.VerifyDummy(ctx, in.Password); err != nil && !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
 			return nil, err
 		}
-		fail("", "", "unknown_user")
+		fail("", "", audit.ReasonUnknownUser)
 		return nil, ErrInvalidCredentials
 	}
 	if err != nil {
 		return nil, translate("user.get_by_email", err)
 	}
 	if retry, err := at.reserveAccount(ctx, u, in.DeviceToken); errors.Is(err, store.ErrNotFound) {
-		fail("", "", "unknown_user") // deleted since it was read
+		fail("", "", audit.ReasonUnknownUser) // deleted since it was read
 		return nil, ErrInvalidCredentials
 	} else if err != nil {
 		return nil, err
 	} else if retry > 0 {
-		failKnown(u, "account_throttled")
+		failKnown(u, audit.ReasonAccountThrottled)
 		return nil, m.throttledError(retry)
 	}
 	rehash, err := m.hasher.Verify(ctx, in.Password, u.PasswordHash)
@@ -119,7 +119,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 			m.log.Error("authv2: stored password hash unusable", "user_id", u.ID, "error", err)
 		}
 		at.failed(ctx)
-		failKnown(u, "bad_password")
+		failKnown(u, audit.ReasonBadPassword)
 		return nil, ErrInvalidCredentials
 	}
 	// Status is checked only after the password so that a correct guess
@@ -128,11 +128,11 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	case user.StatusActive:
 	case user.StatusPendingVerification:
 		if m.cfg.RequireEmailVerification {
-			failKnown(u, "email_not_verified")
+			failKnown(u, audit.ReasonEmailNotVerified)
 			return nil, ErrEmailNotVerified // the caller proved the password: no enumeration
 		}
 	default:
-		failKnown(u, "status_"+string(u.Status))
+		failKnown(u, audit.ReasonStatusPrefix+string(u.Status))
 		return nil, ErrInvalidCredentials
 	}
 	tenantID := in.TenantID
@@ -141,7 +141,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	}
 	if tenantID != "" {
 		if err := m.checkTenantAccess(ctx, u.ID, tenantID); err != nil {
-			fail(u.ID, "", "not_member")
+			fail(u.ID, "", audit.ReasonNotMember)
 			return nil, err
 		}
 	}
@@ -158,7 +158,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	// the user's sessions, which then finds this one (docs/DESIGN.md).
 	sess, tok, err := m.openSession(ctx, u, tenantID, in.Scope, in.Client, now, now)
 	if err != nil {
-		fail(u.ID, tenantID, "session")
+		fail(u.ID, tenantID, audit.ReasonSessionFailed)
 		return nil, err
 	}
 	stamp, verified := u.SecurityStamp, u.PasswordHash
@@ -179,10 +179,10 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if err != nil {
 		m.abandonSession(ctx, sess)
 		if errors.Is(err, errAccountChanged) || errors.Is(err, store.ErrNotFound) {
-			fail(u.ID, tenantID, "account_changed")
+			fail(u.ID, tenantID, audit.ReasonAccountChanged)
 			return nil, ErrInvalidCredentials
 		}
-		fail(u.ID, tenantID, "session")
+		fail(u.ID, tenantID, audit.ReasonSessionFailed)
 		return nil, translate("user.update", err)
 	}
 	u = saved

@@ -61,10 +61,10 @@ func (m *Manager) Middleware(opts ...MiddlewareOption) func(http.Handler) http.H
 			case err == nil:
 				ri.token = tok
 				ctx = WithPrincipal(ctx, p)
-			case isDeadToken(err) && !bearer && !s.require:
+			case deadToken(err) && !bearer && !s.require:
 				// A stale cookie on a public page is no reason to refuse it.
 			default:
-				if !isDeadToken(err) && !errors.Is(err, context.Canceled) {
+				if !deadToken(err) && !errors.Is(err, context.Canceled) {
 					m.log.WarnContext(ctx, "authv2: authenticating a request failed", "error", err)
 				}
 				s.onError(w, r.WithContext(ctx), err)
@@ -73,13 +73,6 @@ func (m *Manager) Middleware(opts ...MiddlewareOption) func(http.Handler) http.H
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
-}
-
-// isDeadToken reports whether err says the token is no good (as opposed to
-// the check being impossible, which must fail closed).
-func isDeadToken(err error) bool {
-	return errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrSessionExpired) ||
-		errors.Is(err, ErrSessionRevoked) || errors.Is(err, ErrClientMismatch)
 }
 
 // token returns the request's token and whether it came from an

@@ -1,24 +1,12 @@
 package authv2
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"unicode"
-
-	"github.com/authv2/authv2/permission"
-)
-
-// Errors of the net/http integration.
-var (
-	// ErrForbidden: Require's authorization check denied the request.
-	ErrForbidden = errors.New("authv2: forbidden")
-	// ErrCrossOrigin: a cookie-authenticated (or anonymous) unsafe request
-	// came from another origin and was refused (CSRF protection).
-	ErrCrossOrigin = errors.New("authv2: cross-origin request refused")
 )
 
 // ErrorHandler writes the response for a request the middleware refuses.
@@ -44,58 +32,17 @@ const problemType = "urn:authv2:problem:"
 // does not recognise is a bare 500: the error's text is never copied into
 // the response.
 func ProblemFor(err error) Problem {
-	p := func(code string, status int, title string) Problem {
-		return Problem{Type: problemType + code, Title: title, Status: status}
-	}
+	r := rowFor(err)
+	p := Problem{Type: problemType + r.code, Title: r.title, Status: r.status}
 	var ve *ValidationError
-	switch {
-	case errors.Is(err, ErrUnauthenticated), errors.Is(err, ErrSessionExpired),
-		errors.Is(err, ErrSessionRevoked), errors.Is(err, ErrClientMismatch):
-		// One answer for every dead token: which one it was is for the audit trail.
-		return p("unauthenticated", http.StatusUnauthorized, "Authentication required")
-	case errors.Is(err, ErrInvalidCredentials):
-		return p("invalid-credentials", http.StatusUnauthorized, "Invalid email or password")
-	case errors.Is(err, ErrInvalidToken):
-		// An unknown, used or expired reset or verification token.
-		return p("invalid-token", http.StatusBadRequest, "Invalid or expired token")
-	case errors.Is(err, ErrForbidden):
-		return p("forbidden", http.StatusForbidden, "Forbidden")
-	case errors.Is(err, ErrCrossOrigin):
-		return p("cross-origin", http.StatusForbidden, "Cross-origin request refused")
-	case errors.Is(err, ErrNotMember):
-		return p("not-member", http.StatusForbidden, "Not a member of this tenant")
-	case errors.Is(err, ErrReauthRequired):
-		return p("reauthentication-required", http.StatusForbidden, "Re-authentication required")
-	case errors.Is(err, ErrEmailNotVerified):
-		return p("email-not-verified", http.StatusForbidden, "Email address not verified")
-	case errors.Is(err, ErrThrottled):
-		return p("throttled", http.StatusTooManyRequests, "Too many attempts")
-	case errors.As(err, &ve):
-		pr := p("validation", http.StatusBadRequest, "Invalid input")
+	if r.err == ErrValidation && errors.As(err, &ve) {
 		// Reasons are written to be shown to users; names are the client's.
-		pr.Errors = make([]FieldError, len(ve.Fields))
+		p.Errors = make([]FieldError, len(ve.Fields))
 		for i, f := range ve.Fields {
-			pr.Errors[i] = FieldError{Field: jsonName(f.Field), Reason: f.Reason}
+			p.Errors[i] = FieldError{Field: jsonName(f.Field), Reason: f.Reason}
 		}
-		return pr
-	case errors.Is(err, ErrUserExists), errors.Is(err, ErrConflict):
-		return p("conflict", http.StatusConflict, "Conflict")
-	case errors.Is(err, ErrSessionLimit):
-		return p("session-limit", http.StatusConflict, "Too many active sessions")
-	case errors.Is(err, permission.ErrInvalidScope):
-		// A scope built from client input (a path segment) that is not one.
-		return p("invalid-scope", http.StatusBadRequest, "Invalid resource scope")
-	case errors.Is(err, ErrNotFound):
-		return p("not-found", http.StatusNotFound, "Not found")
-	case errors.Is(err, ErrStoreUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrClosed),
-		errors.Is(err, permission.ErrClosed):
-		return p("unavailable", http.StatusServiceUnavailable, "Service temporarily unavailable")
-	case errors.Is(err, context.Canceled):
-		// The client went away; nobody reads this, but the status is logged.
-		return p("canceled", 499, "Client closed request")
-	default:
-		return p("internal", http.StatusInternalServerError, "Internal server error")
 	}
+	return p
 }
 
 // jsonName spells a Go field path as a JSON client does: snake_case, an

@@ -45,7 +45,6 @@ func TestProblemForEveryError(t *testing.T) {
 		{authv2.ErrNotFound, http.StatusNotFound},
 		{store.Unavailable("session.get", secret), http.StatusServiceUnavailable},
 		{context.DeadlineExceeded, http.StatusServiceUnavailable},
-		{authv2.ErrClosed, http.StatusServiceUnavailable},
 		{permission.ErrClosed, http.StatusServiceUnavailable},
 		{context.Canceled, 499},
 		{secret, http.StatusInternalServerError},

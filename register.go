@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/internal/randid"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/user"
@@ -59,8 +60,8 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User,
 		status = user.StatusPendingVerification
 	}
 	u := &user.User{
-		ID:                newID(),
-		SecurityStamp:     newID(),
+		ID:                randid.ID(),
+		SecurityStamp:     randid.ID(),
 		Email:             in.Email,
 		DisplayName:       in.DisplayName,
 		Status:            status,
@@ -84,7 +85,7 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User,
 			if err != nil {
 				return translate("user.get_by_email", err)
 			}
-			m.emit(ctx, audit.Event{Type: audit.TypeRegister, Outcome: audit.Failure, Target: owner.ID, Reason: "email_taken"})
+			m.emit(ctx, audit.Event{Type: audit.TypeRegister, Outcome: audit.Failure, Target: owner.ID, Reason: audit.ReasonEmailTaken})
 			return m.notifier.(ExistingAccountNotifier).AccountExists(ctx, owner)
 		})
 		return nil, nil

@@ -16,35 +16,6 @@ import (
 // lets hot paths defer it without allocating a closure.
 func (m *Manager) endSpan(span trace.Span, err *error) { m.tel.End(span, *err) }
 
-// outcomeName names the errors flows return, for span attributes. These
-// are expected outcomes, not span errors.
-func outcomeName(err error) string {
-	for _, o := range []struct {
-		err  error
-		name string
-	}{
-		{ErrInvalidCredentials, "invalid_credentials"},
-		{ErrThrottled, "throttled"},
-		{ErrUnauthenticated, "unauthenticated"},
-		{ErrSessionExpired, "session_expired"},
-		{ErrSessionRevoked, "session_revoked"},
-		{ErrSessionLimit, "session_limit"},
-		{ErrClientMismatch, "client_mismatch"},
-		{ErrValidation, "invalid_input"},
-		{ErrUserExists, "user_exists"},
-		{ErrNotMember, "not_member"},
-		{ErrReauthRequired, "reauth_required"},
-		{ErrInvalidToken, "invalid_token"},
-		{ErrEmailNotVerified, "email_not_verified"},
-		{ErrNotFound, "not_found"},
-	} {
-		if errors.Is(err, o.err) {
-			return o.name
-		}
-	}
-	return "error"
-}
-
 // Precomputed attribute sets keep metric recording free of allocations.
 var (
 	loginSuccess   = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("authv2.outcome", "success")))}
@@ -59,7 +30,7 @@ func (m *Manager) count(ctx context.Context, e *audit.Event) {
 	case audit.TypeLoginSuccess:
 		t.LoginAttempts.Add(ctx, 1, loginSuccess...)
 	case audit.TypeLoginFailure:
-		if e.Reason == "ip_throttled" || e.Reason == "account_throttled" || e.Reason == "unknown_user_throttled" {
+		if audit.IsThrottled(e.Reason) {
 			t.LoginAttempts.Add(ctx, 1, loginThrottled...)
 		} else {
 			t.LoginAttempts.Add(ctx, 1, loginFailure...)
@@ -72,9 +43,9 @@ func (m *Manager) count(ctx context.Context, e *audit.Event) {
 		reason := e.Reason
 		switch e.Type {
 		case audit.TypeLogout:
-			reason = "logout"
+			reason = session.ReasonLogout
 		case audit.TypeSessionRotated, audit.TypeTenantSwitch:
-			reason = "rotated"
+			reason = session.ReasonRotated
 		}
 		t.SessionsRevoked.Add(ctx, 1, metric.WithAttributes(attribute.String("authv2.reason", reason)))
 	}

@@ -68,7 +68,7 @@ func (m *Manager) LockUser(ctx context.Context, userID string) error {
 	if err := checkText("UserID", userID); err != nil {
 		return err
 	}
-	return m.setStatus(ctx, userID, user.StatusLocked, audit.TypeLockout, "user_locked")
+	return m.setStatus(ctx, userID, user.StatusLocked, audit.TypeLockout, session.ReasonUserLocked)
 }
 
 // UnlockUser re-activates a locked, disabled or throttled account and
@@ -98,7 +98,7 @@ func (m *Manager) DeleteUser(ctx context.Context, userID string) error {
 	if err != nil {
 		return translate("user.update", err)
 	}
-	if _, err := m.endUserSessions(ctx, userID, session.RevokeFilter{}, m.clock.Now(), "user_deleted"); err != nil {
+	if _, err := m.endUserSessions(ctx, userID, session.RevokeFilter{}, m.clock.Now(), session.ReasonUserDeleted); err != nil {
 		return err
 	}
 	// Memberships and bindings go before the record, so that a retry after

@@ -47,6 +47,31 @@ const (
 	Denied  Outcome = "denied"
 )
 
+// Reasons a flow failed, in Event.Reason. They are for the audit trail and
+// metrics only: a client is told less (Login answers one error for most of
+// them, so it does not reveal which accounts exist).
+const (
+	ReasonIPThrottled          = "ip_throttled"           // the client's address is over its limit
+	ReasonUnknownUserThrottled = "unknown_user_throttled" // an unknown email is over the account limit
+	ReasonAccountThrottled     = "account_throttled"      // the account is over its limit
+	ReasonUnknownUser          = "unknown_user"           // no account has that email
+	ReasonBadPassword          = "bad_password"
+	ReasonEmailNotVerified     = "email_not_verified"
+	ReasonNotMember            = "not_member"      // the user is not in the tenant asked for
+	ReasonSessionFailed        = "session"         // the session could not be opened or the login saved
+	ReasonAccountChanged       = "account_changed" // the account changed while the login was checked
+	ReasonEmailTaken           = "email_taken"     // a registration named a registered email
+	// ReasonStatusPrefix precedes the user's status when the account is
+	// neither active nor awaiting verification ("status_disabled").
+	ReasonStatusPrefix = "status_"
+)
+
+// IsThrottled reports whether reason says a login was refused by a
+// throttle rather than checked.
+func IsThrottled(reason string) bool {
+	return reason == ReasonIPThrottled || reason == ReasonAccountThrottled || reason == ReasonUnknownUserThrottled
+}
+
 // Event is one audit record. It never carries a password, a raw token or a
 // reset secret.
 type Event struct {
@@ -63,7 +88,7 @@ type Event struct {
 	UserAgent      string
 	DecisionID     string
 	TraceID        string
-	Reason         string // internal detail, e.g. why a login failed
+	Reason         string // internal detail, e.g. why a login failed (Reason… constants, or a session.Reason…)
 	Attributes     map[string]string
 }
 

@@ -2,8 +2,6 @@ package audit
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/authv2/authv2/internal/randid"
 )
 
 // Defaults of a Dispatcher.
@@ -275,7 +275,7 @@ func NewDispatcher(sinks []Sink, opts ...Option) (*Dispatcher, error) {
 // drop mode, returns ErrDropped at once. After Close it returns ErrClosed.
 func (d *Dispatcher) Emit(ctx context.Context, e Event) error {
 	if e.ID == "" {
-		e.ID = newEventID()
+		e.ID = randid.ID()
 	}
 	if e.Time.IsZero() {
 		e.Time = time.Now()
@@ -574,11 +574,4 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// newEventID returns 128 random bits, base64url.
-func newEventID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails on supported platforms
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }

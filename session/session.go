@@ -5,11 +5,12 @@ package session
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"maps"
 	"time"
+
+	"github.com/authv2/authv2/internal/randid"
 )
 
 // ClientInfo describes the client a session was created from or is used by.
@@ -118,9 +119,7 @@ func TagOf(sessionID string) string {
 // NewID returns a fresh session ID for userID: the user tag followed by 18
 // random bytes. The ID is not a secret; the token's secret part is.
 func NewID(userID string) string {
-	var b [18]byte
-	_, _ = rand.Read(b[:]) // never fails on supported platforms
-	return UserTag(userID) + base64.RawURLEncoding.EncodeToString(b[:])
+	return UserTag(userID) + randid.String(18)
 }
 
 // EvictionPolicy says what happens when a user at the session limit logs in.
@@ -150,6 +149,12 @@ const (
 	ReasonPasswordChange = "password_changed"
 	ReasonUserDisabled   = "user_disabled"
 	ReasonEmailChange    = "email_changed"
+	ReasonUserLocked     = "user_locked"
+	ReasonUserDeleted    = "user_deleted"
+	// ReasonTenantDeleted and ReasonMembershipRemoved end a user's
+	// sessions in a tenant they can no longer use.
+	ReasonTenantDeleted     = "tenant_deleted"
+	ReasonMembershipRemoved = "membership_removed"
 	// ReasonAccountChanged ends a session issued under a security stamp
 	// the user no longer has (a login that raced an account change).
 	ReasonAccountChanged = "account_changed"

@@ -5,6 +5,16 @@ import (
 	"time"
 )
 
+// ExpiredDeleter is the optional capability of a RateLimiter whose
+// entries pile up until deleted (PostgreSQL rows keyed by client IP); ones
+// with TTLs (Redis) or bounded logs (memory) need not implement it. The
+// Manager's cleanup loop calls it with the sessions' purge.
+type ExpiredDeleter interface {
+	// DeleteExpired forgets the keys with no event left as of before and
+	// returns how many.
+	DeleteExpired(ctx context.Context, before time.Time) (int, error)
+}
+
 // RateLimiter counts events per key in a sliding window; login throttling
 // uses it to limit failed attempts per client IP across accounts, per
 // unknown email and per trusted device, reserving each attempt (Reserve)

@@ -3,14 +3,13 @@ package memory
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"maps"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/internal/randid"
 )
 
 // AuditStore is an in-memory audit.Store. Events are kept sorted by
@@ -46,7 +45,7 @@ func (s *AuditStore) Write(ctx context.Context, events []audit.Event) error {
 	fresh := make([]*audit.Event, 0, len(events))
 	for _, e := range events {
 		if e.ID == "" {
-			e.ID = newAuditID()
+			e.ID = randid.ID()
 		}
 		if _, ok := s.ids[e.ID]; ok {
 			continue
@@ -278,11 +277,4 @@ func (s *AuditStore) SessionsPerDevice(ctx context.Context, tenantID string, fro
 		return nil, err
 	}
 	return audit.Rank(counts, limit), nil
-}
-
-// newAuditID names an event written without ID: 128 random bits.
-func newAuditID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails on supported platforms
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/internal/randid"
 )
 
 // AuditStore is a PostgreSQL audit.Store over the audit_events table. Put
@@ -102,7 +101,7 @@ func (s *AuditStore) Write(ctx context.Context, events []audit.Event) error {
 		e := &events[i]
 		id := e.ID
 		if id == "" {
-			id = newAuditID()
+			id = randid.ID() // an event written without ID, named as audit.Dispatcher names them
 		}
 		ids[i] = storable(id)
 		us[i] = e.Time.UnixMicro() // truncates, like pgTime
@@ -426,12 +425,4 @@ func storableMap(m map[string]string) map[string]string {
 		}
 	}
 	return m
-}
-
-// newAuditID names an event written without ID: 128 random bits, like the
-// IDs audit.Dispatcher gives.
-func newAuditID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails on supported platforms
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }
