@@ -6,21 +6,13 @@ import (
 	"fmt"
 
 	"github.com/authv2/authv2"
-	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/session"
 )
 
 // Register, log in, authenticate a request, log out.
 func Example_login() {
 	ctx := context.Background()
-	m, err := authv2.New(
-		// Cheap hashing keeps the example fast; production keeps the OWASP defaults.
-		authv2.WithConfig(authv2test.Config()),
-		authv2.WithInsecurePasswordHashing(), // tests only: cheap hashes
-	)
-	if err != nil {
-		panic(err)
-	}
+	m := exampleManager() // authv2.New() with cheap hashing (example_helpers_test.go)
 	defer m.Close(ctx)
 
 	if _, err := m.Register(ctx, authv2.RegisterInput{Email: "ada@example.com", Password: "correct horse battery staple"}); err != nil {

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 
 	"github.com/authv2/authv2"
-	"github.com/authv2/authv2/authv2test"
 )
 
 // Protect handlers with Middleware: the Principal is in the request
@@ -16,13 +15,7 @@ import (
 // an RFC 9457 problem, and a token in the URL is never accepted.
 func ExampleManager_Middleware() {
 	ctx := context.Background()
-	m, err := authv2.New(
-		authv2.WithConfig(authv2test.Config()),
-		authv2.WithInsecurePasswordHashing(), // tests only: cheap hashes
-	)
-	if err != nil {
-		panic(err)
-	}
+	m := exampleManager() // authv2.New() with cheap hashing (example_helpers_test.go)
 	defer m.Close(ctx)
 	if _, err := m.Register(ctx, authv2.RegisterInput{Email: "ada@example.com", Password: "correct horse battery staple"}); err != nil {
 		panic(err)

@@ -79,7 +79,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 	}
 	closeStores := func() {}
 	if url := getenv("AUTHV2_POSTGRES_URL"); url != "" {
-		stores, db, err := openPostgres(ctx, url)
+		stores, db, err := openPostgres(ctx, log, url)
 		if err != nil {
 			return err
 		}
@@ -119,8 +119,10 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := m.Close(cctx); err != nil {
-			log.Error("closing authv2", "error", err)
+			log.Error("stopped; audit events lost", "error", err) // an *audit.UndeliveredError counts them
+			return
 		}
+		log.Info("stopped; audit flushed")
 	}()
 	orders, err := seed(ctx, m)
 	if err != nil {
@@ -137,6 +139,10 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		return err
 	}
 	log.Info("listening", "addr", "http://"+ln.Addr().String(), "dev_mode", httpCfg.DevelopmentMode)
+	if httpCfg.DevelopmentMode {
+		log.Warn("DEVELOPMENT MODE (AUTHV2_DEV_MODE=true): session cookies go over plain HTTP without " +
+			"Secure and __Host-; anyone on the network path can steal sessions. Never run this in production.")
+	}
 	servers := []*http.Server{srv}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
@@ -194,15 +200,25 @@ func newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-// openPostgres connects, applies the migrations and returns the stores.
-func openPostgres(ctx context.Context, url string) (*postgres.Stores, *sql.DB, error) {
+// openPostgres connects, applies the migrations (logging each one applied)
+// and returns the stores. Its errors are *postgres.Error values: they name
+// the SQLSTATE and what it means ("3D000 (the database does not exist)"),
+// never the driver's text, so they are safe to log.
+func openPostgres(ctx context.Context, log *slog.Logger, url string) (*postgres.Stores, *sql.DB, error) {
 	db, err := sql.Open("postgres", url)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := postgres.Migrate(ctx, db); err != nil {
+	applied, err := postgres.Migrate(ctx, db)
+	if err != nil {
 		_ = db.Close()
 		return nil, nil, fmt.Errorf("migrating PostgreSQL: %w", err)
+	}
+	for _, name := range applied {
+		log.Info("migration applied", "name", name)
+	}
+	if len(applied) == 0 {
+		log.Info("schema up to date: no migration to apply")
 	}
 	stores, err := postgres.New(db)
 	if err != nil {

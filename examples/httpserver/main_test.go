@@ -389,9 +389,14 @@ func freeAddr(t *testing.T) string {
 // startRun runs the example with env as its environment; shutdown ends
 // its context and checks that it returns cleanly.
 func startRun(t *testing.T, env map[string]string) (shutdown func()) {
+	return startRunLog(t, env, slog.New(slog.DiscardHandler))
+}
+
+// startRunLog is startRun logging to log.
+func startRunLog(t *testing.T, env map[string]string, log *slog.Logger) (shutdown func()) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, slog.New(slog.DiscardHandler), func(k string) string { return env[k] }) }()
+	go func() { done <- run(ctx, log, func(k string) string { return env[k] }) }()
 	return func() {
 		cancel()
 		select {

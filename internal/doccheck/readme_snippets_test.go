@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/redis/rueidis"
@@ -173,8 +174,12 @@ func readmePostgres(ctx context.Context, serve func(*authv2.Manager) error) erro
 	if err != nil {
 		return err
 	}
-	if err := postgres.Migrate(ctx, db); err != nil { // idempotent; safe from every instance at once
+	applied, err := postgres.Migrate(ctx, db) // idempotent; safe from every instance at once
+	if err != nil {
 		return err
+	}
+	for _, name := range applied { // what this call applied; none when the schema was up to date
+		slog.Info("migration applied", "name", name)
 	}
 	stores, err := postgres.New(db) // postgres.WithSchema("x"): tables in another schema than "authv2"
 	if err != nil {

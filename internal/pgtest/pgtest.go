@@ -92,7 +92,7 @@ func NewSchema(t testing.TB, db *sql.DB) *Env {
 			t.Errorf("pgtest: drop schema %s: %v", schema, err)
 		}
 	})
-	if err := postgres.Migrate(ctx, db, postgres.WithSchema(schema)); err != nil {
+	if _, err := postgres.Migrate(ctx, db, postgres.WithSchema(schema)); err != nil {
 		t.Fatalf("pgtest: migrate %s: %v", schema, err)
 	}
 	stores, err := postgres.New(db, postgres.WithSchema(schema))

@@ -6,7 +6,8 @@
 //
 //	db, err := sql.Open("postgres", "postgres://app@db/app?sslmode=verify-full") // import _ "github.com/lib/pq"
 //	...
-//	if err := postgres.Migrate(ctx, db); err != nil { ... }
+//	applied, err := postgres.Migrate(ctx, db) // the migrations it applied, to log
+//	...
 //	stores, err := postgres.New(db)
 //	...
 //	m, err := authv2.New(

@@ -122,7 +122,9 @@ func TestSchemaNameValidation(t *testing.T) {
 	for _, bad := range []string{"", "1abc", `a"b`, "a;drop", "a b", strings.Repeat("a", 64)} {
 		_, err := New(&sql.DB{}, WithSchema(bad))
 		assert.ErrorIs(t, err, ErrInvalidSchema, "%q", bad)
-		assert.ErrorIs(t, Migrate(t.Context(), &sql.DB{}, WithSchema(bad)), ErrInvalidSchema, "%q", bad)
+		applied, err := Migrate(t.Context(), &sql.DB{}, WithSchema(bad))
+		assert.ErrorIs(t, err, ErrInvalidSchema, "%q", bad)
+		assert.Nil(t, applied)
 	}
 	s, err := New(&sql.DB{}, WithSchema("Tenant_42"))
 	require.NoError(t, err)

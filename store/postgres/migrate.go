@@ -60,18 +60,23 @@ func loadMigrations() ([]migration, error) {
 // The transaction holds a PostgreSQL advisory lock keyed by the schema, so
 // several instances starting at once migrate exactly once: the others wait,
 // then find nothing left to do. A failed migration rolls back completely.
-func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
+//
+// applied names the migrations this call committed, in order (their file
+// names, e.g. "0001_initial.up.sql"), for the start-up log; it is empty when
+// the schema was already up to date, and nil with an error.
+func Migrate(ctx context.Context, db *sql.DB, opts ...Option) (applied []string, err error) {
 	c, err := newConfig(opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ms, err := loadMigrations()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	h := newHandle(db, c.schema)
 	const op = "migrate"
-	return h.retry(ctx, op, func() error {
+	err = h.retry(ctx, op, func() error {
+		applied = applied[:0] // a retried attempt starts over
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
@@ -98,7 +103,7 @@ func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
 				return err
 			}
 		}
-		applied := map[int64]bool{}
+		done := map[int64]bool{}
 		rows, err := tx.QueryContext(ctx, h.q(`SELECT version FROM {s}.schema_migrations`))
 		if err != nil {
 			return err
@@ -109,7 +114,7 @@ func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
 				_ = rows.Close()
 				return err
 			}
-			applied[v] = true
+			done[v] = true
 		}
 		if err := rows.Close(); err != nil {
 			return err
@@ -118,7 +123,7 @@ func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
 			return err
 		}
 		for _, m := range ms {
-			if applied[m.version] {
+			if done[m.version] {
 				continue
 			}
 			// A multi-statement string goes through the simple query
@@ -129,7 +134,12 @@ func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
 			if _, err := tx.ExecContext(ctx, h.q(`INSERT INTO {s}.schema_migrations (version, name) VALUES ($1, $2)`), m.version, m.name); err != nil {
 				return err
 			}
+			applied = append(applied, m.name)
 		}
 		return tx.Commit()
 	})
+	if err != nil {
+		return nil, err
+	}
+	return applied, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io/fs"
+	"path"
 	"sync"
 	"testing"
 	"time"
@@ -38,8 +39,9 @@ func TestMigrateConcurrently(t *testing.T) {
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make([]error, n)
+	reports := make([][]string, n)
 	for i := range n {
-		wg.Go(func() { errs[i] = postgres.Migrate(t.Context(), db, postgres.WithSchema(schema)) })
+		wg.Go(func() { reports[i], errs[i] = postgres.Migrate(t.Context(), db, postgres.WithSchema(schema)) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -47,6 +49,19 @@ func TestMigrateConcurrently(t *testing.T) {
 	}
 	files, err := fs.Glob(postgres.Migrations, "migrations/*.sql")
 	require.NoError(t, err)
+	var names []string
+	for _, f := range files {
+		names = append(names, path.Base(f))
+	}
+	// Exactly one instance reports the migrations, all of them in order.
+	var reported int
+	for _, a := range reports {
+		if len(a) > 0 {
+			reported++
+			assert.Equal(t, names, a)
+		}
+	}
+	assert.Equal(t, 1, reported, "instances reporting applied migrations: %q", reports)
 	var applied, distinct int
 	require.NoError(t, db.QueryRowContext(t.Context(),
 		`SELECT count(*), count(DISTINCT version) FROM `+schema+`.schema_migrations`).Scan(&applied, &distinct))
@@ -54,7 +69,9 @@ func TestMigrateConcurrently(t *testing.T) {
 	assert.Equal(t, applied, distinct)
 
 	// Running again is a no-op, and the stores work on the result.
-	require.NoError(t, postgres.Migrate(t.Context(), db, postgres.WithSchema(schema)))
+	again, err := postgres.Migrate(t.Context(), db, postgres.WithSchema(schema))
+	require.NoError(t, err)
+	assert.Empty(t, again, "nothing left to apply")
 	var tables int
 	require.NoError(t, db.QueryRowContext(t.Context(),
 		`SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`, schema).Scan(&tables))
