@@ -477,9 +477,8 @@ func TestSecurityPolicyInAuthenticate(t *testing.T) {
 }
 
 func TestBackgroundCleanupPurgesExpiredSessions(t *testing.T) {
-	cfg := authv2.DefaultConfig()
+	cfg := authv2test.Config()
 	cfg.CleanupInterval = 5 * time.Millisecond
-	cfg.Argon2 = authv2test.FastPasswordParams
 	e := newEnv(t, authv2.WithConfig(cfg))
 	e.register(t, "gc@example.com")
 	res := e.login(t, "gc@example.com")

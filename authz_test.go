@@ -94,8 +94,7 @@ func TestAuthorize(t *testing.T) {
 // envAuditingAllows is the shop with Config.AuditAllowRate set to rate.
 func envAuditingAllows(t *testing.T, rate float64) (*env, *authv2.Principal) {
 	t.Helper()
-	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = authv2test.FastPasswordParams
+	cfg := authv2test.Config()
 	cfg.AuditAllowRate = rate
 	e := newEnv(t, authv2.WithConfig(cfg))
 	p, _ := shop(t, e)

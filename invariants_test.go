@@ -283,8 +283,7 @@ func TestOneTimeTokensDieWithTheChangesThatVoidThem(t *testing.T) {
 	}
 	t.Run("ResetPassword voids a verification token", func(t *testing.T) {
 		n := newCaptureNotifier()
-		cfg := authv2.DefaultConfig()
-		cfg.Argon2 = authv2test.FastPasswordParams
+		cfg := authv2test.Config()
 		cfg.RequireEmailVerification = true
 		e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
 		e.register(t, "pending@example.com")
@@ -311,8 +310,7 @@ func (n *emailChangeNotifier) EmailChanged(_ context.Context, u *user.User, oldE
 // the new one is verified, the old address is told, other sessions end.
 func TestChangeEmailWithVerification(t *testing.T) {
 	n := &emailChangeNotifier{captureNotifier: newCaptureNotifier(), changed: make(chan [2]string, 1)}
-	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = authv2test.FastPasswordParams
+	cfg := authv2test.Config()
 	cfg.RequireEmailVerification = true
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
 	e.register(t, "old@example.com")

@@ -57,8 +57,7 @@ func TestSessionTimeoutsOption(t *testing.T) {
 
 func TestAccountEdgeCases(t *testing.T) {
 	n := newCaptureNotifier()
-	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = authv2test.FastPasswordParams
+	cfg := authv2test.Config()
 	cfg.RequireEmailVerification = true
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
 	u := e.register(t, "edge@example.com")

@@ -52,8 +52,7 @@ func withClient(ip string) context.Context {
 // neither a mailbox nor the store can be flooded through them.
 func TestRecoveryFlowsAreThrottled(t *testing.T) {
 	n := newCaptureNotifier()
-	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = authv2test.FastPasswordParams
+	cfg := authv2test.Config()
 	cfg.Throttle.RecoveryLimit, cfg.Throttle.RecoveryWindow = 3, time.Hour
 	cfg.Throttle.IPLimit = 10
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
@@ -111,8 +110,7 @@ func (n *existsNotifier) AccountExists(_ context.Context, u *user.User) error {
 // verification token.
 func TestEnumerationSafeRegistration(t *testing.T) {
 	n := &existsNotifier{captureNotifier: newCaptureNotifier(), exists: make(chan string, 1)}
-	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = authv2test.FastPasswordParams
+	cfg := authv2test.Config()
 	cfg.RequireEmailVerification = true
 	cfg.EnumerationSafeRegistration = true
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))

@@ -65,8 +65,7 @@ func TestForgedTokensCannotBlockTheOwnersReset(t *testing.T) {
 // change was pending no longer works.
 func TestVerifiedEmailChangeVoidsTokensSentToTheOldAddress(t *testing.T) {
 	n := newCaptureNotifier()
-	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = authv2test.FastPasswordParams
+	cfg := authv2test.Config()
 	cfg.RequireEmailVerification = true
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
 	ctx := t.Context()
@@ -108,8 +107,7 @@ func TestRacingLoginCannotWriteBackAnOldPassword(t *testing.T) {
 			stores := b.stores(t)
 			pausing := &pausingSessions{Store: stores.sessions}
 			stores.sessions = pausing
-			cfg := authv2.DefaultConfig()
-			cfg.Argon2 = authv2test.FastPasswordParams
+			cfg := authv2test.Config()
 			cfg.RevokeOnPasswordChange = false
 			m, err := authv2.New(append(stores.options(), authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing())...)
 			require.NoError(t, err)

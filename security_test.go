@@ -327,8 +327,7 @@ func TestASVS_7_4_3_ResetTokenLifecycle(t *testing.T) {
 
 func TestEmailVerification(t *testing.T) {
 	n := newCaptureNotifier()
-	cfg := authv2.DefaultConfig()
-	cfg.Argon2 = authv2test.FastPasswordParams
+	cfg := authv2test.Config()
 	cfg.RequireEmailVerification = true
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
 	u := e.register(t, "verify@example.com")

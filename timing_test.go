@@ -130,8 +130,7 @@ func TestPasswordResetRequestTimingDoesNotEnumerate(t *testing.T) {
 			continue
 		}
 		t.Run(b.name, func(t *testing.T) {
-			cfg := authv2.DefaultConfig()
-			cfg.Argon2 = authv2test.FastPasswordParams
+			cfg := authv2test.Config()
 			cfg.Throttle.RecoveryLimit = 10 * timingRuns * timingTries // this test is about timing, not the limit
 			m, err := authv2.New(append(b.opts(t), authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(),
 				authv2.WithNotifier(newCaptureNotifier()), authv2.WithLogger(discardLogger()))...)

@@ -78,7 +78,7 @@ func TestPasswordReset(t *testing.T) {
 // Requests beyond Throttle.RecoveryLimit answer 429 with Retry-After,
 // whether or not the address is registered.
 func TestPasswordResetThrottled(t *testing.T) {
-	cfg := authv2.DefaultConfig()
+	cfg := authv2test.Config()
 	cfg.Throttle.RecoveryLimit = 2
 	e := newEnv(t, authv2.WithConfig(cfg))
 	anon := e.api("")

@@ -13,7 +13,7 @@ import (
 )
 
 func TestEmailVerification(t *testing.T) {
-	cfg := authv2.DefaultConfig()
+	cfg := authv2test.Config()
 	cfg.RequireEmailVerification = true
 	e := newEnv(t, authv2.WithConfig(cfg))
 	anon := e.api("")
@@ -46,7 +46,7 @@ func TestEmailVerification(t *testing.T) {
 // verification on, the new address is pending until its token is used.
 func TestChangeEmail(t *testing.T) {
 	clock := authv2test.NewClock(time.Now())
-	cfg := authv2.DefaultConfig()
+	cfg := authv2test.Config()
 	cfg.RequireEmailVerification = true
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithClock(clock))
 	u := e.register("ada@example.com")

@@ -13,11 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/user"
 )
 
 // cheap keeps every test but the production-defaults one fast.
-var cheap = user.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+var cheap = authv2test.FastPasswordParams
 
 func newHasher(t testing.TB, p user.Argon2Params) *user.Hasher {
 	t.Helper()
