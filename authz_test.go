@@ -239,3 +239,27 @@ func assertRevocationReaches(t *testing.T, a, b *authv2.Manager) {
 	require.Eventually(t, func() bool { return !b.Can(ctx, p, "read", order("")) }, 100*time.Millisecond, time.Millisecond,
 		"instance B still allowed %v after the revocation on A", time.Since(revoked))
 }
+
+func TestAuthorizeBatchAndTopDenied(t *testing.T) {
+	as := memory.NewAuditStore()
+	e := newEnv(t, authv2.WithAuditStore(as))
+	p, _ := shop(t, e)
+	ds, err := e.m.AuthorizeBatch(t.Context(), p, []permission.Query{
+		{Action: "read", Resource: order("region:eu/store:42")},
+		{Action: "delete", Resource: order("region:eu/store:42")},
+		{Action: "delete", Resource: order("region:eu/store:42")},
+	}, permission.Request{})
+	require.NoError(t, err)
+	require.Len(t, ds, 3)
+	assert.True(t, ds[0].Allowed)
+	assert.False(t, ds[1].Allowed)
+	_, err = e.m.AuthorizeBatch(t.Context(), nil, nil, permission.Request{})
+	assert.ErrorIs(t, err, authv2.ErrUnauthenticated)
+
+	require.NoError(t, e.m.FlushAudit(t.Context()))
+	top, err := e.m.TopDenied(t.Context(), "acme", t0.Add(-time.Hour), t0.Add(time.Hour), 5)
+	require.NoError(t, err)
+	assert.Equal(t, []audit.Count{{Key: "orders:delete", N: 2}}, top)
+	_, err = e.m.Explain(t.Context(), nil, "read", order(""), permission.Request{})
+	assert.ErrorIs(t, err, authv2.ErrUnauthenticated)
+}

@@ -2,6 +2,7 @@ package authv2_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -223,4 +224,35 @@ func TestLimiterOutageFailsLoginClosed(t *testing.T) {
 	assert.Zero(t, u.FailedAttempts, "no attempt got as far as the password")
 	_, err = e.m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
 	require.NoError(t, err, "open sessions do not depend on the limiter")
+}
+
+// downSessions fails every call, as an unreachable server would.
+type downSessions struct{ session.Store }
+
+var errDown = store.Unavailable("session", errors.New("connection refused"))
+
+func (downSessions) ListByUser(context.Context, string, time.Time) ([]*session.Session, error) {
+	return nil, errDown
+}
+
+func (downSessions) Stats(context.Context, session.StatsFilter, time.Time) (session.Stats, error) {
+	return session.Stats{}, errDown
+}
+
+func (downSessions) RevokeUser(context.Context, string, session.RevokeFilter, time.Time, string) ([]string, error) {
+	return nil, errDown
+}
+
+func TestSessionStoreOutagesFailClosed(t *testing.T) {
+	e := newEnv(t, authv2.WithSessionStore(downSessions{memory.NewSessionStore()}), authv2.WithRateLimiter(memory.NewRateLimiter()))
+	_, err := e.m.ListSessions(t.Context(), "u")
+	assert.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+	_, err = e.m.SessionStats(t.Context(), session.StatsFilter{})
+	assert.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+	u := e.register(t, "down@example.com")
+	assert.ErrorIs(t, e.m.DisableUser(t.Context(), u.ID), authv2.ErrStoreUnavailable, "a disable that cannot end the sessions says so")
+	assert.ErrorIs(t, e.m.DeleteUser(t.Context(), u.ID), authv2.ErrStoreUnavailable)
+	got, err := e.m.User(t.Context(), u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, user.StatusDisabled, got.Status, "the status change itself stands")
 }
