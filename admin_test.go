@@ -112,18 +112,6 @@ func TestDeleteTenantEndsItsSessions(t *testing.T) {
 	assert.Empty(t, rs)
 }
 
-func TestUserLookup(t *testing.T) {
-	e := newEnv(t)
-	u := e.register(t, "lookup@example.com")
-	got, err := e.m.User(t.Context(), u.ID)
-	require.NoError(t, err)
-	assert.Equal(t, "lookup@example.com", got.Email)
-	_, err = e.m.User(t.Context(), "nope")
-	assert.ErrorIs(t, err, authv2.ErrNotFound)
-	assert.ErrorIs(t, e.m.AddMember(t.Context(), "acme", "nope"), authv2.ErrNotFound)
-	assert.ErrorIs(t, e.m.Bind(t.Context(), permission.Binding{}), authv2.ErrValidation)
-}
-
 // failOnceRevoke fails the first RevokeUser of one user.
 type failOnceRevoke struct {
 	session.Store
@@ -169,4 +157,26 @@ func TestDeleteTenantRevokesEveryoneDespiteAFailure(t *testing.T) {
 		found = found || ev.Attributes[audit.AttrAction] == "tenant.delete"
 	}
 	assert.True(t, found, "the deletion is audited")
+}
+
+// TestExpiredBindingDoesNotOpenATenant: a user whose only tie to a tenant
+// is a binding that has expired can neither log in to it nor switch to it.
+func TestExpiredBindingDoesNotOpenATenant(t *testing.T) {
+	e := newEnv(t)
+	u := e.register(t, "temp@example.com")
+	_, err := e.m.CreateTenant(t.Context(), "acme", "Acme")
+	require.NoError(t, err)
+	require.NoError(t, e.m.PutRole(t.Context(), &permission.Role{TenantID: "acme", Name: "viewer",
+		Grants: []permission.Grant{{Permission: "orders:read", Effect: permission.Allow}}}))
+	require.NoError(t, e.m.Bind(t.Context(), permission.Binding{UserID: u.ID, TenantID: "acme", Role: "viewer", ExpiresAt: e.clock.Now().Add(time.Hour)}))
+	res, err := e.m.Login(t.Context(), authv2.LoginInput{Email: "temp@example.com", Password: goodPassword, TenantID: "acme"})
+	require.NoError(t, err, "a live binding opens the tenant")
+
+	e.clock.Advance(2 * time.Hour)
+	outside := e.login(t, "temp@example.com")
+	_, err = e.m.Login(t.Context(), authv2.LoginInput{Email: "temp@example.com", Password: goodPassword, TenantID: "acme"})
+	require.ErrorIs(t, err, authv2.ErrNotMember)
+	_, err = e.m.SwitchTenant(t.Context(), outside.Token, "acme", "")
+	require.ErrorIs(t, err, authv2.ErrNotMember)
+	require.NotNil(t, res)
 }

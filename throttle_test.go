@@ -1,6 +1,7 @@
 package authv2_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -236,4 +237,121 @@ func TestReauthenticateReservesBeforeHashing(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.m.Reauthenticate(t.Context(), res.Token, goodPassword)
 	require.NoError(t, err, "a right password gave back its reservation")
+}
+
+func loginAs(e *env, email, password, ip string) error {
+	_, err := e.m.Login(context.Background(), authv2.LoginInput{Email: email, Password: password, Client: session.ClientInfo{IP: ip}})
+	return err
+}
+
+func distinctThrottle() authv2.ThrottleConfig {
+	th := authv2.DefaultConfig().Throttle
+	th.DistinctError = true
+	return th
+}
+
+func TestASVS_2_2_1_ThrottleFailedLogins(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.Throttle = distinctThrottle()
+	e := newEnv(t, authv2.WithConfig(cfg))
+	u := e.register(t, "victim@example.com")
+	for i := range 9 {
+		require.ErrorIs(t, loginAs(e, "victim@example.com", "wrong guess!", "192.0.2.1"), authv2.ErrInvalidCredentials, "failure %d", i+1)
+	}
+	require.NoError(t, loginAs(e, "victim@example.com", goodPassword, "192.0.2.1"), "nine failures do not throttle")
+	for range 10 {
+		require.ErrorIs(t, loginAs(e, "victim@example.com", "wrong guess!", "192.0.2.1"), authv2.ErrInvalidCredentials)
+	}
+	err := loginAs(e, "victim@example.com", goodPassword, "192.0.2.1")
+	var te *authv2.ThrottledError
+	require.ErrorAs(t, err, &te, "the tenth failure starts a throttle: even the right password is refused")
+	assert.Equal(t, 30*time.Second, te.RetryAfter)
+	assert.NotEmpty(t, e.sink.OfType(audit.TypeLockout), "lockouts are audited")
+
+	e.clock.Advance(31 * time.Second)
+	require.ErrorIs(t, loginAs(e, "victim@example.com", "wrong guess!", "192.0.2.1"), authv2.ErrInvalidCredentials)
+	err = loginAs(e, "victim@example.com", goodPassword, "192.0.2.1")
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, 2*time.Minute, te.RetryAfter, "the delay doubles per failure (the refused attempt counted too)")
+
+	e.clock.Advance(2*time.Minute + time.Second)
+	require.NoError(t, loginAs(e, "victim@example.com", goodPassword, "192.0.2.1"))
+	got, err := e.stores.Users.Get(t.Context(), u.ID)
+	require.NoError(t, err)
+	assert.Zero(t, got.FailedAttempts, "a success resets the counter")
+}
+
+func TestNIST_5_2_2_ThrottleHoldsWhenIPsRotate(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "rotate@example.com")
+	for i := range 10 {
+		_ = loginAs(e, "rotate@example.com", "wrong guess!", fmt.Sprintf("198.51.100.%d", i))
+	}
+	assert.ErrorIs(t, loginAs(e, "rotate@example.com", goodPassword, "203.0.113.99"), authv2.ErrInvalidCredentials,
+		"the account throttle holds from a fresh IP, with the generic error by default")
+}
+
+func TestNIST_5_2_2_NeverHundredFailuresWithoutLock(t *testing.T) {
+	e := newEnv(t)
+	u := e.register(t, "hundred@example.com")
+	locks := 0
+	for range 100 {
+		err := loginAs(e, "hundred@example.com", "wrong guess!", "")
+		require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+		got, err := e.stores.Users.Get(t.Context(), u.ID)
+		require.NoError(t, err)
+		if got.LockedUntil.After(e.clock.Now()) {
+			locks++
+			e.clock.Set(got.LockedUntil) // the attacker waits the lock out
+		}
+	}
+	assert.GreaterOrEqual(t, locks, 90, "every failure from the tenth on is followed by a lock")
+}
+
+func TestASVS_2_2_1_ThrottlePerIPAcrossAccounts(t *testing.T) {
+	th := distinctThrottle()
+	th.IPLimit, th.IPWindow = 20, time.Hour
+	cfg := authv2test.Config()
+	cfg.Throttle = th
+	e := newEnv(t, authv2.WithConfig(cfg))
+	e.register(t, "target@example.com")
+	for i := range 20 { // password spraying: one guess per account
+		require.ErrorIs(t, loginAs(e, fmt.Sprintf("user%d@example.com", i), "Summer2026!", "192.0.2.66"), authv2.ErrInvalidCredentials)
+	}
+	var te *authv2.ThrottledError
+	require.ErrorAs(t, loginAs(e, "target@example.com", goodPassword, "192.0.2.66"), &te, "the IP is over its limit")
+	assert.Equal(t, time.Hour, te.RetryAfter)
+	assert.NoError(t, loginAs(e, "target@example.com", goodPassword, "192.0.2.67"), "other clients are unaffected")
+	e.clock.Advance(time.Hour + time.Second)
+	assert.NoError(t, loginAs(e, "target@example.com", goodPassword, "192.0.2.66"), "the window slides")
+}
+
+func TestUnknownEmailIsThrottledLikeAnAccount(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.Throttle = distinctThrottle()
+	e := newEnv(t, authv2.WithConfig(cfg))
+	e.register(t, "real@example.com")
+	for range 10 {
+		require.ErrorIs(t, loginAs(e, "real@example.com", "wrong guess!", ""), authv2.ErrInvalidCredentials)
+		require.ErrorIs(t, loginAs(e, "ghost@example.com", "wrong guess!", ""), authv2.ErrInvalidCredentials)
+	}
+	assert.ErrorIs(t, loginAs(e, "real@example.com", "wrong guess!", ""), authv2.ErrThrottled)
+	assert.ErrorIs(t, loginAs(e, "ghost@example.com", "wrong guess!", ""), authv2.ErrThrottled)
+}
+
+func TestASVS_2_2_1_ConcurrentFailuresCountedExactly(t *testing.T) {
+	e := newEnv(t)
+	u := e.register(t, "flood@example.com")
+	const n = 500
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			assert.ErrorIs(t, loginAs(e, "flood@example.com", "wrong guess!", ""), authv2.ErrInvalidCredentials)
+		})
+	}
+	wg.Wait()
+	got, err := e.stores.Users.Get(t.Context(), u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, n, got.FailedAttempts, "every failure, throttled or not, is recorded")
+	assert.Len(t, e.sink.OfType(audit.TypeLoginFailure), n)
 }
