@@ -75,10 +75,8 @@ func TestHostileInputIsAValidationError(t *testing.T) {
 	}
 	for name, opts := range stores {
 		t.Run(name, func(t *testing.T) {
-			m, err := authv2.New(append(opts(t), authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(), authv2.WithNotifier(newCaptureNotifier()))...)
-			require.NoError(t, err)
-			t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
-			_, err = m.CreateTenant(t.Context(), "acme", "Acme")
+			m := authv2test.NewManager(t, append(opts(t), authv2.WithNotifier(newCaptureNotifier()))...)
+			_, err := m.CreateTenant(t.Context(), "acme", "Acme")
 			require.NoError(t, err)
 			_, err = m.Register(t.Context(), authv2.RegisterInput{Email: "victim@example.com", Password: goodPassword})
 			require.NoError(t, err)

@@ -243,9 +243,7 @@ func TestNoLoginOutlivesARacingAccountChange(t *testing.T) {
 						pausing := &pausingSessions{Store: stores.sessions, after: after}
 						stores.sessions = pausing
 						n := newCaptureNotifier()
-						m, err := authv2.New(append(stores.options(), authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(), authv2.WithNotifier(n))...)
-						require.NoError(t, err)
-						t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
+						m := authv2test.NewManager(t, append(stores.options(), authv2.WithNotifier(n))...)
 						ctx := t.Context()
 						u, err := m.Register(ctx, authv2.RegisterInput{Email: "racer@example.com", Password: goodPassword})
 						require.NoError(t, err)

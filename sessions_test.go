@@ -276,11 +276,9 @@ func TestReuseEndsEveryDescendantHoweverLongTheChain(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-			m, err := authv2.New(append(b.opts(t), authv2.WithClock(clk), authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing())...)
-			require.NoError(t, err)
-			t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
+			m := authv2test.NewManager(t, append(b.opts(t), authv2.WithClock(clk))...)
 			ctx := t.Context()
-			_, err = m.Register(ctx, authv2.RegisterInput{Email: "chain@example.com", Password: goodPassword})
+			_, err := m.Register(ctx, authv2.RegisterInput{Email: "chain@example.com", Password: goodPassword})
 			require.NoError(t, err)
 			res, err := m.Login(ctx, authv2.LoginInput{Email: "chain@example.com", Password: goodPassword})
 			require.NoError(t, err)
