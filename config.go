@@ -4,9 +4,12 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-playground/validator/v10"
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/permission"
@@ -17,29 +20,33 @@ import (
 // Config holds every tunable value; pass it to New with WithConfig, the
 // one way to set a value (options carry dependencies only). The zero
 // value is not valid; start from DefaultConfig or ConfigFromEnv.
+//
+// A field's own range is its validate tag (validator/v10, as for flow
+// inputs), so the rule sits next to the field it bounds; rules between
+// fields are code in Validate.
 type Config struct {
 	Session session.Policy
 
 	// PasswordMinLength and PasswordMaxLength count Unicode code points.
-	PasswordMinLength int
-	PasswordMaxLength int
+	PasswordMinLength int `validate:"min=8"`
+	PasswordMaxLength int `validate:"min=64,max=128"`
 	// Argon2 is the hashing cost for new hashes; weaker stored hashes are
 	// upgraded on the next successful login.
 	Argon2 user.Argon2Params
 	// HashConcurrency bounds concurrent password hashes; 0 means GOMAXPROCS.
-	HashConcurrency int
+	HashConcurrency int `validate:"min=0"`
 
 	Throttle ThrottleConfig
 
 	// ReauthWindow is how recent a credential proof must be for sensitive
 	// operations (change password or email, manage other users' sessions).
-	ReauthWindow time.Duration
+	ReauthWindow time.Duration `validate:"gt=0"`
 	// RevokeOnPasswordChange ends every other session of a user who
 	// changes their password.
 	RevokeOnPasswordChange bool
 	// ResetTokenTTL and VerifyTokenTTL bound single-use tokens.
-	ResetTokenTTL  time.Duration
-	VerifyTokenTTL time.Duration
+	ResetTokenTTL  time.Duration `validate:"gt=0,max=24h"`
+	VerifyTokenTTL time.Duration `validate:"gt=0"`
 	// RequireEmailVerification registers users as pending_verification,
 	// and refuses their logins until they verify.
 	RequireEmailVerification bool
@@ -53,26 +60,26 @@ type Config struct {
 	AuditAllowRate float64
 
 	// AuditQueueSize bounds the audit events waiting for their sinks.
-	AuditQueueSize int
+	AuditQueueSize int `validate:"min=1"`
 	// AuditDropWhenFull drops (and counts) events when the audit queue is
 	// full, instead of making the caller wait.
 	AuditDropWhenFull bool
 	// AuditBatchSize caps the events given to one sink write.
-	AuditBatchSize int
+	AuditBatchSize int `validate:"min=1"`
 	// AuditMaxLatency lets a sink wait this long for a batch to fill; 0
 	// writes as soon as the sink is free (batches then grow under load).
-	AuditMaxLatency time.Duration
+	AuditMaxLatency time.Duration `validate:"min=0"`
 	// AuditBackoffMin and AuditBackoffMax bound the wait after a failed
 	// sink write: the minimum first, doubling up to the maximum.
 	AuditBackoffMin time.Duration
 	AuditBackoffMax time.Duration
 	// AuditWriteTimeout bounds one sink write; 0 means no bound beyond
 	// Close's context.
-	AuditWriteTimeout time.Duration
+	AuditWriteTimeout time.Duration `validate:"min=0"`
 
 	// PolicyCacheSize bounds the compiled (tenant, user) policies kept in
 	// memory; 0 compiles on every check, which only tests want.
-	PolicyCacheSize int
+	PolicyCacheSize int `validate:"min=0"`
 	// PolicyMaxStaleness bounds how long a revoked permission keeps working
 	// on an instance that hears no policy bus message: the engine asks the
 	// store again after it. 0 asks on every check; a negative value never
@@ -81,7 +88,7 @@ type Config struct {
 	// PolicyCostLimit caps the CEL cost of evaluating one condition; a
 	// condition over it fails to evaluate (an allow does not match, a deny
 	// denies).
-	PolicyCostLimit uint64
+	PolicyCostLimit uint64 `validate:"min=1"`
 
 	// HTTP holds the middleware's settings: cookie, proxies, origins,
 	// development mode.
@@ -89,7 +96,7 @@ type Config struct {
 
 	// CleanupInterval is how often expired sessions are purged from the
 	// session store; 0 disables the background purge.
-	CleanupInterval time.Duration
+	CleanupInterval time.Duration `validate:"min=0"`
 }
 
 // ThrottleConfig limits password guessing.
@@ -98,7 +105,7 @@ type ThrottleConfig struct {
 	// of BaseDelay, doubling with each further failure up to MaxDelay.
 	// At most 100, so no account sees 100 failures without a lock (NIST
 	// SP 800-63B 5.2.2).
-	AfterFailures int
+	AfterFailures int `validate:"min=1,max=100"`
 	BaseDelay     time.Duration
 	MaxDelay      time.Duration
 	// IPLimit failed attempts per IPWindow from one client IP, across
@@ -109,7 +116,7 @@ type ThrottleConfig struct {
 	// client for the IP limit: one host commonly holds a whole /64, so
 	// counting per address would let it rotate past the limit. IPv4
 	// addresses (IPv4-mapped IPv6 included) count per address.
-	IPv6Prefix int
+	IPv6Prefix int `validate:"min=32,max=128"`
 	// RecoveryLimit bounds the password-reset and verification requests
 	// for one address or user per RecoveryWindow, whether or not it has an
 	// account, so nobody can flood a mailbox through authv2. Requests and
@@ -152,59 +159,88 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate returns a *ConfigError naming the first field out of range.
+// Validate returns a *ConfigError naming the first field out of range:
+// the session policy, then each field's own range (its validate tag, in
+// field order), then the rules between fields, argon2id and HTTP.
 func (c Config) Validate() error {
 	if err := c.Session.Validate(); err != nil {
 		return &ConfigError{Field: "Session", Reason: err.Error()}
 	}
+	if err := configValidator.Struct(c); err != nil {
+		var verrs validator.ValidationErrors
+		if !errors.As(err, &verrs) || len(verrs) == 0 {
+			return &ConfigError{Field: "Config", Reason: err.Error()}
+		}
+		return configErrorFor(verrs[0])
+	}
 	switch {
-	case c.PasswordMinLength < 8:
-		return &ConfigError{Field: "PasswordMinLength", Reason: "must be at least 8 (NIST SP 800-63B)"}
-	case c.PasswordMaxLength < 64 || c.PasswordMaxLength > 128:
-		return &ConfigError{Field: "PasswordMaxLength", Reason: "must be between 64 and 128"}
 	case c.PasswordMinLength > c.PasswordMaxLength:
 		return &ConfigError{Field: "PasswordMinLength", Reason: "must not exceed PasswordMaxLength"}
-	case c.HashConcurrency < 0:
-		return &ConfigError{Field: "HashConcurrency", Reason: "must not be negative"}
-	case c.Throttle.AfterFailures < 1 || c.Throttle.AfterFailures > 100:
-		return &ConfigError{Field: "Throttle.AfterFailures", Reason: "must be between 1 and 100"}
 	case c.Throttle.BaseDelay <= 0 || c.Throttle.MaxDelay < c.Throttle.BaseDelay:
 		return &ConfigError{Field: "Throttle.BaseDelay", Reason: "must be positive and not above MaxDelay"}
 	case c.Throttle.IPLimit < 0 || (c.Throttle.IPLimit > 0 && c.Throttle.IPWindow <= 0):
 		return &ConfigError{Field: "Throttle.IPLimit", Reason: "must not be negative, with a positive IPWindow"}
 	case c.Throttle.RecoveryLimit < 1 || c.Throttle.RecoveryWindow <= 0:
 		return &ConfigError{Field: "Throttle.RecoveryLimit", Reason: "must be positive, with a positive RecoveryWindow"}
-	case c.Throttle.IPv6Prefix < 32 || c.Throttle.IPv6Prefix > 128:
-		return &ConfigError{Field: "Throttle.IPv6Prefix", Reason: "must be between 32 and 128"}
-	case c.ReauthWindow <= 0:
-		return &ConfigError{Field: "ReauthWindow", Reason: "must be positive"}
-	case c.ResetTokenTTL <= 0 || c.ResetTokenTTL > 24*time.Hour:
-		return &ConfigError{Field: "ResetTokenTTL", Reason: "must be positive and at most 24h"}
-	case c.VerifyTokenTTL <= 0:
-		return &ConfigError{Field: "VerifyTokenTTL", Reason: "must be positive"}
-	case !(c.AuditAllowRate >= 0 && c.AuditAllowRate <= 1): // also NaN
+	// Code, not a tag: validator's min and max let NaN through.
+	case !(c.AuditAllowRate >= 0 && c.AuditAllowRate <= 1):
 		return &ConfigError{Field: "AuditAllowRate", Reason: "must be between 0 and 1"}
-	case c.AuditQueueSize < 1:
-		return &ConfigError{Field: "AuditQueueSize", Reason: "must be at least 1"}
-	case c.AuditBatchSize < 1:
-		return &ConfigError{Field: "AuditBatchSize", Reason: "must be at least 1"}
-	case c.AuditMaxLatency < 0:
-		return &ConfigError{Field: "AuditMaxLatency", Reason: "must not be negative"}
 	case c.AuditBackoffMin <= 0 || c.AuditBackoffMax < c.AuditBackoffMin:
 		return &ConfigError{Field: "AuditBackoffMin", Reason: "must be positive and not above AuditBackoffMax"}
-	case c.AuditWriteTimeout < 0:
-		return &ConfigError{Field: "AuditWriteTimeout", Reason: "must not be negative"}
-	case c.PolicyCacheSize < 0:
-		return &ConfigError{Field: "PolicyCacheSize", Reason: "must not be negative"}
-	case c.PolicyCostLimit < 1:
-		return &ConfigError{Field: "PolicyCostLimit", Reason: "must be at least 1"}
-	case c.CleanupInterval < 0:
-		return &ConfigError{Field: "CleanupInterval", Reason: "must not be negative"}
 	}
 	if err := c.Argon2.Validate(); err != nil {
 		return &ConfigError{Field: "Argon2", Reason: err.Error()}
 	}
 	return c.HTTP.Validate()
+}
+
+// configValidator checks Config's validate tags; it caches each struct's
+// rules, so one serves every call.
+var configValidator = validator.New()
+
+// citations name the source of a bound that is not the library's choice.
+var citations = map[string]string{"PasswordMinLength": " (NIST SP 800-63B)"}
+
+// configErrorFor turns validator's report on one field into the
+// *ConfigError callers match on: Field is the Config path
+// ("Throttle.AfterFailures"), Reason the field's whole rule in words
+// (ConfigFromEnv then adds the AUTHV2_* variables that set it).
+func configErrorFor(fe validator.FieldError) *ConfigError {
+	_, field, _ := strings.Cut(fe.StructNamespace(), ".") // drop "Config."
+	t := reflect.TypeFor[Config]()
+	var sf reflect.StructField
+	for name := range strings.SplitSeq(field, ".") {
+		sf, _ = t.FieldByName(name)
+		t = sf.Type
+	}
+	return &ConfigError{Field: field, Reason: describeRule(sf.Tag.Get("validate")) + citations[field]}
+}
+
+// describeRule says in words what a validate tag of Config accepts: the
+// reasons Validate gave when the rules were code.
+func describeRule(tag string) string {
+	rules := map[string]string{}
+	for r := range strings.SplitSeq(tag, ",") {
+		k, v, _ := strings.Cut(r, "=")
+		rules[k] = v
+	}
+	lo, hasMin := rules["min"]
+	hi, hasMax := rules["max"]
+	gt, positive := rules["gt"]
+	positive = positive && gt == "0"
+	switch {
+	case hasMin && hasMax:
+		return "must be between " + lo + " and " + hi
+	case positive && hasMax:
+		return "must be positive and at most " + hi
+	case positive:
+		return "must be positive"
+	case lo == "0":
+		return "must not be negative"
+	case hasMin:
+		return "must be at least " + lo
+	}
+	return "is invalid (" + tag + ")"
 }
 
 // envVar describes one AUTHV2_* variable; the README's table lists them.

@@ -1,7 +1,9 @@
 package authv2
 
 import (
+	"math"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +114,40 @@ func TestConfigValidateNamesEachField(t *testing.T) {
 			assert.Contains(t, ce.Error(), field)
 		}
 	}
+}
+
+// The reasons are those Validate gave when each range was code, now
+// said from the field's validate tag; a tag describeRule cannot put in
+// words fails here rather than reaching an operator as "is invalid".
+func TestConfigValidateReasons(t *testing.T) {
+	for reason, mutate := range map[string]func(*Config){
+		"must be at least 8 (NIST SP 800-63B)": func(c *Config) { c.PasswordMinLength = 7 },
+		"must be between 1 and 100":            func(c *Config) { c.Throttle.AfterFailures = 0 },
+		"must not be negative":                 func(c *Config) { c.HashConcurrency = -1 },
+		"must be positive and at most 24h":     func(c *Config) { c.ResetTokenTTL = 0 },
+		"must be positive":                     func(c *Config) { c.ReauthWindow = -time.Second },
+		"must be at least 1":                   func(c *Config) { c.PolicyCostLimit = 0 },
+		"must be between 0 and 1":              func(c *Config) { c.AuditAllowRate = math.NaN() },
+	} {
+		c := DefaultConfig()
+		mutate(&c)
+		var ce *ConfigError
+		if assert.ErrorAs(t, c.Validate(), &ce, reason) {
+			assert.Equal(t, reason, ce.Reason)
+		}
+	}
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for f := range typ.Fields() {
+			if tag := f.Tag.Get("validate"); tag != "" {
+				assert.NotContains(t, describeRule(tag), "is invalid", f.Name)
+			}
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config]())
 }
 
 func TestConfigFromEnvReadsTheProcessEnvironment(t *testing.T) {

@@ -27,16 +27,17 @@ func (e *InsecureCookieError) Error() string {
 // Is makes errors.Is(err, ErrInsecureCookie) true.
 func (e *InsecureCookieError) Is(target error) bool { return target == ErrInsecureCookie }
 
-// cookieSettings returns the settings of the Middleware that saw r, or the
-// Manager's when r did not go through one.
-func (m *Manager) cookieSettings(r *http.Request) (*mwSettings, *requestInfo, error) {
+// cookieSettings returns the settings of the Middleware that saw r, whose
+// request information already says whether r came over TLS, or the
+// Manager's when r did not go through one. The cookie's attributes are
+// Config.HTTP's either way.
+func (m *Manager) cookieSettings(r *http.Request) (*mwSettings, *requestInfo) {
 	if r != nil {
 		if ri, ok := r.Context().Value(requestKey).(*requestInfo); ok {
-			return ri.settings, ri, nil
+			return ri.settings, ri
 		}
 	}
-	s, err := m.settings(nil)
-	return s, nil, err
+	return m.settings(nil), nil
 }
 
 // SetSessionCookie sends res's token as the session cookie: HttpOnly,
@@ -44,17 +45,14 @@ func (m *Manager) cookieSettings(r *http.Request) (*mwSettings, *requestInfo, er
 // session's absolute deadline. With res.DeviceToken it also sends the
 // device cookie (the session cookie's name + "-device", the same
 // attributes, expiring with the device's trust); read it back with
-// DeviceToken. It marks the response no-store. The settings are those of
-// the Middleware r went through (the Manager's when none). Over plain HTTP
+// DeviceToken. It marks the response no-store. The name and attributes
+// are Config.HTTP's, those every Middleware reads. Over plain HTTP
 // it refuses with an *InsecureCookieError unless development mode is on.
 func (m *Manager) SetSessionCookie(w http.ResponseWriter, r *http.Request, res *LoginResult) error {
 	if res == nil || res.Token == "" || res.Session == nil {
 		return errors.New("authv2: SetSessionCookie needs a LoginResult with a token and session")
 	}
-	s, ri, err := m.cookieSettings(r)
-	if err != nil {
-		return err
-	}
+	s, ri := m.cookieSettings(r)
 	c := s.cookie(res.Token)
 	if !s.DevelopmentMode {
 		secure := ri != nil && ri.tls
@@ -81,15 +79,12 @@ func (m *Manager) SetSessionCookie(w http.ResponseWriter, r *http.Request, res *
 
 // DeviceToken returns the device token in r's device cookie, "" if none:
 // pass it to Login as LoginInput.DeviceToken. The cookie's name follows
-// the settings of the Middleware r went through, as in SetSessionCookie.
+// Config.HTTP, as in SetSessionCookie.
 func (m *Manager) DeviceToken(r *http.Request) string {
 	if r == nil {
 		return ""
 	}
-	s, _, err := m.cookieSettings(r)
-	if err != nil {
-		return ""
-	}
+	s, _ := m.cookieSettings(r)
 	c, err := r.Cookie(s.deviceCookie("").Name)
 	if err != nil {
 		return ""
@@ -100,13 +95,10 @@ func (m *Manager) DeviceToken(r *http.Request) string {
 // ClearSessionCookie tells the browser to drop the session cookie and
 // marks the response no-store. The device cookie stays: logging out does
 // not make the device a stranger. Call it on logout, after Logout ended the
-// session on the server. r selects the Middleware's settings, as in
-// SetSessionCookie; it may be nil.
+// session on the server. The cookie is Config.HTTP's, as in
+// SetSessionCookie; r may be nil.
 func (m *Manager) ClearSessionCookie(w http.ResponseWriter, r *http.Request) {
-	s, _, err := m.cookieSettings(r)
-	if err != nil {
-		return // the Manager's own settings were validated; nothing to clear otherwise
-	}
+	s, _ := m.cookieSettings(r)
 	c := s.cookie("")
 	c.MaxAge = -1
 	c.Expires = time.Unix(0, 0)

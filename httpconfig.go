@@ -1,8 +1,9 @@
 package authv2
 
 // This file holds the net/http integration's configuration: HTTPConfig
-// (Config.HTTP), the options of Middleware and Require, and how they
-// resolve over the Manager's configuration.
+// (Config.HTTP), the values, and the options of Middleware and Require,
+// the per-mount switches (which credentials to read, whether to require
+// one, how to answer a refusal).
 
 import (
 	"net/http"
@@ -71,12 +72,11 @@ func (c HTTPConfig) cookieName() string {
 	return strings.TrimPrefix(n, "__Secure-")
 }
 
-// httpConfig is the Manager-wide HTTP configuration (Config.HTTP) that
-// options to Middleware and Require start from.
-func (m *Manager) httpConfig() HTTPConfig { return m.cfg.HTTP }
-
-// MiddlewareOption configures Middleware and Require. Options are sealed:
-// only this package implements them.
+// MiddlewareOption configures one Middleware or Require. Options are
+// switches of that mount only; the values (cookie name, SameSite, trusted
+// proxies and origins, development mode) are Config.HTTP's, so the
+// cookie SetSessionCookie sends outside any Middleware is the one every
+// Middleware reads. Options are sealed: only this package implements them.
 type MiddlewareOption interface{ applyMiddleware(*mwSettings) }
 
 type mwOptionFunc func(*mwSettings)
@@ -91,39 +91,6 @@ type mwSettings struct {
 	request                             func(*http.Request) permission.Request
 	proxies                             proxyList
 	cop                                 *http.CrossOriginProtection
-}
-
-// WithHTTPConfig replaces the HTTP configuration for this middleware.
-func WithHTTPConfig(c HTTPConfig) MiddlewareOption {
-	return mwOptionFunc(func(s *mwSettings) { s.HTTPConfig = c })
-}
-
-// WithCookieName sets the session cookie's name.
-func WithCookieName(name string) MiddlewareOption {
-	return mwOptionFunc(func(s *mwSettings) { s.CookieName = name })
-}
-
-// WithSameSite sets the session cookie's SameSite mode (Lax or Strict).
-func WithSameSite(mode http.SameSite) MiddlewareOption {
-	return mwOptionFunc(func(s *mwSettings) { s.SameSite = mode })
-}
-
-// WithTrustedProxies sets the peers whose forwarding headers are believed
-// (see ParseTrustedProxies for a textual list).
-func WithTrustedProxies(p ...netip.Prefix) MiddlewareOption {
-	return mwOptionFunc(func(s *mwSettings) { s.TrustedProxies = append([]netip.Prefix(nil), p...) })
-}
-
-// WithTrustedOrigins lets these origins send cross-origin unsafe requests
-// with the session cookie.
-func WithTrustedOrigins(origins ...string) MiddlewareOption {
-	return mwOptionFunc(func(s *mwSettings) { s.TrustedOrigins = append([]string(nil), origins...) })
-}
-
-// WithDevelopmentMode allows the session cookie over plain HTTP, without
-// the __Host- prefix and Secure. Never use it in production.
-func WithDevelopmentMode() MiddlewareOption {
-	return mwOptionFunc(func(s *mwSettings) { s.DevelopmentMode = true })
 }
 
 // WithoutCookie stops the middleware reading the session cookie: only
@@ -161,17 +128,12 @@ func WithRequest(fn func(*http.Request) permission.Request) MiddlewareOption {
 	return mwOptionFunc(func(s *mwSettings) { s.request = fn })
 }
 
-// settings resolves options over the Manager's HTTP configuration.
-func (m *Manager) settings(opts []MiddlewareOption) (*mwSettings, error) {
-	s := &mwSettings{HTTPConfig: m.httpConfig(), onError: DefaultErrorHandler}
+// settings resolves options over the Manager's HTTP configuration
+// (Config.HTTP, validated by New, so resolving cannot fail).
+func (m *Manager) settings(opts []MiddlewareOption) *mwSettings {
+	s := &mwSettings{HTTPConfig: m.cfg.HTTP, onError: DefaultErrorHandler}
 	for _, o := range opts {
 		o.applyMiddleware(s)
-	}
-	if s.SameSite == 0 {
-		s.SameSite = http.SameSiteLaxMode
-	}
-	if err := s.Validate(); err != nil {
-		return nil, err
 	}
 	if s.onError == nil {
 		s.onError = DefaultErrorHandler
@@ -179,18 +141,7 @@ func (m *Manager) settings(opts []MiddlewareOption) (*mwSettings, error) {
 	s.proxies = proxyList(s.TrustedProxies)
 	s.cop = http.NewCrossOriginProtection()
 	for _, o := range s.TrustedOrigins {
-		_ = s.cop.AddTrustedOrigin(o) // checked by Validate
-	}
-	return s, nil
-}
-
-// mustSettings is settings for constructors that cannot return an error.
-func (m *Manager) mustSettings(opts []MiddlewareOption) *mwSettings {
-	s, err := m.settings(opts)
-	if err != nil {
-		// Like http.ServeMux.Handle with a bad pattern: a wiring mistake
-		// found at start-up, before any request is served.
-		panic(err)
+		_ = s.cop.AddTrustedOrigin(o) // checked by Config.Validate in New
 	}
 	return s
 }

@@ -28,11 +28,12 @@ import (
 // through the ErrorHandler (DefaultErrorHandler writes problem+json).
 // The response writer is not wrapped.
 //
-// Middleware panics if the options are invalid (an invalid cookie name,
-// SameSite=None, a malformed trusted origin): a wiring mistake found at
-// start-up. Check values from outside first with HTTPConfig.Validate.
+// The cookie name, SameSite mode, trusted proxies and origins and
+// development mode are Config.HTTP's; opts only choose this mount's
+// behaviour (RequireAuthentication, WithoutCookie, WithoutBearer,
+// WithoutCSRFProtection, WithErrorHandler).
 func (m *Manager) Middleware(opts ...MiddlewareOption) func(http.Handler) http.Handler {
-	s := m.mustSettings(opts)
+	s := m.settings(opts)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ri := &requestInfo{

@@ -17,13 +17,15 @@ func FuzzClientIP(f *testing.F) {
 	f.Add("unknown", "for=_hidden, for=unknown", "http")
 	f.Add(",,,", `for="`, "")
 	f.Add("[::1", "for=[::1", "https,http")
-	m, err := authv2.New()
+	cfg := authv2.DefaultConfig()
+	cfg.HTTP.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	m, err := authv2.New(authv2.WithConfig(cfg))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = m.Close(f.Context()) })
 	var got string
-	h := m.Middleware(authv2.WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8")))(
+	h := m.Middleware()(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, _ := authv2.ClientFrom(r.Context())
 			got = c.IP

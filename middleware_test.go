@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 )
@@ -46,6 +47,27 @@ func serve(m *authv2.Manager, r *http.Request, opts ...authv2.MiddlewareOption) 
 	rec := httptest.NewRecorder()
 	m.Middleware(opts...)(recordingHandler(s)).ServeHTTP(rec, r)
 	return rec, s
+}
+
+// httpConfig is WithConfig with authv2test.Config whose HTTP values set
+// changes: the middleware's values are the Manager's Config.HTTP.
+func httpConfig(set func(*authv2.HTTPConfig)) authv2.Option {
+	c := authv2test.Config()
+	set(&c.HTTP)
+	return authv2.WithConfig(c)
+}
+
+// withHTTP returns a second Manager over e's stores and clock with
+// Config.HTTP changed by set, for a test that takes a session of e.m
+// through other HTTP values.
+func (e *env) withHTTP(t testing.TB, set func(*authv2.HTTPConfig)) *authv2.Manager {
+	t.Helper()
+	m, err := authv2.New(authv2.WithClock(e.clock), httpConfig(set), authv2.WithInsecurePasswordHashing(),
+		authv2.WithUserStore(e.stores.Users), authv2.WithSessionStore(e.sessions),
+		authv2.WithPermissionStore(e.stores.Permissions), authv2.WithLogger(discardLogger()))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
+	return m
 }
 
 func decodeProblem(t *testing.T, rec *httptest.ResponseRecorder) authv2.Problem {
@@ -103,7 +125,7 @@ func TestMiddlewareCookie(t *testing.T) {
 	// Development mode reads the cookie without its __Host- prefix.
 	r = httptest.NewRequest(http.MethodGet, "/me", nil)
 	r.AddCookie(&http.Cookie{Name: "authv2", Value: res.Token})
-	_, s = serve(e.m, r, authv2.WithDevelopmentMode())
+	_, s = serve(e.withHTTP(t, func(c *authv2.HTTPConfig) { c.DevelopmentMode = true }), r)
 	require.NotNil(t, s.principal)
 }
 
@@ -227,9 +249,9 @@ func TestMiddlewareErrorHandler(t *testing.T) {
 }
 
 func TestMiddlewareClientIP(t *testing.T) {
-	e := newEnv(t)
 	proxies, err := authv2.ParseTrustedProxies("10.0.0.0/8, 2001:db8:ffff::/48, 192.0.2.200")
 	require.NoError(t, err)
+	e := newEnv(t, httpConfig(func(c *authv2.HTTPConfig) { c.TrustedProxies = proxies }))
 	tests := []struct {
 		name    string
 		remote  string
@@ -258,7 +280,7 @@ func TestMiddlewareClientIP(t *testing.T) {
 			for k, v := range tt.headers {
 				r.Header.Set(k, v)
 			}
-			_, s := serve(e.m, r, authv2.WithTrustedProxies(proxies...))
+			_, s := serve(e.m, r)
 			assert.Equal(t, tt.want, s.client.IP)
 		})
 	}
@@ -269,22 +291,22 @@ func TestMiddlewareClientIP(t *testing.T) {
 // The client IP the middleware derives is the one sessions and audit
 // events record.
 func TestMiddlewarePassesClientToAuthenticate(t *testing.T) {
-	e := newEnv(t, authv2.WithSecurityPolicy(session.RejectIPChange(32, 128)))
+	e := newEnv(t, authv2.WithSecurityPolicy(session.RejectIPChange(32, 128)),
+		httpConfig(func(c *authv2.HTTPConfig) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} }))
 	e.register(t, "ada@example.com")
 	res := e.login(t, "ada@example.com") // from 192.0.2.10
-	proxies := authv2.WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8"))
 
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.RemoteAddr = "10.0.0.1:555"
 	r.Header.Set("X-Forwarded-For", "192.0.2.10")
 	r.Header.Set("Authorization", "Bearer "+res.Token)
 	r.Header.Set("User-Agent", "test-agent/1")
-	rec, s := serve(e.m, r, proxies)
+	rec, s := serve(e.m, r)
 	require.Equal(t, http.StatusNoContent, rec.Code)
 	require.NotNil(t, s.principal)
 
 	r.Header.Set("X-Forwarded-For", "198.51.100.99")
-	rec, s = serve(e.m, r, proxies)
+	rec, s = serve(e.m, r)
 	assert.False(t, s.called)
 	assert.Equal(t, http.StatusUnauthorized, rec.Code)
 }
@@ -339,7 +361,8 @@ func TestMiddlewareCSRF(t *testing.T) {
 	assert.NotNil(t, s.principal)
 
 	// Trusted origins pass.
-	rec, s = serve(e.m, post(crossSite, true), authv2.WithTrustedOrigins("https://evil.example"))
+	trusting := e.withHTTP(t, func(c *authv2.HTTPConfig) { c.TrustedOrigins = []string{"https://evil.example"} })
+	rec, s = serve(trusting, post(crossSite, true))
 	assert.Equal(t, http.StatusNoContent, rec.Code)
 	assert.NotNil(t, s.principal)
 
@@ -348,24 +371,26 @@ func TestMiddlewareCSRF(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, rec.Code)
 }
 
-func TestMiddlewareInvalidOptionsPanicAtConstruction(t *testing.T) {
-	e := newEnv(t)
-	for name, opt := range map[string]authv2.MiddlewareOption{
-		"cookie name":    authv2.WithCookieName("bad name;"),
-		"empty name":     authv2.WithCookieName(""),
-		"SameSite none":  authv2.WithSameSite(http.SameSiteNoneMode),
-		"trusted origin": authv2.WithTrustedOrigins("evil.example"),
+// Invalid HTTP values are Config's and refused by New, before any
+// Middleware is built.
+func TestNewRefusesInvalidHTTPConfig(t *testing.T) {
+	for name, tt := range map[string]struct {
+		set   func(*authv2.HTTPConfig)
+		field string
+	}{
+		"cookie name":    {func(c *authv2.HTTPConfig) { c.CookieName = "bad name;" }, "HTTP.CookieName"},
+		"empty name":     {func(c *authv2.HTTPConfig) { c.CookieName = "" }, "HTTP.CookieName"},
+		"SameSite none":  {func(c *authv2.HTTPConfig) { c.SameSite = http.SameSiteNoneMode }, "HTTP.SameSite"},
+		"trusted origin": {func(c *authv2.HTTPConfig) { c.TrustedOrigins = []string{"evil.example"} }, "HTTP.TrustedOrigins"},
 	} {
-		assert.Panics(t, func() { e.m.Middleware(opt) }, name)
+		_, err := authv2.New(httpConfig(tt.set), authv2.WithInsecurePasswordHashing())
+		var ce *authv2.ConfigError
+		require.ErrorAs(t, err, &ce, name)
+		assert.Equal(t, tt.field, ce.Field, name)
 	}
-	assert.NotPanics(t, func() { e.m.Middleware(authv2.WithSameSite(http.SameSiteStrictMode)) })
-
-	c := authv2.DefaultHTTPConfig()
-	require.NoError(t, c.Validate())
-	c.SameSite = http.SameSiteNoneMode
-	var ce *authv2.ConfigError
-	require.ErrorAs(t, c.Validate(), &ce)
-	assert.Equal(t, "HTTP.SameSite", ce.Field)
+	m, err := authv2.New(httpConfig(func(c *authv2.HTTPConfig) { c.SameSite = http.SameSiteStrictMode }), authv2.WithInsecurePasswordHashing())
+	require.NoError(t, err)
+	require.NoError(t, m.Close(context.Background()))
 }
 
 func TestContextHelpers(t *testing.T) {
@@ -443,18 +468,23 @@ func TestSetSessionCookie(t *testing.T) {
 	r.RemoteAddr = "10.0.0.1:1234"
 	var setErr error
 	rec = httptest.NewRecorder()
-	e.m.Middleware(authv2.WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8")), authv2.WithSameSite(http.SameSiteStrictMode))(
-		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { setErr = e.m.SetSessionCookie(w, r, res) }),
+	proxied := e.withHTTP(t, func(c *authv2.HTTPConfig) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+		c.SameSite = http.SameSiteStrictMode
+	})
+	proxied.Middleware()(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { setErr = proxied.SetSessionCookie(w, r, res) }),
 	).ServeHTTP(rec, r)
 	require.NoError(t, setErr)
 	require.Len(t, rec.Result().Cookies(), 2)
-	assert.Equal(t, http.SameSiteStrictMode, rec.Result().Cookies()[0].SameSite, "the middleware's settings apply")
+	assert.Equal(t, http.SameSiteStrictMode, rec.Result().Cookies()[0].SameSite, "Config.HTTP's SameSite applies")
 
 	// Development mode: plain HTTP allowed, without prefix and Secure.
 	r = httptest.NewRequest(http.MethodPost, "http://localhost:8080/login", nil)
 	rec = httptest.NewRecorder()
-	e.m.Middleware(authv2.WithDevelopmentMode())(
-		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { setErr = e.m.SetSessionCookie(w, r, res) }),
+	dev := e.withHTTP(t, func(c *authv2.HTTPConfig) { c.DevelopmentMode = true })
+	dev.Middleware()(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { setErr = dev.SetSessionCookie(w, r, res) }),
 	).ServeHTTP(rec, r)
 	require.NoError(t, setErr)
 	c = rec.Result().Cookies()[0]

@@ -81,14 +81,19 @@ func TestConfigFromEnvReachesTheMiddleware(t *testing.T) {
 	c := cfg.HTTP
 	assert.Equal(t, http.SameSiteStrictMode, c.SameSite)
 	assert.Equal(t, []string{"https://a.example", "https://b.example"}, c.TrustedOrigins)
-	e := newEnv(t)
-	h := e.m.Middleware(authv2.WithHTTPConfig(c))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	e := newEnv(t, authv2.WithConfig(cfg))
+	h := e.m.Middleware()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, ok := authv2.PrincipalFrom(r.Context())
 		assert.False(t, ok)
 		w.WriteHeader(http.StatusNoContent)
 	}))
+	// A cross-origin POST passes only because AUTHV2_TRUSTED_ORIGINS
+	// reached the middleware through Config.HTTP.
+	r := httptest.NewRequest(http.MethodPost, "https://api.example.com/", nil)
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	r.Header.Set("Origin", "https://b.example")
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	h.ServeHTTP(rec, r)
 	assert.Equal(t, http.StatusNoContent, rec.Code)
 }
 

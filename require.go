@@ -30,12 +30,12 @@ const DecisionIDHeader = "Authv2-Decision-Id"
 // session for tenant-wide actions; never from a client header: a resource
 // of another tenant is then denied whatever the policy says. Conditions
 // read the resource's Attributes (resource.amount). Require panics if
-// resource is nil or the options are invalid: a wiring mistake.
+// resource is nil: a wiring mistake.
 func (m *Manager) Require(action string, resource func(*http.Request) permission.Resource, opts ...MiddlewareOption) func(http.Handler) http.Handler {
 	if resource == nil {
 		panic("authv2: Require needs a resource function")
 	}
-	s := m.mustSettings(opts)
+	s := m.settings(opts)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, ok := PrincipalFrom(r.Context())

@@ -195,15 +195,13 @@ func TestNotBehindMiddleware(t *testing.T) {
 // cookie: the login fails and leaves no session behind. Bearer clients
 // log in; development mode sets the cookie.
 func TestPlainHTTP(t *testing.T) {
-	m := authv2test.NewManager(t)
-	ada, err := m.Register(t.Context(), authv2.RegisterInput{Email: "ada@example.com", Password: password})
-	require.NoError(t, err)
 	for _, dev := range []bool{false, true} {
-		var opts []authv2.MiddlewareOption
-		if dev {
-			opts = append(opts, authv2.WithDevelopmentMode())
-		}
-		ts := httptest.NewServer(m.Middleware(opts...)(handlers.New(m)))
+		cfg := authv2test.Config()
+		cfg.HTTP.DevelopmentMode = dev
+		m := authv2test.NewManager(t, authv2.WithConfig(cfg))
+		ada, err := m.Register(t.Context(), authv2.RegisterInput{Email: "ada@example.com", Password: password})
+		require.NoError(t, err)
+		ts := httptest.NewServer(m.Middleware()(handlers.New(m)))
 		e := &env{t: t, m: m, ts: ts}
 		b := e.browser()
 		b.base = ts.URL

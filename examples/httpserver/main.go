@@ -63,7 +63,6 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 	if err != nil {
 		return err
 	}
-	httpCfg := cfg.HTTP
 	mp, metrics, err := newMetrics()
 	if err != nil {
 		return err
@@ -133,13 +132,13 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
-	srv := newHTTPServer(newServer(m, orders, log, authv2.WithHTTPConfig(httpCfg)))
+	srv := newHTTPServer(newServer(m, orders, log))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	log.Info("listening", "addr", "http://"+ln.Addr().String(), "dev_mode", httpCfg.DevelopmentMode)
-	if httpCfg.DevelopmentMode {
+	log.Info("listening", "addr", "http://"+ln.Addr().String(), "dev_mode", cfg.HTTP.DevelopmentMode)
+	if cfg.HTTP.DevelopmentMode {
 		log.Warn("DEVELOPMENT MODE (AUTHV2_DEV_MODE=true): session cookies go over plain HTTP without " +
 			"Secure and __Host-; anyone on the network path can steal sessions. Never run this in production.")
 	}

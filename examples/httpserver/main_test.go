@@ -328,19 +328,17 @@ func mustDo(t *testing.T, c *client, method, path string, body any, status int, 
 // Over plain HTTP the cookie is refused outside development mode (the
 // browser's login fails), yet bearer clients still log in.
 func TestPlainHTTP(t *testing.T) {
-	m, err := authv2.New(authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing())
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
-	orders, err := seed(t.Context(), m)
-	require.NoError(t, err)
 	for _, dev := range []bool{false, true} {
-		cfg := authv2.DefaultHTTPConfig()
-		cfg.DevelopmentMode = dev
-		ts := httptest.NewServer(newServer(m, orders, slog.New(slog.DiscardHandler), authv2.WithHTTPConfig(cfg)))
+		cfg := authv2test.Config()
+		cfg.HTTP.DevelopmentMode = dev
+		m, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing())
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
+		orders, err := seed(t.Context(), m)
+		require.NoError(t, err)
+		ts := httptest.NewServer(newServer(m, orders, slog.New(slog.DiscardHandler)))
 		c := newBrowser(t, ts)
-		if !dev {
-			mustDo(t, c, "POST", "/register", map[string]any{"email": "dev@example.com", "password": password}, http.StatusCreated)
-		}
+		mustDo(t, c, "POST", "/register", map[string]any{"email": "dev@example.com", "password": password}, http.StatusCreated)
 		resp, body := c.do("POST", "/login", map[string]any{"email": "dev@example.com", "password": password})
 		if dev {
 			require.Equal(t, http.StatusOK, resp.StatusCode, string(body))

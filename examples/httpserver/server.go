@@ -27,11 +27,11 @@ type server struct {
 }
 
 // newServer builds the API's handler without listening, so tests can
-// serve it with httptest. httpOpts configure the middleware (cookie name,
-// trusted proxies, development mode...).
-func newServer(m *authv2.Manager, orders *orderBook, log *slog.Logger, httpOpts ...authv2.MiddlewareOption) http.Handler {
+// serve it with httptest. The middleware's values (cookie name, trusted
+// proxies, development mode...) are m's Config.HTTP.
+func newServer(m *authv2.Manager, orders *orderBook, log *slog.Logger) http.Handler {
 	s := &server{m: m, orders: orders, log: log}
-	required := m.Middleware(append(slices.Clip(httpOpts), authv2.RequireAuthentication())...)
+	required := m.Middleware(authv2.RequireAuthentication())
 	mux := http.NewServeMux()
 	// The account routes (/register, /login, /logout, /me, /sessions,
 	// /switch-tenant...) are the kit's, mounted at the root to keep this
@@ -41,7 +41,7 @@ func newServer(m *authv2.Manager, orders *orderBook, log *slog.Logger, httpOpts 
 	// callers on the routes that need one. The more specific order routes
 	// below win over this catch-all.
 	kit := handlers.New(m, handlers.WithLogger(log), handlers.WithRegister(s.register))
-	mux.Handle("/", m.Middleware(httpOpts...)(kit))
+	mux.Handle("/", m.Middleware()(kit))
 
 	// Orders: listing needs orders:read in the session's tenant; a refund
 	// needs orders:refund on that very order, whose tenant comes from the
