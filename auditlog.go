@@ -2,7 +2,6 @@ package authv2
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -75,7 +74,7 @@ func (m *Manager) QueryAudit(ctx context.Context, q audit.Query) (audit.Page, er
 		return audit.Page{}, err
 	}
 	p, err := s.Query(ctx, q)
-	return p, translateAudit("audit.query", err)
+	return p, translate("audit.query", err)
 }
 
 // LoginCounts counts successful and failed logins per time bucket.
@@ -88,7 +87,7 @@ func (m *Manager) LoginCounts(ctx context.Context, tenantID string, from, to tim
 		return nil, err
 	}
 	b, err := s.LoginCounts(ctx, tenantID, from, to, bucket)
-	return b, translateAudit("audit.login_counts", err)
+	return b, translate("audit.login_counts", err)
 }
 
 // TopDenied ranks the permissions most often denied.
@@ -101,7 +100,7 @@ func (m *Manager) TopDenied(ctx context.Context, tenantID string, from, to time.
 		return nil, err
 	}
 	c, err := s.TopDenied(ctx, tenantID, from, to, limit)
-	return c, translateAudit("audit.top_denied", err)
+	return c, translate("audit.top_denied", err)
 }
 
 // SessionsPerDevice counts sessions created per device label.
@@ -114,7 +113,7 @@ func (m *Manager) SessionsPerDevice(ctx context.Context, tenantID string, from, 
 		return nil, err
 	}
 	c, err := s.SessionsPerDevice(ctx, tenantID, from, to, limit)
-	return c, translateAudit("audit.sessions_per_device", err)
+	return c, translate("audit.sessions_per_device", err)
 }
 
 // UnusedGrant is a permission a role grants that no check in the window
@@ -158,7 +157,7 @@ func (m *Manager) UnusedGrants(ctx context.Context, tenantID string, from, to ti
 	}
 	unused, err := s.UnusedGrants(ctx, tenantID, from, to, granted)
 	if err != nil {
-		return nil, translateAudit("audit.unused_grants", err)
+		return nil, translate("audit.unused_grants", err)
 	}
 	template := map[string]bool{}
 	for _, r := range roles {
@@ -217,15 +216,6 @@ func (m *Manager) reviewedRoles(ctx context.Context, tenantID string) ([]*permis
 	// Templates in a stable order, after the tenant's roles.
 	slices.SortStableFunc(out[len(own):], func(a, b *permission.Role) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
-}
-
-// translateAudit keeps the audit package's query errors (typed, safe to
-// show) and translates everything else like other store errors.
-func translateAudit(op string, err error) error {
-	if err == nil || errors.Is(err, audit.ErrInvalidQuery) {
-		return err
-	}
-	return translate(op, err)
 }
 
 // emit records an audit event: metrics at once, the event through the

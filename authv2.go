@@ -162,7 +162,7 @@ func New(opts ...Option) (*Manager, error) {
 		limiter:       o.limiter,
 		notifier:      o.notifier,
 		checker:       o.checker,
-		passwordWords: o.words,
+		passwordWords: o.cfg.PasswordWords,
 		tel:           tel,
 		stop:          make(chan struct{}),
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/user"
 )
@@ -33,7 +34,9 @@ func TestASVS_6_2_4_CommonPasswordsRejectedEverywhere(t *testing.T) {
 }
 
 func TestASVS_6_2_11_ContextWordsRejected(t *testing.T) {
-	e := newEnv(t, authv2.WithPasswordWords("acmecorp"))
+	cfg := authv2test.Config()
+	cfg.PasswordWords = []string{"acmecorp"}
+	e := newEnv(t, authv2.WithConfig(cfg))
 	for _, c := range []struct{ email, name, password, reason string }{
 		{"jonathan@example.com", "", "my jonathan secret", "must not contain your email address"},
 		{"x1@example.com", "Margaret Hamilton", "hamilton rocks 42", "must not contain your name"},

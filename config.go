@@ -30,6 +30,9 @@ type Config struct {
 	// PasswordMinLength and PasswordMaxLength count Unicode code points.
 	PasswordMinLength int `validate:"min=8"`
 	PasswordMaxLength int `validate:"min=64,max=128"`
+	// PasswordWords are words specific to the service (product, company)
+	// that no password may contain, beside the user's own (ASVS 6.2.11).
+	PasswordWords []string
 	// Argon2 is the hashing cost for new hashes; weaker stored hashes are
 	// upgraded on the next successful login.
 	Argon2 user.Argon2Params
@@ -369,6 +372,14 @@ var envVars = []envVar{
 		for o := range strings.SplitSeq(v, ",") {
 			if o = strings.TrimSpace(o); o != "" {
 				c.HTTP.TrustedOrigins = append(c.HTTP.TrustedOrigins, o)
+			}
+		}
+		return nil
+	}},
+	{"AUTHV2_PASSWORD_WORDS", func(c *Config, v string) error {
+		for w := range strings.SplitSeq(v, ",") {
+			if w = strings.TrimSpace(w); w != "" {
+				c.PasswordWords = append(c.PasswordWords, w)
 			}
 		}
 		return nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/store"
 )
@@ -191,6 +192,9 @@ var errorTable = []errorRow{
 	{ErrSessionLimit, "session-limit", http.StatusConflict, "Too many active sessions", "session_limit", false, fromFlow},
 	// A scope built from client input (a path segment) that is not one.
 	{permission.ErrInvalidScope, "invalid-scope", http.StatusBadRequest, "Invalid resource scope", "error", false, fromEngine},
+	// An audit query the store refuses (a bad window or cursor): the
+	// caller's input, kept by translate like the store sentinels.
+	{audit.ErrInvalidQuery, "invalid-query", http.StatusBadRequest, "Invalid audit query", "invalid_input", false, fromStore},
 	{ErrNotFound, "not-found", http.StatusNotFound, "Not found", "not_found", false, fromStore},
 	{ErrStoreUnavailable, "unavailable", http.StatusServiceUnavailable, "Service temporarily unavailable", "error", false, fromStore},
 	{context.DeadlineExceeded, "unavailable", http.StatusServiceUnavailable, "Service temporarily unavailable", "error", false, fromStore},
@@ -207,6 +211,11 @@ var errorTable = []errorRow{
 	{ErrNoAuditStore, "internal", http.StatusInternalServerError, "Internal server error", "error", false, fromFlow},
 	{ErrInsecureCookie, "internal", http.StatusInternalServerError, "Internal server error", "error", false, fromFlow},
 }
+
+// errAccountChanged (unexported: Login turns it into ErrInvalidCredentials)
+// refuses a save whose security stamp is no longer the
+// user's: an account change happened since the record was read.
+var errAccountChanged = errors.New("authv2: account changed concurrently")
 
 // internalError is the row of every error the table does not know: a bare
 // 500 whose text is never shown.

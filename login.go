@@ -45,7 +45,7 @@ type LoginResult struct {
 // wrong password.
 func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err error) {
 	ctx, span := m.tel.Start(ctx, "authv2.Login")
-	defer func() { m.tel.End(span, err) }()
+	defer m.endSpan(span, &err)
 	if err := cmp.Or(checkText("Email", in.Email, "TenantID", in.TenantID), checkScope("Scope", in.Scope)); err != nil {
 		return nil, err
 	}
@@ -194,10 +194,6 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent})
 	return &LoginResult{User: u, Session: sess, Token: tok, DeviceToken: at.issued}, nil
 }
-
-// errAccountChanged refuses a save whose security stamp is no longer the
-// user's: an account change happened since the record was read.
-var errAccountChanged = errors.New("authv2: account changed concurrently")
 
 // abandonSession ends a session its flow could not complete. Failing to
 // end it is logged loudly: the flow fails either way, and the session's

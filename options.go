@@ -46,7 +46,6 @@ type options struct {
 	limiter         user.RateLimiter
 	notifier        Notifier
 	checker         user.PasswordChecker
-	words           []string
 	celOpts         []cel.EnvOption
 	bus             permission.PolicyBus
 	tracer          trace.TracerProvider
@@ -155,10 +154,4 @@ func WithCELOptions(opts ...cel.EnvOption) Option {
 // user.CombineCheckers(user.CommonPasswords(), user.ContextWords(), yours).
 func WithPasswordChecker(c user.PasswordChecker) Option {
 	return optionFunc(func(o *options) { o.checker = c })
-}
-
-// WithPasswordWords adds words specific to the service (product, company)
-// that passwords must not contain.
-func WithPasswordWords(words ...string) Option {
-	return optionFunc(func(o *options) { o.words = append(o.words, words...) })
 }

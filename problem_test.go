@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/store"
 )
@@ -31,6 +32,7 @@ func TestProblemForEveryError(t *testing.T) {
 		{authv2.ErrClientMismatch, http.StatusUnauthorized},
 		{authv2.ErrInvalidCredentials, http.StatusUnauthorized},
 		{authv2.ErrInvalidToken, http.StatusBadRequest},
+		{fmt.Errorf("window: %w", audit.ErrInvalidQuery), http.StatusBadRequest},
 		{authv2.ErrForbidden, http.StatusForbidden},
 		{authv2.ErrCrossOrigin, http.StatusForbidden},
 		{authv2.ErrNotMember, http.StatusForbidden},

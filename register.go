@@ -35,7 +35,7 @@ type RegisterInput struct {
 // the new user exists once they verify the address.
 func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User, err error) {
 	ctx, span := m.tel.Start(ctx, "authv2.Register")
-	defer func() { m.tel.End(span, err) }()
+	defer m.endSpan(span, &err)
 	if err := m.inputs.register(in); err != nil {
 		return nil, err
 	}
