@@ -73,7 +73,7 @@ func serveOnce(t *testing.T, env map[string]string) []string {
 func TestOperatorLog(t *testing.T) {
 	for _, dev := range []bool{false, true} {
 		// run reads authv2's own variables from the process environment
-		// (authv2.HTTPConfigFromEnv), not from its getenv.
+		// (authv2.ConfigFromEnv), not from its getenv.
 		t.Setenv("AUTHV2_DEV_MODE", strconv.FormatBool(dev))
 		lines := serveOnce(t, map[string]string{})
 		warned := false
