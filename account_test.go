@@ -248,11 +248,6 @@ func TestResetPasswordChecksTheTokenFirst(t *testing.T) {
 	assert.Equal(t, before, checker.calls.Load(), "no policy check (and so no hash) for a forged token")
 }
 
-// withClient is a context carrying the client the middleware would derive.
-func withClient(ip string) context.Context {
-	return authv2.WithClient(context.Background(), session.ClientInfo{IP: ip})
-}
-
 // TestRecoveryFlowsAreThrottled: reset and verification requests are
 // limited per target and per client, and failed token uses too, so
 // neither a mailbox nor the store can be flooded through them.

@@ -2,7 +2,6 @@ package authv2_test
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -21,12 +20,6 @@ import (
 // hostileStrings are what a SQL database refuses to store as text: NUL
 // bytes and invalid UTF-8.
 var hostileStrings = []string{"nul\x00byte", "bad\xffutf8", "\xc3\x28", "\x00"}
-
-// oneTimeToken builds a well-formed reset or verification token naming userID.
-func oneTimeToken(prefix, userID string) string {
-	return prefix + base64.RawURLEncoding.EncodeToString([]byte(userID)) + "." +
-		base64.RawURLEncoding.EncodeToString(make([]byte, 32))
-}
 
 // hostileCalls drives every Manager entry point that takes caller text
 // with s in one field. Each returns the error the call gave.

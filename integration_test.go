@@ -15,77 +15,10 @@ import (
 	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/internal/clock"
 	"github.com/authv2/authv2/internal/pgtest"
-	"github.com/authv2/authv2/internal/redistest"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
-	"github.com/authv2/authv2/store/memory"
 	"github.com/authv2/authv2/store/postgres"
-	"github.com/authv2/authv2/store/redis"
-	"github.com/authv2/authv2/user"
 )
-
-// backend builds the stores a journey runs on.
-type backend struct {
-	name   string
-	stores func(t *testing.T) backendStores
-}
-
-// backendStores are one backend's stores; nil ones stay the Manager's
-// in-memory defaults.
-type backendStores struct {
-	users       user.Store
-	sessions    session.Store
-	permissions permission.Store
-	limiter     user.RateLimiter
-}
-
-func (s backendStores) options() []authv2.Option {
-	var opts []authv2.Option
-	if s.users != nil {
-		opts = append(opts, authv2.WithUserStore(s.users))
-	}
-	if s.sessions != nil {
-		opts = append(opts, authv2.WithSessionStore(s.sessions))
-	}
-	if s.permissions != nil {
-		opts = append(opts, authv2.WithPermissionStore(s.permissions))
-	}
-	if s.limiter != nil {
-		opts = append(opts, authv2.WithRateLimiter(s.limiter))
-	}
-	return opts
-}
-
-func (b backend) opts(t *testing.T) []authv2.Option { return b.stores(t).options() }
-
-func backends() []backend {
-	onRedis := func(addrs func(testing.TB) []string) func(t *testing.T) backendStores {
-		return func(t *testing.T) backendStores {
-			c := redistest.Client(t, addrs(t), false)
-			p := redistest.Prefix(t)
-			redistest.Clean(t, c, p)
-			prefix := redis.WithKeyPrefix(p)
-			// Users and permissions stay in memory, in one store shared by
-			// every Manager built from these stores.
-			mem := memory.New()
-			return backendStores{users: mem.Users, permissions: mem.Permissions,
-				sessions: redis.NewSessionStore(c, prefix), limiter: redis.NewRateLimiter(c, prefix)}
-		}
-	}
-	return []backend{
-		{"memory", func(*testing.T) backendStores {
-			mem := memory.New()
-			return backendStores{users: mem.Users, sessions: mem.Sessions, permissions: mem.Permissions, limiter: mem.Limiter}
-		}},
-		{"postgres", func(t *testing.T) backendStores {
-			env := pgtest.New(t)
-			return backendStores{users: env.Stores.Users, sessions: env.Stores.Sessions,
-				permissions: env.Stores.Permissions, limiter: env.Stores.Limiter}
-		}},
-		{"redis", onRedis(func(t testing.TB) []string { return []string{redistest.Addr(t)} })},
-		{"redis-cluster", onRedis(redistest.ClusterAddrs)},
-	}
-}
 
 // TestJourneyOnEveryBackend drives the Manager's flows end to end on each
 // real store: what the conformance suite proves per store, this proves

@@ -9,70 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 )
-
-type otelEnv struct {
-	*env
-	spans  *tracetest.InMemoryExporter
-	reader *sdkmetric.ManualReader
-}
-
-func newOtelEnv(t *testing.T, opts ...authv2.Option) *otelEnv {
-	spans := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	t.Cleanup(func() {
-		_ = tp.Shutdown(context.Background())
-		_ = mp.Shutdown(context.Background())
-	})
-	e := newEnv(t, append([]authv2.Option{authv2.WithTracerProvider(tp), authv2.WithMeterProvider(mp)}, opts...)...)
-	return &otelEnv{env: e, spans: spans, reader: reader}
-}
-
-func (o *otelEnv) span(t *testing.T, name string) tracetest.SpanStub {
-	t.Helper()
-	for _, s := range o.spans.GetSpans() {
-		if s.Name == name {
-			return s
-		}
-	}
-	t.Fatalf("no span %q", name)
-	return tracetest.SpanStub{}
-}
-
-func (o *otelEnv) metrics(t *testing.T) map[string]metricdata.Aggregation {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, o.reader.Collect(context.Background(), &rm))
-	out := map[string]metricdata.Aggregation{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			out[m.Name] = m.Data
-		}
-	}
-	return out
-}
-
-func sumByAttr(t *testing.T, data metricdata.Aggregation, key string) map[string]int64 {
-	t.Helper()
-	sum, ok := data.(metricdata.Sum[int64])
-	require.True(t, ok, "want an int64 sum, got %T", data)
-	out := map[string]int64{}
-	for _, dp := range sum.DataPoints {
-		v, _ := dp.Attributes.Value(attribute.Key(key))
-		out[v.AsString()] += dp.Value
-	}
-	return out
-}
 
 func TestTelemetryFlows(t *testing.T) {
 	o := newOtelEnv(t)

@@ -1,7 +1,6 @@
 package authv2_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -237,17 +236,6 @@ func TestReauthenticateReservesBeforeHashing(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.m.Reauthenticate(t.Context(), res.Token, goodPassword)
 	require.NoError(t, err, "a right password gave back its reservation")
-}
-
-func loginAs(e *env, email, password, ip string) error {
-	_, err := e.m.Login(context.Background(), authv2.LoginInput{Email: email, Password: password, Client: session.ClientInfo{IP: ip}})
-	return err
-}
-
-func distinctThrottle() authv2.ThrottleConfig {
-	th := authv2.DefaultConfig().Throttle
-	th.DistinctError = true
-	return th
 }
 
 func TestASVS_2_2_1_ThrottleFailedLogins(t *testing.T) {
