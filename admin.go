@@ -21,11 +21,8 @@ func (m *Manager) adminEvent(ctx context.Context, action, tenantID, target strin
 
 // CreateTenant creates a tenant; ErrConflict if the ID is taken.
 func (m *Manager) CreateTenant(ctx context.Context, id, name string) (*permission.Tenant, error) {
-	if err := checkText("ID", id, "Name", name); err != nil {
+	if err := m.inputs.tenant(id, name); err != nil {
 		return nil, err
-	}
-	if id == "" || len(id) > 128 {
-		return nil, &ValidationError{Fields: []FieldError{{Field: "ID", Reason: "is required, at most 128 characters"}}}
 	}
 	t := &permission.Tenant{ID: id, Name: name, CreatedAt: m.clock.Now()}
 	if err := m.permissions.CreateTenant(ctx, t); err != nil {

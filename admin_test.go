@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -179,4 +180,22 @@ func TestExpiredBindingDoesNotOpenATenant(t *testing.T) {
 	_, err = e.m.SwitchTenant(t.Context(), outside.Token, "acme", "")
 	require.ErrorIs(t, err, authv2.ErrNotMember)
 	require.NotNil(t, res)
+}
+
+// TestCreateTenantValidatesItsInput: the tenant's ID and name are checked
+// by the same validator rules as every other input, each field named.
+func TestCreateTenantValidatesItsInput(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct{ id, name, field, reason string }{
+		{"", "Acme", "ID", "is required"},
+		{strings.Repeat("x", 129), "Acme", "ID", "is too long"},
+		{"acme", "bad\x00name", "Name", "must be valid UTF-8 without NUL bytes"},
+	} {
+		_, err := e.m.CreateTenant(t.Context(), c.id, c.name)
+		var ve *authv2.ValidationError
+		require.ErrorAs(t, err, &ve, "%q %q", c.id, c.name)
+		assert.Equal(t, c.reason, ve.Field(c.field), "%q %q", c.id, c.name)
+	}
+	_, err := e.m.CreateTenant(t.Context(), "acme", "Acme")
+	require.NoError(t, err)
 }

@@ -22,28 +22,48 @@ type inputValidator struct {
 }
 
 func newInputValidator(c Config) *inputValidator {
-	return &inputValidator{v: validator.New(validator.WithRequiredStructEnabled()), minPass: c.PasswordMinLength, maxPass: c.PasswordMaxLength}
+	v := validator.New(validator.WithRequiredStructEnabled())
+	// Text a store can keep (see textProblem), and single-line text.
+	_ = v.RegisterValidation("storable", func(fl validator.FieldLevel) bool { return textProblem(fl.Field().String()) == "" })
+	_ = v.RegisterValidation("nocontrol", func(fl validator.FieldLevel) bool {
+		return strings.IndexFunc(fl.Field().String(), unicode.IsControl) < 0
+	})
+	_ = v.RegisterValidation("trimmed", func(fl validator.FieldLevel) bool {
+		return strings.TrimSpace(fl.Field().String()) == fl.Field().String()
+	})
+	return &inputValidator{v: v, minPass: c.PasswordMinLength, maxPass: c.PasswordMaxLength}
 }
 
-// registerRules mirrors RegisterInput with validation tags. validator
-// counts string lengths in code points, as NIST asks.
+// The shapes of the Manager's inputs, as validator tags on mirror structs
+// (validator counts lengths in code points, as NIST asks). The grammars of
+// scopes, role names and permissions live in package permission, which the
+// engine needs on every check without a validator.
 type registerRules struct {
-	Email       string `validate:"required,max=254,email"`
-	DisplayName string `validate:"max=100"`
-	TenantID    string `validate:"max=128"`
+	Email       string `validate:"required,max=254,storable,trimmed,email"`
+	DisplayName string `validate:"max=100,storable,nocontrol"`
+	TenantID    string `validate:"max=128,storable"`
+}
+
+type tenantRules struct {
+	ID   string `validate:"required,max=128,storable"`
+	Name string `validate:"max=200,storable"`
 }
 
 var reasons = map[string]string{
-	"required": "is required",
-	"email":    "must be a valid email address",
-	"max":      "is too long",
+	"required":  "is required",
+	"email":     "must be a valid email address",
+	"max":       "is too long",
+	"storable":  "must be valid UTF-8 without NUL bytes",
+	"nocontrol": "must not contain control characters",
+	"trimmed":   "must not start or end with spaces",
 }
 
-func (iv *inputValidator) register(in RegisterInput) error {
+// check validates rules, a struct of the mirror types above, and lists
+// every rejected field (the first rule each one breaks).
+func (iv *inputValidator) check(rules any) []FieldError {
 	var fields []FieldError
-	err := iv.v.Struct(registerRules{Email: in.Email, DisplayName: in.DisplayName, TenantID: in.TenantID})
 	var verrs validator.ValidationErrors
-	if errors.As(err, &verrs) {
+	if errors.As(iv.v.Struct(rules), &verrs) {
 		for _, fe := range verrs {
 			reason, ok := reasons[fe.Tag()]
 			if !ok {
@@ -51,21 +71,21 @@ func (iv *inputValidator) register(in RegisterInput) error {
 			}
 			fields = append(fields, FieldError{Field: fe.Field(), Reason: reason})
 		}
-	} else if err != nil {
-		return err
 	}
-	if strings.TrimSpace(in.Email) != in.Email && len(fields) == 0 {
-		fields = append(fields, FieldError{Field: "Email", Reason: "must not start or end with spaces"})
+	return fields
+}
+
+// tenant checks the ID and name of a new tenant.
+func (iv *inputValidator) tenant(id, name string) error {
+	if fields := iv.check(tenantRules{ID: id, Name: name}); len(fields) > 0 {
+		return &ValidationError{Fields: fields}
 	}
-	for _, f := range []struct{ name, value string }{{"Email", in.Email}, {"DisplayName", in.DisplayName}, {"TenantID", in.TenantID}} {
-		if reason := textProblem(f.value); reason != "" && !hasField(fields, f.name) {
-			fields = append(fields, FieldError{Field: f.name, Reason: reason})
-		}
-	}
+	return nil
+}
+
+func (iv *inputValidator) register(in RegisterInput) error {
+	fields := iv.check(registerRules{Email: in.Email, DisplayName: in.DisplayName, TenantID: in.TenantID})
 	fields = append(fields, checkAttributes("Attributes", in.Attributes)...)
-	if strings.IndexFunc(in.DisplayName, unicode.IsControl) >= 0 && !hasField(fields, "DisplayName") {
-		fields = append(fields, FieldError{Field: "DisplayName", Reason: "must not contain control characters"})
-	}
 	if reason := user.CheckPassword(in.Password, iv.minPass, iv.maxPass); reason != "" {
 		fields = append(fields, FieldError{Field: "Password", Reason: reason})
 	}
@@ -75,18 +95,9 @@ func (iv *inputValidator) register(in RegisterInput) error {
 	return nil
 }
 
-func hasField(fields []FieldError, name string) bool {
-	for _, f := range fields {
-		if f.Field == name {
-			return true
-		}
-	}
-	return false
-}
-
 // email checks one email address.
 func (iv *inputValidator) email(email string) error {
-	if err := iv.v.Var(email, "required,max=254,email"); err != nil || strings.TrimSpace(email) != email || textProblem(email) != "" {
+	if err := iv.v.Var(email, "required,max=254,storable,trimmed,email"); err != nil {
 		return &ValidationError{Fields: []FieldError{{Field: "Email", Reason: "must be a valid email address"}}}
 	}
 	return nil
