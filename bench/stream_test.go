@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
+
+	"github.com/casbin/casbin/v2"
 
 	"github.com/authv2/authv2/permission"
 )
@@ -198,6 +201,142 @@ func TestStreamAgrees(t *testing.T) {
 				ok, err := ce.Enforce(q.user, q.resTenant, q.typ, q.action)
 				if err != nil || ok != q.allow {
 					t.Fatalf("casbin says %t to %+v: %v", ok, q, err)
+				}
+			}
+		})
+	}
+}
+
+// warmCasbin holds, per stream size, a CachedEnforcer that has answered
+// the whole stream once: filling its cache costs one uncached check per
+// query (about 25 s at medium and 100 s at large), so it is paid once per
+// process rather than once per -count.
+var warmCasbin = map[string]casbin.IEnforcer{}
+
+func warmedCasbin(b *testing.B, name string, w *workload, qs []query) casbin.IEnforcer {
+	b.Helper()
+	if ce := warmCasbin[name]; ce != nil {
+		return ce
+	}
+	ce := w.casbin(b, true)
+	for _, q := range qs {
+		if ok, err := ce.Enforce(q.user, q.resTenant, q.typ, q.action); err != nil || ok != q.allow {
+			b.Fatalf("casbin says %t to %+v: %v", ok, q, err)
+		}
+	}
+	warmCasbin[name] = ce
+	return ce
+}
+
+// warmEngine is an engine that has answered the whole stream once.
+func warmEngine(b *testing.B, w *workload, qs []query, subj []permission.Subject, res []permission.Resource, opts ...permission.EngineOption) *permission.Engine {
+	b.Helper()
+	e := authv2Engine(b, w, opts...)
+	ctx := context.Background()
+	for i, q := range qs {
+		if e.Check(ctx, subj[i], q.action, res[i], permission.Request{}) != q.allow {
+			b.Fatalf("authv2 disagrees on %+v", q)
+		}
+	}
+	return e
+}
+
+// BenchmarkStream runs the deny-heavy streams, warm, in stream order: an
+// op is one query. interleaved asks both engines the same block of 64
+// queries in turn and reports each one's ns/query and the ratio, so both
+// figures come from the same minutes of the same machine.
+func BenchmarkStream(b *testing.B) {
+	ctx := context.Background()
+	for _, sz := range streamSizes {
+		w := newWorkload(sz.tenants, sz.users)
+		qs := newStream(w, streamLen)
+		subj, res := streamRequests(qs)
+		b.Run("authv2/"+sz.name, func(b *testing.B) {
+			e := warmEngine(b, w, qs, subj, res)
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				d, _ := e.Authorize(ctx, subj[i], qs[i].action, res[i], permission.Request{})
+				if d.Allowed != qs[i].allow {
+					b.Fatal("disagrees")
+				}
+				if i++; i == len(qs) {
+					i = 0
+				}
+			}
+		})
+		b.Run("casbin-cached/"+sz.name, func(b *testing.B) {
+			ce := warmedCasbin(b, sz.name, w, qs)
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				q := &qs[i]
+				if ok, _ := ce.Enforce(q.user, q.resTenant, q.typ, q.action); ok != q.allow {
+					b.Fatal("disagrees")
+				}
+				if i++; i == len(qs) {
+					i = 0
+				}
+			}
+		})
+		b.Run("interleaved/"+sz.name, func(b *testing.B) {
+			e := warmEngine(b, w, qs, subj, res)
+			ce := warmedCasbin(b, sz.name, w, qs)
+			const block = 64 // divides streamLen
+			var ta, tc time.Duration
+			n, i := 0, 0
+			b.ResetTimer()
+			for b.Loop() {
+				t0 := time.Now()
+				for j := i; j < i+block; j++ {
+					if d, _ := e.Authorize(ctx, subj[j], qs[j].action, res[j], permission.Request{}); d.Allowed != qs[j].allow {
+						b.Fatal("authv2 disagrees")
+					}
+				}
+				t1 := time.Now()
+				for j := i; j < i+block; j++ {
+					q := &qs[j]
+					if ok, _ := ce.Enforce(q.user, q.resTenant, q.typ, q.action); ok != q.allow {
+						b.Fatal("casbin disagrees")
+					}
+				}
+				ta, tc = ta+t1.Sub(t0), tc+time.Since(t1)
+				n += block
+				if i += block; i == len(qs) {
+					i = 0
+				}
+			}
+			b.ReportMetric(float64(ta.Nanoseconds())/float64(n), "authv2-ns/q")
+			b.ReportMetric(float64(tc.Nanoseconds())/float64(n), "casbin-ns/q")
+			b.ReportMetric(float64(tc)/float64(ta), "x-faster")
+		})
+	}
+}
+
+// BenchmarkPopulation is the engine's warm check, deny-heavy, as the user
+// population grows (10 tenants × 20 roles throughout): the stream has
+// max(16,384, users) distinct queries over the whole population and the
+// cache holds every user (the default, 16,384, would not hold 100,000).
+func BenchmarkPopulation(b *testing.B) {
+	ctx := context.Background()
+	for _, users := range []int{1000, 10000, 100000} {
+		b.Run(fmt.Sprintf("authv2/%dk", users/1000), func(b *testing.B) {
+			w := newWorkload(10, users)
+			qs := newStream(w, max(streamLen, users))
+			subj, res := streamRequests(qs)
+			e := warmEngine(b, w, qs, subj, res, permission.WithCacheSize(users))
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				d, _ := e.Authorize(ctx, subj[i], qs[i].action, res[i], permission.Request{})
+				if d.Allowed != qs[i].allow {
+					b.Fatal("disagrees")
+				}
+				if i++; i == len(qs) {
+					i = 0
 				}
 			}
 		})
