@@ -253,18 +253,7 @@ func BenchmarkStream(b *testing.B) {
 		subj, res := streamRequests(qs)
 		b.Run("authv2/"+sz.name, func(b *testing.B) {
 			e := warmEngine(b, w, qs, subj, res)
-			b.ReportAllocs()
-			b.ResetTimer()
-			i := 0
-			for b.Loop() {
-				d, _ := e.Authorize(ctx, subj[i], qs[i].action, res[i], permission.Request{})
-				if d.Allowed != qs[i].allow {
-					b.Fatal("disagrees")
-				}
-				if i++; i == len(qs) {
-					i = 0
-				}
-			}
+			runStream(b, e, qs, subj, res)
 		})
 		b.Run("casbin-cached/"+sz.name, func(b *testing.B) {
 			ce := warmedCasbin(b, sz.name, w, qs)
@@ -321,25 +310,31 @@ func BenchmarkStream(b *testing.B) {
 // cache holds every user (the default, 16,384, or the population if larger:
 // a cache of exactly 1,000 at 1k users evicted, 10 µs and 5 allocs a check).
 func BenchmarkPopulation(b *testing.B) {
-	ctx := context.Background()
 	for _, users := range []int{1000, 10000, 100000} {
 		b.Run(fmt.Sprintf("authv2/%dk", users/1000), func(b *testing.B) {
 			w := newWorkload(10, users)
 			qs := newStream(w, max(streamLen, users))
 			subj, res := streamRequests(qs)
 			e := warmEngine(b, w, qs, subj, res, permission.WithCacheSize(max(users, permission.DefaultCacheSize)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			i := 0
-			for b.Loop() {
-				d, _ := e.Authorize(ctx, subj[i], qs[i].action, res[i], permission.Request{})
-				if d.Allowed != qs[i].allow {
-					b.Fatal("disagrees")
-				}
-				if i++; i == len(qs) {
-					i = 0
-				}
-			}
+			runStream(b, e, qs, subj, res)
 		})
+	}
+}
+
+// runStream times the engine's Authorize over the stream, round and round,
+// failing on any decision that disagrees with the stream's expectation.
+func runStream(b *testing.B, e *permission.Engine, qs []query, subj []permission.Subject, res []permission.Resource) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		d, _ := e.Authorize(ctx, subj[i], qs[i].action, res[i], permission.Request{})
+		if d.Allowed != qs[i].allow {
+			b.Fatal("disagrees")
+		}
+		if i++; i == len(qs) {
+			i = 0
+		}
 	}
 }
