@@ -362,6 +362,14 @@ func TestPlainHTTP(t *testing.T) {
 func TestRunShutsDown(t *testing.T) {
 	addr := freeAddr(t)
 	shutdown := startRun(t, map[string]string{"AUTHV2_HTTP_ADDR": addr, "AUTHV2_METRICS_ADDR": "127.0.0.1:0"})
+	waitServing(t, addr, 10*time.Second)
+	shutdown()
+}
+
+// waitServing waits until the example answers on addr (401 from /me for
+// an anonymous request), for at most timeout.
+func waitServing(t *testing.T, addr string, timeout time.Duration) {
+	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{}}
 	defer hc.CloseIdleConnections()
 	require.Eventually(t, func() bool {
@@ -371,8 +379,7 @@ func TestRunShutsDown(t *testing.T) {
 		}
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusUnauthorized
-	}, 10*time.Second, 10*time.Millisecond)
-	shutdown()
+	}, timeout, 10*time.Millisecond)
 }
 
 // freeAddr returns a loopback address no one listens on.

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"path"
 	"strconv"
@@ -54,16 +53,7 @@ func serveOnce(t *testing.T, env map[string]string) []string {
 	env["AUTHV2_METRICS_ADDR"] = "off"
 	var logs logBuffer
 	shutdown := startRunLog(t, env, logs.logger())
-	hc := &http.Client{Transport: &http.Transport{}}
-	defer hc.CloseIdleConnections()
-	require.Eventually(t, func() bool {
-		resp, err := hc.Get("http://" + addr + "/me")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusUnauthorized
-	}, 20*time.Second, 10*time.Millisecond)
+	waitServing(t, addr, 20*time.Second)
 	shutdown()
 	return logs.lines()
 }
