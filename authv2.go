@@ -60,6 +60,7 @@ type Manager struct {
 	engine        *permission.Engine
 	gauges        []metric.Registration
 	grantUse      grantUses
+	stats         *statsCache
 
 	// nonIPOnce makes the warning about non-IP client addresses once.
 	nonIPOnce sync.Once
@@ -166,6 +167,9 @@ func New(opts ...Option) (*Manager, error) {
 		tel:           tel,
 		stop:          make(chan struct{}),
 	}
+	m.stats = &statsCache{maxAge: o.cfg.SessionStatsMaxAge, read: func(ctx context.Context, now time.Time) (session.Stats, error) {
+		return m.sessions.Stats(ctx, session.StatsFilter{}, now)
+	}}
 	engineOpts := []permission.EngineOption{
 		permission.WithCacheSize(o.cfg.PolicyCacheSize),
 		permission.WithMaxStaleness(o.cfg.PolicyMaxStaleness),

@@ -100,6 +100,12 @@ type Config struct {
 	// CleanupInterval is how often expired sessions are purged from the
 	// session store; 0 disables the background purge.
 	CleanupInterval time.Duration `validate:"min=0"`
+
+	// SessionStatsMaxAge is how old the live-session counts behind the
+	// authv2.sessions.active gauge and an unfiltered SessionStats may be:
+	// the session store is counted at most once per this interval, however
+	// often metrics are scraped. 0 counts on every call.
+	SessionStatsMaxAge time.Duration `validate:"min=0"`
 }
 
 // ThrottleConfig limits password guessing.
@@ -159,6 +165,7 @@ func DefaultConfig() Config {
 		PolicyCostLimit:        permission.DefaultCostLimit,
 		HTTP:                   DefaultHTTPConfig(),
 		CleanupInterval:        10 * time.Minute,
+		SessionStatsMaxAge:     15 * time.Second,
 	}
 }
 
@@ -355,6 +362,7 @@ var envVars = []envVar{
 	{"AUTHV2_POLICY_MAX_STALENESS", durationVar(func(c *Config) *time.Duration { return &c.PolicyMaxStaleness })},
 	{"AUTHV2_POLICY_COST_LIMIT", uintVar(64, func(c *Config) *uint64 { return &c.PolicyCostLimit })},
 	{"AUTHV2_CLEANUP_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.CleanupInterval })},
+	{"AUTHV2_SESSION_STATS_MAX_AGE", durationVar(func(c *Config) *time.Duration { return &c.SessionStatsMaxAge })},
 	{"AUTHV2_COOKIE_NAME", func(c *Config, v string) error { c.HTTP.CookieName = v; return nil }},
 	{"AUTHV2_COOKIE_SAMESITE", enumVar("lax or strict",
 		map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode},

@@ -28,6 +28,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"AUTHV2_ARGON2_MEMORY_KIB":        "47104",
 		"AUTHV2_ARGON2_ITERATIONS":        "1",
 		"AUTHV2_CLEANUP_INTERVAL":         "0s",
+		"AUTHV2_SESSION_STATS_MAX_AGE":    "1m",
 		"AUTHV2_THROTTLE_IPV6_PREFIX":     "56",
 		"AUTHV2_POLICY_COST_LIMIT":        "500",
 		"AUTHV2_POLICY_MAX_STALENESS":     "-1s",
@@ -42,6 +43,7 @@ func TestConfigFromEnv(t *testing.T) {
 	assert.Equal(t, uint32(47104), c.Argon2.Memory)
 	assert.Equal(t, uint32(1), c.Argon2.Iterations)
 	assert.Zero(t, c.CleanupInterval)
+	assert.Equal(t, time.Minute, c.SessionStatsMaxAge)
 	assert.Equal(t, 56, c.Throttle.IPv6Prefix)
 	assert.Equal(t, uint64(500), c.PolicyCostLimit)
 	assert.Equal(t, -time.Second, c.PolicyMaxStaleness)
@@ -97,6 +99,7 @@ func TestConfigValidateNamesEachField(t *testing.T) {
 		"ResetTokenTTL":          func(c *Config) { c.ResetTokenTTL = 48 * time.Hour },
 		"VerifyTokenTTL":         func(c *Config) { c.VerifyTokenTTL = -time.Second },
 		"CleanupInterval":        func(c *Config) { c.CleanupInterval = -time.Second },
+		"SessionStatsMaxAge":     func(c *Config) { c.SessionStatsMaxAge = -time.Second },
 		"Argon2":                 func(c *Config) { c.Argon2.Iterations = 0 },
 		"AuditBatchSize":         func(c *Config) { c.AuditBatchSize = 0 },
 		"AuditMaxLatency":        func(c *Config) { c.AuditMaxLatency = -time.Second },

@@ -100,7 +100,12 @@ var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 // countingSessions counts calls into a session store.
 type countingSessions struct {
 	session.Store
-	gets, touches atomic.Int64
+	gets, touches, stats atomic.Int64
+}
+
+func (c *countingSessions) Stats(ctx context.Context, f session.StatsFilter, now time.Time) (session.Stats, error) {
+	c.stats.Add(1)
+	return c.Store.Stats(ctx, f, now)
 }
 
 func (c *countingSessions) Get(ctx context.Context, id string) (*session.Session, error) {

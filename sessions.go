@@ -228,9 +228,20 @@ func (m *Manager) tokenReused(ctx context.Context, sess *session.Session, now ti
 }
 
 // SessionStats counts live sessions per tenant, user and device, and
-// sessions created and revoked in the filter's window.
+// sessions created and revoked in the filter's window. The unfiltered
+// counts (a zero StatsFilter) are those of the authv2.sessions.active
+// gauge: at most Config.SessionStatsMaxAge old, read from the store once
+// per that interval. A filter reads the store on each call, at the cost
+// session.Store.Stats documents.
 func (m *Manager) SessionStats(ctx context.Context, f session.StatsFilter) (session.Stats, error) {
-	st, err := m.sessions.Stats(ctx, f, m.clock.Now())
+	var st session.Stats
+	var err error
+	if f == (session.StatsFilter{}) {
+		st, err = m.stats.get(ctx, m.clock.Now())
+		st = cloneStats(st)
+	} else {
+		st, err = m.sessions.Stats(ctx, f, m.clock.Now())
+	}
 	if err != nil {
 		return session.Stats{}, translate("session.stats", err)
 	}

@@ -64,7 +64,7 @@ func (m *Manager) registerMetrics() ([]metric.Registration, error) {
 	}
 	err := errors.Join(
 		add(t.Gauge("authv2.sessions.active", "Live sessions.", "{session}", func(ctx context.Context) (int64, error) {
-			st, err := m.sessions.Stats(ctx, session.StatsFilter{}, m.clock.Now())
+			st, err := m.stats.get(ctx, m.clock.Now())
 			return int64(st.Live), err
 		})),
 		add(t.Gauge("authv2.audit.queue.depth", "Audit events waiting for their sinks.", "{event}", func(context.Context) (int64, error) {

@@ -87,3 +87,41 @@ func TestTelemetryStoreFailureIsSpanError(t *testing.T) {
 	assert.Equal(t, codes.Error, o2.span(t, "authv2.Authenticate").Status.Code)
 	assert.Equal(t, codes.Error, o2.span(t, "authv2.store session.get").Status.Code)
 }
+
+// The gauge must not count every stored session at each scrape: the
+// store is read once per SessionStatsMaxAge, and an unfiltered
+// SessionStats shares that read.
+func TestSessionsGaugeReadsTheStoreOncePerMaxAge(t *testing.T) {
+	o := newOtelEnv(t)
+	o.register(t, "gauge@example.com")
+	o.login(t, "gauge@example.com")
+	live := func() int64 {
+		gauge, ok := o.metrics(t)["authv2.sessions.active"].(metricdata.Gauge[int64])
+		require.True(t, ok)
+		require.Len(t, gauge.DataPoints, 1)
+		return gauge.DataPoints[0].Value
+	}
+	for range 5 {
+		assert.Equal(t, int64(1), live())
+	}
+	assert.Equal(t, int64(1), o.sessions.stats.Load(), "five scrapes, one store read")
+
+	o.login(t, "gauge@example.com")
+	assert.Equal(t, int64(1), live(), "within SessionStatsMaxAge the gauge shows the last read")
+	st, err := o.m.SessionStats(t.Context(), session.StatsFilter{})
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Live, "an unfiltered SessionStats shares the gauge's read")
+	st.ByTenant["changed"] = 1
+	assert.Equal(t, int64(1), o.sessions.stats.Load())
+
+	o.clock.Advance(authv2.DefaultConfig().SessionStatsMaxAge)
+	assert.Equal(t, int64(2), live(), "after SessionStatsMaxAge the store is read again")
+	assert.Equal(t, int64(2), o.sessions.stats.Load())
+	st, err = o.m.SessionStats(t.Context(), session.StatsFilter{})
+	require.NoError(t, err)
+	assert.NotContains(t, st.ByTenant, "changed", "callers get maps of their own")
+
+	_, err = o.m.SessionStats(t.Context(), session.StatsFilter{TenantID: "t"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), o.sessions.stats.Load(), "a filtered SessionStats reads the store")
+}

@@ -266,6 +266,13 @@ type Store interface {
 	// that Get can tell "revoked" from "unknown".
 	DeleteExpired(ctx context.Context, before time.Time) (int, error)
 
-	// Stats counts sessions at now matching f.
+	// Stats counts sessions at now matching f, exactly: every stored
+	// session counts, however many (a store must not sample or stop
+	// early). It is an admin query, never on a request's path, and
+	// unfiltered it may cost what every stored session costs (a walk, a
+	// table aggregate, a read of each session); its memory should stay
+	// bounded by the breakdowns it returns, not by the sessions it reads.
+	// Callers that poll it, such as a metrics gauge, cache it: the
+	// Manager reads it at most once per Config.SessionStatsMaxAge.
 	Stats(ctx context.Context, f StatsFilter, now time.Time) (Stats, error)
 }

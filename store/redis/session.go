@@ -851,45 +851,58 @@ func (s *SessionStore) indexMembers(ctx context.Context, op string, cmds rueidis
 
 // Stats implements session.Store from the expiry index, which holds every
 // stored session (live, revoked or expired but not yet forgotten): an
-// admin query whose cost grows with the number of sessions. Filtered by
-// user, it reads only that user's sessions.
+// admin query whose cost grows with the number of sessions. It reads one
+// index shard at a time and the sessions in batches of statsBatch, so its
+// memory stays that of one shard's members, not of every session.
+// Filtered by user, it reads only that user's shard and sessions.
 func (s *SessionStore) Stats(ctx context.Context, f session.StatsFilter, now time.Time) (session.Stats, error) {
 	st := session.NewStats()
-	shards := s.expiryShardsFor(f.UserID)
-	zr := make(rueidis.Commands, len(shards))
-	for i, k := range shards {
-		zr[i] = s.c.B().Zrange().Key(k).Min("0").Max("-1").Build()
-	}
-	members, err := s.indexMembers(ctx, "session.stats", zr)
-	if err != nil {
-		return st, err
-	}
-	cmds := make(rueidis.Commands, 0, len(members))
-	for _, member := range members {
-		id, _ := splitExpiryMember(member)
-		if f.UserID == "" || session.TagOf(id) == session.UserTag(f.UserID) {
-			cmds = append(cmds, s.c.B().Hmget().Key(s.sessionKey(id)).Field(getFields...).Build())
+	for _, shard := range s.expiryShardsFor(f.UserID) {
+		members, err := s.indexMembers(ctx, "session.stats", rueidis.Commands{s.c.B().Zrange().Key(shard).Min("0").Max("-1").Build()})
+		if err != nil {
+			return st, err
+		}
+		var ids []string
+		for _, member := range members {
+			id, _ := splitExpiryMember(member)
+			if f.UserID == "" || session.TagOf(id) == session.UserTag(f.UserID) {
+				ids = append(ids, id)
+			}
+		}
+		for batch := range slices.Chunk(ids, statsBatch) {
+			if err := s.countSessions(ctx, &st, batch, f, now); err != nil {
+				return st, err
+			}
 		}
 	}
-	var all []*session.Session
+	return st, nil
+}
+
+// statsBatch is how many sessions Stats reads in one round trip.
+const statsBatch = 1000
+
+// countSessions reads the sessions ids in one pipeline and counts them
+// into st.
+func (s *SessionStore) countSessions(ctx context.Context, st *session.Stats, ids []string, f session.StatsFilter, now time.Time) error {
+	cmds := make(rueidis.Commands, len(ids))
+	for i, id := range ids {
+		cmds[i] = s.c.B().Hmget().Key(s.sessionKey(id)).Field(getFields...).Build()
+	}
 	for _, res := range s.c.DoMulti(ctx, cmds...) {
 		v, err := res.AsStrSlice()
 		if err != nil {
-			return st, translate("session.stats", err)
+			return translate("session.stats", err)
 		}
 		x, err := s.parse("session.stats", v)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // expired between the index read and this one
 		}
 		if err != nil {
-			return st, err
+			return err
 		}
 		if f.UserID == "" || x.UserID == f.UserID {
-			all = append(all, x)
+			st.Count(x, f, now)
 		}
 	}
-	for _, x := range all {
-		st.Count(x, f, now)
-	}
-	return st, nil
+	return nil
 }

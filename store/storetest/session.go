@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -525,6 +526,40 @@ func sessionStats(t *testing.T, newStore SessionStoreFactory) {
 		st, err = s.Stats(ctx(t), session.StatsFilter{UserID: "u1", TenantID: "t2"}, now)
 		require.NoError(t, err)
 		assert.Equal(t, 1, st.Live)
+	})
+	// A store may read sessions in batches (Redis reads 1,000 at a time
+	// from each index shard, and one user's sessions share a shard): none
+	// may be missed or counted twice at a batch's edge.
+	t.Run("CountsEverySessionOfALargePopulation", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		const workers, each = 10, 105 // 1,050 sessions of one user
+		var revoked atomic.Int64
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := range each {
+					x := newSession("bulk", base.Add(time.Duration(w*each+i)*time.Millisecond))
+					_, err := s.Create(ctx(t), x, session.Limit{}, x.CreatedAt)
+					assert.NoError(t, err)
+					if i%10 == 0 {
+						assert.NoError(t, s.Revoke(ctx(t), x.ID, base.Add(time.Hour), "x"))
+						revoked.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		all, ended := workers*each, int(revoked.Load())
+		st, err := s.Stats(ctx(t), session.StatsFilter{From: base, To: base.Add(2 * time.Hour)}, base.Add(time.Minute))
+		require.NoError(t, err)
+		assert.Equal(t, all-ended, st.Live)
+		assert.Equal(t, map[string]int{"bulk": all - ended}, st.ByUser)
+		assert.Equal(t, all, st.Created)
+		assert.Equal(t, ended, st.Revoked)
+		st, err = s.Stats(ctx(t), session.StatsFilter{}, base.Add(2*time.Hour))
+		require.NoError(t, err)
+		assert.Equal(t, 0, st.Live, "every session is past its idle expiry")
 	})
 }
 
