@@ -2,14 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"strconv"
@@ -66,13 +63,7 @@ func TestLoadWithFaults(t *testing.T) {
 		authv2.WithSessionStore(redis.NewSessionStore(rc)), authv2.WithRateLimiter(redis.NewRateLimiter(rc)),
 		authv2.WithAuditStore(auditStore), authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing())
 	require.NoError(t, err)
-	orders, err := seed(t.Context(), m)
-	require.NoError(t, err)
-	srv := httptest.NewServer(newServer(m, orders, slog.New(slog.DiscardHandler)))
-	t.Cleanup(func() {
-		srv.Close()
-		require.NoError(t, m.Close(context.Background()))
-	})
+	srv := serveSeeded(t, m)
 
 	var (
 		mu          sync.Mutex

@@ -2,13 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"slices"
@@ -62,14 +59,7 @@ func TestLoad(t *testing.T) {
 	opts := append([]authv2.Option{authv2.WithAuditStore(auditStore)}, loadStores(t)...)
 	m, err := authv2.New(opts...) // production argon2 parameters: logins cost what they cost
 	require.NoError(t, err)
-	log := slog.New(slog.DiscardHandler)
-	orders, err := seed(t.Context(), m)
-	require.NoError(t, err)
-	srv := httptest.NewServer(newServer(m, orders, log))
-	t.Cleanup(func() {
-		srv.Close()
-		require.NoError(t, m.Close(context.Background()))
-	})
+	srv := serveSeeded(t, m)
 
 	var (
 		mu        sync.Mutex

@@ -165,6 +165,20 @@ func serveExample(t *testing.T, stores []authv2.Option) (*authv2.Manager, *order
 	return m, orders, ts
 }
 
+// serveSeeded serves the seeded example API on m over loopback HTTP
+// until the test ends, then closes m.
+func serveSeeded(t *testing.T, m *authv2.Manager) *httptest.Server {
+	t.Helper()
+	orders, err := seed(t.Context(), m)
+	require.NoError(t, err)
+	srv := httptest.NewServer(newServer(m, orders, slog.New(slog.DiscardHandler)))
+	t.Cleanup(func() {
+		srv.Close()
+		require.NoError(t, m.Close(context.Background()))
+	})
+	return srv
+}
+
 func journey(t *testing.T, m *authv2.Manager, ts *httptest.Server) {
 	ctx := t.Context()
 	ada := newBrowser(t, ts)
