@@ -167,9 +167,12 @@ func New(opts ...Option) (*Manager, error) {
 		tel:           tel,
 		stop:          make(chan struct{}),
 	}
-	m.stats = &statsCache{maxAge: o.cfg.SessionStatsMaxAge, read: func(ctx context.Context, now time.Time) (session.Stats, error) {
-		return m.sessions.Stats(ctx, session.StatsFilter{}, now)
-	}}
+	m.stats = &statsCache{maxAge: o.cfg.SessionStatsMaxAge,
+		read: func(ctx context.Context, now time.Time) (session.Stats, error) {
+			return m.sessions.Stats(ctx, session.StatsFilter{}, now)
+		},
+		background: func(read func(context.Context) error) { m.background(context.Background(), read) },
+	}
 	engineOpts := []permission.EngineOption{
 		permission.WithCacheSize(o.cfg.PolicyCacheSize),
 		permission.WithMaxStaleness(o.cfg.PolicyMaxStaleness),

@@ -101,10 +101,11 @@ type Config struct {
 	// session store; 0 disables the background purge.
 	CleanupInterval time.Duration `validate:"min=0"`
 
-	// SessionStatsMaxAge is how old the live-session counts behind the
-	// authv2.sessions.active gauge and an unfiltered SessionStats may be:
-	// the session store is counted at most once per this interval, however
-	// often metrics are scraped. 0 counts on every call.
+	// SessionStatsMaxAge is how often the live-session counts behind the
+	// authv2.sessions.active gauge and an unfiltered SessionStats are read
+	// from the session store, however often metrics are scraped; between
+	// reads, and while one runs, callers get the last counts. 0 counts on
+	// every call.
 	SessionStatsMaxAge time.Duration `validate:"min=0"`
 }
 

@@ -230,9 +230,9 @@ func (m *Manager) tokenReused(ctx context.Context, sess *session.Session, now ti
 // SessionStats counts live sessions per tenant, user and device, and
 // sessions created and revoked in the filter's window. The unfiltered
 // counts (a zero StatsFilter) are those of the authv2.sessions.active
-// gauge: at most Config.SessionStatsMaxAge old, read from the store once
-// per that interval. A filter reads the store on each call, at the cost
-// session.Store.Stats documents.
+// gauge: read from the store at most once per Config.SessionStatsMaxAge,
+// and while a newer read runs, the previous one's. A filter reads the
+// store on each call, at the cost session.Store.Stats documents.
 func (m *Manager) SessionStats(ctx context.Context, f session.StatsFilter) (session.Stats, error) {
 	var st session.Stats
 	var err error

@@ -2,6 +2,7 @@ package authv2
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"sync"
 	"time"
@@ -13,9 +14,13 @@ import (
 // authv2.sessions.active gauge and to SessionStats(StatsFilter{}): a full
 // session.Store.Stats costs what every stored session costs, and a
 // metrics scrape, or several exporters scraping at once, must not pay
-// that each time. The store is read at most once per maxAge: callers
-// that arrive during a read wait for it and share its result. Errors are
-// not kept, so the next caller tries again.
+// that each time. The store is read at most once per maxAge, one read at
+// a time, off the callers' goroutines. Once a first read succeeded,
+// callers never wait: past maxAge they get the last counts while the next
+// read runs, since at a million sessions a read can outlast a scrape's
+// timeout. Only the first read is waited for. A failed read drops the
+// counts, so the next caller waits for a new read and sees its error
+// rather than old counts for ever.
 //
 // A cache, not counters the flows maintain: sessions also end by expiry,
 // which no flow sees, and a second instance's writes, which this one
@@ -24,6 +29,9 @@ import (
 type statsCache struct {
 	maxAge time.Duration
 	read   func(ctx context.Context, now time.Time) (session.Stats, error)
+	// background runs a read off the caller's goroutine (the Manager's
+	// background, which Close waits for and which logs a failure).
+	background func(func(context.Context) error)
 
 	mu     sync.Mutex
 	st     session.Stats
@@ -38,8 +46,9 @@ type statsFlight struct {
 	err  error
 }
 
-// get returns counts at most maxAge old at now. The Stats it returns are
-// shared with other callers: read them, never write them.
+// get returns counts read at most maxAge before now, or, while a newer
+// read is under way, the last ones. The Stats it returns are shared with
+// other callers: read them, never write them.
 func (c *statsCache) get(ctx context.Context, now time.Time) (session.Stats, error) {
 	if c.maxAge <= 0 {
 		return c.read(ctx, now)
@@ -55,16 +64,12 @@ func (c *statsCache) get(ctx context.Context, now time.Time) (session.Stats, err
 	if f == nil {
 		f = &statsFlight{done: make(chan struct{})}
 		c.flight = f
+		c.background(func(ctx context.Context) error { return c.fill(ctx, f, now) })
+	}
+	if !c.at.IsZero() {
+		st := c.st
 		c.mu.Unlock()
-		f.st, f.err = c.read(ctx, now)
-		c.mu.Lock()
-		if f.err == nil {
-			c.st, c.at = f.st, now
-		}
-		c.flight = nil
-		c.mu.Unlock()
-		close(f.done)
-		return f.st, f.err
+		return st, nil
 	}
 	c.mu.Unlock()
 	select {
@@ -73,6 +78,25 @@ func (c *statsCache) get(ctx context.Context, now time.Time) (session.Stats, err
 	case <-ctx.Done():
 		return session.Stats{}, ctx.Err()
 	}
+}
+
+// fill runs the read of flight f, keeps or drops its result and returns
+// its error.
+func (c *statsCache) fill(ctx context.Context, f *statsFlight, now time.Time) error {
+	f.st, f.err = c.read(ctx, now)
+	c.mu.Lock()
+	if f.err == nil {
+		c.st, c.at = f.st, now
+	} else {
+		c.st, c.at = session.Stats{}, time.Time{}
+	}
+	c.flight = nil
+	c.mu.Unlock()
+	close(f.done)
+	if f.err != nil {
+		return fmt.Errorf("counting sessions: %w", f.err)
+	}
+	return nil
 }
 
 // cloneStats returns st with maps of its own, for a caller that may

@@ -37,9 +37,29 @@ func (c *countingStats) read(ctx context.Context, _ time.Time) (session.Stats, e
 	return session.Stats{Live: int(n)}, nil
 }
 
+// newStatsCache returns a cache over r whose background reads the test
+// waits for before it ends.
+func newStatsCache(t *testing.T, maxAge time.Duration, r *countingStats) *statsCache {
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	return &statsCache{maxAge: maxAge, read: r.read, background: func(f func(context.Context) error) {
+		wg.Go(func() { _ = f(context.Background()) })
+	}}
+}
+
+// settle waits until c has no read in flight.
+func settle(t *testing.T, c *statsCache) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.flight == nil
+	}, 5*time.Second, time.Millisecond)
+}
+
 func TestStatsCacheReadsOncePerMaxAge(t *testing.T) {
 	var r countingStats
-	c := &statsCache{maxAge: 15 * time.Second, read: r.read}
+	c := newStatsCache(t, 15*time.Second, &r)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 100 {
 		st, err := c.get(t.Context(), t0.Add(time.Duration(i)*100*time.Millisecond))
@@ -47,17 +67,49 @@ func TestStatsCacheReadsOncePerMaxAge(t *testing.T) {
 		assert.Equal(t, 1, st.Live)
 	}
 	assert.Equal(t, int64(1), r.calls.Load(), "100 scrapes within maxAge read the store once")
+
 	st, err := c.get(t.Context(), t0.Add(15*time.Second))
 	require.NoError(t, err)
-	assert.Equal(t, 2, st.Live, "at maxAge the store is read again")
-	st, err = c.get(t.Context(), t0)
+	assert.Equal(t, 1, st.Live, "at maxAge the last counts are served while the store is read again")
+	settle(t, c)
+	st, err = c.get(t.Context(), t0.Add(15*time.Second))
 	require.NoError(t, err)
-	assert.Equal(t, 3, st.Live, "a clock that went back reads again rather than trust the future")
+	assert.Equal(t, 2, st.Live)
+	assert.Equal(t, int64(2), r.calls.Load())
+
+	_, err = c.get(t.Context(), t0)
+	require.NoError(t, err)
+	settle(t, c)
+	assert.Equal(t, int64(3), r.calls.Load(), "a clock that went back reads again rather than trust the future")
+}
+
+func TestStatsCacheServesTheLastCountsWhileReading(t *testing.T) {
+	r := countingStats{gate: make(chan struct{}, 1)}
+	r.gate <- struct{}{}
+	c := newStatsCache(t, time.Second, &r)
+	t0 := time.Now()
+	st, err := c.get(t.Context(), t0)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Live)
+	// The next read blocks until the gate opens: callers must not wait.
+	for range 3 {
+		st, err = c.get(t.Context(), t0.Add(time.Minute))
+		require.NoError(t, err)
+		assert.Equal(t, 1, st.Live)
+	}
+	require.Eventually(t, func() bool { return r.calls.Load() == 2 }, 5*time.Second, time.Millisecond)
+	time.Sleep(10 * time.Millisecond)
+	assert.Equal(t, int64(2), r.calls.Load(), "one read in flight, however many callers")
+	r.gate <- struct{}{}
+	settle(t, c)
+	st, err = c.get(t.Context(), t0.Add(time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 2, st.Live)
 }
 
 func TestStatsCacheZeroMaxAgeReadsEveryTime(t *testing.T) {
 	var r countingStats
-	c := &statsCache{read: r.read}
+	c := newStatsCache(t, 0, &r)
 	for range 3 {
 		_, err := c.get(t.Context(), time.Now())
 		require.NoError(t, err)
@@ -67,19 +119,27 @@ func TestStatsCacheZeroMaxAgeReadsEveryTime(t *testing.T) {
 
 func TestStatsCacheKeepsNoError(t *testing.T) {
 	r := countingStats{err: errors.New("down")}
-	c := &statsCache{maxAge: time.Hour, read: r.read}
-	now := time.Now()
-	_, err := c.get(t.Context(), now)
+	c := newStatsCache(t, time.Minute, &r)
+	t0 := time.Now()
+	_, err := c.get(t.Context(), t0)
 	require.ErrorIs(t, err, r.err)
 	r.err = nil
-	st, err := c.get(t.Context(), now)
+	st, err := c.get(t.Context(), t0)
 	require.NoError(t, err, "a failed read is not served from the cache")
 	assert.Equal(t, 2, st.Live)
+
+	r.err = errors.New("down again")
+	st, err = c.get(t.Context(), t0.Add(time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 2, st.Live, "the last counts, while the refresh runs")
+	settle(t, c)
+	_, err = c.get(t.Context(), t0.Add(time.Minute))
+	require.ErrorIs(t, err, r.err, "a failed refresh drops the counts: the store's failure shows, old counts do not linger")
 }
 
 func TestStatsCacheConcurrentCallersShareOneRead(t *testing.T) {
 	r := countingStats{gate: make(chan struct{})}
-	c := &statsCache{maxAge: time.Hour, read: r.read}
+	c := newStatsCache(t, time.Hour, &r)
 	now := time.Now()
 	var wg sync.WaitGroup
 	got := make([]int, 8)
@@ -100,12 +160,10 @@ func TestStatsCacheConcurrentCallersShareOneRead(t *testing.T) {
 
 func TestStatsCacheWaiterHonoursItsContext(t *testing.T) {
 	r := countingStats{gate: make(chan struct{})}
-	defer close(r.gate)
-	c := &statsCache{maxAge: time.Hour, read: r.read}
-	go func() { _, _ = c.get(context.WithoutCancel(t.Context()), time.Now()) }()
-	require.Eventually(t, func() bool { return r.calls.Load() == 1 }, 5*time.Second, time.Millisecond)
+	c := newStatsCache(t, time.Hour, &r)
+	t.Cleanup(func() { close(r.gate) }) // before the cache's wait: cleanups run last first
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
 	_, err := c.get(ctx, time.Now())
-	assert.ErrorIs(t, err, context.DeadlineExceeded, "a scrape that gives up does not wait for another's read")
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "a scrape that gives up does not wait for the read")
 }

@@ -56,9 +56,10 @@
 // keep the index from growing; the sessions themselves need no sweep.
 //
 // Stats is an admin query: it reads the whole expiry index (one shard when
-// filtered by user) and every session in it (pipelined, per slot on a
-// cluster), so it costs what the number of stored sessions costs.
-// Authenticate never calls it.
+// filtered by user), a shard at a time, and every session in it, 1,000
+// per pipeline (per slot on a cluster), so it costs what the number of
+// stored sessions costs while its memory stays one shard's members.
+// Authenticate never calls it; the Manager's gauge caches it.
 //
 // # Client-side caching
 //
