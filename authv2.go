@@ -171,7 +171,7 @@ func New(opts ...Option) (*Manager, error) {
 		read: func(ctx context.Context, now time.Time) (session.Stats, error) {
 			return m.sessions.Stats(ctx, session.StatsFilter{}, now)
 		},
-		background: func(read func(context.Context) error) { m.background(context.Background(), read) },
+		background: m.untilClose,
 	}
 	engineOpts := []permission.EngineOption{
 		permission.WithCacheSize(o.cfg.PolicyCacheSize),
@@ -245,6 +245,28 @@ func (m *Manager) Close(ctx context.Context) error {
 		}
 	})
 	return err
+}
+
+// untilClose runs work on a goroutine Close waits for, with a context
+// Close cancels: unlike background's, no fixed timeout, since counting a
+// million sessions can take minutes. A failure is logged.
+func (m *Manager) untilClose(work func(context.Context) error) {
+	m.done.Add(1)
+	go func() {
+		defer m.done.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-m.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if err := work(ctx); err != nil {
+			m.log.Error("authv2: background work failed", "error", err)
+		}
+	}()
 }
 
 // FlushAudit waits until the background work started so far is done and

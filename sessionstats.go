@@ -30,7 +30,7 @@ type statsCache struct {
 	maxAge time.Duration
 	read   func(ctx context.Context, now time.Time) (session.Stats, error)
 	// background runs a read off the caller's goroutine (the Manager's
-	// background, which Close waits for and which logs a failure).
+	// untilClose, which Close waits for and which logs a failure).
 	background func(func(context.Context) error)
 
 	mu     sync.Mutex

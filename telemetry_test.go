@@ -16,6 +16,7 @@ import (
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/store/memory"
 )
 
 func TestTelemetryFlows(t *testing.T) {
@@ -126,4 +127,24 @@ func TestSessionsGaugeReadsTheStoreOncePerMaxAge(t *testing.T) {
 	_, err = o.m.SessionStats(t.Context(), session.StatsFilter{TenantID: "t"})
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), o.sessions.stats.Load(), "a filtered SessionStats reads the store")
+}
+
+// statsUntilCanceled is a session store whose Stats runs until its
+// context ends, as counting a huge population would.
+type statsUntilCanceled struct{ session.Store }
+
+func (statsUntilCanceled) Stats(ctx context.Context, _ session.StatsFilter, _ time.Time) (session.Stats, error) {
+	<-ctx.Done()
+	return session.Stats{}, ctx.Err()
+}
+
+func TestCloseCancelsASessionCount(t *testing.T) {
+	e := newEnv(t, authv2.WithSessionStore(statsUntilCanceled{memory.NewSessionStore()}))
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	_, err := e.m.SessionStats(ctx, session.StatsFilter{})
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the caller stops waiting")
+	closeCtx, cancelClose := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancelClose()
+	require.NoError(t, e.m.Close(closeCtx), "Close ends the count still running, rather than wait for it")
 }

@@ -75,10 +75,14 @@ func Prefix(t testing.TB) string {
 // Clean deletes every key under prefix when the test ends, on every node
 // of c (each master of a cluster), so tests leave the shared server as
 // they found it. Register it after Client, so it runs before the close.
-func Clean(t testing.TB, c rueidis.Client, prefix string) {
+func Clean(t testing.TB, c rueidis.Client, prefix string) { CleanWithin(t, c, prefix, 30*time.Second) }
+
+// CleanWithin is Clean with a time limit of d, for tests that write more
+// keys than Clean deletes in 30 seconds.
+func CleanWithin(t testing.TB, c rueidis.Client, prefix string, d time.Duration) {
 	t.Helper()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
 		for _, node := range c.Nodes() {
 			var cursor uint64
