@@ -166,7 +166,7 @@ func DefaultConfig() Config {
 		PolicyCostLimit:        permission.DefaultCostLimit,
 		HTTP:                   DefaultHTTPConfig(),
 		CleanupInterval:        10 * time.Minute,
-		SessionStatsMaxAge:     15 * time.Second,
+		SessionStatsMaxAge:     time.Minute,
 	}
 }
 

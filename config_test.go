@@ -28,7 +28,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"AUTHV2_ARGON2_MEMORY_KIB":        "47104",
 		"AUTHV2_ARGON2_ITERATIONS":        "1",
 		"AUTHV2_CLEANUP_INTERVAL":         "0s",
-		"AUTHV2_SESSION_STATS_MAX_AGE":    "1m",
+		"AUTHV2_SESSION_STATS_MAX_AGE":    "5m",
 		"AUTHV2_THROTTLE_IPV6_PREFIX":     "56",
 		"AUTHV2_POLICY_COST_LIMIT":        "500",
 		"AUTHV2_POLICY_MAX_STALENESS":     "-1s",
@@ -43,7 +43,7 @@ func TestConfigFromEnv(t *testing.T) {
 	assert.Equal(t, uint32(47104), c.Argon2.Memory)
 	assert.Equal(t, uint32(1), c.Argon2.Iterations)
 	assert.Zero(t, c.CleanupInterval)
-	assert.Equal(t, time.Minute, c.SessionStatsMaxAge)
+	assert.Equal(t, 5*time.Minute, c.SessionStatsMaxAge)
 	assert.Equal(t, 56, c.Throttle.IPv6Prefix)
 	assert.Equal(t, uint64(500), c.PolicyCostLimit)
 	assert.Equal(t, -time.Second, c.PolicyMaxStaleness)
