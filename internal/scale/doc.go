@@ -9,7 +9,7 @@
 // compiling and correct in seconds; AUTHV2_SCALE sets the number of
 // sessions for a real measurement:
 //
-//	AUTHV2_SCALE=1000000 go test -run TestSessionScale -v -timeout 1h ./internal/scale
+//	AUTHV2_SCALE=1000000 go test -run 'TestSessionScaleRedis|TestSessionScalePostgres' -v -timeout 1h ./internal/scale
 //
 // Figures and their reading are in docs/BENCHMARKS.md.
 package scale
