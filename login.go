@@ -165,7 +165,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	// change either rotated the stamp before this save (the login ends its
 	// own session) or after it, and so also before its own revocation of
 	// the user's sessions, which then finds this one (docs/DESIGN.md).
-	sess, tok, err := m.openSession(ctx, u, tenantID, in.Scope, in.Client, now, now)
+	sess, tok, opened, err := m.openSession(ctx, u, tenantID, in.Scope, in.Client, now, now)
 	if err != nil {
 		fail(u.ID, tenantID, audit.ReasonSessionFailed)
 		return nil, err
@@ -186,6 +186,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		return nil
 	})
 	if err != nil {
+		_ = m.emitAll(ctx, opened) // the sessions evicted are gone all the same
 		m.abandonSession(ctx, sess)
 		if errors.Is(err, errAccountChanged) || errors.Is(err, store.ErrNotFound) {
 			fail(u.ID, tenantID, audit.ReasonAccountChanged)
@@ -196,11 +197,15 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	}
 	u = saved
 	at.succeeded(ctx)
+	// One journal write for the login's events: durability costs one
+	// sync per login, not one per event.
+	events := opened
 	if newHash != "" {
-		m.emit(ctx, audit.Event{Type: audit.TypePasswordRehash, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+		events = append(events, audit.Event{Type: audit.TypePasswordRehash, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
 	}
-	if err := m.emit(ctx, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
-		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent}); err != nil {
+	events = append(events, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
+		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent})
+	if err := m.emitAll(ctx, events); err != nil {
 		// No login without its event: the session ends, the client gets
 		// the outage.
 		m.abandonSession(ctx, sess)

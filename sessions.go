@@ -272,18 +272,20 @@ func (m *Manager) newSession(u *user.User, tenantID, scope string, client sessio
 	}, tok, nil
 }
 
-// openSession creates a session under the per-user limit.
-func (m *Manager) openSession(ctx context.Context, u *user.User, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, error) {
+// openSession creates a session under the per-user limit. It returns the
+// events of what it did (sessions evicted, the session created) for the
+// caller to record with its own, in one journal write.
+func (m *Manager) openSession(ctx context.Context, u *user.User, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, []audit.Event, error) {
 	sess, tok, err := m.newSession(u, tenantID, scope, client, now, authAt)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	evicted, err := m.sessions.Create(ctx, sess, m.cfg.Session.Limit(), now)
 	if errors.Is(err, store.ErrLimit) {
-		return nil, "", ErrSessionLimit
+		return nil, "", nil, ErrSessionLimit
 	}
 	if err != nil {
-		return nil, "", translate("session.create", err)
+		return nil, "", nil, translate("session.create", err)
 	}
 	events := make([]audit.Event, 0, len(evicted)+1)
 	for _, id := range evicted {
@@ -292,9 +294,5 @@ func (m *Manager) openSession(ctx context.Context, u *user.User, tenantID, scope
 	events = append(events, audit.Event{Type: audit.TypeSessionCreated, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
 		TenantID: tenantID, Scope: scope, IP: client.IP, UserAgent: client.UserAgent,
 		Attributes: map[string]string{audit.AttrDevice: client.DeviceLabel}})
-	if err := m.emitAll(ctx, events); err != nil {
-		m.abandonSession(ctx, sess)
-		return nil, "", err
-	}
-	return sess, tok, nil
+	return sess, tok, events, nil
 }
