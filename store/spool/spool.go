@@ -59,10 +59,8 @@ func Open(path string) (*Journal, error) {
 	j := &Journal{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
 		events, err := tx.CreateBucketIfNotExists(bucketEvents)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.CreateBucketIfNotExists(bucketIDs); err != nil {
+		_, err2 := tx.CreateBucketIfNotExists(bucketIDs)
+		if err := errors.Join(err, err2); err != nil {
 			return err
 		}
 		j.opened = events.Sequence()
@@ -108,10 +106,7 @@ func (j *Journal) Append(ctx context.Context, events []audit.Event) error {
 				return err
 			}
 			k := key(seq)
-			if err := evs.Put(k, v); err != nil {
-				return err
-			}
-			if err := idx.Put(ids[i], k); err != nil {
+			if err := errors.Join(evs.Put(k, v), idx.Put(ids[i], k)); err != nil {
 				return err
 			}
 		}
@@ -178,10 +173,7 @@ func (j *Journal) Remove(ctx context.Context, ids []string) error {
 			if k == nil {
 				continue
 			}
-			if err := evs.Delete(k); err != nil {
-				return err
-			}
-			if err := idx.Delete([]byte(id)); err != nil {
+			if err := errors.Join(evs.Delete(k), idx.Delete([]byte(id))); err != nil {
 				return err
 			}
 		}

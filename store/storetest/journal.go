@@ -157,6 +157,8 @@ func journalLeftover(t *testing.T, newJournal JournalFactory) {
 		assert.Error(t, err, "limit 0")
 		_, _, err = j.Leftover(ctx(t), "not a position", 10)
 		assert.Error(t, err)
+		_, _, err = j.Leftover(canceled(t), "", 10)
+		assert.Error(t, err, "canceled context")
 	})
 }
 
