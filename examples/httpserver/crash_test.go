@@ -111,6 +111,7 @@ func TestCrashKeepsEveryAnsweredEvent(t *testing.T) {
 		wg.Wait()
 	}
 
+	require.NotEmpty(t, led.loggedIn, "no login was answered: the test proved nothing")
 	events := readCrashEvents(t, env.DB, env.Schema)
 	led.check(t, env.DB, env.Schema, events)
 	t.Logf("crash: %d kills; answered: %d registrations, %d logins, %d refused logins, %d logouts; %d requests without an answer; %d events",
