@@ -295,8 +295,7 @@ func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) er
 	if _, err := m.endUserSessions(WithActor(ctx, &Principal{UserID: u.ID}), u.ID, session.RevokeFilter{}, now, session.ReasonPasswordChange); err != nil {
 		return err
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypePasswordReset, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
-	return nil
+	return m.emit(ctx, audit.Event{Type: audit.TypePasswordReset, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
 }
 
 // RequestEmailVerification (re)sends a verification token to a pending
@@ -351,7 +350,9 @@ func (m *Manager) VerifyEmail(ctx context.Context, tok string) (*user.User, erro
 		return nil, err
 	}
 	r.release(ctx)
-	m.emit(ctx, audit.Event{Type: audit.TypeEmailVerified, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+	if err := m.emit(ctx, audit.Event{Type: audit.TypeEmailVerified, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID}); err != nil {
+		return nil, err
+	}
 	return u, nil
 }
 
@@ -383,8 +384,10 @@ func (m *Manager) Reauthenticate(ctx context.Context, tok, password string) (*Lo
 	if err != nil {
 		return nil, err
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeReauthenticate, Outcome: audit.Success, ActorUserID: sess.UserID,
-		ActorSessionID: res.Session.ID, TenantID: sess.TenantID, Target: sess.ID})
+	if err := m.emit(ctx, audit.Event{Type: audit.TypeReauthenticate, Outcome: audit.Success, ActorUserID: sess.UserID,
+		ActorSessionID: res.Session.ID, TenantID: sess.TenantID, Target: sess.ID}); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -469,7 +472,9 @@ func (m *Manager) ChangePassword(ctx context.Context, p *Principal, current, nex
 			return nil, err
 		}
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypePasswordChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})
+	if err := m.emit(ctx, audit.Event{Type: audit.TypePasswordChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID}); err != nil {
+		return nil, err
+	}
 	return m.rotateCurrent(ctx, p, u)
 }
 
@@ -532,7 +537,9 @@ func (m *Manager) ChangeEmail(ctx context.Context, p *Principal, email string) (
 	if _, err := m.endUserSessions(WithActor(ctx, p), p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonEmailChange); err != nil {
 		return nil, err
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeEmailChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})
+	if err := m.emit(ctx, audit.Event{Type: audit.TypeEmailChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID}); err != nil {
+		return nil, err
+	}
 	if n, ok := m.notifier.(EmailChangeNotifier); ok {
 		changed := u.Clone()
 		m.notify(ctx, func(ctx context.Context) error { return n.EmailChanged(ctx, changed, oldEmail) })

@@ -13,10 +13,10 @@ import (
 
 // adminEvent records an administrative change: who made it (the actor in
 // ctx), and its before and after states.
-func (m *Manager) adminEvent(ctx context.Context, action, tenantID, target string, before, after any) {
+func (m *Manager) adminEvent(ctx context.Context, action, tenantID, target string, before, after any) error {
 	attrs := changeAttrs(before, after)
 	attrs["action"] = action
-	m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeAdminChange, Outcome: audit.Success, TenantID: tenantID, Target: target, Attributes: attrs}))
+	return m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeAdminChange, Outcome: audit.Success, TenantID: tenantID, Target: target, Attributes: attrs}))
 }
 
 // CreateTenant creates a tenant; ErrConflict if the ID is taken.
@@ -28,7 +28,9 @@ func (m *Manager) CreateTenant(ctx context.Context, id, name string) (*permissio
 	if err := m.permissions.CreateTenant(ctx, t); err != nil {
 		return nil, translate("tenant.create", err)
 	}
-	m.adminEvent(ctx, "tenant.create", id, "tenant:"+id, nil, t)
+	if err := m.adminEvent(ctx, "tenant.create", id, "tenant:"+id, nil, t); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -72,7 +74,7 @@ func (m *Manager) DeleteTenant(ctx context.Context, id string) error {
 			errs = append(errs, err)
 		}
 	}
-	m.adminEvent(ctx, "tenant.delete", id, "tenant:"+id, before, nil)
+	errs = append(errs, m.adminEvent(ctx, "tenant.delete", id, "tenant:"+id, before, nil))
 	return errors.Join(errs...)
 }
 
@@ -94,8 +96,7 @@ func (m *Manager) AddMember(ctx context.Context, tenantID, userID string) error 
 	if err := m.permissions.AddMember(ctx, mb); err != nil {
 		return translate("membership.add", err)
 	}
-	m.adminEvent(ctx, "member.add", tenantID, "user:"+userID, nil, mb)
-	return nil
+	return m.adminEvent(ctx, "member.add", tenantID, "user:"+userID, nil, mb)
 }
 
 // RemoveMember removes a membership and ends the user's sessions in that
@@ -120,7 +121,9 @@ func (m *Manager) RemoveMember(ctx context.Context, tenantID, userID string) err
 	}
 	// Recorded before the sessions end: the change is made even if that
 	// fails.
-	m.adminEvent(ctx, "member.remove", tenantID, "user:"+userID, before, nil)
+	if err := m.adminEvent(ctx, "member.remove", tenantID, "user:"+userID, before, nil); err != nil {
+		return err
+	}
 	_, err = m.RevokeSessions(ctx, userID, RevokeOptions{TenantID: tenantID, Reason: session.ReasonMembershipRemoved})
 	return err
 }
@@ -151,8 +154,7 @@ func (m *Manager) PutRole(ctx context.Context, r *permission.Role) error {
 		return translate("role.put", err)
 	}
 	m.policyChanged(ctx, r.TenantID)
-	m.adminEvent(ctx, "role.put", r.TenantID, "role:"+r.Name, before, r)
-	return nil
+	return m.adminEvent(ctx, "role.put", r.TenantID, "role:"+r.Name, before, r)
 }
 
 // DeleteRole removes a role; ErrConflict while a role inherits from it or
@@ -169,8 +171,7 @@ func (m *Manager) DeleteRole(ctx context.Context, tenantID, name string) error {
 		return translate("role.delete", err)
 	}
 	m.policyChanged(ctx, tenantID)
-	m.adminEvent(ctx, "role.delete", tenantID, "role:"+name, before, nil)
-	return nil
+	return m.adminEvent(ctx, "role.delete", tenantID, "role:"+name, before, nil)
 }
 
 // ListRoles returns a tenant's roles (permission.GlobalTenant: templates).
@@ -206,8 +207,7 @@ func (m *Manager) Bind(ctx context.Context, b permission.Binding) error {
 		return translate("binding.put", err)
 	}
 	m.policyChanged(ctx, b.TenantID)
-	m.adminEvent(ctx, "binding.put", b.TenantID, "user:"+b.UserID, nil, b)
-	return nil
+	return m.adminEvent(ctx, "binding.put", b.TenantID, "user:"+b.UserID, nil, b)
 }
 
 // Unbind removes a binding.
@@ -219,8 +219,7 @@ func (m *Manager) Unbind(ctx context.Context, b permission.Binding) error {
 		return translate("binding.delete", err)
 	}
 	m.policyChanged(ctx, b.TenantID)
-	m.adminEvent(ctx, "binding.delete", b.TenantID, "user:"+b.UserID, b, nil)
-	return nil
+	return m.adminEvent(ctx, "binding.delete", b.TenantID, "user:"+b.UserID, b, nil)
 }
 
 // ListBindings returns a tenant's bindings, of one user when userID is set.

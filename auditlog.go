@@ -12,6 +12,7 @@ import (
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/internal/randid"
 	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/store"
 )
 
 // newDispatcher builds the audit queue in front of the configured sinks.
@@ -29,6 +30,9 @@ func (m *Manager) newDispatcher(o options) (*audit.Dispatcher, error) {
 	// Sink failures must reach someone: the Manager's logger, which is
 	// slog.Default unless the application gave one.
 	opts = append(opts, audit.WithLogger(o.logger))
+	if o.journal != nil {
+		opts = append(opts, audit.WithOnDelivered(m.forgetDelivered))
+	}
 	d, err := audit.NewDispatcher(o.sinks, opts...)
 	if err != nil {
 		return nil, &ConfigError{Field: "Audit", Reason: err.Error()}
@@ -219,21 +223,123 @@ func (m *Manager) reviewedRoles(ctx context.Context, tenantID string) ([]*permis
 }
 
 // emit records an audit event: metrics at once, the event through the
-// dispatcher's bounded queue. A full queue makes the caller wait (unless
-// the configuration drops and counts); an event lost because the caller's
-// context ended is logged, never silent.
-func (m *Manager) emit(ctx context.Context, e audit.Event) {
-	m.count(ctx, &e)
-	if e.ID == "" {
-		e.ID = randid.ID()
+// dispatcher's bounded queue. With a Journal (WithAuditJournal), every
+// event but an authorization decision is appended to it first, so that
+// the flow answers only once its event is durable; an event the Journal
+// refused is ErrStoreUnavailable, which a flow that changed state returns
+// instead of its success. Without one, a full queue makes the caller wait
+// (unless the configuration drops and counts), and an event lost because
+// the caller's context ended is logged, never silent.
+func (m *Manager) emit(ctx context.Context, e audit.Event) error {
+	return m.emitAll(ctx, []audit.Event{e})
+}
+
+// emitAll records events as emit does, appending those the Journal keeps
+// in one write.
+func (m *Manager) emitAll(ctx context.Context, events []audit.Event) error {
+	if len(events) == 0 {
+		return nil
 	}
-	if e.Time.IsZero() {
-		e.Time = m.clock.Now().UTC()
+	journaled := make([]audit.Event, 0, len(events))
+	for i := range events {
+		e := &events[i]
+		m.count(ctx, e)
+		if e.ID == "" {
+			e.ID = randid.ID()
+		}
+		if e.Time.IsZero() {
+			e.Time = m.clock.Now().UTC()
+		}
+		if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+			e.TraceID = sc.TraceID().String()
+		}
+		if m.journal != nil && journaledType(e.Type) {
+			journaled = append(journaled, *e)
+		}
 	}
-	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
-		e.TraceID = sc.TraceID().String()
+	if len(journaled) > 0 {
+		// The state changed already: its record must not depend on the
+		// caller waiting for it.
+		if err := m.journal.Append(context.WithoutCancel(ctx), journaled); err != nil {
+			m.log.Error("authv2: audit events not recorded: the journal refused them", "event_type", string(events[0].Type), "events", len(journaled), "error", err)
+			return store.Unavailable("audit.journal_append", err)
+		}
 	}
-	if err := m.audit.Emit(ctx, e); err != nil {
-		m.log.Error("authv2: audit event not recorded", "event_type", string(e.Type), "event_id", e.ID, "error", err)
+	for _, e := range events {
+		if err := m.audit.Emit(ctx, e); err != nil {
+			if m.journal != nil && journaledType(e.Type) {
+				// Durable already: the next start delivers it.
+				m.log.Warn("authv2: audit event left in the journal for the next start", "event_type", string(e.Type), "event_id", e.ID, "error", err)
+				continue
+			}
+			m.log.Error("authv2: audit event not recorded", "event_type", string(e.Type), "event_id", e.ID, "error", err)
+		}
+	}
+	return nil
+}
+
+// journaledType reports whether events of type t go through the Journal:
+// every event of an account, session or administrative flow. Decisions
+// stay off the caller's path (they are many, and their loss on a crash is
+// bounded elsewhere).
+func journaledType(t audit.Type) bool { return t != audit.TypeAuthorizeDecision }
+
+// forgetDelivered removes from the Journal the events every sink has. A
+// failure is logged: the events are then delivered again after the next
+// start, which sinks tolerate (delivery is at least once; stores skip
+// known IDs).
+func (m *Manager) forgetDelivered(events []audit.Event) {
+	ids := make([]string, 0, len(events))
+	for i := range events {
+		if journaledType(events[i].Type) {
+			ids = append(ids, events[i].ID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	if err := m.journal.Remove(context.Background(), ids); err != nil {
+		m.log.Warn("authv2: removing delivered audit events from the journal failed; they will be delivered again after a restart", "events", len(ids), "error", err)
+	}
+}
+
+// replayJournal delivers, in the background, the events an earlier process
+// appended to the Journal and did not see delivered to every sink (it
+// crashed, or Close gave up). They go through the dispatcher like new
+// events and leave the Journal once every sink has them.
+func (m *Manager) replayJournal() {
+	defer m.done.Done()
+	defer m.inFlight.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-m.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	after, replayed := "", 0
+	for {
+		events, next, err := m.journal.Leftover(ctx, after, m.cfg.AuditBatchSize)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.log.Error("authv2: reading the audit journal failed; its leftover events wait for the next start", "replayed", replayed, "error", err)
+			}
+			return
+		}
+		for _, e := range events {
+			if err := m.audit.Emit(ctx, e); err != nil {
+				return // closing: the events stay for the next start
+			}
+			replayed++
+		}
+		if next == "" {
+			if replayed > 0 {
+				m.log.Info("authv2: audit events left by an earlier process replayed", "events", replayed)
+			}
+			return
+		}
+		after = next
 	}
 }

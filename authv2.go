@@ -47,6 +47,7 @@ type Manager struct {
 	permissions   permission.Store
 	audit         *audit.Dispatcher
 	auditStore    audit.Store
+	journal       audit.Journal
 	clock         Clock
 	log           *slog.Logger
 	hasher        *user.Hasher
@@ -155,6 +156,7 @@ func New(opts ...Option) (*Manager, error) {
 		sessions:      o.sessions,
 		permissions:   o.permissions,
 		auditStore:    o.auditStore,
+		journal:       o.journal,
 		clock:         o.clock,
 		log:           o.logger,
 		hasher:        hasher,
@@ -201,6 +203,11 @@ func New(opts ...Option) (*Manager, error) {
 	if o.cfg.CleanupInterval > 0 {
 		m.done.Add(1)
 		go m.cleanupLoop(o.cfg.CleanupInterval)
+	}
+	if m.journal != nil {
+		m.done.Add(1)
+		m.inFlight.Add(1) // FlushAudit waits for the replay too
+		go m.replayJournal()
 	}
 	m.grantUse.pending = map[audit.GrantUse]int64{}
 	if m.auditStore != nil {

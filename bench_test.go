@@ -2,6 +2,9 @@ package authv2_test
 
 import (
 	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,11 +15,14 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/authv2test"
+	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/internal/redistest"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/redis"
+	"github.com/authv2/authv2/store/spool"
 	"github.com/authv2/authv2/user"
 )
 
@@ -92,7 +98,24 @@ func BenchmarkAuthenticateRedisRatio(b *testing.B) {
 // BenchmarkLogin compares a whole Login with one argon2id verification at
 // the production parameters, measured in the same run: the difference is
 // what Login adds beyond the hash.
-func BenchmarkLogin(b *testing.B) {
+func BenchmarkLogin(b *testing.B) { benchLoginRatio(b) }
+
+// BenchmarkLoginJournal is BenchmarkLogin with a spool journal (one
+// fsync'd bbolt transaction per event, before Login answers): the ratio
+// says whether durability keeps Login within 1.05x of one verification.
+func BenchmarkLoginJournal(b *testing.B) {
+	j := benchSpool(b)
+	benchLoginRatio(b, authv2.WithAuditJournal(j))
+}
+
+func benchSpool(b *testing.B) *spool.Journal {
+	j, err := spool.Open(filepath.Join(b.TempDir(), "audit.spool"))
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = j.Close() })
+	return j
+}
+
+func benchLoginRatio(b *testing.B, opts ...authv2.Option) {
 	ctx := context.Background()
 	h, err := user.NewHasher(user.DefaultArgon2Params, 0)
 	require.NoError(b, err)
@@ -100,7 +123,7 @@ func BenchmarkLogin(b *testing.B) {
 	require.NoError(b, err)
 	cfg := authv2test.Config()
 	cfg.Argon2 = user.DefaultArgon2Params
-	e := newEnv(b, authv2.WithConfig(cfg))
+	e := newEnv(b, append([]authv2.Option{authv2.WithConfig(cfg)}, opts...)...)
 	e.register(b, "bench@example.com")
 	b.ReportAllocs()
 	// One argon2id verification and one login per iteration, interleaved
@@ -108,13 +131,6 @@ func BenchmarkLogin(b *testing.B) {
 	// first's 19 MiB set off), so both see the same load and the ratio
 	// holds on a shared machine.
 	var verify, login time.Duration
-	timed := func(f func() error) time.Duration {
-		t0 := time.Now()
-		if err := f(); err != nil {
-			b.Fatal(err)
-		}
-		return time.Since(t0)
-	}
 	doVerify := func() error { _, err := h.Verify(ctx, goodPassword, hash); return err }
 	doLogin := func() error {
 		_, err := e.m.Login(ctx, authv2.LoginInput{Email: "bench@example.com", Password: goodPassword})
@@ -123,17 +139,87 @@ func BenchmarkLogin(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		if i%2 == 0 {
-			verify += timed(doVerify)
-			login += timed(doLogin)
+			verify += timed(b, doVerify)
+			login += timed(b, doLogin)
 		} else {
-			login += timed(doLogin)
-			verify += timed(doVerify)
+			login += timed(b, doLogin)
+			verify += timed(b, doVerify)
 		}
 		i++
 	}
 	b.ReportMetric(float64(verify.Nanoseconds())/float64(b.N), "verify-ns/op")
 	b.ReportMetric(float64(login.Nanoseconds())/float64(b.N), "login-ns/op")
 	b.ReportMetric(float64(login)/float64(verify), "login/verify")
+}
+
+func timed(b *testing.B, f func() error) time.Duration {
+	t0 := time.Now()
+	if err := f(); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(t0)
+}
+
+// BenchmarkEndSessionJournal measures what a journal adds to ending a
+// session (Logout; RevokeSession, an administrator's), on the memory
+// stores: per iteration the same call on a Manager without and one with a
+// spool journal, interleaved and alternating, and, when PostgreSQL is
+// configured, in the same loop, one round trip to it (SELECT 1), the unit
+// the addition is bounded by, and one committed write of an event to the
+// PostgreSQL audit store, what writing the event synchronously there
+// would cost instead. added-ns/op is journal minus plain.
+func BenchmarkEndSessionJournal(b *testing.B) {
+	ctx := context.Background()
+	var db *sql.DB
+	var pgAudit audit.Store
+	if os.Getenv(pgtest.EnvURL) != "" {
+		pg := pgtest.New(b)
+		db, pgAudit = pg.DB, pg.Stores.Audit
+	}
+	for _, flow := range []string{"logout", "revoke"} {
+		b.Run(flow, func(b *testing.B) {
+			plain, journaled := newEnv(b), newEnv(b, authv2.WithAuditJournal(benchSpool(b)))
+			for _, e := range []*env{plain, journaled} {
+				e.register(b, "bench@example.com")
+			}
+			end := func(e *env) func() error {
+				res := e.login(b, "bench@example.com")
+				if flow == "logout" {
+					return func() error { return e.m.Logout(ctx, res.Token) }
+				}
+				return func() error { return e.m.RevokeSession(ctx, res.Session.ID, "admin") }
+			}
+			var tPlain, tJournal, tTrip, tWrite time.Duration
+			i := 0
+			for b.Loop() {
+				b.StopTimer()
+				p, j := end(plain), end(journaled)
+				b.StartTimer()
+				if i%2 == 0 {
+					tPlain += timed(b, p)
+					tJournal += timed(b, j)
+				} else {
+					tJournal += timed(b, j)
+					tPlain += timed(b, p)
+				}
+				if db != nil {
+					tTrip += timed(b, func() error { _, err := db.ExecContext(ctx, "SELECT 1"); return err })
+					tWrite += timed(b, func() error {
+						return pgAudit.Write(ctx, []audit.Event{{Type: audit.TypeLogout, Outcome: audit.Success, ActorUserID: "bench"}})
+					})
+				}
+				i++
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(tPlain.Nanoseconds())/n, "plain-ns/op")
+			b.ReportMetric(float64(tJournal.Nanoseconds())/n, "journal-ns/op")
+			b.ReportMetric(float64((tJournal-tPlain).Nanoseconds())/n, "added-ns/op")
+			if db != nil {
+				b.ReportMetric(float64(tTrip.Nanoseconds())/n, "pg-roundtrip-ns/op")
+				b.ReportMetric(float64(tWrite.Nanoseconds())/n, "pg-audit-write-ns/op")
+			}
+		})
+	}
 }
 
 // BenchmarkAuthorize is a warm check through the Manager without a

@@ -65,6 +65,13 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 			fail(u.ID, "", reason)
 			return
 		}
+		if m.journal != nil {
+			// The event must be durable before the answer: the tenant
+			// is read on the caller's time, and an unknown email pays
+			// for the same reads (unknownTenantRead).
+			failIn(ctx, u.ID, m.failureTenant(ctx, u, in.TenantID), reason)
+			return
+		}
 		m.background(ctx, func(ctx context.Context) error {
 			failIn(ctx, u.ID, m.failureTenant(ctx, u, in.TenantID), reason)
 			return nil
@@ -88,6 +95,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		if retry, err := m.reserveUnknown(ctx, in.Email, now); err != nil {
 			return nil, err
 		} else if retry > 0 {
+			m.unknownTenantRead(ctx, in.TenantID)
 			fail("", "", audit.ReasonUnknownUserThrottled)
 			return nil, m.throttledError(retry)
 		}
@@ -95,6 +103,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		if err := m.hasher.VerifyDummy(ctx, in.Password); err != nil && !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
 			return nil, err
 		}
+		m.unknownTenantRead(ctx, in.TenantID)
 		fail("", "", audit.ReasonUnknownUser)
 		return nil, ErrInvalidCredentials
 	}
@@ -156,7 +165,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	// change either rotated the stamp before this save (the login ends its
 	// own session) or after it, and so also before its own revocation of
 	// the user's sessions, which then finds this one (docs/DESIGN.md).
-	sess, tok, err := m.openSession(ctx, u, tenantID, in.Scope, in.Client, now, now)
+	sess, tok, opened, err := m.openSession(ctx, u, tenantID, in.Scope, in.Client, now, now)
 	if err != nil {
 		fail(u.ID, tenantID, audit.ReasonSessionFailed)
 		return nil, err
@@ -177,6 +186,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		return nil
 	})
 	if err != nil {
+		_ = m.emitAll(ctx, opened) // the sessions evicted are gone all the same
 		m.abandonSession(ctx, sess)
 		if errors.Is(err, errAccountChanged) || errors.Is(err, store.ErrNotFound) {
 			fail(u.ID, tenantID, audit.ReasonAccountChanged)
@@ -187,11 +197,20 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	}
 	u = saved
 	at.succeeded(ctx)
+	// One journal write for the login's events: durability costs one
+	// sync per login, not one per event.
+	events := opened
 	if newHash != "" {
-		m.emit(ctx, audit.Event{Type: audit.TypePasswordRehash, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+		events = append(events, audit.Event{Type: audit.TypePasswordRehash, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
+	events = append(events, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
 		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent})
+	if err := m.emitAll(ctx, events); err != nil {
+		// No login without its event: the session ends, the client gets
+		// the outage.
+		m.abandonSession(ctx, sess)
+		return nil, err
+	}
 	return &LoginResult{User: u, Session: sess, Token: tok, DeviceToken: at.issued}, nil
 }
 
@@ -218,6 +237,16 @@ func (m *Manager) failureTenant(ctx context.Context, u *user.User, named string)
 		return ""
 	}
 	return t
+}
+
+// unknownTenantRead spends, for an unknown email, the permission store
+// reads a known account's failure makes to find its tenant when a Journal
+// needs that failure recorded before the answer: both answers then take
+// the same time. Its result is meaningless.
+func (m *Manager) unknownTenantRead(ctx context.Context, named string) {
+	if m.journal != nil {
+		_ = m.checkTenantAccess(ctx, "", cmp.Or(named, "-"))
+	}
 }
 
 // checkTenantAccess succeeds when the user is a member of, or holds a

@@ -29,6 +29,5 @@ func (m *Manager) Logout(ctx context.Context, tok string) (err error) {
 	if err := m.sessions.Revoke(ctx, sess.ID, now, session.ReasonLogout); err != nil {
 		return translate("session.revoke", err)
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeLogout, Outcome: audit.Success, ActorUserID: sess.UserID, ActorSessionID: sess.ID, TenantID: sess.TenantID})
-	return nil
+	return m.emit(ctx, audit.Event{Type: audit.TypeLogout, Outcome: audit.Success, ActorUserID: sess.UserID, ActorSessionID: sess.ID, TenantID: sess.TenantID})
 }

@@ -38,6 +38,7 @@ type options struct {
 	permissions permission.Store
 	sinks       []audit.Sink
 	auditStore  audit.Store
+	journal     audit.Journal
 	clock       Clock
 	logger      *slog.Logger
 	// insecureHashing lets argon2id run below OWASP's minimum (tests).
@@ -131,6 +132,17 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // serves the audit query and analytics methods from it.
 func WithAuditStore(s audit.Store) Option {
 	return optionFunc(func(o *options) { o.sinks = append(o.sinks, s); o.auditStore = s })
+}
+
+// WithAuditJournal makes every account, session and administrative event
+// durable before its flow answers: the event is appended to j (for
+// instance a store/spool file), delivered to the sinks from the queue, and
+// removed from j once every sink has it. New starts delivering what an
+// earlier process left in j, so a crash loses no event a client got an
+// answer for, and every sink, stores or not, receives each event at least
+// once across restarts. Authorization decisions do not go through j.
+func WithAuditJournal(j audit.Journal) Option {
+	return optionFunc(func(o *options) { o.journal = j })
 }
 
 // WithPolicyBus carries policy changes between the instances of a service

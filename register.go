@@ -95,7 +95,9 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User,
 			return nil, translate("membership.add", err)
 		}
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeRegister, Outcome: audit.Success, ActorUserID: u.ID, TenantID: in.TenantID, Target: u.ID})
+	if err := m.emit(ctx, audit.Event{Type: audit.TypeRegister, Outcome: audit.Success, ActorUserID: u.ID, TenantID: in.TenantID, Target: u.ID}); err != nil {
+		return nil, err
+	}
 	if safe {
 		// Off the caller's time, like the taken address's notice.
 		m.background(ctx, func(ctx context.Context) error {

@@ -45,9 +45,8 @@ func (m *Manager) RevokeSession(ctx context.Context, sessionID, reason string) e
 	if err := m.sessions.Revoke(ctx, sessionID, m.clock.Now(), reason); err != nil {
 		return translate("session.revoke", err)
 	}
-	m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: sessionID,
+	return m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: sessionID,
 		TenantID: s.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: s.UserID}}))
-	return nil
 }
 
 // RevokeOptions select which of a user's sessions RevokeSessions ends.
@@ -81,9 +80,13 @@ func (m *Manager) endUserSessions(ctx context.Context, userID string, f session.
 	if err != nil {
 		return nil, translate("session.revoke_user", err)
 	}
-	for _, id := range ids {
-		m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: id,
-			TenantID: f.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: userID}}))
+	events := make([]audit.Event, len(ids))
+	for i, id := range ids {
+		events[i] = withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: id,
+			TenantID: f.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: userID}})
+	}
+	if err := m.emitAll(ctx, events); err != nil {
+		return nil, err
 	}
 	return ids, nil
 }
@@ -169,9 +172,11 @@ func (m *Manager) rotateSession(ctx context.Context, old *session.Session, u *us
 	if next.TenantID != old.TenantID {
 		typ = audit.TypeTenantSwitch
 	}
-	m.emit(ctx, audit.Event{Type: typ, Outcome: audit.Success, ActorUserID: old.UserID, ActorSessionID: next.ID,
+	if err := m.emit(ctx, audit.Event{Type: typ, Outcome: audit.Success, ActorUserID: old.UserID, ActorSessionID: next.ID,
 		TenantID: next.TenantID, Scope: next.Scope, Target: old.ID,
-		Attributes: map[string]string{"from_tenant": old.TenantID}})
+		Attributes: map[string]string{"from_tenant": old.TenantID}}); err != nil {
+		return nil, err
+	}
 	return &LoginResult{User: u, Session: next, Token: newTok}, nil
 }
 
@@ -218,13 +223,14 @@ func (m *Manager) tokenReused(ctx context.Context, sess *session.Session, now ti
 	if err != nil {
 		m.log.Error("authv2: ending the sessions of a reused token's user failed", "user_id", sess.UserID, "error", err)
 	}
+	events := make([]audit.Event, 0, len(ended)+1)
 	for _, id := range ended {
-		m.emit(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: sess.UserID,
+		events = append(events, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: sess.UserID,
 			Target: id, Reason: session.ReasonReuse})
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeSessionReuse, Outcome: audit.Denied, ActorUserID: sess.UserID, ActorSessionID: sess.ID,
+	_ = m.emitAll(ctx, append(events, audit.Event{Type: audit.TypeSessionReuse, Outcome: audit.Denied, ActorUserID: sess.UserID, ActorSessionID: sess.ID,
 		TenantID: sess.TenantID, Target: sess.ID, Reason: session.ReasonReuse,
-		Attributes: map[string]string{"ended": strings.Join(ended, ",")}})
+		Attributes: map[string]string{"ended": strings.Join(ended, ",")}}))
 }
 
 // SessionStats counts live sessions per tenant, user and device, and
@@ -277,24 +283,27 @@ func (m *Manager) newSession(u *user.User, tenantID, scope string, client sessio
 	}, tok, nil
 }
 
-// openSession creates a session under the per-user limit.
-func (m *Manager) openSession(ctx context.Context, u *user.User, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, error) {
+// openSession creates a session under the per-user limit. It returns the
+// events of what it did (sessions evicted, the session created) for the
+// caller to record with its own, in one journal write.
+func (m *Manager) openSession(ctx context.Context, u *user.User, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, []audit.Event, error) {
 	sess, tok, err := m.newSession(u, tenantID, scope, client, now, authAt)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	evicted, err := m.sessions.Create(ctx, sess, m.cfg.Session.Limit(), now)
 	if errors.Is(err, store.ErrLimit) {
-		return nil, "", ErrSessionLimit
+		return nil, "", nil, ErrSessionLimit
 	}
 	if err != nil {
-		return nil, "", translate("session.create", err)
+		return nil, "", nil, translate("session.create", err)
 	}
+	events := make([]audit.Event, 0, len(evicted)+1)
 	for _, id := range evicted {
-		m.emit(ctx, audit.Event{Type: audit.TypeSessionEvicted, Outcome: audit.Success, ActorUserID: u.ID, Target: id, Reason: session.ReasonEvicted})
+		events = append(events, audit.Event{Type: audit.TypeSessionEvicted, Outcome: audit.Success, ActorUserID: u.ID, Target: id, Reason: session.ReasonEvicted})
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeSessionCreated, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
+	events = append(events, audit.Event{Type: audit.TypeSessionCreated, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
 		TenantID: tenantID, Scope: scope, IP: client.IP, UserAgent: client.UserAgent,
 		Attributes: map[string]string{audit.AttrDevice: client.DeviceLabel}})
-	return sess, tok, nil
+	return sess, tok, events, nil
 }

@@ -44,8 +44,10 @@ func (m *Manager) setStatus(ctx context.Context, userID string, status user.Stat
 	}
 	// Recorded before the sessions end: the change is made even if that
 	// fails.
-	m.emit(ctx, withActor(ctx, audit.Event{Type: typ, Outcome: audit.Success, Target: userID, Reason: reason,
-		Attributes: changeAttrs(statusState{before}, statusState{status})}))
+	if err := m.emit(ctx, withActor(ctx, audit.Event{Type: typ, Outcome: audit.Success, Target: userID, Reason: reason,
+		Attributes: changeAttrs(statusState{before}, statusState{status})})); err != nil {
+		return err
+	}
 	if status != user.StatusActive {
 		if _, err := m.endUserSessions(ctx, userID, session.RevokeFilter{}, now, reason); err != nil {
 			return err
@@ -115,7 +117,6 @@ func (m *Manager) DeleteUser(ctx context.Context, userID string) error {
 	}
 	// A retry finds the status disabled (set above): before is then what
 	// the first attempt left.
-	m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeUserDeleted, Outcome: audit.Success, Target: userID,
+	return m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeUserDeleted, Outcome: audit.Success, Target: userID,
 		Attributes: changeAttrs(deletedState{Status: before, Tenants: tenants}, nil)}))
-	return nil
 }

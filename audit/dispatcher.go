@@ -109,6 +109,7 @@ type config struct {
 	backoffMax   time.Duration
 	writeTimeout time.Duration
 	onError      func(error)
+	onDelivered  func([]Event)
 	logger       *slog.Logger
 	sleep        func(context.Context, time.Duration) error
 }
@@ -148,6 +149,15 @@ func WithWriteTimeout(d time.Duration) Option {
 // write. It runs on the sink's delivery goroutine, so it must be safe for
 // concurrent use and return quickly.
 func WithOnError(f func(error)) Option { return optionFunc(func(c *config) { c.onError = f }) }
+
+// WithOnDelivered sets a function called with the events every sink has
+// received, in the order they were emitted, each event once: the Manager
+// removes them from its Journal. It runs on a delivery goroutine, outside
+// the Dispatcher's lock, before Flush calls waiting for these events
+// return; it must not keep the slice.
+func WithOnDelivered(f func(delivered []Event)) Option {
+	return optionFunc(func(c *config) { c.onDelivered = f })
+}
 
 // WithLogger logs every failed write at Error level to l. Without this
 // option and WithOnError, failures go to slog.Default(): they are never
@@ -310,6 +320,9 @@ func (d *Dispatcher) Emit(ctx context.Context, e Event) error {
 	d.emitted.Add(1)
 	if len(d.workers) == 0 {
 		d.mu.Unlock()
+		if d.cfg.onDelivered != nil {
+			d.cfg.onDelivered([]Event{e}) // every sink (none) has it
+		}
 		return nil
 	}
 	d.ring[d.head%uint64(len(d.ring))] = e
@@ -537,32 +550,47 @@ func (d *Dispatcher) report(err *SinkError) {
 // has passed and wakes whoever waits for them.
 func (d *Dispatcher) advance(w *worker, k int) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	w.pos += uint64(k)
 	tail := w.pos
 	for _, o := range d.workers {
 		tail = min(tail, o.pos)
 	}
 	if tail == d.tail {
+		d.mu.Unlock()
 		return
 	}
 	size := uint64(len(d.ring))
+	var delivered []Event
+	if d.cfg.onDelivered != nil {
+		delivered = make([]Event, 0, tail-d.tail)
+	}
 	for seq := d.tail; seq < tail; seq++ {
+		if delivered != nil {
+			delivered = append(delivered, d.ring[seq%size])
+		}
 		d.ring[seq%size] = Event{} // let the attribute maps go
 	}
 	d.tail = tail
 	close(d.space)
 	d.space = make(chan struct{})
 	kept := d.flushes[:0]
+	var ready []chan struct{}
 	for _, f := range d.flushes {
 		if f.seq <= tail {
-			close(f.done)
+			ready = append(ready, f.done)
 		} else {
 			kept = append(kept, f)
 		}
 	}
 	clear(d.flushes[len(kept):])
 	d.flushes = kept
+	d.mu.Unlock()
+	if delivered != nil {
+		d.cfg.onDelivered(delivered)
+	}
+	for _, done := range ready {
+		close(done)
+	}
 }
 
 func sleepContext(ctx context.Context, d time.Duration) error {

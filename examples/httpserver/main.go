@@ -9,8 +9,12 @@
 //	go run ./examples/httpserver
 //
 // Everything is in memory by default. With AUTHV2_POSTGRES_URL set, users,
-// sessions and permissions live in PostgreSQL (migrations are applied on
-// start). AUTHV2_HTTP_ADDR sets the listen address (127.0.0.1:8080).
+// sessions, permissions and the audit trail live in PostgreSQL (migrations
+// are applied on start; AUTHV2_POSTGRES_SCHEMA names a schema other than
+// the default). With AUTHV2_AUDIT_SPOOL set to a file path, every account,
+// session and administrative event is written to that local spool before
+// its request is answered, and the spool's leftovers are delivered on
+// start: a crash loses none (see store/spool). AUTHV2_HTTP_ADDR sets the listen address (127.0.0.1:8080).
 // Metrics are served apart from the API, on AUTHV2_METRICS_ADDR
 // (127.0.0.1:9464, loopback only; "off" serves none): they describe the
 // service's traffic and must not be public. Every AUTHV2_* variable of authv2.ConfigFromEnv
@@ -43,6 +47,7 @@ import (
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/store/postgres"
 	"github.com/authv2/authv2/store/redis"
+	"github.com/authv2/authv2/store/spool"
 )
 
 func main() {
@@ -76,9 +81,19 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		// audit.Store (PostgreSQL) or a SIEM.
 		authv2.WithAuditSink(audit.NewSlogSink(log)),
 	}
+	if path := getenv("AUTHV2_AUDIT_SPOOL"); path != "" {
+		j, err := spool.Open(path)
+		if err != nil {
+			return err
+		}
+		// Closed after the Manager, which removes delivered events from it.
+		defer func() { _ = j.Close() }()
+		opts = append(opts, authv2.WithAuditJournal(j))
+		log.Info("audit events spooled before each answer", "spool", path)
+	}
 	closeStores := func() {}
 	if url := getenv("AUTHV2_POSTGRES_URL"); url != "" {
-		stores, db, err := openPostgres(ctx, log, url)
+		stores, db, err := openPostgres(ctx, log, url, getenv("AUTHV2_POSTGRES_SCHEMA"))
 		if err != nil {
 			return err
 		}
@@ -203,12 +218,16 @@ func newHTTPServer(h http.Handler) *http.Server {
 // and returns the stores. Its errors are *postgres.Error values: they name
 // the SQLSTATE and what it means ("3D000 (the database does not exist)"),
 // never the driver's text, so they are safe to log.
-func openPostgres(ctx context.Context, log *slog.Logger, url string) (*postgres.Stores, *sql.DB, error) {
+func openPostgres(ctx context.Context, log *slog.Logger, url, schema string) (*postgres.Stores, *sql.DB, error) {
 	db, err := sql.Open("postgres", url)
 	if err != nil {
 		return nil, nil, err
 	}
-	applied, err := postgres.Migrate(ctx, db)
+	var opts []postgres.Option
+	if schema != "" {
+		opts = append(opts, postgres.WithSchema(schema))
+	}
+	applied, err := postgres.Migrate(ctx, db, opts...)
 	if err != nil {
 		_ = db.Close()
 		return nil, nil, fmt.Errorf("migrating PostgreSQL: %w", err)
@@ -219,7 +238,7 @@ func openPostgres(ctx context.Context, log *slog.Logger, url string) (*postgres.
 	if len(applied) == 0 {
 		log.Info("schema up to date: no migration to apply")
 	}
-	stores, err := postgres.New(db)
+	stores, err := postgres.New(db, opts...)
 	if err != nil {
 		_ = db.Close()
 		return nil, nil, err

@@ -14,10 +14,12 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/postgres"
 	"github.com/authv2/authv2/store/redis"
+	"github.com/authv2/authv2/store/spool"
 )
 
 // readmeUsage is README "Usage" (and the guide's first block).
@@ -222,3 +224,18 @@ var (
 	_ = readmePostgres
 	_ = readmeRedis
 )
+
+// readmeJournal is README "Crash-safe audit trail".
+func readmeJournal(stores *postgres.Stores, logger *slog.Logger) error {
+	j, err := spool.Open("/var/lib/myapp/audit.spool") // package store/spool
+	if err != nil {
+		return err
+	}
+	defer j.Close() // after m.Close
+	m, err := authv2.New(authv2.WithAuditJournal(j), authv2.WithAuditStore(stores.Audit),
+		authv2.WithAuditSink(audit.NewSlogSink(logger)))
+	if err != nil {
+		return err
+	}
+	return m.Close(context.Background())
+}

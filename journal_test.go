@@ -1,0 +1,123 @@
+package authv2_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/store/memory"
+	"github.com/authv2/authv2/store/spool"
+)
+
+// journalManager is a Manager on stores that outlive it (a restart keeps
+// them) with a spool journal at path and one sink.
+func journalManager(t *testing.T, stores *memory.Stores, j audit.Journal, sink audit.Sink) *authv2.Manager {
+	t.Helper()
+	cfg := fastRetries()
+	m, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(), authv2.WithLogger(discardLogger()),
+		authv2.WithUserStore(stores.Users), authv2.WithSessionStore(stores.Sessions), authv2.WithPermissionStore(stores.Permissions),
+		authv2.WithAuditJournal(j), authv2.WithAuditSink(sink))
+	require.NoError(t, err)
+	return m
+}
+
+func openSpool(t *testing.T, path string) *spool.Journal {
+	t.Helper()
+	j, err := spool.Open(path)
+	require.NoError(t, err)
+	return j
+}
+
+func typesOf(events []audit.Event) []audit.Type {
+	out := make([]audit.Type, len(events))
+	for i := range events {
+		out[i] = events[i].Type
+	}
+	return out
+}
+
+// TestJournalKeepsAnsweredEventsAcrossARestart: the sink (a log, say)
+// receives nothing before the process ends; every event of a flow that
+// answered is in the journal, and the next process delivers it to a sink
+// that is not a store, once, then forgets it.
+func TestJournalKeepsAnsweredEventsAcrossARestart(t *testing.T) {
+	stores := memory.New()
+	path := filepath.Join(t.TempDir(), "audit.spool")
+
+	j1 := openSpool(t, path)
+	m1 := journalManager(t, stores, j1, failingSink{})
+	_, err := m1.Register(t.Context(), authv2.RegisterInput{Email: "j@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	res, err := m1.Login(t.Context(), authv2.LoginInput{Email: "j@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	_, err = m1.Login(t.Context(), authv2.LoginInput{Email: "j@example.com", Password: "wrong password!"})
+	require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+	require.NoError(t, m1.Logout(t.Context(), res.Token))
+	// The sink never took an event: Close gives up on them.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	var undelivered *audit.UndeliveredError
+	require.ErrorAs(t, m1.Close(ctx), &undelivered)
+	require.NoError(t, j1.Close())
+
+	want := []audit.Type{audit.TypeRegister, audit.TypeSessionCreated, audit.TypeLoginSuccess, audit.TypeLoginFailure, audit.TypeLogout}
+	j2 := openSpool(t, path)
+	sink := audit.NewMemorySink()
+	m2 := journalManager(t, stores, j2, sink)
+	require.NoError(t, m2.FlushAudit(t.Context()))
+	got := sink.Events()
+	assert.Equal(t, want, typesOf(got), "replayed in the order they were answered")
+	assert.Equal(t, res.Session.ID, got[2].ActorSessionID)
+	n, err := j2.Len()
+	require.NoError(t, err)
+	assert.Zero(t, n, "delivered events leave the journal")
+	require.NoError(t, m2.Close(context.Background()))
+	require.NoError(t, j2.Close())
+
+	j3 := openSpool(t, path)
+	defer j3.Close()
+	left, _, err := j3.Leftover(t.Context(), "", 10)
+	require.NoError(t, err)
+	assert.Empty(t, left, "nothing to replay twice")
+}
+
+// brokenJournal refuses every event, as a full disk would.
+type brokenJournal struct{}
+
+func (brokenJournal) Append(context.Context, []audit.Event) error { return assert.AnError }
+func (brokenJournal) Leftover(context.Context, string, int) ([]audit.Event, string, error) {
+	return nil, "", nil
+}
+func (brokenJournal) Remove(context.Context, []string) error { return nil }
+
+// TestJournalRefusalFailsTheFlow: no flow answers success without its
+// event; a login whose event cannot be kept leaves no usable session.
+func TestJournalRefusalFailsTheFlow(t *testing.T) {
+	stores := memory.New()
+	plain := journalManager(t, stores, openSpool(t, filepath.Join(t.TempDir(), "audit.spool")), audit.NewMemorySink())
+	u, err := plain.Register(t.Context(), authv2.RegisterInput{Email: "b@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	ok, err := plain.Login(t.Context(), authv2.LoginInput{Email: "b@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	require.NoError(t, plain.Close(context.Background()))
+
+	m := journalManager(t, stores, brokenJournal{}, audit.NewMemorySink())
+	defer m.Close(context.Background())
+	_, err = m.Login(t.Context(), authv2.LoginInput{Email: "b@example.com", Password: goodPassword})
+	require.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+	live, err := stores.Sessions.ListByUser(t.Context(), u.ID, time.Now())
+	require.NoError(t, err)
+	require.Len(t, live, 1, "the failed login's session was ended")
+	assert.Equal(t, ok.Session.ID, live[0].ID)
+	assert.ErrorIs(t, m.Logout(t.Context(), ok.Token), authv2.ErrStoreUnavailable)
+	_, err = m.Register(t.Context(), authv2.RegisterInput{Email: "c@example.com", Password: goodPassword})
+	assert.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+	_, err = m.CreateTenant(t.Context(), "acme", "Acme")
+	assert.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+}
