@@ -20,15 +20,16 @@
 // atomic store write, so of two concurrent uses exactly one wins;
 // generating a new set voids the old one.
 //
-// WebAuthn: BeginRegistration/FinishRegistration and BeginLogin/
-// FinishLogin (second factor) or BeginPasskeyLogin/FinishPasskeyLogin
-// (passwordless, discoverable credentials) wrap
-// github.com/go-webauthn/webauthn. The ceremony state lives in a
-// ChallengeStore under a random ID with a short TTL and is taken (read
-// and deleted at once) by the finishing call, so an assertion cannot be
-// replayed. A sign count that does not grow is refused with
-// ErrSignCountRegression, and the store applies the new count with a
-// compare-and-set, so two instances cannot both accept one assertion.
+// WebAuthn: package mfa/webauthn runs the ceremonies (registration,
+// second-factor login, passwordless login with discoverable credentials)
+// over this package's stores, with github.com/go-webauthn/webauthn. The
+// ceremony state lives in a ChallengeStore under a random ID with a short
+// TTL and is taken (read and deleted at once) by the finishing call, so
+// an assertion cannot be replayed. A sign count that does not grow is
+// refused, and the store applies the new count with a compare-and-set,
+// so two instances cannot both accept one assertion. It is a package of
+// its own so that the store adapters, which import this one, do not link
+// the WebAuthn library.
 //
 // # Assurance
 //

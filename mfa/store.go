@@ -35,6 +35,35 @@ type WebAuthnFlags struct {
 	BackupState    bool
 }
 
+// The authenticator data flag bits (WebAuthn §6.1), the form the stores
+// keep.
+const (
+	flagUP = 1 << 0
+	flagUV = 1 << 2
+	flagBE = 1 << 3
+	flagBS = 1 << 4
+)
+
+// Bits returns the flags as the authenticator data encodes them.
+func (f WebAuthnFlags) Bits() uint8 {
+	var b uint8
+	for _, x := range []struct {
+		on  bool
+		bit uint8
+	}{{f.UserPresent, flagUP}, {f.UserVerified, flagUV}, {f.BackupEligible, flagBE}, {f.BackupState, flagBS}} {
+		if x.on {
+			b |= x.bit
+		}
+	}
+	return b
+}
+
+// FlagsFromBits is the inverse of WebAuthnFlags.Bits; other bits are
+// ignored.
+func FlagsFromBits(b uint8) WebAuthnFlags {
+	return WebAuthnFlags{UserPresent: b&flagUP != 0, UserVerified: b&flagUV != 0, BackupEligible: b&flagBE != 0, BackupState: b&flagBS != 0}
+}
+
 // WebAuthnCredential is a registered passkey or security key: the
 // WebAuthn credential record plus its name and use times.
 type WebAuthnCredential struct {

@@ -1,4 +1,4 @@
-package mfa_test
+package webauthn_test
 
 import (
 	"encoding/json"
@@ -11,27 +11,29 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2/mfa"
+	"github.com/authv2/authv2/mfa/webauthn"
+	"github.com/authv2/authv2/store/memory"
 )
 
 var (
 	rp    = virtualwebauthn.RelyingParty{ID: "example.com", Name: "Example", Origin: "https://login.example.com"}
-	alice = mfa.WebAuthnUser{ID: "user-alice-0001", Name: "alice@example.com", DisplayName: "Alice"}
+	alice = webauthn.User{ID: "user-alice-0001", Name: "alice@example.com", DisplayName: "Alice"}
 )
 
 // ceremony is one relying party (mfa.WebAuthn over memory stores) and
 // one virtual authenticator holding one credential.
 type ceremony struct {
 	t    *testing.T
-	w    *mfa.WebAuthn
-	s    stores
+	w    *webauthn.RelyingParty
+	s    *memory.MFAStore
 	auth virtualwebauthn.Authenticator
 	cred virtualwebauthn.Credential
 }
 
 func newCeremony(t *testing.T, opts virtualwebauthn.AuthenticatorOptions) *ceremony {
 	t.Helper()
-	s := newStores()
-	w, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{RPID: "example.com", RPDisplayName: "Example", RPOrigins: []string{rp.Origin}}, s.creds, s.chals)
+	s := memory.NewMFAStore()
+	w, err := webauthn.New(webauthn.Config{RPID: "example.com", RPDisplayName: "Example", RPOrigins: []string{rp.Origin}}, s, memory.NewChallengeStore())
 	require.NoError(t, err)
 	opts.UserHandle = []byte(alice.ID)
 	return &ceremony{t: t, w: w, s: s, auth: virtualwebauthn.NewAuthenticatorWithOptions(opts), cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)}
@@ -79,7 +81,7 @@ func (c *ceremony) assert(party virtualwebauthn.RelyingParty, opts *virtualwebau
 	return []byte(virtualwebauthn.CreateAssertionResponse(party, c.auth, c.cred, *opts))
 }
 
-func (c *ceremony) login(party virtualwebauthn.RelyingParty) (*mfa.WebAuthnLogin, []byte, error) {
+func (c *ceremony) login(party virtualwebauthn.RelyingParty) (*webauthn.Login, []byte, error) {
 	c.t.Helper()
 	id, opts := c.beginLogin(false)
 	resp := c.assert(party, opts)
@@ -97,7 +99,7 @@ func TestWebAuthnRegisterAndLogin(t *testing.T) {
 	assert.True(t, wc.Flags.UserPresent)
 	assert.True(t, wc.Flags.UserVerified)
 	assert.NotEmpty(t, wc.PublicKey)
-	listed, err := c.s.creds.ListWebAuthn(t.Context(), alice.ID)
+	listed, err := c.s.ListWebAuthn(t.Context(), alice.ID)
 	require.NoError(t, err)
 	require.Len(t, listed, 1)
 
@@ -112,7 +114,7 @@ func TestWebAuthnRegisterAndLogin(t *testing.T) {
 	assert.Equal(t, mfa.AAL2, mfa.Proofs{l.Proof}.Level(), "a user-verifying key is two factors")
 
 	_, err = c.register(rp)
-	assert.ErrorIs(t, err, mfa.ErrCredentialExists, "the same credential twice")
+	assert.ErrorIs(t, err, webauthn.ErrCredentialExists, "the same credential twice")
 }
 
 func TestWebAuthnSecondFactorWithoutUserVerification(t *testing.T) {
@@ -142,16 +144,16 @@ func TestWebAuthnPasskeyLoginNeedsUserVerification(t *testing.T) {
 	c.auth.Options.UserNotVerified = true
 	id, opts := c.beginLogin(true)
 	_, err := c.w.FinishPasskeyLogin(t.Context(), id, c.assert(rp, opts), time.Now())
-	assert.ErrorIs(t, err, mfa.ErrUserNotVerified)
+	assert.ErrorIs(t, err, webauthn.ErrUserNotVerified)
 }
 
 func TestWebAuthnPasskeyLoginUnknownCredential(t *testing.T) {
 	c := newCeremony(t, virtualwebauthn.AuthenticatorOptions{})
 	c.mustRegister()
-	require.NoError(t, c.s.creds.DeleteWebAuthn(t.Context(), alice.ID, c.cred.ID))
+	require.NoError(t, c.s.DeleteWebAuthn(t.Context(), alice.ID, c.cred.ID))
 	id, opts := c.beginLogin(true)
 	_, err := c.w.FinishPasskeyLogin(t.Context(), id, c.assert(rp, opts), time.Now())
-	assert.ErrorIs(t, err, mfa.ErrUnknownCredential)
+	assert.ErrorIs(t, err, webauthn.ErrUnknownCredential)
 }
 
 func TestWebAuthnPasskeyLoginUserHandleMustBeTheOwner(t *testing.T) {
@@ -160,7 +162,7 @@ func TestWebAuthnPasskeyLoginUserHandleMustBeTheOwner(t *testing.T) {
 	c.auth.Options.UserHandle = []byte("user-mallory")
 	id, opts := c.beginLogin(true)
 	_, err := c.w.FinishPasskeyLogin(t.Context(), id, c.assert(rp, opts), time.Now())
-	assert.ErrorIs(t, err, mfa.ErrUnknownCredential)
+	assert.ErrorIs(t, err, webauthn.ErrUnknownCredential)
 }
 
 func TestWebAuthnReplayedAssertion(t *testing.T) {
@@ -173,23 +175,23 @@ func TestWebAuthnReplayedAssertion(t *testing.T) {
 	require.NoError(t, err)
 
 	_, err = c.w.FinishLogin(t.Context(), alice, id, resp, time.Now())
-	assert.ErrorIs(t, err, mfa.ErrChallengeNotFound, "the challenge was used")
+	assert.ErrorIs(t, err, webauthn.ErrChallengeNotFound, "the challenge was used")
 
 	fresh, _ := c.beginLogin(false)
 	_, err = c.w.FinishLogin(t.Context(), alice, fresh, resp, time.Now())
-	assert.ErrorIs(t, err, mfa.ErrCeremonyRejected, "signed over another challenge")
+	assert.ErrorIs(t, err, webauthn.ErrCeremonyRejected, "signed over another challenge")
 }
 
 func TestWebAuthnWrongOrigin(t *testing.T) {
 	c := newCeremony(t, virtualwebauthn.AuthenticatorOptions{})
 	evil := virtualwebauthn.RelyingParty{ID: rp.ID, Name: rp.Name, Origin: "https://login.example.com.evil.test"}
 	_, err := c.register(evil)
-	assert.ErrorIs(t, err, mfa.ErrCeremonyRejected, "registration from another origin")
+	assert.ErrorIs(t, err, webauthn.ErrCeremonyRejected, "registration from another origin")
 
 	c.mustRegister()
 	_, _, err = c.login(evil)
-	assert.ErrorIs(t, err, mfa.ErrCeremonyRejected)
-	var ce *mfa.CeremonyError
+	assert.ErrorIs(t, err, webauthn.ErrCeremonyRejected)
+	var ce *webauthn.CeremonyError
 	require.True(t, errors.As(err, &ce))
 	assert.Error(t, ce.Unwrap(), "the library's reason is kept for logs")
 }
@@ -198,11 +200,11 @@ func TestWebAuthnWrongRPID(t *testing.T) {
 	c := newCeremony(t, virtualwebauthn.AuthenticatorOptions{})
 	other := virtualwebauthn.RelyingParty{ID: "evil.test", Name: rp.Name, Origin: rp.Origin}
 	_, err := c.register(other)
-	assert.ErrorIs(t, err, mfa.ErrCeremonyRejected)
+	assert.ErrorIs(t, err, webauthn.ErrCeremonyRejected)
 
 	c.mustRegister()
 	_, _, err = c.login(other)
-	assert.ErrorIs(t, err, mfa.ErrCeremonyRejected)
+	assert.ErrorIs(t, err, webauthn.ErrCeremonyRejected)
 }
 
 func TestWebAuthnClonedAuthenticatorSignCount(t *testing.T) {
@@ -215,8 +217,8 @@ func TestWebAuthnClonedAuthenticatorSignCount(t *testing.T) {
 	// A clone of the key, behind the original: its counter is lower.
 	c.cred.Counter = 3
 	_, _, err = c.login(rp)
-	require.ErrorIs(t, err, mfa.ErrSignCountRegression)
-	var sce *mfa.SignCountError
+	require.ErrorIs(t, err, webauthn.ErrSignCountRegression)
+	var sce *webauthn.SignCountError
 	require.True(t, errors.As(err, &sce))
 	assert.Equal(t, uint32(5), sce.Stored)
 	assert.Equal(t, uint32(3), sce.Got)
@@ -225,8 +227,8 @@ func TestWebAuthnClonedAuthenticatorSignCount(t *testing.T) {
 
 	c.cred.Counter = 5
 	_, _, err = c.login(rp)
-	assert.ErrorIs(t, err, mfa.ErrSignCountRegression, "an equal count is a regression too")
-	stored, err := c.s.creds.GetWebAuthn(t.Context(), c.cred.ID)
+	assert.ErrorIs(t, err, webauthn.ErrSignCountRegression, "an equal count is a regression too")
+	stored, err := c.s.GetWebAuthn(t.Context(), c.cred.ID)
 	require.NoError(t, err)
 	assert.Equal(t, uint32(5), stored.SignCount, "a refused assertion changes nothing")
 }
@@ -244,7 +246,7 @@ func TestWebAuthnSameAssertionOnTwoInstances(t *testing.T) {
 	_, err1 := c.w.FinishLogin(t.Context(), alice, id1, r1, time.Now())
 	_, err2 := c.w.FinishLogin(t.Context(), alice, id2, r2, time.Now())
 	require.NoError(t, err1)
-	assert.ErrorIs(t, err2, mfa.ErrSignCountRegression)
+	assert.ErrorIs(t, err2, webauthn.ErrSignCountRegression)
 }
 
 func TestWebAuthnChallengeBoundToCeremonyAndUser(t *testing.T) {
@@ -253,15 +255,15 @@ func TestWebAuthnChallengeBoundToCeremonyAndUser(t *testing.T) {
 	id, opts := c.beginLogin(false)
 	resp := c.assert(rp, opts)
 	_, err := c.w.FinishPasskeyLogin(t.Context(), id, resp, time.Now())
-	assert.ErrorIs(t, err, mfa.ErrChallengeNotFound, "a second-factor challenge cannot finish a passkey login")
+	assert.ErrorIs(t, err, webauthn.ErrChallengeNotFound, "a second-factor challenge cannot finish a passkey login")
 
 	id, opts = c.beginLogin(false)
-	bob := mfa.WebAuthnUser{ID: "user-bob", Name: "bob"}
+	bob := webauthn.User{ID: "user-bob", Name: "bob"}
 	_, err = c.w.FinishLogin(t.Context(), bob, id, c.assert(rp, opts), time.Now())
-	assert.ErrorIs(t, err, mfa.ErrChallengeNotFound, "alice's challenge is not bob's")
+	assert.ErrorIs(t, err, webauthn.ErrChallengeNotFound, "alice's challenge is not bob's")
 
 	_, err = c.w.FinishLogin(t.Context(), alice, "unknown", resp, time.Now())
-	assert.ErrorIs(t, err, mfa.ErrChallengeNotFound)
+	assert.ErrorIs(t, err, webauthn.ErrChallengeNotFound)
 }
 
 func TestWebAuthnChallengeExpires(t *testing.T) {
@@ -269,14 +271,14 @@ func TestWebAuthnChallengeExpires(t *testing.T) {
 	c.mustRegister()
 	id, opts := c.beginLogin(false)
 	_, err := c.w.FinishLogin(t.Context(), alice, id, c.assert(rp, opts), time.Now().Add(6*time.Minute))
-	assert.ErrorIs(t, err, mfa.ErrChallengeNotFound, "past the five-minute TTL")
+	assert.ErrorIs(t, err, webauthn.ErrChallengeNotFound, "past the five-minute TTL")
 }
 
 func TestWebAuthnBeginLoginWithoutCredentials(t *testing.T) {
 	c := newCeremony(t, virtualwebauthn.AuthenticatorOptions{})
 	_, _, err := c.w.BeginLogin(t.Context(), alice, time.Now())
 	assert.ErrorIs(t, err, mfa.ErrNotEnrolled)
-	_, _, err = c.w.BeginLogin(t.Context(), mfa.WebAuthnUser{ID: string(make([]byte, 65))}, time.Now())
+	_, _, err = c.w.BeginLogin(t.Context(), webauthn.User{ID: string(make([]byte, 65))}, time.Now())
 	assert.ErrorIs(t, err, mfa.ErrInvalidConfig)
 }
 
@@ -285,26 +287,26 @@ func TestWebAuthnMalformedResponses(t *testing.T) {
 	_, id, err := c.w.BeginRegistration(t.Context(), alice, time.Now())
 	require.NoError(t, err)
 	_, err = c.w.FinishRegistration(t.Context(), alice, id, []byte("{}"), "k", time.Now())
-	assert.ErrorIs(t, err, mfa.ErrCeremonyRejected)
+	assert.ErrorIs(t, err, webauthn.ErrCeremonyRejected)
 	c.mustRegister()
 	lid, _ := c.beginLogin(false)
 	_, err = c.w.FinishLogin(t.Context(), alice, lid, []byte("not json"), time.Now())
-	assert.ErrorIs(t, err, mfa.ErrCeremonyRejected)
+	assert.ErrorIs(t, err, webauthn.ErrCeremonyRejected)
 	pid, _ := c.beginLogin(true)
 	_, err = c.w.FinishPasskeyLogin(t.Context(), pid, []byte("not json"), time.Now())
-	assert.ErrorIs(t, err, mfa.ErrCeremonyRejected)
+	assert.ErrorIs(t, err, webauthn.ErrCeremonyRejected)
 }
 
 func TestWebAuthnConfigValidation(t *testing.T) {
-	s := newStores()
-	for name, cfg := range map[string]mfa.WebAuthnConfig{
+	s := memory.NewMFAStore()
+	for name, cfg := range map[string]webauthn.Config{
 		"no RP ID":   {RPDisplayName: "x", RPOrigins: []string{"https://x"}},
 		"no name":    {RPID: "x", RPOrigins: []string{"https://x"}},
 		"no origins": {RPID: "x", RPDisplayName: "x"},
 		"short TTL":  {RPID: "x", RPDisplayName: "x", RPOrigins: []string{"https://x"}, ChallengeTTL: time.Millisecond},
 		"bad RP ID":  {RPID: "not a domain!", RPDisplayName: "x", RPOrigins: []string{"https://x"}},
 	} {
-		_, err := mfa.NewWebAuthn(cfg, s.creds, s.chals)
+		_, err := webauthn.New(cfg, s, memory.NewChallengeStore())
 		assert.ErrorIs(t, err, mfa.ErrInvalidConfig, name)
 	}
 }

@@ -1,4 +1,9 @@
-package mfa
+// Package webauthn runs WebAuthn ceremonies (security keys as a second
+// factor, passkeys for passwordless login) with
+// github.com/go-webauthn/webauthn, over package mfa's stores. It is a
+// package of its own so that importing mfa's contracts (as every store
+// adapter does) does not link the WebAuthn library.
+package webauthn
 
 import (
 	"bytes"
@@ -11,9 +16,10 @@ import (
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
-	"github.com/go-webauthn/webauthn/webauthn"
+	wa "github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/authv2/authv2/internal/randid"
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/store"
 )
 
@@ -21,22 +27,22 @@ import (
 var (
 	// ErrChallengeNotFound: the ceremony's challenge is unknown, expired,
 	// already used (a replayed response) or of another ceremony or user.
-	ErrChallengeNotFound = errors.New("authv2/mfa: webauthn challenge not found")
+	ErrChallengeNotFound = errors.New("authv2/mfa/webauthn challenge not found")
 	// ErrCeremonyRejected: the authenticator's response failed
 	// verification (signature, challenge, origin, relying party ID,
 	// malformed data); a *CeremonyError carries the library's reason.
-	ErrCeremonyRejected = errors.New("authv2/mfa: webauthn response rejected")
+	ErrCeremonyRejected = errors.New("authv2/mfa/webauthn response rejected")
 	// ErrUserNotVerified: the ceremony needed user verification (PIN or
 	// biometrics) and the authenticator did not perform it.
-	ErrUserNotVerified = errors.New("authv2/mfa: webauthn user not verified")
+	ErrUserNotVerified = errors.New("authv2/mfa/webauthn user not verified")
 	// ErrSignCountRegression: the authenticator's signature counter did not
 	// grow: a cloned authenticator, or an assertion accepted elsewhere.
-	ErrSignCountRegression = errors.New("authv2/mfa: webauthn sign count did not increase")
+	ErrSignCountRegression = errors.New("authv2/mfa/webauthn sign count did not increase")
 	// ErrUnknownCredential: the response names a credential that is not
 	// registered (or not the user's).
-	ErrUnknownCredential = errors.New("authv2/mfa: webauthn credential unknown")
+	ErrUnknownCredential = errors.New("authv2/mfa/webauthn credential unknown")
 	// ErrCredentialExists: the credential is already registered.
-	ErrCredentialExists = errors.New("authv2/mfa: webauthn credential already registered")
+	ErrCredentialExists = errors.New("authv2/mfa/webauthn credential already registered")
 )
 
 // CeremonyError is ErrCeremonyRejected with the WebAuthn library's error,
@@ -67,10 +73,10 @@ func (e *SignCountError) Error() string {
 // Is makes errors.Is(err, ErrSignCountRegression) true.
 func (e *SignCountError) Is(target error) bool { return target == ErrSignCountRegression }
 
-// WebAuthnConfig is the relying party: its ID (the registrable domain,
+// Config is the relying party: its ID (the registrable domain,
 // "example.com"), display name and the exact origins
 // ("https://login.example.com") its pages run on.
-type WebAuthnConfig struct {
+type Config struct {
 	RPID          string
 	RPDisplayName string
 	RPOrigins     []string
@@ -78,56 +84,56 @@ type WebAuthnConfig struct {
 	ChallengeTTL time.Duration
 }
 
-// WebAuthn runs registration and login ceremonies with
+// RelyingParty runs registration and login ceremonies with
 // github.com/go-webauthn/webauthn, keeping ceremony state in a
 // ChallengeStore and credentials in a Store.
-type WebAuthn struct {
-	w          *webauthn.WebAuthn
+type RelyingParty struct {
+	w          *wa.WebAuthn
 	ttl        time.Duration
-	store      Store
-	challenges ChallengeStore
+	store      mfa.Store
+	challenges mfa.ChallengeStore
 }
 
-// NewWebAuthn returns the ceremonies of the relying party cfg.
-func NewWebAuthn(cfg WebAuthnConfig, s Store, challenges ChallengeStore) (*WebAuthn, error) {
+// New returns the ceremonies of the relying party cfg.
+func New(cfg Config, s mfa.Store, challenges mfa.ChallengeStore) (*RelyingParty, error) {
 	if cfg.ChallengeTTL == 0 {
 		cfg.ChallengeTTL = 5 * time.Minute
 	}
 	if cfg.ChallengeTTL < time.Second || cfg.RPID == "" || cfg.RPDisplayName == "" || len(cfg.RPOrigins) == 0 || s == nil || challenges == nil {
-		return nil, fmt.Errorf("%w: WebAuthn needs an RP ID, display name, origins, a positive challenge TTL and both stores", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: WebAuthn needs an RP ID, display name, origins, a positive challenge TTL and both stores", mfa.ErrInvalidConfig)
 	}
-	w, err := webauthn.New(&webauthn.Config{
+	w, err := wa.New(&wa.Config{
 		RPID: cfg.RPID, RPDisplayName: cfg.RPDisplayName, RPOrigins: cfg.RPOrigins,
-		Timeouts: webauthn.TimeoutsConfig{
-			Login:        webauthn.TimeoutConfig{Enforce: true, Timeout: cfg.ChallengeTTL, TimeoutUVD: cfg.ChallengeTTL},
-			Registration: webauthn.TimeoutConfig{Enforce: true, Timeout: cfg.ChallengeTTL, TimeoutUVD: cfg.ChallengeTTL},
+		Timeouts: wa.TimeoutsConfig{
+			Login:        wa.TimeoutConfig{Enforce: true, Timeout: cfg.ChallengeTTL, TimeoutUVD: cfg.ChallengeTTL},
+			Registration: wa.TimeoutConfig{Enforce: true, Timeout: cfg.ChallengeTTL, TimeoutUVD: cfg.ChallengeTTL},
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", mfa.ErrInvalidConfig, err)
 	}
-	return &WebAuthn{w: w, ttl: cfg.ChallengeTTL, store: s, challenges: challenges}, nil
+	return &RelyingParty{w: w, ttl: cfg.ChallengeTTL, store: s, challenges: challenges}, nil
 }
 
-// WebAuthnUser is the account a ceremony is for. ID becomes the WebAuthn
+// User is the account a ceremony is for. ID becomes the WebAuthn
 // user handle, so it must be an opaque identifier (1 to 64 bytes), never
 // an email address.
-type WebAuthnUser struct {
+type User struct {
 	ID          string
 	Name        string // e.g. the email address, shown by the authenticator
 	DisplayName string
 }
 
-// waUser adapts a WebAuthnUser and its credentials to webauthn.User.
+// waUser adapts a User and its credentials to wa.User.
 type waUser struct {
-	u     WebAuthnUser
-	creds []webauthn.Credential
+	u     User
+	creds []wa.Credential
 }
 
-func (u *waUser) WebAuthnID() []byte                         { return []byte(u.u.ID) }
-func (u *waUser) WebAuthnName() string                       { return u.u.Name }
-func (u *waUser) WebAuthnDisplayName() string                { return u.u.DisplayName }
-func (u *waUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
+func (u *waUser) WebAuthnID() []byte                   { return []byte(u.u.ID) }
+func (u *waUser) WebAuthnName() string                 { return u.u.Name }
+func (u *waUser) WebAuthnDisplayName() string          { return u.u.DisplayName }
+func (u *waUser) WebAuthnCredentials() []wa.Credential { return u.creds }
 
 // Ceremony kinds, so a challenge begun for one cannot finish another.
 const (
@@ -136,17 +142,17 @@ const (
 	kindPasskey  = "webauthn.passkey"
 )
 
-func (w *WebAuthn) load(ctx context.Context, u WebAuthnUser) (*waUser, error) {
+func (w *RelyingParty) load(ctx context.Context, u User) (*waUser, error) {
 	if len(u.ID) == 0 || len(u.ID) > 64 {
-		return nil, fmt.Errorf("%w: a WebAuthn user ID must be 1 to 64 bytes", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: a WebAuthn user ID must be 1 to 64 bytes", mfa.ErrInvalidConfig)
 	}
 	cs, err := w.store.ListWebAuthn(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	wu := &waUser{u: u, creds: make([]webauthn.Credential, len(cs))}
+	wu := &waUser{u: u, creds: make([]wa.Credential, len(cs))}
 	for i, c := range cs {
-		wu.creds[i] = c.libraryCredential()
+		wu.creds[i] = libraryCredential(c)
 	}
 	return wu, nil
 }
@@ -156,20 +162,20 @@ func (w *WebAuthn) load(ctx context.Context, u WebAuthnUser) (*waUser, error) {
 // finishing call needs. Credentials u already has are excluded; a
 // discoverable credential (a passkey) and user verification are
 // preferred, not required, so security keys register too.
-func (w *WebAuthn) BeginRegistration(ctx context.Context, u WebAuthnUser, now time.Time) (*protocol.CredentialCreation, string, error) {
+func (w *RelyingParty) BeginRegistration(ctx context.Context, u User, now time.Time) (*protocol.CredentialCreation, string, error) {
 	wu, err := w.load(ctx, u)
 	if err != nil {
 		return nil, "", err
 	}
 	creation, sd, err := w.w.BeginRegistration(wu,
-		webauthn.WithExclusions(webauthn.Credentials(wu.creds).CredentialDescriptors()),
-		webauthn.WithResidentKeyRequirement(protocol.ResidentKeyRequirementPreferred),
-		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
+		wa.WithExclusions(wa.Credentials(wu.creds).CredentialDescriptors()),
+		wa.WithResidentKeyRequirement(protocol.ResidentKeyRequirementPreferred),
+		wa.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
 			ResidentKey: protocol.ResidentKeyRequirementPreferred, UserVerification: protocol.VerificationPreferred,
 		}),
 	)
 	if err != nil {
-		return nil, "", fmt.Errorf("authv2/mfa: webauthn: %w", err)
+		return nil, "", fmt.Errorf("authv2/mfa/webauthn: %w", err)
 	}
 	id, err := w.put(ctx, kindRegister, u.ID, sd, now)
 	return creation, id, err
@@ -178,7 +184,7 @@ func (w *WebAuthn) BeginRegistration(ctx context.Context, u WebAuthnUser, now ti
 // FinishRegistration verifies the authenticator's response (the JSON of
 // the PublicKeyCredential) to the challenge challengeID and stores the new
 // credential named name.
-func (w *WebAuthn) FinishRegistration(ctx context.Context, u WebAuthnUser, challengeID string, response []byte, name string, now time.Time) (*WebAuthnCredential, error) {
+func (w *RelyingParty) FinishRegistration(ctx context.Context, u User, challengeID string, response []byte, name string, now time.Time) (*mfa.WebAuthnCredential, error) {
 	sd, err := w.take(ctx, kindRegister, u.ID, challengeID, now)
 	if err != nil {
 		return nil, err
@@ -195,7 +201,7 @@ func (w *WebAuthn) FinishRegistration(ctx context.Context, u WebAuthnUser, chall
 	if err != nil {
 		return nil, rejected(err)
 	}
-	c := &WebAuthnCredential{
+	c := &mfa.WebAuthnCredential{
 		ID: lc.ID, UserID: u.ID, PublicKey: lc.PublicKey,
 		AttestationType: lc.AttestationType, AttestationFormat: lc.AttestationFormat,
 		SignCount: lc.Authenticator.SignCount, Flags: flagsOf(lc.Flags.ProtocolValue()),
@@ -215,18 +221,18 @@ func (w *WebAuthn) FinishRegistration(ctx context.Context, u WebAuthnUser, chall
 
 // BeginLogin starts a second-factor login of u, who already proved a
 // password: the options for navigator.credentials.get() list u's
-// credentials. ErrNotEnrolled when u has none.
-func (w *WebAuthn) BeginLogin(ctx context.Context, u WebAuthnUser, now time.Time) (*protocol.CredentialAssertion, string, error) {
+// credentials. mfa.ErrNotEnrolled when u has none.
+func (w *RelyingParty) BeginLogin(ctx context.Context, u User, now time.Time) (*protocol.CredentialAssertion, string, error) {
 	wu, err := w.load(ctx, u)
 	if err != nil {
 		return nil, "", err
 	}
 	if len(wu.creds) == 0 {
-		return nil, "", ErrNotEnrolled
+		return nil, "", mfa.ErrNotEnrolled
 	}
-	assertion, sd, err := w.w.BeginLogin(wu, webauthn.WithUserVerification(protocol.VerificationPreferred))
+	assertion, sd, err := w.w.BeginLogin(wu, wa.WithUserVerification(protocol.VerificationPreferred))
 	if err != nil {
-		return nil, "", fmt.Errorf("authv2/mfa: webauthn: %w", err)
+		return nil, "", fmt.Errorf("authv2/mfa/webauthn: %w", err)
 	}
 	id, err := w.put(ctx, kindLogin, u.ID, sd, now)
 	return assertion, id, err
@@ -236,27 +242,27 @@ func (w *WebAuthn) BeginLogin(ctx context.Context, u WebAuthnUser, now time.Time
 // authenticator offers its discoverable credentials for this relying
 // party, and user verification is required (the passkey is both
 // factors).
-func (w *WebAuthn) BeginPasskeyLogin(ctx context.Context, now time.Time) (*protocol.CredentialAssertion, string, error) {
-	assertion, sd, err := w.w.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+func (w *RelyingParty) BeginPasskeyLogin(ctx context.Context, now time.Time) (*protocol.CredentialAssertion, string, error) {
+	assertion, sd, err := w.w.BeginDiscoverableLogin(wa.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
-		return nil, "", fmt.Errorf("authv2/mfa: webauthn: %w", err)
+		return nil, "", fmt.Errorf("authv2/mfa/webauthn: %w", err)
 	}
 	id, err := w.put(ctx, kindPasskey, "", sd, now)
 	return assertion, id, err
 }
 
-// WebAuthnLogin is a verified assertion: whose, with which credential
+// Login is a verified assertion: whose, with which credential
 // (its sign count, flags and last use updated in the store) and the
 // proof to record on the session.
-type WebAuthnLogin struct {
+type Login struct {
 	UserID     string
-	Credential *WebAuthnCredential
-	Proof      Proof
+	Credential *mfa.WebAuthnCredential
+	Proof      mfa.Proof
 }
 
 // FinishLogin verifies u's assertion (the JSON of the PublicKeyCredential)
 // for challengeID begun by BeginLogin.
-func (w *WebAuthn) FinishLogin(ctx context.Context, u WebAuthnUser, challengeID string, response []byte, now time.Time) (*WebAuthnLogin, error) {
+func (w *RelyingParty) FinishLogin(ctx context.Context, u User, challengeID string, response []byte, now time.Time) (*Login, error) {
 	sd, err := w.take(ctx, kindLogin, u.ID, challengeID, now)
 	if err != nil {
 		return nil, err
@@ -282,7 +288,7 @@ func (w *WebAuthn) FinishLogin(ctx context.Context, u WebAuthnUser, challengeID 
 // FinishPasskeyLogin verifies a passwordless assertion for challengeID
 // begun by BeginPasskeyLogin; the user is the credential's owner, which
 // the user handle the authenticator returned must name.
-func (w *WebAuthn) FinishPasskeyLogin(ctx context.Context, challengeID string, response []byte, now time.Time) (*WebAuthnLogin, error) {
+func (w *RelyingParty) FinishPasskeyLogin(ctx context.Context, challengeID string, response []byte, now time.Time) (*Login, error) {
 	sd, err := w.take(ctx, kindPasskey, "", challengeID, now)
 	if err != nil {
 		return nil, err
@@ -304,11 +310,11 @@ func (w *WebAuthn) FinishPasskeyLogin(ctx context.Context, challengeID string, r
 	if !bytes.Equal(parsed.Response.UserHandle, []byte(owner.UserID)) {
 		return nil, ErrUnknownCredential
 	}
-	wu, err := w.load(ctx, WebAuthnUser{ID: owner.UserID})
+	wu, err := w.load(ctx, User{ID: owner.UserID})
 	if err != nil {
 		return nil, err
 	}
-	_, lc, err := w.w.ValidatePasskeyLogin(func(_, _ []byte) (webauthn.User, error) { return wu, nil }, *sd, parsed)
+	_, lc, err := w.w.ValidatePasskeyLogin(func(_, _ []byte) (wa.User, error) { return wu, nil }, *sd, parsed)
 	if err != nil {
 		return nil, rejected(err)
 	}
@@ -318,7 +324,7 @@ func (w *WebAuthn) FinishPasskeyLogin(ctx context.Context, challengeID string, r
 // record applies a verified assertion: it refuses a sign count that did
 // not grow, then stores the new count with the store's compare-and-set,
 // which refuses the same assertion accepted on another instance meanwhile.
-func (w *WebAuthn) record(ctx context.Context, userID string, owned []webauthn.Credential, lc *webauthn.Credential, parsed *protocol.ParsedCredentialAssertionData, now time.Time) (*WebAuthnLogin, error) {
+func (w *RelyingParty) record(ctx context.Context, userID string, owned []wa.Credential, lc *wa.Credential, parsed *protocol.ParsedCredentialAssertionData, now time.Time) (*Login, error) {
 	got := parsed.Response.AuthenticatorData.Counter
 	if lc.Authenticator.CloneWarning {
 		var stored uint32
@@ -343,12 +349,12 @@ func (w *WebAuthn) record(ctx context.Context, userID string, owned []webauthn.C
 		return nil, err
 	}
 	uv := parsed.Response.AuthenticatorData.Flags.HasUserVerified()
-	return &WebAuthnLogin{UserID: userID, Credential: c, Proof: Proof{
-		Factor: FactorWebAuthn, At: now, CredentialID: base64.RawURLEncoding.EncodeToString(lc.ID), UserVerified: uv,
+	return &Login{UserID: userID, Credential: c, Proof: mfa.Proof{
+		Factor: mfa.FactorWebAuthn, At: now, CredentialID: base64.RawURLEncoding.EncodeToString(lc.ID), UserVerified: uv,
 	}}, nil
 }
 
-func ownsCredential(creds []webauthn.Credential, id []byte) bool {
+func ownsCredential(creds []wa.Credential, id []byte) bool {
 	for _, c := range creds {
 		if bytes.Equal(c.ID, id) {
 			return true
@@ -358,12 +364,12 @@ func ownsCredential(creds []webauthn.Credential, id []byte) bool {
 }
 
 // put stores the ceremony state under a new random ID.
-func (w *WebAuthn) put(ctx context.Context, kind, userID string, sd *webauthn.SessionData, now time.Time) (string, error) {
+func (w *RelyingParty) put(ctx context.Context, kind, userID string, sd *wa.SessionData, now time.Time) (string, error) {
 	data, err := json.Marshal(sd)
 	if err != nil {
-		return "", fmt.Errorf("authv2/mfa: webauthn session data: %w", err)
+		return "", fmt.Errorf("authv2/mfa/webauthn session data: %w", err)
 	}
-	c := &Challenge{ID: randid.ID(), UserID: userID, Kind: kind, Data: data, ExpiresAt: now.Add(w.ttl)}
+	c := &mfa.Challenge{ID: randid.ID(), UserID: userID, Kind: kind, Data: data, ExpiresAt: now.Add(w.ttl)}
 	if err := w.challenges.PutChallenge(ctx, c, now); err != nil {
 		return "", err
 	}
@@ -372,7 +378,7 @@ func (w *WebAuthn) put(ctx context.Context, kind, userID string, sd *webauthn.Se
 
 // take consumes the ceremony state: whatever happens next, a challenge is
 // used once.
-func (w *WebAuthn) take(ctx context.Context, kind, userID, id string, now time.Time) (*webauthn.SessionData, error) {
+func (w *RelyingParty) take(ctx context.Context, kind, userID, id string, now time.Time) (*wa.SessionData, error) {
 	c, err := w.challenges.TakeChallenge(ctx, id, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrChallengeNotFound
@@ -383,45 +389,22 @@ func (w *WebAuthn) take(ctx context.Context, kind, userID, id string, now time.T
 	if c.Kind != kind || c.UserID != userID {
 		return nil, ErrChallengeNotFound
 	}
-	var sd webauthn.SessionData
+	var sd wa.SessionData
 	if err := json.Unmarshal(c.Data, &sd); err != nil {
-		return nil, fmt.Errorf("authv2/mfa: webauthn session data: %w", err)
+		return nil, fmt.Errorf("authv2/mfa/webauthn session data: %w", err)
 	}
 	return &sd, nil
 }
 
 // flagsOf keeps the flags a credential record needs.
-func flagsOf(f protocol.AuthenticatorFlags) WebAuthnFlags {
-	return WebAuthnFlags{
-		UserPresent: f.HasUserPresent(), UserVerified: f.HasUserVerified(),
-		BackupEligible: f.HasBackupEligible(), BackupState: f.HasBackupState(),
-	}
-}
-
-// Bits returns the flags as the authenticator data encodes them, the form
-// the stores keep.
-func (f WebAuthnFlags) Bits() uint8 {
-	var b protocol.AuthenticatorFlags
-	for _, x := range []struct {
-		on  bool
-		bit protocol.AuthenticatorFlags
-	}{{f.UserPresent, protocol.FlagUserPresent}, {f.UserVerified, protocol.FlagUserVerified}, {f.BackupEligible, protocol.FlagBackupEligible}, {f.BackupState, protocol.FlagBackupState}} {
-		if x.on {
-			b |= x.bit
-		}
-	}
-	return uint8(b)
-}
-
-// FlagsFromBits is the inverse of WebAuthnFlags.Bits.
-func FlagsFromBits(b uint8) WebAuthnFlags { return flagsOf(protocol.AuthenticatorFlags(b)) }
+func flagsOf(f protocol.AuthenticatorFlags) mfa.WebAuthnFlags { return mfa.FlagsFromBits(uint8(f)) }
 
 // libraryCredential is c in the WebAuthn library's form.
-func (c *WebAuthnCredential) libraryCredential() webauthn.Credential {
-	lc := webauthn.Credential{
+func libraryCredential(c *mfa.WebAuthnCredential) wa.Credential {
+	lc := wa.Credential{
 		ID: c.ID, PublicKey: c.PublicKey, AttestationType: c.AttestationType, AttestationFormat: c.AttestationFormat,
-		Flags:         webauthn.NewCredentialFlags(protocol.AuthenticatorFlags(c.Flags.Bits())),
-		Authenticator: webauthn.Authenticator{AAGUID: c.AAGUID, SignCount: c.SignCount},
+		Flags:         wa.NewCredentialFlags(protocol.AuthenticatorFlags(c.Flags.Bits())),
+		Authenticator: wa.Authenticator{AAGUID: c.AAGUID, SignCount: c.SignCount},
 	}
 	for _, t := range c.Transports {
 		lc.Transport = append(lc.Transport, protocol.AuthenticatorTransport(t))
