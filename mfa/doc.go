@@ -7,13 +7,13 @@
 //
 // # Factors
 //
-// TOTP: Enroll creates a pending credential whose secret is sealed with
-// the KeyRing's current key; Confirm makes it usable after one valid
-// code. Verify accepts a code of the current 30-second step or one step
-// either side, and only once: the matched step is advanced in a
+// TOTP: package mfa/totp enrolls (a pending credential whose secret is
+// sealed with the KeyRing's current key), confirms an enrollment with one
+// valid code, and verifies codes of the current 30-second step or one
+// step either side, each only once: the matched step is advanced in a
 // ReplayGuard with a compare-and-set, so two instances given the same
-// code cannot both accept it, and a code older than the last accepted
-// one is refused too.
+// code cannot both accept it, and a code older than the last accepted one
+// is refused too.
 //
 // Recovery codes: Generate returns ten codes of 80 random bits each, to
 // show once; the store keeps their keyed hashes. Using a code is one
@@ -27,9 +27,10 @@
 // TTL and is taken (read and deleted at once) by the finishing call, so
 // an assertion cannot be replayed. A sign count that does not grow is
 // refused, and the store applies the new count with a compare-and-set,
-// so two instances cannot both accept one assertion. It is a package of
-// its own so that the store adapters, which import this one, do not link
-// the WebAuthn library.
+// so two instances cannot both accept one assertion.
+//
+// The factors that need a third-party library are subpackages, so that
+// the store adapters, which import this package, link neither.
 //
 // # Assurance
 //

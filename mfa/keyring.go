@@ -129,10 +129,11 @@ func (r *KeyRing) Reseal(s Sealed, ad []byte) (out Sealed, changed bool, err err
 	return r.Seal(pt, ad), true, nil
 }
 
-// boundAD is the associated data binding a sealed value to its purpose,
-// user and credential: each part length-prefixed, so no two tuples share
-// an encoding. A ciphertext copied to another row fails to open.
-func boundAD(purpose, userID, credentialID string) []byte {
+// AssociatedData binds a sealed value to its purpose ("totp"), user and
+// credential: each part length-prefixed, so no two tuples share an
+// encoding. Seal and Open with it, and a ciphertext copied to another row
+// fails to open.
+func AssociatedData(purpose, userID, credentialID string) []byte {
 	b := make([]byte, 0, 12+len(purpose)+len(userID)+len(credentialID))
 	for _, s := range []string{purpose, userID, credentialID} {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))

@@ -14,7 +14,7 @@ func key(b byte) []byte { return bytes.Repeat([]byte{b}, KeySize) }
 func TestKeyRingSealOpen(t *testing.T) {
 	r, err := NewKeyRing("k1", map[string][]byte{"k1": key(1)})
 	require.NoError(t, err)
-	ad := boundAD(totpPurpose, "u1", "c1")
+	ad := AssociatedData("totp", "u1", "c1")
 	s := r.Seal([]byte("JBSWY3DPEHPK3PXP"), ad)
 	assert.Equal(t, "k1", s.KeyID)
 	assert.NotContains(t, string(s.Ciphertext), "JBSWY3DPEHPK3PXP")
@@ -27,20 +27,20 @@ func TestKeyRingSealOpen(t *testing.T) {
 func TestKeyRingRefusesTamperedOrMovedCiphertext(t *testing.T) {
 	r, err := NewKeyRing("k1", map[string][]byte{"k1": key(1)})
 	require.NoError(t, err)
-	s := r.Seal([]byte("secret"), boundAD(totpPurpose, "u1", "c1"))
+	s := r.Seal([]byte("secret"), AssociatedData("totp", "u1", "c1"))
 	flipped := Sealed{KeyID: s.KeyID, Ciphertext: bytes.Clone(s.Ciphertext)}
 	flipped.Ciphertext[len(flipped.Ciphertext)-1] ^= 1
 	for name, c := range map[string]struct {
 		s  Sealed
 		ad []byte
 	}{
-		"other user":       {s, boundAD(totpPurpose, "u2", "c1")},
-		"other credential": {s, boundAD(totpPurpose, "u1", "c2")},
-		"other purpose":    {s, boundAD("recovery", "u1", "c1")},
-		"ambiguous split":  {s, boundAD(totpPurpose, "u1c", "1")},
-		"flipped bit":      {flipped, boundAD(totpPurpose, "u1", "c1")},
-		"truncated":        {Sealed{KeyID: "k1", Ciphertext: s.Ciphertext[:10]}, boundAD(totpPurpose, "u1", "c1")},
-		"empty":            {Sealed{KeyID: "k1"}, boundAD(totpPurpose, "u1", "c1")},
+		"other user":       {s, AssociatedData("totp", "u2", "c1")},
+		"other credential": {s, AssociatedData("totp", "u1", "c2")},
+		"other purpose":    {s, AssociatedData("recovery", "u1", "c1")},
+		"ambiguous split":  {s, AssociatedData("totp", "u1c", "1")},
+		"flipped bit":      {flipped, AssociatedData("totp", "u1", "c1")},
+		"truncated":        {Sealed{KeyID: "k1", Ciphertext: s.Ciphertext[:10]}, AssociatedData("totp", "u1", "c1")},
+		"empty":            {Sealed{KeyID: "k1"}, AssociatedData("totp", "u1", "c1")},
 	} {
 		_, err := r.Open(c.s, c.ad)
 		assert.ErrorIs(t, err, ErrTampered, name)
@@ -71,7 +71,7 @@ func TestKeyRingKeyErrors(t *testing.T) {
 }
 
 func TestKeyRingRotation(t *testing.T) {
-	ad := boundAD(totpPurpose, "u1", "c1")
+	ad := AssociatedData("totp", "u1", "c1")
 	old, err := NewKeyRing("k1", map[string][]byte{"k1": key(1)})
 	require.NoError(t, err)
 	s := old.Seal([]byte("secret"), ad)
@@ -90,7 +90,7 @@ func TestKeyRingRotation(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, changed)
 	assert.Equal(t, next, same)
-	_, _, err = rotating.Reseal(s, boundAD(totpPurpose, "u2", "c1"))
+	_, _, err = rotating.Reseal(s, AssociatedData("totp", "u2", "c1"))
 	assert.ErrorIs(t, err, ErrTampered)
 
 	retired, err := NewKeyRing("k2", map[string][]byte{"k2": key(2)})

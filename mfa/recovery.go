@@ -135,6 +135,6 @@ func normalizeRecoveryCode(code string) (string, bool) {
 
 func (r *RecoveryCodes) hash(userID, raw string) []byte {
 	m := hmac.New(sha256.New, r.key)
-	m.Write(boundAD("recovery", userID, raw))
+	m.Write(AssociatedData("recovery", userID, raw))
 	return m.Sum(nil)
 }

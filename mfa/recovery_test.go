@@ -5,22 +5,28 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/authv2/authv2/internal/mfatest"
 	"github.com/authv2/authv2/mfa"
+	"github.com/authv2/authv2/store/memory"
 )
 
-func newRecovery(t *testing.T, s stores) *mfa.RecoveryCodes {
+// t0 is any instant: the codes do not expire.
+var t0 = time.Unix(1_800_000_000, 0).UTC()
+
+func newRecovery(t *testing.T, s *memory.MFAStore) *mfa.RecoveryCodes {
 	t.Helper()
-	r, err := mfa.NewRecoveryCodes([]byte(strings.Repeat("k", 32)), s.creds)
+	r, err := mfa.NewRecoveryCodes([]byte(strings.Repeat("k", 32)), s)
 	require.NoError(t, err)
 	return r
 }
 
 func TestRecoveryCodesGenerateAndUse(t *testing.T) {
-	s := newStores()
+	s := memory.NewMFAStore()
 	r := newRecovery(t, s)
 	ctx := t.Context()
 	codes, err := r.Generate(ctx, "u1", t0)
@@ -32,7 +38,7 @@ func TestRecoveryCodesGenerateAndUse(t *testing.T) {
 		assert.False(t, seen[c])
 		seen[c] = true
 	}
-	stored, err := s.creds.ListRecoveryCodes(ctx, "u1")
+	stored, err := s.ListRecoveryCodes(ctx, "u1")
 	require.NoError(t, err)
 	require.Len(t, stored, 10)
 	for _, sc := range stored {
@@ -65,7 +71,7 @@ func TestRecoveryCodesGenerateAndUse(t *testing.T) {
 }
 
 func TestRecoveryCodesRegenerateVoidsOldSet(t *testing.T) {
-	s := newStores()
+	s := memory.NewMFAStore()
 	r := newRecovery(t, s)
 	ctx := t.Context()
 	old, err := r.Generate(ctx, "u1", t0)
@@ -82,11 +88,11 @@ func TestRecoveryCodesRegenerateVoidsOldSet(t *testing.T) {
 }
 
 func TestRecoveryCodeConcurrentUseOneWins(t *testing.T) {
-	s := newStores()
+	s := memory.NewMFAStore()
 	r := newRecovery(t, s)
 	codes, err := r.Generate(t.Context(), "u1", t0)
 	require.NoError(t, err)
-	won := wins(t, 16, func(int) error {
+	won := mfatest.Wins(t, 16, func(int) error {
 		_, err := r.Use(context.Background(), "u1", codes[0], t0)
 		return err
 	}, mfa.ErrInvalidCode)
@@ -94,7 +100,7 @@ func TestRecoveryCodeConcurrentUseOneWins(t *testing.T) {
 }
 
 func TestRecoveryCodesKeyChecks(t *testing.T) {
-	_, err := mfa.NewRecoveryCodes(make([]byte, 31), newStores().creds)
+	_, err := mfa.NewRecoveryCodes(make([]byte, 31), memory.NewMFAStore())
 	assert.ErrorIs(t, err, mfa.ErrKeySize)
 	_, err = mfa.NewRecoveryCodes(make([]byte, 32), nil)
 	assert.ErrorIs(t, err, mfa.ErrInvalidConfig)

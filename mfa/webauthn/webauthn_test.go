@@ -1,6 +1,10 @@
 package webauthn_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -36,7 +40,24 @@ func newCeremony(t *testing.T, opts virtualwebauthn.AuthenticatorOptions) *cerem
 	w, err := webauthn.New(webauthn.Config{RPID: "example.com", RPDisplayName: "Example", RPOrigins: []string{rp.Origin}}, s, memory.NewChallengeStore())
 	require.NoError(t, err)
 	opts.UserHandle = []byte(alice.ID)
-	return &ceremony{t: t, w: w, s: s, auth: virtualwebauthn.NewAuthenticatorWithOptions(opts), cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)}
+	return &ceremony{t: t, w: w, s: s, auth: virtualwebauthn.NewAuthenticatorWithOptions(opts), cred: newCredential(t)}
+}
+
+// newCredential returns a virtual P-256 credential whose coordinates
+// both take 32 bytes: virtualwebauthn encodes them with big.Int.Bytes,
+// which drops leading zeros (one key in 128), and the library rightly
+// refuses the short coordinate.
+func newCredential(t *testing.T) virtualwebauthn.Credential {
+	t.Helper()
+	for {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+		if len(k.X.Bytes()) == 32 && len(k.Y.Bytes()) == 32 {
+			der, err := x509.MarshalPKCS8PrivateKey(k)
+			require.NoError(t, err)
+			return virtualwebauthn.NewCredentialWithImportedKey(virtualwebauthn.KeyTypeEC2, der)
+		}
+	}
 }
 
 func (c *ceremony) register(party virtualwebauthn.RelyingParty) (*mfa.WebAuthnCredential, error) {

@@ -1,4 +1,4 @@
-package mfa
+package totp
 
 import (
 	"crypto/rand"

@@ -1,4 +1,9 @@
-package mfa
+// Package totp enrolls and verifies time-based one-time passwords (RFC
+// 6238) over package mfa's stores: secrets sealed with an mfa.KeyRing,
+// accepted steps spent in an mfa.ReplayGuard. It is a package of its own
+// so that importing mfa's contracts (as every store adapter does) does
+// not link github.com/pquerna/otp and its QR encoder.
+package totp
 
 import (
 	"bytes"
@@ -15,16 +20,17 @@ import (
 	"time"
 
 	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
+	pqtotp "github.com/pquerna/otp/totp"
 
 	"github.com/authv2/authv2/internal/randid"
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/store"
 )
 
-// TOTPConfig configures TOTP. The zero values of all but Issuer give the
+// Config configures TOTP. The zero values of all but Issuer give the
 // settings every authenticator app supports: SHA-1, 6 digits, 30 seconds,
 // one step of drift either way.
-type TOTPConfig struct {
+type Config struct {
 	Issuer    string        // shown in the authenticator app; required
 	Algorithm otp.Algorithm // default SHA-1 (AlgorithmSHA1 is the zero value)
 	Digits    otp.Digits    // 6 (default) or 8
@@ -33,7 +39,7 @@ type TOTPConfig struct {
 	QRSize    int           // QR code width and height in pixels; default 256
 }
 
-func (c *TOTPConfig) defaults() error {
+func (c *Config) defaults() error {
 	if c.Digits == 0 {
 		c.Digits = otp.DigitsSix
 	}
@@ -51,139 +57,140 @@ func (c *TOTPConfig) defaults() error {
 	}
 	switch {
 	case c.Issuer == "" || strings.Contains(c.Issuer, ":"):
-		return fmt.Errorf("%w: TOTP issuer must be set and contain no colon", ErrInvalidConfig)
+		return fmt.Errorf("%w: TOTP issuer must be set and contain no colon", mfa.ErrInvalidConfig)
 	case c.Digits != otp.DigitsSix && c.Digits != otp.DigitsEight:
-		return fmt.Errorf("%w: TOTP digits must be 6 or 8", ErrInvalidConfig)
+		return fmt.Errorf("%w: TOTP digits must be 6 or 8", mfa.ErrInvalidConfig)
 	case c.Period < time.Second || c.Period%time.Second != 0:
-		return fmt.Errorf("%w: TOTP period must be whole seconds", ErrInvalidConfig)
+		return fmt.Errorf("%w: TOTP period must be whole seconds", mfa.ErrInvalidConfig)
 	case c.Skew < 0 || c.Skew > 2:
-		return fmt.Errorf("%w: TOTP skew must be 0 to 2 steps", ErrInvalidConfig)
+		return fmt.Errorf("%w: TOTP skew must be 0 to 2 steps", mfa.ErrInvalidConfig)
 	case c.QRSize < 64 || c.QRSize > 2048:
-		return fmt.Errorf("%w: QR size must be 64 to 2048 pixels", ErrInvalidConfig)
+		return fmt.Errorf("%w: QR size must be 64 to 2048 pixels", mfa.ErrInvalidConfig)
 	case c.Algorithm != otp.AlgorithmSHA1 && c.Algorithm != otp.AlgorithmSHA256 && c.Algorithm != otp.AlgorithmSHA512:
-		return fmt.Errorf("%w: unknown TOTP algorithm", ErrInvalidConfig)
+		return fmt.Errorf("%w: unknown TOTP algorithm", mfa.ErrInvalidConfig)
 	}
 	return nil
 }
 
-// TOTP enrolls and verifies time-based one-time passwords (RFC 6238) with
+// Factor enrolls and verifies time-based one-time passwords (RFC 6238) with
 // github.com/pquerna/otp, keeping secrets sealed in a Store and accepted
 // steps in a ReplayGuard.
-type TOTP struct {
-	cfg   TOTPConfig
-	ring  *KeyRing
-	store Store
-	guard ReplayGuard
+type Factor struct {
+	cfg   Config
+	ring  *mfa.KeyRing
+	store mfa.Store
+	guard mfa.ReplayGuard
 }
 
-// NewTOTP returns TOTP over the given ring and stores.
-func NewTOTP(cfg TOTPConfig, ring *KeyRing, s Store, guard ReplayGuard) (*TOTP, error) {
+// New returns the TOTP factor over the given ring and stores.
+func New(cfg Config, ring *mfa.KeyRing, s mfa.Store, guard mfa.ReplayGuard) (*Factor, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
 	if ring == nil || s == nil || guard == nil {
-		return nil, fmt.Errorf("%w: TOTP needs a key ring, a store and a replay guard", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: TOTP needs a key ring, a store and a replay guard", mfa.ErrInvalidConfig)
 	}
-	return &TOTP{cfg: cfg, ring: ring, store: s, guard: guard}, nil
+	return &Factor{cfg: cfg, ring: ring, store: s, guard: guard}, nil
 }
 
-// TOTPEnrollment is what Enroll hands the user, once: the secret, the
+// Enrollment is what Enroll hands the user, once: the secret, the
 // otpauth:// URI carrying it and that URI as a QR code. Only the sealed
 // secret is stored.
-type TOTPEnrollment struct {
-	Credential *TOTPCredential // pending until Confirm
-	Secret     string          // base32, for manual entry
-	URI        string          // otpauth://totp/...
+type Enrollment struct {
+	Credential *mfa.TOTPCredential // pending until Confirm
+	Secret     string              // base32, for manual entry
+	URI        string              // otpauth://totp/...
 	QRCodePNG  []byte
 }
 
-const totpPurpose = "totp"
+// purpose binds sealed TOTP secrets (mfa.AssociatedData).
+const purpose = "totp"
 
 // Enroll creates a pending TOTP credential for userID (replacing a
-// pending one) labeled accountName in the app. ErrAlreadyEnrolled when
+// pending one) labeled accountName in the app. mfa.ErrAlreadyEnrolled when
 // the user has a confirmed credential.
-func (t *TOTP) Enroll(ctx context.Context, userID, accountName string, now time.Time) (*TOTPEnrollment, error) {
-	key, err := totp.Generate(totp.GenerateOpts{
+func (t *Factor) Enroll(ctx context.Context, userID, accountName string, now time.Time) (*Enrollment, error) {
+	key, err := pqtotp.Generate(pqtotp.GenerateOpts{
 		Issuer: t.cfg.Issuer, AccountName: accountName, Period: uint(t.cfg.Period / time.Second),
 		SecretSize: 20, // 160 bits, RFC 4226's recommendation for HMAC-SHA-1
 		Digits:     t.cfg.Digits, Algorithm: t.cfg.Algorithm,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("authv2/mfa: totp: %w", err)
+		return nil, fmt.Errorf("authv2/mfa/totp: %w", err)
 	}
 	img, err := key.Image(t.cfg.QRSize, t.cfg.QRSize)
 	if err != nil {
-		return nil, fmt.Errorf("authv2/mfa: totp qr code: %w", err)
+		return nil, fmt.Errorf("authv2/mfa/totp qr code: %w", err)
 	}
 	var qr bytes.Buffer
 	if err := png.Encode(&qr, img); err != nil {
-		return nil, fmt.Errorf("authv2/mfa: totp qr code: %w", err)
+		return nil, fmt.Errorf("authv2/mfa/totp qr code: %w", err)
 	}
-	c := &TOTPCredential{ID: randid.ID(), UserID: userID, CreatedAt: now}
-	c.Secret = t.ring.Seal([]byte(key.Secret()), boundAD(totpPurpose, userID, c.ID))
+	c := &mfa.TOTPCredential{ID: randid.ID(), UserID: userID, CreatedAt: now}
+	c.Secret = t.ring.Seal([]byte(key.Secret()), mfa.AssociatedData(purpose, userID, c.ID))
 	if err := t.store.CreateTOTP(ctx, c); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, ErrAlreadyEnrolled
+			return nil, mfa.ErrAlreadyEnrolled
 		}
 		return nil, err
 	}
-	return &TOTPEnrollment{Credential: c, Secret: key.Secret(), URI: key.URL(), QRCodePNG: qr.Bytes()}, nil
+	return &Enrollment{Credential: c, Secret: key.Secret(), URI: key.URL(), QRCodePNG: qr.Bytes()}, nil
 }
 
 // Confirm completes the user's pending enrollment with a valid code, which
-// is then spent: it cannot also serve a login. ErrNotEnrolled without a
-// pending credential, ErrAlreadyEnrolled when it is already confirmed.
-func (t *TOTP) Confirm(ctx context.Context, userID, code string, now time.Time) (Proof, error) {
+// is then spent: it cannot also serve a login. mfa.ErrNotEnrolled without a
+// pending credential, mfa.ErrAlreadyEnrolled when it is already confirmed.
+func (t *Factor) Confirm(ctx context.Context, userID, code string, now time.Time) (mfa.Proof, error) {
 	c, err := t.get(ctx, userID)
 	if err != nil {
-		return Proof{}, err
+		return mfa.Proof{}, err
 	}
 	if c.Confirmed() {
-		return Proof{}, ErrAlreadyEnrolled
+		return mfa.Proof{}, mfa.ErrAlreadyEnrolled
 	}
 	if err := t.spend(ctx, c, code, now); err != nil {
-		return Proof{}, err
+		return mfa.Proof{}, err
 	}
 	switch err := t.store.ConfirmTOTP(ctx, userID, c.ID, now); {
 	case errors.Is(err, store.ErrConflict):
-		return Proof{}, ErrAlreadyEnrolled
+		return mfa.Proof{}, mfa.ErrAlreadyEnrolled
 	case errors.Is(err, store.ErrNotFound):
-		return Proof{}, ErrNotEnrolled // re-enrolled or deleted meanwhile
+		return mfa.Proof{}, mfa.ErrNotEnrolled // re-enrolled or deleted meanwhile
 	case err != nil:
-		return Proof{}, err
+		return mfa.Proof{}, err
 	}
-	return Proof{Factor: FactorTOTP, At: now, CredentialID: c.ID}, nil
+	return mfa.Proof{Factor: mfa.FactorTOTP, At: now, CredentialID: c.ID}, nil
 }
 
 // Verify checks code against the user's confirmed credential and spends
-// its time step: ErrInvalidCode, ErrCodeReused (a replay, on this
-// instance or another), ErrNotEnrolled. Throttling failures is the
+// its time step: mfa.ErrInvalidCode, mfa.ErrCodeReused (a replay, on this
+// instance or another), mfa.ErrNotEnrolled. Throttling failures is the
 // caller's duty, as for passwords.
-func (t *TOTP) Verify(ctx context.Context, userID, code string, now time.Time) (Proof, error) {
+func (t *Factor) Verify(ctx context.Context, userID, code string, now time.Time) (mfa.Proof, error) {
 	c, err := t.get(ctx, userID)
 	if err != nil {
-		return Proof{}, err
+		return mfa.Proof{}, err
 	}
 	if !c.Confirmed() {
-		return Proof{}, ErrNotEnrolled
+		return mfa.Proof{}, mfa.ErrNotEnrolled
 	}
 	if err := t.spend(ctx, c, code, now); err != nil {
-		return Proof{}, err
+		return mfa.Proof{}, err
 	}
-	return Proof{Factor: FactorTOTP, At: now, CredentialID: c.ID}, nil
+	return mfa.Proof{Factor: mfa.FactorTOTP, At: now, CredentialID: c.ID}, nil
 }
 
-func (t *TOTP) get(ctx context.Context, userID string) (*TOTPCredential, error) {
+func (t *Factor) get(ctx context.Context, userID string) (*mfa.TOTPCredential, error) {
 	c, err := t.store.GetTOTP(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNotEnrolled
+		return nil, mfa.ErrNotEnrolled
 	}
 	return c, err
 }
 
 // spend checks code and advances the credential's guard to the matched
 // step, so the step (and every earlier one) is never accepted again.
-func (t *TOTP) spend(ctx context.Context, c *TOTPCredential, code string, now time.Time) error {
+func (t *Factor) spend(ctx context.Context, c *mfa.TOTPCredential, code string, now time.Time) error {
 	step, err := t.Check(c, code, now)
 	if err != nil {
 		return err
@@ -194,27 +201,27 @@ func (t *TOTP) spend(ctx context.Context, c *TOTPCredential, code string, now ti
 	expires := time.Unix((step+int64(t.cfg.Skew)+2)*period, 0)
 	err = t.guard.Advance(ctx, "totp:"+c.ID, step, expires, now)
 	if errors.Is(err, store.ErrConflict) {
-		return ErrCodeReused
+		return mfa.ErrCodeReused
 	}
 	return err
 }
 
 // Check reports the time step code matches for credential c at now (the
 // current step first, then those within the skew), without any store:
-// ErrInvalidCode when none does. Callers must spend the step (Verify
+// mfa.ErrInvalidCode when none does. Callers must spend the step (Verify
 // does) to refuse replays.
-func (t *TOTP) Check(c *TOTPCredential, code string, now time.Time) (int64, error) {
+func (t *Factor) Check(c *mfa.TOTPCredential, code string, now time.Time) (int64, error) {
 	want, ok := t.parseCode(code)
 	if !ok {
-		return 0, ErrInvalidCode
+		return 0, mfa.ErrInvalidCode
 	}
-	secret, err := t.ring.Open(c.Secret, boundAD(totpPurpose, c.UserID, c.ID))
+	secret, err := t.ring.Open(c.Secret, mfa.AssociatedData(purpose, c.UserID, c.ID))
 	if err != nil {
 		return 0, err
 	}
 	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(strings.ToUpper(string(secret)), "="))
 	if err != nil {
-		return 0, fmt.Errorf("authv2/mfa: totp: stored secret is not base32: %w", ErrTampered)
+		return 0, fmt.Errorf("authv2/mfa/totp: stored secret is not base32: %w", mfa.ErrTampered)
 	}
 	h := newHOTP(t.cfg.Algorithm, key, t.cfg.Digits)
 	current := now.Unix() / int64(t.cfg.Period/time.Second)
@@ -228,11 +235,11 @@ func (t *TOTP) Check(c *TOTPCredential, code string, now time.Time) (int64, erro
 			return step, nil
 		}
 	}
-	return 0, ErrInvalidCode
+	return 0, mfa.ErrInvalidCode
 }
 
 // parseCode reads a code of the configured length, ignoring spaces.
-func (t *TOTP) parseCode(code string) (uint32, bool) {
+func (t *Factor) parseCode(code string) (uint32, bool) {
 	var n uint32
 	digits := 0
 	for i := range len(code) {
@@ -282,14 +289,14 @@ func (h *hotp) value(counter uint64) uint32 {
 // ring's current key and returns how many it rewrote; call it until it
 // returns 0 after a key rotation, then retire the old key. A credential
 // re-enrolled meanwhile is skipped (its new secret is already current).
-func (t *TOTP) Reseal(ctx context.Context, limit int) (int, error) {
+func (t *Factor) Reseal(ctx context.Context, limit int) (int, error) {
 	cs, err := t.store.ListTOTPNotSealedWith(ctx, t.ring.CurrentKeyID(), limit)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, c := range cs {
-		s, changed, err := t.ring.Reseal(c.Secret, boundAD(totpPurpose, c.UserID, c.ID))
+		s, changed, err := t.ring.Reseal(c.Secret, mfa.AssociatedData(purpose, c.UserID, c.ID))
 		if err != nil {
 			return n, err
 		}

@@ -1,13 +1,13 @@
-package mfa_test
+package totp_test
 
 import (
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp/totp"
+	pqtotp "github.com/pquerna/otp/totp"
 
-	"github.com/authv2/authv2/mfa"
+	"github.com/authv2/authv2/internal/mfatest"
 )
 
 // BenchmarkTOTPCheck measures verifying a code without the store: opening
@@ -18,15 +18,15 @@ import (
 // which a machine shared with other work inflates far less.
 func BenchmarkTOTPCheck(b *testing.B) {
 	s := newStores()
-	r := ring(b, "k1")
+	r := mfatest.Ring(b, "k1")
 	tp := newTOTP(b, s, r)
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: "x", AccountName: "y"})
+	key, err := pqtotp.Generate(pqtotp.GenerateOpts{Issuer: "x", AccountName: "y"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := mfa.SealedCredential(b, r, "u1", "c1", key.Secret())
+	c := sealed(r, "u1", "c1", key.Secret())
 	now := time.Unix(1_800_000_010, 0)
-	current, err := totp.GenerateCode(key.Secret(), now)
+	current, err := pqtotp.GenerateCode(key.Secret(), now)
 	if err != nil {
 		b.Fatal(err)
 	}

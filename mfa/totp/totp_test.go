@@ -1,4 +1,4 @@
-package mfa_test
+package totp_test
 
 import (
 	"bytes"
@@ -9,29 +9,53 @@ import (
 	"time"
 
 	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
+	pqtotp "github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/authv2/authv2/internal/mfatest"
 	"github.com/authv2/authv2/mfa"
+	"github.com/authv2/authv2/mfa/totp"
+	"github.com/authv2/authv2/store/memory"
 )
+
+// stores are one deployment's shared stores; several Factors over them
+// act as several instances.
+type stores struct {
+	creds *memory.MFAStore
+	guard *memory.ReplayGuard
+}
+
+func newStores() stores { return stores{memory.NewMFAStore(), memory.NewReplayGuard()} }
+
+func newTOTP(t testing.TB, s stores, r *mfa.KeyRing) *totp.Factor {
+	t.Helper()
+	tp, err := totp.New(totp.Config{Issuer: "Example"}, r, s.creds, s.guard)
+	require.NoError(t, err)
+	return tp
+}
+
+// sealed builds a credential holding secret, sealed as Enroll does.
+func sealed(r *mfa.KeyRing, userID, id, secret string) *mfa.TOTPCredential {
+	return &mfa.TOTPCredential{ID: id, UserID: userID, Secret: r.Seal([]byte(secret), mfa.AssociatedData("totp", userID, id))}
+}
 
 // t0 is the start of a 30-second step.
 var t0 = time.Unix(1_800_000_000, 0).UTC()
 
 func code(t testing.TB, secret string, at time.Time) string {
 	t.Helper()
-	c, err := totp.GenerateCode(secret, at)
+	c, err := pqtotp.GenerateCode(secret, at)
 	require.NoError(t, err)
 	return c
 }
 
 // enrolled returns a TOTP with u1 enrolled and confirmed at t0-1h, and the
 // secret.
-func enrolled(t *testing.T) (*mfa.TOTP, stores, string) {
+func enrolled(t *testing.T) (*totp.Factor, stores, string) {
 	t.Helper()
 	s := newStores()
-	tp := newTOTP(t, s, ring(t, "k1"))
+	tp := newTOTP(t, s, mfatest.Ring(t, "k1"))
 	e, err := tp.Enroll(t.Context(), "u1", "ada@example.com", t0.Add(-time.Hour))
 	require.NoError(t, err)
 	_, err = tp.Confirm(t.Context(), "u1", code(t, e.Secret, t0.Add(-time.Hour)), t0.Add(-time.Hour))
@@ -41,7 +65,7 @@ func enrolled(t *testing.T) (*mfa.TOTP, stores, string) {
 
 func TestTOTPEnrollment(t *testing.T) {
 	s := newStores()
-	tp := newTOTP(t, s, ring(t, "k1"))
+	tp := newTOTP(t, s, mfatest.Ring(t, "k1"))
 	ctx := t.Context()
 	e, err := tp.Enroll(ctx, "u1", "ada@example.com", t0)
 	require.NoError(t, err)
@@ -91,7 +115,7 @@ func TestTOTPEnrollment(t *testing.T) {
 
 func TestTOTPReEnrollmentReplacesPending(t *testing.T) {
 	s := newStores()
-	tp := newTOTP(t, s, ring(t, "k1"))
+	tp := newTOTP(t, s, mfatest.Ring(t, "k1"))
 	first, err := tp.Enroll(t.Context(), "u1", "ada", t0)
 	require.NoError(t, err)
 	second, err := tp.Enroll(t.Context(), "u1", "ada", t0)
@@ -138,10 +162,10 @@ func TestTOTPVerifyDriftAndReplay(t *testing.T) {
 
 func TestTOTPCodeAcceptedOnceAcrossInstances(t *testing.T) {
 	_, s, secret := enrolled(t)
-	r := ring(t, "k1")
-	instances := []*mfa.TOTP{newTOTP(t, s, r), newTOTP(t, s, r), newTOTP(t, s, r), newTOTP(t, s, r)}
+	r := mfatest.Ring(t, "k1")
+	instances := []*totp.Factor{newTOTP(t, s, r), newTOTP(t, s, r), newTOTP(t, s, r), newTOTP(t, s, r)}
 	c := code(t, secret, t0)
-	won := wins(t, 16, func(i int) error {
+	won := mfatest.Wins(t, 16, func(i int) error {
 		_, err := instances[i%len(instances)].Verify(context.Background(), "u1", c, t0)
 		return err
 	}, mfa.ErrCodeReused)
@@ -152,11 +176,11 @@ func TestTOTPCodeAcceptedOnceAcrossInstances(t *testing.T) {
 // "12345678901234567890").
 func TestTOTPCheckRFC6238Vectors(t *testing.T) {
 	s := newStores()
-	r := ring(t, "k1")
-	tp, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "RFC", Digits: otp.DigitsEight, Skew: -1}, r, s.creds, s.guard)
+	r := mfatest.Ring(t, "k1")
+	tp, err := totp.New(totp.Config{Issuer: "RFC", Digits: otp.DigitsEight, Skew: -1}, r, s.creds, s.guard)
 	require.NoError(t, err)
 	secret := base32.StdEncoding.EncodeToString([]byte("12345678901234567890"))
-	c := mfa.SealedCredential(t, r, "u1", "c1", secret)
+	c := sealed(r, "u1", "c1", secret)
 	for unix, want := range map[int64]string{59: "94287082", 1111111109: "07081804", 1234567890: "89005924", 2000000000: "69279037"} {
 		step, err := tp.Check(c, want, time.Unix(unix, 0))
 		require.NoError(t, err, "T=%d", unix)
@@ -168,7 +192,7 @@ func TestTOTPCheckRFC6238Vectors(t *testing.T) {
 
 func TestTOTPSecretBoundToItsRow(t *testing.T) {
 	_, s, secret := enrolled(t)
-	r := ring(t, "k1")
+	r := mfatest.Ring(t, "k1")
 	tp := newTOTP(t, s, r)
 	c, err := s.creds.GetTOTP(t.Context(), "u1")
 	require.NoError(t, err)
@@ -176,14 +200,14 @@ func TestTOTPSecretBoundToItsRow(t *testing.T) {
 	moved.UserID = "mallory"
 	_, err = tp.Check(&moved, code(t, secret, t0), t0)
 	assert.ErrorIs(t, err, mfa.ErrTampered, "a ciphertext copied to another user's row does not open")
-	_, err = newTOTP(t, s, ring(t, "k9")).Check(c, code(t, secret, t0), t0)
+	_, err = newTOTP(t, s, mfatest.Ring(t, "k9")).Check(c, code(t, secret, t0), t0)
 	assert.ErrorIs(t, err, mfa.ErrUnknownKey)
 }
 
 func TestTOTPResealAfterRotation(t *testing.T) {
 	_, s, secret := enrolled(t)
 	ctx := t.Context()
-	rotated := newTOTP(t, s, ring(t, "k2", "k1"))
+	rotated := newTOTP(t, s, mfatest.Ring(t, "k2", "k1"))
 	n, err := rotated.Reseal(ctx, 10)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
@@ -199,8 +223,8 @@ func TestTOTPResealAfterRotation(t *testing.T) {
 
 func TestTOTPConfigValidation(t *testing.T) {
 	s := newStores()
-	r := ring(t, "k1")
-	for name, cfg := range map[string]mfa.TOTPConfig{
+	r := mfatest.Ring(t, "k1")
+	for name, cfg := range map[string]totp.Config{
 		"no issuer": {},
 		"colon":     {Issuer: "a:b"},
 		"digits":    {Issuer: "x", Digits: 7},
@@ -209,9 +233,9 @@ func TestTOTPConfigValidation(t *testing.T) {
 		"qr":        {Issuer: "x", QRSize: 10},
 		"algorithm": {Issuer: "x", Algorithm: otp.AlgorithmMD5},
 	} {
-		_, err := mfa.NewTOTP(cfg, r, s.creds, s.guard)
+		_, err := totp.New(cfg, r, s.creds, s.guard)
 		assert.ErrorIs(t, err, mfa.ErrInvalidConfig, name)
 	}
-	_, err := mfa.NewTOTP(mfa.TOTPConfig{Issuer: "x"}, nil, s.creds, s.guard)
+	_, err := totp.New(totp.Config{Issuer: "x"}, nil, s.creds, s.guard)
 	assert.ErrorIs(t, err, mfa.ErrInvalidConfig)
 }
