@@ -15,7 +15,7 @@
 // code cannot both accept it, and a code older than the last accepted one
 // is refused too.
 //
-// Recovery codes: Generate returns ten codes of 80 random bits each, to
+// Recovery codes: Generate returns ten codes of 120 random bits each, to
 // show once; the store keeps their keyed hashes. Using a code is one
 // atomic store write, so of two concurrent uses exactly one wins;
 // generating a new set voids the old one.

@@ -17,19 +17,24 @@ import (
 // RecoveryCodeCount is how many codes Generate issues.
 const RecoveryCodeCount = 10
 
-// recoveryCodeBytes is each code's entropy: 80 bits, 16 base32
-// characters, shown as four groups of four.
-const recoveryCodeBytes = 10
+// recoveryCodeBytes is each code's entropy: 120 bits, 24 base32
+// characters, shown as six groups of four. NIST SP 800-63B 5.1.2.2 lets
+// look-up secrets of at least 112 bits be stored under a plain approved
+// hash; shorter ones would need a salted, costly key derivation.
+const recoveryCodeBytes = 15
+
+// recoveryCodeLen is a code's length without dashes.
+const recoveryCodeLen = recoveryCodeBytes * 8 / 5
 
 // RecoveryCodes issues and redeems single-use recovery codes.
 //
 // The store keeps HMAC-SHA-256(key, user ID, code), not a password hash:
-// a code has 80 random bits, so even a fast hash leaves an offline search
-// of a stolen table at 2^79 guesses per code, and the key (which the
-// store never holds) is needed to try any; a slow, salted hash would buy
-// nothing and would force comparing a guess against every code of the
-// user, where a keyed hash lets the store find (and spend) the one code
-// with an indexed, atomic update. The user ID in the message keeps a
+// a code has 120 random bits, so even a fast hash leaves an offline
+// search of a stolen table at 2^119 guesses per code, and the key (which
+// the store never holds) is needed to try any; a slow, salted hash would
+// buy nothing and would force comparing a guess against every code of
+// the user, where a keyed hash lets the store find (and spend) the one
+// code with an indexed, atomic update. The user ID in the message keeps a
 // hash from matching in another user's set.
 type RecoveryCodes struct {
 	key   []byte
@@ -53,8 +58,8 @@ func NewRecoveryCodes(key []byte, s Store) (*RecoveryCodes, error) {
 var crockford = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
 
 // Generate issues RecoveryCodeCount new codes for the user, voiding the
-// previous set, and returns them formatted (XXXX-XXXX-XXXX-XXXX) to show
-// once: only their hashes are stored.
+// previous set, and returns them formatted (six dash-separated groups of
+// four characters) to show once: only their hashes are stored.
 func (r *RecoveryCodes) Generate(ctx context.Context, userID string, now time.Time) ([]string, error) {
 	codes := make([]string, 0, RecoveryCodeCount)
 	hashes := make([][]byte, 0, RecoveryCodeCount)
@@ -62,10 +67,14 @@ func (r *RecoveryCodes) Generate(ctx context.Context, userID string, now time.Ti
 	for len(codes) < RecoveryCodeCount {
 		raw := crockford.EncodeToString(randid.Bytes(recoveryCodeBytes))
 		if seen[raw] {
-			continue // never at 80 bits, but the store requires distinct hashes
+			continue // never at 120 bits, but the store requires distinct hashes
 		}
 		seen[raw] = true
-		codes = append(codes, raw[0:4]+"-"+raw[4:8]+"-"+raw[8:12]+"-"+raw[12:16])
+		groups := make([]string, 0, recoveryCodeLen/4)
+		for i := 0; i < recoveryCodeLen; i += 4 {
+			groups = append(groups, raw[i:i+4])
+		}
+		codes = append(codes, strings.Join(groups, "-"))
 		hashes = append(hashes, r.hash(userID, raw))
 	}
 	if err := r.store.ReplaceRecoveryCodes(ctx, userID, hashes, now); err != nil {
@@ -124,7 +133,7 @@ func normalizeRecoveryCode(code string) (string, bool) {
 		b.WriteRune(c)
 	}
 	raw := b.String()
-	if len(raw) != 16 {
+	if len(raw) != recoveryCodeLen {
 		return "", false
 	}
 	if _, err := crockford.DecodeString(raw); err != nil {

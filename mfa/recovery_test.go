@@ -34,7 +34,7 @@ func TestRecoveryCodesGenerateAndUse(t *testing.T) {
 	require.Len(t, codes, mfa.RecoveryCodeCount)
 	seen := map[string]bool{}
 	for _, c := range codes {
-		assert.Regexp(t, regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$`), c, "80 bits of Crockford base32")
+		assert.Regexp(t, regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){5}$`), c, "120 bits of Crockford base32")
 		assert.False(t, seen[c])
 		seen[c] = true
 	}
@@ -61,7 +61,7 @@ func TestRecoveryCodesGenerateAndUse(t *testing.T) {
 
 	_, err = r.Use(ctx, "u2", codes[2], t0)
 	assert.ErrorIs(t, err, mfa.ErrInvalidCode, "another user's code")
-	for _, bad := range []string{"", "XXXX", codes[2] + "0", "UUUU-UUUU-UUUU-UUUU"} {
+	for _, bad := range []string{"", "XXXX", codes[2] + "0", "UUUU-UUUU-UUUU-UUUU-UUUU-UUUU"} {
 		_, err = r.Use(ctx, "u1", bad, t0)
 		assert.ErrorIs(t, err, mfa.ErrInvalidCode, "%q", bad)
 	}
