@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/memory"
@@ -26,5 +27,17 @@ func TestConformance(t *testing.T) {
 	})
 	t.Run("Permission", func(t *testing.T) {
 		storetest.RunPermissionStore(t, func(*testing.T) permission.Store { return memory.NewPermissionStore() })
+	})
+}
+
+func TestConformanceMFA(t *testing.T) {
+	t.Run("MFA", func(t *testing.T) {
+		storetest.RunMFAStore(t, func(*testing.T) mfa.Store { return memory.NewMFAStore() })
+	})
+	t.Run("Challenge", func(t *testing.T) {
+		storetest.RunChallengeStore(t, func(*testing.T) mfa.ChallengeStore { return memory.NewChallengeStore() })
+	})
+	t.Run("ReplayGuard", func(t *testing.T) {
+		storetest.RunReplayGuard(t, func(*testing.T) mfa.ReplayGuard { return memory.NewReplayGuard() })
 	})
 }

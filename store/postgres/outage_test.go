@@ -1,13 +1,9 @@
 package postgres_test
 
 import (
-	"database/sql"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
-	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/user"
@@ -17,11 +13,7 @@ import (
 // against a server that is not there: each fails with a clean
 // store.ErrUnavailable, none panics or leaks the address.
 func TestEveryMethodFailsCleanlyWhenUnreachable(t *testing.T) {
-	pgtest.URL(t)
-	db, err := sql.Open("postgres", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	s := pgtest.NewSchemaless(t, db)
+	s := unreachableStores(t)
 	ctx, now := t.Context(), time.Now()
 	x := &session.Session{ID: session.NewID("u1"), UserID: "u1", CreatedAt: now, LastSeenAt: now,
 		IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)}

@@ -57,6 +57,9 @@ type Stores struct {
 	Permissions *PermissionStore
 	Limiter     *RateLimiter
 	Audit       *AuditStore
+	MFA         *MFAStore
+	Challenges  *ChallengeStore
+	ReplayGuard *ReplayGuard
 }
 
 // New returns the stores over db, which the application opened (with lib/pq:
@@ -77,6 +80,9 @@ func New(db *sql.DB, opts ...Option) (*Stores, error) {
 		Permissions: newPermissionStore(h),
 		Limiter:     newRateLimiter(h),
 		Audit:       newAuditStore(h),
+		MFA:         newMFAStore(h),
+		Challenges:  newChallengeStore(h),
+		ReplayGuard: newReplayGuard(h),
 	}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/authv2/authv2/internal/pgtest"
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/storetest"
@@ -28,6 +29,15 @@ func TestConformance(t *testing.T) {
 	})
 	t.Run("Permission", func(t *testing.T) {
 		storetest.RunPermissionStore(t, func(t *testing.T) permission.Store { return pgtest.New(t).Stores.Permissions })
+	})
+	t.Run("MFA", func(t *testing.T) {
+		storetest.RunMFAStore(t, func(t *testing.T) mfa.Store { return pgtest.New(t).Stores.MFA })
+	})
+	t.Run("Challenge", func(t *testing.T) {
+		storetest.RunChallengeStore(t, func(t *testing.T) mfa.ChallengeStore { return pgtest.New(t).Stores.Challenges })
+	})
+	t.Run("ReplayGuard", func(t *testing.T) {
+		storetest.RunReplayGuard(t, func(t *testing.T) mfa.ReplayGuard { return pgtest.New(t).Stores.ReplayGuard })
 	})
 }
 

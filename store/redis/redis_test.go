@@ -5,7 +5,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/redis/rueidis"
+
 	"github.com/authv2/authv2/internal/redistest"
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/redis"
 	"github.com/authv2/authv2/store/storetest"
@@ -31,6 +34,18 @@ func TestConformanceMiniredis(t *testing.T) {
 			return redis.NewRateLimiter(c)
 		})
 	})
+	t.Run("Challenge", func(t *testing.T) {
+		storetest.RunChallengeStore(t, func(t *testing.T) mfa.ChallengeStore {
+			_, c := redistest.Mini(t)
+			return redis.NewChallengeStore(c)
+		})
+	})
+	t.Run("ReplayGuard", func(t *testing.T) {
+		storetest.RunReplayGuard(t, func(t *testing.T) mfa.ReplayGuard {
+			_, c := redistest.Mini(t)
+			return redis.NewReplayGuard(c)
+		})
+	})
 }
 
 func TestConformanceRedis(t *testing.T) {
@@ -42,6 +57,7 @@ func TestConformanceRedis(t *testing.T) {
 		opts = append(opts, redis.WithKeyPrefix(base+redistest.Prefix(t)))
 		return redis.NewSessionStore(c, opts...), redis.NewRateLimiter(c, opts...)
 	})
+	runMFA(t, c, base)
 }
 
 func TestConformanceRedisCluster(t *testing.T) {
@@ -53,6 +69,7 @@ func TestConformanceRedisCluster(t *testing.T) {
 		opts = append(opts, redis.WithKeyPrefix(base+redistest.Prefix(t)))
 		return redis.NewSessionStore(c, opts...), redis.NewRateLimiter(c, opts...)
 	})
+	runMFA(t, c, base)
 }
 
 func run(t *testing.T, mk func(t *testing.T, opts ...redis.Option) (*redis.SessionStore, *redis.RateLimiter)) {
@@ -61,5 +78,17 @@ func run(t *testing.T, mk func(t *testing.T, opts ...redis.Option) (*redis.Sessi
 	})
 	t.Run("RateLimiter", func(t *testing.T) {
 		storetest.RunRateLimiter(t, func(t *testing.T) user.RateLimiter { _, l := mk(t); return l })
+	})
+}
+
+// runMFA runs the challenge and replay-guard cases on c, each case under
+// its own prefix below base.
+func runMFA(t *testing.T, c rueidis.Client, base string) {
+	prefix := func(t *testing.T) redis.Option { return redis.WithKeyPrefix(base + redistest.Prefix(t)) }
+	t.Run("Challenge", func(t *testing.T) {
+		storetest.RunChallengeStore(t, func(t *testing.T) mfa.ChallengeStore { return redis.NewChallengeStore(c, prefix(t)) })
+	})
+	t.Run("ReplayGuard", func(t *testing.T) {
+		storetest.RunReplayGuard(t, func(t *testing.T) mfa.ReplayGuard { return redis.NewReplayGuard(c, prefix(t)) })
 	})
 }

@@ -1,0 +1,79 @@
+package postgres_test
+
+import (
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2/internal/pgtest"
+	"github.com/authv2/authv2/mfa"
+	"github.com/authv2/authv2/store/postgres"
+)
+
+func TestMFAChallengesAndGuardDeleteExpired(t *testing.T) {
+	s := pgtest.New(t).Stores
+	ctx, base := t.Context(), time.Now().UTC()
+	for i, exp := range []time.Duration{time.Minute, time.Hour} {
+		c := &mfa.Challenge{ID: string(rune('a' + i)), Kind: "k", Data: []byte{1}, ExpiresAt: base.Add(exp)}
+		require.NoError(t, s.Challenges.PutChallenge(ctx, c, base))
+		require.NoError(t, s.ReplayGuard.Advance(ctx, c.ID, 1, base.Add(exp), base))
+	}
+	n, err := s.Challenges.DeleteExpired(ctx, base.Add(10*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	n, err = s.ReplayGuard.DeleteExpired(ctx, base.Add(10*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	_, err = s.Challenges.TakeChallenge(ctx, "b", base)
+	assert.NoError(t, err, "the live challenge stays")
+}
+
+// TestMFAMethodsFailCleanlyWhenUnreachable is the MFA stores' part of
+// TestEveryMethodFailsCleanlyWhenUnreachable.
+func TestMFAMethodsFailCleanlyWhenUnreachable(t *testing.T) {
+	s := unreachableStores(t)
+	ctx, now := t.Context(), time.Now()
+	id := []byte{1}
+	calls := map[string]func() error{
+		"CreateTOTP":            func() error { return s.MFA.CreateTOTP(ctx, &mfa.TOTPCredential{UserID: "u1"}) },
+		"GetTOTP":               func() error { _, err := s.MFA.GetTOTP(ctx, "u1"); return err },
+		"ConfirmTOTP":           func() error { return s.MFA.ConfirmTOTP(ctx, "u1", "c1", now) },
+		"UpdateTOTPSecret":      func() error { return s.MFA.UpdateTOTPSecret(ctx, "u1", "c1", "k1", mfa.Sealed{}) },
+		"ListTOTPNotSealedWith": func() error { _, err := s.MFA.ListTOTPNotSealedWith(ctx, "k", 1); return err },
+		"DeleteTOTP":            func() error { return s.MFA.DeleteTOTP(ctx, "u1") },
+		"ReplaceRecoveryCodes":  func() error { return s.MFA.ReplaceRecoveryCodes(ctx, "u1", [][]byte{id}, now) },
+		"UseRecoveryCode":       func() error { return s.MFA.UseRecoveryCode(ctx, "u1", id, now) },
+		"ListRecoveryCodes":     func() error { _, err := s.MFA.ListRecoveryCodes(ctx, "u1"); return err },
+		"DeleteRecoveryCodes":   func() error { return s.MFA.DeleteRecoveryCodes(ctx, "u1") },
+		"CreateWebAuthn":        func() error { return s.MFA.CreateWebAuthn(ctx, &mfa.WebAuthnCredential{ID: id}) },
+		"GetWebAuthn":           func() error { _, err := s.MFA.GetWebAuthn(ctx, id); return err },
+		"ListWebAuthn":          func() error { _, err := s.MFA.ListWebAuthn(ctx, "u1"); return err },
+		"RenameWebAuthn":        func() error { return s.MFA.RenameWebAuthn(ctx, "u1", id, "n") },
+		"RecordWebAuthnUse":     func() error { return s.MFA.RecordWebAuthnUse(ctx, "u1", id, 1, mfa.WebAuthnFlags{}, now) },
+		"DeleteWebAuthn":        func() error { return s.MFA.DeleteWebAuthn(ctx, "u1", id) },
+		"PutChallenge":          func() error { return s.Challenges.PutChallenge(ctx, &mfa.Challenge{ID: "c"}, now) },
+		"TakeChallenge":         func() error { _, err := s.Challenges.TakeChallenge(ctx, "c", now); return err },
+		"Challenges.DeleteExpired": func() error {
+			_, err := s.Challenges.DeleteExpired(ctx, now)
+			return err
+		},
+		"Advance":                   func() error { return s.ReplayGuard.Advance(ctx, "k", 1, now, now) },
+		"ReplayGuard.DeleteExpired": func() error { _, err := s.ReplayGuard.DeleteExpired(ctx, now); return err },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) { assertCleanFailure(t, call()) })
+	}
+}
+
+// unreachableStores returns stores on a server that is not there.
+func unreachableStores(t *testing.T) *postgres.Stores {
+	t.Helper()
+	pgtest.URL(t)
+	db, err := sql.Open("postgres", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return pgtest.NewSchemaless(t, db)
+}

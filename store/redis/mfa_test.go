@@ -1,0 +1,42 @@
+package redis_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2/internal/redistest"
+	"github.com/authv2/authv2/mfa"
+	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/store/redis"
+)
+
+// The MFA stores fail closed like the session store when Redis is gone.
+func TestMFAStoresRedisDown(t *testing.T) {
+	srv := redistest.NewServer(t)
+	c := redistest.Client(t, []string{srv.Addr}, false)
+	challenges, guard := redis.NewChallengeStore(c), redis.NewReplayGuard(c)
+	srv.Kill()
+	now := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, challenges.PutChallenge(ctx, &mfa.Challenge{ID: "c", ExpiresAt: now.Add(time.Minute)}, now), store.ErrUnavailable)
+	_, err := challenges.TakeChallenge(ctx, "c", now)
+	assert.ErrorIs(t, err, store.ErrUnavailable)
+	assert.ErrorIs(t, guard.Advance(ctx, "k", 1, now.Add(time.Minute), now), store.ErrUnavailable)
+}
+
+// A challenge key that does not decode fails closed, and is gone.
+func TestCorruptChallengeFailsClosed(t *testing.T) {
+	_, c := redistest.Mini(t)
+	s := redis.NewChallengeStore(c, redis.WithKeyPrefix("p:"))
+	ctx := t.Context()
+	require.NoError(t, c.Do(ctx, c.B().Set().Key("p:mfa:ch:{c1}").Value("garbage").Build()).Error())
+	_, err := s.TakeChallenge(ctx, "c1", time.Now())
+	assert.ErrorIs(t, err, store.ErrUnavailable)
+	_, err = s.TakeChallenge(ctx, "c1", time.Now())
+	assert.ErrorIs(t, err, store.ErrNotFound)
+}
