@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
-	"slices"
 	"testing"
 	"time"
 
@@ -11,57 +10,6 @@ import (
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/postgres"
 )
-
-// arm is one of the operations interleave compares.
-type arm struct {
-	name string
-	run  func(ctx context.Context, i int) error
-}
-
-// interleave runs every arm once per iteration, rotating which goes first,
-// so that all see the same machine load (the machine is shared: timings
-// of separate benchmarks are not comparable). It reports each arm's mean
-// time and, for every arm after the first (the baseline), its ratio to the
-// baseline twice: of the totals (<name>/<base>) and the median of the
-// per-iteration ratios (<name>/<base>-p50), which scheduling spikes on a
-// loaded machine move far less.
-func interleave(b *testing.B, arms ...arm) {
-	ctx := context.Background()
-	times := make([][]time.Duration, len(arms))
-	i := 0
-	for b.Loop() {
-		for k := range arms {
-			a := &arms[(k+i)%len(arms)]
-			t0 := time.Now()
-			if err := a.run(ctx, i); err != nil {
-				b.Fatal(a.name, err)
-			}
-			j := (k + i) % len(arms)
-			times[j] = append(times[j], time.Since(t0))
-		}
-		i++
-	}
-	total := func(ds []time.Duration) (t time.Duration) {
-		for _, d := range ds {
-			t += d
-		}
-		return t
-	}
-	base := total(times[0])
-	for k, a := range arms {
-		b.ReportMetric(float64(total(times[k]).Nanoseconds())/float64(len(times[k])), a.name+"-ns/op")
-		if k == 0 {
-			continue
-		}
-		b.ReportMetric(float64(total(times[k]))/float64(base), a.name+"/"+arms[0].name)
-		ratios := make([]float64, len(times[k]))
-		for n := range ratios {
-			ratios[n] = float64(times[k][n]) / float64(times[0][n])
-		}
-		slices.Sort(ratios)
-		b.ReportMetric(ratios[len(ratios)/2], a.name+"/"+arms[0].name+"-p50")
-	}
-}
 
 // unprepared returns stores on env's schema that prepare nothing: the
 // statements as they ran before the hot ones were prepared, and as they
@@ -98,18 +46,18 @@ func BenchmarkSessionGet(b *testing.B) {
 	if _, err := env.DB.ExecContext(ctx, `ANALYZE "`+env.Schema+`".sessions`); err != nil {
 		b.Fatal(err)
 	}
-	bare := prepare(b, env.DB, `SELECT 1 FROM "`+env.Schema+`".sessions WHERE id = $1`)
+	bare := pgtest.Prepare(b, env.DB, `SELECT 1 FROM "`+env.Schema+`".sessions WHERE id = $1`)
 	old := unprepared(b, env)
-	interleave(b,
-		arm{"bare", func(ctx context.Context, i int) error {
+	pgtest.Interleave(b,
+		pgtest.Arm{Name: "bare", Run: func(ctx context.Context, i int) error {
 			var one int
 			return bare.QueryRowContext(ctx, ids[i%len(ids)]).Scan(&one)
 		}},
-		arm{"get", func(ctx context.Context, i int) error {
+		pgtest.Arm{Name: "get", Run: func(ctx context.Context, i int) error {
 			_, err := env.Stores.Sessions.Get(ctx, ids[i%len(ids)])
 			return err
 		}},
-		arm{"unprepared", func(ctx context.Context, i int) error {
+		pgtest.Arm{Name: "unprepared", Run: func(ctx context.Context, i int) error {
 			_, err := old.Sessions.Get(ctx, ids[i%len(ids)])
 			return err
 		}},
@@ -125,35 +73,26 @@ func BenchmarkSessionGet(b *testing.B) {
 func BenchmarkLoadPolicy(b *testing.B) {
 	env := pgtest.New(b)
 	putHierarchy(b, env.Stores.Permissions, 5)
-	bare := prepare(b, env.DB, `SELECT 1 FROM "`+env.Schema+`".bindings WHERE tenant_id = $1 AND user_id = $2 LIMIT 1`)
+	bare := pgtest.Prepare(b, env.DB, `SELECT 1 FROM "`+env.Schema+`".bindings WHERE tenant_id = $1 AND user_id = $2 LIMIT 1`)
 	old := unprepared(b, env)
 	legacy := postgres.LoadPolicyQueryWith(env.Stores.Permissions, legacyResolvedRoles)
-	interleave(b,
-		arm{"bare", func(ctx context.Context, _ int) error {
+	pgtest.Interleave(b,
+		pgtest.Arm{Name: "bare", Run: func(ctx context.Context, _ int) error {
 			var one int
 			return bare.QueryRowContext(ctx, "t1", "u1").Scan(&one)
 		}},
-		arm{"load", func(ctx context.Context, _ int) error {
+		pgtest.Arm{Name: "load", Run: func(ctx context.Context, _ int) error {
 			_, err := env.Stores.Permissions.LoadPolicy(ctx, "t1", "u1")
 			return err
 		}},
-		arm{"unprepared", func(ctx context.Context, _ int) error {
+		pgtest.Arm{Name: "unprepared", Run: func(ctx context.Context, _ int) error {
 			_, err := old.Permissions.LoadPolicy(ctx, "t1", "u1")
 			return err
 		}},
-		arm{"before", func(ctx context.Context, _ int) error {
+		pgtest.Arm{Name: "before", Run: func(ctx context.Context, _ int) error {
 			return drain(env.DB.QueryContext(ctx, legacy, "t1", "u1"))
 		}},
 	)
-}
-
-func prepare(b *testing.B, db *sql.DB, q string) *sql.Stmt {
-	st, err := db.PrepareContext(context.Background(), q)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = st.Close() })
-	return st
 }
 
 // drain reads every row of a query and fails if it returned fewer than 7
