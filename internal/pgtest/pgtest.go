@@ -124,7 +124,7 @@ type Arm struct {
 // Interleave runs every arm once per iteration, rotating which goes first,
 // so that all see the same machine load (the machine is shared: timings
 // of separate benchmarks are not comparable). It reports each arm's mean
-// time and, for every arm after the first (the baseline), its ratio to the
+// and median time and, for every arm after the first (the baseline), its ratio to the
 // baseline twice: of the totals (<name>/<base>) and the median of the
 // per-iteration ratios (<name>/<base>-p50), which scheduling spikes on a
 // loaded machine move far less.
@@ -153,6 +153,9 @@ func Interleave(b *testing.B, arms ...Arm) {
 	base := total(times[0])
 	for k, a := range arms {
 		b.ReportMetric(float64(total(times[k]).Nanoseconds())/float64(len(times[k])), a.Name+"-ns/op")
+		sorted := slices.Clone(times[k])
+		slices.Sort(sorted)
+		b.ReportMetric(float64(sorted[len(sorted)/2].Nanoseconds()), a.Name+"-p50-ns")
 		if k == 0 {
 			continue
 		}
