@@ -78,9 +78,9 @@ type Stores struct {
 }
 
 // New returns the stores over db, which the application opened (with lib/pq:
-// sql.Open("postgres", dsn)) and still owns: closing the stores is closing
-// db. New does no I/O; run Migrate (or your migration tool) first. Call
-// Close before closing db if db outlives the stores.
+// sql.Open("postgres", dsn)) and still owns. New does no I/O; run Migrate
+// (or your migration tool) first. Stores.Close releases what the stores
+// prepared on db's connections; closing db releases it too.
 func New(db *sql.DB, opts ...Option) (*Stores, error) {
 	if db == nil {
 		return nil, errors.New("authv2/postgres: nil *sql.DB")
