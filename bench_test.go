@@ -95,6 +95,30 @@ func BenchmarkAuthenticateRedisRatio(b *testing.B) {
 	})
 }
 
+// BenchmarkAuthenticatePostgresRatio is the PostgreSQL target of issue
+// 14: Manager.Authenticate over the PostgreSQL session store against a
+// prepared single-row SELECT by primary key of the same session (bare),
+// interleaved in each iteration so both see the same machine load. It
+// reports both means and their ratios (target: under 1.2). Needs
+// AUTHV2_TEST_POSTGRES_URL.
+func BenchmarkAuthenticatePostgresRatio(b *testing.B) {
+	env := pgtest.New(b)
+	e := newEnv(b, authv2.WithSessionStore(env.Stores.Sessions))
+	e.register(b, "bench@example.com")
+	res := e.login(b, "bench@example.com")
+	bare := pgtest.Prepare(b, env.DB, `SELECT 1 FROM "`+env.Schema+`".sessions WHERE id = $1`)
+	pgtest.Interleave(b,
+		pgtest.Arm{Name: "bare", Run: func(ctx context.Context, _ int) error {
+			var one int
+			return bare.QueryRowContext(ctx, res.Session.ID).Scan(&one)
+		}},
+		pgtest.Arm{Name: "auth", Run: func(ctx context.Context, _ int) error {
+			_, err := e.m.Authenticate(ctx, res.Token, session.ClientInfo{})
+			return err
+		}},
+	)
+}
+
 // BenchmarkLogin compares a whole Login with one argon2id verification at
 // the production parameters, measured in the same run: the difference is
 // what Login adds beyond the hash.

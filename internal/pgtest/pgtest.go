@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -111,4 +112,70 @@ func NewSchemaless(t testing.TB, db *sql.DB) *postgres.Stores {
 		t.Fatalf("pgtest: %v", err)
 	}
 	return stores
+}
+
+// Arm is one of the operations Interleave compares: Run gets the
+// iteration's number.
+type Arm struct {
+	Name string
+	Run  func(ctx context.Context, i int) error
+}
+
+// Interleave runs every arm once per iteration, rotating which goes first,
+// so that all see the same machine load (the machine is shared: timings
+// of separate benchmarks are not comparable). It reports each arm's mean
+// and median time and, for every arm after the first (the baseline), its ratio to the
+// baseline twice: of the totals (<name>/<base>) and the median of the
+// per-iteration ratios (<name>/<base>-p50), which scheduling spikes on a
+// loaded machine move far less.
+func Interleave(b *testing.B, arms ...Arm) {
+	ctx := context.Background()
+	times := make([][]time.Duration, len(arms))
+	i := 0
+	for b.Loop() {
+		for k := range arms {
+			a := &arms[(k+i)%len(arms)]
+			t0 := time.Now()
+			if err := a.Run(ctx, i); err != nil {
+				b.Fatal(a.Name, err)
+			}
+			j := (k + i) % len(arms)
+			times[j] = append(times[j], time.Since(t0))
+		}
+		i++
+	}
+	total := func(ds []time.Duration) (t time.Duration) {
+		for _, d := range ds {
+			t += d
+		}
+		return t
+	}
+	base := total(times[0])
+	for k, a := range arms {
+		b.ReportMetric(float64(total(times[k]).Nanoseconds())/float64(len(times[k])), a.Name+"-ns/op")
+		sorted := slices.Clone(times[k])
+		slices.Sort(sorted)
+		b.ReportMetric(float64(sorted[len(sorted)/2].Nanoseconds()), a.Name+"-p50-ns")
+		if k == 0 {
+			continue
+		}
+		b.ReportMetric(float64(total(times[k]))/float64(base), a.Name+"/"+arms[0].Name)
+		ratios := make([]float64, len(times[k]))
+		for n := range ratios {
+			ratios[n] = float64(times[k][n]) / float64(times[0][n])
+		}
+		slices.Sort(ratios)
+		b.ReportMetric(ratios[len(ratios)/2], a.Name+"/"+arms[0].Name+"-p50")
+	}
+}
+
+// Prepare prepares q on db, closed when the test ends.
+func Prepare(t testing.TB, db *sql.DB, q string) *sql.Stmt {
+	t.Helper()
+	st, err := db.PrepareContext(context.Background(), q)
+	if err != nil {
+		t.Fatalf("pgtest: prepare: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }

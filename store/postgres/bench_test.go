@@ -2,17 +2,32 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 
 	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/postgres"
 )
 
-// BenchmarkSessionGet measures the Authenticate path (a session read by ID)
-// against the cheapest indexed query on the same table and connection pool,
-// run in the same process: the ratio store/baseline is the adapter's
-// overhead (wider row, scanning, error translation).
+// unprepared returns stores on env's schema that prepare nothing: the
+// statements as they ran before the hot ones were prepared, and as they
+// run behind PgBouncer in transaction mode.
+func unprepared(b *testing.B, env *pgtest.Env) *postgres.Stores {
+	st, err := postgres.New(env.DB, postgres.WithSchema(env.Schema), postgres.WithoutPreparedStatements())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+// BenchmarkSessionGet measures the Authenticate path (a session read by
+// ID) against a prepared single-row SELECT by primary key on the same
+// table and pool (bare), interleaved: get/bare is the adapter's overhead
+// (the wider row, scanning, error translation). unprepared is the same
+// Get sent as an unnamed statement (two round trips with lib/pq), as
+// before preparation and with WithoutPreparedStatements.
 func BenchmarkSessionGet(b *testing.B) {
 	env := pgtest.New(b)
 	ctx := context.Background()
@@ -31,50 +46,102 @@ func BenchmarkSessionGet(b *testing.B) {
 	if _, err := env.DB.ExecContext(ctx, `ANALYZE "`+env.Schema+`".sessions`); err != nil {
 		b.Fatal(err)
 	}
-	baseline := `SELECT 1 FROM "` + env.Schema + `".sessions WHERE id = $1`
-	b.Run("baseline", func(b *testing.B) {
-		var one int
-		i := 0
-		for b.Loop() {
-			if err := env.DB.QueryRowContext(ctx, baseline, ids[i%len(ids)]).Scan(&one); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
-	b.Run("store", func(b *testing.B) {
-		i := 0
-		for b.Loop() {
-			if _, err := env.Stores.Sessions.Get(ctx, ids[i%len(ids)]); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
+	bare := pgtest.Prepare(b, env.DB, `SELECT 1 FROM "`+env.Schema+`".sessions WHERE id = $1`)
+	old := unprepared(b, env)
+	pgtest.Interleave(b,
+		pgtest.Arm{Name: "bare", Run: func(ctx context.Context, i int) error {
+			var one int
+			return bare.QueryRowContext(ctx, ids[i%len(ids)]).Scan(&one)
+		}},
+		pgtest.Arm{Name: "get", Run: func(ctx context.Context, i int) error {
+			_, err := env.Stores.Sessions.Get(ctx, ids[i%len(ids)])
+			return err
+		}},
+		pgtest.Arm{Name: "unprepared", Run: func(ctx context.Context, i int) error {
+			_, err := old.Sessions.Get(ctx, ids[i%len(ids)])
+			return err
+		}},
+	)
 }
 
 // BenchmarkLoadPolicy loads a user's policy through a five-level role
-// hierarchy (one round trip), next to a one-row indexed read of the same
-// bindings table as the baseline.
+// hierarchy (one round trip), interleaved with a prepared one-row indexed
+// read of the same bindings table (bare). unprepared is the same
+// LoadPolicy sent unnamed; before is the recursive query LoadPolicy ran
+// before issue 14 (legacyResolvedRoles), sent unnamed as it was, its rows
+// read but not decoded.
 func BenchmarkLoadPolicy(b *testing.B) {
 	env := pgtest.New(b)
-	ctx := context.Background()
 	putHierarchy(b, env.Stores.Permissions, 5)
-	baseline := `SELECT 1 FROM "` + env.Schema + `".bindings WHERE tenant_id = $1 AND user_id = $2 LIMIT 1`
-	b.Run("baseline", func(b *testing.B) {
-		var one int
-		for b.Loop() {
-			if err := env.DB.QueryRowContext(ctx, baseline, "t1", "u1").Scan(&one); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("store", func(b *testing.B) {
-		for b.Loop() {
-			p, err := env.Stores.Permissions.LoadPolicy(ctx, "t1", "u1")
-			if err != nil || len(p.Roles) != 5 {
-				b.Fatal(err, p)
-			}
-		}
-	})
+	bare := pgtest.Prepare(b, env.DB, `SELECT 1 FROM "`+env.Schema+`".bindings WHERE tenant_id = $1 AND user_id = $2 LIMIT 1`)
+	old := unprepared(b, env)
+	legacy := postgres.LoadPolicyQueryWith(env.Stores.Permissions, legacyResolvedRoles)
+	pgtest.Interleave(b,
+		pgtest.Arm{Name: "bare", Run: func(ctx context.Context, _ int) error {
+			var one int
+			return bare.QueryRowContext(ctx, "t1", "u1").Scan(&one)
+		}},
+		pgtest.Arm{Name: "load", Run: func(ctx context.Context, _ int) error {
+			_, err := env.Stores.Permissions.LoadPolicy(ctx, "t1", "u1")
+			return err
+		}},
+		pgtest.Arm{Name: "unprepared", Run: func(ctx context.Context, _ int) error {
+			_, err := old.Permissions.LoadPolicy(ctx, "t1", "u1")
+			return err
+		}},
+		pgtest.Arm{Name: "before", Run: func(ctx context.Context, _ int) error {
+			return drain(env.DB.QueryContext(ctx, legacy, "t1", "u1"))
+		}},
+	)
 }
+
+// drain reads every row of a query and fails if it returned fewer than 7
+// (the version, one binding, five roles).
+func drain(rows *sql.Rows, err error) error {
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	vals := make([]sql.RawBytes, len(cols))
+	dest := make([]any, len(cols))
+	for k := range vals {
+		dest[k] = &vals[k]
+	}
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		n++
+	}
+	if n != 7 {
+		return sql.ErrNoRows
+	}
+	return rows.Err()
+}
+
+// legacyResolvedRoles is the walk of the roles LoadPolicy ran before
+// issue 14: it joined the worktable to the roles table by hash and
+// resolved tenant role over template with a DISTINCT ON sort, and was
+// planned afresh on every call. Kept to measure before and after in the
+// same run.
+const legacyResolvedRoles = `
+	reach (name) AS (
+		SELECT name FROM seed
+		UNION
+		SELECT p.parent
+		FROM reach
+		JOIN {s}.roles r ON r.name = reach.name AND r.tenant_id IN ($1, '')
+		CROSS JOIN LATERAL unnest(r.parents) AS p (parent)
+		WHERE r.tenant_id = $1
+		   OR NOT EXISTS (SELECT 1 FROM {s}.roles t WHERE t.tenant_id = $1 AND t.name = reach.name)
+	),
+	resolved AS (
+		SELECT DISTINCT ON (r.name) r.*
+		FROM reach JOIN {s}.roles r ON r.name = reach.name AND r.tenant_id IN ($1, '')
+		ORDER BY r.name, r.tenant_id DESC
+	)`

@@ -25,17 +25,39 @@
 // The pool settings (SetMaxOpenConns and friends), TLS and timeouts belong
 // to the application's *sql.DB. With lib/pq, add binary_parameters=yes to
 // the connection string: lib/pq then sends a query with parameters in one
-// network round trip instead of two (parse, then execute); against a local
-// server that is a third of a session lookup's time (BenchmarkSessionGet). The stores never pass a []byte where
-// the server expects text, so they are correct in either mode. They use no
-// named prepared statements, so they also work behind PgBouncer in
-// transaction mode. The pgx driver is meant to work too: open
+// network round trip instead of two (parse, then execute) for the
+// statements the stores do not prepare. The stores never pass a []byte
+// where the server expects text, so they are correct in either mode. The
+// pgx driver is meant to work too: open
 // the pool with github.com/jackc/pgx/v5/stdlib (sql.Open("pgx", dsn)) and
 // pass it to Migrate and New unchanged. Nothing here depends on lib/pq's
 // connection: errors are classified by the SQLSTATE both drivers expose
 // (SQLState() string), and text[] values travel in PostgreSQL's text form.
 // The tests run on lib/pq only, to keep pgx out of the module's
 // dependencies.
+//
+// # Prepared statements
+//
+// The statements of the hot paths, session Get and Touch (Authenticate),
+// LoadPolicy and Version (Authorize), are prepared on first use and kept:
+// database/sql prepares each once per pooled connection, and every later
+// call is one round trip that the server runs with a cached plan, where
+// an unnamed statement costs lib/pq two round trips and the server a
+// fresh plan (BenchmarkSessionGet, BenchmarkLoadPolicy). The other
+// statements (writes, listings) are sent unnamed. Stores.Close releases
+// the prepared statements; call it before db.Close if the pool outlives
+// the stores.
+//
+// A migration that changes the type of a column a prepared statement
+// returns makes the server refuse it ("cached plan must not change result
+// type"); the store then prepares it again and retries the call once.
+// Other schema changes are re-planned by the server itself.
+//
+// Named prepared statements do not survive PgBouncer in transaction mode
+// before version 1.21 (or with max_prepared_statements = 0): each
+// transaction may get another server connection. Pass
+// WithoutPreparedStatements to New there; every statement is then sent
+// unnamed, as the conformance suite also runs them.
 //
 // # Schema and migrations
 //

@@ -107,7 +107,7 @@ func translate(op string, err error) error {
 	if errors.As(err, &cb) {
 		return cb.err
 	}
-	for _, own := range []error{store.ErrNotFound, store.ErrConflict, store.ErrLimit, store.ErrUnavailable, store.ErrInvalid, permission.ErrCycle} {
+	for _, own := range []error{store.ErrNotFound, store.ErrConflict, store.ErrLimit, store.ErrUnavailable, store.ErrInvalid, permission.ErrCycle, ErrClosed} {
 		if errors.Is(err, own) {
 			return err
 		}
@@ -173,6 +173,9 @@ func unreachable(err error) bool {
 // retry runs fn until it succeeds, fails for a reason other than a lost
 // race, or runs out of attempts, and translates the outcome.
 func (h *handle) retry(ctx context.Context, op string, fn func() error) error {
+	if h.closed.Load() {
+		return ErrClosed
+	}
 	var err error
 	for range maxAttempts {
 		if err = fn(); err == nil || !retryable(err) || ctx.Err() != nil {

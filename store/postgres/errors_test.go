@@ -128,7 +128,7 @@ func TestSchemaNameValidation(t *testing.T) {
 	}
 	s, err := New(&sql.DB{}, WithSchema("Tenant_42"))
 	require.NoError(t, err)
-	assert.Contains(t, s.Sessions.q.get, `"Tenant_42".sessions`)
+	assert.Contains(t, s.Sessions.q.get.text, `"Tenant_42".sessions`)
 	_, err = New(nil)
 	assert.Error(t, err)
 }

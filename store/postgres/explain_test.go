@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -82,6 +83,22 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		assert.Contains(t, strings.Join(scans, "\n"), "roles_pkey")
 		assert.Contains(t, strings.Join(scans, "\n"), "policy_versions_pkey")
 	})
+	// Prepared, the hot statements run a generic plan after five calls:
+	// it must use the indexes too.
+	t.Run("Generic", func(t *testing.T) {
+		conn, err := env.DB.Conn(ctx)
+		require.NoError(t, err)
+		defer conn.Close()
+		_, err = conn.ExecContext(ctx, `SET plan_cache_mode = force_generic_plan`)
+		require.NoError(t, err)
+		defer func() { _, _ = conn.ExecContext(ctx, `RESET plan_cache_mode`) }()
+		scans := explainScans(t, conn, postgres.SessionGetQuery(st.Sessions), "s4242")
+		assert.Equal(t, []string{"Index Scan sessions sessions_pkey"}, scans)
+		scans = explainScans(t, conn, postgres.LoadPolicyQuery(st.Permissions), "t42", "u1")
+		assert.Contains(t, strings.Join(scans, "\n"), "bindings_pkey")
+		assert.Contains(t, strings.Join(scans, "\n"), "roles_pkey")
+		assert.Contains(t, strings.Join(scans, "\n"), "policy_versions_pkey")
+	})
 	t.Run("ListByUser", func(t *testing.T) {
 		scans := explainScans(t, env.DB, postgres.ListByUserQuery(st.Sessions), "u42", now)
 		assert.Contains(t, strings.Join(scans, "\n"), "sessions_user_idx")
@@ -102,7 +119,10 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 
 // explainScans returns the scans of q's plan (EXPLAIN, not run) and fails
 // the test on any sequential scan.
-func explainScans(t *testing.T, db *sql.DB, q string, args ...any) []string {
+func explainScans(t *testing.T, db interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, q string, args ...any,
+) []string {
 	t.Helper()
 	var raw string
 	require.NoError(t, db.QueryRowContext(t.Context(), "EXPLAIN (FORMAT JSON) "+q, args...).Scan(&raw))

@@ -73,7 +73,7 @@ func Migrate(ctx context.Context, db *sql.DB, opts ...Option) (applied []string,
 	if err != nil {
 		return nil, err
 	}
-	h := newHandle(db, c.schema)
+	h := newHandle(db, c)
 	const op = "migrate"
 	err = h.retry(ctx, op, func() error {
 		applied = applied[:0] // a retried attempt starts over

@@ -31,45 +31,67 @@ type PermissionStore struct {
 var _ permission.Store = (*PermissionStore)(nil)
 
 type permissionQueries struct {
-	bump, version                                                    string
+	// loadPolicy and version are the statements of Authorize (a cache
+	// miss, the polling of versions).
+	loadPolicy, version                                              *stmt
+	bump                                                             string
 	insertTenant, getTenant, listTenants, deleteTenant               string
 	addMember, removeMember, listMemberships, listMembers            string
 	userBindingTenants, deleteUserBindings, deleteUserMemberships    string
 	roleGraph, lockRoles, upsertRole, getRole, listRoles, deleteRole string
 	roleInUse                                                        string
 	resolveRole, upsertBinding, deleteBinding, listBindings          string
-	loadPolicy                                                       string
 }
 
 const roleCols = `tenant_id, name, description, parents, grants, created_at, updated_at`
 
 // resolvedRoles is the recursive walk shared by PutRole's cycle check and
 // LoadPolicy: from the names in the seed CTE, follow parents, resolving
-// each name to the tenant's role of that name, else the template. UNION (not
-// UNION ALL) drops names already reached, so the walk ends on any graph,
-// cyclic or not, after at most one step per role. $1 is the tenant.
+// each name to the tenant's role of that name, else the template (a
+// tenant ID sorts after the templates' empty one, so the first row in
+// descending order is the tenant's). UNION (not UNION ALL) drops names
+// already reached, so the walk ends on any graph, cyclic or not, after at
+// most one step per role. Each step probes the primary key once per name
+// reached: the cost follows the roles reached, not the tenant's roles.
+// $1 is the tenant.
 const resolvedRoles = `
 	reach (name) AS (
 		SELECT name FROM seed
 		UNION
-		SELECT p.parent
-		FROM reach
-		JOIN {s}.roles r ON r.name = reach.name AND r.tenant_id IN ($1, '')
-		CROSS JOIN LATERAL unnest(r.parents) AS p (parent)
-		WHERE r.tenant_id = $1
-		   OR NOT EXISTS (SELECT 1 FROM {s}.roles t WHERE t.tenant_id = $1 AND t.name = reach.name)
+		SELECT unnest(r.parents) FROM reach CROSS JOIN LATERAL (
+			SELECT parents FROM {s}.roles WHERE tenant_id IN ($1, '') AND name = reach.name
+			ORDER BY tenant_id DESC LIMIT 1) r
 	),
 	resolved AS (
-		SELECT DISTINCT ON (r.name) r.*
-		FROM reach JOIN {s}.roles r ON r.name = reach.name AND r.tenant_id IN ($1, '')
-		ORDER BY r.name, r.tenant_id DESC -- a tenant ID sorts after '': tenant role first
+		SELECT r.* FROM reach CROSS JOIN LATERAL (
+			SELECT * FROM {s}.roles WHERE tenant_id IN ($1, '') AND name = reach.name
+			ORDER BY tenant_id DESC LIMIT 1) r
 	)`
+
+// loadPolicyQuery is LoadPolicy's statement over a walk of the roles
+// (resolvedRoles). One round trip, one snapshot: the version returned is
+// the version of exactly the bindings and roles returned, so a cache keyed
+// by it can never hold newer data under an older version or vice versa.
+func loadPolicyQuery(resolved string) string {
+	return `WITH RECURSIVE
+			b AS (SELECT user_id, role, scope, expires_at, created_at FROM {s}.bindings
+				WHERE tenant_id = $1 AND user_id = $2),
+			seed (name) AS (SELECT role FROM b),` + resolved + `
+			SELECT 'v' AS kind, '' AS tenant_id, '' AS name, '' AS user_id, '' AS scope,
+				NULL::timestamptz AS expires_at, NULL::timestamptz AS created_at, NULL::timestamptz AS updated_at,
+				'' AS description, NULL::text[] AS parents, NULL::jsonb AS grants,
+				(SELECT COALESCE(sum(version), 0)::bigint FROM {s}.policy_versions WHERE tenant_id IN ($1, '')) AS version
+			UNION ALL
+			SELECT 'b', $1, role, user_id, scope, expires_at, created_at, NULL, '', NULL, NULL, 0 FROM b
+			UNION ALL
+			SELECT 'r', tenant_id, name, '', '', NULL, created_at, updated_at, description, parents, grants, 0 FROM resolved`
+}
 
 func newPermissionStore(h *handle) *PermissionStore {
 	return &PermissionStore{h: h, q: permissionQueries{
 		bump: h.q(`INSERT INTO {s}.policy_versions AS v (tenant_id, version) VALUES ($1, 1)
 			ON CONFLICT (tenant_id) DO UPDATE SET version = v.version + 1`),
-		version: h.q(`SELECT COALESCE(sum(version), 0)::bigint FROM {s}.policy_versions WHERE tenant_id IN ($1, '')`),
+		version: h.stmt(h.q(`SELECT COALESCE(sum(version), 0)::bigint FROM {s}.policy_versions WHERE tenant_id IN ($1, '')`)),
 
 		insertTenant: h.q(`INSERT INTO {s}.tenants (id, name, attributes, created_at) VALUES ($1, $2, $3, $4)`),
 		getTenant:    h.q(`SELECT id, name, attributes, created_at FROM {s}.tenants WHERE id = $1`),
@@ -116,21 +138,7 @@ func newPermissionStore(h *handle) *PermissionStore {
 			WHERE tenant_id = $1 AND ($2 = '' OR user_id = $2)
 			ORDER BY user_id COLLATE "C", role COLLATE "C", scope COLLATE "C"`),
 
-		// One round trip, one snapshot: the version returned is the version
-		// of exactly the bindings and roles returned, so a cache keyed by it
-		// can never hold newer data under an older version or vice versa.
-		loadPolicy: h.q(`WITH RECURSIVE
-			b AS (SELECT user_id, role, scope, expires_at, created_at FROM {s}.bindings
-				WHERE tenant_id = $1 AND user_id = $2),
-			seed (name) AS (SELECT role FROM b),` + resolvedRoles + `
-			SELECT 'v' AS kind, '' AS tenant_id, '' AS name, '' AS user_id, '' AS scope,
-				NULL::timestamptz AS expires_at, NULL::timestamptz AS created_at, NULL::timestamptz AS updated_at,
-				'' AS description, NULL::text[] AS parents, NULL::jsonb AS grants,
-				(SELECT COALESCE(sum(version), 0)::bigint FROM {s}.policy_versions WHERE tenant_id IN ($1, '')) AS version
-			UNION ALL
-			SELECT 'b', $1, role, user_id, scope, expires_at, created_at, NULL, '', NULL, NULL, 0 FROM b
-			UNION ALL
-			SELECT 'r', tenant_id, name, '', '', NULL, created_at, updated_at, description, parents, grants, 0 FROM resolved`),
+		loadPolicy: h.stmt(h.q(loadPolicyQuery(resolvedRoles))),
 	}}
 }
 
@@ -550,7 +558,12 @@ func (s *PermissionStore) LoadPolicy(ctx context.Context, tenantID, userID strin
 	var rows []policyRow
 	if err := s.h.retry(ctx, op, func() error {
 		rows = nil
-		return s.h.db.SelectContext(ctx, &rows, s.q.loadPolicy, tenantID, userID)
+		r, err := s.q.loadPolicy.query(ctx, tenantID, userID)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return sqlx.StructScan(r, &rows)
 	}); err != nil {
 		return nil, err
 	}
@@ -588,7 +601,7 @@ func (s *PermissionStore) LoadPolicy(ctx context.Context, tenantID, userID strin
 func (s *PermissionStore) Version(ctx context.Context, tenantID string) (int64, error) {
 	var v int64
 	err := s.h.retry(ctx, "permission.version", func() error {
-		return s.h.db.QueryRowContext(ctx, s.q.version, tenantID).Scan(&v)
+		return s.q.version.queryRow(ctx, func(r scanner) error { return r.Scan(&v) }, tenantID)
 	})
 	return v, err
 }

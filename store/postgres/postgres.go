@@ -5,6 +5,8 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -22,6 +24,8 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	schema string
+	// unprepared turns statement preparation off (see WithoutPreparedStatements).
+	unprepared bool
 }
 
 // WithSchema puts the tables in schema instead of DefaultSchema. The name
@@ -29,6 +33,18 @@ type config struct {
 // a digit; at most 63 bytes): it is quoted, but a name that needs quoting is
 // almost always a mistake.
 func WithSchema(schema string) Option { return optionFunc(func(c *config) { c.schema = schema }) }
+
+// WithoutPreparedStatements makes the stores send every statement unnamed,
+// parsed and planned on each call, as PgBouncer in transaction mode
+// requires (before PgBouncer 1.21, or with max_prepared_statements = 0):
+// it hands each transaction any server connection, where a statement
+// prepared on another one does not exist. By default the statements of
+// the hot paths (session Get and Touch, LoadPolicy, Version) are prepared
+// once per pooled connection, which saves a round trip and the planning
+// on each call. Migrate ignores this option.
+func WithoutPreparedStatements() Option {
+	return optionFunc(func(c *config) { c.unprepared = true })
+}
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
@@ -60,11 +76,14 @@ type Stores struct {
 	MFA         *MFAStore
 	Challenges  *ChallengeStore
 	ReplayGuard *ReplayGuard
+
+	h *handle
 }
 
 // New returns the stores over db, which the application opened (with lib/pq:
-// sql.Open("postgres", dsn)) and still owns: closing the stores is closing
-// db. New does no I/O; run Migrate (or your migration tool) first.
+// sql.Open("postgres", dsn)) and still owns. New does no I/O; run Migrate
+// (or your migration tool) first. Stores.Close releases what the stores
+// prepared on db's connections; closing db releases it too.
 func New(db *sql.DB, opts ...Option) (*Stores, error) {
 	if db == nil {
 		return nil, errors.New("authv2/postgres: nil *sql.DB")
@@ -73,8 +92,9 @@ func New(db *sql.DB, opts ...Option) (*Stores, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := newHandle(db, c.schema)
+	h := newHandle(db, c)
 	return &Stores{
+		h:           h,
 		Users:       newUserStore(h),
 		Sessions:    newSessionStore(h),
 		Permissions: newPermissionStore(h),
@@ -86,15 +106,27 @@ func New(db *sql.DB, opts ...Option) (*Stores, error) {
 	}, nil
 }
 
-// handle is what every store shares: the database and its schema.
+// Close releases the statements the stores prepared (on every pooled
+// connection: at once on idle ones, on the others when their current call
+// returns). It does not close the *sql.DB, which the application owns.
+// After Close every store method returns ErrClosed. Close is idempotent.
+func (s *Stores) Close() error { return s.h.close() }
+
+// handle is what every store shares: the database, its schema and the
+// statements prepared on it.
 type handle struct {
 	db     *sqlx.DB
 	schema string
 	// q rewrites the {s} placeholder of a query template to the quoted schema.
-	q func(string) string
+	q       func(string) string
+	prepare bool
+
+	mu     sync.Mutex // guards stmts
+	stmts  []*stmt
+	closed atomic.Bool
 }
 
-func newHandle(db *sql.DB, schema string) *handle {
-	r := strings.NewReplacer("{s}", quoteIdent(schema))
-	return &handle{db: sqlx.NewDb(db, "postgres"), schema: schema, q: r.Replace}
+func newHandle(db *sql.DB, c config) *handle {
+	r := strings.NewReplacer("{s}", quoteIdent(c.schema))
+	return &handle{db: sqlx.NewDb(db, "postgres"), schema: c.schema, q: r.Replace, prepare: !c.unprepared}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/postgres"
 	"github.com/authv2/authv2/store/storetest"
 	"github.com/authv2/authv2/user"
 )
@@ -55,5 +56,25 @@ func TestConformanceBinaryParameters(t *testing.T) {
 	})
 	t.Run("Permission", func(t *testing.T) {
 		storetest.RunPermissionStore(t, func(t *testing.T) permission.Store { return env(t).Stores.Permissions })
+	})
+}
+
+// TestConformanceWithoutPreparedStatements reruns the cases of the stores
+// with prepared statements (sessions, permissions) as a deployment behind
+// PgBouncer in transaction mode runs them: unnamed statements only.
+func TestConformanceWithoutPreparedStatements(t *testing.T) {
+	env := func(t *testing.T) *postgres.Stores {
+		e := pgtest.New(t)
+		st, err := postgres.New(e.DB, postgres.WithSchema(e.Schema), postgres.WithoutPreparedStatements())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	t.Run("Session", func(t *testing.T) {
+		storetest.RunSessionStore(t, func(t *testing.T) session.Store { return env(t).Sessions })
+	})
+	t.Run("Permission", func(t *testing.T) {
+		storetest.RunPermissionStore(t, func(t *testing.T) permission.Store { return env(t).Permissions })
 	})
 }

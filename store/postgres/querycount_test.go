@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/postgres"
 )
 
 // counter counts the statements and transactions that reach the server.
@@ -29,7 +31,9 @@ func (c *counter) reset() {
 	c.begins.Store(0)
 }
 
-func (c *counter) statements() int64 { return c.queries.Load() + c.execs.Load() + c.prepares.Load() }
+// statements counts the statements run, prepared or not; a preparation is
+// counted apart (prepares).
+func (c *counter) statements() int64 { return c.queries.Load() + c.execs.Load() }
 
 type countingConnector struct {
 	driver.Connector
@@ -75,7 +79,35 @@ func (w *countingConn) ExecContext(ctx context.Context, q string, args []driver.
 
 func (w *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
 	w.c.prepares.Add(1)
-	return w.pqConn.PrepareContext(ctx, q)
+	st, err := w.pqConn.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return &countingStmt{st.(pqStmt), w.c}, nil
+}
+
+// pqStmt is the set of interfaces lib/pq's prepared statement implements.
+type pqStmt interface {
+	driver.Stmt
+	driver.StmtQueryContext
+	driver.StmtExecContext
+}
+
+// countingStmt counts the executions of a prepared statement with the
+// statements sent unprepared: each is one round trip.
+type countingStmt struct {
+	pqStmt
+	c *counter
+}
+
+func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	s.c.queries.Add(1)
+	return s.pqStmt.QueryContext(ctx, args)
+}
+
+func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	s.c.execs.Add(1)
+	return s.pqStmt.ExecContext(ctx, args)
 }
 
 func (w *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
@@ -133,37 +165,64 @@ func TestLoadPolicyIsOneQuery(t *testing.T) {
 }
 
 // TestHotPathsAreOneQuery pins the cost of the calls Authenticate and
-// Authorize make.
+// Authorize make: one statement each, no transaction. The hot ones are
+// prepared on their first call and only executed afterwards, unless
+// preparation is off.
 func TestHotPathsAreOneQuery(t *testing.T) {
 	db, c := openCounting(t)
+	db.SetMaxOpenConns(1) // one connection: a statement is prepared once
 	env := pgtest.NewSchema(t, db)
+	putHierarchy(t, env.Stores.Permissions, 5)
 	now := time.Now()
-	x := &session.Session{ID: session.NewID("u1"), SecretHash: session.HashSecret([]byte("s")), UserID: "u1",
-		CreatedAt: now, LastSeenAt: now, IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(2 * time.Hour)}
-	_, err := env.Stores.Sessions.Create(t.Context(), x, session.Limit{}, now)
-	require.NoError(t, err)
+	for _, prepared := range []bool{true, false} {
+		t.Run(fmt.Sprintf("prepared=%t", prepared), func(t *testing.T) {
+			opts := []postgres.Option{postgres.WithSchema(env.Schema)}
+			if !prepared {
+				opts = append(opts, postgres.WithoutPreparedStatements())
+			}
+			st, err := postgres.New(db, opts...)
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, st.Close()) })
+			x := &session.Session{ID: session.NewID("u1"), SecretHash: session.HashSecret([]byte("s")), UserID: "u1",
+				CreatedAt: now, LastSeenAt: now, IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(2 * time.Hour)}
+			_, err = st.Sessions.Create(t.Context(), x, session.Limit{}, now)
+			require.NoError(t, err)
 
-	for name, call := range map[string]func() error{
-		"session.Get":   func() error { _, err := env.Stores.Sessions.Get(t.Context(), x.ID); return err },
-		"session.Touch": func() error { return env.Stores.Sessions.Touch(t.Context(), x.ID, now, now.Add(time.Hour)) },
-		"session.Create": func() error {
-			y := *x
-			y.ID = session.NewID("u1")
-			_, err := env.Stores.Sessions.Create(t.Context(), &y, session.Limit{}, now)
-			return err
-		},
-		"session.Rotate": func() error {
-			y := *x
-			y.ID = session.NewID("u1")
-			err := env.Stores.Sessions.Rotate(t.Context(), x.ID, &y, now)
-			x = &y
-			return err
-		},
-		"permission.Version": func() error { _, err := env.Stores.Permissions.Version(t.Context(), "t1"); return err },
-	} {
-		c.reset()
-		require.NoError(t, call(), name)
-		assert.Equal(t, int64(1), c.statements(), name)
-		assert.Equal(t, int64(0), c.begins.Load(), name)
+			for _, call := range []struct {
+				name string
+				hot  bool
+				run  func() error
+			}{
+				{"session.Get", true, func() error { _, err := st.Sessions.Get(t.Context(), x.ID); return err }},
+				{"session.Touch", true, func() error { return st.Sessions.Touch(t.Context(), x.ID, now, now.Add(time.Hour)) }},
+				{"permission.Version", true, func() error { _, err := st.Permissions.Version(t.Context(), "t1"); return err }},
+				{"permission.LoadPolicy", true, func() error { _, err := st.Permissions.LoadPolicy(t.Context(), "t1", "u1"); return err }},
+				{"session.Create", false, func() error {
+					y := *x
+					y.ID = session.NewID("u1")
+					_, err := st.Sessions.Create(t.Context(), &y, session.Limit{}, now)
+					return err
+				}},
+				{"session.Rotate", false, func() error {
+					y := *x
+					y.ID = session.NewID("u1")
+					err := st.Sessions.Rotate(t.Context(), x.ID, &y, now)
+					x = &y
+					return err
+				}},
+			} {
+				for _, warm := range []bool{false, true} {
+					c.reset()
+					require.NoError(t, call.run(), call.name)
+					assert.Equal(t, int64(1), c.statements(), call.name)
+					assert.Equal(t, int64(0), c.begins.Load(), call.name)
+					want := int64(0)
+					if prepared && call.hot && !warm {
+						want = 1
+					}
+					assert.Equal(t, want, c.prepares.Load(), "%s, warm=%t: preparations", call.name, warm)
+				}
+			}
+		})
 	}
 }

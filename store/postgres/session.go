@@ -28,7 +28,9 @@ type SessionStore struct {
 var _ session.Store = (*SessionStore)(nil)
 
 type sessionQueries struct {
-	insert, get, touch, update, revoke, revokeUser, rotate, lockUser   string
+	// get and touch are the statements of Authenticate.
+	get, touch                                                         *stmt
+	insert, update, revoke, revokeUser, rotate, lockUser               string
 	liveByCreated, liveBySeen, evict, listByUser, deleteExpired, stats string
 }
 
@@ -45,11 +47,11 @@ func newSessionStore(h *handle) *SessionStore {
 	return &SessionStore{h: h, lockClass: "authv2.sessions:" + h.schema, q: sessionQueries{
 		insert: h.q(`INSERT INTO {s}.sessions (` + sessionCols + `)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`),
-		get: h.q(`SELECT ` + sessionCols + ` FROM {s}.sessions WHERE id = $1`),
+		get: h.stmt(h.q(`SELECT ` + sessionCols + ` FROM {s}.sessions WHERE id = $1`)),
 		// An expiry is final: a session past its deadline at lastSeen is
 		// not renewed (see session.Store.Touch).
-		touch: h.q(`UPDATE {s}.sessions SET last_seen_at = $2, idle_expires_at = $3
-			WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2`),
+		touch: h.stmt(h.q(`UPDATE {s}.sessions SET last_seen_at = $2, idle_expires_at = $3
+			WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2`)),
 		update: h.q(`UPDATE {s}.sessions SET tenant_id = $2, scope = $3, auth_level = $4, authenticated_at = $5,
 			client_ip = $6, user_agent = $7, device_label = $8 WHERE id = $1 AND revoked_at IS NULL`),
 		// One statement tells "revoked now", "already revoked" (no write)
@@ -177,9 +179,11 @@ func (s *SessionStore) Create(ctx context.Context, x *session.Session, limit ses
 func (s *SessionStore) Get(ctx context.Context, id string) (*session.Session, error) {
 	var x *session.Session
 	err := s.h.retry(ctx, "session.get", func() error {
-		var err error
-		x, err = scanSession(s.h.db.QueryRowContext(ctx, s.q.get, id))
-		return err
+		return s.q.get.queryRow(ctx, func(r scanner) error {
+			var err error
+			x, err = scanSession(r)
+			return err
+		}, id)
 	})
 	return x, err
 }
@@ -187,7 +191,7 @@ func (s *SessionStore) Get(ctx context.Context, id string) (*session.Session, er
 // Touch implements session.Store.
 func (s *SessionStore) Touch(ctx context.Context, id string, lastSeen, idleExpires time.Time) error {
 	return s.h.retry(ctx, "session.touch", func() error {
-		return expectRow(s.h.db.ExecContext(ctx, s.q.touch, id, nullTime(lastSeen), pgTime(idleExpires)))
+		return expectRow(s.q.touch.exec(ctx, id, nullTime(lastSeen), pgTime(idleExpires)))
 	})
 }
 

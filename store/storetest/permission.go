@@ -308,6 +308,55 @@ func permissionLoadPolicy(t *testing.T, newStore PermissionStoreFactory) {
 		assert.Empty(t, empty.Bindings)
 		assert.Empty(t, empty.Roles)
 	})
+	t.Run("DeepHierarchyWithDiamondsAndLoop", func(t *testing.T) {
+		t.Parallel()
+		s := withTenants(t, newStore, "t1")
+		put := func(tenant, name string, parents ...string) {
+			t.Helper()
+			require.NoError(t, s.PutRole(ctx(t), &permission.Role{TenantID: tenant, Name: name, Parents: parents,
+				Grants: []permission.Grant{{Permission: name + ":do", Effect: permission.Allow}}}))
+		}
+		// Templates: base; loop and x (no parents yet); shadowed, whose
+		// template parent is never reached because the tenant's own
+		// shadowed replaces it.
+		put(permission.GlobalTenant, "base")
+		put(permission.GlobalTenant, "loop")
+		put(permission.GlobalTenant, "x")
+		put(permission.GlobalTenant, "hidden")
+		put(permission.GlobalTenant, "shadowed", "hidden")
+		// Tenant: an eight-level chain top → l7 → … → l1 → base, with two
+		// diamonds (l6 → {d1, d2} → l5 and d1 → shadowed ← d2).
+		put("t1", "shadowed", "base")
+		put("t1", "l1", "base", "loop")
+		prev := "l1"
+		for i := 2; i <= 5; i++ {
+			name := "l" + string(rune('0'+i))
+			put("t1", name, prev)
+			prev = name
+		}
+		put("t1", "d1", "l5", "shadowed")
+		put("t1", "d2", "l5", "shadowed")
+		put("t1", "l6", "d1", "d2")
+		put("t1", "l7", "l6")
+		put("t1", "top", "l7")
+		put("t1", "unreached", "base")
+		put("t1", "x", "l1")
+		// A template change closes the loop l1 → loop → x → l1 through the
+		// tenant's x, which the template write cannot see: loading must
+		// still terminate.
+		put(permission.GlobalTenant, "loop", "x")
+		require.NoError(t, s.PutBinding(ctx(t), permission.Binding{UserID: "u1", TenantID: "t1", Role: "top"}))
+		require.NoError(t, s.PutBinding(ctx(t), permission.Binding{UserID: "u1", TenantID: "t1", Role: "d2", Scope: "region:eu"}))
+
+		p, err := s.LoadPolicy(ctx(t), "t1", "u1")
+		require.NoError(t, err)
+		require.Len(t, p.Bindings, 2)
+		assert.Equal(t, []string{"/base", "t1/d1", "t1/d2", "t1/l1", "t1/l2", "t1/l3", "t1/l4", "t1/l5", "t1/l6", "t1/l7",
+			"/loop", "t1/shadowed", "t1/top", "t1/x"}, roleNames(p.Roles))
+		for _, r := range p.Roles {
+			assert.Equal(t, []permission.Grant{{Permission: r.Name + ":do", Effect: permission.Allow}}, r.Grants, r.Name)
+		}
+	})
 	t.Run("TenantRoleShadowsTemplate", func(t *testing.T) {
 		t.Parallel()
 		s := withTenants(t, newStore, "t1")
