@@ -1,0 +1,217 @@
+package authv2
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2/permission"
+)
+
+// fakeDecisionSink is a decision log's emit: it records what it is
+// handed, per batch, and can be held closed to stand for a full audit
+// queue.
+type fakeDecisionSink struct {
+	mu      sync.Mutex
+	users   []string // userID of each record, in emission order
+	batches chan int // size of each batch
+	ctxErrs []error  // ctx.Err() seen by each batch
+	gate    chan struct{}
+}
+
+func newFakeDecisionSink() *fakeDecisionSink {
+	s := &fakeDecisionSink{batches: make(chan int, 100), gate: make(chan struct{})}
+	close(s.gate)
+	return s
+}
+
+func (s *fakeDecisionSink) emit(ctx context.Context, batch []decisionRecord) {
+	<-s.gate
+	s.mu.Lock()
+	for _, r := range batch {
+		s.users = append(s.users, r.userID)
+	}
+	s.ctxErrs = append(s.ctxErrs, ctx.Err())
+	s.mu.Unlock()
+	s.batches <- len(batch)
+}
+
+func (s *fakeDecisionSink) emitted() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.users...)
+}
+
+func (s *fakeDecisionSink) nextBatch(t *testing.T) int {
+	t.Helper()
+	select {
+	case n := <-s.batches:
+		return n
+	case <-time.After(10 * time.Second):
+		t.Fatal("no batch emitted")
+		return 0
+	}
+}
+
+// newTestDecisionLog is a log of the given capacity whose ticks the test
+// sends; it is closed when the test ends.
+func newTestDecisionLog(t *testing.T, capacity int, s *fakeDecisionSink) (*decisionLog, chan time.Time) {
+	tick := make(chan time.Time)
+	l := newDecisionLog(capacity, tick, func() {}, s.emit)
+	t.Cleanup(func() { l.close(context.Background()) })
+	return l, tick
+}
+
+func addUser(l *decisionLog, ctx context.Context, user string) {
+	l.add(ctx, &decisionRecord{userID: user})
+}
+
+// The durability bound: a decision waits in the buffer until the next
+// tick of Config.DecisionFlushInterval (here sent by hand), then reaches
+// emit with every decision before it, in order.
+func TestDecisionLogHandsOverAtEachTick(t *testing.T) {
+	s := newFakeDecisionSink()
+	l, tick := newTestDecisionLog(t, 16, s)
+	for _, u := range []string{"u1", "u2", "u3"} {
+		addUser(l, t.Context(), u)
+	}
+	l.mu.Lock()
+	buffered := len(l.buf)
+	l.mu.Unlock()
+	assert.Equal(t, 3, buffered, "below half the buffer, decisions wait for the tick")
+	assert.Empty(t, s.emitted())
+
+	tick <- time.Now()
+	assert.Equal(t, 3, s.nextBatch(t))
+	assert.Equal(t, []string{"u1", "u2", "u3"}, s.emitted())
+
+	addUser(l, t.Context(), "u4")
+	tick <- time.Now()
+	assert.Equal(t, 1, s.nextBatch(t), "each tick hands over what came since the last")
+	assert.Equal(t, []string{"u1", "u2", "u3", "u4"}, s.emitted())
+}
+
+// fillBehindBlockedEmit fills l (capacity 2, emit blocked) with u1 and u2,
+// which the goroutine takes and is stuck emitting, then u3 and u4, which
+// fill the buffer.
+func fillBehindBlockedEmit(t *testing.T, l *decisionLog) {
+	t.Helper()
+	addUser(l, t.Context(), "u1")
+	addUser(l, t.Context(), "u2") // half full (2 of 2): handed over
+	require.Eventually(t, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.buf) == 0
+	}, 10*time.Second, time.Millisecond)
+	addUser(l, t.Context(), "u3")
+	addUser(l, t.Context(), "u4")
+}
+
+// The count bound: a buffer more than half full is handed over without
+// waiting for the tick.
+func TestDecisionLogHandsOverWhenHalfFull(t *testing.T) {
+	s := newFakeDecisionSink()
+	l, _ := newTestDecisionLog(t, 8, s)
+	for _, u := range []string{"u1", "u2", "u3", "u4", "u5"} { // 5 of 8
+		addUser(l, t.Context(), u)
+	}
+	assert.Equal(t, 5, s.nextBatch(t))
+	assert.Equal(t, []string{"u1", "u2", "u3", "u4", "u5"}, s.emitted())
+}
+
+// A full buffer (the audit queue behind: emit blocked) makes the caller
+// wait for the hand-over instead of dropping the decision, and every
+// decision is emitted once, in order.
+func TestDecisionLogFullBufferWaitsForRoom(t *testing.T) {
+	s := newFakeDecisionSink()
+	s.gate = make(chan struct{})
+	l, _ := newTestDecisionLog(t, 2, s)
+	fillBehindBlockedEmit(t, l)
+
+	added := make(chan struct{})
+	go func() { addUser(l, context.Background(), "u5"); close(added) }()
+	require.Eventually(t, func() bool { return l.waits.Load() > 0 }, 10*time.Second, time.Millisecond)
+	select {
+	case <-added:
+		t.Fatal("a decision was added to a full buffer")
+	default:
+	}
+
+	close(s.gate) // the queue takes events again
+	<-added
+	require.NoError(t, l.closeAndWait(t))
+	assert.Equal(t, []string{"u1", "u2", "u3", "u4", "u5"}, s.emitted())
+}
+
+// A caller whose context ends while it waits for room hands its decision
+// to emit with that context, which reports it as not recorded (the
+// Manager logs it): it is not dropped silently.
+func TestDecisionLogCallerGivingUpIsReported(t *testing.T) {
+	s := newFakeDecisionSink()
+	s.gate = make(chan struct{})
+	l, _ := newTestDecisionLog(t, 2, s)
+	fillBehindBlockedEmit(t, l)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	added := make(chan struct{})
+	go func() { addUser(l, ctx, "u5"); close(added) }()
+	require.Eventually(t, func() bool { return l.waits.Load() > 0 }, 10*time.Second, time.Millisecond)
+	cancel()
+	close(s.gate)
+	<-added
+	require.NoError(t, l.closeAndWait(t))
+	assert.ElementsMatch(t, []string{"u1", "u2", "u3", "u4", "u5"}, s.emitted())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	assert.Contains(t, s.ctxErrs, context.Canceled, "u5 went to emit with its ended context")
+}
+
+// close hands over what is buffered; a decision recorded after close goes
+// to emit at once.
+func TestDecisionLogCloseHandsOverTheBuffer(t *testing.T) {
+	s := newFakeDecisionSink()
+	l, _ := newTestDecisionLog(t, 16, s)
+	addUser(l, t.Context(), "u1")
+	addUser(l, t.Context(), "u2")
+	require.NoError(t, l.closeAndWait(t))
+	assert.Equal(t, []string{"u1", "u2"}, s.emitted())
+	addUser(l, t.Context(), "late")
+	assert.Equal(t, []string{"u1", "u2", "late"}, s.emitted())
+}
+
+// closeAndWait closes l within a test deadline.
+func (l *decisionLog) closeAndWait(t *testing.T) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l.close(ctx)
+	return ctx.Err()
+}
+
+// Auditing a denial allocates nothing on the caller's path: the record is
+// copied into the buffer. The log's goroutine is given a buffer too large
+// to hand over during the run and an emit that does nothing, because
+// AllocsPerRun counts every goroutine's allocations.
+func TestAuditedDecisionAllocatesNothingOnTheCallersPath(t *testing.T) {
+	m, err := New(WithInsecurePasswordHashing())
+	require.NoError(t, err)
+	defer func() { require.NoError(t, m.Close(context.Background())) }()
+	ctx := context.Background()
+	m.decisions.close(ctx)
+	m.decisions = newDecisionLog(1<<16, nil, func() {}, func(context.Context, []decisionRecord) {})
+	p := &Principal{UserID: "u1", TenantID: "t1", SessionID: "s1"}
+	res := permission.Resource{Type: "orders", ID: "o1", TenantID: "t1"}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if d, _ := m.Authorize(ctx, p, "delete", res); d.Allowed {
+			t.Fatal("allowed")
+		}
+	})
+	assert.Zero(t, allocs)
+	m.decisions.mu.Lock()
+	defer m.decisions.mu.Unlock()
+	assert.Len(t, m.decisions.buf, 1001, "every denial was recorded")
+}
