@@ -30,28 +30,33 @@ type decisionRecord struct {
 }
 
 // decisionLog carries audited authorization decisions to the audit
-// dispatcher off the caller's path. Callers append records to a buffer of
-// fixed capacity under a mutex; a goroutine swaps it for an empty one
-// every interval, or as soon as it is half full, and turns the records
-// into events. So a decision reaches the dispatcher at most one interval
-// after it was made, and at most one buffer of decisions is ever waiting
-// in the log: on a crash, the decisions lost are those of the last
-// interval (and what the dispatcher had not yet delivered).
+// dispatcher off the caller's path. It has two buffers of fixed capacity:
+// callers append records to one under a mutex; the other is free, or
+// handed over to the goroutine, which turns its records into events. The
+// goroutine takes the filling buffer every interval, or as soon as it is
+// half full; a caller that fills it hands it over itself if the other is
+// free, so a goroutine slow to be scheduled does not stall callers. So a
+// decision reaches the dispatcher one interval after it was made at most
+// (unless the dispatcher is behind), and at most two buffers of decisions
+// wait in the log: on a crash, those are the decisions lost (with what the
+// dispatcher had not yet delivered).
 //
-// A full buffer makes the caller wait for the swap (or until its context
-// ends; the decision is then logged as not recorded, never silently
-// lost), like a full dispatcher queue: decisions are never dropped to
+// When both buffers are full (the dispatcher or its sinks behind), a
+// caller waits for one to be emitted, or until its context ends (the
+// decision is then emitted with that context, which reports it as not
+// recorded), like a full dispatcher queue: decisions are never dropped to
 // keep the caller fast.
 type decisionLog struct {
 	emit func(ctx context.Context, batch []decisionRecord)
 
-	mu     sync.Mutex
-	buf    []decisionRecord // capacity fixed at start
-	room   chan struct{}    // closed and replaced at every swap: wakes callers waiting for room
-	closed bool             // after close, records go to emit one by one
+	mu      sync.Mutex
+	buf     []decisionRecord // the buffer callers fill
+	pending []decisionRecord // a full buffer a caller handed over, or nil
+	free    []decisionRecord // the other buffer when empty and unused, or nil
+	room    chan struct{}    // closed and replaced when a buffer is freed: wakes callers waiting for room
+	closed  bool             // after close, records go to emit one by one
 
-	drainMu sync.Mutex       // one drain at a time: the spare buffer is then free
-	spare   []decisionRecord // the other buffer, empty between drains
+	drainMu sync.Mutex // one drain at a time
 
 	kick      chan struct{} // capacity 1: drain now
 	tick      <-chan time.Time
@@ -62,16 +67,16 @@ type decisionLog struct {
 	ctx       context.Context // the goroutine's emits; canceled when close gives up
 	cancel    context.CancelFunc
 
-	waits atomic.Int64 // callers that found the buffer full
+	waits atomic.Int64 // callers that found both buffers full
 }
 
-// newDecisionLog starts a log of the given capacity whose goroutine
-// drains it at every tick (and when half full) through emit.
+// newDecisionLog starts a log of two buffers of the given capacity whose
+// goroutine drains it at every tick (and when half full) through emit.
 func newDecisionLog(capacity int, tick <-chan time.Time, stopTick func(), emit func(context.Context, []decisionRecord)) *decisionLog {
 	l := &decisionLog{
 		emit:     emit,
 		buf:      make([]decisionRecord, 0, capacity),
-		spare:    make([]decisionRecord, 0, capacity),
+		free:     make([]decisionRecord, 0, capacity),
 		room:     make(chan struct{}),
 		kick:     make(chan struct{}, 1),
 		tick:     tick,
@@ -84,10 +89,16 @@ func newDecisionLog(capacity int, tick <-chan time.Time, stopTick func(), emit f
 	return l
 }
 
-// add records r, waiting for room when the buffer is full.
+// add records r, waiting for room when both buffers are full.
 func (l *decisionLog) add(ctx context.Context, r *decisionRecord) {
+	kick := false
 	l.mu.Lock()
 	for !l.closed && len(l.buf) == cap(l.buf) {
+		if l.free != nil {
+			l.pending, l.buf, l.free = l.buf, l.free, nil
+			kick = true
+			continue
+		}
 		room := l.room
 		l.mu.Unlock()
 		l.waits.Add(1)
@@ -108,9 +119,9 @@ func (l *decisionLog) add(ctx context.Context, r *decisionRecord) {
 		return
 	}
 	l.buf = append(l.buf, *r)
-	half := len(l.buf) == cap(l.buf)/2+1
+	kick = kick || len(l.buf) == cap(l.buf)/2+1
 	l.mu.Unlock()
-	if half {
+	if kick {
 		l.wake()
 	}
 }
@@ -123,24 +134,32 @@ func (l *decisionLog) wake() {
 	}
 }
 
-// drain hands every record buffered so far to emit, and returns when
-// emit has. Flush and close call it; so does the goroutine.
+// drain hands every record buffered before the call to emit, in order,
+// and returns when emit has: the handed-over buffer first, then the one
+// being filled. FlushAudit and close call it; so does the goroutine.
 func (l *decisionLog) drain(ctx context.Context) {
 	l.drainMu.Lock()
 	defer l.drainMu.Unlock()
-	l.mu.Lock()
-	batch := l.buf
-	if len(batch) == 0 {
+	// Between drains the buffer not being filled is pending or free.
+	for range 2 {
+		l.mu.Lock()
+		batch := l.pending
+		l.pending = nil
+		if batch == nil && len(l.buf) > 0 {
+			batch, l.buf, l.free = l.buf, l.free, nil
+		}
 		l.mu.Unlock()
-		return
+		if batch == nil {
+			return
+		}
+		l.emit(ctx, batch)
+		clear(batch) // the strings and rules of the batch may be freed
+		l.mu.Lock()
+		l.free = batch[:0]
+		close(l.room)
+		l.room = make(chan struct{})
+		l.mu.Unlock()
 	}
-	l.buf = l.spare
-	close(l.room)
-	l.room = make(chan struct{})
-	l.mu.Unlock()
-	l.emit(ctx, batch)
-	clear(batch) // the strings and rules of the batch may be freed
-	l.spare = batch[:0]
 }
 
 func (l *decisionLog) run() {
