@@ -80,14 +80,16 @@ type Config struct {
 	// Close's context.
 	AuditWriteTimeout time.Duration `validate:"min=0"`
 	// DecisionFlushInterval bounds how long an audited authorization
-	// decision waits in memory before it is handed to the audit queue:
-	// on a crash, at most the decisions of the last interval (and at most
-	// DecisionBufferSize of them) are lost besides what the queue held.
-	// Account, session and administrative events do not wait here.
+	// decision waits in memory before it is handed to the audit queue
+	// (while the queue keeps up): on a crash, the decisions of the last
+	// interval, never more than 2 × DecisionBufferSize, are lost besides
+	// what the queue held. Account, session and administrative events do
+	// not wait here.
 	DecisionFlushInterval time.Duration `validate:"gt=0,max=1m"`
-	// DecisionBufferSize is how many audited decisions the buffer holds;
-	// it is handed over as soon as it is half full, and a caller that
-	// finds it full waits for the hand-over (decisions are never dropped).
+	// DecisionBufferSize is how many audited decisions each of the
+	// decision log's two buffers holds; one is handed over as soon as it
+	// is half full, and a caller that finds both full waits for room
+	// (decisions are never dropped).
 	DecisionBufferSize int `validate:"min=1,max=1048576"`
 
 	// PolicyCacheSize bounds the compiled (tenant, user) policies kept in
