@@ -223,6 +223,7 @@ func New(opts ...Option) (*Manager, error) {
 func (m *Manager) Close(ctx context.Context) error {
 	m.closeOnce.Do(func() {
 		close(m.stop)
+		m.decisions.stopGoroutine()
 		if err := m.engine.Close(); err != nil {
 			m.log.Warn("authv2: closing the permission engine failed", "error", err)
 		}

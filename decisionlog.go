@@ -63,6 +63,7 @@ type decisionLog struct {
 	stopTick  func()
 	quit      chan struct{}
 	done      chan struct{}
+	quitOnce  sync.Once
 	closeOnce sync.Once
 	ctx       context.Context // the goroutine's emits; canceled when close gives up
 	cancel    context.CancelFunc
@@ -175,6 +176,17 @@ func (l *decisionLog) run() {
 	}
 }
 
+// stopGoroutine tells the goroutine to stop after its current drain,
+// without waiting: Manager.Close calls it first, so that the goroutine
+// ends even when Close's context runs out before close is reached (what
+// is buffered then waits for a later Close).
+func (l *decisionLog) stopGoroutine() {
+	l.quitOnce.Do(func() {
+		close(l.quit)
+		l.stopTick()
+	})
+}
+
 // close drains the buffer for the last time and stops the goroutine;
 // decisions recorded afterwards are emitted one by one on the caller's
 // path. If ctx ends first, the goroutine's emit is abandoned and what is
@@ -186,8 +198,7 @@ func (l *decisionLog) close(ctx context.Context) {
 		close(l.room) // waiting callers see closed
 		l.room = make(chan struct{})
 		l.mu.Unlock()
-		close(l.quit)
-		l.stopTick()
+		l.stopGoroutine()
 		select {
 		case <-l.done:
 		case <-ctx.Done():
