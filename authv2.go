@@ -32,6 +32,7 @@ import (
 //	users.go         user administration: User, Disable/Lock/Unlock/DeleteUser
 //	admin.go         tenants, memberships, roles, bindings
 //	authz.go         authorization: Authorize, Explain, Who, Roles
+//	decisionlog.go   audited decisions, buffered off the caller's path
 //	auditlog.go      the audit trail and its queries
 //	throttle.go      login and recovery throttles; device.go device tokens
 //	httpconfig.go, context.go, middleware.go, require.go,
@@ -62,6 +63,11 @@ type Manager struct {
 	gauges        []metric.Registration
 	grantUse      grantUses
 	stats         *statsCache
+	decisions     *decisionLog
+	// decisionClock stamps audited decisions: a coarse copy of the system
+	// clock (coarseClock, closed with the Manager), or the injected one.
+	decisionClock Clock
+	coarseClock   *clock.Coarse
 
 	// nonIPOnce makes the warning about non-IP client addresses once.
 	nonIPOnce sync.Once
@@ -200,6 +206,12 @@ func New(opts ...Option) (*Manager, error) {
 	if m.gauges, err = m.registerMetrics(); err != nil {
 		return nil, &ConfigError{Field: "MeterProvider", Reason: err.Error()}
 	}
+	m.decisionClock = o.clock
+	if _, system := o.clock.(clock.System); system {
+		m.coarseClock = clock.NewCoarse(time.Millisecond, 1000)
+		m.decisionClock = m.coarseClock
+	}
+	m.startDecisionLog()
 	if o.cfg.CleanupInterval > 0 {
 		m.done.Add(1)
 		go m.cleanupLoop(o.cfg.CleanupInterval)
@@ -225,6 +237,7 @@ func New(opts ...Option) (*Manager, error) {
 func (m *Manager) Close(ctx context.Context) error {
 	m.closeOnce.Do(func() {
 		close(m.stop)
+		m.decisions.stopGoroutine()
 		if err := m.engine.Close(); err != nil {
 			m.log.Warn("authv2: closing the permission engine failed", "error", err)
 		}
@@ -240,7 +253,12 @@ func (m *Manager) Close(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	// The last grant-use counts, before the audit queue closes.
+	// The last decisions and grant-use counts, before the audit queue
+	// closes.
+	m.decisions.close(ctx)
+	if m.coarseClock != nil {
+		m.coarseClock.Close()
+	}
 	useErr := m.flushGrantUse(ctx)
 	err := errors.Join(m.audit.Close(ctx), useErr)
 	// Metrics stay observable while the audit queue drains.
@@ -277,7 +295,8 @@ func (m *Manager) untilClose(work func(context.Context) error) {
 }
 
 // FlushAudit waits until the background work started so far is done and
-// every audit event emitted so far has reached every sink (or ctx ends),
+// every audit event emitted so far, authorization decisions included, has
+// reached every sink (or ctx ends),
 // and writes the grant-use counts to the audit store. Tests call it before
 // reading a sink.
 func (m *Manager) FlushAudit(ctx context.Context) error {
@@ -288,6 +307,7 @@ func (m *Manager) FlushAudit(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	m.decisions.drain(ctx)
 	return errors.Join(m.flushGrantUse(ctx), m.audit.Flush(ctx))
 }
 

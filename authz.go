@@ -5,12 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
-	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
-	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/permission"
 )
 
@@ -125,7 +124,8 @@ func (m *Manager) Who(ctx context.Context, tenantID, action string, res permissi
 // recordDecision counts the decision and audits every denial and a sample
 // of allows. The sample is taken from the decision ID's 64 random bits
 // (its second half), so it needs no random source of its own, and rates
-// down to one in billions are honoured.
+// down to one in billions are honoured. Auditing copies a record into the
+// decision log (decisionlog.go); the event is built off the caller's path.
 func (m *Manager) recordDecision(ctx context.Context, p *Principal, action string, res *permission.Resource, d *permission.Decision) {
 	if d.Allowed {
 		m.tel.Decisions.Add(ctx, 1, decisionAllow...)
@@ -136,17 +136,9 @@ func (m *Manager) recordDecision(ctx context.Context, p *Principal, action strin
 	} else {
 		m.tel.Decisions.Add(ctx, 1, decisionDeny...)
 	}
-	outcome := audit.Success
-	if !d.Allowed {
-		outcome = audit.Denied
-	}
-	rule := d.Rule()
-	m.emit(ctx, audit.Event{Type: audit.TypeAuthorizeDecision, Outcome: outcome, ActorUserID: p.UserID, ActorSessionID: p.SessionID,
-		TenantID: p.TenantID, Scope: res.Scope, Target: res.Type + ":" + res.ID, IP: p.Client.IP, UserAgent: p.Client.UserAgent,
-		DecisionID: d.ID.String(), Reason: string(d.Reason), Attributes: map[string]string{
-			audit.AttrAction: res.Type + ":" + action, audit.AttrResourceType: res.Type, "resource_tenant": res.TenantID,
-			"role": rule.Role, "grant": rule.Permission, "policy_version": strconv.FormatInt(d.Version, 10),
-		}})
+	r := decisionRecord{userID: p.UserID, sessionID: p.SessionID, tenantID: p.TenantID, ip: p.Client.IP, userAgent: p.Client.UserAgent,
+		action: action, res: *res, d: *d, at: m.decisionClock.Now(), traceID: trace.SpanContextFromContext(ctx).TraceID()}
+	m.decisions.add(ctx, &r)
 }
 
 // validateRole checks a role before it is written: names, effects,

@@ -79,6 +79,18 @@ type Config struct {
 	// AuditWriteTimeout bounds one sink write; 0 means no bound beyond
 	// Close's context.
 	AuditWriteTimeout time.Duration `validate:"min=0"`
+	// DecisionFlushInterval bounds how long an audited authorization
+	// decision waits in memory before it is handed to the audit queue
+	// (while the queue keeps up): on a crash, the decisions of the last
+	// interval, never more than 2 × DecisionBufferSize, are lost besides
+	// what the queue held. Account, session and administrative events do
+	// not wait here.
+	DecisionFlushInterval time.Duration `validate:"gt=0,max=1m"`
+	// DecisionBufferSize is how many audited decisions each of the
+	// decision log's two buffers holds; one is handed over as soon as it
+	// is half full, and a caller that finds both full waits for room
+	// (decisions are never dropped).
+	DecisionBufferSize int `validate:"min=1,max=1048576"`
 
 	// PolicyCacheSize bounds the compiled (tenant, user) policies kept in
 	// memory; 0 compiles on every check, which only tests want.
@@ -161,6 +173,8 @@ func DefaultConfig() Config {
 		AuditBackoffMin:        audit.DefaultBackoffMin,
 		AuditBackoffMax:        audit.DefaultBackoffMax,
 		AuditWriteTimeout:      audit.DefaultWriteTimeout,
+		DecisionFlushInterval:  100 * time.Millisecond,
+		DecisionBufferSize:     4096,
 		PolicyCacheSize:        permission.DefaultCacheSize,
 		PolicyMaxStaleness:     permission.DefaultMaxStaleness,
 		PolicyCostLimit:        permission.DefaultCostLimit,
@@ -359,6 +373,8 @@ var envVars = []envVar{
 	{"AUTHV2_AUDIT_BACKOFF_MIN", durationVar(func(c *Config) *time.Duration { return &c.AuditBackoffMin })},
 	{"AUTHV2_AUDIT_BACKOFF_MAX", durationVar(func(c *Config) *time.Duration { return &c.AuditBackoffMax })},
 	{"AUTHV2_AUDIT_WRITE_TIMEOUT", durationVar(func(c *Config) *time.Duration { return &c.AuditWriteTimeout })},
+	{"AUTHV2_DECISION_FLUSH_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.DecisionFlushInterval })},
+	{"AUTHV2_DECISION_BUFFER_SIZE", intVar(func(c *Config) *int { return &c.DecisionBufferSize })},
 	{"AUTHV2_POLICY_CACHE_SIZE", intVar(func(c *Config) *int { return &c.PolicyCacheSize })},
 	{"AUTHV2_POLICY_MAX_STALENESS", durationVar(func(c *Config) *time.Duration { return &c.PolicyMaxStaleness })},
 	{"AUTHV2_POLICY_COST_LIMIT", uintVar(64, func(c *Config) *uint64 { return &c.PolicyCostLimit })},

@@ -1,0 +1,170 @@
+package authv2_test
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/authv2test"
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/session"
+)
+
+// envWithDecisionLog is newEnv with the decision log's interval and size.
+func envWithDecisionLog(t *testing.T, interval time.Duration, size int) *env {
+	t.Helper()
+	cfg := authv2test.Config()
+	cfg.DecisionFlushInterval, cfg.DecisionBufferSize = interval, size
+	return newEnv(t, authv2.WithConfig(cfg))
+}
+
+// decisionsIn returns the authorization decisions a sink holds, without
+// flushing the Manager first.
+func decisionsIn(s *audit.MemorySink) []audit.Event {
+	var out []audit.Event
+	for _, ev := range s.Events() {
+		if ev.Type == audit.TypeAuthorizeDecision {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// A denial waits in the decision log for at most the flush interval (here
+// a minute, so for the whole test): it is not in the sink until
+// FlushAudit hands the buffer over. The interval's ticks themselves are
+// tested in TestDecisionLogHandsOverAtEachTick.
+func TestDecisionsWaitForTheFlushInterval(t *testing.T) {
+	e := envWithDecisionLog(t, time.Minute, 64)
+	p, _ := shop(t, e)
+	assert.False(t, e.m.Can(t.Context(), p, "delete", order("region:eu/store:42")))
+	require.NoError(t, e.m.FlushAudit(t.Context()))
+	assert.Len(t, decisionsIn(e.sink.MemorySink), 1)
+
+	assert.False(t, e.m.Can(t.Context(), p, "delete", order("region:eu/store:42")))
+	time.Sleep(50 * time.Millisecond) // the audit queue alone would deliver in microseconds
+	assert.Len(t, decisionsIn(e.sink.MemorySink), 1, "the second denial waits for the interval")
+	require.NoError(t, e.m.FlushAudit(t.Context()))
+	assert.Len(t, decisionsIn(e.sink.MemorySink), 2)
+}
+
+// The interval is the bound: with a short one, a denial reaches the sink
+// without any flush.
+func TestDecisionsReachTheSinkWithinTheFlushInterval(t *testing.T) {
+	e := envWithDecisionLog(t, 10*time.Millisecond, 64)
+	p, _ := shop(t, e)
+	assert.False(t, e.m.Can(t.Context(), p, "delete", order("region:eu/store:42")))
+	require.Eventually(t, func() bool { return len(decisionsIn(e.sink.MemorySink)) == 1 }, 10*time.Second, time.Millisecond)
+}
+
+// Close hands the buffered decisions over before the audit queue closes.
+func TestCloseHandsOverBufferedDecisions(t *testing.T) {
+	e := envWithDecisionLog(t, time.Minute, 64)
+	p, _ := shop(t, e)
+	for range 3 {
+		assert.False(t, e.m.Can(t.Context(), p, "delete", order("region:eu/store:42")))
+	}
+	require.NoError(t, e.m.Close(t.Context()))
+	assert.Len(t, decisionsIn(e.sink.MemorySink), 3)
+}
+
+// Every denial reaches the audit sink exactly once, with its own fields,
+// when many goroutines deny at once through a buffer far smaller than
+// the stream (so callers wait for room and batches are reused).
+func TestEveryDenialIsAuditedOnceWithItsFields(t *testing.T) {
+	e := envWithDecisionLog(t, time.Minute, 16)
+	shop(t, e)
+	ctx := t.Context()
+	const workers, each = 4, 500
+	type want struct {
+		p      *authv2.Principal
+		action string
+		res    permission.Resource
+		d      permission.Decision
+	}
+	got := make([][]want, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				p := &authv2.Principal{UserID: fmt.Sprintf("u%d-%d", w, i), TenantID: "acme", SessionID: fmt.Sprintf("s%d-%d", w, i),
+					Client: session.ClientInfo{IP: fmt.Sprintf("192.0.2.%d", i%250), UserAgent: fmt.Sprintf("agent/%d", w)}}
+				res := permission.Resource{Type: fmt.Sprintf("type%d", i%7), ID: strconv.Itoa(i), TenantID: "acme", Scope: "region:eu"}
+				action := fmt.Sprintf("act%d", i%5)
+				if i%3 == 0 {
+					res.TenantID = "globex"
+				}
+				d, err := e.m.Authorize(ctx, p, action, res)
+				if err != nil || d.Allowed {
+					t.Errorf("%+v: %v %v", res, d.Allowed, err)
+					return
+				}
+				got[w] = append(got[w], want{p, action, res, d})
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, e.m.FlushAudit(ctx))
+	byDecision := map[string]audit.Event{}
+	for _, ev := range decisionsIn(e.sink.MemorySink) {
+		_, dup := byDecision[ev.DecisionID]
+		require.False(t, dup, "decision %s audited twice", ev.DecisionID)
+		byDecision[ev.DecisionID] = ev
+	}
+	require.Len(t, byDecision, workers*each)
+	for _, ws := range got {
+		for _, w := range ws {
+			ev, ok := byDecision[w.d.ID.String()]
+			require.True(t, ok, "decision %s not audited", w.d.ID)
+			assert.Equal(t, audit.Denied, ev.Outcome)
+			assert.Equal(t, w.p.UserID, ev.ActorUserID)
+			assert.Equal(t, w.p.SessionID, ev.ActorSessionID)
+			assert.Equal(t, w.p.TenantID, ev.TenantID)
+			assert.Equal(t, w.p.Client.IP, ev.IP)
+			assert.Equal(t, w.p.Client.UserAgent, ev.UserAgent)
+			assert.Equal(t, w.res.Scope, ev.Scope)
+			assert.Equal(t, w.res.Type+":"+w.res.ID, ev.Target)
+			assert.Equal(t, string(w.d.Reason), ev.Reason)
+			assert.Equal(t, e.clock.Now(), ev.Time, "stamped with the Manager's clock")
+			assert.NotEmpty(t, ev.ID)
+			assert.Equal(t, map[string]string{
+				audit.AttrAction: w.res.Type + ":" + w.action, audit.AttrResourceType: w.res.Type, "resource_tenant": w.res.TenantID,
+				"role": "", "grant": "", "policy_version": strconv.FormatInt(w.d.Version, 10),
+			}, ev.Attributes)
+		}
+	}
+}
+
+// A decision audited inside a traced request carries the trace ID of
+// its Authorize span (read on the caller's path, formatted later): with a
+// tracer provider, the span's; with none, the request's.
+func TestAuditedDecisionCarriesTheTraceID(t *testing.T) {
+	request := trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	traced := trace.ContextWithSpanContext(t.Context(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: request, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled}))
+
+	o := newOtelEnv(t)
+	p, _ := shop(t, o.env)
+	assert.False(t, o.m.Can(traced, p, "delete", order("region:eu/store:42")))
+	evs := o.sink.OfType(audit.TypeAuthorizeDecision)
+	require.Len(t, evs, 1)
+	assert.Equal(t, request.String(), evs[0].TraceID)
+	assert.Equal(t, o.span(t, "authv2.Authorize").SpanContext.TraceID().String(), evs[0].TraceID)
+
+	e := newEnv(t) // the global provider, a no-op here: no span of its own
+	p, _ = shop(t, e)
+	assert.False(t, e.m.Can(traced, p, "delete", order("region:eu/store:42")))
+	assert.False(t, e.m.Can(t.Context(), p, "delete", order("region:eu/store:42")))
+	evs = e.sink.OfType(audit.TypeAuthorizeDecision)
+	require.Len(t, evs, 2)
+	assert.Equal(t, request.String(), evs[0].TraceID)
+	assert.Empty(t, evs[1].TraceID, "no trace, no trace ID")
+}

@@ -1,0 +1,40 @@
+package clock
+
+import (
+	"testing"
+	"time"
+)
+
+// A coarse reading is at most about a period old, its goroutine exits
+// after the idle periods and restarts on the next read, and Close stops
+// it for good (later reads are time.Now).
+func TestCoarse(t *testing.T) {
+	c := NewCoarse(time.Millisecond, 5)
+	before := time.Now()
+	got := c.Now()
+	if got.Before(before.Add(-time.Millisecond)) || got.Location() != time.UTC {
+		t.Fatalf("first read %v, before it %v", got, before)
+	}
+	if !c.running.Load() {
+		t.Fatal("the first read did not start the goroutine")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.running.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the goroutine did not exit when idle")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.Now()
+	if !c.running.Load() {
+		t.Fatal("a read after idling did not restart the goroutine")
+	}
+	c.Close()
+	if c.running.Load() {
+		t.Fatal("running after Close")
+	}
+	before = time.Now()
+	if got := c.Now(); got.Before(before) {
+		t.Fatalf("after Close, read %v before %v", got, before)
+	}
+}
