@@ -188,13 +188,20 @@ type Dispatcher struct {
 	cfg     config
 	workers []*worker
 
-	mu      sync.Mutex
-	ring    []Event
-	head    uint64        // sequence number of the next event Emit stores
-	tail    uint64        // oldest sequence number some sink still needs
-	space   chan struct{} // closed, then replaced, whenever tail moves
-	closing bool
-	flushes []flushWaiter
+	// advancing serializes advance, so onDelivered sees the events in
+	// order and reported only grows past what it has seen.
+	advancing sync.Mutex
+	mu        sync.Mutex
+	ring      []Event
+	head      uint64 // sequence number of the next event Emit stores
+	tail      uint64 // oldest sequence number some sink still needs
+	// reported: events before it have been through onDelivered (when set)
+	// too. Flush waits for it, not for tail: the Manager forgets delivered
+	// events in its journal there, and a flush must see that done.
+	reported uint64
+	space    chan struct{} // closed, then replaced, whenever tail moves
+	closing  bool
+	flushes  []flushWaiter
 
 	closingCh   chan struct{} // closed when Close begins
 	ctx         context.Context
@@ -341,7 +348,7 @@ func (d *Dispatcher) Emit(ctx context.Context, e Event) error {
 // sink, or ctx ends, or Close gives up.
 func (d *Dispatcher) Flush(ctx context.Context) error {
 	d.mu.Lock()
-	if d.tail >= d.head {
+	if d.reported >= d.head {
 		d.mu.Unlock()
 		return nil
 	}
@@ -355,7 +362,7 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 		// Workers stop early only when Close gave up.
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if d.tail >= w.seq {
+		if d.reported >= w.seq {
 			return nil
 		}
 		return ErrClosed
@@ -549,6 +556,8 @@ func (d *Dispatcher) report(err *SinkError) {
 // advance records that w delivered k events, frees the slots every sink
 // has passed and wakes whoever waits for them.
 func (d *Dispatcher) advance(w *worker, k int) {
+	d.advancing.Lock()
+	defer d.advancing.Unlock()
 	d.mu.Lock()
 	w.pos += uint64(k)
 	tail := w.pos
@@ -573,6 +582,14 @@ func (d *Dispatcher) advance(w *worker, k int) {
 	d.tail = tail
 	close(d.space)
 	d.space = make(chan struct{})
+	d.mu.Unlock()
+	// Outside d.mu: the callback may be slow (a journal's fsync) and
+	// Emit must not wait for it.
+	if delivered != nil {
+		d.cfg.onDelivered(delivered)
+	}
+	d.mu.Lock()
+	d.reported = tail
 	kept := d.flushes[:0]
 	var ready []chan struct{}
 	for _, f := range d.flushes {
@@ -585,9 +602,6 @@ func (d *Dispatcher) advance(w *worker, k int) {
 	clear(d.flushes[len(kept):])
 	d.flushes = kept
 	d.mu.Unlock()
-	if delivered != nil {
-		d.cfg.onDelivered(delivered)
-	}
 	for _, done := range ready {
 		close(done)
 	}

@@ -488,3 +488,25 @@ func BenchmarkDelivery(b *testing.B) {
 		require.NoError(b, d.Close(context.Background()))
 	})
 }
+
+// TestFlushWaitsForOnDelivered: Flush returns only once onDelivered has
+// returned for every event emitted before it. The Manager removes
+// delivered events from its journal there, and a test (or a shutdown)
+// that flushes and then reads the journal must not find them.
+func TestFlushWaitsForOnDelivered(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	d := newDispatcher(t, []audit.Sink{audit.NewMemorySink()}, audit.WithOnDelivered(func([]audit.Event) {
+		once.Do(func() { close(entered) })
+		<-release
+	}))
+	require.NoError(t, d.Emit(t.Context(), audit.Event{ID: "e1", Type: audit.TypeLogout}))
+	<-entered // the sink has the event; onDelivered is still running
+
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, d.Flush(ctx), context.DeadlineExceeded, "Flush returned while onDelivered was running")
+
+	close(release)
+	require.NoError(t, d.Flush(t.Context()))
+}
