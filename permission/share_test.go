@@ -2,7 +2,9 @@ package permission_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,4 +163,51 @@ func TestWhoFollowsChanges(t *testing.T) {
 	got, err := e.Who(ctx, "acme", "read", resource("other", "orders", ""), noReq)
 	require.NoError(t, err)
 	assert.Empty(t, got)
+}
+
+// movingStore's version moves at every read, as if a writer landed
+// between any two reads; listErr fails ListBindings.
+type movingStore struct {
+	permission.Store
+	v       atomic.Int64
+	listErr error
+}
+
+func (s *movingStore) Version(context.Context, string) (int64, error) { return s.v.Add(1), nil }
+
+func (s *movingStore) ListBindings(ctx context.Context, tenantID, userID string) ([]permission.Binding, error) {
+	if s.listErr != nil {
+		return nil, s.listErr
+	}
+	return s.Store.ListBindings(ctx, tenantID, userID)
+}
+
+// When the tenant's version moves while Who reads, it cannot build an
+// index of one version; it decides user by user, as a check would, and
+// a store failure fails it.
+func TestWhoWhileThePolicyMoves(t *testing.T) {
+	f := newFixture(t, "acme")
+	f.role("acme", "viewer", nil, allow("orders:read"))
+	f.role("acme", "owner", nil, allowIf("orders:write", "resource.owner == principal.id"))
+	f.bind("acme", "u1", "viewer", "")
+	f.bind("acme", "u2", "viewer", "region:eu")
+	f.bind("acme", "u3", "owner", "")
+	st := &movingStore{Store: f.store}
+	e, err := permission.NewEngine(st)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.Close() })
+	ctx := context.Background()
+	who, err := e.Who(ctx, "acme", "read", resource("acme", "orders", "region:eu/store:1"), noReq)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"u1", "u2"}, who)
+	doc := permission.Resource{TenantID: "acme", Type: "orders", Attributes: map[string]any{"owner": "u3"}}
+	who, err = e.Who(ctx, "acme", "write", doc, noReq)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"u3"}, who)
+	_, err = e.Who(ctx, "acme", "", doc, noReq)
+	require.ErrorIs(t, err, permission.ErrInvalidRequest)
+
+	st.listErr = errors.New("store down")
+	_, err = e.Who(ctx, "acme", "read", resource("acme", "orders", ""), noReq)
+	require.ErrorIs(t, err, st.listErr)
 }
