@@ -92,8 +92,10 @@ type Config struct {
 	// (decisions are never dropped).
 	DecisionBufferSize int `validate:"min=1,max=1048576"`
 
-	// PolicyCacheSize bounds the compiled (tenant, user) policies kept in
-	// memory; 0 compiles on every check, which only tests want.
+	// PolicyCacheSize bounds the (tenant, user) pairs whose policy the
+	// engine remembers (each points at a compiled policy shared by users
+	// with the same bindings; see permission.WithCacheSize); 0 compiles on
+	// every check, which only tests want.
 	PolicyCacheSize int `validate:"min=0"`
 	// PolicyMaxStaleness bounds how long a revoked permission keeps working
 	// on an instance that hears no policy bus message: the engine asks the

@@ -4,19 +4,25 @@ import (
 	"context"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/authv2/authv2/permission"
 )
 
-// BenchmarkAuthorizeWarm is the hot path: a cached policy, no condition.
-func BenchmarkAuthorizeWarm(b *testing.B) {
+// benchFixture is a clerk (inheriting viewer) bound at region:eu, an
+// engine, and the clerk's subject and a resource under region:eu.
+func benchFixture(b *testing.B) (*fixture, *permission.Engine, permission.Subject, permission.Resource) {
 	f := newFixture(b, "acme")
 	f.role("acme", "viewer", nil, allow("orders:read"), allow("invoices:read"), deny("secrets:*"))
 	f.role("acme", "clerk", []string{"viewer"}, allow("orders:write"), allow("*:list"))
 	f.bind("acme", "u1", "clerk", "region:eu")
-	e := f.engine()
+	return f, f.engine(), subject("acme", "u1"), resource("acme", "orders", "region:eu/store:42")
+}
+
+// BenchmarkAuthorizeWarm is the hot path: a cached policy, no condition.
+func BenchmarkAuthorizeWarm(b *testing.B) {
+	f, e, subj, res := benchFixture(b)
 	ctx := context.Background()
-	subj := subject("acme", "u1")
-	res := resource("acme", "orders", "region:eu/store:42")
 	if d, err := e.Authorize(ctx, subj, "write", res, permission.Request{}); err != nil || !d.Allowed {
 		b.Fatalf("warm-up: %+v %v", d, err)
 	}
@@ -63,4 +69,62 @@ func BenchmarkAuthorizeWarm(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPolicyChange is the engine's share of a policy write and the
+// write itself on the memory store: validate and put a role, or put a
+// binding, then PolicyChanged.
+func BenchmarkPolicyChange(b *testing.B) {
+	f := newFixture(b, "acme")
+	f.role("acme", "viewer", nil, allow("orders:read"), allow("invoices:read"))
+	f.bind("acme", "u1", "viewer", "")
+	e := f.engine()
+	ctx := context.Background()
+	require.True(b, e.Check(ctx, subject("acme", "u1"), "read", resource("acme", "orders", ""), noReq))
+	b.Run("PutRole", func(b *testing.B) {
+		r := &permission.Role{TenantID: "acme", Name: "clerk", Parents: []string{"viewer"}, Grants: []permission.Grant{allow("orders:write")}}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := e.ValidateRole(r); err != nil {
+				b.Fatal(err)
+			}
+			if err := f.store.PutRole(ctx, r); err != nil {
+				b.Fatal(err)
+			}
+			if err := e.PolicyChanged(ctx, "acme"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Bind", func(b *testing.B) {
+		bd := permission.Binding{TenantID: "acme", UserID: "u2", Role: "viewer"}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := f.store.PutBinding(ctx, bd); err != nil {
+				b.Fatal(err)
+			}
+			if err := e.PolicyChanged(ctx, "acme"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkColdAfterChange is the first check after a policy change: the
+// change itself (a binding of another user, PolicyChanged) is outside the
+// timer, the check loads and compiles.
+func BenchmarkColdAfterChange(b *testing.B) {
+	f, e, subj, res := benchFixture(b)
+	ctx := context.Background()
+	other := permission.Binding{TenantID: "acme", UserID: "u2", Role: "viewer"}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		require.NoError(b, f.store.PutBinding(ctx, other))
+		require.NoError(b, e.PolicyChanged(ctx, "acme"))
+		b.StartTimer()
+		if d, _ := e.Authorize(ctx, subj, "read", res, permission.Request{}); !d.Allowed {
+			b.Fatal("denied")
+		}
+	}
 }

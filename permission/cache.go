@@ -1,129 +1,128 @@
 package permission
 
 import (
-	"hash/maphash"
-	"math/rand/v2"
+	"maps"
 	"sync"
 	"sync/atomic"
 )
 
-type cacheKey struct{ tenant, user string }
-
 const cacheShards = 256
 
-// cache holds compiled sets, keyed by (tenant, user). A read takes no
-// lock and hashes the user ID once: each shard is an immutable
-// open-addressing table, replaced whole (copy on write) when an entry is
-// added, replaced or evicted. Shards are small (the cache size over 256),
-// so a copy costs about a microsecond, against tens for the compilation
-// that caused it. A full shard evicts the least recently used of a few
-// sampled entries.
+// cache points each recently checked user, per tenant, at a compiled set,
+// which users with the same bindings share. An entry is small (a map
+// slot, the tenant, a pointer and a use stamp), so the cache can hold
+// every active user of a large installation. A read takes no lock and
+// hashes the user ID once: each shard is an immutable Go map from user
+// to the user's entries (one per tenant, chained), replaced whole (copy
+// on write) when an entry is added or evicted. A shard is the cache size
+// over 256 entries, so a copy costs a few microseconds, against the store
+// read that caused it. A full shard evicts the least recently used of a
+// few users sampled by Go's randomised map iteration.
 type cache struct {
-	seed   maphash.Seed
 	per    int
 	shards [cacheShards]cacheShard
 }
 
 type cacheShard struct {
-	t  atomic.Pointer[setTable]
+	m  atomic.Pointer[map[string]*cached]
+	n  int        // entries, chained ones included; guarded by mu
 	mu sync.Mutex // serialises writers
 }
 
-// setTable is one shard's entries. Slots are indexed by the user's hash
-// only (a user's sets in several tenants sit next to each other), and a
-// slot keeps the hash so a probe compares strings only on a likely match.
-type setTable struct {
-	mask  uint64
-	n     int
-	slots []setSlot
+// cached is one user's set in one tenant; next is the same user's entry
+// in another tenant. Entries are immutable but for the use stamp.
+type cached struct {
+	tenant string
+	cs     *compiledSet
+	next   *cached
+	used   atomic.Int64 // coarse last use, for eviction
 }
 
-type setSlot struct {
-	hash         uint64
-	tenant, user string
-	cs           *compiledSet // nil: empty slot
-}
-
-// newCache makes a cache of about size entries. Its seed is the engine's,
-// so a check hashes the user ID once for the memo and the cache.
-func newCache(size int, seed maphash.Seed) *cache {
-	c := &cache{seed: seed, per: max(1, (size+cacheShards-1)/cacheShards)}
+func newCache(size int) *cache {
+	c := &cache{per: max(1, (size+cacheShards-1)/cacheShards)}
 	for i := range c.shards {
-		c.shards[i].t.Store(&setTable{})
+		c.shards[i].m.Store(&map[string]*cached{})
 	}
 	return c
 }
 
-func (c *cache) hash(user string) uint64 { return maphash.String(c.seed, user) }
-
-// get returns the set cached for k, whose user ID hashes to h.
-func (c *cache) get(h uint64, k cacheKey) *compiledSet {
-	t := c.shards[h%cacheShards].t.Load()
-	if t.n == 0 {
-		return nil
+// shard spreads users over shards by their ID's length and last bytes:
+// not a hash table's hash (the shard's map hashes the ID), only a cheap
+// spread; a skew costs larger copies on write, never a wrong answer.
+func (c *cache) shard(user string) *cacheShard {
+	h := uint64(len(user))
+	for i := max(0, len(user)-8); i < len(user); i++ {
+		h = h*31 + uint64(user[i])
 	}
-	for i := (h / cacheShards) & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		if s.cs == nil {
-			return nil
-		}
-		if s.hash == h && s.user == k.user && s.tenant == k.tenant {
-			return s.cs
-		}
-	}
+	return &c.shards[h%cacheShards]
 }
 
-func (c *cache) put(k cacheKey, cs *compiledSet, mono int64) {
-	cs.touch(mono)
-	h := c.hash(k.user)
-	s := &c.shards[h%cacheShards]
+// get returns the entry cached for the user in the tenant, or nil.
+func (c *cache) get(tenant, user string) *cached {
+	for ce := (*c.shard(user).m.Load())[user]; ce != nil; ce = ce.next {
+		if ce.tenant == tenant {
+			return ce
+		}
+	}
+	return nil
+}
+
+// put caches cs for the user in the tenant, replacing the user's entry
+// there. The user's other entries are copied into a new chain, so a
+// reader never sees a chain change.
+func (c *cache) put(tenant, user string, cs *compiledSet, mono int64) {
+	s := c.shard(user)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := s.t.Load()
-	live := make([]setSlot, 0, old.n+1)
-	for _, e := range old.slots {
-		if e.cs != nil && (e.hash != h || e.user != k.user || e.tenant != k.tenant) {
-			live = append(live, e)
+	m := maps.Clone(*s.m.Load())
+	head := &cached{tenant: tenant, cs: cs}
+	head.touch(mono)
+	n := 1
+	old := m[user]
+	for ce := old; ce != nil; ce = ce.next {
+		s.n--
+		if ce.tenant != tenant {
+			cp := &cached{tenant: ce.tenant, cs: ce.cs, next: head.next}
+			cp.used.Store(ce.used.Load())
+			head.next = cp
+			n++
 		}
 	}
-	if len(live) >= c.per {
-		// Sample from a random start: live is in table order, so a fixed
-		// start would always weigh the same few entries and never evict
-		// the rest, however cold.
-		const samples = 8
-		start := rand.IntN(len(live))
-		victim := start
-		for j := 1; j < min(samples, len(live)); j++ {
-			if i := (start + j) % len(live); live[i].cs.used.Load() < live[victim].cs.used.Load() {
-				victim = i
-			}
-		}
-		live = append(live[:victim], live[victim+1:]...)
+	if old == nil && s.n+n > c.per {
+		s.n -= evict(m)
 	}
-	live = append(live, setSlot{hash: h, tenant: k.tenant, user: k.user, cs: cs})
-	s.t.Store(newSetTable(live))
+	m[user] = head
+	s.n += n
+	s.m.Store(&m)
 }
 
-func newSetTable(entries []setSlot) *setTable {
-	size := uint64(1)
-	for size < uint64(2*len(entries)) {
-		size <<= 1
-	}
-	t := &setTable{mask: size - 1, n: len(entries), slots: make([]setSlot, size)}
-	for _, e := range entries {
-		i := (e.hash / cacheShards) & t.mask
-		for t.slots[i].cs != nil {
-			i = (i + 1) & t.mask
+// evict removes the least recently used of a few sampled users from m
+// and returns how many entries went with them. Go randomises where map
+// iteration starts, so the first few users are a fair sample.
+func evict(m map[string]*cached) int {
+	const samples = 8
+	var victim string
+	oldest, seen := int64(0), 0
+	for u, ce := range m {
+		if t := ce.used.Load(); seen == 0 || t < oldest {
+			victim, oldest = u, t
 		}
-		t.slots[i] = e
+		if seen++; seen == samples {
+			break
+		}
 	}
-	return t
+	n := 0
+	for ce := m[victim]; ce != nil; ce = ce.next {
+		n++
+	}
+	delete(m, victim)
+	return n
 }
 
 // touch records use at about millisecond granularity: writing on every
 // hit would make concurrent checks of one user fight over a cache line.
-func (cs *compiledSet) touch(mono int64) {
-	if t := mono >> 20; cs.used.Load() != t {
-		cs.used.Store(t)
+func (ce *cached) touch(mono int64) {
+	if t := mono >> 20; ce.used.Load() != t {
+		ce.used.Store(t)
 	}
 }

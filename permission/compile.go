@@ -2,8 +2,6 @@ package permission
 
 import (
 	"cmp"
-	"hash/maphash"
-	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -48,25 +46,35 @@ type ruleList struct {
 
 type permKey struct{ res, action string }
 
-// compiledSet is the immutable, indexed form of one user's policy in one
-// tenant. Lookups for an exact permission find every rule that can apply
-// (exact, resource:*, *:action, *) in one map probe.
+// permEntry is one exact permission's merged list, under its resource
+// type: a type has a handful of actions, so a check hashes the type alone
+// and compares the action along a short slice.
+type permEntry struct {
+	action string
+	list   ruleList
+}
+
+// compiledSet is the immutable, indexed form of a policy in one tenant,
+// as one set of effective bindings reaches it. It names no user: every
+// user of the tenant whose active bindings have the same roles, scopes
+// and expiries at the same policy version shares one set (see
+// signature). Lookups for an exact permission find every rule that can
+// apply (exact, resource:*, *:action, *) in one map probe.
 type compiledSet struct {
-	tenant, user string
-	version      int64
+	tenant  string
+	version int64
 	// validUntil is the earliest binding expiry (unix nanoseconds): past
 	// it the set is recompiled so expired bindings drop out and
 	// principal.roles stays true.
 	validUntil int64
-	exact      permTable            // one probe reaches the fast path
-	byRes      map[string]*ruleList // resource:*
-	byAction   map[string]*ruleList // *:action
-	all        *ruleList            // *
-	roles      []string             // every role the user holds here, sorted
+	exact      map[string][]permEntry // by resource type
+	byRes      map[string]*ruleList   // resource:*
+	byAction   map[string]*ruleList   // *:action
+	all        *ruleList              // *
+	roles      []string               // every role the bindings reach, sorted
 	adapter    types.Adapter
 
-	ts   *tenantState
-	used atomic.Int64 // coarse last use, for eviction
+	ts *tenantState
 }
 
 // heldGrant is a grant reached from a binding, before indexing. Its
@@ -184,26 +192,16 @@ func kindOf(p Permission) int {
 }
 
 // compileSet builds the indexed set for a policy at time now (unix ns).
-// A cold check's cost is mostly this function's allocations, so it sizes
-// everything first and allocates each kind of thing once, with no map
-// for the common, wildcard-free policy. Each rule gets its grant's use
-// counter from u (none when u is nil).
+// Each rule gets its grant's use counter from u (none when u is nil).
 func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage) *compiledSet {
 	held, roles, until := collect(p, now, in)
 	cs := &compiledSet{
-		tenant: p.TenantID, user: p.UserID, version: p.Version, validUntil: until,
-		roles: roles, adapter: conds.adapter,
+		tenant: p.TenantID, version: p.Version, validUntil: until,
+		roles: roles, adapter: conds.adapter, all: &ruleList{},
 	}
-	// Rules, and the distinct exact permissions with how many rules each.
-	infos := make([]ruleInfo, 0, len(held))
 	rules := make([]rule, 0, len(held))
-	// Per rule: an exact permission's index in the table builder, or for
-	// a wildcard one -1 - its index in held.
-	where := make([]int32, 0, len(held))
-	b := newTableBuilder(in.seed, len(held))
-	var resN, actN map[string]int
-	allN := 0
-	for hi, h := range held {
+	perms := make([]Permission, 0, len(held))
+	for _, h := range held {
 		if !h.permOK {
 			// A permission the engine cannot read grants nothing, and
 			// cannot deny anything precisely either; validation at write
@@ -214,14 +212,14 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage)
 		if permStr == "*:*" {
 			permStr = Wildcard
 		}
-		infos = append(infos, ruleInfo{Rule: Rule{Role: h.role, BoundRole: h.bound, Scope: h.scope, Permission: permStr,
-			Effect: effectOf(h.grant.Effect), Condition: h.grant.Condition}})
+		info := &ruleInfo{Rule: Rule{Role: h.role, BoundRole: h.bound, Scope: h.scope, Permission: permStr,
+			Effect: effectOf(h.grant.Effect), Condition: h.grant.Condition}}
 		if u != nil && h.grant.Effect == Allow {
 			// Keyed by the permission as written, which is how
 			// UnusedGrants names the grant.
-			infos[len(infos)-1].use = u.counter(p.TenantID, h.role, h.grant.Permission)
+			info.use = u.counter(p.TenantID, h.role, h.grant.Permission)
 		}
-		r := rule{deny: h.grant.Effect != Allow, scope: h.scope, expires: h.expires, info: &infos[len(infos)-1]}
+		r := rule{deny: h.grant.Effect != Allow, scope: h.scope, expires: h.expires, info: info}
 		if h.grant.Condition != "" {
 			if prog, err := conds.compile(h.grant.Condition); err != nil {
 				r.broken = true
@@ -230,97 +228,59 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage)
 			}
 		}
 		rules = append(rules, r)
-		switch kindOf(h.perm) {
-		case kindExact:
-			where = append(where, int32(b.add(h.perm.Resource, h.perm.Action)))
-			continue
-		case kindRes:
-			resN = count(resN, h.perm.Resource)
-		case kindAct:
-			actN = count(actN, h.perm.Action)
-		default:
-			allN++
+		perms = append(perms, h.perm)
+	}
+	// Each exact permission's list also holds the wildcard rules that
+	// apply to it, so the common check reads one list; the wildcard lists
+	// answer permissions no grant names exactly.
+	add := func(m map[string]*ruleList, k string, r rule) map[string]*ruleList {
+		if m == nil {
+			m = map[string]*ruleList{}
 		}
-		where = append(where, int32(-1-hi))
-	}
-	// Each exact list is merged with the wildcard rules that also apply
-	// to it, so the common check reads one list.
-	for i := range b.keys {
-		k := &b.keys[i]
-		k.n += resN[k.res] + actN[k.action] + allN
-	}
-	total := allN
-	for _, k := range b.keys {
-		total += k.n
-	}
-	for _, n := range resN {
-		total += n
-	}
-	for _, n := range actN {
-		total += n
-	}
-	// One backing array holds every list.
-	backing := make([]rule, 0, total)
-	carve := func(l *ruleList, n int) {
-		l.rules = backing[len(backing) : len(backing) : len(backing)+n]
-		backing = backing[:len(backing)+n]
-	}
-	cs.exact = b.build(carve)
-	lists := make([]ruleList, len(resN)+len(actN)+1)
-	cs.all = &lists[0]
-	carve(cs.all, allN)
-	next := 1
-	wild := func(n map[string]int) map[string]*ruleList {
-		if len(n) == 0 {
-			return nil
+		if m[k] == nil {
+			m[k] = &ruleList{}
 		}
-		m := make(map[string]*ruleList, len(n))
-		for name, c := range n {
-			l := &lists[next]
-			next++
-			carve(l, c)
-			m[name] = l
-		}
+		m[k].rules = append(m[k].rules, r)
 		return m
 	}
-	cs.byRes, cs.byAction = wild(resN), wild(actN)
+	exact := map[permKey]*ruleList{}
+	for _, p := range perms {
+		if kindOf(p) == kindExact {
+			exact[permKey{p.Resource, p.Action}] = &ruleList{}
+		}
+	}
 	for i, r := range rules {
-		if w := where[i]; w >= 0 {
-			l := cs.exact.list(int(w))
+		switch p := perms[i]; kindOf(p) {
+		case kindExact:
+			l := exact[permKey{p.Resource, p.Action}]
 			l.rules = append(l.rules, r)
 			continue
-		}
-		// A wildcard rule goes to its own list and into every exact list
-		// it matches.
-		perm := held[-1-where[i]].perm
-		own := cs.all
-		switch kindOf(perm) {
 		case kindRes:
-			own = cs.byRes[perm.Resource]
+			cs.byRes = add(cs.byRes, p.Resource, r)
 		case kindAct:
-			own = cs.byAction[perm.Action]
+			cs.byAction = add(cs.byAction, p.Action, r)
+		default:
+			cs.all.rules = append(cs.all.rules, r)
 		}
-		own.rules = append(own.rules, r)
-		cs.exact.each(func(res, act string, l *ruleList) {
-			if perm.Matches(res, act) {
+		for k, l := range exact {
+			if perms[i].Matches(k.res, k.action) {
 				l.rules = append(l.rules, r)
 			}
-		})
+		}
 	}
-	cs.exact.each(func(_, _ string, l *ruleList) { sortRules(l) })
-	cs.exact.slot = nil
-	for i := range lists {
-		sortRules(&lists[i])
+	cs.exact = make(map[string][]permEntry, len(exact))
+	for k, l := range exact {
+		sortRules(l)
+		cs.exact[k.res] = append(cs.exact[k.res], permEntry{k.action, *l})
 	}
+	for _, l := range cs.byRes {
+		sortRules(l)
+	}
+	for _, l := range cs.byAction {
+		sortRules(l)
+	}
+	sortRules(cs.all)
 	return cs
-}
-
-func count(m map[string]int, k string) map[string]int {
-	if m == nil {
-		m = map[string]int{}
-	}
-	m[k]++
-	return m
 }
 
 func effectOf(e Effect) Effect {
@@ -388,9 +348,13 @@ type query struct {
 	req    *Request
 	action string
 	nowNs  int64 // policy time, unix nanoseconds
+	// condRan records that a condition was evaluated: the decision may
+	// then depend on who asks, not only on the set (Who).
+	condRan bool
 }
 
 func (q *query) activation(act **activation, roles []string, ad types.Adapter) *activation {
+	q.condRan = true
 	if *act == nil {
 		*act = newActivation(*q.subj, *q.res, *q.req, roles, q.nowNs, ad)
 	}
@@ -404,24 +368,31 @@ func newActivation(subj Subject, res Resource, req Request, roles []string, now 
 
 // decide fills d from the set. The common check (an exact permission
 // whose merged rules hold no deny and start with an unconditional allow
-// covering the resource's scope) is answered from the index entry alone;
-// anything else goes through scan.
-//
-// It returns the table entry when the fast path decided, for the memo.
-func (cs *compiledSet) decide(d *Decision, subj *Subject, action string, res *Resource, req *Request, now int64, hp uint64) *permEntry {
+// covering the resource's scope) is answered from the list alone;
+// anything else goes through scan. A permission the set does not name
+// costs one map probe and the wildcard lists, usually empty.
+func (cs *compiledSet) decide(d *Decision, q *query) {
 	d.Version = cs.version
-	pe := cs.exact.get(hp, res.Type, action)
-	if pe != nil && pe.list.fast != nil && ScopeCovers(pe.list.fastScope, res.Scope) {
-		d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, pe.list.fast
-		return pe
+	if l := cs.exactList(q.res.Type, q.action); l != nil {
+		if l.fast != nil && ScopeCovers(l.fastScope, q.res.Scope) {
+			d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, l.fast
+			return
+		}
+		cs.scan(d, q, [3]*ruleList{l}, 1)
+		return
 	}
-	q := query{subj: subj, res: res, req: req, action: action, nowNs: now}
-	if pe != nil {
-		cs.scan(d, &q, [3]*ruleList{&pe.list}, 1)
-		return nil
+	ls, n := cs.lists(q.res.Type, q.action)
+	cs.scan(d, q, ls, n)
+}
+
+// exactList returns the merged list of an exact permission, or nil.
+func (cs *compiledSet) exactList(res, action string) *ruleList {
+	es := cs.exact[res]
+	for i := range es {
+		if es[i].action == action {
+			return &es[i].list
+		}
 	}
-	ls, n := cs.lists(res.Type, action)
-	cs.scan(d, &q, ls, n)
 	return nil
 }
 
@@ -489,7 +460,6 @@ func (cs *compiledSet) scan(d *Decision, q *query, ls [3]*ruleList, n int) {
 // parsed, since a cold check meets the same few again and again. Reads
 // take no lock: they are most of a cold check's calls.
 type interner struct {
-	seed  maphash.Seed // for the permission tables of every set
 	names sync.Map     // string -> string
 	perms sync.Map     // permission string -> Permission (interned halves)
 	n     atomic.Int64 // entries in both, bounded by maxInterned
@@ -499,7 +469,7 @@ type interner struct {
 // new names are no longer shared, which costs speed, never correctness.
 const maxInterned = 1 << 16
 
-func newInterner() *interner { return &interner{seed: maphash.MakeSeed()} }
+func newInterner() *interner { return &interner{} }
 
 func (in *interner) get(s string) string {
 	if v, ok := in.names.Load(s); ok {
@@ -533,136 +503,4 @@ func (in *interner) permission(s string) (Permission, bool) {
 		}
 	}
 	return p, true
-}
-
-// permTable maps an exact (resource, action) to its merged rule list. It
-// is an open-addressing table in one slice: a lookup hashes the two names
-// (hashPerm, with the engine's seed), then usually reads a single entry
-// holding the keys (shared, interned strings) and the list's fast path,
-// which saves the pointer hops of a Go map when checks jump between many
-// users' sets.
-type permTable struct {
-	mask    uint64
-	entries []permEntry
-	slot    []int32 // key index (tableBuilder order) -> entry, while compiling
-}
-
-type permEntry struct {
-	res, action string // res == "": empty slot
-	list        ruleList
-}
-
-// hashPerm hashes a permission: the resource type in full but the action
-// only by its length and end bytes: actions are few and short, and a
-// second full hash would cost a tenth of the check. Actions that agree
-// there land in the same probe sequence and are told apart by comparison.
-func hashPerm(seed maphash.Seed, res, action string) uint64 {
-	a := uint64(len(action))
-	if len(action) > 0 {
-		a |= uint64(action[0])<<8 | uint64(action[len(action)-1])<<16
-	}
-	return maphash.String(seed, res) ^ bits.RotateLeft64(a*0x9e3779b97f4a7c15, 32)
-}
-
-// get returns the entry for (res, action), whose hashPerm is h, or nil.
-// The entry is shared and must not be changed; a pointer, because copying
-// its list out of the table cost more than finding it.
-func (t *permTable) get(h uint64, res, action string) *permEntry {
-	if len(t.entries) == 0 {
-		return nil
-	}
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
-		e := &t.entries[i]
-		if e.res == "" {
-			return nil
-		}
-		if e.res == res && e.action == action {
-			return e
-		}
-	}
-}
-
-// list returns the list of the i-th key added to the builder.
-func (t *permTable) list(i int) *ruleList { return &t.entries[t.slot[i]].list }
-
-func (t *permTable) each(f func(res, action string, l *ruleList)) {
-	for i := range t.entries {
-		if e := &t.entries[i]; e.res != "" {
-			f(e.res, e.action, &e.list)
-		}
-	}
-}
-
-func (t *permTable) len() int {
-	n := 0
-	for i := range t.entries {
-		if t.entries[i].res != "" {
-			n++
-		}
-	}
-	return n
-}
-
-// tableBuilder gathers the distinct exact permissions of a set, counting
-// the rules of each, before the table is sized. Its own index is a
-// throwaway slice of key numbers, not a map.
-type tableBuilder struct {
-	seed  maphash.Seed
-	mask  uint64
-	index []int32 // key number + 1; 0: empty
-	keys  []tableKey
-}
-
-type tableKey struct {
-	res, action string
-	hash        uint64
-	n           int
-}
-
-func newTableBuilder(seed maphash.Seed, maxKeys int) *tableBuilder {
-	size := uint64(1)
-	for size < uint64(2*maxKeys) {
-		size <<= 1
-	}
-	return &tableBuilder{seed: seed, mask: size - 1, index: make([]int32, size), keys: make([]tableKey, 0, maxKeys)}
-}
-
-// add counts one rule for (res, action) and returns the key's number.
-func (b *tableBuilder) add(res, action string) int {
-	h := hashPerm(b.seed, res, action)
-	for i := h & b.mask; ; i = (i + 1) & b.mask {
-		k := int(b.index[i]) - 1
-		if k < 0 {
-			b.keys = append(b.keys, tableKey{res: res, action: action, hash: h, n: 1})
-			b.index[i] = int32(len(b.keys))
-			return len(b.keys) - 1
-		}
-		if b.keys[k].res == res && b.keys[k].action == action {
-			b.keys[k].n++
-			return k
-		}
-	}
-}
-
-// build lays the keys out in a table sized for them, each list given its
-// room by carve.
-func (b *tableBuilder) build(carve func(l *ruleList, n int)) permTable {
-	if len(b.keys) == 0 {
-		return permTable{}
-	}
-	size := uint64(1)
-	for size < uint64(2*len(b.keys)) {
-		size <<= 1
-	}
-	t := permTable{mask: size - 1, entries: make([]permEntry, size), slot: make([]int32, len(b.keys))}
-	for ki, k := range b.keys {
-		i := k.hash & t.mask
-		for t.entries[i].res != "" {
-			i = (i + 1) & t.mask
-		}
-		t.entries[i].res, t.entries[i].action = k.res, k.action
-		carve(&t.entries[i].list, k.n)
-		t.slot[ki] = int32(i)
-	}
-	return t
 }

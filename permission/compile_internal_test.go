@@ -28,7 +28,7 @@ func BenchmarkCompile(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		cs := compileSet(p, conds, in, 0, nil)
-		if cs.exact.len() == 0 {
+		if len(cs.exact) == 0 {
 			b.Fatal("empty")
 		}
 	}

@@ -5,12 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/google/cel-go/cel"
 )
@@ -22,7 +22,7 @@ type Clock interface {
 
 // Defaults of an Engine.
 const (
-	DefaultCacheSize    = 16384
+	DefaultCacheSize    = 1 << 17
 	DefaultMaxStaleness = 50 * time.Millisecond
 	DefaultCostLimit    = 10000
 )
@@ -58,11 +58,14 @@ func WithClock(c Clock) EngineOption {
 	})
 }
 
-// WithCacheSize bounds how many compiled (tenant, user) policies stay in
-// memory (DefaultCacheSize), and how many recent allowed checks the engine
-// remembers beside them (each a few hundred bytes). Zero disables both:
-// every check loads and compiles the policy, which is only sensible in
-// tests.
+// WithCacheSize bounds how many users (per tenant they are checked in)
+// the engine remembers (DefaultCacheSize). A remembered user is a small
+// entry pointing at a compiled policy, which every user of the tenant
+// with the same bindings (roles, scopes, expiries) shares; a policy lives
+// while a remembered user points at it, so the bound covers policies too.
+// Size it to the users active at once: a forgotten user's next check
+// reads the store. Zero remembers nothing: every check loads the policy,
+// which is only sensible in tests.
 func WithCacheSize(n int) EngineOption {
 	return engineOptionFunc(func(cfg *engineConfig) {
 		if n < 0 {
@@ -120,8 +123,8 @@ func WithCELOptions(opts ...cel.EnvOption) EngineOption {
 	return engineOptionFunc(func(cfg *engineConfig) { cfg.celOpts = append(cfg.celOpts, opts...) })
 }
 
-// Engine compiles each user's policy in a tenant once, caches it, and
-// answers checks from the compiled form. It is safe for concurrent use.
+// Engine compiles each set of bindings in a tenant once, points the users
+// holding it at the compiled form, and answers checks from it. It is safe for concurrent use.
 type Engine struct {
 	store    Store
 	clock    Clock // nil: time.Now
@@ -133,14 +136,13 @@ type Engine struct {
 	ticker   *coarseClock
 
 	cache   *cache
-	memo    *memo        // nil when the cache is off
 	misses  atomic.Int64 // policy loads, for CacheMisses
 	intern  *interner
 	tmu     sync.RWMutex
 	tenants map[string]*tenantState
 
 	fmu     sync.Mutex
-	flights map[cacheKey]*flight
+	flights map[flightKey]*flight
 
 	idKey uint64 // mixed into decision IDs, random per engine
 	usage *usage // grant use counters, for TakeGrantUse
@@ -152,6 +154,11 @@ type tenantState struct {
 	checked    atomic.Int64 // engine-monotonic ns of the last store read; 0: must read
 	resets     atomic.Int64 // how many times checked was reset to 0 (forced re-reads)
 	refreshing atomic.Bool
+
+	smu   sync.Mutex                           // guards sets and swept
+	sets  map[string]weak.Pointer[compiledSet] // by signature, see shared
+	swept int                                  // len(sets) after the last sweep
+	who   atomic.Pointer[whoIndex]
 }
 
 // mustRecheck makes the next check re-read the tenant's version.
@@ -189,15 +196,14 @@ func NewEngine(s Store, opts ...EngineOption) (*Engine, error) {
 	}
 	e := &Engine{
 		store: s, clock: cfg.clock, conds: conds, bus: cfg.bus, ticker: newCoarseClock(), intern: newInterner(),
-		tenants: map[string]*tenantState{}, flights: map[cacheKey]*flight{}, idKey: rand.Uint64(), usage: newUsage(),
+		tenants: map[string]*tenantState{}, flights: map[flightKey]*flight{}, idKey: rand.Uint64(), usage: newUsage(),
 	}
 	e.maxStale = int64(cfg.maxStale)
 	if cfg.maxStale < 0 {
 		e.maxStale = -1
 	}
 	if cfg.cacheSize > 0 {
-		e.cache = newCache(cfg.cacheSize, e.intern.seed)
-		e.memo = newMemo(cfg.cacheSize)
+		e.cache = newCache(cfg.cacheSize)
 	}
 	if cfg.bus != nil {
 		stop, err := cfg.bus.Subscribe(context.Background(), e.Invalidate)
@@ -333,30 +339,29 @@ func (e *Engine) fresh(ctx context.Context, tenant string, ts *tenantState, mono
 
 // set returns the user's compiled policy, from the cache when it is
 // current.
-//
-// hu is the user ID's hash (maphash, the engine's seed).
-func (e *Engine) set(ctx context.Context, tenant, user string, hu uint64, now, mono int64) (*compiledSet, error) {
-	k := cacheKey{tenant, user}
-	var cs *compiledSet
-	var ts *tenantState
+func (e *Engine) set(ctx context.Context, tenant, user string, now, mono int64) (*compiledSet, error) {
+	var ce *cached
 	if e.cache != nil {
-		cs = e.cache.get(hu, k)
+		ce = e.cache.get(tenant, user)
 	}
-	if cs == nil {
+	if ce == nil {
 		// Loading the policy tells us the version too: no need to ask
 		// the store for it first.
-		return e.load(ctx, k, e.tenant(tenant), now, mono)
+		return e.load(ctx, flightKey{tenant, user}, e.tenant(tenant), now, mono)
 	}
-	ts = cs.ts
-	if err := e.fresh(ctx, tenant, ts, mono); err != nil {
+	cs := ce.cs
+	if err := e.fresh(ctx, tenant, cs.ts, mono); err != nil {
 		return nil, err
 	}
-	if cs.version >= ts.known.Load() && now < cs.validUntil {
-		cs.touch(mono)
+	if cs.version >= cs.ts.known.Load() && now < cs.validUntil {
+		ce.touch(mono)
 		return cs, nil
 	}
-	return e.load(ctx, k, ts, now, mono)
+	return e.load(ctx, flightKey{tenant, user}, cs.ts, now, mono)
 }
+
+// flightKey names a policy load: one per (tenant, user) at a time.
+type flightKey struct{ tenant, user string }
 
 type flight struct {
 	done chan struct{}
@@ -366,7 +371,7 @@ type flight struct {
 
 // load compiles the user's policy from the store, once for concurrent
 // callers asking for the same (tenant, user).
-func (e *Engine) load(ctx context.Context, k cacheKey, ts *tenantState, now, mono int64) (*compiledSet, error) {
+func (e *Engine) load(ctx context.Context, k flightKey, ts *tenantState, now, mono int64) (*compiledSet, error) {
 	e.misses.Add(1)
 	e.fmu.Lock()
 	for {
@@ -394,8 +399,7 @@ func (e *Engine) load(ctx context.Context, k cacheKey, ts *tenantState, now, mon
 	resets, last := ts.resets.Load(), ts.checked.Load()
 	p, err := e.store.LoadPolicy(ctx, k.tenant, k.user)
 	if err == nil {
-		f.cs = compileSet(p, e.conds, e.intern, now, e.usage)
-		f.cs.ts = ts
+		f.cs = e.compileShared(p, ts, now)
 		ts.observe(p.Version)
 		// The load read the version: it counts as a check, unless a
 		// re-read was forced meanwhile (it may be about a newer version
@@ -404,7 +408,7 @@ func (e *Engine) load(ctx context.Context, k cacheKey, ts *tenantState, now, mon
 			ts.checked.CompareAndSwap(last, mono)
 		}
 		if e.cache != nil {
-			e.cache.put(cacheKey{e.intern.get(k.tenant), strings.Clone(k.user)}, f.cs, mono)
+			e.cache.put(e.intern.get(k.tenant), strings.Clone(k.user), f.cs, mono)
 		}
 	}
 	f.err = err
@@ -413,6 +417,18 @@ func (e *Engine) load(ctx context.Context, k cacheKey, ts *tenantState, now, mon
 	e.fmu.Unlock()
 	close(f.done)
 	return f.cs, f.err
+}
+
+// compileShared returns the set for p's signature at p's version: the
+// one another user of the tenant already holds, or a new one.
+func (e *Engine) compileShared(p *Policy, ts *tenantState, now int64) *compiledSet {
+	sig := signature(p, now)
+	if cs := ts.lookupShared(sig, p.Version); cs != nil {
+		return cs
+	}
+	cs := compileSet(p, e.conds, e.intern, now, e.usage)
+	cs.ts = ts
+	return ts.shared(sig, cs)
 }
 
 // precheck refuses what no policy can allow: a subject without a user or
@@ -462,30 +478,13 @@ func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res
 		d.Reason = why
 		return d, err
 	}
-	// Each name is hashed once, for the memo, the cache and the table.
-	hu, hp := maphash.String(e.intern.seed, subj.UserID), hashPerm(e.intern.seed, res.Type, action)
-	h := memoKey(hu, hp)
-	if e.memo != nil {
-		if m := e.memo.get(h, subj.TenantID, subj.UserID, res.Type, action); m != nil {
-			if err := e.fresh(ctx, subj.TenantID, m.ts, mono); err != nil {
-				d.Reason = ReasonError
-				return d, err
-			}
-			if m.version >= m.ts.known.Load() && now < m.validUntil && ScopeCovers(m.scope, res.Scope) {
-				d.Allowed, d.Effect, d.Reason, d.Version, d.rule = true, Allow, ReasonAllowed, m.version, &m.rule
-				m.rule.use.add()
-				return d, nil
-			}
-		}
-	}
-	cs, err := e.set(ctx, subj.TenantID, subj.UserID, hu, now, mono)
+	cs, err := e.set(ctx, subj.TenantID, subj.UserID, now, mono)
 	if err != nil {
 		d.Reason = ReasonError
 		return d, err
 	}
-	if pe := cs.decide(&d, &subj, action, &res, &req, now, hp); pe != nil && e.memo != nil {
-		e.memo.remember(h, e.intern.get(subj.TenantID), subj.UserID, cs, pe, now, d.ID[15])
-	}
+	q := query{subj: &subj, res: &res, req: &req, action: action, nowNs: now}
+	cs.decide(&d, &q)
 	if d.Allowed {
 		d.rule.use.add()
 	}
@@ -530,7 +529,7 @@ func (e *Engine) AuthorizeBatch(ctx context.Context, subj Subject, req Request, 
 		}
 		if cs == nil {
 			var err error
-			if cs, err = e.set(ctx, subj.TenantID, subj.UserID, maphash.String(e.intern.seed, subj.UserID), now, mono); err != nil {
+			if cs, err = e.set(ctx, subj.TenantID, subj.UserID, now, mono); err != nil {
 				for j := range out {
 					out[j].Allowed, out[j].Effect, out[j].Reason, out[j].rule = false, Deny, ReasonError, nil
 					if out[j].ID.IsZero() {
@@ -540,7 +539,8 @@ func (e *Engine) AuthorizeBatch(ctx context.Context, subj Subject, req Request, 
 				return out, err
 			}
 		}
-		cs.decide(d, &subj, qs[i].Action, &qs[i].Resource, &req, now, hashPerm(e.intern.seed, qs[i].Resource.Type, qs[i].Action))
+		q := query{subj: &subj, res: &qs[i].Resource, req: &req, action: qs[i].Action, nowNs: now}
+		cs.decide(d, &q)
 		if d.Allowed {
 			d.rule.use.add()
 		}

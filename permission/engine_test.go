@@ -567,14 +567,14 @@ func TestConcurrentLoadSurvivesLeaderCancel(t *testing.T) {
 // TestMalformedResourceScopeIsRefused: a resource scope built from
 // request input cannot climb out of a binding's scope by prefix tricks;
 // anything that is not a path of kind:value segments is refused with
-// ErrInvalidScope, on the memo path too.
+// ErrInvalidScope, on the cached path too.
 func TestMalformedResourceScopeIsRefused(t *testing.T) {
 	f := newFixture(t, "acme")
 	f.role("acme", "clerk", nil, allow("orders:write"))
 	f.bind("acme", "clerk-eu", "clerk", "region:eu")
 	e := f.engine()
 	ctx := context.Background()
-	for range 3 { // warm the memo with an allowed check first
+	for range 3 { // warm the cache with an allowed check first
 		d, err := e.Authorize(ctx, subject("acme", "clerk-eu"), "write", resource("acme", "orders", "region:eu/store:1"), noReq)
 		require.NoError(t, err)
 		require.True(t, d.Allowed)

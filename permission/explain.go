@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"hash/maphash"
 	"slices"
 	"strings"
 )
@@ -91,7 +90,7 @@ func (e *Engine) Explain(ctx context.Context, subj Subject, action string, res R
 	}
 	cs := compileSet(p, e.conds, e.intern, nowNs, nil) // not a use: counted nowhere
 	q := query{subj: &subj, res: &res, req: &req, action: action, nowNs: nowNs}
-	cs.decide(&x.Decision, &subj, action, &res, &req, nowNs, hashPerm(e.intern.seed, res.Type, action))
+	cs.decide(&x.Decision, &q)
 	var act *activation
 
 	byName := map[string]*Role{}
@@ -191,54 +190,4 @@ func (e *Engine) EffectivePermissions(ctx context.Context, tenantID, userID, sco
 			cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.Role, b.Role))
 	})
 	return out, nil
-}
-
-// Who lists, sorted, the users of tenantID allowed to perform action on
-// res, deciding for each as Authorize would for a subject with no
-// attributes and no session scope. Conditions that need principal
-// attributes therefore fail to evaluate and do not allow.
-func (e *Engine) Who(ctx context.Context, tenantID, action string, res Resource, req Request) ([]string, error) {
-	if err := ValidateScope(res.Scope); err != nil {
-		return nil, err
-	}
-	bs, err := e.store.ListBindings(ctx, tenantID, "")
-	if err != nil {
-		return nil, err
-	}
-	var users []string
-	for _, b := range bs {
-		users = append(users, b.UserID)
-	}
-	slices.Sort(users)
-	users = slices.Compact(users)
-	var out []string
-	for _, u := range users {
-		allowed, err := e.decideUncounted(ctx, Subject{UserID: u, TenantID: tenantID}, action, &res, &req)
-		if err != nil {
-			return nil, err
-		}
-		if allowed {
-			out = append(out, u)
-		}
-	}
-	return out, nil
-}
-
-// decideUncounted decides like Authorize but counts no grant use: an
-// administrator asking who could act is not anyone acting.
-func (e *Engine) decideUncounted(ctx context.Context, subj Subject, action string, res *Resource, req *Request) (bool, error) {
-	if e.closed.Load() {
-		return false, ErrClosed
-	}
-	if why, err := precheck(&subj, action, res); why != "" {
-		return false, err
-	}
-	now, mono := e.times()
-	cs, err := e.set(ctx, subj.TenantID, subj.UserID, maphash.String(e.intern.seed, subj.UserID), now, mono)
-	if err != nil {
-		return false, err
-	}
-	var d Decision
-	cs.decide(&d, &subj, action, res, req, now, hashPerm(e.intern.seed, res.Type, action))
-	return d.Allowed, nil
 }

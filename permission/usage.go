@@ -21,8 +21,8 @@ type GrantUse struct {
 // tenant that uses it.
 type useKey struct{ tenant, role, permission string }
 
-// useCounter counts the allows of one grant. Compiled sets and memo
-// entries point at it, so a check counts with one atomic add: no lookup,
+// useCounter counts the allows of one grant. Compiled sets point at
+// it, so a check counts with one atomic add: no lookup,
 // no lock, no allocation.
 type useCounter struct {
 	n        atomic.Int64

@@ -20,7 +20,7 @@ func sortedUse(us []permission.GrantUse) []permission.GrantUse {
 }
 
 // Every allowed check counts for the grant that allowed it, per tenant and
-// role: from the memo, the fast path and a condition alike, and for a
+// role: from the cache, the fast path and a condition alike, and for a
 // template's grant in the tenant that used it. Denials, Explain and Who
 // count nothing.
 func TestTakeGrantUseCountsEveryAllow(t *testing.T) {
@@ -39,7 +39,7 @@ func TestTakeGrantUseCountsEveryAllow(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, d.Allowed, perm)
 	}
-	for range 3 { // the second and third from the memo
+	for range 3 { // the second and third from the cache
 		check("acme", "u1", "orders:read", permission.Request{}, true)
 	}
 	check("acme", "u1", "orders:refund", permission.Request{Attributes: map[string]any{"amount": 100}}, true)

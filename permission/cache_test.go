@@ -11,10 +11,10 @@ import (
 	"github.com/authv2/authv2/permission"
 )
 
-// A remembered allow (the memo) answers only what the compiled set would:
-// each case first lets a check allow, so the next one can come from the
-// memo, then changes what the memo must notice.
-func TestMemoAnswersOnlyWhatTheSetWould(t *testing.T) {
+// A cached, shared set answers only what a fresh compilation would: each
+// case first lets a check allow, so the next one comes from the cache,
+// then changes what the cache must notice.
+func TestCachedSetAnswersOnlyWhatAFreshOneWould(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)}
 	f := newFixture(t, "acme")
 	f.role("acme", "clerk", nil, allow("orders:read"))
@@ -58,12 +58,12 @@ func TestMemoAnswersOnlyWhatTheSetWould(t *testing.T) {
 		require.True(t, check("u3", "").Allowed)
 	}
 	clock.now = clock.now.Add(time.Hour)
-	assert.False(t, check("u3", "").Allowed, "an expired binding's allow is not remembered past its expiry")
+	assert.False(t, check("u3", "").Allowed, "an expired binding's allow is not cached past its expiry")
 }
 
-// Many more distinct allowed checks than the memo holds: every answer
-// stays right while entries are replaced.
-func TestMemoUnderPressure(t *testing.T) {
+// Many more users than the cache holds: every answer stays right while
+// entries are evicted and shared sets are found again.
+func TestCacheUnderPressure(t *testing.T) {
 	f := newFixture(t, "acme")
 	var grants []permission.Grant
 	for i := range 64 {
@@ -73,7 +73,7 @@ func TestMemoUnderPressure(t *testing.T) {
 	for u := range 64 {
 		f.bind("acme", fmt.Sprintf("u%02d", u), "reader", "")
 	}
-	e := f.engine(permission.WithCacheSize(16)) // a memo of 16 slots for 4,096 checks
+	e := f.engine(permission.WithCacheSize(16)) // 16 users cached of 128
 	for round := range 3 {
 		for u := range 64 {
 			for r := range 64 {
