@@ -13,11 +13,16 @@ import (
 // one period old (more if the goroutine is starved). The goroutine runs
 // only while the clock is read: after Idle periods without a read it
 // exits, and the next read starts it again, paying time.Now once.
+//
+// The authorization engine (its binding expiry and staleness bound) and
+// the Manager's decision log both read one.
 type Coarse struct {
+	start  time.Time
 	period time.Duration
 	idle   int
 
 	nanos   atomic.Int64 // unix nanoseconds of the last refresh
+	mono    atomic.Int64 // nanoseconds since start at the last refresh, + 1 so 0 means "never"
 	used    atomic.Bool
 	running atomic.Bool
 
@@ -30,33 +35,47 @@ type Coarse struct {
 // NewCoarse returns a coarse clock refreshed every period, whose
 // goroutine exits after idle periods without a read.
 func NewCoarse(period time.Duration, idle int) *Coarse {
-	return &Coarse{period: period, idle: idle}
+	return &Coarse{start: time.Now(), period: period, idle: idle}
 }
 
 // Now returns the time of the last refresh, in UTC.
 func (c *Coarse) Now() time.Time {
+	wall, _ := c.Nanos()
+	return time.Unix(0, wall).UTC()
+}
+
+// Nanos returns the last refresh as unix nanoseconds (wall) and as
+// nanoseconds since the clock was made, plus one (mono: it never goes
+// back when the wall clock is set, and is never 0).
+func (c *Coarse) Nanos() (wall, mono int64) {
 	if c.running.Load() {
 		if !c.used.Load() {
 			c.used.Store(true) // a store only when it changes: no shared write per read
 		}
-		return time.Unix(0, c.nanos.Load()).UTC()
+		return c.nanos.Load(), c.mono.Load()
 	}
 	return c.wake()
 }
 
-func (c *Coarse) wake() time.Time {
-	now := time.Now()
+func (c *Coarse) read() (wall, mono int64) {
+	t := time.Now()
+	return t.UnixNano(), int64(t.Sub(c.start)) + 1
+}
+
+func (c *Coarse) wake() (wall, mono int64) {
+	wall, mono = c.read()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || c.running.Load() {
-		return now.UTC()
+		return wall, mono
 	}
-	c.nanos.Store(now.UnixNano())
+	c.nanos.Store(wall)
+	c.mono.Store(mono)
 	c.used.Store(true)
 	c.quit, c.done = make(chan struct{}), make(chan struct{})
 	c.running.Store(true)
 	go c.loop(c.quit, c.done)
-	return now.UTC()
+	return wall, mono
 }
 
 func (c *Coarse) loop(quit, done chan struct{}) {
@@ -69,7 +88,9 @@ func (c *Coarse) loop(quit, done chan struct{}) {
 		case <-quit:
 			return
 		case <-tk.C:
-			c.nanos.Store(time.Now().UnixNano())
+			wall, mono := c.read()
+			c.nanos.Store(wall)
+			c.mono.Store(mono)
 			if c.used.Swap(false) {
 				idle = 0
 				continue

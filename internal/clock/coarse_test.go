@@ -25,9 +25,13 @@ func TestCoarse(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	c.Now()
+	w1, m1 := c.Nanos()
 	if !c.running.Load() {
 		t.Fatal("a read after idling did not restart the goroutine")
+	}
+	time.Sleep(5 * time.Millisecond)
+	if w2, m2 := c.Nanos(); w2 <= w1 || m2 <= m1 || m1 <= 0 {
+		t.Fatalf("readings did not move forward: wall %d then %d, mono %d then %d", w1, w2, m1, m2)
 	}
 	c.Close()
 	if c.running.Load() {
