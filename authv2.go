@@ -79,6 +79,10 @@ type Manager struct {
 	unregisterOnce sync.Once
 	stop           chan struct{}
 	done           sync.WaitGroup
+	// closeMu orders untilClose's done.Add before Close's done.Wait:
+	// once closed is set, untilClose starts nothing.
+	closeMu sync.Mutex
+	closed  bool
 }
 
 // New builds a Manager. Every store defaults to the in-memory one; every
@@ -176,6 +180,7 @@ func New(opts ...Option) (*Manager, error) {
 		stop:          make(chan struct{}),
 	}
 	m.stats = &statsCache{maxAge: o.cfg.SessionStatsMaxAge,
+		staleAfter: statsStaleAfter(o.cfg.SessionStatsMaxAge),
 		read: func(ctx context.Context, now time.Time) (session.Stats, error) {
 			return m.sessions.Stats(ctx, session.StatsFilter{}, now)
 		},
@@ -236,6 +241,9 @@ func New(opts ...Option) (*Manager, error) {
 // idempotent.
 func (m *Manager) Close(ctx context.Context) error {
 	m.closeOnce.Do(func() {
+		m.closeMu.Lock()
+		m.closed = true
+		m.closeMu.Unlock()
 		close(m.stop)
 		m.decisions.stopGoroutine()
 		if err := m.engine.Close(); err != nil {
@@ -274,8 +282,15 @@ func (m *Manager) Close(ctx context.Context) error {
 
 // untilClose runs work on a goroutine Close waits for, with a context
 // Close cancels: unlike background's, no fixed timeout, since counting a
-// million sessions can take minutes. A failure is logged.
-func (m *Manager) untilClose(work func(context.Context) error) {
+// million sessions can take minutes (the work bounds itself). A failure
+// is logged. Once Close has begun it starts nothing and returns false, so
+// that no done.Add races Close's done.Wait.
+func (m *Manager) untilClose(work func(context.Context) error) bool {
+	m.closeMu.Lock()
+	defer m.closeMu.Unlock()
+	if m.closed {
+		return false
+	}
 	m.done.Add(1)
 	go func() {
 		defer m.done.Done()
@@ -292,6 +307,7 @@ func (m *Manager) untilClose(work func(context.Context) error) {
 			m.log.Error("authv2: background work failed", "error", err)
 		}
 	}()
+	return true
 }
 
 // FlushAudit waits until the background work started so far is done and

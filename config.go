@@ -120,6 +120,12 @@ type Config struct {
 	// from the session store, however often metrics are scraped; between
 	// reads, and while one runs, callers get the last counts. 0 counts on
 	// every call.
+	//
+	// Counts are served for at most max(10×SessionStatsMaxAge, 5m) after
+	// the read that produced them, and a read is cancelled after as long:
+	// past it, callers wait for a fresh read, or get ErrStoreUnavailable
+	// at once if the read under way has run that long, so a store that
+	// stops answering shows as an error rather than as the last counts.
 	SessionStatsMaxAge time.Duration `validate:"min=0"`
 }
 

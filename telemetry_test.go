@@ -148,3 +148,18 @@ func TestCloseCancelsASessionCount(t *testing.T) {
 	defer cancelClose()
 	require.NoError(t, e.m.Close(closeCtx), "Close ends the count still running, rather than wait for it")
 }
+
+// After Close no background read may start (its done.Add would race
+// Close's Wait and the read would outlive Close): an unfiltered
+// SessionStats reads the store on the caller's goroutine instead.
+func TestSessionStatsAfterCloseReadsOnTheCallersGoroutine(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "closed@example.com")
+	e.login(t, "closed@example.com")
+	require.NoError(t, e.m.Close(t.Context()))
+	for range 2 {
+		st, err := e.m.SessionStats(t.Context(), session.StatsFilter{})
+		require.NoError(t, err)
+		assert.Equal(t, 1, st.Live)
+	}
+}
