@@ -11,6 +11,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/memory"
 	"github.com/authv2/authv2/store/spool"
 )
@@ -19,7 +20,11 @@ import (
 // them) with a spool journal at path and one sink.
 func journalManager(t *testing.T, stores *memory.Stores, j audit.Journal, sink audit.Sink) *authv2.Manager {
 	t.Helper()
-	cfg := fastRetries()
+	return journalManagerWith(t, fastRetries(), stores, j, sink)
+}
+
+func journalManagerWith(t *testing.T, cfg authv2.Config, stores *memory.Stores, j audit.Journal, sink audit.Sink) *authv2.Manager {
+	t.Helper()
 	m, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(), authv2.WithLogger(discardLogger()),
 		authv2.WithUserStore(stores.Users), authv2.WithSessionStore(stores.Sessions), authv2.WithPermissionStore(stores.Permissions),
 		authv2.WithAuditJournal(j), authv2.WithAuditSink(sink))
@@ -120,4 +125,59 @@ func TestJournalRefusalFailsTheFlow(t *testing.T) {
 	assert.ErrorIs(t, err, authv2.ErrStoreUnavailable)
 	_, err = m.CreateTenant(t.Context(), "acme", "Acme")
 	assert.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+}
+
+// TestJournalRefusalKeepsTheEventOfACommittedChange: when the journal
+// refuses, Register and Logout answer ErrStoreUnavailable although the
+// user was created and the session ended; the event of that committed
+// change still reaches the sinks (best effort, from the queue).
+func TestJournalRefusalKeepsTheEventOfACommittedChange(t *testing.T) {
+	stores := memory.New()
+	plain := journalManager(t, stores, openSpool(t, filepath.Join(t.TempDir(), "audit.spool")), audit.NewMemorySink())
+	_, err := plain.Register(t.Context(), authv2.RegisterInput{Email: "a@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	ok, err := plain.Login(t.Context(), authv2.LoginInput{Email: "a@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	require.NoError(t, plain.Close(context.Background()))
+
+	sink := audit.NewMemorySink()
+	m := journalManager(t, stores, brokenJournal{}, sink)
+	defer m.Close(context.Background())
+	_, err = m.Register(t.Context(), authv2.RegisterInput{Email: "c@example.com", Password: goodPassword})
+	require.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+	_, err = stores.Users.GetByEmail(t.Context(), "c@example.com")
+	require.NoError(t, err, "the refused Register created the user all the same")
+	require.ErrorIs(t, m.Logout(t.Context(), ok.Token), authv2.ErrStoreUnavailable)
+	_, err = m.Authenticate(t.Context(), ok.Token, session.ClientInfo{})
+	require.Error(t, err, "the refused Logout ended the session all the same")
+
+	require.NoError(t, m.FlushAudit(t.Context()))
+	got := typesOf(sink.Events())
+	assert.Contains(t, got, audit.TypeRegister, "a user exists whose creation no sink ever sees")
+	assert.Contains(t, got, audit.TypeLogout, "a session ended whose logout no sink ever sees")
+}
+
+// TestJournalRefusalKeepsTheEventsOfUncheckedFlows: the events whose
+// flow answers whatever their record (a failed login, the lock it sets)
+// reach the sinks when the journal refuses them.
+func TestJournalRefusalKeepsTheEventsOfUncheckedFlows(t *testing.T) {
+	stores := memory.New()
+	cfg := fastRetries()
+	cfg.Throttle.AfterFailures = 2
+	plain := journalManagerWith(t, cfg, stores, openSpool(t, filepath.Join(t.TempDir(), "audit.spool")), audit.NewMemorySink())
+	_, err := plain.Register(t.Context(), authv2.RegisterInput{Email: "l@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	require.NoError(t, plain.Close(context.Background()))
+
+	sink := audit.NewMemorySink()
+	m := journalManagerWith(t, cfg, stores, brokenJournal{}, sink)
+	defer m.Close(context.Background())
+	for range cfg.Throttle.AfterFailures {
+		_, err := m.Login(t.Context(), authv2.LoginInput{Email: "l@example.com", Password: "wrong password!"})
+		require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+	}
+	require.NoError(t, m.FlushAudit(t.Context()))
+	got := typesOf(sink.Events())
+	assert.Contains(t, got, audit.TypeLoginFailure)
+	assert.Contains(t, got, audit.TypeLockout, "an account locked whose lock no sink ever sees")
 }
