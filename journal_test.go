@@ -3,6 +3,7 @@ package authv2_test
 import (
 	"context"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/memory"
 	"github.com/authv2/authv2/store/spool"
@@ -180,4 +182,101 @@ func TestJournalRefusalKeepsTheEventsOfUncheckedFlows(t *testing.T) {
 	got := typesOf(sink.Events())
 	assert.Contains(t, got, audit.TypeLoginFailure)
 	assert.Contains(t, got, audit.TypeLockout, "an account locked whose lock no sink ever sees")
+}
+
+// countingPermissions counts the permission store reads a failed login
+// makes on the caller's time.
+type countingPermissions struct {
+	permission.Store
+	reads atomic.Int64
+}
+
+func (c *countingPermissions) ListMemberships(ctx context.Context, userID string) ([]permission.Membership, error) {
+	c.reads.Add(1)
+	return c.Store.ListMemberships(ctx, userID)
+}
+
+func (c *countingPermissions) ListBindings(ctx context.Context, tenantID, userID string) ([]permission.Binding, error) {
+	c.reads.Add(1)
+	return c.Store.ListBindings(ctx, tenantID, userID)
+}
+
+// TestJournalFailedLoginReadsMatchUnknownEmail: with a journal, an
+// unknown email pays unknownTenantRead (ListMemberships + ListBindings)
+// so that its answer takes as long as a known account's failure; a known
+// account's failure made 0 reads when it had no tenant and 1 when it was
+// a member of its default tenant, so the unknown email was the slower
+// answer by one or two store round trips.
+func TestJournalFailedLoginReadsMatchUnknownEmail(t *testing.T) {
+	stores := memory.New()
+	perms := &countingPermissions{Store: stores.Permissions}
+	m, err := authv2.New(authv2.WithConfig(fastRetries()), authv2.WithInsecurePasswordHashing(), authv2.WithLogger(discardLogger()),
+		authv2.WithUserStore(stores.Users), authv2.WithSessionStore(stores.Sessions), authv2.WithPermissionStore(perms),
+		authv2.WithAuditJournal(openSpool(t, filepath.Join(t.TempDir(), "audit.spool"))), authv2.WithAuditSink(audit.NewMemorySink()))
+	require.NoError(t, err)
+	defer m.Close(context.Background())
+	_, err = m.CreateTenant(t.Context(), "acme", "Acme")
+	require.NoError(t, err)
+	_, err = m.Register(t.Context(), authv2.RegisterInput{Email: "none@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	_, err = m.Register(t.Context(), authv2.RegisterInput{Email: "member@example.com", Password: goodPassword, TenantID: "acme"})
+	require.NoError(t, err)
+	require.NoError(t, m.FlushAudit(t.Context()))
+
+	readsOf := func(email string) int64 {
+		before := perms.reads.Load()
+		_, err := m.Login(t.Context(), authv2.LoginInput{Email: email, Password: "wrong password!"})
+		require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+		return perms.reads.Load() - before
+	}
+	unknown := readsOf("nobody@example.com")
+	for _, email := range []string{"none@example.com", "member@example.com"} {
+		assert.Equal(t, unknown, readsOf(email), "%s: a known account's failed login makes as many store reads as an unknown email's", email)
+	}
+}
+
+// countingJournal counts the Appends (each one fsync on a spool) made on
+// the caller's time.
+type countingJournal struct {
+	audit.Journal
+	appends atomic.Int64
+}
+
+func (c *countingJournal) Append(ctx context.Context, events []audit.Event) error {
+	c.appends.Add(1)
+	return c.Journal.Append(ctx, events)
+}
+
+// TestJournalLockoutCostsAKnownAccountAnExtraSync: the failure that
+// reaches Throttle.AfterFailures locks a known account; its lockout event
+// was a journal Append (one fsync) of its own, so the known account's
+// answer was one disk sync slower than an unknown email's, on the very
+// attempt an enumerating client controls. One Append per attempt on both.
+func TestJournalLockoutCostsAKnownAccountAnExtraSync(t *testing.T) {
+	stores := memory.New()
+	j := &countingJournal{Journal: openSpool(t, filepath.Join(t.TempDir(), "audit.spool"))}
+	cfg := fastRetries()
+	cfg.Throttle.AfterFailures = 3
+	m, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(), authv2.WithLogger(discardLogger()),
+		authv2.WithUserStore(stores.Users), authv2.WithSessionStore(stores.Sessions), authv2.WithPermissionStore(stores.Permissions),
+		authv2.WithAuditJournal(j), authv2.WithAuditSink(audit.NewMemorySink()))
+	require.NoError(t, err)
+	defer m.Close(context.Background())
+	_, err = m.Register(t.Context(), authv2.RegisterInput{Email: "known@example.com", Password: goodPassword})
+	require.NoError(t, err)
+
+	appendsPerAttempt := func(email string) []int64 {
+		var out []int64
+		for i := range cfg.Throttle.AfterFailures {
+			before := j.appends.Load()
+			_, err := m.Login(t.Context(), authv2.LoginInput{Email: email, Password: "wrong password!",
+				Client: session.ClientInfo{IP: "192.0.2." + string(rune('1'+i))}})
+			require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+			out = append(out, j.appends.Load()-before)
+		}
+		return out
+	}
+	unknown := appendsPerAttempt("nobody@example.com")
+	known := appendsPerAttempt("known@example.com")
+	assert.Equal(t, unknown, known, "journal syncs on the caller's time per failed attempt: unknown email vs known account")
 }
