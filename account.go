@@ -1,6 +1,7 @@
 package authv2
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -377,18 +378,15 @@ func (m *Manager) Reauthenticate(ctx context.Context, tok, password string) (*Lo
 	if err := m.verifyPassword(ctx, sess.UserID, password, now); err != nil {
 		return nil, err
 	}
-	res, err := m.rotateSession(ctx, sess, nil, func(next *session.Session) error {
+	res, rotated, err := m.rotateSession(ctx, sess, nil, func(next *session.Session) error {
 		next.AuthenticatedAt = now
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := m.emit(ctx, audit.Event{Type: audit.TypeReauthenticate, Outcome: audit.Success, ActorUserID: sess.UserID,
-		ActorSessionID: res.Session.ID, TenantID: sess.TenantID, Target: sess.ID}); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return m.recordRotation(ctx, res, rotated, audit.Event{Type: audit.TypeReauthenticate, Outcome: audit.Success, ActorUserID: sess.UserID,
+		ActorSessionID: res.Session.ID, TenantID: sess.TenantID, Target: sess.ID})
 }
 
 // verifyPassword checks the current password of a session's user. A
@@ -472,23 +470,30 @@ func (m *Manager) ChangePassword(ctx context.Context, p *Principal, current, nex
 			return nil, err
 		}
 	}
-	if err := m.emit(ctx, audit.Event{Type: audit.TypePasswordChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID}); err != nil {
-		return nil, err
-	}
-	return m.rotateCurrent(ctx, p, u)
+	return m.rotateCurrent(ctx, p, u, audit.Event{Type: audit.TypePasswordChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})
 }
 
 // rotateCurrent replaces the principal's session after a change the
-// session's own user made: the successor carries the user's new stamp.
-func (m *Manager) rotateCurrent(ctx context.Context, p *Principal, u *user.User) (*LoginResult, error) {
+// session's own user made (the successor carries the user's new stamp),
+// and records the change's events with the rotation's in one journal
+// write. The change is made: its events are recorded even when the
+// rotation fails.
+func (m *Manager) rotateCurrent(ctx context.Context, p *Principal, u *user.User, changed ...audit.Event) (*LoginResult, error) {
 	old, err := m.sessions.Get(ctx, p.SessionID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrSessionRevoked
+		err = ErrSessionRevoked
+	} else if err != nil {
+		err = translate("session.get", err)
+	}
+	var res *LoginResult
+	var rotated audit.Event
+	if err == nil {
+		res, rotated, err = m.rotateSession(ctx, old, u, nil)
 	}
 	if err != nil {
-		return nil, translate("session.get", err)
+		return nil, cmp.Or(m.emitAll(ctx, changed), err)
 	}
-	return m.rotateSession(ctx, old, u, nil)
+	return m.recordRotation(ctx, res, append(changed, rotated)...)
 }
 
 // ChangeEmail changes the principal's email after a fresh authentication:

@@ -280,3 +280,70 @@ func TestJournalLockoutCostsAKnownAccountAnExtraSync(t *testing.T) {
 	known := appendsPerAttempt("known@example.com")
 	assert.Equal(t, unknown, known, "journal syncs on the caller's time per failed attempt: unknown email vs known account")
 }
+
+// refusingJournal refuses any batch holding an event of type refuse.
+type refusingJournal struct {
+	audit.Journal
+	refuse audit.Type
+}
+
+func (r *refusingJournal) Append(ctx context.Context, events []audit.Event) error {
+	for _, e := range events {
+		if e.Type == r.refuse {
+			return assert.AnError
+		}
+	}
+	return r.Journal.Append(ctx, events)
+}
+
+// TestJournalRefusedReauthenticateLeavesNoOrphanSession: Reauthenticate
+// rotated the session and journaled session.rotated, then journaled
+// reauthenticate in a second Append. When the second was refused the flow
+// answered ErrStoreUnavailable, but the successor session (freshly
+// authenticated, its token never handed out) stayed live, counted against
+// the user's session limit and listed among their devices. Now both
+// events go in one Append, and a refusal ends the successor, as Login
+// ends its session.
+func TestJournalRefusedReauthenticateLeavesNoOrphanSession(t *testing.T) {
+	stores := memory.New()
+	j := &refusingJournal{Journal: openSpool(t, filepath.Join(t.TempDir(), "audit.spool"))}
+	m := journalManager(t, stores, j, audit.NewMemorySink())
+	defer m.Close(context.Background())
+	u, err := m.Register(t.Context(), authv2.RegisterInput{Email: "r@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	res, err := m.Login(t.Context(), authv2.LoginInput{Email: "r@example.com", Password: goodPassword})
+	require.NoError(t, err)
+
+	j.refuse = audit.TypeReauthenticate
+	_, err = m.Reauthenticate(t.Context(), res.Token, goodPassword)
+	require.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+	live, err := stores.Sessions.ListByUser(t.Context(), u.ID, time.Now())
+	require.NoError(t, err)
+	for _, s := range live {
+		assert.Equal(t, res.Session.ID, s.ID, "a live session whose token no one was given: %s", s.ID)
+	}
+	_, err = m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
+	require.Error(t, err, "the caller's session was rotated away")
+
+	counted := &countingJournal{Journal: j.Journal}
+	m2 := journalManager(t, stores, counted, audit.NewMemorySink())
+	defer m2.Close(context.Background())
+	res, err = m2.Login(t.Context(), authv2.LoginInput{Email: "r@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	before := counted.appends.Load()
+	fresh, err := m2.Reauthenticate(t.Context(), res.Token, goodPassword)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), counted.appends.Load()-before, "one journal write per Reauthenticate")
+
+	m3 := journalManager(t, stores, &refusingJournal{Journal: j.Journal, refuse: audit.TypeSessionRotated}, audit.NewMemorySink())
+	defer m3.Close(context.Background())
+	res, err = m3.Login(t.Context(), authv2.LoginInput{Email: "r@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	_, err = m3.RotateSession(t.Context(), res.Token)
+	require.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+	live, err = stores.Sessions.ListByUser(t.Context(), u.ID, time.Now())
+	require.NoError(t, err)
+	for _, s := range live {
+		assert.Equal(t, fresh.Session.ID, s.ID, "a refused RotateSession leaves no successor: %s", s.ID)
+	}
+}
