@@ -3,6 +3,7 @@ package authv2_test
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -346,4 +347,96 @@ func TestJournalRefusedReauthenticateLeavesNoOrphanSession(t *testing.T) {
 	for _, s := range live {
 		assert.Equal(t, fresh.Session.ID, s.ID, "a refused RotateSession leaves no successor: %s", s.ID)
 	}
+}
+
+// gatedJournal holds every Append until its gate opens, like a slow disk.
+type gatedJournal struct {
+	audit.Journal
+	mu   sync.Mutex
+	gate chan struct{} // nil: open
+}
+
+func (g *gatedJournal) Append(ctx context.Context, events []audit.Event) error {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	return g.Journal.Append(ctx, events)
+}
+
+// TestJournalEnumerationSafeRegistrationSameWaitOnTheJournal: with
+// EnumerationSafeRegistration a taken address must answer as a new one,
+// with the same work on the caller's time. With a journal, a new address
+// waits for its user.register Append (an fsync: ~10 ms in
+// docs/BENCHMARKS.md) before answering; a taken address's event is
+// journaled in the background, after the answer. Here the journal is
+// held shut: the taken address answered at once, the new one did not.
+// Now both wait for one Append; the owner is named after the answer, in
+// a second event pointing at the attempt.
+func TestJournalEnumerationSafeRegistrationSameWaitOnTheJournal(t *testing.T) {
+	n := &existsNotifier{captureNotifier: newCaptureNotifier(), exists: make(chan string, 4)}
+	cfg := fastRetries()
+	cfg.RequireEmailVerification = true
+	cfg.EnumerationSafeRegistration = true
+	stores := memory.New()
+	j := &gatedJournal{Journal: openSpool(t, filepath.Join(t.TempDir(), "audit.spool"))}
+	sink := audit.NewMemorySink()
+	m, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(), authv2.WithLogger(discardLogger()),
+		authv2.WithUserStore(stores.Users), authv2.WithSessionStore(stores.Sessions), authv2.WithPermissionStore(stores.Permissions),
+		authv2.WithNotifier(n), authv2.WithAuditJournal(j), authv2.WithAuditSink(sink))
+	require.NoError(t, err)
+	defer m.Close(context.Background())
+	_, err = m.Register(t.Context(), authv2.RegisterInput{Email: "owner@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	require.NoError(t, m.FlushAudit(t.Context()))
+
+	answersWhileJournalHeld := func(email string) bool {
+		gate := make(chan struct{})
+		j.mu.Lock()
+		j.gate = gate
+		j.mu.Unlock()
+		done := make(chan error, 1)
+		go func() {
+			_, err := m.Register(context.Background(), authv2.RegisterInput{Email: email, Password: goodPassword})
+			done <- err
+		}()
+		var answered bool
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+			answered = true
+		case <-time.After(time.Second):
+		}
+		j.mu.Lock()
+		j.gate = nil
+		j.mu.Unlock()
+		close(gate)
+		if !answered {
+			require.NoError(t, <-done)
+		}
+		return answered
+	}
+	taken := answersWhileJournalHeld("owner@example.com")
+	fresh := answersWhileJournalHeld("new@example.com")
+	require.NoError(t, m.FlushAudit(t.Context()))
+	assert.Equal(t, taken, fresh, "a taken address answered before the journal (%v), a new one (%v): the wait tells them apart", taken, fresh)
+
+	owner, err := stores.Users.GetByEmail(t.Context(), "owner@example.com")
+	require.NoError(t, err)
+	var attempt, detail *audit.Event
+	for _, e := range sink.Events() {
+		if e.Type == audit.TypeRegister && e.Reason == audit.ReasonEmailTaken {
+			if e.Target == "" {
+				attempt = &e
+			} else {
+				detail = &e
+			}
+		}
+	}
+	require.NotNil(t, attempt, "the taken address's attempt")
+	require.NotNil(t, detail, "the owner, named after the answer")
+	assert.Equal(t, owner.ID, detail.Target)
+	assert.Equal(t, attempt.ID, detail.Attributes[audit.AttrAttempt])
 }
