@@ -465,12 +465,13 @@ func (m *Manager) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if err != nil {
 		return nil, translate("user.update", err)
 	}
+	var changed []audit.Event
 	if m.cfg.RevokeOnPasswordChange {
-		if _, err := m.endUserSessions(WithActor(ctx, p), p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonPasswordChange); err != nil {
+		if _, changed, err = m.revokeUserSessions(WithActor(ctx, p), p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonPasswordChange); err != nil {
 			return nil, err
 		}
 	}
-	return m.rotateCurrent(ctx, p, u, audit.Event{Type: audit.TypePasswordChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})
+	return m.rotateCurrent(ctx, p, u, append(changed, audit.Event{Type: audit.TypePasswordChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})...)
 }
 
 // rotateCurrent replaces the principal's session after a change the
@@ -539,22 +540,22 @@ func (m *Manager) ChangeEmail(ctx context.Context, p *Principal, email string) (
 	if err != nil {
 		return nil, translate("user.update", err)
 	}
-	if _, err := m.endUserSessions(WithActor(ctx, p), p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonEmailChange); err != nil {
+	_, changed, err := m.revokeUserSessions(WithActor(ctx, p), p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonEmailChange)
+	if err != nil {
 		return nil, err
 	}
-	if err := m.emit(ctx, audit.Event{Type: audit.TypeEmailChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID}); err != nil {
-		return nil, err
-	}
+	// Recorded with the rotation's event, in one journal write.
+	changed = append(changed, audit.Event{Type: audit.TypeEmailChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})
 	if n, ok := m.notifier.(EmailChangeNotifier); ok {
-		changed := u.Clone()
-		m.notify(ctx, func(ctx context.Context) error { return n.EmailChanged(ctx, changed, oldEmail) })
+		changedUser := u.Clone()
+		m.notify(ctx, func(ctx context.Context) error { return n.EmailChanged(ctx, changedUser, oldEmail) })
 	}
 	if verify {
 		if err := m.issueToken(ctx, user.TokenEmailVerification, u, m.cfg.VerifyTokenTTL); err != nil {
-			return nil, err
+			return nil, cmp.Or(m.emitAll(ctx, changed), err)
 		}
 	}
-	return m.rotateCurrent(ctx, p, u)
+	return m.rotateCurrent(ctx, p, u, changed...)
 }
 
 // statusState is the part of an account a status change changes, for the

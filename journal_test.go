@@ -440,3 +440,41 @@ func TestJournalEnumerationSafeRegistrationSameWaitOnTheJournal(t *testing.T) {
 	assert.Equal(t, owner.ID, detail.Target)
 	assert.Equal(t, attempt.ID, detail.Attributes[audit.AttrAttempt])
 }
+
+// TestJournalAccountChangesWriteOnce: a password or email change ends the
+// user's other sessions, records the change and rotates the current
+// session; all their events go in one journal write (one fsync per flow),
+// where they took three.
+func TestJournalAccountChangesWriteOnce(t *testing.T) {
+	stores := memory.New()
+	j := &countingJournal{Journal: openSpool(t, filepath.Join(t.TempDir(), "audit.spool"))}
+	sink := audit.NewMemorySink()
+	m := journalManager(t, stores, j, sink)
+	defer m.Close(context.Background())
+	_, err := m.Register(t.Context(), authv2.RegisterInput{Email: "w@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	_, err = m.Login(t.Context(), authv2.LoginInput{Email: "w@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	res, err := m.Login(t.Context(), authv2.LoginInput{Email: "w@example.com", Password: goodPassword})
+	require.NoError(t, err)
+
+	p, err := m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
+	require.NoError(t, err)
+	before := j.appends.Load()
+	res, err = m.ChangePassword(t.Context(), p, goodPassword, "a brand new passphrase")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), j.appends.Load()-before, "ChangePassword")
+
+	p, err = m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
+	require.NoError(t, err)
+	before = j.appends.Load()
+	_, err = m.ChangeEmail(t.Context(), p, "w2@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), j.appends.Load()-before, "ChangeEmail")
+
+	require.NoError(t, m.FlushAudit(t.Context()))
+	got := typesOf(sink.Events())
+	assert.Contains(t, got, audit.TypePasswordChange)
+	assert.Contains(t, got, audit.TypeEmailChange)
+	assert.Contains(t, got, audit.TypeSessionRevoked, "the other session's end")
+}

@@ -76,19 +76,29 @@ func (m *Manager) RevokeSessions(ctx context.Context, userID string, opts Revoke
 // naming the actor in ctx and the user in an attribute: every flow that
 // ends sessions goes through it.
 func (m *Manager) endUserSessions(ctx context.Context, userID string, f session.RevokeFilter, now time.Time, reason string) ([]string, error) {
+	ids, events, err := m.revokeUserSessions(ctx, userID, f, now, reason)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.emitAll(ctx, events); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// revokeUserSessions is endUserSessions leaving the events to its caller,
+// which records them with its own in one journal write.
+func (m *Manager) revokeUserSessions(ctx context.Context, userID string, f session.RevokeFilter, now time.Time, reason string) ([]string, []audit.Event, error) {
 	ids, err := m.sessions.RevokeUser(ctx, userID, f, now, reason)
 	if err != nil {
-		return nil, translate("session.revoke_user", err)
+		return nil, nil, translate("session.revoke_user", err)
 	}
 	events := make([]audit.Event, len(ids))
 	for i, id := range ids {
 		events[i] = withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: id,
 			TenantID: f.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: userID}})
 	}
-	if err := m.emitAll(ctx, events); err != nil {
-		return nil, err
-	}
-	return ids, nil
+	return ids, events, nil
 }
 
 // RotateSession replaces the session of tok with a new one (same user,
