@@ -1,6 +1,7 @@
 package authv2
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -377,18 +378,15 @@ func (m *Manager) Reauthenticate(ctx context.Context, tok, password string) (*Lo
 	if err := m.verifyPassword(ctx, sess.UserID, password, now); err != nil {
 		return nil, err
 	}
-	res, err := m.rotateSession(ctx, sess, nil, func(next *session.Session) error {
+	res, rotated, err := m.rotateSession(ctx, sess, nil, func(next *session.Session) error {
 		next.AuthenticatedAt = now
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := m.emit(ctx, audit.Event{Type: audit.TypeReauthenticate, Outcome: audit.Success, ActorUserID: sess.UserID,
-		ActorSessionID: res.Session.ID, TenantID: sess.TenantID, Target: sess.ID}); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return m.recordRotation(ctx, res, rotated, audit.Event{Type: audit.TypeReauthenticate, Outcome: audit.Success, ActorUserID: sess.UserID,
+		ActorSessionID: res.Session.ID, TenantID: sess.TenantID, Target: sess.ID})
 }
 
 // verifyPassword checks the current password of a session's user. A
@@ -467,28 +465,36 @@ func (m *Manager) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if err != nil {
 		return nil, translate("user.update", err)
 	}
+	var changed []audit.Event
 	if m.cfg.RevokeOnPasswordChange {
-		if _, err := m.endUserSessions(WithActor(ctx, p), p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonPasswordChange); err != nil {
+		if _, changed, err = m.revokeUserSessions(WithActor(ctx, p), p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonPasswordChange); err != nil {
 			return nil, err
 		}
 	}
-	if err := m.emit(ctx, audit.Event{Type: audit.TypePasswordChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID}); err != nil {
-		return nil, err
-	}
-	return m.rotateCurrent(ctx, p, u)
+	return m.rotateCurrent(ctx, p, u, append(changed, audit.Event{Type: audit.TypePasswordChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})...)
 }
 
 // rotateCurrent replaces the principal's session after a change the
-// session's own user made: the successor carries the user's new stamp.
-func (m *Manager) rotateCurrent(ctx context.Context, p *Principal, u *user.User) (*LoginResult, error) {
+// session's own user made (the successor carries the user's new stamp),
+// and records the change's events with the rotation's in one journal
+// write. The change is made: its events are recorded even when the
+// rotation fails.
+func (m *Manager) rotateCurrent(ctx context.Context, p *Principal, u *user.User, changed ...audit.Event) (*LoginResult, error) {
 	old, err := m.sessions.Get(ctx, p.SessionID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrSessionRevoked
+		err = ErrSessionRevoked
+	} else if err != nil {
+		err = translate("session.get", err)
+	}
+	var res *LoginResult
+	var rotated audit.Event
+	if err == nil {
+		res, rotated, err = m.rotateSession(ctx, old, u, nil)
 	}
 	if err != nil {
-		return nil, translate("session.get", err)
+		return nil, cmp.Or(m.emitAll(ctx, changed), err)
 	}
-	return m.rotateSession(ctx, old, u, nil)
+	return m.recordRotation(ctx, res, append(changed, rotated)...)
 }
 
 // ChangeEmail changes the principal's email after a fresh authentication:
@@ -534,22 +540,22 @@ func (m *Manager) ChangeEmail(ctx context.Context, p *Principal, email string) (
 	if err != nil {
 		return nil, translate("user.update", err)
 	}
-	if _, err := m.endUserSessions(WithActor(ctx, p), p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonEmailChange); err != nil {
+	_, changed, err := m.revokeUserSessions(WithActor(ctx, p), p.UserID, session.RevokeFilter{ExceptID: p.SessionID}, now, session.ReasonEmailChange)
+	if err != nil {
 		return nil, err
 	}
-	if err := m.emit(ctx, audit.Event{Type: audit.TypeEmailChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID}); err != nil {
-		return nil, err
-	}
+	// Recorded with the rotation's event, in one journal write.
+	changed = append(changed, audit.Event{Type: audit.TypeEmailChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})
 	if n, ok := m.notifier.(EmailChangeNotifier); ok {
-		changed := u.Clone()
-		m.notify(ctx, func(ctx context.Context) error { return n.EmailChanged(ctx, changed, oldEmail) })
+		changedUser := u.Clone()
+		m.notify(ctx, func(ctx context.Context) error { return n.EmailChanged(ctx, changedUser, oldEmail) })
 	}
 	if verify {
 		if err := m.issueToken(ctx, user.TokenEmailVerification, u, m.cfg.VerifyTokenTTL); err != nil {
-			return nil, err
+			return nil, cmp.Or(m.emitAll(ctx, changed), err)
 		}
 	}
-	return m.rotateCurrent(ctx, p, u)
+	return m.rotateCurrent(ctx, p, u, changed...)
 }
 
 // statusState is the part of an account a status change changes, for the

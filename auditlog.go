@@ -227,7 +227,8 @@ func (m *Manager) reviewedRoles(ctx context.Context, tenantID string) ([]*permis
 // event but an authorization decision is appended to it first, so that
 // the flow answers only once its event is durable; an event the Journal
 // refused is ErrStoreUnavailable, which a flow that changed state returns
-// instead of its success. Without one, a full queue makes the caller wait
+// instead of its success (the change stays made, and the event still goes
+// to the queue, best effort). Without one, a full queue makes the caller wait
 // (unless the configuration drops and counts), and an event lost because
 // the caller's context ended is logged, never silent.
 func (m *Manager) emit(ctx context.Context, e audit.Event) error {
@@ -257,17 +258,21 @@ func (m *Manager) emitAll(ctx context.Context, events []audit.Event) error {
 			journaled = append(journaled, *e)
 		}
 	}
+	var refused error
 	if len(journaled) > 0 {
 		// The state changed already: its record must not depend on the
 		// caller waiting for it.
 		if err := m.journal.Append(context.WithoutCancel(ctx), journaled); err != nil {
-			m.log.Error("authv2: audit events not recorded: the journal refused them", "event_type", string(events[0].Type), "events", len(journaled), "error", err)
-			return store.Unavailable("audit.journal_append", err)
+			m.log.Error("authv2: audit events not made durable: the journal refused them; queued for the sinks all the same", "event_type", string(events[0].Type), "events", len(journaled), "error", err)
+			refused = store.Unavailable("audit.journal_append", err)
 		}
 	}
+	// A refused batch still goes to the queue, best effort: the change it
+	// records is made (a flow answers ErrStoreUnavailable after it), and
+	// the sinks would rather have its event late than never.
 	for _, e := range events {
 		if err := m.audit.Emit(ctx, e); err != nil {
-			if m.journal != nil && journaledType(e.Type) {
+			if refused == nil && m.journal != nil && journaledType(e.Type) {
 				// Durable already: the next start delivers it.
 				m.log.Warn("authv2: audit event left in the journal for the next start", "event_type", string(e.Type), "event_id", e.ID, "error", err)
 				continue
@@ -275,7 +280,7 @@ func (m *Manager) emitAll(ctx context.Context, events []audit.Event) error {
 			m.log.Error("authv2: audit event not recorded", "event_type", string(e.Type), "event_id", e.ID, "error", err)
 		}
 	}
-	return nil
+	return refused
 }
 
 // journaledType reports whether events of type t go through the Journal:

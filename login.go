@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"time"
 
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/user"
@@ -51,29 +53,33 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	}
 	// A failure is recorded in a tenant only when the user is known and
 	// belongs to it (failureTenant): in.TenantID is whatever the caller typed.
-	failIn := func(ctx context.Context, userID, tenantID, reason string) {
-		m.emit(ctx, audit.Event{Type: audit.TypeLoginFailure, Outcome: audit.Failure, ActorUserID: userID,
-			TenantID: tenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason})
+	failure := func(userID, tenantID, reason string) audit.Event {
+		return audit.Event{Type: audit.TypeLoginFailure, Outcome: audit.Failure, ActorUserID: userID,
+			TenantID: tenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason}
 	}
-	fail := func(userID, tenantID, reason string) { failIn(ctx, userID, tenantID, reason) }
-	// failKnown records a known user's failure. Finding the tenant it
-	// counts in reads the permission store, which an unknown email does
-	// not: that happens off the caller's time, so that a wrong password
+	fail := func(userID, tenantID, reason string) { m.emit(ctx, failure(userID, tenantID, reason)) }
+	// failKnown records a known user's failure, with the events of what
+	// the attempt did (a lock it set) in the same journal write: a known
+	// account's attempt costs as many syncs as an unknown email's. Finding
+	// the tenant it counts in reads the permission store; without a
+	// journal that happens off the caller's time, so that a wrong password
 	// for a real account takes no longer than an unknown email.
-	failKnown := func(u *user.User, reason string) {
-		if in.TenantID == "" && u.DefaultTenantID == "" {
+	failKnown := func(u *user.User, reason string, also ...audit.Event) {
+		candidate := cmp.Or(in.TenantID, u.DefaultTenantID)
+		if m.journal != nil {
+			// The event must be durable before the answer: the tenant
+			// is read on the caller's time, always with the same reads,
+			// which an unknown email makes too (unknownTenantRead).
+			_ = m.emitAll(ctx, append([]audit.Event{failure(u.ID, m.failureTenant(ctx, u.ID, candidate), reason)}, also...))
+			return
+		}
+		_ = m.emitAll(ctx, also)
+		if candidate == "" {
 			fail(u.ID, "", reason)
 			return
 		}
-		if m.journal != nil {
-			// The event must be durable before the answer: the tenant
-			// is read on the caller's time, and an unknown email pays
-			// for the same reads (unknownTenantRead).
-			failIn(ctx, u.ID, m.failureTenant(ctx, u, in.TenantID), reason)
-			return
-		}
 		m.background(ctx, func(ctx context.Context) error {
-			failIn(ctx, u.ID, m.failureTenant(ctx, u, in.TenantID), reason)
+			m.emit(ctx, failure(u.ID, m.failureTenant(ctx, u.ID, candidate), reason))
 			return nil
 		})
 	}
@@ -127,8 +133,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		if !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
 			m.log.Error("authv2: stored password hash unusable", "user_id", u.ID, "error", err)
 		}
-		at.failed(ctx)
-		failKnown(u, audit.ReasonBadPassword)
+		failKnown(u, audit.ReasonBadPassword, at.failed()...)
 		return nil, ErrInvalidCredentials
 	}
 	// Status is checked only after the password so that a correct guess
@@ -226,18 +231,27 @@ func (m *Manager) abandonSession(ctx context.Context, sess *session.Session) {
 	m.emit(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: sess.UserID, Target: sess.ID, Reason: session.ReasonAccountChanged})
 }
 
-// failureTenant is the tenant a failed login of u is recorded in: the one
-// the caller named, else u's default, and only when u belongs to it. The
-// caller types the tenant, so recording it as given would let anyone add
-// failures to any tenant's figures (LoginCounts); a store error records
-// none rather than fail the answer.
-func (m *Manager) failureTenant(ctx context.Context, u *user.User, named string) string {
-	t := cmp.Or(named, u.DefaultTenantID)
-	if t == "" || m.checkTenantAccess(ctx, u.ID, t) != nil {
+// failureTenant is the tenant a failed login of userID is recorded in:
+// candidate (the one the caller named, else the user's default), only
+// when the user belongs to it. The caller types the tenant, so recording
+// it as given would let anyone add failures to any tenant's figures
+// (LoginCounts); a store error records none rather than fail the answer.
+// It makes the same two reads whatever the user, the candidate (none) or
+// the answer: with a journal they are on the caller's time, and an
+// unknown email makes them too (unknownTenantRead), so the number of
+// round trips does not tell an account from none.
+func (m *Manager) failureTenant(ctx context.Context, userID, candidate string) string {
+	ms, errM := m.permissions.ListMemberships(ctx, userID)
+	bs, errB := m.permissions.ListBindings(ctx, cmp.Or(candidate, noTenant), userID)
+	if candidate == "" || errM != nil || errB != nil || !hasTenantAccess(ms, bs, candidate, m.clock.Now()) {
 		return ""
 	}
-	return t
+	return candidate
 }
+
+// noTenant and noUser name no tenant and no user (IDs are never "-"):
+// failureTenant's reads for a failure that has neither.
+const noTenant, noUser = "-", "-"
 
 // unknownTenantRead spends, for an unknown email, the permission store
 // reads a known account's failure makes to find its tenant when a Journal
@@ -245,7 +259,7 @@ func (m *Manager) failureTenant(ctx context.Context, u *user.User, named string)
 // the same time. Its result is meaningless.
 func (m *Manager) unknownTenantRead(ctx context.Context, named string) {
 	if m.journal != nil {
-		_ = m.checkTenantAccess(ctx, "", cmp.Or(named, "-"))
+		_ = m.failureTenant(ctx, noUser, named)
 	}
 }
 
@@ -256,20 +270,31 @@ func (m *Manager) checkTenantAccess(ctx context.Context, userID, tenantID string
 	if err != nil {
 		return translate("membership.list", err)
 	}
-	for _, x := range ms {
-		if x.TenantID == tenantID {
-			return nil
-		}
+	if hasTenantAccess(ms, nil, tenantID, time.Time{}) {
+		return nil
 	}
 	bs, err := m.permissions.ListBindings(ctx, tenantID, userID)
 	if err != nil {
 		return translate("binding.list", err)
 	}
-	now := m.clock.Now()
-	for _, b := range bs {
-		if b.ActiveAt(now) {
-			return nil
-		}
+	if hasTenantAccess(nil, bs, tenantID, m.clock.Now()) {
+		return nil
 	}
 	return ErrNotMember
+}
+
+// hasTenantAccess reports whether one of the memberships is in tenantID,
+// or one of the bindings (read for tenantID) is active at now.
+func hasTenantAccess(ms []permission.Membership, bs []permission.Binding, tenantID string, now time.Time) bool {
+	for _, x := range ms {
+		if x.TenantID == tenantID {
+			return true
+		}
+	}
+	for _, b := range bs {
+		if b.ActiveAt(now) {
+			return true
+		}
+	}
+	return false
 }

@@ -80,12 +80,22 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User,
 		if !safe {
 			return nil, ErrUserExists
 		}
+		// The attempt is recorded on the caller's time, as a new
+		// address's user.register is (with a journal, both wait for one
+		// Append); which account owns the address takes a read a new
+		// address does not make, so it is added in the background, in a
+		// second event naming the attempt.
+		attempt := audit.Event{ID: randid.ID(), Type: audit.TypeRegister, Outcome: audit.Failure, Reason: audit.ReasonEmailTaken}
+		if err := m.emit(ctx, attempt); err != nil {
+			return nil, err
+		}
 		m.background(ctx, func(ctx context.Context) error {
 			owner, err := m.users.GetByEmail(ctx, in.Email)
 			if err != nil {
 				return translate("user.get_by_email", err)
 			}
-			m.emit(ctx, audit.Event{Type: audit.TypeRegister, Outcome: audit.Failure, Target: owner.ID, Reason: audit.ReasonEmailTaken})
+			m.emit(ctx, audit.Event{Type: audit.TypeRegister, Outcome: audit.Failure, Target: owner.ID, Reason: audit.ReasonEmailTaken,
+				Attributes: map[string]string{audit.AttrAttempt: attempt.ID}})
 			return m.notifier.(ExistingAccountNotifier).AccountExists(ctx, owner)
 		})
 		return nil, nil

@@ -76,19 +76,29 @@ func (m *Manager) RevokeSessions(ctx context.Context, userID string, opts Revoke
 // naming the actor in ctx and the user in an attribute: every flow that
 // ends sessions goes through it.
 func (m *Manager) endUserSessions(ctx context.Context, userID string, f session.RevokeFilter, now time.Time, reason string) ([]string, error) {
+	ids, events, err := m.revokeUserSessions(ctx, userID, f, now, reason)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.emitAll(ctx, events); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// revokeUserSessions is endUserSessions leaving the events to its caller,
+// which records them with its own in one journal write.
+func (m *Manager) revokeUserSessions(ctx context.Context, userID string, f session.RevokeFilter, now time.Time, reason string) ([]string, []audit.Event, error) {
 	ids, err := m.sessions.RevokeUser(ctx, userID, f, now, reason)
 	if err != nil {
-		return nil, translate("session.revoke_user", err)
+		return nil, nil, translate("session.revoke_user", err)
 	}
 	events := make([]audit.Event, len(ids))
 	for i, id := range ids {
 		events[i] = withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: id,
 			TenantID: f.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: userID}})
 	}
-	if err := m.emitAll(ctx, events); err != nil {
-		return nil, err
-	}
-	return ids, nil
+	return ids, events, nil
 }
 
 // RotateSession replaces the session of tok with a new one (same user,
@@ -121,15 +131,48 @@ func (m *Manager) rotate(ctx context.Context, tok string, change func(*session.S
 	if err != nil {
 		return nil, err
 	}
-	return m.rotateSession(ctx, old, nil, change)
+	res, rotated, err := m.rotateSession(ctx, old, nil, change)
+	if err != nil {
+		return nil, err
+	}
+	return m.recordRotation(ctx, res, rotated)
+}
+
+// recordRotation records a rotation's events (the rotation and the
+// flow's own, in one journal write) and returns res; when the journal
+// refuses them the successor, whose token its client will never get, is
+// ended and the flow fails.
+func (m *Manager) recordRotation(ctx context.Context, res *LoginResult, events ...audit.Event) (*LoginResult, error) {
+	if err := m.emitAll(ctx, events); err != nil {
+		m.abandonSession(ctx, res.Session)
+		return nil, err
+	}
+	return res, nil
 }
 
 // rotateSession replaces a live session with a successor that change may
 // adjust, swapping the two atomically in the store. With u nil the user is
 // read, and a session issued under a security stamp the user no longer
 // has is ended instead (it outlived an account change); a flow that has
-// just changed the user itself passes the saved record.
-func (m *Manager) rotateSession(ctx context.Context, old *session.Session, u *user.User, change func(*session.Session) error) (*LoginResult, error) {
+// just changed the user itself passes the saved record. It returns the
+// rotation's event unrecorded: the caller records it with its own
+// (recordRotation), so that a refusal ends the successor.
+func (m *Manager) rotateSession(ctx context.Context, old *session.Session, u *user.User, change func(*session.Session) error) (*LoginResult, audit.Event, error) {
+	res, err := m.swapSession(ctx, old, u, change)
+	if err != nil {
+		return nil, audit.Event{}, err
+	}
+	typ := audit.TypeSessionRotated
+	if res.Session.TenantID != old.TenantID {
+		typ = audit.TypeTenantSwitch
+	}
+	return res, audit.Event{Type: typ, Outcome: audit.Success, ActorUserID: old.UserID, ActorSessionID: res.Session.ID,
+		TenantID: res.Session.TenantID, Scope: res.Session.Scope, Target: old.ID,
+		Attributes: map[string]string{"from_tenant": old.TenantID}}, nil
+}
+
+// swapSession is rotateSession's store work.
+func (m *Manager) swapSession(ctx context.Context, old *session.Session, u *user.User, change func(*session.Session) error) (*LoginResult, error) {
 	now := m.clock.Now()
 	if err := m.checkLive(ctx, old, now); err != nil {
 		return nil, err
@@ -167,15 +210,6 @@ func (m *Manager) rotateSession(ctx context.Context, old *session.Session, u *us
 			return nil, ErrSessionRevoked
 		}
 		return nil, translate("session.rotate", err)
-	}
-	typ := audit.TypeSessionRotated
-	if next.TenantID != old.TenantID {
-		typ = audit.TypeTenantSwitch
-	}
-	if err := m.emit(ctx, audit.Event{Type: typ, Outcome: audit.Success, ActorUserID: old.UserID, ActorSessionID: next.ID,
-		TenantID: next.TenantID, Scope: next.Scope, Target: old.ID,
-		Attributes: map[string]string{"from_tenant": old.TenantID}}); err != nil {
-		return nil, err
 	}
 	return &LoginResult{User: u, Session: next, Token: newTok}, nil
 }

@@ -154,13 +154,14 @@ func (a *attempt) reserveAccount(ctx context.Context, u *user.User, deviceToken 
 }
 
 // failed ends an attempt whose password was wrong: the reservations stay
-// counted, and a lock this attempt set is audited.
-func (a *attempt) failed(ctx context.Context) {
+// counted, and it returns the event of a lock this attempt set, for Login
+// to record with the failure in one journal write.
+func (a *attempt) failed() []audit.Event {
 	if a.locked.IsZero() {
-		return
+		return nil
 	}
-	a.m.emit(ctx, audit.Event{Type: audit.TypeLockout, Outcome: audit.Success, ActorUserID: a.userID, Target: a.userID,
-		Attributes: map[string]string{"locked_until": a.locked.UTC().Format(time.RFC3339)}})
+	return []audit.Event{{Type: audit.TypeLockout, Outcome: audit.Success, ActorUserID: a.userID, Target: a.userID,
+		Attributes: map[string]string{"locked_until": a.locked.UTC().Format(time.RFC3339)}}}
 }
 
 // proven records a right password in x, inside the update that records

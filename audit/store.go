@@ -29,6 +29,10 @@ const (
 	// AttrUser is the user a session event concerns, when the actor
 	// (ActorUserID) may be someone else, such as an administrator.
 	AttrUser = "user"
+	// AttrAttempt is the ID of the event a later one adds details to: a
+	// registration of a taken address, whose owner is known only after
+	// the answer (user.register with Reason email_taken and a Target).
+	AttrAttempt = "attempt"
 )
 
 // Limits of queries and analytics. They keep one call's cost bounded

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,6 +37,11 @@ var (
 // return.
 var ErrInvalidPosition = errors.New("spool: invalid position")
 
+// ErrLocked reports a spool file another process holds open: two
+// instances were given the same file. The error Open returns also wraps
+// bbolt's ErrTimeout.
+var ErrLocked = errors.New("spool: file locked by another process")
+
 // Journal is an audit.Journal in one bbolt file. It is safe for
 // concurrent use; Close it when the Manager using it is closed.
 type Journal struct {
@@ -47,14 +53,23 @@ type Journal struct {
 
 var _ audit.Journal = (*Journal)(nil)
 
-// Open opens the spool file at path, creating it (mode 0600: events name
-// users and their addresses) if needed. It waits at most a second for
-// another process's lock on the file and then fails, so that two
-// instances sharing a file is an error at start, not a silent wait.
+// Open opens the spool file at path, creating it if needed, with mode
+// 0600 (an existing file's mode is set to it too): events name users and
+// their addresses. It waits at most a second for another process's lock
+// on the file and then fails with ErrLocked, so that two instances
+// sharing a file is an error at start, not a silent wait.
 func Open(path string) (*Journal, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("spool: opening %s: %w (one process per spool file): %w", path, ErrLocked, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spool: opening %s: %w", path, err)
+	}
+	// bbolt applies the mode only to a file it creates.
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("spool: restricting %s to its owner: %w", path, err)
 	}
 	j := &Journal{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {

@@ -41,7 +41,23 @@ func TestOpenRefusesASecondUser(t *testing.T) {
 	require.NoError(t, err)
 	defer j.Close()
 	_, err = spool.Open(path)
-	require.Error(t, err, "one process at a time: bbolt's file lock")
+	require.ErrorIs(t, err, spool.ErrLocked, "one process at a time: bbolt's file lock")
+	require.ErrorIs(t, err, bolt.ErrTimeout)
+}
+
+func TestOpenRestrictsAnExistingFileToItsOwner(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.spool")
+	j, err := spool.Open(path)
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+	require.NoError(t, os.Chmod(path, 0o644))
+
+	j, err = spool.Open(path)
+	require.NoError(t, err)
+	defer j.Close()
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "events name users and their addresses")
 }
 
 func TestOpenFailsOnAnUnusablePath(t *testing.T) {
