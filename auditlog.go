@@ -315,15 +315,8 @@ func (m *Manager) forgetDelivered(events []audit.Event) {
 func (m *Manager) replayJournal() {
 	defer m.done.Done()
 	defer m.inFlight.Done()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := m.stopContext()
 	defer cancel()
-	go func() {
-		select {
-		case <-m.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	after, replayed := "", 0
 	for {
 		events, next, err := m.journal.Leftover(ctx, after, m.cfg.AuditBatchSize)

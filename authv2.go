@@ -294,20 +294,27 @@ func (m *Manager) untilClose(work func(context.Context) error) bool {
 	m.done.Add(1)
 	go func() {
 		defer m.done.Done()
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := m.stopContext()
 		defer cancel()
-		go func() {
-			select {
-			case <-m.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		if err := work(ctx); err != nil {
 			m.log.Error("authv2: background work failed", "error", err)
 		}
 	}()
 	return true
+}
+
+// stopContext returns a context that Close cancels when it begins, for
+// background work with no deadline of its own. Call cancel when done.
+func (m *Manager) stopContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-m.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // FlushAudit waits until the background work started so far is done and
