@@ -170,16 +170,29 @@ func (m *Manager) notify(ctx context.Context, call func(context.Context) error) 
 // background runs work off the caller's time, tracked so Close waits,
 // with ctx's values but not its cancellation; a failure is logged.
 func (m *Manager) background(ctx context.Context, work func(context.Context) error) {
-	m.done.Add(1)
-	m.inFlight.Add(1)
-	go func() {
-		defer m.done.Done()
-		defer m.inFlight.Done()
+	run := func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if err := work(ctx); err != nil {
 			m.log.Error("authv2: background work failed", "error", err)
 		}
+	}
+	// Once Close has begun nothing would wait for a new goroutine (and
+	// its done.Add would race Close's done.Wait): the work runs on the
+	// caller's time instead, where timing no longer matters.
+	m.closeMu.Lock()
+	if m.closed {
+		m.closeMu.Unlock()
+		run()
+		return
+	}
+	m.done.Add(1)
+	m.inFlight.Add(1)
+	m.closeMu.Unlock()
+	go func() {
+		defer m.done.Done()
+		defer m.inFlight.Done()
+		run()
 	}()
 }
 

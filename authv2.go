@@ -79,8 +79,8 @@ type Manager struct {
 	unregisterOnce sync.Once
 	stop           chan struct{}
 	done           sync.WaitGroup
-	// closeMu orders untilClose's done.Add before Close's done.Wait:
-	// once closed is set, untilClose starts nothing.
+	// closeMu orders untilClose's and background's done.Add before
+	// Close's done.Wait: once closed is set, neither starts a goroutine.
 	closeMu sync.Mutex
 	closed  bool
 }

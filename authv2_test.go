@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,4 +157,51 @@ func TestManagerHashesAtProductionDefaults(t *testing.T) {
 	assert.Equal(t, user.Argon2Params{Memory: 19456, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}, p)
 	assert.Len(t, salt, 16)
 	assert.Len(t, key, 32)
+}
+
+// TestFlowsRacingCloseStartNoUntrackedWork runs flows that hand work to the
+// background while Close runs, and after it: Close must not return while
+// work it could wait for still runs (the race detector flags an Add
+// concurrent with Wait), and work handed over after Close runs before the
+// flow answers, since nothing is left to wait for it.
+func TestFlowsRacingCloseStartNoUntrackedWork(t *testing.T) {
+	n := &slowNotifier{captureNotifier: newCaptureNotifier()}
+	e := newEnv(t, authv2.WithNotifier(n))
+	m, ctx := e.m, context.Background()
+	e.register(t, "racer@example.com")
+
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 64 {
+		wg.Go(func() {
+			<-start
+			// Known and unknown addresses both reach the background.
+			email := "racer@example.com"
+			if i%2 == 1 {
+				email = "nobody@example.com"
+			}
+			err := m.RequestPasswordReset(ctx, email)
+			var throttled *authv2.ThrottledError
+			if err != nil && !errors.As(err, &throttled) {
+				t.Errorf("RequestPasswordReset: %v", err)
+			}
+		})
+	}
+	close(start)
+	require.NoError(t, m.Close(ctx))
+	wg.Wait()
+
+	e.register(t, "late@example.com")
+	require.NoError(t, m.RequestPasswordReset(ctx, "late@example.com"))
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	assert.NotEmpty(t, n.resets["late@example.com"], "a reset requested after Close was not sent before the flow answered")
+}
+
+// slowNotifier is a captureNotifier that takes a while to send.
+type slowNotifier struct{ *captureNotifier }
+
+func (s *slowNotifier) PasswordReset(ctx context.Context, u *user.User, tok string) error {
+	time.Sleep(20 * time.Millisecond)
+	return s.captureNotifier.PasswordReset(ctx, u, tok)
 }
