@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -519,6 +520,20 @@ func challengeTake(t *testing.T, newStore ChallengeStoreFactory) {
 		t.Parallel()
 		_, err := newStore(t).TakeChallenge(ctx(t), "nope", base)
 		assert.ErrorIs(t, err, store.ErrNotFound)
+	})
+	t.Run("HostileIDNotFound", func(t *testing.T) {
+		// The ID comes from the client finishing a ceremony: one no
+		// store could hold is simply not there, on every store (not a
+		// store.ErrInvalid on some).
+		t.Parallel()
+		s := newStore(t)
+		require.NoError(t, s.PutChallenge(ctx(t), newChallenge("ch1"), base))
+		for _, id := range []string{"ch1\x00", "\x00", "ch1\xff", "\xc3\x28", "ch1}", "{ch1}", strings.Repeat("c", 1<<16)} {
+			_, err := s.TakeChallenge(ctx(t), id, base)
+			assert.ErrorIs(t, err, store.ErrNotFound, "%q", id)
+		}
+		_, err := s.TakeChallenge(ctx(t), "ch1", base)
+		assert.NoError(t, err, "the real one is untouched")
 	})
 	t.Run("ConcurrentTakesOneWins", func(t *testing.T) {
 		t.Parallel()
