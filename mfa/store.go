@@ -174,7 +174,8 @@ type ChallengeStore interface {
 	// TakeChallenge returns the challenge id and deletes it in one atomic
 	// step: of concurrent takes exactly one gets it, the others (and every
 	// later take) get store.ErrNotFound, as does a challenge expired at
-	// now.
+	// now and an ID no challenge has, whatever its bytes (it comes from
+	// the client).
 	TakeChallenge(ctx context.Context, id string, now time.Time) (*Challenge, error)
 }
 

@@ -343,6 +343,11 @@ func (s *ChallengeStore) TakeChallenge(ctx context.Context, id string, now time.
 	err := s.h.retry(ctx, "mfa.take_challenge", func() error {
 		return s.h.db.QueryRowContext(ctx, s.take, id).Scan(&c.UserID, &c.Kind, &c.Data, &c.ExpiresAt)
 	})
+	if errors.Is(err, store.ErrInvalid) {
+		// The client sent an ID text cannot hold (a NUL byte, invalid
+		// UTF-8): no challenge has it.
+		return nil, store.ErrNotFound
+	}
 	if err != nil {
 		return nil, err
 	}
