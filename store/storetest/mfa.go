@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -485,6 +486,26 @@ func challengePut(t *testing.T, newStore ChallengeStoreFactory) {
 		assert.Equal(t, in.Kind, got.Kind)
 		assert.Equal(t, in.Data, got.Data)
 		assertTimeEqual(t, in.ExpiresAt, got.ExpiresAt)
+	})
+	t.Run("BytesRoundTripOrInvalid", func(t *testing.T) {
+		// A store keeps the user and kind byte for byte or refuses them
+		// (store.ErrInvalid): never hands back other bytes, which would
+		// name another user.
+		t.Parallel()
+		s := newStore(t)
+		for i, v := range []string{"u\xff1", "u\xfe1", "\xc3\x28", "u\x001", "u\u00001", "u\ufffd1"} {
+			in := newChallenge(fmt.Sprint("ch", i))
+			in.UserID, in.Kind = v, "k"+v
+			err := s.PutChallenge(ctx(t), in, base)
+			if errors.Is(err, store.ErrInvalid) {
+				continue
+			}
+			require.NoError(t, err, "%q", v)
+			got, err := s.TakeChallenge(ctx(t), in.ID, base)
+			require.NoError(t, err, "%q", v)
+			assert.Equal(t, in.UserID, got.UserID)
+			assert.Equal(t, in.Kind, got.Kind)
+		}
 	})
 	t.Run("LiveDuplicateConflicts", func(t *testing.T) {
 		t.Parallel()
