@@ -29,10 +29,12 @@ func NewChallengeStore(client rueidis.Client, opts ...Option) *ChallengeStore {
 
 func (s *ChallengeStore) key(id string) string { return s.cfg.prefix + "mfa:ch:{" + id + "}" }
 
-// storedChallenge is the JSON a challenge is kept as.
+// storedChallenge is the JSON a challenge is kept as. The user and kind
+// are bytes (base64 in JSON): a JSON string would turn invalid UTF-8 into
+// U+FFFD, so that "u\xff" came back as another user's "u\uFFFD".
 type storedChallenge struct {
-	UserID    string `json:"u"`
-	Kind      string `json:"k"`
+	UserID    []byte `json:"u"`
+	Kind      []byte `json:"k"`
 	Data      []byte `json:"d"`
 	ExpiresAt int64  `json:"e"` // Unix microseconds
 }
@@ -40,7 +42,7 @@ type storedChallenge struct {
 // PutChallenge implements mfa.ChallengeStore.
 func (s *ChallengeStore) PutChallenge(ctx context.Context, c *mfa.Challenge, _ time.Time) error {
 	// A struct of strings and bytes always marshals.
-	v, _ := json.Marshal(storedChallenge{UserID: c.UserID, Kind: c.Kind, Data: c.Data, ExpiresAt: c.ExpiresAt.UnixMicro()})
+	v, _ := json.Marshal(storedChallenge{UserID: []byte(c.UserID), Kind: []byte(c.Kind), Data: c.Data, ExpiresAt: c.ExpiresAt.UnixMicro()})
 	cmd := s.c.B().Set().Key(s.key(c.ID)).Value(string(v)).Nx().Pxat(expiry(c.ExpiresAt)).Build()
 	err := s.c.Do(ctx, cmd).Error()
 	if rueidis.IsRedisNil(err) {
@@ -59,7 +61,7 @@ func (s *ChallengeStore) TakeChallenge(ctx context.Context, id string, now time.
 	if err := json.Unmarshal([]byte(v), &sc); err != nil {
 		return nil, store.Unavailable("mfa.take_challenge", err) // not ours: fail closed
 	}
-	c := &mfa.Challenge{ID: id, UserID: sc.UserID, Kind: sc.Kind, Data: sc.Data, ExpiresAt: time.UnixMicro(sc.ExpiresAt).UTC()}
+	c := &mfa.Challenge{ID: id, UserID: string(sc.UserID), Kind: string(sc.Kind), Data: sc.Data, ExpiresAt: time.UnixMicro(sc.ExpiresAt).UTC()}
 	if !c.ExpiresAt.After(now) {
 		return nil, store.ErrNotFound // Redis's clock has not expired it yet; the caller's has
 	}
