@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/authv2/authv2/internal/mfatest"
 	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/store/postgres"
@@ -76,4 +77,15 @@ func unreachableStores(t *testing.T) *postgres.Stores {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	return pgtest.NewSchemaless(t, db)
+}
+
+// Two instances, each with a pool of its own, attack one TOTP code and
+// its neighbours, one recovery code and one challenge.
+func TestMFAReplayAcrossInstancesOnPostgres(t *testing.T) {
+	env := pgtest.New(t)
+	other, err := postgres.New(pgtest.Open(t), postgres.WithSchema(env.Schema))
+	require.NoError(t, err)
+	mfatest.TOTPReplayAcrossInstances(t, 300, env.Stores.ReplayGuard, other.ReplayGuard)
+	mfatest.RecoveryCodeRaceAcrossInstances(t, 300, env.Stores.MFA, other.MFA)
+	mfatest.ChallengeRaceAcrossInstances(t, 300, env.Stores.Challenges, other.Challenges)
 }
