@@ -238,6 +238,18 @@ func mfaReplaceRecoveryCodes(t *testing.T, newStore MFAStoreFactory) {
 			assert.True(t, c.UsedAt.IsZero())
 		}
 	})
+	t.Run("DuplicateHashesConflict", func(t *testing.T) {
+		// A set with one hash twice would let that code be used twice.
+		t.Parallel()
+		s := newStore(t)
+		require.NoError(t, s.ReplaceRecoveryCodes(ctx(t), "u1", hashes("a", 2), base))
+		dup := append(hashes("b", 2), hashes("b", 2)[0])
+		assert.ErrorIs(t, s.ReplaceRecoveryCodes(ctx(t), "u1", dup, base), store.ErrConflict)
+		got, err := s.ListRecoveryCodes(ctx(t), "u1")
+		require.NoError(t, err)
+		require.Len(t, got, 2, "the old set stays")
+		assert.True(t, bytes.HasPrefix(got[0].Hash, []byte("a-")))
+	})
 	t.Run("UsersAreIndependent", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
