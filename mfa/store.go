@@ -113,8 +113,8 @@ type Store interface {
 	DeleteTOTP(ctx context.Context, userID string) error
 
 	// ReplaceRecoveryCodes stores hashes as the user's recovery codes,
-	// voiding every code stored before, in one atomic step. Hashes are
-	// distinct.
+	// voiding every code stored before, in one atomic step;
+	// store.ErrConflict, and nothing changes, when a hash is there twice.
 	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, at time.Time) error
 	// UseRecoveryCode marks the user's unused code of that hash used at
 	// at, atomically: of concurrent uses of one code exactly one succeeds,
