@@ -26,8 +26,9 @@ type RecoveryCode struct {
 }
 
 // WebAuthnFlags are the authenticator data flags kept with a credential.
-// UserVerified is latched: true once any ceremony of the credential
-// verified the user.
+// UserVerified is the credential's uvInitialized (WebAuthn §6.1): whether
+// its registration verified the user; a login does not change it (the
+// login's Proof says whether that login did).
 type WebAuthnFlags struct {
 	UserPresent    bool
 	UserVerified   bool

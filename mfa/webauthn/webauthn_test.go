@@ -390,3 +390,18 @@ func TestWebAuthnSignCountErrorReportsTheStoredCount(t *testing.T) {
 	assert.Equal(t, uint32(12), sce.Stored)
 	assert.Equal(t, uint32(10), sce.Got)
 }
+
+// The stored UV flag is the credential's uvInitialized (WebAuthn §6.1):
+// set at registration, and not changed by a login, which proves user
+// verification in its own Proof.
+func TestWebAuthnStoredUserVerifiedIsTheRegistrations(t *testing.T) {
+	c := newCeremony(t, virtualwebauthn.AuthenticatorOptions{UserNotVerified: true})
+	wc := c.mustRegister()
+	require.False(t, wc.Flags.UserVerified)
+	c.auth.Options.UserNotVerified = false
+	c.cred.Counter = 1
+	l, _, err := c.login(rp)
+	require.NoError(t, err)
+	assert.True(t, l.Proof.UserVerified, "this login verified the user")
+	assert.False(t, l.Credential.Flags.UserVerified, "the record keeps its registration's flag")
+}
