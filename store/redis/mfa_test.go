@@ -61,3 +61,22 @@ func TestMFAReplayAcrossInstancesOnRedis(t *testing.T) {
 		})
 	}
 }
+
+// A guard record lives until its expiresAt as of the caller's clock, as
+// on the other stores: an application clock an hour behind the Redis
+// server's (or a test's fake clock) must not make Redis forget the step
+// at once, which would accept the same TOTP code again.
+func TestReplayGuardExpiryFollowsTheCallersClock(t *testing.T) {
+	c := redistest.Client(t, []string{redistest.Addr(t)}, false)
+	prefix := redistest.Prefix(t)
+	redistest.Clean(t, c, prefix)
+	g := redis.NewReplayGuard(c, redis.WithKeyPrefix(prefix))
+	for _, skew := range []time.Duration{-time.Hour, time.Hour} {
+		now := time.Now().Add(skew)
+		key := "totp:" + skew.String()
+		require.NoError(t, g.Advance(t.Context(), key, 100, now.Add(90*time.Second), now))
+		time.Sleep(50 * time.Millisecond)
+		assert.ErrorIs(t, g.Advance(t.Context(), key, 100, now.Add(90*time.Second), now.Add(time.Second)), store.ErrConflict,
+			"clock off by %s", skew)
+	}
+}
