@@ -13,8 +13,8 @@ import (
 )
 
 // ChallengeStore is an mfa.ChallengeStore on Redis: one string key per
-// challenge, set with NX and a PXAT expiry, taken with GETDEL (atomic on
-// a single node and on a cluster: one key, one slot).
+// challenge, set with NX and a PX expiry, taken with GETDEL (atomic on a
+// single node and on a cluster: one key, one slot).
 type ChallengeStore struct {
 	c   rueidis.Client
 	cfg config
@@ -40,10 +40,10 @@ type storedChallenge struct {
 }
 
 // PutChallenge implements mfa.ChallengeStore.
-func (s *ChallengeStore) PutChallenge(ctx context.Context, c *mfa.Challenge, _ time.Time) error {
+func (s *ChallengeStore) PutChallenge(ctx context.Context, c *mfa.Challenge, now time.Time) error {
 	// A struct of strings and bytes always marshals.
 	v, _ := json.Marshal(storedChallenge{UserID: []byte(c.UserID), Kind: []byte(c.Kind), Data: c.Data, ExpiresAt: c.ExpiresAt.UnixMicro()})
-	cmd := s.c.B().Set().Key(s.key(c.ID)).Value(string(v)).Nx().Pxat(expiry(c.ExpiresAt)).Build()
+	cmd := s.c.B().Set().Key(s.key(c.ID)).Value(string(v)).Nx().Px(ttl(c.ExpiresAt, now)).Build()
 	err := s.c.Do(ctx, cmd).Error()
 	if rueidis.IsRedisNil(err) {
 		return store.ErrConflict // NX: a live key holds the ID
@@ -85,8 +85,8 @@ func NewReplayGuard(client rueidis.Client, opts ...Option) *ReplayGuard {
 func (g *ReplayGuard) key(k string) string { return g.cfg.prefix + "mfa:rg:{" + k + "}" }
 
 // advanceScript: KEYS guard; ARGV counter, expiresAt (µs), now (µs),
-// pxat. The record's own expiry is compared with the caller's now, as the
-// other stores do; the TTL only collects it. Counters compare as Lua
+// TTL (ms). The record's own expiry is compared with the caller's now, as
+// the other stores do; the TTL only collects it. Counters compare as Lua
 // numbers (doubles): exact below 2^53, far above any TOTP step.
 var advanceScript = rueidis.NewLuaScript(`
 local cur = redis.call('HMGET', KEYS[1], 'c', 'e')
@@ -94,14 +94,14 @@ if cur[1] and tonumber(cur[2]) > tonumber(ARGV[3]) and tonumber(cur[1]) >= tonum
 	return 0
 end
 redis.call('HSET', KEYS[1], 'c', ARGV[1], 'e', ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `)
 
 // Advance implements mfa.ReplayGuard in one script: atomic.
 func (g *ReplayGuard) Advance(ctx context.Context, key string, counter int64, expiresAt, now time.Time) error {
 	ok, err := advanceScript.Exec(ctx, g.c, []string{g.key(key)},
-		[]string{strconv.FormatInt(counter, 10), micros(expiresAt), micros(now), pexpireAt(expiresAt)}).AsInt64()
+		[]string{strconv.FormatInt(counter, 10), micros(expiresAt), micros(now), strconv.FormatInt(ttl(expiresAt, now).Milliseconds(), 10)}).AsInt64()
 	if err != nil {
 		return translate("mfa.replay_advance", err)
 	}
@@ -111,8 +111,12 @@ func (g *ReplayGuard) Advance(ctx context.Context, key string, counter int64, ex
 	return nil
 }
 
-// expiry is the deadline SET is given: never in the past, which SET
-// would refuse.
-func expiry(t time.Time) time.Time {
-	return time.UnixMilli(max(t.UnixMilli(), time.Now().UnixMilli()+1))
+// ttl is the time to live, in whole milliseconds (at least 1, which SET
+// and PEXPIRE accept), of a key that expires at expiresAt as of the
+// caller's now. Relative, not a PXAT deadline: Redis then forgets the key when the
+// caller's clock reaches expiresAt, not when the server's does, which
+// could be at once (a guard forgetting an accepted TOTP step) when the
+// application's clock is behind the server's.
+func ttl(expiresAt, now time.Time) time.Duration {
+	return max(expiresAt.Sub(now)+time.Millisecond-1, time.Millisecond).Truncate(time.Millisecond)
 }
