@@ -94,9 +94,10 @@ func (ps Proofs) Since(t time.Time) Proofs {
 // Satisfies reports whether the proofs reach level and, when maxAge is
 // positive, whether it was proven again within maxAge before now: for
 // AAL2, a second factor (TOTP, recovery code or WebAuthn) proven that
-// recently; for AAL1, any factor. This is the step-up test ("AAL2 within
-// 10 minutes"): the app prompts for the second factor, not the password
-// as well, since the session itself stands for the first.
+// recently; for AAL1, any factor (a factor Level does not know counts
+// for neither). This is the step-up test ("AAL2 within 10 minutes"):
+// the app prompts for the second factor, not the password as well, since
+// the session itself stands for the first.
 func (ps Proofs) Satisfies(level AAL, maxAge time.Duration, now time.Time) bool {
 	if ps.Level() < level {
 		return false
@@ -105,7 +106,12 @@ func (ps Proofs) Satisfies(level AAL, maxAge time.Duration, now time.Time) bool 
 		return true
 	}
 	for _, p := range ps.Since(now.Add(-maxAge)) {
-		if level == AAL1 || p.Factor != FactorPassword {
+		switch p.Factor {
+		case FactorPassword:
+			if level == AAL1 {
+				return true
+			}
+		case FactorTOTP, FactorRecoveryCode, FactorWebAuthn:
 			return true
 		}
 	}

@@ -61,3 +61,20 @@ func TestProofsSatisfiesFreshness(t *testing.T) {
 	onlyTOTP := mfa.Proofs{{Factor: mfa.FactorTOTP, At: now}}
 	assert.False(t, onlyTOTP.Satisfies(mfa.AAL2, 10*time.Minute, now), "a session below AAL2 never satisfies it")
 }
+
+// Only a factor Level counts can make a level fresh: a proof of a factor
+// this package does not know (a session written by a newer version, a
+// typo in the Manager) neither raises the level nor stands in for a
+// second factor proven again.
+func TestProofsSatisfiesIgnoresUnknownFactors(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	ps := mfa.Proofs{
+		{Factor: mfa.FactorPassword, At: now.Add(-time.Hour)},
+		{Factor: mfa.FactorTOTP, At: now.Add(-time.Hour)},
+	}
+	for _, f := range []mfa.Factor{"", "sms", "TOTP"} {
+		fresh := append(ps, mfa.Proof{Factor: f, At: now.Add(-time.Minute)})
+		assert.False(t, fresh.Satisfies(mfa.AAL2, 10*time.Minute, now), "%q is no second factor", f)
+		assert.False(t, fresh.Satisfies(mfa.AAL1, 10*time.Minute, now), "%q is no factor", f)
+	}
+}

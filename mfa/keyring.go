@@ -50,8 +50,10 @@ type Sealed struct {
 
 // KeyRing encrypts secrets at rest with AES-256-GCM under the current key
 // and decrypts them under any key it holds, so keys can rotate: add the
-// new key and make it current, re-seal what the old one sealed
-// (Store.ListTOTPNotSealedWith, KeyRing.Reseal), then retire the old key.
+// new key to every instance's ring, then make it current, re-seal what
+// the old one sealed (Store.ListTOTPNotSealedWith, KeyRing.Reseal), then
+// retire the old key. (An instance made current with a key the others
+// lack seals secrets they cannot open: ErrUnknownKey there.)
 // The keys come from the application (a secrets manager, environment):
 // the stores never see them. Safe for concurrent use.
 type KeyRing struct {

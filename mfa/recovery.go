@@ -1,12 +1,14 @@
 package mfa
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 	"time"
 
@@ -37,8 +39,10 @@ const recoveryCodeLen = recoveryCodeBytes * 8 / 5
 // code with an indexed, atomic update. The user ID in the message keeps a
 // hash from matching in another user's set.
 type RecoveryCodes struct {
-	key   []byte
-	store Store
+	// newMAC keys HMAC-SHA-256. A closure, not the key's bytes, so that
+	// printing the value (slog.Any, %+v) cannot show the key.
+	newMAC func() hash.Hash
+	store  Store
 }
 
 // NewRecoveryCodes returns RecoveryCodes hashing with key (at least 32
@@ -51,7 +55,8 @@ func NewRecoveryCodes(key []byte, s Store) (*RecoveryCodes, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%w: recovery codes need a store", ErrInvalidConfig)
 	}
-	return &RecoveryCodes{key: append([]byte(nil), key...), store: s}, nil
+	key = bytes.Clone(key)
+	return &RecoveryCodes{newMAC: func() hash.Hash { return hmac.New(sha256.New, key) }, store: s}, nil
 }
 
 // crockford is Crockford's base32 alphabet: no I, L, O or U to misread.
@@ -143,7 +148,7 @@ func normalizeRecoveryCode(code string) (string, bool) {
 }
 
 func (r *RecoveryCodes) hash(userID, raw string) []byte {
-	m := hmac.New(sha256.New, r.key)
+	m := r.newMAC()
 	m.Write(AssociatedData("recovery", userID, raw))
 	return m.Sum(nil)
 }

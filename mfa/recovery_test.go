@@ -2,6 +2,7 @@ package mfa_test
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -104,4 +105,24 @@ func TestRecoveryCodesKeyChecks(t *testing.T) {
 	assert.ErrorIs(t, err, mfa.ErrKeySize)
 	_, err = mfa.NewRecoveryCodes(make([]byte, 32), nil)
 	assert.ErrorIs(t, err, mfa.ErrInvalidConfig)
+}
+
+// The hashing key must not reach a log line through a debug print of the
+// value (slog.Any, %+v of a struct holding it), as the KeyRing's keys
+// do not.
+func TestRecoveryCodesPrintNoKey(t *testing.T) {
+	key := []byte("0123456789abcdefghijklmnopqrstuv")
+	r, err := mfa.NewRecoveryCodes(key, memory.NewMFAStore())
+	require.NoError(t, err)
+	ring := mfatest.Ring(t, "k1")
+	for _, f := range []string{"%v", "%+v", "%#v", "%s", "%x"} {
+		for _, v := range []any{r, *r, ring, *ring} {
+			out := fmt.Sprintf(f, v)
+			assert.NotContains(t, out, fmt.Sprintf(f, key), f)
+			assert.NotContains(t, out, fmt.Sprint(key[:8])[1:20], f)
+			assert.NotContains(t, out, "0x30, 0x31, 0x32", f)
+			assert.NotContains(t, out, "3031323334", f)
+			assert.NotContains(t, out, "0123456789", f)
+		}
+	}
 }

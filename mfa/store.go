@@ -26,8 +26,9 @@ type RecoveryCode struct {
 }
 
 // WebAuthnFlags are the authenticator data flags kept with a credential.
-// UserVerified is latched: true once any ceremony of the credential
-// verified the user.
+// UserVerified is the credential's uvInitialized (WebAuthn §6.1): whether
+// its registration verified the user; a login does not change it (the
+// login's Proof says whether that login did).
 type WebAuthnFlags struct {
 	UserPresent    bool
 	UserVerified   bool
@@ -113,8 +114,8 @@ type Store interface {
 	DeleteTOTP(ctx context.Context, userID string) error
 
 	// ReplaceRecoveryCodes stores hashes as the user's recovery codes,
-	// voiding every code stored before, in one atomic step. Hashes are
-	// distinct.
+	// voiding every code stored before, in one atomic step;
+	// store.ErrConflict, and nothing changes, when a hash is there twice.
 	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, at time.Time) error
 	// UseRecoveryCode marks the user's unused code of that hash used at
 	// at, atomically: of concurrent uses of one code exactly one succeeds,
@@ -174,7 +175,8 @@ type ChallengeStore interface {
 	// TakeChallenge returns the challenge id and deletes it in one atomic
 	// step: of concurrent takes exactly one gets it, the others (and every
 	// later take) get store.ErrNotFound, as does a challenge expired at
-	// now.
+	// now and an ID no challenge has, whatever its bytes (it comes from
+	// the client).
 	TakeChallenge(ctx context.Context, id string, now time.Time) (*Challenge, error)
 }
 

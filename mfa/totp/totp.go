@@ -285,20 +285,31 @@ func (h *hotp) value(counter uint64) uint32 {
 	return (binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff) % h.mod
 }
 
-// Reseal re-encrypts up to limit stored TOTP secrets not sealed under the
-// ring's current key and returns how many it rewrote; call it until it
-// returns 0 after a key rotation, then retire the old key. A credential
-// re-enrolled meanwhile is skipped (its new secret is already current).
+// Reseal re-encrypts up to limit (at least 1) stored TOTP secrets not
+// sealed under the ring's current key and returns how many it rewrote;
+// call it until it returns 0 and no error after a key rotation, then
+// retire the old key. A credential re-enrolled meanwhile is skipped (its
+// new secret is already current). A secret that does not open
+// (mfa.ErrTampered, mfa.ErrUnknownKey) does not stop the others: the
+// error names each such credential and user, for the operator to delete
+// (the user enrolls again) or to restore the key of.
 func (t *Factor) Reseal(ctx context.Context, limit int) (int, error) {
+	if limit < 1 {
+		// A store lists nothing for it, and 0 means "done": the old key
+		// would be retired with secrets still sealed under it.
+		return 0, fmt.Errorf("%w: Reseal needs a limit of at least 1", mfa.ErrInvalidConfig)
+	}
 	cs, err := t.store.ListTOTPNotSealedWith(ctx, t.ring.CurrentKeyID(), limit)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
+	var unopened []error
 	for _, c := range cs {
 		s, changed, err := t.ring.Reseal(c.Secret, mfa.AssociatedData(purpose, c.UserID, c.ID))
 		if err != nil {
-			return n, err
+			unopened = append(unopened, fmt.Errorf("authv2/mfa/totp: credential %q of user %q: %w", c.ID, c.UserID, err))
+			continue
 		}
 		if !changed {
 			continue
@@ -311,5 +322,5 @@ func (t *Factor) Reseal(ctx context.Context, limit int) (int, error) {
 			n++
 		}
 	}
-	return n, nil
+	return n, errors.Join(unopened...)
 }

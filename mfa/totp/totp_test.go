@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base32"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,4 +240,55 @@ func TestTOTPConfigValidation(t *testing.T) {
 	}
 	_, err := totp.New(totp.Config{Issuer: "x"}, nil, s.creds, s.guard)
 	assert.ErrorIs(t, err, mfa.ErrInvalidConfig)
+}
+
+// A limit of zero or less would list nothing and report 0, which the
+// rotation procedure reads as "done, retire the old key": every secret
+// still sealed under it would then never open again.
+func TestTOTPResealRefusesANonPositiveLimit(t *testing.T) {
+	_, s, _ := enrolled(t)
+	rotated := newTOTP(t, s, mfatest.Ring(t, "k2", "k1"))
+	for _, limit := range []int{0, -1} {
+		n, err := rotated.Reseal(t.Context(), limit)
+		assert.ErrorIs(t, err, mfa.ErrInvalidConfig, "limit %d", limit)
+		assert.Zero(t, n)
+	}
+	c, err := s.creds.GetTOTP(t.Context(), "u1")
+	require.NoError(t, err)
+	assert.Equal(t, "k1", c.Secret.KeyID, "still to re-seal")
+}
+
+// sortedStore lists credentials to re-seal by user ID, as the
+// PostgreSQL store does, so a test can put a given row first.
+type sortedStore struct{ *memory.MFAStore }
+
+func (s sortedStore) ListTOTPNotSealedWith(ctx context.Context, keyID string, limit int) ([]*mfa.TOTPCredential, error) {
+	all, err := s.MFAStore.ListTOTPNotSealedWith(ctx, keyID, 1<<20)
+	slices.SortFunc(all, func(a, b *mfa.TOTPCredential) int { return strings.Compare(a.UserID, b.UserID) })
+	return all[:min(limit, len(all))], err
+}
+
+// One secret that no longer opens (its ciphertext damaged, or its key
+// retired too early) must not stop the rotation of every other one, and
+// the error must say which credential it is, since the operator has to
+// delete or restore it.
+func TestTOTPResealGoesPastASecretThatDoesNotOpen(t *testing.T) {
+	s := stores{memory.NewMFAStore(), memory.NewReplayGuard()}
+	old := mfatest.Ring(t, "k1")
+	ctx := t.Context()
+	bad := sealed(old, "a-user", "a-cred", "JBSWY3DPEHPK3PXP")
+	bad.Secret.Ciphertext[len(bad.Secret.Ciphertext)-1] ^= 1
+	require.NoError(t, s.creds.CreateTOTP(ctx, bad))
+	require.NoError(t, s.creds.CreateTOTP(ctx, sealed(old, "b-user", "b-cred", "JBSWY3DPEHPK3PXP")))
+	tp, err := totp.New(totp.Config{Issuer: "Example"}, mfatest.Ring(t, "k2", "k1"), sortedStore{s.creds}, s.guard)
+	require.NoError(t, err)
+
+	n, err := tp.Reseal(ctx, 10)
+	assert.Equal(t, 1, n, "the good secret is re-sealed")
+	require.ErrorIs(t, err, mfa.ErrTampered)
+	assert.Contains(t, err.Error(), `"a-cred"`)
+	assert.Contains(t, err.Error(), `"a-user"`)
+	good, err := s.creds.GetTOTP(ctx, "b-user")
+	require.NoError(t, err)
+	assert.Equal(t, "k2", good.Secret.KeyID)
 }

@@ -338,7 +338,14 @@ func (w *RelyingParty) record(ctx context.Context, userID string, owned []wa.Cre
 	flags := flagsOf(lc.Flags.ProtocolValue())
 	switch err := w.store.RecordWebAuthnUse(ctx, userID, lc.ID, got, flags, now); {
 	case errors.Is(err, store.ErrConflict):
-		return nil, &SignCountError{CredentialID: lc.ID, Stored: lc.Authenticator.SignCount, Got: got}
+		// Another instance stored a count at least as high since this
+		// one loaded the credential (lc's count is already got): report
+		// that one, if it can be read.
+		stored := got
+		if c, err := w.store.GetWebAuthn(ctx, lc.ID); err == nil {
+			stored = c.SignCount
+		}
+		return nil, &SignCountError{CredentialID: lc.ID, Stored: stored, Got: got}
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrUnknownCredential // deleted meanwhile
 	case err != nil:

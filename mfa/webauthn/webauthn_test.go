@@ -1,12 +1,14 @@
 package webauthn_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -330,4 +332,76 @@ func TestWebAuthnConfigValidation(t *testing.T) {
 		_, err := webauthn.New(cfg, s, memory.NewChallengeStore())
 		assert.ErrorIs(t, err, mfa.ErrInvalidConfig, name)
 	}
+}
+
+// Bob, who has a key of his own, finishes his second-factor login with
+// an assertion of Alice's key: the credential is not his.
+func TestWebAuthnLoginWithAnotherUsersCredential(t *testing.T) {
+	c := newCeremony(t, virtualwebauthn.AuthenticatorOptions{})
+	c.mustRegister()
+	bob := webauthn.User{ID: "user-bob-0002", Name: "bob@example.com", DisplayName: "Bob"}
+	bobKey := newCredential(t)
+	require.NoError(t, c.s.CreateWebAuthn(t.Context(), &mfa.WebAuthnCredential{ID: bobKey.ID, UserID: bob.ID, PublicKey: []byte{1}}))
+	assertion, id, err := c.w.BeginLogin(t.Context(), bob, time.Now())
+	require.NoError(t, err)
+	js, err := json.Marshal(assertion)
+	require.NoError(t, err)
+	opts, err := virtualwebauthn.ParseAssertionOptions(string(js))
+	require.NoError(t, err)
+	c.cred.Counter = 1
+	_, err = c.w.FinishLogin(t.Context(), bob, id, c.assert(rp, opts), time.Now())
+	assert.ErrorIs(t, err, webauthn.ErrUnknownCredential)
+	stored, err := c.s.GetWebAuthn(t.Context(), c.cred.ID)
+	require.NoError(t, err)
+	assert.Zero(t, stored.SignCount, "Alice's key is untouched")
+}
+
+// racingStore is a credential store where another instance records an
+// assertion of the credential right after this one listed it.
+type racingStore struct {
+	*memory.MFAStore
+	once  sync.Once
+	count uint32
+}
+
+func (s *racingStore) ListWebAuthn(ctx context.Context, userID string) ([]*mfa.WebAuthnCredential, error) {
+	cs, err := s.MFAStore.ListWebAuthn(ctx, userID)
+	if len(cs) > 0 && s.count > 0 {
+		s.once.Do(func() { _ = s.MFAStore.RecordWebAuthnUse(ctx, userID, cs[0].ID, s.count, cs[0].Flags, time.Now()) })
+	}
+	return cs, err
+}
+
+// When the store's compare-and-set refuses the count because another
+// instance recorded a higher one meanwhile, the error reports the count
+// that is stored, for the audit trail, not the one just refused.
+func TestWebAuthnSignCountErrorReportsTheStoredCount(t *testing.T) {
+	c := newCeremony(t, virtualwebauthn.AuthenticatorOptions{})
+	c.mustRegister()
+	rs := &racingStore{MFAStore: c.s}
+	w, err := webauthn.New(webauthn.Config{RPID: "example.com", RPDisplayName: "Example", RPOrigins: []string{rp.Origin}}, rs, memory.NewChallengeStore())
+	require.NoError(t, err)
+	c.w = w
+	id, opts := c.beginLogin(false)
+	rs.count, c.cred.Counter = 12, 10
+	_, err = c.w.FinishLogin(t.Context(), alice, id, c.assert(rp, opts), time.Now())
+	var sce *webauthn.SignCountError
+	require.ErrorAs(t, err, &sce)
+	assert.Equal(t, uint32(12), sce.Stored)
+	assert.Equal(t, uint32(10), sce.Got)
+}
+
+// The stored UV flag is the credential's uvInitialized (WebAuthn §6.1):
+// set at registration, and not changed by a login, which proves user
+// verification in its own Proof.
+func TestWebAuthnStoredUserVerifiedIsTheRegistrations(t *testing.T) {
+	c := newCeremony(t, virtualwebauthn.AuthenticatorOptions{UserNotVerified: true})
+	wc := c.mustRegister()
+	require.False(t, wc.Flags.UserVerified)
+	c.auth.Options.UserNotVerified = false
+	c.cred.Counter = 1
+	l, _, err := c.login(rp)
+	require.NoError(t, err)
+	assert.True(t, l.Proof.UserVerified, "this login verified the user")
+	assert.False(t, l.Credential.Flags.UserVerified, "the record keeps its registration's flag")
 }

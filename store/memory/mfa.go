@@ -147,7 +147,12 @@ func (s *MFAStore) ReplaceRecoveryCodes(ctx context.Context, userID string, hash
 		return err
 	}
 	codes := make([]mfa.RecoveryCode, len(hashes))
+	seen := make(map[string]bool, len(hashes))
 	for i, h := range hashes {
+		if seen[string(h)] {
+			return store.ErrConflict // as PostgreSQL's primary key does
+		}
+		seen[string(h)] = true
 		codes[i] = mfa.RecoveryCode{Hash: bytes.Clone(h)}
 	}
 	s.mu.Lock()

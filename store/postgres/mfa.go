@@ -27,6 +27,7 @@ var _ mfa.Store = (*MFAStore)(nil)
 
 type mfaQueries struct {
 	createTOTP, getTOTP, confirmTOTP, updateTOTPSecret, listTOTPNotSealedWith, deleteTOTP string
+	totpExists, webauthnExists                                                            string
 	lockUser, deleteCodes, insertCodes, useCode, listCodes                                string
 	createWebAuthn, getWebAuthn, listWebAuthn, renameWebAuthn, recordUse, deleteWA        string
 }
@@ -40,10 +41,14 @@ const (
 func newMFAStore(h *handle) *MFAStore {
 	// A write that matched nothing says why with a second EXISTS, in the
 	// same statement: the credential is missing (not found) or it failed
-	// the condition (conflict).
-	casExists := func(update, table, where string) string {
-		return h.q(`WITH u AS (` + update + ` RETURNING 1)
-			SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM {s}.` + table + ` WHERE ` + where + `)`)
+	// the condition (conflict). Both credential tables key the condition
+	// on (user_id, id) = ($1, $2).
+	const where = "user_id = $1 AND id = $2"
+	exists := func(table string) string {
+		return `EXISTS (SELECT 1 FROM {s}.` + table + ` WHERE ` + where + `)`
+	}
+	casExists := func(update, table string) string {
+		return h.q(`WITH u AS (` + update + ` RETURNING 1) SELECT EXISTS (SELECT 1 FROM u), ` + exists(table))
 	}
 	return &MFAStore{h: h, lockClass: "authv2.mfa_recovery:" + h.schema, q: mfaQueries{
 		createTOTP: h.q(`INSERT INTO {s}.mfa_totp AS t (` + totpCols + `) VALUES ($1, $2, $3, $4, $5, $6)
@@ -53,9 +58,9 @@ func newMFAStore(h *handle) *MFAStore {
 			RETURNING 1`),
 		getTOTP: h.q(`SELECT ` + totpCols + ` FROM {s}.mfa_totp WHERE user_id = $1`),
 		confirmTOTP: casExists(`UPDATE {s}.mfa_totp SET confirmed_at = $3
-			WHERE user_id = $1 AND id = $2 AND confirmed_at IS NULL`, "mfa_totp", "user_id = $1 AND id = $2"),
+			WHERE user_id = $1 AND id = $2 AND confirmed_at IS NULL`, "mfa_totp"),
 		updateTOTPSecret: casExists(`UPDATE {s}.mfa_totp SET key_id = $4, secret = $5
-			WHERE user_id = $1 AND id = $2 AND key_id = $3`, "mfa_totp", "user_id = $1 AND id = $2"),
+			WHERE user_id = $1 AND id = $2 AND key_id = $3`, "mfa_totp"),
 		listTOTPNotSealedWith: h.q(`SELECT ` + totpCols + ` FROM {s}.mfa_totp WHERE key_id <> $1 ORDER BY user_id LIMIT $2`),
 		deleteTOTP:            h.q(`DELETE FROM {s}.mfa_totp WHERE user_id = $1`),
 
@@ -76,8 +81,11 @@ func newMFAStore(h *handle) *MFAStore {
 		// one are zero (an authenticator without a counter).
 		recordUse: casExists(`UPDATE {s}.mfa_webauthn SET sign_count = $3, flags = $4, last_used_at = $5
 			WHERE user_id = $1 AND id = $2 AND ($3 > sign_count OR ($3 = 0 AND sign_count = 0))`,
-			"mfa_webauthn", "user_id = $1 AND id = $2"),
+			"mfa_webauthn"),
 		deleteWA: h.q(`DELETE FROM {s}.mfa_webauthn WHERE user_id = $1 AND id = $2`),
+
+		totpExists:     h.q(`SELECT ` + exists("mfa_totp")),
+		webauthnExists: h.q(`SELECT ` + exists("mfa_webauthn")),
 	}}
 }
 
@@ -93,10 +101,20 @@ func casResult(updated, exists bool) error {
 	return store.ErrNotFound
 }
 
-func (s *MFAStore) cas(ctx context.Context, op, query string, args ...any) error {
+// cas runs a casExists query; existsQuery is the same EXISTS alone. When
+// the row exists but the write did not match, the row may have been
+// deleted or re-keyed by a transaction the UPDATE waited for: the UPDATE
+// re-checked the newest version, but the EXISTS saw the statement's
+// snapshot, from before. A second statement, with a snapshot taken after
+// that commit, tells a conflict from a row now gone; it runs on this
+// rare path only.
+func (s *MFAStore) cas(ctx context.Context, op, query, existsQuery string, args ...any) error {
 	var updated, exists bool
 	err := s.h.retry(ctx, op, func() error {
-		return s.h.db.QueryRowContext(ctx, query, args...).Scan(&updated, &exists)
+		if err := s.h.db.QueryRowContext(ctx, query, args...).Scan(&updated, &exists); err != nil || updated || !exists {
+			return err
+		}
+		return s.h.db.QueryRowContext(ctx, existsQuery, args[:2]...).Scan(&exists)
 	})
 	if err != nil {
 		return err
@@ -141,12 +159,12 @@ func (s *MFAStore) GetTOTP(ctx context.Context, userID string) (*mfa.TOTPCredent
 
 // ConfirmTOTP implements mfa.Store.
 func (s *MFAStore) ConfirmTOTP(ctx context.Context, userID, id string, at time.Time) error {
-	return s.cas(ctx, "mfa.confirm_totp", s.q.confirmTOTP, userID, id, pgTime(at))
+	return s.cas(ctx, "mfa.confirm_totp", s.q.confirmTOTP, s.q.totpExists, userID, id, pgTime(at))
 }
 
 // UpdateTOTPSecret implements mfa.Store.
 func (s *MFAStore) UpdateTOTPSecret(ctx context.Context, userID, id, oldKeyID string, sealed mfa.Sealed) error {
-	return s.cas(ctx, "mfa.update_totp_secret", s.q.updateTOTPSecret, userID, id, oldKeyID, sealed.KeyID, nonNil(sealed.Ciphertext))
+	return s.cas(ctx, "mfa.update_totp_secret", s.q.updateTOTPSecret, s.q.totpExists, userID, id, oldKeyID, sealed.KeyID, nonNil(sealed.Ciphertext))
 }
 
 // ListTOTPNotSealedWith implements mfa.Store, using the key_id index.
@@ -260,7 +278,7 @@ func (s *MFAStore) RenameWebAuthn(ctx context.Context, userID string, id []byte,
 
 // RecordWebAuthnUse implements mfa.Store in one conditional UPDATE.
 func (s *MFAStore) RecordWebAuthnUse(ctx context.Context, userID string, id []byte, signCount uint32, flags mfa.WebAuthnFlags, at time.Time) error {
-	return s.cas(ctx, "mfa.record_webauthn_use", s.q.recordUse, userID, nonNil(id), int64(signCount), int16(flags.Bits()), pgTime(at))
+	return s.cas(ctx, "mfa.record_webauthn_use", s.q.recordUse, s.q.webauthnExists, userID, nonNil(id), int64(signCount), int16(flags.Bits()), pgTime(at))
 }
 
 // DeleteWebAuthn implements mfa.Store.
@@ -343,6 +361,11 @@ func (s *ChallengeStore) TakeChallenge(ctx context.Context, id string, now time.
 	err := s.h.retry(ctx, "mfa.take_challenge", func() error {
 		return s.h.db.QueryRowContext(ctx, s.take, id).Scan(&c.UserID, &c.Kind, &c.Data, &c.ExpiresAt)
 	})
+	if errors.Is(err, store.ErrInvalid) {
+		// The client sent an ID text cannot hold (a NUL byte, invalid
+		// UTF-8): no challenge has it.
+		return nil, store.ErrNotFound
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,14 +2,17 @@ package postgres_test
 
 import (
 	"database/sql"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/authv2/authv2/internal/mfatest"
 	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/mfa"
+	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/store/postgres"
 )
 
@@ -76,4 +79,55 @@ func unreachableStores(t *testing.T) *postgres.Stores {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	return pgtest.NewSchemaless(t, db)
+}
+
+// Two instances, each with a pool of its own, attack one TOTP code and
+// its neighbours, one recovery code and one challenge.
+func TestMFAReplayAcrossInstancesOnPostgres(t *testing.T) {
+	env := pgtest.New(t)
+	other, err := postgres.New(pgtest.Open(t), postgres.WithSchema(env.Schema))
+	require.NoError(t, err)
+	mfatest.TOTPReplayAcrossInstances(t, 300, env.Stores.ReplayGuard, other.ReplayGuard)
+	mfatest.RecoveryCodeRaceAcrossInstances(t, 300, env.Stores.MFA, other.MFA)
+	mfatest.ChallengeRaceAcrossInstances(t, 300, env.Stores.Challenges, other.Challenges)
+}
+
+// A compare-and-set that waited for a row another transaction deletes (or
+// re-keys) must see it gone: ErrNotFound, not the ErrConflict its
+// statement's snapshot would say. A conflict on RecordWebAuthnUse is read
+// as a cloned authenticator; on ConfirmTOTP as "already enrolled".
+func TestMFACompareAndSetAfterAConcurrentDelete(t *testing.T) {
+	env := pgtest.New(t)
+	s, ctx, now := env.Stores.MFA, t.Context(), time.Now()
+	// blocked runs fn while a transaction holds the row with dml done,
+	// commits once fn waits for the row's lock, and returns fn's error.
+	blocked := func(dml string, arg any, fn func() error) error {
+		tx, err := env.DB.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		_, err = tx.ExecContext(ctx, strings.ReplaceAll(dml, "{s}", `"`+env.Schema+`"`), arg)
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() { done <- fn() }()
+		require.Eventually(t, func() bool {
+			var n int
+			require.NoError(t, env.DB.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%'`, env.Schema).Scan(&n))
+			return n > 0
+		}, 10*time.Second, 10*time.Millisecond)
+		require.NoError(t, tx.Commit())
+		return <-done
+	}
+
+	wc := &mfa.WebAuthnCredential{ID: []byte{1}, UserID: "u1", PublicKey: []byte{1}, CreatedAt: now}
+	require.NoError(t, s.CreateWebAuthn(ctx, wc))
+	err := blocked(`DELETE FROM {s}.mfa_webauthn WHERE id = $1`, wc.ID, func() error {
+		return s.RecordWebAuthnUse(ctx, "u1", wc.ID, 1, wc.Flags, now)
+	})
+	assert.ErrorIs(t, err, store.ErrNotFound, "deleted while the assertion was recorded")
+
+	require.NoError(t, s.CreateTOTP(ctx, &mfa.TOTPCredential{ID: "c1", UserID: "u1", Secret: mfa.Sealed{KeyID: "k", Ciphertext: []byte{1}}, CreatedAt: now}))
+	err = blocked(`UPDATE {s}.mfa_totp SET id = 'c2' WHERE user_id = $1`, "u1", func() error {
+		return s.ConfirmTOTP(ctx, "u1", "c1", now)
+	})
+	assert.ErrorIs(t, err, store.ErrNotFound, "re-enrolled while the old enrollment was confirmed")
 }

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -235,6 +237,18 @@ func mfaReplaceRecoveryCodes(t *testing.T, newStore MFAStoreFactory) {
 			assert.True(t, bytes.HasPrefix(c.Hash, []byte("b-")), "only the new set")
 			assert.True(t, c.UsedAt.IsZero())
 		}
+	})
+	t.Run("DuplicateHashesConflict", func(t *testing.T) {
+		// A set with one hash twice would let that code be used twice.
+		t.Parallel()
+		s := newStore(t)
+		require.NoError(t, s.ReplaceRecoveryCodes(ctx(t), "u1", hashes("a", 2), base))
+		dup := append(hashes("b", 2), hashes("b", 2)[0])
+		assert.ErrorIs(t, s.ReplaceRecoveryCodes(ctx(t), "u1", dup, base), store.ErrConflict)
+		got, err := s.ListRecoveryCodes(ctx(t), "u1")
+		require.NoError(t, err)
+		require.Len(t, got, 2, "the old set stays")
+		assert.True(t, bytes.HasPrefix(got[0].Hash, []byte("a-")))
 	})
 	t.Run("UsersAreIndependent", func(t *testing.T) {
 		t.Parallel()
@@ -485,6 +499,26 @@ func challengePut(t *testing.T, newStore ChallengeStoreFactory) {
 		assert.Equal(t, in.Data, got.Data)
 		assertTimeEqual(t, in.ExpiresAt, got.ExpiresAt)
 	})
+	t.Run("BytesRoundTripOrInvalid", func(t *testing.T) {
+		// A store keeps the user and kind byte for byte or refuses them
+		// (store.ErrInvalid): never hands back other bytes, which would
+		// name another user.
+		t.Parallel()
+		s := newStore(t)
+		for i, v := range []string{"u\xff1", "u\xfe1", "\xc3\x28", "u\x001", "u\u00001", "u\ufffd1"} {
+			in := newChallenge(fmt.Sprint("ch", i))
+			in.UserID, in.Kind = v, "k"+v
+			err := s.PutChallenge(ctx(t), in, base)
+			if errors.Is(err, store.ErrInvalid) {
+				continue
+			}
+			require.NoError(t, err, "%q", v)
+			got, err := s.TakeChallenge(ctx(t), in.ID, base)
+			require.NoError(t, err, "%q", v)
+			assert.Equal(t, in.UserID, got.UserID)
+			assert.Equal(t, in.Kind, got.Kind)
+		}
+	})
 	t.Run("LiveDuplicateConflicts", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
@@ -519,6 +553,20 @@ func challengeTake(t *testing.T, newStore ChallengeStoreFactory) {
 		t.Parallel()
 		_, err := newStore(t).TakeChallenge(ctx(t), "nope", base)
 		assert.ErrorIs(t, err, store.ErrNotFound)
+	})
+	t.Run("HostileIDNotFound", func(t *testing.T) {
+		// The ID comes from the client finishing a ceremony: one no
+		// store could hold is simply not there, on every store (not a
+		// store.ErrInvalid on some).
+		t.Parallel()
+		s := newStore(t)
+		require.NoError(t, s.PutChallenge(ctx(t), newChallenge("ch1"), base))
+		for _, id := range []string{"ch1\x00", "\x00", "ch1\xff", "\xc3\x28", "ch1}", "{ch1}", strings.Repeat("c", 1<<16)} {
+			_, err := s.TakeChallenge(ctx(t), id, base)
+			assert.ErrorIs(t, err, store.ErrNotFound, "%q", id)
+		}
+		_, err := s.TakeChallenge(ctx(t), "ch1", base)
+		assert.NoError(t, err, "the real one is untouched")
 	})
 	t.Run("ConcurrentTakesOneWins", func(t *testing.T) {
 		t.Parallel()
