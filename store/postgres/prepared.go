@@ -72,8 +72,13 @@ func (s *stmt) drop(p *sql.Stmt) {
 // table it reads changed under it: "cached plan must not change result
 // type" (feature_not_supported), after a migration altered the type of a
 // column the statement returns. Nothing else our statements do raises
-// 0A000. Other schema changes (an added column or index, a table rebuilt
-// with the same columns) make the server re-plan the statement by itself.
+// 0A000. An added column or index, or a table rebuilt with the same
+// columns, makes the server re-plan the statement by itself. A migration
+// that changes the type of a column a statement compares a parameter to
+// (text to uuid, say) is not handled: the parameter's type was fixed when
+// the statement was prepared, so the statement fails (42883) until the
+// process restarts. Our migrations change no such column; one that does
+// must say so in its release notes.
 func planChanged(err error) bool { return stateOf(err) == "0A000" }
 
 // run runs the statement through direct (unprepared) or through the
