@@ -1,6 +1,7 @@
 package memory_test
 
 import (
+	"github.com/authv2/authv2/apikey"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -28,6 +29,10 @@ func TestConformance(t *testing.T) {
 	t.Run("Permission", func(t *testing.T) {
 		storetest.RunPermissionStore(t, func(*testing.T) permission.Store { return memory.NewPermissionStore() })
 	})
+}
+
+func TestConformanceAPIKey(t *testing.T) {
+	storetest.RunAPIKeyStore(t, func(*testing.T) apikey.Store { return memory.NewAPIKeyStore() })
 }
 
 func TestConformanceMFA(t *testing.T) {
