@@ -1,8 +1,9 @@
 package memory_test
 
 import (
-	"github.com/authv2/authv2/apikey"
 	"testing"
+
+	"github.com/authv2/authv2/apikey"
 
 	"go.uber.org/goleak"
 
