@@ -1,6 +1,7 @@
 package authv2
 
 import (
+	"github.com/authv2/authv2/apikey"
 	"context"
 	"errors"
 	"log/slog"
@@ -31,6 +32,7 @@ import (
 //	                 re-authentication, one-time tokens
 //	users.go         user administration: User, Disable/Lock/Unlock/DeleteUser
 //	admin.go         tenants, memberships, roles, bindings
+//	apikeys.go       service accounts and API keys (authenticating one too)
 //	authz.go         authorization: Authorize, Explain, Who, Roles
 //	decisionlog.go   audited decisions, buffered off the caller's path
 //	auditlog.go      the audit trail and its queries
@@ -46,6 +48,8 @@ type Manager struct {
 	users         user.Store
 	sessions      session.Store
 	permissions   permission.Store
+	apiKeys       apikey.Store
+	keyBlocks     keyBlocks
 	audit         *audit.Dispatcher
 	auditStore    audit.Store
 	journal       audit.Journal
@@ -120,6 +124,9 @@ func New(opts ...Option) (*Manager, error) {
 	if o.limiter == nil {
 		o.limiter = mem.Limiter
 	}
+	if o.apiKeys == nil {
+		o.apiKeys = mem.APIKeys
+	}
 	if o.checker == nil {
 		o.checker = defaultPasswordChecker()
 	}
@@ -165,6 +172,7 @@ func New(opts ...Option) (*Manager, error) {
 		users:         o.users,
 		sessions:      o.sessions,
 		permissions:   o.permissions,
+		apiKeys:       o.apiKeys,
 		auditStore:    o.auditStore,
 		journal:       o.journal,
 		clock:         o.clock,

@@ -1,6 +1,7 @@
 package authv2
 
 import (
+	"github.com/authv2/authv2/apikey"
 	"log/slog"
 
 	"github.com/google/cel-go/cel"
@@ -36,6 +37,7 @@ type options struct {
 	users       user.Store
 	sessions    session.Store
 	permissions permission.Store
+	apiKeys     apikey.Store
 	sinks       []audit.Sink
 	auditStore  audit.Store
 	journal     audit.Journal
@@ -74,6 +76,12 @@ func WithSessionStore(s session.Store) Option {
 // WithPermissionStore sets the permission store (in-memory by default).
 func WithPermissionStore(s permission.Store) Option {
 	return optionFunc(func(o *options) { o.permissions = s })
+}
+
+// WithAPIKeyStore sets the store of API keys and service accounts
+// (in-memory by default).
+func WithAPIKeyStore(s apikey.Store) Option {
+	return optionFunc(func(o *options) { o.apiKeys = s })
 }
 
 // WithAuditSink adds a sink that receives every audit event. Several may
