@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"hash/crc32"
 	"errors"
+	"hash/crc32"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -62,7 +62,9 @@ func newKeyFixture(t *testing.T, opts ...authv2.Option) *keyFixture {
 }
 
 // asAnn is a context whose actor is Ann's session.
-func (f *keyFixture) asAnn(t *testing.T) context.Context { return authv2.WithActor(t.Context(), f.sess) }
+func (f *keyFixture) asAnn(t *testing.T) context.Context {
+	return authv2.WithActor(t.Context(), f.sess)
+}
 
 func (f *keyFixture) newKey(t *testing.T, perms ...string) *authv2.CreatedAPIKey {
 	t.Helper()

@@ -1,12 +1,13 @@
 package authv2
 
 import (
-	"github.com/authv2/authv2/apikey"
 	"context"
 	"errors"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/authv2/authv2/apikey"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"

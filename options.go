@@ -1,8 +1,9 @@
 package authv2
 
 import (
-	"github.com/authv2/authv2/apikey"
 	"log/slog"
+
+	"github.com/authv2/authv2/apikey"
 
 	"github.com/google/cel-go/cel"
 

@@ -1,9 +1,10 @@
 package authv2
 
 import (
-	"github.com/authv2/authv2/apikey"
 	"maps"
 	"time"
+
+	"github.com/authv2/authv2/apikey"
 
 	"github.com/authv2/authv2/session"
 )
