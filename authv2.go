@@ -146,6 +146,7 @@ func New(opts ...Option) (*Manager, error) {
 	o.users = telemetry.Users{S: o.users, T: tel}
 	o.sessions = telemetry.Sessions{S: o.sessions, T: tel}
 	o.permissions = telemetry.Permissions{S: o.permissions, T: tel}
+	o.apiKeys = telemetry.APIKeys{S: o.apiKeys, T: tel}
 	if o.cfg.RequireEmailVerification && o.notifier == nil {
 		return nil, &ConfigError{Field: "RequireEmailVerification", Reason: "needs WithNotifier to deliver verification tokens"}
 	}
