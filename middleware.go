@@ -17,7 +17,8 @@ import (
 // Middleware authenticates each request and puts the *Principal in its
 // context (PrincipalFrom). The token comes from the session cookie or an
 // "Authorization: Bearer" header (a bearer header wins when both are
-// sent), never from the URL. Requests without a usable token pass on
+// sent), never from the URL; an API key (av2k_...) only from the header,
+// giving a principal of its owner's kind. Requests without a usable token pass on
 // anonymous, or get 401 with RequireAuthentication; a stale cookie is
 // treated as no token, an invalid bearer token always gets 401.
 //
