@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,9 +71,10 @@ const maxKeyPermissions = 64
 // never mints keys). The owner must be an active user with access to the
 // tenant, or an enabled service account of it, and each pattern asked for
 // must meet a grant the owner holds at the key's scope (a
-// *ValidationError names the others); at each check the owner's policy is evaluated again, so a key
-// never outlives its owner's rights. Authorizing who may create a key
-// for whom is the application's (Require).
+// *ValidationError names the others); at each check the owner's policy
+// is evaluated again, so a key never outlives its owner's rights.
+// Authorizing who may create a key for whom is the application's
+// (Require).
 func (m *Manager) CreateAPIKey(ctx context.Context, in CreateAPIKeyInput) (*CreatedAPIKey, error) {
 	actor := actorFrom(ctx)
 	if actor != nil && actor.APIKey != nil {
@@ -92,6 +94,7 @@ func (m *Manager) CreateAPIKey(ctx context.Context, in CreateAPIKeyInput) (*Crea
 	if err := m.ownerHolds(ctx, in); err != nil {
 		return nil, err
 	}
+	in.Permissions = canonicalPatterns(in.Permissions)
 	id := apikey.NewID()
 	secret, raw, err := token.NewKey(id)
 	if err != nil {
@@ -153,6 +156,19 @@ func (m *Manager) checkKeyInput(in CreateAPIKeyInput) error {
 		return &ValidationError{Fields: fields}
 	}
 	return nil
+}
+
+// canonicalPatterns returns the patterns in their canonical form ("*:*"
+// is "*"), sorted, without duplicates; they were checked by
+// checkKeyInput.
+func canonicalPatterns(ps []string) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		parsed, _ := permission.ParsePermission(p)
+		out = append(out, parsed.String())
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // keyOwnerState is what CreateAPIKey read of the owner, to check again

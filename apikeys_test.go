@@ -118,8 +118,11 @@ func TestAPIKeyJourney(t *testing.T) {
 	_, err = f.m.Authenticate(ctx, k.Secret, keyClient)
 	assert.ErrorIs(t, err, authv2.ErrAPIKeyRevoked)
 
+	dup := f.newKey(t, "orders:read", "*:*", "orders:read")
+	assert.Equal(t, []string{"*", "orders:read"}, dup.Key.Permissions, "patterns are stored canonical, once each")
+
 	created := f.sink.OfType(audit.TypeAPIKeyCreated)
-	require.Len(t, created, 1)
+	require.Len(t, created, 2)
 	assert.Equal(t, f.ann.ID, created[0].ActorUserID)
 	assert.Equal(t, "apikey:"+k.Key.ID, created[0].Target)
 	revoked := f.sink.OfType(audit.TypeAPIKeyRevoked)
