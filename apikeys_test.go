@@ -601,6 +601,71 @@ func TestAPIKeyStoreOutageFailsClosed(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, authv2.ProblemFor(err).Status)
 }
 
+// downKeys is an API key store that cannot be reached.
+type downKeys struct{}
+
+var errKeysDown = errors.New("dial tcp: connection refused")
+
+func (downKeys) CreateKey(context.Context, *apikey.Key) error        { return errKeysDown }
+func (downKeys) GetKey(context.Context, string) (*apikey.Key, error) { return nil, errKeysDown }
+func (downKeys) ListKeys(context.Context, apikey.KeyFilter) ([]*apikey.Key, error) {
+	return nil, errKeysDown
+}
+func (downKeys) TouchKey(context.Context, string, time.Time, time.Time) error { return errKeysDown }
+func (downKeys) RevokeKey(context.Context, string, time.Time, string) error   { return errKeysDown }
+func (downKeys) RevokeKeys(context.Context, apikey.KeyFilter, time.Time, string) ([]string, error) {
+	return nil, errKeysDown
+}
+func (downKeys) CreateServiceAccount(context.Context, *apikey.ServiceAccount) error { return errKeysDown }
+func (downKeys) GetServiceAccount(context.Context, string) (*apikey.ServiceAccount, error) {
+	return nil, errKeysDown
+}
+func (downKeys) ListServiceAccounts(context.Context, string) ([]*apikey.ServiceAccount, error) {
+	return nil, errKeysDown
+}
+func (downKeys) SetServiceAccountDisabled(context.Context, string, bool, time.Time) (*apikey.ServiceAccount, error) {
+	return nil, errKeysDown
+}
+func (downKeys) DeleteServiceAccount(context.Context, string) error { return errKeysDown }
+
+// TestAPIKeyFlowsFailClosedOnAnOutage: every key and service-account
+// flow answers ErrStoreUnavailable (503) without the driver's text, and
+// an account change that ends keys reports the failure.
+func TestAPIKeyFlowsFailClosedOnAnOutage(t *testing.T) {
+	e := newEnv(t, authv2.WithAPIKeyStore(downKeys{}))
+	u := e.register(t, "ann@example.com")
+	ctx := t.Context()
+	calls := map[string]func() error{
+		"CreateAPIKey": func() error {
+			_, err := e.m.CreateAPIKey(ctx, authv2.CreateAPIKeyInput{OwnerID: u.ID, TenantID: "acme", Name: "k", Permissions: []string{"*"}})
+			return err
+		},
+		"APIKey":                func() error { _, err := e.m.APIKey(ctx, "k"); return err },
+		"ListAPIKeys":           func() error { _, err := e.m.ListAPIKeys(ctx, apikey.KeyFilter{OwnerID: u.ID}); return err },
+		"RevokeAPIKey":          func() error { return e.m.RevokeAPIKey(ctx, "k") },
+		"RevokeAPIKeys":         func() error { _, err := e.m.RevokeAPIKeys(ctx, u.ID, ""); return err },
+		"CreateServiceAccount":  func() error { _, err := e.m.CreateServiceAccount(ctx, "acme", "bot", ""); return err },
+		"ServiceAccount":        func() error { _, err := e.m.ServiceAccount(ctx, "sa_1"); return err },
+		"ListServiceAccounts":   func() error { _, err := e.m.ListServiceAccounts(ctx, "acme"); return err },
+		"DisableServiceAccount": func() error { return e.m.DisableServiceAccount(ctx, "sa_1") },
+		"DeleteServiceAccount":  func() error { return e.m.DeleteServiceAccount(ctx, "sa_1") },
+		"Authenticate": func() error {
+			_, err := e.m.Authenticate(ctx, forgeKey(strings.Repeat("A", 32), "av2k_"+strings.Repeat("A", 81)), keyClient)
+			return err
+		},
+		"DisableUser": func() error { return e.m.DisableUser(ctx, u.ID) },
+	}
+	_, err := e.m.CreateTenant(ctx, "acme", "Acme")
+	require.NoError(t, err)
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			err := call()
+			assert.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+			assert.NotContains(t, err.Error(), "connection refused")
+		})
+	}
+}
+
 type failingKeys struct {
 	apikey.Store
 	fail atomic.Bool
