@@ -616,7 +616,9 @@ func (downKeys) RevokeKey(context.Context, string, time.Time, string) error   { 
 func (downKeys) RevokeKeys(context.Context, apikey.KeyFilter, time.Time, string) ([]string, error) {
 	return nil, errKeysDown
 }
-func (downKeys) CreateServiceAccount(context.Context, *apikey.ServiceAccount) error { return errKeysDown }
+func (downKeys) CreateServiceAccount(context.Context, *apikey.ServiceAccount) error {
+	return errKeysDown
+}
 func (downKeys) GetServiceAccount(context.Context, string) (*apikey.ServiceAccount, error) {
 	return nil, errKeysDown
 }
