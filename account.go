@@ -371,8 +371,12 @@ func (m *Manager) VerifyEmail(ctx context.Context, tok string) (*user.User, erro
 }
 
 // RequireFreshAuth returns ErrReauthRequired unless the principal proved a
-// credential within Config.ReauthWindow.
+// credential within Config.ReauthWindow; ErrSessionRequired for an API
+// key, which proves no credential of a person.
 func (m *Manager) RequireFreshAuth(p *Principal) error {
+	if p != nil && p.APIKey != nil {
+		return ErrSessionRequired
+	}
 	if p == nil || m.clock.Now().Sub(p.AuthenticatedAt) > m.cfg.ReauthWindow {
 		return ErrReauthRequired
 	}

@@ -193,11 +193,8 @@ func (m *Manager) Bind(ctx context.Context, b permission.Binding) error {
 	if err := m.validateBinding(b); err != nil {
 		return err
 	}
-	if _, err := m.users.Get(ctx, b.UserID); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return &ValidationError{Fields: []FieldError{{Field: "UserID", Reason: "no such user"}}}
-		}
-		return translate("user.get", err)
+	if err := m.checkBindable(ctx, b); err != nil {
+		return err
 	}
 	b.CreatedAt = m.clock.Now()
 	if err := m.permissions.PutBinding(ctx, b); err != nil {
@@ -208,6 +205,25 @@ func (m *Manager) Bind(ctx context.Context, b permission.Binding) error {
 	}
 	m.policyChanged(ctx, b.TenantID)
 	return m.adminEvent(ctx, "binding.put", b.TenantID, "user:"+b.UserID, nil, b)
+}
+
+// checkBindable checks that a binding names a user, or a service account
+// of the binding's tenant.
+func (m *Manager) checkBindable(ctx context.Context, b permission.Binding) error {
+	_, err := m.users.Get(ctx, b.UserID)
+	if !errors.Is(err, store.ErrNotFound) {
+		return translate("user.get", err)
+	}
+	sa, err := m.apiKeys.GetServiceAccount(ctx, b.UserID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &ValidationError{Fields: []FieldError{{Field: "UserID", Reason: "no such user"}}}
+	case err != nil:
+		return translate("service_account.get", err)
+	case sa.TenantID != b.TenantID:
+		return &ValidationError{Fields: []FieldError{{Field: "UserID", Reason: "the service account belongs to another tenant"}}}
+	}
+	return nil
 }
 
 // Unbind removes a binding.

@@ -287,7 +287,11 @@ func (m *Manager) emitAll(ctx context.Context, events []audit.Event) error {
 // every event of an account, session or administrative flow. Decisions
 // stay off the caller's path (they are many, and their loss on a crash is
 // bounded elsewhere).
-func journaledType(t audit.Type) bool { return t != audit.TypeAuthorizeDecision }
+func journaledType(t audit.Type) bool {
+	// Key uses and refusals are per request, like decisions: an fsync
+	// each would let any client holding a bad key load the disk.
+	return t != audit.TypeAuthorizeDecision && t != audit.TypeAPIKeyUsed && t != audit.TypeAPIKeyDenied
+}
 
 // forgetDelivered removes from the Journal the events every sink has. A
 // failure is logged: the events are then delivered again after the next

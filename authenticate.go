@@ -16,10 +16,15 @@ import (
 // Authenticate turns a token into a Principal. It reads the session store
 // once (plus, at most once per TouchInterval, a write of last-seen) and
 // never the user store: everything that must end access revokes sessions.
-// A malformed token fails without touching the store.
+// A malformed token fails without touching the store. An API key (token
+// prefix av2k_) is read from the API key store instead, also once (see
+// apikeys.go).
 func (m *Manager) Authenticate(ctx context.Context, tok string, client session.ClientInfo) (_ *Principal, err error) {
 	ctx, span := m.tel.StartHot(ctx, "authv2.Authenticate")
 	defer m.endSpan(span, &err)
+	if token.IsKey(tok) {
+		return m.authenticateKey(ctx, tok, client)
+	}
 	sess, now, err := m.liveSession(ctx, tok, true)
 	if err != nil {
 		return nil, err
@@ -49,6 +54,7 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, client session.C
 			ActorSessionID: sess.ID, TenantID: sess.TenantID, IP: client.IP, UserAgent: client.UserAgent})
 	}
 	return &Principal{
+		Kind:            PrincipalUser,
 		Client:          client,
 		UserID:          sess.UserID,
 		TenantID:        sess.TenantID,

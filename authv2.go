@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authv2/authv2/apikey"
+
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 
@@ -31,6 +33,7 @@ import (
 //	                 re-authentication, one-time tokens
 //	users.go         user administration: User, Disable/Lock/Unlock/DeleteUser
 //	admin.go         tenants, memberships, roles, bindings
+//	apikeys.go       service accounts and API keys (authenticating one too)
 //	authz.go         authorization: Authorize, Explain, Who, Roles
 //	decisionlog.go   audited decisions, buffered off the caller's path
 //	auditlog.go      the audit trail and its queries
@@ -46,6 +49,8 @@ type Manager struct {
 	users         user.Store
 	sessions      session.Store
 	permissions   permission.Store
+	apiKeys       apikey.Store
+	keyBlocks     keyBlocks
 	audit         *audit.Dispatcher
 	auditStore    audit.Store
 	journal       audit.Journal
@@ -120,6 +125,9 @@ func New(opts ...Option) (*Manager, error) {
 	if o.limiter == nil {
 		o.limiter = mem.Limiter
 	}
+	if o.apiKeys == nil {
+		o.apiKeys = mem.APIKeys
+	}
 	if o.checker == nil {
 		o.checker = defaultPasswordChecker()
 	}
@@ -138,6 +146,7 @@ func New(opts ...Option) (*Manager, error) {
 	o.users = telemetry.Users{S: o.users, T: tel}
 	o.sessions = telemetry.Sessions{S: o.sessions, T: tel}
 	o.permissions = telemetry.Permissions{S: o.permissions, T: tel}
+	o.apiKeys = telemetry.APIKeys{S: o.apiKeys, T: tel}
 	if o.cfg.RequireEmailVerification && o.notifier == nil {
 		return nil, &ConfigError{Field: "RequireEmailVerification", Reason: "needs WithNotifier to deliver verification tokens"}
 	}
@@ -165,6 +174,7 @@ func New(opts ...Option) (*Manager, error) {
 		users:         o.users,
 		sessions:      o.sessions,
 		permissions:   o.permissions,
+		apiKeys:       o.apiKeys,
 		auditStore:    o.auditStore,
 		journal:       o.journal,
 		clock:         o.clock,

@@ -60,6 +60,7 @@ func (m *Manager) AuthorizeRequest(ctx context.Context, p *Principal, action str
 	if err != nil {
 		err = authzError(err)
 	}
+	narrowToKey(p, action, &res, &d)
 	m.recordDecision(ctx, p, action, &res, &d)
 	return d, err
 }
@@ -86,6 +87,7 @@ func (m *Manager) AuthorizeBatch(ctx context.Context, p *Principal, qs []permiss
 		return ds, authzError(err)
 	}
 	for i := range ds {
+		narrowToKey(p, qs[i].Action, &qs[i].Resource, &ds[i])
 		m.recordDecision(ctx, p, qs[i].Action, &qs[i].Resource, &ds[i])
 	}
 	return ds, nil

@@ -62,6 +62,14 @@ type Config struct {
 	// audited, from 0 (none) to 1 (all). Denials are always audited.
 	AuditAllowRate float64
 
+	// APIKeyUseAuditRate is the share of successful API key
+	// authentications audited (apikey.use), from 0 (none) to 1 (all).
+	// Every refused key is audited.
+	APIKeyUseAuditRate float64
+	// APIKeyLastUsedInterval is how often an API key's last-used time is
+	// written: at most once per interval, not on every use.
+	APIKeyLastUsedInterval time.Duration `validate:"gt=0"`
+
 	// AuditQueueSize bounds the audit events waiting for their sinks.
 	AuditQueueSize int `validate:"min=1"`
 	// AuditDropWhenFull drops (and counts) events when the audit queue is
@@ -176,6 +184,7 @@ func DefaultConfig() Config {
 		RevokeOnPasswordChange: true,
 		ResetTokenTTL:          time.Hour,
 		VerifyTokenTTL:         48 * time.Hour,
+		APIKeyLastUsedInterval: time.Minute,
 		AuditQueueSize:         audit.DefaultQueueSize,
 		AuditBatchSize:         audit.DefaultBatchSize,
 		AuditBackoffMin:        audit.DefaultBackoffMin,
@@ -218,6 +227,8 @@ func (c Config) Validate() error {
 	// Code, not a tag: validator's min and max let NaN through.
 	case !(c.AuditAllowRate >= 0 && c.AuditAllowRate <= 1):
 		return &ConfigError{Field: "AuditAllowRate", Reason: "must be between 0 and 1"}
+	case !(c.APIKeyUseAuditRate >= 0 && c.APIKeyUseAuditRate <= 1):
+		return &ConfigError{Field: "APIKeyUseAuditRate", Reason: "must be between 0 and 1"}
 	case c.AuditBackoffMin <= 0 || c.AuditBackoffMax < c.AuditBackoffMin:
 		return &ConfigError{Field: "AuditBackoffMin", Reason: "must be positive and not above AuditBackoffMax"}
 	}
@@ -374,6 +385,12 @@ var envVars = []envVar{
 		c.AuditAllowRate = f
 		return err
 	}},
+	{"AUTHV2_APIKEY_USE_AUDIT_RATE", func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		c.APIKeyUseAuditRate = f
+		return err
+	}},
+	{"AUTHV2_APIKEY_LAST_USED_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.APIKeyLastUsedInterval })},
 	{"AUTHV2_AUDIT_QUEUE_SIZE", intVar(func(c *Config) *int { return &c.AuditQueueSize })},
 	{"AUTHV2_AUDIT_DROP_WHEN_FULL", boolVar(func(c *Config) *bool { return &c.AuditDropWhenFull })},
 	{"AUTHV2_AUDIT_BATCH_SIZE", intVar(func(c *Config) *int { return &c.AuditBatchSize })},

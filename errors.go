@@ -65,6 +65,14 @@ var (
 	ErrInsecureCookie = errors.New("authv2: refusing to set a Secure session cookie over plain HTTP")
 	// ErrForbidden: Require's authorization check denied the request.
 	ErrForbidden = errors.New("authv2: forbidden")
+	// ErrAPIKeyRevoked: the API key was revoked (by hand, or because its
+	// owner was disabled, deleted or changed a credential).
+	ErrAPIKeyRevoked = errors.New("authv2: API key revoked")
+	// ErrAPIKeyExpired: the API key passed its expiry.
+	ErrAPIKeyExpired = errors.New("authv2: API key expired")
+	// ErrSessionRequired: the operation needs a signed-in session (a
+	// password change, creating an API key); an API key cannot do it.
+	ErrSessionRequired = errors.New("authv2: a session is required, not an API key")
 	// ErrCrossOrigin: a cookie-authenticated (or anonymous) unsafe request
 	// came from another origin and was refused (CSRF protection).
 	ErrCrossOrigin = errors.New("authv2: cross-origin request refused")
@@ -177,11 +185,14 @@ var errorTable = []errorRow{
 	{ErrSessionExpired, "unauthenticated", http.StatusUnauthorized, "Authentication required", "session_expired", true, fromFlow},
 	{ErrSessionRevoked, "unauthenticated", http.StatusUnauthorized, "Authentication required", "session_revoked", true, fromFlow},
 	{ErrClientMismatch, "unauthenticated", http.StatusUnauthorized, "Authentication required", "client_mismatch", true, fromFlow},
+	{ErrAPIKeyRevoked, "unauthenticated", http.StatusUnauthorized, "Authentication required", "api_key_revoked", true, fromFlow},
+	{ErrAPIKeyExpired, "unauthenticated", http.StatusUnauthorized, "Authentication required", "api_key_expired", true, fromFlow},
 	{ErrInvalidCredentials, "invalid-credentials", http.StatusUnauthorized, "Invalid email or password", "invalid_credentials", false, fromFlow},
 	{ErrInvalidToken, "invalid-token", http.StatusBadRequest, "Invalid or expired token", "invalid_token", false, fromFlow},
 	{ErrForbidden, "forbidden", http.StatusForbidden, "Forbidden", "error", false, fromFlow},
 	{ErrCrossOrigin, "cross-origin", http.StatusForbidden, "Cross-origin request refused", "error", false, fromFlow},
 	{ErrNotMember, "not-member", http.StatusForbidden, "Not a member of this tenant", "not_member", false, fromFlow},
+	{ErrSessionRequired, "session-required", http.StatusForbidden, "A signed-in session is required", "session_required", false, fromFlow},
 	{ErrReauthRequired, "reauthentication-required", http.StatusForbidden, "Re-authentication required", "reauth_required", false, fromFlow},
 	{ErrEmailNotVerified, "email-not-verified", http.StatusForbidden, "Email address not verified", "email_not_verified", false, fromFlow},
 	{ErrThrottled, "throttled", http.StatusTooManyRequests, "Too many attempts", "throttled", false, fromFlow},

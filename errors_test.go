@@ -56,6 +56,9 @@ func TestEverySentinelHasARow(t *testing.T) {
 		"ErrCrossOrigin":        {ErrCrossOrigin, "cross-origin", http.StatusForbidden, "error", false},
 		"ErrValidation":         {ErrValidation, "validation", http.StatusBadRequest, "invalid_input", false},
 		"ErrThrottled":          {ErrThrottled, "throttled", http.StatusTooManyRequests, "throttled", false},
+		"ErrAPIKeyRevoked":      {ErrAPIKeyRevoked, "unauthenticated", http.StatusUnauthorized, "api_key_revoked", true},
+		"ErrAPIKeyExpired":      {ErrAPIKeyExpired, "unauthenticated", http.StatusUnauthorized, "api_key_expired", true},
+		"ErrSessionRequired":    {ErrSessionRequired, "session-required", http.StatusForbidden, "session_required", false},
 	}
 	declared := exportedSentinels(t)
 	assert.ElementsMatch(t, declared, slices.Collect(maps.Keys(sentinels)), "the package's sentinels and this test's list differ")

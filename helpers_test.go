@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/apikey"
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/internal/clock"
@@ -156,6 +157,7 @@ func newEnv(t testing.TB, opts ...authv2.Option) *env {
 		authv2.WithUserStore(e.stores.Users),
 		authv2.WithSessionStore(e.sessions),
 		authv2.WithPermissionStore(e.stores.Permissions),
+		authv2.WithAPIKeyStore(e.stores.APIKeys),
 		authv2.WithAuditSink(e.sink.MemorySink),
 		authv2.WithAuditSink(audit.NewSlogSink(logger)),
 		authv2.WithLogger(logger),
@@ -220,6 +222,7 @@ type backendStores struct {
 	sessions    session.Store
 	permissions permission.Store
 	limiter     user.RateLimiter
+	apiKeys     apikey.Store
 }
 
 func (s backendStores) options() []authv2.Option {
@@ -236,6 +239,9 @@ func (s backendStores) options() []authv2.Option {
 	if s.limiter != nil {
 		opts = append(opts, authv2.WithRateLimiter(s.limiter))
 	}
+	if s.apiKeys != nil {
+		opts = append(opts, authv2.WithAPIKeyStore(s.apiKeys))
+	}
 	return opts
 }
 
@@ -251,19 +257,20 @@ func backends() []backend {
 			// Users and permissions stay in memory, in one store shared by
 			// every Manager built from these stores.
 			mem := memory.New()
-			return backendStores{users: mem.Users, permissions: mem.Permissions,
+			return backendStores{users: mem.Users, permissions: mem.Permissions, apiKeys: mem.APIKeys,
 				sessions: redis.NewSessionStore(c, prefix), limiter: redis.NewRateLimiter(c, prefix)}
 		}
 	}
 	return []backend{
 		{"memory", func(*testing.T) backendStores {
 			mem := memory.New()
-			return backendStores{users: mem.Users, sessions: mem.Sessions, permissions: mem.Permissions, limiter: mem.Limiter}
+			return backendStores{users: mem.Users, sessions: mem.Sessions, permissions: mem.Permissions, limiter: mem.Limiter,
+				apiKeys: mem.APIKeys}
 		}},
 		{"postgres", func(t *testing.T) backendStores {
 			env := pgtest.New(t)
 			return backendStores{users: env.Stores.Users, sessions: env.Stores.Sessions,
-				permissions: env.Stores.Permissions, limiter: env.Stores.Limiter}
+				permissions: env.Stores.Permissions, limiter: env.Stores.Limiter, apiKeys: env.Stores.APIKeys}
 		}},
 		{"redis", onRedis(func(t testing.TB) []string { return []string{redistest.Addr(t)} })},
 		{"redis-cluster", onRedis(redistest.ClusterAddrs)},

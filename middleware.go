@@ -10,13 +10,15 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/authv2/authv2/internal/token"
 	"github.com/authv2/authv2/session"
 )
 
 // Middleware authenticates each request and puts the *Principal in its
 // context (PrincipalFrom). The token comes from the session cookie or an
 // "Authorization: Bearer" header (a bearer header wins when both are
-// sent), never from the URL. Requests without a usable token pass on
+// sent), never from the URL; an API key (av2k_...) only from the header,
+// giving a principal of its owner's kind. Requests without a usable token pass on
 // anonymous, or get 401 with RequireAuthentication; a stale cookie is
 // treated as no token, an invalid bearer token always gets 401.
 //
@@ -77,7 +79,8 @@ func (m *Manager) Middleware(opts ...MiddlewareOption) func(http.Handler) http.H
 }
 
 // token returns the request's token and whether it came from an
-// Authorization header. The URL is never consulted.
+// Authorization header. The URL is never consulted. An API key is taken
+// from the header only.
 func (s *mwSettings) token(r *http.Request) (tok string, bearer bool) {
 	if !s.noBearer {
 		if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
@@ -87,7 +90,9 @@ func (s *mwSettings) token(r *http.Request) (tok string, bearer bool) {
 		}
 	}
 	if !s.noCookie {
-		if c, err := r.Cookie(s.cookieName()); err == nil && c.Value != "" {
+		// An API key is a bearer credential only: in a cookie, a browser
+		// would send it cross-site, and no flow ever sets one there.
+		if c, err := r.Cookie(s.cookieName()); err == nil && c.Value != "" && !token.IsKey(c.Value) {
 			return c.Value, false
 		}
 	}

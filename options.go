@@ -3,6 +3,8 @@ package authv2
 import (
 	"log/slog"
 
+	"github.com/authv2/authv2/apikey"
+
 	"github.com/google/cel-go/cel"
 
 	"go.opentelemetry.io/otel/metric"
@@ -36,6 +38,7 @@ type options struct {
 	users       user.Store
 	sessions    session.Store
 	permissions permission.Store
+	apiKeys     apikey.Store
 	sinks       []audit.Sink
 	auditStore  audit.Store
 	journal     audit.Journal
@@ -74,6 +77,12 @@ func WithSessionStore(s session.Store) Option {
 // WithPermissionStore sets the permission store (in-memory by default).
 func WithPermissionStore(s permission.Store) Option {
 	return optionFunc(func(o *options) { o.permissions = s })
+}
+
+// WithAPIKeyStore sets the store of API keys and service accounts
+// (in-memory by default).
+func WithAPIKeyStore(s apikey.Store) Option {
+	return optionFunc(func(o *options) { o.apiKeys = s })
 }
 
 // WithAuditSink adds a sink that receives every audit event. Several may

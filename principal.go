@@ -4,6 +4,8 @@ import (
 	"maps"
 	"time"
 
+	"github.com/authv2/authv2/apikey"
+
 	"github.com/authv2/authv2/session"
 )
 
@@ -11,6 +13,12 @@ import (
 // record alone (one store read), so it carries no user profile. Load the
 // full user with Manager.User when a handler needs it.
 type Principal struct {
+	// Kind is what the caller is: a user (with a session or an API key)
+	// or a service account (always with an API key). A Principal built
+	// by hand with no Kind is a user.
+	Kind PrincipalKind
+	// UserID is the caller's ID: the user's, or the service account's
+	// (which bindings name the same way).
 	UserID    string
 	TenantID  string // "" when the session is in no tenant
 	Scope     string
@@ -36,9 +44,27 @@ type Principal struct {
 	// subjectAttrs is Attributes as the permission engine takes them,
 	// converted once per request rather than on every check.
 	subjectAttrs map[string]any
-	// Session is the session record as read (treat it as read-only).
+	// Session is the session record as read (treat it as read-only); nil
+	// for an API key.
 	Session *session.Session
+	// APIKey is the key record as read when the caller presented an API
+	// key (treat it as read-only), else nil. Its Permissions narrow every
+	// check: a request is allowed only when the owner's policy allows it
+	// at the time of the check and one of the key's patterns covers it.
+	APIKey *apikey.Key
 }
+
+// PrincipalKind says what kind of caller a Principal is.
+type PrincipalKind string
+
+// Principal kinds.
+const (
+	PrincipalUser           PrincipalKind = "user"
+	PrincipalServiceAccount PrincipalKind = "service_account"
+)
+
+// IsServiceAccount reports whether the caller is a service account.
+func (p *Principal) IsServiceAccount() bool { return p.Kind == PrincipalServiceAccount }
 
 // sessionAttributes is the copy of a user's attributes a new session
 // keeps; nil when there are none, so stores need not tell nil from empty.

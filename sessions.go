@@ -98,6 +98,14 @@ func (m *Manager) revokeUserSessions(ctx context.Context, userID string, f sessi
 		events[i] = withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: id,
 			TenantID: f.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: userID}})
 	}
+	if endsKeys(reason) {
+		// The user's API keys end with the sessions (apikeys.go).
+		_, keyEvents, err := m.revokeOwnerKeys(ctx, userID, f.TenantID, now, reason)
+		if err != nil {
+			return nil, nil, err
+		}
+		events = append(events, keyEvents...)
+	}
 	return ids, events, nil
 }
 

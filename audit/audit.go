@@ -35,6 +35,16 @@ const (
 	// permission checked and Attributes[AttrResourceType] the resource
 	// type.
 	TypeAuthorizeDecision Type = "authz.decision"
+	// TypeAPIKeyCreated and TypeAPIKeyRevoked record an API key's life;
+	// Target is "apikey:<id>", Attributes[AttrUser] its owner.
+	TypeAPIKeyCreated Type = "apikey.created"
+	TypeAPIKeyRevoked Type = "apikey.revoked"
+	// TypeAPIKeyUsed is a successful authentication with an API key,
+	// sampled (Config.APIKeyUseAuditRate); TypeAPIKeyDenied a refused one,
+	// every time, with the reason (unknown, secret_mismatch, malformed,
+	// revoked, expired, ip_throttled).
+	TypeAPIKeyUsed   Type = "apikey.used"
+	TypeAPIKeyDenied Type = "apikey.denied"
 )
 
 // Outcome of the step.

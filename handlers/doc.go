@@ -32,6 +32,30 @@
 //	POST   /password-reset/complete       204
 //	POST   /email-verification            202 (the caller's account, or {"user_id"})
 //	POST   /email-verification/complete   204
+//	POST   /api-keys                      201 key, secret shown once   (authenticated, fresh)
+//	GET    /api-keys                      200 the caller's keys        (authenticated)
+//	DELETE /api-keys/{id}                 204; 404 for another's       (authenticated)
+//	DELETE /api-keys                      200 IDs of the keys revoked  (authenticated)
+//	POST   /service-accounts              201 in the caller's tenant   (service_accounts:manage)
+//	GET    /service-accounts              200 the tenant's accounts    (service_accounts:manage)
+//	DELETE /service-accounts/{id}         204, keys revoked            (service_accounts:manage)
+//	POST   /service-accounts/{id}/disable 204, keys revoked            (service_accounts:manage)
+//	POST   /service-accounts/{id}/enable  204                          (service_accounts:manage)
+//	POST   /service-accounts/{id}/api-keys        201 key, shown once  (service_accounts:manage, fresh)
+//	GET    /service-accounts/{id}/api-keys        200                  (service_accounts:manage)
+//	DELETE /service-accounts/{id}/api-keys/{key}  204                  (service_accounts:manage)
+//
+// # API keys and service accounts
+//
+// A key is created in the caller's session tenant with the patterns of
+// "permissions" ("orders:read", "orders:*"), optionally a "scope" and an
+// "expires_at"; the answer's "key" (av2k_...) is shown once. A key is a
+// bearer credential: send it as "Authorization: Bearer av2k_..." to any
+// route behind the middleware; it cannot create keys or change
+// credentials (403 session-required). The service-account routes check
+// ServiceAccountsPermission on a "service_accounts" resource of the
+// caller's tenant; an account of another tenant answers 404. Bind roles
+// to a service account with Manager.Bind (its ID as the user ID).
 //
 // # Cookie or token
 //

@@ -76,6 +76,19 @@ func New(m *authv2.Manager, opts ...Option) http.Handler {
 	mux.Handle("POST /password", k.authed(k.handleChangePassword))
 	mux.Handle("POST /email", k.authed(k.handleChangeEmail))
 	mux.Handle("POST /switch-tenant", k.authed(k.handleSwitchTenant))
+
+	mux.Handle("POST /api-keys", k.authed(k.handleCreateAPIKey))
+	mux.Handle("GET /api-keys", k.authed(k.handleListAPIKeys))
+	mux.Handle("DELETE /api-keys", k.authed(k.handleRevokeAPIKeys))
+	mux.Handle("DELETE /api-keys/{id}", k.authed(k.handleRevokeAPIKey))
+	mux.Handle("POST /service-accounts", k.admin(k.handleCreateServiceAccount))
+	mux.Handle("GET /service-accounts", k.admin(k.handleListServiceAccounts))
+	mux.Handle("DELETE /service-accounts/{id}", k.admin(k.handleDeleteServiceAccount))
+	mux.Handle("POST /service-accounts/{id}/disable", k.admin(k.handleDisableServiceAccount))
+	mux.Handle("POST /service-accounts/{id}/enable", k.admin(k.handleEnableServiceAccount))
+	mux.Handle("POST /service-accounts/{id}/api-keys", k.admin(k.handleCreateServiceAccountKey))
+	mux.Handle("GET /service-accounts/{id}/api-keys", k.admin(k.handleListServiceAccountKeys))
+	mux.Handle("DELETE /service-accounts/{id}/api-keys/{key}", k.admin(k.handleRevokeServiceAccountKey))
 	return k.behindMiddleware(mux)
 }
 

@@ -100,7 +100,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		closeStores = func() { _ = db.Close() }
 		opts = append(opts, authv2.WithUserStore(stores.Users), authv2.WithSessionStore(stores.Sessions),
 			authv2.WithPermissionStore(stores.Permissions), authv2.WithRateLimiter(stores.Limiter),
-			authv2.WithAuditStore(stores.Audit))
+			authv2.WithAuditStore(stores.Audit), authv2.WithAPIKeyStore(stores.APIKeys))
 		log.Info("using PostgreSQL for users, sessions and permissions")
 	} else {
 		log.Info("using in-memory stores (set AUTHV2_POSTGRES_URL for PostgreSQL)")

@@ -38,7 +38,8 @@ var backends = []struct {
 	{"postgres", func(t *testing.T) []authv2.Option {
 		env := pgtest.New(t)
 		return []authv2.Option{authv2.WithUserStore(env.Stores.Users), authv2.WithSessionStore(env.Stores.Sessions),
-			authv2.WithPermissionStore(env.Stores.Permissions), authv2.WithRateLimiter(env.Stores.Limiter)}
+			authv2.WithPermissionStore(env.Stores.Permissions), authv2.WithRateLimiter(env.Stores.Limiter),
+			authv2.WithAPIKeyStore(env.Stores.APIKeys)}
 	}},
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/handlers"
 	"github.com/authv2/authv2/permission"
 )
 
@@ -36,7 +37,8 @@ func seed(ctx context.Context, m *authv2.Manager) (*orderBook, error) {
 }
 
 // putRoles writes the example's roles into a tenant. A clerk reads orders
-// and refunds up to 500; a manager inherits that and refunds any amount.
+// and refunds up to 500; a manager inherits that, refunds any amount and
+// administers the tenant's service accounts (the kit's routes).
 // The condition is CEL, type-checked when the role is written.
 func putRoles(ctx context.Context, m *authv2.Manager, tenantID string) error {
 	roles := []*permission.Role{
@@ -44,8 +46,9 @@ func putRoles(ctx context.Context, m *authv2.Manager, tenantID string) error {
 			{Permission: "orders:read", Effect: permission.Allow},
 			{Permission: "orders:refund", Effect: permission.Allow, Condition: "resource.amount <= 500.0"},
 		}},
-		{TenantID: tenantID, Name: roleManager, Description: "refunds any amount", Parents: []string{roleClerk}, Grants: []permission.Grant{
+		{TenantID: tenantID, Name: roleManager, Description: "refunds any amount, administers service accounts", Parents: []string{roleClerk}, Grants: []permission.Grant{
 			{Permission: "orders:refund", Effect: permission.Allow},
+			{Permission: handlers.ServiceAccountsPermission, Effect: permission.Allow},
 		}},
 	}
 	for _, r := range roles {

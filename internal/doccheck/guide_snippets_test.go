@@ -5,13 +5,16 @@ package doccheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/memory"
 	"github.com/authv2/authv2/store/storetest"
 	"github.com/authv2/authv2/user"
@@ -118,4 +121,85 @@ func guideDeviceCookieLogin(ctx context.Context, m *authv2.Manager, w http.Respo
 		return err
 	}
 	return nil
+}
+
+// guideAPIKeys is the guide's "Machine identities: API keys and service
+// accounts"; p is a signed-in principal of tenant acme allowed orders:*.
+func guideAPIKeys(ctx context.Context, m *authv2.Manager, p *authv2.Principal) (userKey, botKey *authv2.CreatedAPIKey, err error) {
+	// A key of the signed-in user, in their session's tenant, that can only read orders.
+	created, err := m.CreateAPIKey(authv2.WithActor(ctx, p), authv2.CreateAPIKeyInput{
+		Name: "reporting", Permissions: []string{"orders:read"}, ExpiresAt: time.Now().Add(90 * 24 * time.Hour),
+	})
+	if err != nil {
+		return nil, nil, err // a *ValidationError names a pattern the user holds nothing of
+	}
+	fmt.Println(created.Secret[:5]) // av2k_…: the whole key is shown once; only its hash is stored
+
+	// A service account: a machine of the tenant, bound to roles like a user, with keys and no password.
+	bot, err := m.CreateServiceAccount(authv2.WithActor(ctx, p), "acme", "nightly-export", "exports orders")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.Bind(ctx, permission.Binding{UserID: bot.ID, TenantID: "acme", Role: "clerk"}); err != nil {
+		return nil, nil, err
+	}
+	job, err := m.CreateAPIKey(authv2.WithActor(ctx, p), authv2.CreateAPIKeyInput{
+		OwnerID: bot.ID, Name: "export job", Permissions: []string{"orders:*"},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	// The job sends "Authorization: Bearer " + job.Secret; m.Middleware() authenticates it.
+	return created, job, nil
+}
+
+func Example_guideAPIKeys() {
+	ctx := context.Background()
+	m := exampleManager()
+	defer m.Close(ctx)
+	const pw = "correct horse battery staple"
+	if _, err := m.CreateTenant(ctx, "acme", "Acme Inc."); err != nil {
+		panic(err)
+	}
+	u, err := m.Register(ctx, authv2.RegisterInput{Email: "ada@example.com", Password: pw, TenantID: "acme"})
+	if err != nil {
+		panic(err)
+	}
+	if err := m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "clerk", Grants: []permission.Grant{
+		{Permission: "orders:*", Effect: permission.Allow}}}); err != nil {
+		panic(err)
+	}
+	if err := m.Bind(ctx, permission.Binding{UserID: u.ID, TenantID: "acme", Role: "clerk"}); err != nil {
+		panic(err)
+	}
+	res, err := m.Login(ctx, authv2.LoginInput{Email: "ada@example.com", Password: pw, TenantID: "acme"})
+	if err != nil {
+		panic(err)
+	}
+	p, err := m.Authenticate(ctx, res.Token, session.ClientInfo{})
+	if err != nil {
+		panic(err)
+	}
+	userKey, botKey, err := guideAPIKeys(ctx, m, p)
+	if err != nil {
+		panic(err)
+	}
+	order := permission.Resource{Type: "orders", ID: "o1", TenantID: "acme"}
+	for _, k := range []*authv2.CreatedAPIKey{userKey, botKey} {
+		kp, err := m.Authenticate(ctx, k.Secret, session.ClientInfo{})
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(kp.Kind, m.Can(ctx, kp, "read", order), m.Can(ctx, kp, "refund", order))
+	}
+	if err := m.RevokeAPIKey(ctx, botKey.Key.ID); err != nil {
+		panic(err)
+	}
+	_, err = m.Authenticate(ctx, botKey.Secret, session.ClientInfo{})
+	fmt.Println(errors.Is(err, authv2.ErrAPIKeyRevoked))
+	// Output:
+	// av2k_
+	// user true false
+	// service_account true true
+	// true
 }

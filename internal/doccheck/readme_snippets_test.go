@@ -193,7 +193,7 @@ func readmePostgres(ctx context.Context, serve func(*authv2.Manager) error) erro
 	}
 	m, err := authv2.New(authv2.WithUserStore(stores.Users), authv2.WithSessionStore(stores.Sessions),
 		authv2.WithPermissionStore(stores.Permissions), authv2.WithRateLimiter(stores.Limiter),
-		authv2.WithAuditStore(stores.Audit), authv2.WithPolicyBus(bus))
+		authv2.WithAuditStore(stores.Audit), authv2.WithPolicyBus(bus), authv2.WithAPIKeyStore(stores.APIKeys))
 	if err != nil {
 		return err
 	}

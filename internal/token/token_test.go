@@ -251,3 +251,57 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestKeyRoundTripAndDistinctFromSessionTokens(t *testing.T) {
+	key, secret, err := token.NewKey(sessionID)
+	require.NoError(t, err)
+	require.Len(t, key, token.KeyLength)
+	assert.True(t, strings.HasPrefix(key, token.KeyPrefix))
+	assert.True(t, token.IsKey(key))
+	assert.Regexp(t, "^"+token.KeyPattern+"$", key)
+
+	id, got, err := token.ParseKey(key)
+	require.NoError(t, err)
+	assert.Equal(t, sessionID, id)
+	assert.Equal(t, secret, got[:])
+
+	_, _, err = token.Parse(key)
+	assert.ErrorIs(t, err, token.ErrMalformed, "a key is not a session token")
+	tok, _ := newToken(t)
+	_, _, err = token.ParseKey(tok)
+	assert.ErrorIs(t, err, token.ErrMalformed, "a session token is not a key")
+	assert.False(t, token.IsKey(tok))
+	assert.NotRegexp(t, token.KeyPattern, tok)
+
+	// A session token given the key prefix fails the checksum, which
+	// covers the prefix.
+	_, _, err = token.ParseKey("av2k_" + tok[len(token.Prefix):] + "A")
+	assert.ErrorIs(t, err, token.ErrMalformed)
+}
+
+func TestParseKeyRejectsAnySingleCharacterChange(t *testing.T) {
+	key, _, err := token.NewKey(sessionID)
+	require.NoError(t, err)
+	b := []byte(key)
+	for i := range b {
+		orig := b[i]
+		for c := 0; c < 256; c++ {
+			if byte(c) == orig {
+				continue
+			}
+			b[i] = byte(c)
+			if _, _, err := token.ParseKey(string(b)); !assert.ErrorIs(t, err, token.ErrMalformed, "position %d", i) {
+				return
+			}
+		}
+		b[i] = orig
+	}
+}
+
+func TestParseKeyDoesNotAllocate(t *testing.T) {
+	key, _, err := token.NewKey(sessionID)
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(1000, func() { _, _, err = token.ParseKey(key) })
+	require.NoError(t, err)
+	assert.Zero(t, allocs)
+}

@@ -11,9 +11,11 @@ type Stores struct {
 	Sessions    *SessionStore
 	Permissions *PermissionStore
 	Limiter     *RateLimiter
+	APIKeys     *APIKeyStore
 }
 
 // New returns a fresh set of empty stores.
 func New() *Stores {
-	return &Stores{Users: NewUserStore(), Sessions: NewSessionStore(), Permissions: NewPermissionStore(), Limiter: NewRateLimiter()}
+	return &Stores{Users: NewUserStore(), Sessions: NewSessionStore(), Permissions: NewPermissionStore(), Limiter: NewRateLimiter(),
+		APIKeys: NewAPIKeyStore()}
 }

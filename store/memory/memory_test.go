@@ -3,6 +3,8 @@ package memory_test
 import (
 	"testing"
 
+	"github.com/authv2/authv2/apikey"
+
 	"go.uber.org/goleak"
 
 	"github.com/authv2/authv2/mfa"
@@ -28,6 +30,10 @@ func TestConformance(t *testing.T) {
 	t.Run("Permission", func(t *testing.T) {
 		storetest.RunPermissionStore(t, func(*testing.T) permission.Store { return memory.NewPermissionStore() })
 	})
+}
+
+func TestConformanceAPIKey(t *testing.T) {
+	storetest.RunAPIKeyStore(t, func(*testing.T) apikey.Store { return memory.NewAPIKeyStore() })
 }
 
 func TestConformanceMFA(t *testing.T) {

@@ -76,6 +76,7 @@ type Stores struct {
 	MFA         *MFAStore
 	Challenges  *ChallengeStore
 	ReplayGuard *ReplayGuard
+	APIKeys     *APIKeyStore
 
 	h *handle
 }
@@ -103,6 +104,7 @@ func New(db *sql.DB, opts ...Option) (*Stores, error) {
 		MFA:         newMFAStore(h),
 		Challenges:  newChallengeStore(h),
 		ReplayGuard: newReplayGuard(h),
+		APIKeys:     newAPIKeyStore(h),
 	}, nil
 }
 

@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"testing"
 
+	"github.com/authv2/authv2/apikey"
+
 	"go.uber.org/goleak"
 
 	"github.com/authv2/authv2/internal/pgtest"
@@ -40,6 +42,9 @@ func TestConformance(t *testing.T) {
 	t.Run("ReplayGuard", func(t *testing.T) {
 		storetest.RunReplayGuard(t, func(t *testing.T) mfa.ReplayGuard { return pgtest.New(t).Stores.ReplayGuard })
 	})
+	t.Run("APIKey", func(t *testing.T) {
+		storetest.RunAPIKeyStore(t, func(t *testing.T) apikey.Store { return pgtest.New(t).Stores.APIKeys })
+	})
 }
 
 // TestConformanceBinaryParameters reruns the session and user cases with
@@ -76,5 +81,8 @@ func TestConformanceWithoutPreparedStatements(t *testing.T) {
 	})
 	t.Run("Permission", func(t *testing.T) {
 		storetest.RunPermissionStore(t, func(t *testing.T) permission.Store { return env(t).Permissions })
+	})
+	t.Run("APIKey", func(t *testing.T) {
+		storetest.RunAPIKeyStore(t, func(t *testing.T) apikey.Store { return env(t).APIKeys })
 	})
 }
