@@ -56,6 +56,9 @@ func TestEverySentinelHasARow(t *testing.T) {
 		"ErrCrossOrigin":        {ErrCrossOrigin, "cross-origin", http.StatusForbidden, "error", false},
 		"ErrValidation":         {ErrValidation, "validation", http.StatusBadRequest, "invalid_input", false},
 		"ErrThrottled":          {ErrThrottled, "throttled", http.StatusTooManyRequests, "throttled", false},
+		"ErrExceedsOwnRights":   {ErrExceedsOwnRights, "exceeds-own-rights", http.StatusForbidden, "exceeds_own_rights", false},
+		"ErrLastOwner":          {ErrLastOwner, "last-owner", http.StatusConflict, "last_owner", false},
+		"ErrInvitationMismatch": {ErrInvitationMismatch, "invitation-mismatch", http.StatusForbidden, "invitation_mismatch", false},
 	}
 	declared := exportedSentinels(t)
 	assert.ElementsMatch(t, declared, slices.Collect(maps.Keys(sentinels)), "the package's sentinels and this test's list differ")
