@@ -76,6 +76,16 @@ func New(m *authv2.Manager, opts ...Option) http.Handler {
 	mux.Handle("POST /password", k.authed(k.handleChangePassword))
 	mux.Handle("POST /email", k.authed(k.handleChangeEmail))
 	mux.Handle("POST /switch-tenant", k.authed(k.handleSwitchTenant))
+
+	mux.HandleFunc("POST /invitations/accept", k.handleAcceptInvitation)
+	mux.Handle("GET /invitations", k.tenantAdmin("read", k.handleListInvitations))
+	mux.Handle("POST /invitations", k.tenantAdmin("invite", k.handleInvite))
+	mux.Handle("POST /invitations/{id}/resend", k.tenantAdmin("invite", k.handleResendInvitation))
+	mux.Handle("DELETE /invitations/{id}", k.tenantAdmin("invite", k.handleRevokeInvitation))
+	mux.Handle("GET /members", k.tenantAdmin("read", k.handleListMembers))
+	mux.Handle("PUT /members/{id}/roles", k.tenantAdmin("update", k.handleSetRoles))
+	mux.Handle("DELETE /members/{id}", k.tenantAdmin("remove", k.handleRemoveMember))
+	mux.Handle("POST /ownership", k.tenantAdmin("", k.handleTransferOwnership))
 	return k.behindMiddleware(mux)
 }
 
