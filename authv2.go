@@ -31,6 +31,9 @@ import (
 //	                 re-authentication, one-time tokens
 //	users.go         user administration: User, Disable/Lock/Unlock/DeleteUser
 //	admin.go         tenants, memberships, roles, bindings
+//	invitations.go   invitations: Invite, resend, revoke, AcceptInvitation
+//	members.go       members: ListMembers, SetMemberRoles, RemoveMember,
+//	                 TransferOwnership; grantable.go: rights no wider than the actor's
 //	authz.go         authorization: Authorize, Explain, Who, Roles
 //	decisionlog.go   audited decisions, buffered off the caller's path
 //	auditlog.go      the audit trail and its queries
