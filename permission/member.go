@@ -1,7 +1,6 @@
 package permission
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -137,12 +136,4 @@ type MemberStore interface {
 	// role or tenant that no longer exists is store.ErrNotFound, with the
 	// invitation left pending.
 	AcceptInvitation(ctx context.Context, id, userID string, now time.Time, check func(*Invitation) error) (*Invitation, error)
-}
-
-// SortBindings orders bindings by user, role, then scope, the order every
-// store lists them in.
-func SortBindings(bs []Binding) {
-	slices.SortFunc(bs, func(a, b Binding) int {
-		return cmp.Or(cmp.Compare(a.UserID, b.UserID), cmp.Compare(a.Role, b.Role), cmp.Compare(a.Scope, b.Scope))
-	})
 }
