@@ -33,7 +33,7 @@ const (
 )
 
 var tokenPrefix = map[string]string{user.TokenPasswordReset: resetPrefix, user.TokenEmailVerification: verifyPrefix,
-	deviceTokenPurpose: devicePrefix}
+	deviceTokenPurpose: devicePrefix, invitationPurpose: invitationPrefix}
 
 // newOneTimeToken makes a token naming the user and carrying a 256-bit
 // secret, and the record a store keeps of it (the secret's hash).

@@ -14,9 +14,15 @@ import (
 // adminEvent records an administrative change: who made it (the actor in
 // ctx), and its before and after states.
 func (m *Manager) adminEvent(ctx context.Context, action, tenantID, target string, before, after any) error {
+	return m.emit(ctx, adminChange(ctx, action, tenantID, target, before, after))
+}
+
+// adminChange is adminEvent's event, for a flow that records it with
+// others in one write.
+func adminChange(ctx context.Context, action, tenantID, target string, before, after any) audit.Event {
 	attrs := changeAttrs(before, after)
 	attrs["action"] = action
-	return m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeAdminChange, Outcome: audit.Success, TenantID: tenantID, Target: target, Attributes: attrs}))
+	return withActor(ctx, audit.Event{Type: audit.TypeAdminChange, Outcome: audit.Success, TenantID: tenantID, Target: target, Attributes: attrs})
 }
 
 // CreateTenant creates a tenant; ErrConflict if the ID is taken.
@@ -99,35 +105,6 @@ func (m *Manager) AddMember(ctx context.Context, tenantID, userID string) error 
 	return m.adminEvent(ctx, "member.add", tenantID, "user:"+userID, nil, mb)
 }
 
-// RemoveMember removes a membership and ends the user's sessions in that
-// tenant.
-func (m *Manager) RemoveMember(ctx context.Context, tenantID, userID string) error {
-	if err := checkText("TenantID", tenantID, "UserID", userID); err != nil {
-		return err
-	}
-	// The membership as it was, for the audit trail.
-	ms, err := m.permissions.ListMemberships(ctx, userID)
-	if err != nil {
-		return translate("membership.list", err)
-	}
-	var before *permission.Membership
-	for _, mb := range ms {
-		if mb.TenantID == tenantID {
-			before = &mb
-		}
-	}
-	if err := m.permissions.RemoveMember(ctx, tenantID, userID); err != nil {
-		return translate("membership.remove", err)
-	}
-	// Recorded before the sessions end: the change is made even if that
-	// fails.
-	if err := m.adminEvent(ctx, "member.remove", tenantID, "user:"+userID, before, nil); err != nil {
-		return err
-	}
-	_, err = m.RevokeSessions(ctx, userID, RevokeOptions{TenantID: tenantID, Reason: session.ReasonMembershipRemoved})
-	return err
-}
-
 // PutRole creates or replaces a role after validating it: a name, known
 // effects, well-formed permissions, conditions that compile, parents that
 // exist, and no inheritance cycle (a *permission.CycleError naming it).
@@ -193,6 +170,11 @@ func (m *Manager) Bind(ctx context.Context, b permission.Binding) error {
 	if err := m.validateBinding(b); err != nil {
 		return err
 	}
+	if b.Role == permission.OwnerRole && b.Scope == "" && !b.ExpiresAt.IsZero() {
+		// It could replace an owner's binding by one that makes no owner,
+		// past the last-owner check.
+		return &ValidationError{Fields: []FieldError{{Field: "ExpiresAt", Reason: "an owner binding over the whole tenant cannot expire"}}}
+	}
 	if err := m.checkBindable(ctx, b); err != nil {
 		return err
 	}
@@ -231,8 +213,8 @@ func (m *Manager) Unbind(ctx context.Context, b permission.Binding) error {
 	if err := checkText("UserID", b.UserID, "TenantID", b.TenantID, "Role", b.Role, "Scope", b.Scope); err != nil {
 		return err
 	}
-	if err := m.permissions.DeleteBinding(ctx, b); err != nil {
-		return translate("binding.delete", err)
+	if err := m.deleteBinding(ctx, b); err != nil {
+		return err
 	}
 	m.policyChanged(ctx, b.TenantID)
 	return m.adminEvent(ctx, "binding.delete", b.TenantID, "user:"+b.UserID, b, nil)
@@ -245,4 +227,21 @@ func (m *Manager) ListBindings(ctx context.Context, tenantID, userID string) ([]
 	}
 	bs, err := m.permissions.ListBindings(ctx, tenantID, userID)
 	return bs, translate("binding.list", err)
+}
+
+// deleteBinding deletes a binding; an owner's goes through UpdateMember,
+// so that the tenant keeps its last owner (ErrLastOwner).
+func (m *Manager) deleteBinding(ctx context.Context, b permission.Binding) error {
+	if b.Role != permission.OwnerRole || b.Scope != "" {
+		return translate("binding.delete", m.permissions.DeleteBinding(ctx, b))
+	}
+	_, _, err := m.updateMember(ctx, b.TenantID, b.UserID, func(mb *permission.Member) error {
+		n := len(mb.Bindings)
+		mb.Bindings = slices.DeleteFunc(mb.Bindings, func(x permission.Binding) bool { return x.Role == b.Role && x.Scope == b.Scope })
+		if len(mb.Bindings) == n {
+			return ErrNotFound
+		}
+		return nil
+	})
+	return err
 }

@@ -34,6 +34,9 @@ import (
 //	users.go         user administration: User, Disable/Lock/Unlock/DeleteUser
 //	admin.go         tenants, memberships, roles, bindings
 //	apikeys.go       service accounts and API keys (authenticating one too)
+//	invitations.go   invitations: Invite, resend, revoke, AcceptInvitation
+//	members.go       members: ListMembers, SetMemberRoles, RemoveMember,
+//	                 TransferOwnership; grantable.go: rights no wider than the actor's
 //	authz.go         authorization: Authorize, Explain, Who, Roles
 //	decisionlog.go   audited decisions, buffered off the caller's path
 //	auditlog.go      the audit trail and its queries

@@ -50,6 +50,8 @@ type Config struct {
 	// ResetTokenTTL and VerifyTokenTTL bound single-use tokens.
 	ResetTokenTTL  time.Duration `validate:"gt=0,max=24h"`
 	VerifyTokenTTL time.Duration `validate:"gt=0"`
+	// InvitationTTL bounds an invitation's token (Invite, ResendInvitation).
+	InvitationTTL time.Duration `validate:"gt=0"`
 	// RequireEmailVerification registers users as pending_verification,
 	// and refuses their logins until they verify.
 	RequireEmailVerification bool
@@ -185,6 +187,7 @@ func DefaultConfig() Config {
 		ResetTokenTTL:          time.Hour,
 		VerifyTokenTTL:         48 * time.Hour,
 		APIKeyLastUsedInterval: time.Minute,
+		InvitationTTL:          7 * 24 * time.Hour,
 		AuditQueueSize:         audit.DefaultQueueSize,
 		AuditBatchSize:         audit.DefaultBatchSize,
 		AuditBackoffMin:        audit.DefaultBackoffMin,
@@ -378,6 +381,7 @@ var envVars = []envVar{
 	{"AUTHV2_REVOKE_ON_PASSWORD_CHANGE", boolVar(func(c *Config) *bool { return &c.RevokeOnPasswordChange })},
 	{"AUTHV2_RESET_TOKEN_TTL", durationVar(func(c *Config) *time.Duration { return &c.ResetTokenTTL })},
 	{"AUTHV2_VERIFY_TOKEN_TTL", durationVar(func(c *Config) *time.Duration { return &c.VerifyTokenTTL })},
+	{"AUTHV2_INVITATION_TTL", durationVar(func(c *Config) *time.Duration { return &c.InvitationTTL })},
 	{"AUTHV2_REQUIRE_EMAIL_VERIFICATION", boolVar(func(c *Config) *bool { return &c.RequireEmailVerification })},
 	{"AUTHV2_ENUMERATION_SAFE_REGISTRATION", boolVar(func(c *Config) *bool { return &c.EnumerationSafeRegistration })},
 	{"AUTHV2_AUDIT_ALLOW_RATE", func(c *Config, v string) error {

@@ -76,6 +76,16 @@ var (
 	// ErrCrossOrigin: a cookie-authenticated (or anonymous) unsafe request
 	// came from another origin and was refused (CSRF protection).
 	ErrCrossOrigin = errors.New("authv2: cross-origin request refused")
+	// ErrExceedsOwnRights: an invitation or a role change would hand out
+	// (or take away) a grant the acting principal does not hold at that
+	// scope.
+	ErrExceedsOwnRights = errors.New("authv2: cannot hand out rights the actor does not hold")
+	// ErrLastOwner: the change would leave a tenant that has owners with
+	// none (permission.OwnerRole); transfer ownership first.
+	ErrLastOwner = permission.ErrLastOwner
+	// ErrInvitationMismatch: the invitation is for another email address
+	// than the signed-in account's.
+	ErrInvitationMismatch = errors.New("authv2: the invitation is for another email address")
 )
 
 // FieldError is one rejected input field. Field is the Go name of the
@@ -194,11 +204,14 @@ var errorTable = []errorRow{
 	{ErrNotMember, "not-member", http.StatusForbidden, "Not a member of this tenant", "not_member", false, fromFlow},
 	{ErrSessionRequired, "session-required", http.StatusForbidden, "A signed-in session is required", "session_required", false, fromFlow},
 	{ErrReauthRequired, "reauthentication-required", http.StatusForbidden, "Re-authentication required", "reauth_required", false, fromFlow},
+	{ErrExceedsOwnRights, "exceeds-own-rights", http.StatusForbidden, "Cannot hand out rights you do not hold", "exceeds_own_rights", false, fromFlow},
+	{ErrInvitationMismatch, "invitation-mismatch", http.StatusForbidden, "Invitation is for another email address", "invitation_mismatch", false, fromFlow},
 	{ErrEmailNotVerified, "email-not-verified", http.StatusForbidden, "Email address not verified", "email_not_verified", false, fromFlow},
 	{ErrThrottled, "throttled", http.StatusTooManyRequests, "Too many attempts", "throttled", false, fromFlow},
 	// Before the engine's rows: a *ValidationError may wrap one of them.
 	{ErrValidation, "validation", http.StatusBadRequest, "Invalid input", "invalid_input", false, fromFlow},
 	{ErrUserExists, "conflict", http.StatusConflict, "Conflict", "user_exists", false, fromFlow},
+	{ErrLastOwner, "last-owner", http.StatusConflict, "A tenant keeps at least one owner", "last_owner", false, fromStore},
 	{ErrConflict, "conflict", http.StatusConflict, "Conflict", "error", false, fromStore},
 	{ErrSessionLimit, "session-limit", http.StatusConflict, "Too many active sessions", "session_limit", false, fromFlow},
 	// A scope built from client input (a path segment) that is not one.

@@ -59,6 +59,9 @@ func TestEverySentinelHasARow(t *testing.T) {
 		"ErrAPIKeyRevoked":      {ErrAPIKeyRevoked, "unauthenticated", http.StatusUnauthorized, "api_key_revoked", true},
 		"ErrAPIKeyExpired":      {ErrAPIKeyExpired, "unauthenticated", http.StatusUnauthorized, "api_key_expired", true},
 		"ErrSessionRequired":    {ErrSessionRequired, "session-required", http.StatusForbidden, "session_required", false},
+		"ErrExceedsOwnRights":   {ErrExceedsOwnRights, "exceeds-own-rights", http.StatusForbidden, "exceeds_own_rights", false},
+		"ErrLastOwner":          {ErrLastOwner, "last-owner", http.StatusConflict, "last_owner", false},
+		"ErrInvitationMismatch": {ErrInvitationMismatch, "invitation-mismatch", http.StatusForbidden, "invitation_mismatch", false},
 	}
 	declared := exportedSentinels(t)
 	assert.ElementsMatch(t, declared, slices.Collect(maps.Keys(sentinels)), "the package's sentinels and this test's list differ")

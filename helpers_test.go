@@ -60,13 +60,21 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // captureNotifier records the tokens authv2 asks the application to send.
 type captureNotifier struct {
-	mu     sync.Mutex
-	resets map[string]string // email -> token
-	verify map[string]string
+	mu      sync.Mutex
+	resets  map[string]string // email -> token
+	verify  map[string]string
+	invites map[string]string
 }
 
 func newCaptureNotifier() *captureNotifier {
-	return &captureNotifier{resets: map[string]string{}, verify: map[string]string{}}
+	return &captureNotifier{resets: map[string]string{}, verify: map[string]string{}, invites: map[string]string{}}
+}
+
+func (c *captureNotifier) Invitation(_ context.Context, inv *permission.Invitation, tok string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.invites[inv.Email] = tok
+	return nil
 }
 
 func (c *captureNotifier) PasswordReset(_ context.Context, u *user.User, tok string) error {

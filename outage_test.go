@@ -109,6 +109,13 @@ func (f flakyPerms) RemoveMember(ctx context.Context, tenantID, userID string) e
 	return f.Store.RemoveMember(ctx, tenantID, userID)
 }
 
+func (f flakyPerms) UpdateMember(ctx context.Context, tenantID, userID string, fn func(*permission.Member) error) (before, after permission.Member, err error) {
+	if err := f.sw.err("member.update"); err != nil {
+		return before, after, err
+	}
+	return f.Store.UpdateMember(ctx, tenantID, userID, fn)
+}
+
 type flakySessions struct {
 	session.Store
 	sw *switchable

@@ -47,31 +47,15 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User,
 			return nil, translate("tenant.get", err)
 		}
 	}
-	if err := m.runPasswordChecker(ctx, in.Email, in.DisplayName, in.Password); err != nil {
-		return nil, err
-	}
-	hash, err := m.hasher.Hash(ctx, in.Password)
-	if err != nil {
-		return nil, err
-	}
-	now := m.clock.Now()
 	status := user.StatusActive
 	if m.cfg.RequireEmailVerification {
 		status = user.StatusPendingVerification
 	}
-	u := &user.User{
-		ID:                randid.ID(),
-		SecurityStamp:     randid.ID(),
-		Email:             in.Email,
-		DisplayName:       in.DisplayName,
-		Status:            status,
-		PasswordHash:      hash,
-		PasswordChangedAt: now,
-		DefaultTenantID:   in.TenantID,
-		Attributes:        in.Attributes,
-		CreatedAt:         now,
-		UpdatedAt:         now,
+	u, err := m.newUser(ctx, in, status)
+	if err != nil {
+		return nil, err
 	}
+	now := u.CreatedAt
 	safe := m.cfg.EnumerationSafeRegistration
 	if err := m.users.Create(ctx, u); err != nil {
 		if !errors.Is(err, store.ErrConflict) {
@@ -121,4 +105,30 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User,
 		}
 	}
 	return u.Clone(), nil
+}
+
+// newUser checks in's password against the checker and builds the user
+// Register and AcceptInvitation create, its password hashed.
+func (m *Manager) newUser(ctx context.Context, in RegisterInput, status user.Status) (*user.User, error) {
+	if err := m.runPasswordChecker(ctx, in.Email, in.DisplayName, in.Password); err != nil {
+		return nil, err
+	}
+	hash, err := m.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return nil, err
+	}
+	now := m.clock.Now()
+	return &user.User{
+		ID:                randid.ID(),
+		SecurityStamp:     randid.ID(),
+		Email:             in.Email,
+		DisplayName:       in.DisplayName,
+		Status:            status,
+		PasswordHash:      hash,
+		PasswordChangedAt: now,
+		DefaultTenantID:   in.TenantID,
+		Attributes:        in.Attributes,
+		CreatedAt:         now,
+		UpdatedAt:         now,
+	}, nil
 }

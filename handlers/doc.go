@@ -1,8 +1,8 @@
 // Package handlers is a mountable kit of JSON endpoints for the account
 // flows every application otherwise writes itself: register, log in and
 // out, who am I, list and revoke one's sessions, re-authenticate, change
-// password or email, switch tenant, reset a password and verify an
-// email address. It uses only the public API of package authv2, so the
+// password or email, switch tenant, reset a password, verify an
+// email address, and manage a tenant's members and invitations. It uses only the public API of package authv2, so the
 // kit is an example of that API as much as a shortcut.
 //
 // Serve the kit behind Manager.Middleware, the same middleware (same
@@ -44,6 +44,15 @@
 //	POST   /service-accounts/{id}/api-keys        201 key, shown once  (service_accounts:manage, fresh)
 //	GET    /service-accounts/{id}/api-keys        200                  (service_accounts:manage)
 //	DELETE /service-accounts/{id}/api-keys/{key}  204                  (service_accounts:manage)
+//	POST   /invitations/accept            201 new user; 200 the caller's account linked
+//	GET    /invitations                   200 a page (?after=&limit=)  (members:read)
+//	POST   /invitations                   201 invitation               (members:invite)
+//	POST   /invitations/{id}/resend       200 invitation, new token    (members:invite)
+//	DELETE /invitations/{id}              204                          (members:invite)
+//	GET    /members                       200 a page, with roles       (members:read)
+//	PUT    /members/{id}/roles            200 member                   (members:update)
+//	DELETE /members/{id}                  204, their sessions ended    (members:remove)
+//	POST   /ownership                     204 ownership to user_id     (an owner)
 //
 // # API keys and service accounts
 //
@@ -56,6 +65,16 @@
 // ServiceAccountsPermission on a "service_accounts" resource of the
 // caller's tenant; an account of another tenant answers 404. Bind roles
 // to a service account with Manager.Bind (its ID as the user ID).
+//
+// # Members and invitations
+//
+// The member and invitation routes act in the caller's session tenant
+// (403 not-member without one) and need the permission in parentheses
+// there (Manager.Authorize on resource type "members"); on top of it the
+// Manager refuses to hand out or take away rights the caller does not
+// hold (403 exceeds-own-rights) and to leave the tenant without an owner
+// (409 last-owner). Invitation tokens go to the Notifier, which must be
+// an authv2.InvitationNotifier, never into an answer.
 //
 // # Cookie or token
 //

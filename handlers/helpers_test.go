@@ -18,6 +18,7 @@ import (
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/handlers"
+	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/user"
 )
 
@@ -51,6 +52,10 @@ func (b *mailbox) EmailVerification(_ context.Context, u *user.User, tok string)
 		email = u.PendingEmail
 	}
 	return b.put("verify:"+email, tok)
+}
+
+func (b *mailbox) Invitation(_ context.Context, inv *permission.Invitation, tok string) error {
+	return b.put("invite:"+inv.Email, tok)
 }
 
 func (b *mailbox) AccountExists(_ context.Context, u *user.User) error {

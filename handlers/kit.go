@@ -89,6 +89,15 @@ func New(m *authv2.Manager, opts ...Option) http.Handler {
 	mux.Handle("POST /service-accounts/{id}/api-keys", k.admin(k.handleCreateServiceAccountKey))
 	mux.Handle("GET /service-accounts/{id}/api-keys", k.admin(k.handleListServiceAccountKeys))
 	mux.Handle("DELETE /service-accounts/{id}/api-keys/{key}", k.admin(k.handleRevokeServiceAccountKey))
+	mux.HandleFunc("POST /invitations/accept", k.handleAcceptInvitation)
+	mux.Handle("GET /invitations", k.tenantAdmin("read", k.handleListInvitations))
+	mux.Handle("POST /invitations", k.tenantAdmin("invite", k.handleInvite))
+	mux.Handle("POST /invitations/{id}/resend", k.tenantAdmin("invite", k.handleResendInvitation))
+	mux.Handle("DELETE /invitations/{id}", k.tenantAdmin("invite", k.handleRevokeInvitation))
+	mux.Handle("GET /members", k.tenantAdmin("read", k.handleListMembers))
+	mux.Handle("PUT /members/{id}/roles", k.tenantAdmin("update", k.handleSetRoles))
+	mux.Handle("DELETE /members/{id}", k.tenantAdmin("remove", k.handleRemoveMember))
+	mux.Handle("POST /ownership", k.tenantAdmin("", k.handleTransferOwnership))
 	return k.behindMiddleware(mux)
 }
 

@@ -154,4 +154,6 @@ type Store interface {
 	LoadPolicy(ctx context.Context, tenantID, userID string) (*Policy, error)
 	// Version returns the tenant's current policy version.
 	Version(ctx context.Context, tenantID string) (int64, error)
+
+	MemberStore
 }

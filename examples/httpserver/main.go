@@ -80,6 +80,8 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		// Audit events go to the log here; production sends them to an
 		// audit.Store (PostgreSQL) or a SIEM.
 		authv2.WithAuditSink(audit.NewSlogSink(log)),
+		// Password resets, verification and invitations need a mailer.
+		authv2.WithNotifier(newOutbox(log)),
 	}
 	if path := getenv("AUTHV2_AUDIT_SPOOL"); path != "" {
 		j, err := spool.Open(path)

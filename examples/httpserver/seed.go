@@ -9,17 +9,21 @@ import (
 	"github.com/authv2/authv2/permission"
 )
 
-// The example's roles.
+// The example's roles. An owner may do everything, members included
+// (invite, change roles, remove): the one who registers a workspace is
+// its owner.
 const (
 	roleClerk   = "clerk"
 	roleManager = "manager"
+	roleOwner   = permission.OwnerRole
 )
 
 // seed creates the demo tenants and their roles, if missing, and returns
 // the demo orders. It is idempotent, so a restart against PostgreSQL
 // keeps the data. There are no seeded accounts: register one (you get a
-// tenant of your own). Membership of acme or globex is an administrator's
-// act: Manager.AddMember and Manager.Bind, which no route exposes.
+// tenant of your own, which you own). Membership of acme or globex is an
+// administrator's act (Manager.AddMember and Manager.Bind, which no route
+// exposes) or an invitation from one of their owners (POST /invitations).
 func seed(ctx context.Context, m *authv2.Manager) (*orderBook, error) {
 	for _, t := range []struct{ id, name string }{{"acme", "Acme Inc."}, {"globex", "Globex Corp."}} {
 		if _, err := m.CreateTenant(ctx, t.id, t.name); err != nil && !errors.Is(err, authv2.ErrConflict) {
@@ -49,6 +53,9 @@ func putRoles(ctx context.Context, m *authv2.Manager, tenantID string) error {
 		{TenantID: tenantID, Name: roleManager, Description: "refunds any amount, administers service accounts", Parents: []string{roleClerk}, Grants: []permission.Grant{
 			{Permission: "orders:refund", Effect: permission.Allow},
 			{Permission: handlers.ServiceAccountsPermission, Effect: permission.Allow},
+		}},
+		{TenantID: tenantID, Name: roleOwner, Description: "everything, members included", Grants: []permission.Grant{
+			{Permission: "*", Effect: permission.Allow},
 		}},
 	}
 	for _, r := range roles {

@@ -102,7 +102,8 @@ func (s *server) register(ctx context.Context, in authv2.RegisterInput) (*user.U
 	return u, nil
 }
 
-// createAccount creates the user as a member and manager of in.TenantID.
+// createAccount creates the user as a member, manager and owner of
+// in.TenantID: they invite others to it (the kit's /invitations).
 func (s *server) createAccount(ctx context.Context, in authv2.RegisterInput) (*user.User, error) {
 	if err := putRoles(ctx, s.m, in.TenantID); err != nil {
 		return nil, err
@@ -111,7 +112,12 @@ func (s *server) createAccount(ctx context.Context, in authv2.RegisterInput) (*u
 	if err != nil {
 		return nil, err
 	}
-	return u, s.m.Bind(ctx, permission.Binding{UserID: u.ID, TenantID: in.TenantID, Role: roleManager})
+	for _, role := range []string{roleManager, roleOwner} {
+		if err := s.m.Bind(ctx, permission.Binding{UserID: u.ID, TenantID: in.TenantID, Role: role}); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
 }
 
 func (s *server) listOrders(w http.ResponseWriter, r *http.Request) {

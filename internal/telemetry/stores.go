@@ -83,7 +83,11 @@ var (
 		newOp("permission.list_roles"), newOp("permission.delete_role")
 	opBindingPut, opBindingDelete, opBindingList = newOp("permission.put_binding"), newOp("permission.delete_binding"),
 		newOp("permission.list_bindings")
-	opLoadPolicy, opVersion = newOp("permission.load_policy"), newOp("permission.version")
+	opLoadPolicy, opVersion                = newOp("permission.load_policy"), newOp("permission.version")
+	opMemberPage, opMemberUpdate           = newOp("permission.list_member_page"), newOp("permission.update_member")
+	opInviteCreate, opInviteGet            = newOp("permission.create_invitation"), newOp("permission.get_invitation")
+	opInviteList, opInviteUpdate, opAccept = newOp("permission.list_invitations"), newOp("permission.update_invitation"),
+		newOp("permission.accept_invitation")
 )
 
 // call times one operation returning a value.
@@ -263,4 +267,42 @@ func (w Permissions) LoadPolicy(ctx context.Context, tenantID, userID string) (*
 
 func (w Permissions) Version(ctx context.Context, tenantID string) (int64, error) {
 	return call(w.T, ctx, opVersion, func(ctx context.Context) (int64, error) { return w.S.Version(ctx, tenantID) })
+}
+
+func (w Permissions) ListMemberPage(ctx context.Context, tenantID, after string, limit int) ([]permission.Member, error) {
+	return call(w.T, ctx, opMemberPage, func(ctx context.Context) ([]permission.Member, error) {
+		return w.S.ListMemberPage(ctx, tenantID, after, limit)
+	})
+}
+
+func (w Permissions) UpdateMember(ctx context.Context, tenantID, userID string, fn func(*permission.Member) error) (before, after permission.Member, err error) {
+	both, err := call(w.T, ctx, opMemberUpdate, func(ctx context.Context) ([2]permission.Member, error) {
+		b, a, err := w.S.UpdateMember(ctx, tenantID, userID, fn)
+		return [2]permission.Member{b, a}, err
+	})
+	return both[0], both[1], err
+}
+
+func (w Permissions) CreateInvitation(ctx context.Context, inv *permission.Invitation) error {
+	return call0(w.T, ctx, opInviteCreate, func(ctx context.Context) error { return w.S.CreateInvitation(ctx, inv) })
+}
+
+func (w Permissions) GetInvitation(ctx context.Context, id string) (*permission.Invitation, error) {
+	return call(w.T, ctx, opInviteGet, func(ctx context.Context) (*permission.Invitation, error) { return w.S.GetInvitation(ctx, id) })
+}
+
+func (w Permissions) ListInvitations(ctx context.Context, tenantID, after string, limit int) ([]*permission.Invitation, error) {
+	return call(w.T, ctx, opInviteList, func(ctx context.Context) ([]*permission.Invitation, error) {
+		return w.S.ListInvitations(ctx, tenantID, after, limit)
+	})
+}
+
+func (w Permissions) UpdateInvitation(ctx context.Context, id string, fn func(*permission.Invitation) error) (*permission.Invitation, error) {
+	return call(w.T, ctx, opInviteUpdate, func(ctx context.Context) (*permission.Invitation, error) { return w.S.UpdateInvitation(ctx, id, fn) })
+}
+
+func (w Permissions) AcceptInvitation(ctx context.Context, id, userID string, now time.Time, check func(*permission.Invitation) error) (*permission.Invitation, error) {
+	return call(w.T, ctx, opAccept, func(ctx context.Context) (*permission.Invitation, error) {
+		return w.S.AcceptInvitation(ctx, id, userID, now, check)
+	})
 }

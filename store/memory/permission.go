@@ -27,6 +27,8 @@ type PermissionStore struct {
 	byUser    map[[2]string]map[bindingKey]struct{}
 	versions  map[string]int64 // per tenant
 	globalVer int64
+	// invitations by ID (member.go).
+	invitations map[string]*permission.Invitation
 }
 
 var _ permission.Store = (*PermissionStore)(nil)
@@ -40,6 +42,8 @@ func NewPermissionStore() *PermissionStore {
 		bindings: map[bindingKey]permission.Binding{},
 		byUser:   map[[2]string]map[bindingKey]struct{}{},
 		versions: map[string]int64{},
+
+		invitations: map[string]*permission.Invitation{},
 	}
 }
 
@@ -125,6 +129,11 @@ func (s *PermissionStore) DeleteTenant(ctx context.Context, id string) error {
 		if k.tenant == id {
 			delete(s.bindings, k)
 			delete(s.byUser, [2]string{k.tenant, k.user})
+		}
+	}
+	for k, inv := range s.invitations {
+		if inv.TenantID == id {
+			delete(s.invitations, k)
 		}
 	}
 	s.bumpLocked(id)
@@ -347,6 +356,14 @@ func (s *PermissionStore) PutBinding(ctx context.Context, b permission.Binding) 
 	if _, ok := s.resolveLocked(b.TenantID, b.Role); !ok {
 		return store.ErrNotFound
 	}
+	s.putBindingLocked(b)
+	s.bumpLocked(b.TenantID)
+	return nil
+}
+
+// putBindingLocked creates or replaces a binding, keeping the creation
+// time of the one it replaces.
+func (s *PermissionStore) putBindingLocked(b permission.Binding) {
 	k := bindingKey{b.TenantID, b.UserID, b.Role, b.Scope}
 	if old, ok := s.bindings[k]; ok {
 		b.CreatedAt = old.CreatedAt
@@ -357,8 +374,6 @@ func (s *PermissionStore) PutBinding(ctx context.Context, b permission.Binding) 
 		s.byUser[uk] = map[bindingKey]struct{}{}
 	}
 	s.byUser[uk][k] = struct{}{}
-	s.bumpLocked(b.TenantID)
-	return nil
 }
 
 // DeleteBinding implements permission.Store.

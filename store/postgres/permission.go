@@ -24,8 +24,9 @@ import (
 // graph no concurrent writer of that tenant can change underneath them, and
 // a rolled-back write leaves the version untouched.
 type PermissionStore struct {
-	h *handle
-	q permissionQueries
+	h  *handle
+	q  permissionQueries
+	mq memberQueries
 }
 
 var _ permission.Store = (*PermissionStore)(nil)
@@ -88,7 +89,7 @@ func loadPolicyQuery(resolved string) string {
 }
 
 func newPermissionStore(h *handle) *PermissionStore {
-	return &PermissionStore{h: h, q: permissionQueries{
+	return &PermissionStore{h: h, mq: newMemberQueries(h), q: permissionQueries{
 		bump: h.q(`INSERT INTO {s}.policy_versions AS v (tenant_id, version) VALUES ($1, 1)
 			ON CONFLICT (tenant_id) DO UPDATE SET version = v.version + 1`),
 		version: h.stmt(h.q(`SELECT COALESCE(sum(version), 0)::bigint FROM {s}.policy_versions WHERE tenant_id IN ($1, '')`)),

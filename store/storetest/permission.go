@@ -43,6 +43,7 @@ func RunPermissionStore(t *testing.T, newStore PermissionStoreFactory) {
 	method(t, "PutRole", newStore, permissionPutRole)
 	method(t, "DeleteRole", newStore, permissionDeleteRole)
 	method(t, "LoadPolicy", newStore, permissionLoadPolicy)
+	runMemberStore(t, newStore)
 }
 
 func permissionCreateTenant(t *testing.T, newStore PermissionStoreFactory) {

@@ -1,0 +1,162 @@
+package authv2
+
+import (
+	"context"
+	"errors"
+
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/store"
+)
+
+// checkGrantable refuses, with ErrExceedsOwnRights, bindings the actor
+// could not hold out: an actor hands out only rights they hold. For each
+// binding, its scope must lie inside the actor's session scope, and every
+// allow grant its role carries (with what it inherits) must be covered,
+// at the binding's scope, by an allow of the actor's that holds without
+// a condition or with the very same one. A deny of the actor's that
+// overlaps such a grant, at that scope or at any scope below it where the
+// actor holds a binding, refuses it too (the invitee would be allowed
+// there and the actor is not), unless the role given denies as much
+// itself. The actor's rights come from the engine (EffectivePermissions),
+// so they are what Authorize would apply, expired bindings excluded.
+// The check is conservative: what it cannot prove is held, it refuses.
+func (m *Manager) checkGrantable(ctx context.Context, actor *Principal, tenantID string, bs []permission.Binding) error {
+	if actor == nil {
+		return ErrUnauthenticated
+	}
+	if actor.TenantID != "" && actor.TenantID != tenantID {
+		return ErrNotMember
+	}
+	var own []permission.Binding // the actor's bindings, read once when needed
+	for _, b := range bs {
+		if !permission.ScopeCovers(actor.Scope, b.Scope) {
+			return ErrExceedsOwnRights
+		}
+		allows, denies, err := m.roleGrants(ctx, tenantID, b.Role)
+		if err != nil {
+			return err
+		}
+		if len(allows) == 0 {
+			continue
+		}
+		if own == nil {
+			if own, err = m.permissions.ListBindings(ctx, tenantID, actor.UserID); err != nil {
+				return translate("binding.list", err)
+			}
+		}
+		// The binding's scope, and every scope below it the actor has a
+		// binding at (its denies there bind the actor only).
+		scopes := []string{b.Scope}
+		for _, o := range own {
+			if o.Scope != b.Scope && permission.ScopeCovers(b.Scope, o.Scope) {
+				scopes = append(scopes, o.Scope)
+			}
+		}
+		for _, scope := range scopes {
+			held, err := m.engine.EffectivePermissions(ctx, tenantID, actor.UserID, scope)
+			if err != nil {
+				return authzError(err)
+			}
+			for _, g := range allows {
+				if !covered(held, g, denies) {
+					return ErrExceedsOwnRights
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// covered reports whether held (the actor's rules at one scope) lets
+// them hand out the allow grant g of a role that also denies denies.
+func covered(held []permission.Rule, g permission.Grant, denies []permission.Grant) bool {
+	gp, err := permission.ParsePermission(g.Permission)
+	if err != nil {
+		return true // a grant that cannot match allows nothing
+	}
+	allowed := false
+	for _, h := range held {
+		hp, err := permission.ParsePermission(h.Permission)
+		if err != nil {
+			continue
+		}
+		switch h.Effect {
+		case permission.Allow:
+			if (h.Condition == "" || h.Condition == g.Condition) && permCovers(hp, gp) {
+				allowed = true
+			}
+		case permission.Deny:
+			if overlaps(hp, gp) && !deniedToo(denies, hp, h.Condition) {
+				return false
+			}
+		}
+	}
+	return allowed
+}
+
+// deniedToo reports whether the role's own denies take away at least what
+// the actor's deny p (under cond) does.
+func deniedToo(denies []permission.Grant, p permission.Permission, cond string) bool {
+	for _, d := range denies {
+		dp, err := permission.ParsePermission(d.Permission)
+		if err == nil && (d.Condition == "" || d.Condition == cond) && permCovers(dp, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// permCovers reports whether outer matches every check inner matches.
+func permCovers(outer, inner permission.Permission) bool {
+	return (outer.Resource == permission.Wildcard || outer.Resource == inner.Resource) &&
+		(outer.Action == permission.Wildcard || outer.Action == inner.Action)
+}
+
+// overlaps reports whether some check matches both a and b.
+func overlaps(a, b permission.Permission) bool {
+	return (a.Resource == permission.Wildcard || b.Resource == permission.Wildcard || a.Resource == b.Resource) &&
+		(a.Action == permission.Wildcard || b.Action == permission.Wildcard || a.Action == b.Action)
+}
+
+// maxRoleWalk bounds the roles roleGrants follows; the store refuses
+// cycles, so this only guards against a store that does not.
+const maxRoleWalk = 1024
+
+// roleGrants returns the allow and deny grants the role name means in the
+// tenant (the tenant's role, else the template), with those of every role
+// it inherits, each parent resolved the same way. A role that does not
+// exist is a *ValidationError on Role.
+func (m *Manager) roleGrants(ctx context.Context, tenantID, name string) (allows, denies []permission.Grant, err error) {
+	seen := map[string]bool{}
+	queue := []string{name}
+	for len(queue) > 0 && len(seen) < maxRoleWalk {
+		n := queue[0]
+		queue = queue[1:]
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		r, err := m.permissions.GetRole(ctx, tenantID, n)
+		if errors.Is(err, store.ErrNotFound) {
+			r, err = m.permissions.GetRole(ctx, permission.GlobalTenant, n)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			if n == name {
+				return nil, nil, &ValidationError{Fields: []FieldError{{Field: "Role", Reason: "no such role"}}}
+			}
+			continue // a parent gone meanwhile grants nothing
+		}
+		if err != nil {
+			return nil, nil, translate("role.get", err)
+		}
+		for _, g := range r.Grants {
+			if g.Effect == permission.Allow {
+				allows = append(allows, g)
+			} else {
+				denies = append(denies, g) // the engine reads any other effect as deny
+			}
+		}
+		queue = append(queue, r.Parents...)
+	}
+	return allows, denies, nil
+}
