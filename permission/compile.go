@@ -2,6 +2,7 @@ package permission
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -26,10 +27,11 @@ type rule struct {
 }
 
 // ruleInfo is what a decision carries of its rule: the public Rule and
-// the counter of the grant's uses.
+// the counter of the grant's uses (first, so an allow's count reads the
+// line the pointer leads to).
 type ruleInfo struct {
-	Rule
 	use *useCounter // nil when not counted (Explain)
+	Rule
 }
 
 // ruleList is rules sorted deny first, then unconditional before
@@ -39,42 +41,43 @@ type ruleList struct {
 	nDeny int
 	// When the list has no deny and its first allow is unconditional,
 	// fast is that allow and fastScope its scope: the common check then
-	// decides from the map entry alone, without touching the rules.
+	// decides from the list's head alone, without touching the rules.
 	fast      *ruleInfo
 	fastScope string
 }
 
 type permKey struct{ res, action string }
 
-// permEntry is one exact permission's merged list, under its resource
-// type: a type has a handful of actions, so a check hashes the type alone
-// and compares the action along a short slice.
-type permEntry struct {
-	action string
-	list   ruleList
-}
-
 // compiledSet is the immutable, indexed form of a policy in one tenant,
 // as one set of effective bindings reaches it. It names no user: every
 // user of the tenant whose active bindings have the same roles, scopes
 // and expiries at the same policy version shares one set (see
-// signature). Lookups for an exact permission find every rule that can
-// apply (exact, resource:*, *:action, *) in one map probe.
+// signature).
+//
+// The tenant's vocabulary numbers every exact permission its sets name
+// (see vocab); a set is a bitmap over those numbers and, in number order,
+// one merged list per bit set: the exact rules of that permission and
+// the wildcard rules that apply to it. A check that names a permission
+// the set lacks (most denials) costs the vocabulary's probe, shared by
+// every user of the tenant and so hot in the CPU cache, and one word of
+// the bitmap.
 type compiledSet struct {
-	tenant  string
 	version int64
 	// validUntil is the earliest binding expiry (unix nanoseconds): past
 	// it the set is recompiled so expired bindings drop out and
 	// principal.roles stays true.
 	validUntil int64
-	exact      map[string][]permEntry // by resource type
-	byRes      map[string]*ruleList   // resource:*
-	byAction   map[string]*ruleList   // *:action
-	all        *ruleList              // *
-	roles      []string               // every role the bindings reach, sorted
+	ts         *tenantState         // nil for a set compiled for Explain
+	vocab      *vocab               // numbers every permission of named
+	named      []uint64             // bit i: the set holds a list for permission i
+	lists      []ruleList           // one per bit of named, in bit order
+	wild       bool                 // byRes, byAction or all holds a rule
+	byRes      map[string]*ruleList // resource:*
+	byAction   map[string]*ruleList // *:action
+	all        *ruleList            // *
+	roles      []string             // every role the bindings reach, sorted
+	tenant     string
 	adapter    types.Adapter
-
-	ts *tenantState
 }
 
 // heldGrant is a grant reached from a binding, before indexing. Its
@@ -193,7 +196,9 @@ func kindOf(p Permission) int {
 
 // compileSet builds the indexed set for a policy at time now (unix ns).
 // Each rule gets its grant's use counter from u (none when u is nil).
-func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage) *compiledSet {
+// number numbers the exact permissions: the tenant's vocabulary
+// (tenantState.number), or a private one when number is nil.
+func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage, number func([]string) *vocab) *compiledSet {
 	held, roles, until := collect(p, now, in)
 	cs := &compiledSet{
 		tenant: p.TenantID, version: p.Version, validUntil: until,
@@ -268,11 +273,33 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage)
 			}
 		}
 	}
-	cs.exact = make(map[string][]permEntry, len(exact))
-	for k, l := range exact {
-		sortRules(l)
-		cs.exact[k.res] = append(cs.exact[k.res], permEntry{k.action, *l})
+	keys := make([]string, 0, len(exact))
+	for k := range exact {
+		keys = append(keys, in.get(k.res+":"+k.action))
 	}
+	if number == nil {
+		number = newVocab
+	}
+	cs.vocab = number(keys)
+	ids := make([]int32, len(keys))
+	top := int32(-1)
+	for i, k := range keys {
+		ids[i] = cs.vocab.ids[k]
+		top = max(top, ids[i])
+	}
+	cs.named = make([]uint64, top/64+1)
+	for _, id := range ids {
+		cs.named[id/64] |= 1 << (id % 64)
+	}
+	// lists in number order: the rank of a permission's bit is its list.
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(cs.vocab.ids[a], cs.vocab.ids[b]) })
+	cs.lists = make([]ruleList, len(keys))
+	for i, k := range keys {
+		res, action, _ := strings.Cut(k, ":")
+		cs.lists[i] = *exact[permKey{res, action}]
+		sortRules(&cs.lists[i])
+	}
+	cs.wild = len(cs.byRes)+len(cs.byAction)+len(cs.all.rules) > 0
 	for _, l := range cs.byRes {
 		sortRules(l)
 	}
@@ -317,20 +344,19 @@ func sortRules(l *ruleList) {
 	}
 }
 
-// lists returns the rule lists that can apply to (res, action): the
-// merged exact list when there is one, else the three wildcard lists.
-func (cs *compiledSet) lists(res, action string) (ls [3]*ruleList, n int) {
-	if len(cs.byRes) > 0 {
-		if l := cs.byRes[res]; l != nil {
-			ls[n] = l
-			n++
-		}
+// wildLists returns the wildcard rule lists that can apply to (res, action),
+// for a permission the set holds no merged list of.
+func (cs *compiledSet) wildLists(res, action string) (ls [3]*ruleList, n int) {
+	if !cs.wild {
+		return ls, 0
 	}
-	if len(cs.byAction) > 0 {
-		if l := cs.byAction[action]; l != nil {
-			ls[n] = l
-			n++
-		}
+	if l := cs.byRes[res]; l != nil {
+		ls[n] = l
+		n++
+	}
+	if l := cs.byAction[action]; l != nil {
+		ls[n] = l
+		n++
 	}
 	if len(cs.all.rules) > 0 {
 		ls[n] = cs.all
@@ -381,19 +407,33 @@ func (cs *compiledSet) decide(d *Decision, q *query) {
 		cs.scan(d, q, [3]*ruleList{l}, 1)
 		return
 	}
-	ls, n := cs.lists(q.res.Type, q.action)
+	ls, n := cs.wildLists(q.res.Type, q.action)
 	cs.scan(d, q, ls, n)
 }
 
 // exactList returns the merged list of an exact permission, or nil.
 func (cs *compiledSet) exactList(res, action string) *ruleList {
-	es := cs.exact[res]
-	for i := range es {
-		if es[i].action == action {
-			return &es[i].list
+	v := cs.vocab
+	if ts := cs.ts; ts != nil {
+		// The tenant's newest vocabulary numbers everything this set's
+		// did, the same way, and is the one other sets' checks keep hot.
+		if cur := ts.vocab.Load(); cur != nil && cur.gen == v.gen {
+			v = cur
 		}
 	}
-	return nil
+	id, ok := v.lookup(res, action)
+	if !ok || int(id/64) >= len(cs.named) {
+		return nil
+	}
+	w, bit := cs.named[id/64], uint64(1)<<(id%64)
+	if w&bit == 0 {
+		return nil
+	}
+	n := bits.OnesCount64(w & (bit - 1))
+	for _, x := range cs.named[:id/64] {
+		n += bits.OnesCount64(x)
+	}
+	return &cs.lists[n]
 }
 
 // scan decides from the lists that apply: any applicable deny wins, then
