@@ -142,4 +142,15 @@ func TestSetsOutliveVocabularyGrowth(t *testing.T) {
 	if !allows(a, "x", "read") || allows(a, "w", "read") || !allows(b, "z", "read") || allows(b, "w", "read") {
 		t.Fatal("a set of the old generation misreads its own")
 	}
+	// Numbers past the bitmap's first words.
+	wide := &tenantState{}
+	wide.number(many[:200])
+	d := e.compileShared(p("d", "r150:a", "r3:a", "r199:a", "q:x"), wide, 0)
+	for _, perm := range []string{"r150:a", "r3:a", "r199:a", "q:x", "r151:a", "r4:a", "r0:a", "q:y"} {
+		res, action, _ := strings.Cut(perm, ":")
+		want := perm != "r151:a" && perm != "r4:a" && perm != "r0:a" && perm != "q:y"
+		if allows(d, res, action) != want {
+			t.Fatalf("%s: allowed %t", perm, !want)
+		}
+	}
 }

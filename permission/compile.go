@@ -62,22 +62,28 @@ type permKey struct{ res, action string }
 // every user of the tenant and so hot in the CPU cache, and one word of
 // the bitmap.
 type compiledSet struct {
+	// The fields a check reads come first, so a denial of a permission
+	// the set lacks reads one or two lines of it.
+	ts      *tenantState // nil for a set compiled for Explain
+	vocab   *vocab       // numbers every permission of the bitmap
 	version int64
 	// validUntil is the earliest binding expiry (unix nanoseconds): past
 	// it the set is recompiled so expired bindings drop out and
 	// principal.roles stays true.
 	validUntil int64
-	ts         *tenantState         // nil for a set compiled for Explain
-	vocab      *vocab               // numbers every permission of named
-	named      []uint64             // bit i: the set holds a list for permission i
-	lists      []ruleList           // one per bit of named, in bit order
-	wild       bool                 // byRes, byAction or all holds a rule
-	byRes      map[string]*ruleList // resource:*
-	byAction   map[string]*ruleList // *:action
-	all        *ruleList            // *
-	roles      []string             // every role the bindings reach, sorted
-	tenant     string
-	adapter    types.Adapter
+	// The bitmap: bit i set when the set holds a list for permission i,
+	// the first 128 bits in head, any further ones in more.
+	head [2]uint64
+	wild bool // byRes, byAction or all holds a rule
+	more []uint64
+
+	lists    []ruleList           // one per bit of the bitmap, in bit order
+	byRes    map[string]*ruleList // resource:*
+	byAction map[string]*ruleList // *:action
+	all      *ruleList            // *
+	roles    []string             // every role the bindings reach, sorted
+	tenant   string
+	adapter  types.Adapter
 }
 
 // heldGrant is a grant reached from a binding, before indexing. Its
@@ -206,6 +212,7 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage,
 	}
 	rules := make([]rule, 0, len(held))
 	perms := make([]Permission, 0, len(held))
+	written := make([]string, 0, len(held)) // each rule's permission as the grant has it
 	for _, h := range held {
 		if !h.permOK {
 			// A permission the engine cannot read grants nothing, and
@@ -234,6 +241,7 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage,
 		}
 		rules = append(rules, r)
 		perms = append(perms, h.perm)
+		written = append(written, h.grant.Permission)
 	}
 	// Each exact permission's list also holds the wildcard rules that
 	// apply to it, so the common check reads one list; the wildcard lists
@@ -248,10 +256,16 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage,
 		m[k].rules = append(m[k].rules, r)
 		return m
 	}
-	exact := map[permKey]*ruleList{}
-	for _, p := range perms {
-		if kindOf(p) == kindExact {
-			exact[permKey{p.Resource, p.Action}] = &ruleList{}
+	// An exact permission as written is its vocabulary key,
+	// "resource:action" (ParsePermission accepts no other form).
+	type exactList struct {
+		key string
+		ruleList
+	}
+	exact := map[permKey]*exactList{}
+	for i, p := range perms {
+		if k := (permKey{p.Resource, p.Action}); kindOf(p) == kindExact && exact[k] == nil {
+			exact[k] = &exactList{key: in.get(written[i])}
 		}
 	}
 	for i, r := range rules {
@@ -274,8 +288,10 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage,
 		}
 	}
 	keys := make([]string, 0, len(exact))
-	for k := range exact {
-		keys = append(keys, in.get(k.res+":"+k.action))
+	byKey := make(map[string]*exactList, len(exact))
+	for _, l := range exact {
+		keys = append(keys, l.key)
+		byKey[l.key] = l
 	}
 	if number == nil {
 		number = newVocab
@@ -287,16 +303,21 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage,
 		ids[i] = cs.vocab.ids[k]
 		top = max(top, ids[i])
 	}
-	cs.named = make([]uint64, top/64+1)
+	if top >= 128 {
+		cs.more = make([]uint64, (top-128)/64+1)
+	}
 	for _, id := range ids {
-		cs.named[id/64] |= 1 << (id % 64)
+		if id < 128 {
+			cs.head[id/64] |= 1 << (id % 64)
+		} else {
+			cs.more[(id-128)/64] |= 1 << (id % 64)
+		}
 	}
 	// lists in number order: the rank of a permission's bit is its list.
 	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(cs.vocab.ids[a], cs.vocab.ids[b]) })
 	cs.lists = make([]ruleList, len(keys))
 	for i, k := range keys {
-		res, action, _ := strings.Cut(k, ":")
-		cs.lists[i] = *exact[permKey{res, action}]
+		cs.lists[i] = byKey[k].ruleList
 		sortRules(&cs.lists[i])
 	}
 	cs.wild = len(cs.byRes)+len(cs.byAction)+len(cs.all.rules) > 0
@@ -422,16 +443,28 @@ func (cs *compiledSet) exactList(res, action string) *ruleList {
 		}
 	}
 	id, ok := v.lookup(res, action)
-	if !ok || int(id/64) >= len(cs.named) {
+	if !ok {
 		return nil
 	}
-	w, bit := cs.named[id/64], uint64(1)<<(id%64)
+	var w uint64
+	switch i := int(id / 64); {
+	case i < len(cs.head):
+		w = cs.head[i]
+	case i-len(cs.head) < len(cs.more):
+		w = cs.more[i-len(cs.head)]
+	}
+	bit := uint64(1) << (id % 64)
 	if w&bit == 0 {
 		return nil
 	}
+	// The list's index is the number of bits below this one.
 	n := bits.OnesCount64(w & (bit - 1))
-	for _, x := range cs.named[:id/64] {
-		n += bits.OnesCount64(x)
+	for i := range int(id / 64) {
+		if i < len(cs.head) {
+			n += bits.OnesCount64(cs.head[i])
+		} else {
+			n += bits.OnesCount64(cs.more[i-len(cs.head)])
+		}
 	}
 	return &cs.lists[n]
 }
