@@ -27,11 +27,10 @@ type rule struct {
 }
 
 // ruleInfo is what a decision carries of its rule: the public Rule and
-// the counter of the grant's uses (first, so an allow's count reads the
-// line the pointer leads to).
+// the counter of the grant's uses.
 type ruleInfo struct {
-	use *useCounter // nil when not counted (Explain)
 	Rule
+	use *useCounter // nil when not counted (Explain)
 }
 
 // ruleList is rules sorted deny first, then unconditional before
@@ -40,9 +39,11 @@ type ruleList struct {
 	rules []rule
 	nDeny int
 	// When the list has no deny and its first allow is unconditional,
-	// fast is that allow and fastScope its scope: the common check then
-	// decides from the list's head alone, without touching the rules.
+	// fast is that allow, fastScope its scope and fastUse its counter:
+	// the common check then decides and counts from the list's head
+	// alone, without touching the rules or the rule's details.
 	fast      *ruleInfo
+	fastUse   *useCounter
 	fastScope string
 }
 
@@ -361,7 +362,7 @@ func sortRules(l *ruleList) {
 	}
 	l.nDeny = n
 	if n == 0 && len(l.rules) > 0 && l.rules[0].prog == nil && !l.rules[0].broken {
-		l.fast, l.fastScope = l.rules[0].info, l.rules[0].scope
+		l.fast, l.fastUse, l.fastScope = l.rules[0].info, l.rules[0].info.use, l.rules[0].scope
 	}
 }
 
@@ -398,6 +399,9 @@ type query struct {
 	// condRan records that a condition was evaluated: the decision may
 	// then depend on who asks, not only on the set (Who).
 	condRan bool
+	// use is the counter of the grant that allowed, for Authorize to
+	// count (Who and Explain do not).
+	use *useCounter
 }
 
 func (q *query) activation(act **activation, roles []string, ad types.Adapter) *activation {
@@ -422,7 +426,7 @@ func (cs *compiledSet) decide(d *Decision, q *query) {
 	d.Version = cs.version
 	if l := cs.exactList(q.res.Type, q.action); l != nil {
 		if l.fast != nil && ScopeCovers(l.fastScope, q.res.Scope) {
-			d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, l.fast
+			d.Allowed, d.Effect, d.Reason, d.rule, q.use = true, Allow, ReasonAllowed, l.fast, l.fastUse
 			return
 		}
 		cs.scan(d, q, [3]*ruleList{l}, 1)
@@ -517,7 +521,7 @@ func (cs *compiledSet) scan(d *Decision, q *query, ls [3]*ruleList, n int) {
 					continue
 				}
 			}
-			d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, r.info
+			d.Allowed, d.Effect, d.Reason, d.rule, q.use = true, Allow, ReasonAllowed, r.info, r.info.use
 			return
 		}
 	}

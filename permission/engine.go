@@ -485,9 +485,7 @@ func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res
 	}
 	q := query{subj: &subj, res: &res, req: &req, action: action, nowNs: now}
 	cs.decide(&d, &q)
-	if d.Allowed {
-		d.rule.use.add()
-	}
+	q.use.add()
 	return d, nil
 }
 
@@ -541,9 +539,7 @@ func (e *Engine) AuthorizeBatch(ctx context.Context, subj Subject, req Request, 
 		}
 		q := query{subj: &subj, res: &qs[i].Resource, req: &req, action: qs[i].Action, nowNs: now}
 		cs.decide(d, &q)
-		if d.Allowed {
-			d.rule.use.add()
-		}
+		q.use.add()
 	}
 	return out, nil
 }
