@@ -1,6 +1,7 @@
 package permission
 
 import (
+	"encoding/binary"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -8,46 +9,42 @@ import (
 
 const cacheShards = 256
 
-// cache points each recently checked user, per tenant, at a compiled set,
-// which users with the same bindings share. An entry is small (a map
-// slot, the tenant, a pointer and a use stamp), so the cache can hold
-// every active user of a large installation. A read takes no lock and
-// hashes the user ID once: each shard is an immutable Go map from user
-// to the user's entries (one per tenant, chained), replaced whole (copy
-// on write) when an entry is added or evicted. A shard is the cache size
-// over 256 entries, so a copy costs a few microseconds, against the store
-// read that caused it. A full shard evicts the least recently used of a
-// few users sampled by Go's randomised map iteration.
+// cache points each recently checked (tenant, user) at a compiled set,
+// which users with the same bindings share. An entry is a map slot: the
+// key and the set pointer, held by value, so a check follows no pointer
+// between the map and the set. A read takes no lock: each shard is an
+// immutable Go map, replaced whole (copy on write) when an entry is added
+// or evicted. A shard is the cache size over 256 entries, so a copy costs
+// a few microseconds, against the store read that caused it. A full
+// shard evicts the oldest of a few entries sampled by Go's randomised
+// map iteration: entries are immutable, so "oldest" is by when they were
+// stored, not last used (a busy user evicted this way costs one store
+// read to come back).
 type cache struct {
 	per    int
 	shards [cacheShards]cacheShard
 }
 
 type cacheShard struct {
-	m  atomic.Pointer[map[string]*cached]
-	n  int        // entries, chained ones included; guarded by mu
+	m  atomic.Pointer[map[string]cached]
 	mu sync.Mutex // serialises writers
 }
 
-// cached is one user's set in one tenant; next is the same user's entry
-// in another tenant. Entries are immutable but for the use stamp.
 type cached struct {
-	tenant string
 	cs     *compiledSet
-	next   *cached
-	used   atomic.Int64 // coarse last use, for eviction
+	stored int64 // coarse time it was stored, for eviction
 }
 
 func newCache(size int) *cache {
 	c := &cache{per: max(1, (size+cacheShards-1)/cacheShards)}
 	for i := range c.shards {
-		c.shards[i].m.Store(&map[string]*cached{})
+		c.shards[i].m.Store(&map[string]cached{})
 	}
 	return c
 }
 
 // shard spreads users over shards by their ID's length and last bytes:
-// not a hash table's hash (the shard's map hashes the ID), only a cheap
+// not a hash table's hash (the shard's map hashes the key), only a cheap
 // spread; a skew costs larger copies on write, never a wrong answer.
 func (c *cache) shard(user string) *cacheShard {
 	h := uint64(len(user))
@@ -57,72 +54,48 @@ func (c *cache) shard(user string) *cacheShard {
 	return &c.shards[h%cacheShards]
 }
 
-// get returns the entry cached for the user in the tenant, or nil.
-func (c *cache) get(tenant, user string) *cached {
-	for ce := (*c.shard(user).m.Load())[user]; ce != nil; ce = ce.next {
-		if ce.tenant == tenant {
-			return ce
-		}
-	}
-	return nil
+// cacheKey is the tenant's length, the tenant and the user: no pair of
+// IDs can make another pair's key. It is built in buf, which a check
+// keeps on its stack; only IDs longer than buf together allocate.
+func cacheKey(buf []byte, tenant, user string) []byte {
+	buf = binary.AppendUvarint(buf[:0], uint64(len(tenant)))
+	return append(append(buf, tenant...), user...)
 }
 
-// put caches cs for the user in the tenant, replacing the user's entry
-// there. The user's other entries are copied into a new chain, so a
-// reader never sees a chain change.
+// get returns the set cached for the user in the tenant, or nil.
+func (c *cache) get(tenant, user string) *compiledSet {
+	var buf [128]byte
+	return (*c.shard(user).m.Load())[string(cacheKey(buf[:], tenant, user))].cs
+}
+
+// put caches cs for the user in the tenant, replacing the entry there.
 func (c *cache) put(tenant, user string, cs *compiledSet, mono int64) {
+	k := string(cacheKey(nil, tenant, user))
 	s := c.shard(user)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := maps.Clone(*s.m.Load())
-	head := &cached{tenant: tenant, cs: cs}
-	head.touch(mono)
-	n := 1
-	old := m[user]
-	for ce := old; ce != nil; ce = ce.next {
-		s.n--
-		if ce.tenant != tenant {
-			cp := &cached{tenant: ce.tenant, cs: ce.cs, next: head.next}
-			cp.used.Store(ce.used.Load())
-			head.next = cp
-			n++
-		}
+	if _, ok := m[k]; !ok && len(m) >= c.per {
+		evict(m)
 	}
-	if old == nil && s.n+n > c.per {
-		s.n -= evict(m)
-	}
-	m[user] = head
-	s.n += n
+	m[k] = cached{cs: cs, stored: mono}
 	s.m.Store(&m)
 }
 
-// evict removes the least recently used of a few sampled users from m
-// and returns how many entries went with them. Go randomises where map
-// iteration starts, so the first few users are a fair sample.
-func evict(m map[string]*cached) int {
+// evict removes the oldest of a few sampled entries from m. Go randomises
+// where map iteration starts, so the first few entries are a fair
+// sample.
+func evict(m map[string]cached) {
 	const samples = 8
 	var victim string
 	oldest, seen := int64(0), 0
-	for u, ce := range m {
-		if t := ce.used.Load(); seen == 0 || t < oldest {
-			victim, oldest = u, t
+	for k, ce := range m {
+		if seen == 0 || ce.stored < oldest {
+			victim, oldest = k, ce.stored
 		}
 		if seen++; seen == samples {
 			break
 		}
 	}
-	n := 0
-	for ce := m[victim]; ce != nil; ce = ce.next {
-		n++
-	}
 	delete(m, victim)
-	return n
-}
-
-// touch records use at about millisecond granularity: writing on every
-// hit would make concurrent checks of one user fight over a cache line.
-func (ce *cached) touch(mono int64) {
-	if t := mono >> 20; ce.used.Load() != t {
-		ce.used.Store(t)
-	}
 }

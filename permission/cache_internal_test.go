@@ -2,12 +2,13 @@ package permission
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
-// Hot entries survive a stream of one-off ones: eviction samples the
-// whole shard, not always the same slots.
-func TestCacheKeepsHotEntries(t *testing.T) {
+// A full shard stays at its size and evicts old entries first: an entry
+// just stored is there, and what was stored long ago is mostly gone.
+func TestCacheEvictsOldEntries(t *testing.T) {
 	c := newCache(16 * cacheShards) // 16 entries per shard
 	inShard0 := func(prefix string, n int) []string {
 		var out []string
@@ -18,25 +19,45 @@ func TestCacheKeepsHotEntries(t *testing.T) {
 		}
 		return out
 	}
-	hot, cold := inShard0("hot", 10), inShard0("cold", 2000)
-	misses, lookups := 0, 0
-	for round, one := range cold {
-		mono := int64(round+1) << 20
-		for _, u := range hot {
-			lookups++
-			if ce := c.get("t", u); ce != nil {
-				ce.touch(mono)
-				continue
-			}
-			misses++
-			c.put("t", u, &compiledSet{}, mono)
-		}
-		c.put("t", one, &compiledSet{}, mono)
+	old, stream := inShard0("old", 16), inShard0("new", 2000)
+	cs := &compiledSet{}
+	for _, u := range old {
+		c.put("t", u, cs, 1)
 	}
-	// Sampling 8 of 16 sometimes finds only hot entries; a fixed window
-	// made nine hot lookups in ten miss.
-	if rate := float64(misses) / float64(lookups); rate > 0.1 {
-		t.Fatalf("hot entries missed %.0f%% of lookups", 100*rate)
+	for i, u := range stream {
+		c.put("t", u, cs, int64(i+2))
+		if c.get("t", u) != cs {
+			t.Fatalf("%s missing right after it was stored", u)
+		}
+		if n := len(*c.shards[0].m.Load()); n > 16 {
+			t.Fatalf("shard holds %d entries", n)
+		}
+	}
+	left := 0
+	for _, u := range old {
+		if c.get("t", u) != nil {
+			left++
+		}
+	}
+	if left > 0 {
+		t.Fatalf("%d of 16 entries of the first store outlived 2,000 newer ones", left)
+	}
+}
+
+// Entries are per (tenant, user), and no split of the same bytes into
+// tenant and user finds another pair's entry.
+func TestCacheKeysTenantAndUser(t *testing.T) {
+	c := newCache(1024)
+	a, b := &compiledSet{}, &compiledSet{}
+	c.put("ab", "c", a, 1)
+	c.put("a", "bc", b, 1)
+	if c.get("ab", "c") != a || c.get("a", "bc") != b || c.get("abc", "") != nil || c.get("", "abc") != nil {
+		t.Fatal("keys collide")
+	}
+	long := strings.Repeat("t", 200)
+	c.put(long, "u", a, 1)
+	if c.get(long, "u") != a {
+		t.Fatal("a long key is lost")
 	}
 }
 
@@ -77,4 +98,59 @@ func mustConditions(t *testing.T) *conditions {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// A set compiled before the tenant's vocabulary grew reads the newer
+// vocabulary alike, and a set of an older generation keeps its own.
+func TestSetsOutliveVocabularyGrowth(t *testing.T) {
+	p := func(user string, perms ...string) *Policy {
+		r := &Role{TenantID: "t", Name: "r" + user}
+		for _, perm := range perms {
+			r.Grants = append(r.Grants, Grant{Permission: perm, Effect: Allow})
+		}
+		return &Policy{TenantID: "t", UserID: user, Version: 1, Roles: []*Role{r},
+			Bindings: []Binding{{TenantID: "t", UserID: user, Role: r.Name}}}
+	}
+	e := &Engine{conds: mustConditions(t), intern: newInterner(), usage: newUsage()}
+	ts := &tenantState{}
+	allows := func(cs *compiledSet, res, action string) bool {
+		var d Decision
+		cs.decide(&d, &query{subj: &Subject{UserID: "u", TenantID: "t"}, res: &Resource{TenantID: "t", Type: res}, action: action, nowNs: 1})
+		return d.Allowed
+	}
+	a := e.compileShared(p("a", "x:read"), ts, 0)
+	b := e.compileShared(p("b", "y:read", "x:write", "z:read"), ts, 0)
+	if !allows(a, "x", "read") || allows(a, "y", "read") || allows(a, "x", "write") {
+		t.Fatal("the first set misreads the grown vocabulary")
+	}
+	if !allows(b, "y", "read") || !allows(b, "x", "write") || allows(b, "x", "read") {
+		t.Fatal("the second set misreads the vocabulary")
+	}
+	// Fill the generation: the next set starts another one.
+	many := make([]string, maxVocab)
+	for i := range many {
+		many[i] = fmt.Sprintf("r%d:a", i)
+	}
+	gen := ts.number(many).gen
+	c := e.compileShared(p("c", "x:write", "w:read"), ts, 0)
+	if c.vocab.gen == a.vocab.gen || ts.vocab.Load().gen == gen {
+		t.Fatal("no new generation")
+	}
+	if !allows(c, "w", "read") || !allows(c, "x", "write") || allows(c, "x", "read") {
+		t.Fatal("a set of the new generation misreads it")
+	}
+	if !allows(a, "x", "read") || allows(a, "w", "read") || !allows(b, "z", "read") || allows(b, "w", "read") {
+		t.Fatal("a set of the old generation misreads its own")
+	}
+	// Numbers past the bitmap's first words.
+	wide := &tenantState{}
+	wide.number(many[:200])
+	d := e.compileShared(p("d", "r150:a", "r3:a", "r199:a", "q:x"), wide, 0)
+	for _, perm := range []string{"r150:a", "r3:a", "r199:a", "q:x", "r151:a", "r4:a", "r0:a", "q:y"} {
+		res, action, _ := strings.Cut(perm, ":")
+		want := perm != "r151:a" && perm != "r4:a" && perm != "r0:a" && perm != "q:y"
+		if allows(d, res, action) != want {
+			t.Fatalf("%s: allowed %t", perm, !want)
+		}
+	}
 }

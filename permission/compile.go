@@ -2,6 +2,7 @@ package permission
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -38,43 +39,52 @@ type ruleList struct {
 	rules []rule
 	nDeny int
 	// When the list has no deny and its first allow is unconditional,
-	// fast is that allow and fastScope its scope: the common check then
-	// decides from the map entry alone, without touching the rules.
+	// fast is that allow, fastScope its scope and fastUse its counter:
+	// the common check then decides and counts from the list's head
+	// alone, without touching the rules or the rule's details.
 	fast      *ruleInfo
+	fastUse   *useCounter
 	fastScope string
 }
 
 type permKey struct{ res, action string }
 
-// permEntry is one exact permission's merged list, under its resource
-// type: a type has a handful of actions, so a check hashes the type alone
-// and compares the action along a short slice.
-type permEntry struct {
-	action string
-	list   ruleList
-}
-
 // compiledSet is the immutable, indexed form of a policy in one tenant,
 // as one set of effective bindings reaches it. It names no user: every
 // user of the tenant whose active bindings have the same roles, scopes
 // and expiries at the same policy version shares one set (see
-// signature). Lookups for an exact permission find every rule that can
-// apply (exact, resource:*, *:action, *) in one map probe.
+// signature).
+//
+// The tenant's vocabulary numbers every exact permission its sets name
+// (see vocab); a set is a bitmap over those numbers and, in number order,
+// one merged list per bit set: the exact rules of that permission and
+// the wildcard rules that apply to it. A check that names a permission
+// the set lacks (most denials) costs the vocabulary's probe, shared by
+// every user of the tenant and so hot in the CPU cache, and one word of
+// the bitmap.
 type compiledSet struct {
-	tenant  string
+	// The fields a check reads come first, so a denial of a permission
+	// the set lacks reads one or two lines of it.
+	ts      *tenantState // nil for a set compiled for Explain
+	vocab   *vocab       // numbers every permission of the bitmap
 	version int64
 	// validUntil is the earliest binding expiry (unix nanoseconds): past
 	// it the set is recompiled so expired bindings drop out and
 	// principal.roles stays true.
 	validUntil int64
-	exact      map[string][]permEntry // by resource type
-	byRes      map[string]*ruleList   // resource:*
-	byAction   map[string]*ruleList   // *:action
-	all        *ruleList              // *
-	roles      []string               // every role the bindings reach, sorted
-	adapter    types.Adapter
+	// The bitmap: bit i set when the set holds a list for permission i,
+	// the first 128 bits in head, any further ones in more.
+	head [2]uint64
+	wild bool // byRes, byAction or all holds a rule
+	more []uint64
 
-	ts *tenantState
+	lists    []ruleList           // one per bit of the bitmap, in bit order
+	byRes    map[string]*ruleList // resource:*
+	byAction map[string]*ruleList // *:action
+	all      *ruleList            // *
+	roles    []string             // every role the bindings reach, sorted
+	tenant   string
+	adapter  types.Adapter
 }
 
 // heldGrant is a grant reached from a binding, before indexing. Its
@@ -193,7 +203,9 @@ func kindOf(p Permission) int {
 
 // compileSet builds the indexed set for a policy at time now (unix ns).
 // Each rule gets its grant's use counter from u (none when u is nil).
-func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage) *compiledSet {
+// number numbers the exact permissions: the tenant's vocabulary
+// (tenantState.number), or a private one when number is nil.
+func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage, number func([]string) *vocab) *compiledSet {
 	held, roles, until := collect(p, now, in)
 	cs := &compiledSet{
 		tenant: p.TenantID, version: p.Version, validUntil: until,
@@ -201,6 +213,7 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage)
 	}
 	rules := make([]rule, 0, len(held))
 	perms := make([]Permission, 0, len(held))
+	written := make([]string, 0, len(held)) // each rule's permission as the grant has it
 	for _, h := range held {
 		if !h.permOK {
 			// A permission the engine cannot read grants nothing, and
@@ -229,6 +242,7 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage)
 		}
 		rules = append(rules, r)
 		perms = append(perms, h.perm)
+		written = append(written, h.grant.Permission)
 	}
 	// Each exact permission's list also holds the wildcard rules that
 	// apply to it, so the common check reads one list; the wildcard lists
@@ -243,10 +257,16 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage)
 		m[k].rules = append(m[k].rules, r)
 		return m
 	}
-	exact := map[permKey]*ruleList{}
-	for _, p := range perms {
-		if kindOf(p) == kindExact {
-			exact[permKey{p.Resource, p.Action}] = &ruleList{}
+	// An exact permission as written is its vocabulary key,
+	// "resource:action" (ParsePermission accepts no other form).
+	type exactList struct {
+		key string
+		ruleList
+	}
+	exact := map[permKey]*exactList{}
+	for i, p := range perms {
+		if k := (permKey{p.Resource, p.Action}); kindOf(p) == kindExact && exact[k] == nil {
+			exact[k] = &exactList{key: in.get(written[i])}
 		}
 	}
 	for i, r := range rules {
@@ -268,11 +288,40 @@ func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage)
 			}
 		}
 	}
-	cs.exact = make(map[string][]permEntry, len(exact))
-	for k, l := range exact {
-		sortRules(l)
-		cs.exact[k.res] = append(cs.exact[k.res], permEntry{k.action, *l})
+	keys := make([]string, 0, len(exact))
+	byKey := make(map[string]*exactList, len(exact))
+	for _, l := range exact {
+		keys = append(keys, l.key)
+		byKey[l.key] = l
 	}
+	if number == nil {
+		number = newVocab
+	}
+	cs.vocab = number(keys)
+	ids := make([]int32, len(keys))
+	top := int32(-1)
+	for i, k := range keys {
+		ids[i] = cs.vocab.ids[k]
+		top = max(top, ids[i])
+	}
+	if top >= 128 {
+		cs.more = make([]uint64, (top-128)/64+1)
+	}
+	for _, id := range ids {
+		if id < 128 {
+			cs.head[id/64] |= 1 << (id % 64)
+		} else {
+			cs.more[(id-128)/64] |= 1 << (id % 64)
+		}
+	}
+	// lists in number order: the rank of a permission's bit is its list.
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(cs.vocab.ids[a], cs.vocab.ids[b]) })
+	cs.lists = make([]ruleList, len(keys))
+	for i, k := range keys {
+		cs.lists[i] = byKey[k].ruleList
+		sortRules(&cs.lists[i])
+	}
+	cs.wild = len(cs.byRes)+len(cs.byAction)+len(cs.all.rules) > 0
 	for _, l := range cs.byRes {
 		sortRules(l)
 	}
@@ -313,24 +362,23 @@ func sortRules(l *ruleList) {
 	}
 	l.nDeny = n
 	if n == 0 && len(l.rules) > 0 && l.rules[0].prog == nil && !l.rules[0].broken {
-		l.fast, l.fastScope = l.rules[0].info, l.rules[0].scope
+		l.fast, l.fastUse, l.fastScope = l.rules[0].info, l.rules[0].info.use, l.rules[0].scope
 	}
 }
 
-// lists returns the rule lists that can apply to (res, action): the
-// merged exact list when there is one, else the three wildcard lists.
-func (cs *compiledSet) lists(res, action string) (ls [3]*ruleList, n int) {
-	if len(cs.byRes) > 0 {
-		if l := cs.byRes[res]; l != nil {
-			ls[n] = l
-			n++
-		}
+// wildLists returns the wildcard rule lists that can apply to (res, action),
+// for a permission the set holds no merged list of.
+func (cs *compiledSet) wildLists(res, action string) (ls [3]*ruleList, n int) {
+	if !cs.wild {
+		return ls, 0
 	}
-	if len(cs.byAction) > 0 {
-		if l := cs.byAction[action]; l != nil {
-			ls[n] = l
-			n++
-		}
+	if l := cs.byRes[res]; l != nil {
+		ls[n] = l
+		n++
+	}
+	if l := cs.byAction[action]; l != nil {
+		ls[n] = l
+		n++
 	}
 	if len(cs.all.rules) > 0 {
 		ls[n] = cs.all
@@ -351,6 +399,9 @@ type query struct {
 	// condRan records that a condition was evaluated: the decision may
 	// then depend on who asks, not only on the set (Who).
 	condRan bool
+	// use is the counter of the grant that allowed, for Authorize to
+	// count (Who and Explain do not).
+	use *useCounter
 }
 
 func (q *query) activation(act **activation, roles []string, ad types.Adapter) *activation {
@@ -375,25 +426,51 @@ func (cs *compiledSet) decide(d *Decision, q *query) {
 	d.Version = cs.version
 	if l := cs.exactList(q.res.Type, q.action); l != nil {
 		if l.fast != nil && ScopeCovers(l.fastScope, q.res.Scope) {
-			d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, l.fast
+			d.Allowed, d.Effect, d.Reason, d.rule, q.use = true, Allow, ReasonAllowed, l.fast, l.fastUse
 			return
 		}
 		cs.scan(d, q, [3]*ruleList{l}, 1)
 		return
 	}
-	ls, n := cs.lists(q.res.Type, q.action)
+	ls, n := cs.wildLists(q.res.Type, q.action)
 	cs.scan(d, q, ls, n)
 }
 
 // exactList returns the merged list of an exact permission, or nil.
 func (cs *compiledSet) exactList(res, action string) *ruleList {
-	es := cs.exact[res]
-	for i := range es {
-		if es[i].action == action {
-			return &es[i].list
+	v := cs.vocab
+	if ts := cs.ts; ts != nil {
+		// The tenant's newest vocabulary numbers everything this set's
+		// did, the same way, and is the one other sets' checks keep hot.
+		if cur := ts.vocab.Load(); cur != nil && cur.gen == v.gen {
+			v = cur
 		}
 	}
-	return nil
+	id, ok := v.lookup(res, action)
+	if !ok {
+		return nil
+	}
+	var w uint64
+	switch i := int(id / 64); {
+	case i < len(cs.head):
+		w = cs.head[i]
+	case i-len(cs.head) < len(cs.more):
+		w = cs.more[i-len(cs.head)]
+	}
+	bit := uint64(1) << (id % 64)
+	if w&bit == 0 {
+		return nil
+	}
+	// The list's index is the number of bits below this one.
+	n := bits.OnesCount64(w & (bit - 1))
+	for i := range int(id / 64) {
+		if i < len(cs.head) {
+			n += bits.OnesCount64(cs.head[i])
+		} else {
+			n += bits.OnesCount64(cs.more[i-len(cs.head)])
+		}
+	}
+	return &cs.lists[n]
 }
 
 // scan decides from the lists that apply: any applicable deny wins, then
@@ -444,7 +521,7 @@ func (cs *compiledSet) scan(d *Decision, q *query, ls [3]*ruleList, n int) {
 					continue
 				}
 			}
-			d.Allowed, d.Effect, d.Reason, d.rule = true, Allow, ReasonAllowed, r.info
+			d.Allowed, d.Effect, d.Reason, d.rule, q.use = true, Allow, ReasonAllowed, r.info, r.info.use
 			return
 		}
 	}

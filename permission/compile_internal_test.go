@@ -27,8 +27,8 @@ func BenchmarkCompile(b *testing.B) {
 	in := newInterner()
 	b.ReportAllocs()
 	for b.Loop() {
-		cs := compileSet(p, conds, in, 0, nil)
-		if len(cs.exact) == 0 {
+		cs := compileSet(p, conds, in, 0, nil, nil)
+		if len(cs.lists) == 0 {
 			b.Fatal("empty")
 		}
 	}

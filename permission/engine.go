@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,9 +156,10 @@ type tenantState struct {
 	resets     atomic.Int64 // how many times checked was reset to 0 (forced re-reads)
 	refreshing atomic.Bool
 
-	smu   sync.Mutex                           // guards sets and swept
+	smu   sync.Mutex                           // guards sets and swept, serialises vocabulary writers
 	sets  map[string]weak.Pointer[compiledSet] // by signature, see shared
 	swept int                                  // len(sets) after the last sweep
+	vocab atomic.Pointer[vocab]                // the exact permissions the tenant's sets name, numbered
 	who   atomic.Pointer[whoIndex]
 }
 
@@ -342,21 +342,19 @@ func (e *Engine) fresh(ctx context.Context, tenant string, ts *tenantState, mono
 // set returns the user's compiled policy, from the cache when it is
 // current.
 func (e *Engine) set(ctx context.Context, tenant, user string, now, mono int64) (*compiledSet, error) {
-	var ce *cached
+	var cs *compiledSet
 	if e.cache != nil {
-		ce = e.cache.get(tenant, user)
+		cs = e.cache.get(tenant, user)
 	}
-	if ce == nil {
+	if cs == nil {
 		// Loading the policy tells us the version too: no need to ask
 		// the store for it first.
 		return e.load(ctx, flightKey{tenant, user}, e.tenant(tenant), now, mono)
 	}
-	cs := ce.cs
 	if err := e.fresh(ctx, tenant, cs.ts, mono); err != nil {
 		return nil, err
 	}
 	if cs.version >= cs.ts.known.Load() && now < cs.validUntil {
-		ce.touch(mono)
 		return cs, nil
 	}
 	return e.load(ctx, flightKey{tenant, user}, cs.ts, now, mono)
@@ -410,7 +408,7 @@ func (e *Engine) load(ctx context.Context, k flightKey, ts *tenantState, now, mo
 			ts.checked.CompareAndSwap(last, mono)
 		}
 		if e.cache != nil {
-			e.cache.put(e.intern.get(k.tenant), strings.Clone(k.user), f.cs, mono)
+			e.cache.put(k.tenant, k.user, f.cs, mono)
 		}
 	}
 	f.err = err
@@ -428,7 +426,7 @@ func (e *Engine) compileShared(p *Policy, ts *tenantState, now int64) *compiledS
 	if cs := ts.lookupShared(sig, p.Version); cs != nil {
 		return cs
 	}
-	cs := compileSet(p, e.conds, e.intern, now, e.usage)
+	cs := compileSet(p, e.conds, e.intern, now, e.usage, ts.number)
 	cs.ts = ts
 	return ts.shared(sig, cs)
 }
@@ -487,9 +485,7 @@ func (e *Engine) Authorize(ctx context.Context, subj Subject, action string, res
 	}
 	q := query{subj: &subj, res: &res, req: &req, action: action, nowNs: now}
 	cs.decide(&d, &q)
-	if d.Allowed {
-		d.rule.use.add()
-	}
+	q.use.add()
 	return d, nil
 }
 
@@ -543,9 +539,7 @@ func (e *Engine) AuthorizeBatch(ctx context.Context, subj Subject, req Request, 
 		}
 		q := query{subj: &subj, res: &qs[i].Resource, req: &req, action: qs[i].Action, nowNs: now}
 		cs.decide(d, &q)
-		if d.Allowed {
-			d.rule.use.add()
-		}
+		q.use.add()
 	}
 	return out, nil
 }

@@ -88,7 +88,7 @@ func (e *Engine) Explain(ctx context.Context, subj Subject, action string, res R
 		x.Decision.Reason = ReasonError
 		return x, err
 	}
-	cs := compileSet(p, e.conds, e.intern, nowNs, nil) // not a use: counted nowhere
+	cs := compileSet(p, e.conds, e.intern, nowNs, nil, nil) // not a use: counted nowhere
 	q := query{subj: &subj, res: &res, req: &req, action: action, nowNs: nowNs}
 	cs.decide(&x.Decision, &q)
 	var act *activation
