@@ -42,11 +42,18 @@ func (m *Manager) RevokeSession(ctx context.Context, sessionID, reason string) e
 	if err != nil {
 		return translate("session.get", err)
 	}
-	if err := m.sessions.Revoke(ctx, sessionID, m.clock.Now(), reason); err != nil {
+	ev := withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: sessionID,
+		TenantID: s.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: s.UserID}})
+	now := m.clock.Now()
+	if so := m.sessionsOutbox; so != nil {
+		return translate("session.revoke", m.recorded(ctx, []audit.Event{ev}, func(events []audit.Event) error {
+			return so.RevokeRecorded(ctx, sessionID, now, reason, events)
+		}))
+	}
+	if err := m.sessions.Revoke(ctx, sessionID, now, reason); err != nil {
 		return translate("session.revoke", err)
 	}
-	return m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: sessionID,
-		TenantID: s.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: s.UserID}}))
+	return m.emit(ctx, ev)
 }
 
 // RevokeOptions select which of a user's sessions RevokeSessions ends.
@@ -87,18 +94,36 @@ func (m *Manager) endUserSessions(ctx context.Context, userID string, f session.
 }
 
 // revokeUserSessions is endUserSessions leaving the events to its caller,
-// which records them with its own in one journal write.
+// which records them with its own in one journal write. With a session
+// store's outbox the events are committed with the revocation instead,
+// and none is left to the caller.
 func (m *Manager) revokeUserSessions(ctx context.Context, userID string, f session.RevokeFilter, now time.Time, reason string) ([]string, []audit.Event, error) {
+	revoked := func(ids []string) []audit.Event {
+		events := make([]audit.Event, len(ids))
+		for i, id := range ids {
+			events[i] = withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: id,
+				TenantID: f.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: userID}})
+		}
+		return events
+	}
+	if so := m.sessionsOutbox; so != nil {
+		var events []audit.Event
+		ids, err := so.RevokeUserRecorded(ctx, userID, f, now, reason, func(ids []string) []audit.Event {
+			events = revoked(ids)
+			m.stamp(ctx, events)
+			return events
+		})
+		if err != nil {
+			return nil, nil, translate("session.revoke_user", err)
+		}
+		m.queue(ctx, events, true)
+		return ids, nil, nil
+	}
 	ids, err := m.sessions.RevokeUser(ctx, userID, f, now, reason)
 	if err != nil {
 		return nil, nil, translate("session.revoke_user", err)
 	}
-	events := make([]audit.Event, len(ids))
-	for i, id := range ids {
-		events[i] = withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: id,
-			TenantID: f.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: userID}})
-	}
-	return ids, events, nil
+	return ids, revoked(ids), nil
 }
 
 // RotateSession replaces the session of tok with a new one (same user,
