@@ -10,8 +10,10 @@ import (
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/internal/pgtest"
+	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/postgres"
 	"github.com/authv2/authv2/store/storetest"
+	"github.com/authv2/authv2/user"
 )
 
 // openJournal opens a journal on e's schema through stores of their own,
@@ -73,4 +75,76 @@ func TestOpenJournalRefusesAsyncCommit(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.Stores.OpenJournal(context.Background())
 	assert.ErrorIs(t, err, postgres.ErrAsyncCommit)
+}
+
+// TestRecordingWritesNeedAnOpenJournal: before OpenJournal and after the
+// journal's Close the stores have no outbox (the Manager then appends),
+// and a recording write called all the same writes nothing.
+func TestRecordingWritesNeedAnOpenJournal(t *testing.T) {
+	e := pgtest.New(t)
+	ctx := context.Background()
+	st := e.Stores
+	check := func(when string) {
+		assert.Nil(t, st.Users.OutboxJournal(), when)
+		assert.Nil(t, st.Sessions.OutboxJournal(), when)
+		ev := []audit.Event{{ID: "e", Type: audit.TypeRegister, Outcome: audit.Success}}
+		assert.ErrorIs(t, st.Users.CreateRecorded(ctx, &user.User{ID: "u-" + when, Email: when + "@example.com", Status: user.StatusActive}, ev), postgres.ErrNoJournal, when)
+		_, err := st.Users.UpdateRecorded(ctx, "u1", func(*user.User) error { return nil }, ev)
+		assert.ErrorIs(t, err, postgres.ErrNoJournal, when)
+		assert.ErrorIs(t, st.Sessions.RevokeRecorded(ctx, "s1", time.Now(), "r", ev), postgres.ErrNoJournal, when)
+		_, err = st.Sessions.RevokeUserRecorded(ctx, "u1", session.RevokeFilter{}, time.Now(), "r", func([]string) []audit.Event { return ev })
+		assert.ErrorIs(t, err, postgres.ErrNoJournal, when)
+		_, err = st.Users.GetByEmail(ctx, when+"@example.com")
+		assert.Error(t, err, "no user written")
+	}
+	check("before")
+	j, err := st.OpenJournal(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, audit.Journal(j), st.Users.OutboxJournal())
+	assert.Equal(t, audit.Journal(j), st.Sessions.OutboxJournal())
+	require.NoError(t, j.Close())
+	require.NoError(t, j.Close(), "idempotent")
+	check("after")
+	require.NoError(t, st.Close())
+	_, err = st.OpenJournal(ctx)
+	assert.ErrorIs(t, err, postgres.ErrClosed)
+}
+
+// TestRevokeUserRecordedCommitsOneEventPerSession: the events are built
+// from the IDs the UPDATE returned, in the same transaction; no session
+// ended, no event.
+func TestRevokeUserRecordedCommitsOneEventPerSession(t *testing.T) {
+	e := pgtest.New(t)
+	ctx := context.Background()
+	j, err := e.Stores.OpenJournal(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = j.Close() })
+	now := time.Now()
+	for range 2 {
+		x := &session.Session{ID: session.NewID("u1"), SecretHash: session.HashSecret([]byte("s")), UserID: "u1",
+			CreatedAt: now, LastSeenAt: now, IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(2 * time.Hour)}
+		_, err := e.Stores.Sessions.Create(ctx, x, session.Limit{}, now)
+		require.NoError(t, err)
+	}
+	perSession := func(ids []string) []audit.Event {
+		out := make([]audit.Event, len(ids))
+		for i, id := range ids {
+			out[i] = audit.Event{ID: "ended-" + id, Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: id}
+		}
+		return out
+	}
+	ended, err := e.Stores.Sessions.RevokeUserRecorded(ctx, "u1", session.RevokeFilter{}, now, "r", perSession)
+	require.NoError(t, err)
+	require.Len(t, ended, 2)
+	again, err := e.Stores.Sessions.RevokeUserRecorded(ctx, "u1", session.RevokeFilter{}, now, "r", perSession)
+	require.NoError(t, err)
+	require.Empty(t, again)
+	require.NoError(t, j.Close()) // its rows become the next journal's leftovers
+	page, _, err := openJournal(t, e).Leftover(ctx, "", 10)
+	require.NoError(t, err)
+	var targets []string
+	for _, ev := range page {
+		targets = append(targets, ev.Target)
+	}
+	assert.Equal(t, ended, targets)
 }

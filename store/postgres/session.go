@@ -251,11 +251,11 @@ func (s *SessionStore) RevokeUserRecorded(ctx context.Context, userID string, f 
 		if len(evs) == 0 {
 			return nil
 		}
-		rec, err := recorder(&s.journal, op, evs)
+		eventIDs, eventJSON, err := journalArgs(evs)
 		if err != nil {
-			return err
+			return &Error{Op: op, Err: err}
 		}
-		_, err = tx.ExecContext(ctx, j.q.insert, rec...)
+		_, err = tx.ExecContext(ctx, j.q.insert, j.owner, eventIDs, eventJSON)
 		return err
 	})
 	if err != nil {
