@@ -141,12 +141,7 @@ func BenchmarkLoginJournal(b *testing.B) {
 // outbox/plain. Needs AUTHV2_TEST_POSTGRES_URL.
 func BenchmarkLoginOutbox(b *testing.B) {
 	ctx := context.Background()
-	h, err := user.NewHasher(user.DefaultArgon2Params, 0)
-	require.NoError(b, err)
-	hash, err := h.Hash(ctx, goodPassword)
-	require.NoError(b, err)
-	cfg := authv2test.Config()
-	cfg.Argon2 = user.DefaultArgon2Params
+	h, hash, cfg := productionHashing(b)
 	plainPG, outboxPG := pgtest.New(b), pgtest.New(b)
 	plain := newEnv(b, append(pgStores(plainPG), authv2.WithConfig(cfg))...)
 	outbox := newEnv(b, append(pgStores(outboxPG), authv2.WithConfig(cfg), authv2.WithAuditJournal(pgJournal(b, outboxPG)))...)
@@ -179,14 +174,21 @@ func benchSpool(b *testing.B) *spool.Journal {
 	return j
 }
 
-func benchLoginRatio(b *testing.B, opts ...authv2.Option) {
-	ctx := context.Background()
+// productionHashing returns a hasher at the production parameters, the
+// hash of goodPassword, and a Config hashing at them.
+func productionHashing(b *testing.B) (*user.Hasher, string, authv2.Config) {
 	h, err := user.NewHasher(user.DefaultArgon2Params, 0)
 	require.NoError(b, err)
-	hash, err := h.Hash(ctx, goodPassword)
+	hash, err := h.Hash(context.Background(), goodPassword)
 	require.NoError(b, err)
 	cfg := authv2test.Config()
 	cfg.Argon2 = user.DefaultArgon2Params
+	return h, hash, cfg
+}
+
+func benchLoginRatio(b *testing.B, opts ...authv2.Option) {
+	ctx := context.Background()
+	h, hash, cfg := productionHashing(b)
 	e := newEnv(b, append([]authv2.Option{authv2.WithConfig(cfg)}, opts...)...)
 	e.register(b, "bench@example.com")
 	b.ReportAllocs()
