@@ -26,14 +26,6 @@ func (m *Manager) Logout(ctx context.Context, tok string) (err error) {
 	if !sess.RevokedAt.IsZero() {
 		return nil
 	}
-	ev := audit.Event{Type: audit.TypeLogout, Outcome: audit.Success, ActorUserID: sess.UserID, ActorSessionID: sess.ID, TenantID: sess.TenantID}
-	if so := m.sessionsOutbox; so != nil {
-		return translate("session.revoke", m.recorded(ctx, []audit.Event{ev}, func(events []audit.Event) error {
-			return so.RevokeRecorded(ctx, sess.ID, now, session.ReasonLogout, events)
-		}))
-	}
-	if err := m.sessions.Revoke(ctx, sess.ID, now, session.ReasonLogout); err != nil {
-		return translate("session.revoke", err)
-	}
-	return m.emit(ctx, ev)
+	return m.revokeOne(ctx, sess.ID, now, session.ReasonLogout,
+		audit.Event{Type: audit.TypeLogout, Outcome: audit.Success, ActorUserID: sess.UserID, ActorSessionID: sess.ID, TenantID: sess.TenantID})
 }

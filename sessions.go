@@ -42,15 +42,19 @@ func (m *Manager) RevokeSession(ctx context.Context, sessionID, reason string) e
 	if err != nil {
 		return translate("session.get", err)
 	}
-	ev := withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: sessionID,
-		TenantID: s.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: s.UserID}})
-	now := m.clock.Now()
+	return m.revokeOne(ctx, sessionID, m.clock.Now(), reason, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success,
+		Target: sessionID, TenantID: s.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: s.UserID}}))
+}
+
+// revokeOne ends one session and records ev: committed with the
+// revocation when the session store has an outbox, else appended after it.
+func (m *Manager) revokeOne(ctx context.Context, id string, now time.Time, reason string, ev audit.Event) error {
 	if so := m.sessionsOutbox; so != nil {
 		return translate("session.revoke", m.recorded(ctx, []audit.Event{ev}, func(events []audit.Event) error {
-			return so.RevokeRecorded(ctx, sessionID, now, reason, events)
+			return so.RevokeRecorded(ctx, id, now, reason, events)
 		}))
 	}
-	if err := m.sessions.Revoke(ctx, sessionID, now, reason); err != nil {
+	if err := m.sessions.Revoke(ctx, id, now, reason); err != nil {
 		return translate("session.revoke", err)
 	}
 	return m.emit(ctx, ev)
