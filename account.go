@@ -67,14 +67,16 @@ func parseOneTimeToken(purpose, tok string) (userID string, hash [32]byte, ok bo
 }
 
 // consumeToken checks a single-use token and, when valid, lets apply change
-// the user in the same atomic update that deletes the token.
-func (m *Manager) consumeToken(ctx context.Context, purpose, tok string, apply func(*user.User)) (*user.User, error) {
+// the user in the same atomic update that deletes the token. events are
+// the change's, committed with it when the user store has an outbox
+// (recorded true), else left to the caller.
+func (m *Manager) consumeToken(ctx context.Context, purpose, tok string, apply func(*user.User), events ...audit.Event) (_ *user.User, recorded bool, _ error) {
 	userID, hash, ok := parseOneTimeToken(purpose, tok)
 	if !ok {
-		return nil, ErrInvalidToken
+		return nil, false, ErrInvalidToken
 	}
 	now := m.clock.Now()
-	u, err := m.users.Update(ctx, userID, func(x *user.User) error {
+	u, recorded, err := m.updateUser(ctx, userID, func(x *user.User) error {
 		stored, ok := x.Tokens[purpose]
 		if !ok || subtle.ConstantTimeCompare(stored.Hash, hash[:]) != 1 || !now.Before(stored.ExpiresAt) {
 			return ErrInvalidToken
@@ -83,16 +85,16 @@ func (m *Manager) consumeToken(ctx context.Context, purpose, tok string, apply f
 		x.UpdatedAt = now
 		apply(x)
 		return nil
-	})
+	}, events)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, ErrInvalidToken
+		return nil, false, ErrInvalidToken
 	case errors.Is(err, ErrInvalidToken):
-		return nil, err
+		return nil, false, err
 	case err != nil:
-		return nil, translate("user.update", err)
+		return nil, false, translate("user.update", err)
 	}
-	return u, nil
+	return u, recorded, nil
 }
 
 // issueToken stores a fresh token of purpose for the user (replacing any
@@ -293,14 +295,15 @@ func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) er
 		return err
 	}
 	now := m.clock.Now()
-	u, err = m.consumeToken(ctx, user.TokenPasswordReset, tok, func(x *user.User) {
+	reset := audit.Event{Type: audit.TypePasswordReset, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID}
+	u, recorded, err := m.consumeToken(ctx, user.TokenPasswordReset, tok, func(x *user.User) {
 		x.PasswordHash, x.PasswordChangedAt = hash, now
 		x.FailedAttempts, x.LockedUntil = 0, time.Time{}
 		if x.Status == user.StatusLocked {
 			x.Status = user.StatusActive
 		}
 		rotateStamp(x, true)
-	})
+	}, reset)
 	if err != nil {
 		return err
 	}
@@ -309,7 +312,10 @@ func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) er
 	if _, err := m.endUserSessions(WithActor(ctx, &Principal{UserID: u.ID}), u.ID, session.RevokeFilter{}, now, session.ReasonPasswordChange); err != nil {
 		return err
 	}
-	return m.emit(ctx, audit.Event{Type: audit.TypePasswordReset, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+	if recorded {
+		return nil
+	}
+	return m.emit(ctx, reset)
 }
 
 // RequestEmailVerification (re)sends a verification token to a pending
@@ -345,7 +351,7 @@ func (m *Manager) VerifyEmail(ctx context.Context, tok string) (*user.User, erro
 	if err != nil {
 		return nil, err
 	}
-	u, err := m.consumeToken(ctx, user.TokenEmailVerification, tok, func(x *user.User) {
+	u, _, err := m.consumeToken(ctx, user.TokenEmailVerification, tok, func(x *user.User) {
 		if x.Status == user.StatusPendingVerification {
 			x.Status = user.StatusActive
 		}
@@ -468,7 +474,8 @@ func (m *Manager) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if err != nil {
 		return nil, err
 	}
-	u, err = m.users.Update(ctx, p.UserID, func(x *user.User) error {
+	change := audit.Event{Type: audit.TypePasswordChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID}
+	u, recorded, err := m.updateUser(ctx, p.UserID, func(x *user.User) error {
 		x.PasswordHash, x.PasswordChangedAt, x.UpdatedAt = hash, now, now
 		voidOneTimeTokens(x)
 		if m.cfg.RevokeOnPasswordChange {
@@ -478,7 +485,7 @@ func (m *Manager) ChangePassword(ctx context.Context, p *Principal, current, nex
 			rotateStamp(x, false)
 		}
 		return nil
-	})
+	}, []audit.Event{change})
 	if err != nil {
 		return nil, translate("user.update", err)
 	}
@@ -488,7 +495,10 @@ func (m *Manager) ChangePassword(ctx context.Context, p *Principal, current, nex
 			return nil, err
 		}
 	}
-	return m.rotateCurrent(ctx, p, u, append(changed, audit.Event{Type: audit.TypePasswordChange, Outcome: audit.Success, ActorUserID: p.UserID, ActorSessionID: p.SessionID, Target: p.UserID})...)
+	if !recorded {
+		changed = append(changed, change)
+	}
+	return m.rotateCurrent(ctx, p, u, changed...)
 }
 
 // rotateCurrent replaces the principal's session after a change the

@@ -241,21 +241,14 @@ func (m *Manager) emitAll(ctx context.Context, events []audit.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	journaled := make([]audit.Event, 0, len(events))
-	for i := range events {
-		e := &events[i]
-		m.count(ctx, e)
-		if e.ID == "" {
-			e.ID = randid.ID()
-		}
-		if e.Time.IsZero() {
-			e.Time = m.clock.Now().UTC()
-		}
-		if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
-			e.TraceID = sc.TraceID().String()
-		}
-		if m.journal != nil && journaledType(e.Type) {
-			journaled = append(journaled, *e)
+	m.stamp(ctx, events)
+	var journaled []audit.Event
+	if m.journal != nil {
+		journaled = make([]audit.Event, 0, len(events))
+		for _, e := range events {
+			if journaledType(e.Type) {
+				journaled = append(journaled, e)
+			}
 		}
 	}
 	var refused error
@@ -270,9 +263,36 @@ func (m *Manager) emitAll(ctx context.Context, events []audit.Event) error {
 	// A refused batch still goes to the queue, best effort: the change it
 	// records is made (a flow answers ErrStoreUnavailable after it), and
 	// the sinks would rather have its event late than never.
-	for _, e := range events {
-		if err := m.audit.Emit(ctx, e); err != nil {
-			if refused == nil && m.journal != nil && journaledType(e.Type) {
+	m.queue(ctx, events, refused == nil)
+	return refused
+}
+
+// stamp gives events their ID, time and trace where they have none.
+func (m *Manager) stamp(ctx context.Context, events []audit.Event) {
+	sc := trace.SpanContextFromContext(ctx)
+	for i := range events {
+		e := &events[i]
+		if e.ID == "" {
+			e.ID = randid.ID()
+		}
+		if e.Time.IsZero() {
+			e.Time = m.clock.Now().UTC()
+		}
+		if sc.HasTraceID() {
+			e.TraceID = sc.TraceID().String()
+		}
+	}
+}
+
+// queue counts events and hands them to the audit queue. durable says the
+// journal has those it keeps (appended, or committed by an outbox write),
+// so that one the queue refuses is delivered after the next start.
+func (m *Manager) queue(ctx context.Context, events []audit.Event, durable bool) {
+	for i := range events {
+		e := &events[i]
+		m.count(ctx, e)
+		if err := m.audit.Emit(ctx, *e); err != nil {
+			if durable && m.journal != nil && journaledType(e.Type) {
 				// Durable already: the next start delivers it.
 				m.log.Warn("authv2: audit event left in the journal for the next start", "event_type", string(e.Type), "event_id", e.ID, "error", err)
 				continue
@@ -280,7 +300,6 @@ func (m *Manager) emitAll(ctx context.Context, events []audit.Event) error {
 			m.log.Error("authv2: audit event not recorded", "event_type", string(e.Type), "event_id", e.ID, "error", err)
 		}
 	}
-	return refused
 }
 
 // journaledType reports whether events of type t go through the Journal:

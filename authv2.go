@@ -48,30 +48,34 @@ import (
 // Manager is the entry point: it holds the stores and runs every flow.
 // It is safe for concurrent use. Close it to stop its background work.
 type Manager struct {
-	cfg           Config
-	users         user.Store
-	sessions      session.Store
-	permissions   permission.Store
-	apiKeys       apikey.Store
-	keyBlocks     keyBlocks
-	audit         *audit.Dispatcher
-	auditStore    audit.Store
-	journal       audit.Journal
-	clock         Clock
-	log           *slog.Logger
-	hasher        *user.Hasher
-	inputs        *inputValidator
-	security      session.SecurityPolicy
-	limiter       user.RateLimiter
-	notifier      Notifier
-	checker       user.PasswordChecker
-	passwordWords []string
-	tel           *telemetry.T
-	engine        *permission.Engine
-	gauges        []metric.Registration
-	grantUse      grantUses
-	stats         *statsCache
-	decisions     *decisionLog
+	cfg         Config
+	users       user.Store
+	sessions    session.Store
+	permissions permission.Store
+	apiKeys     apikey.Store
+	keyBlocks   keyBlocks
+	audit       *audit.Dispatcher
+	auditStore  audit.Store
+	journal     audit.Journal
+	// usersOutbox and sessionsOutbox are the recording writes of stores
+	// that commit events into journal (outbox.go), nil otherwise.
+	usersOutbox    telemetry.RecordingUsers
+	sessionsOutbox telemetry.RecordingSessions
+	clock          Clock
+	log            *slog.Logger
+	hasher         *user.Hasher
+	inputs         *inputValidator
+	security       session.SecurityPolicy
+	limiter        user.RateLimiter
+	notifier       Notifier
+	checker        user.PasswordChecker
+	passwordWords  []string
+	tel            *telemetry.T
+	engine         *permission.Engine
+	gauges         []metric.Registration
+	grantUse       grantUses
+	stats          *statsCache
+	decisions      *decisionLog
 	// decisionClock stamps audited decisions: a coarse copy of the system
 	// clock (coarseClock, closed with the Manager), or the injected one.
 	decisionClock Clock
@@ -146,6 +150,7 @@ func New(opts ...Option) (*Manager, error) {
 		return nil, &ConfigError{Field: "MeterProvider", Reason: err.Error()}
 	}
 	tel.Outcome = outcomeName
+	usersOutbox, sessionsOutbox := outboxes(o.users, o.sessions, o.journal, tel)
 	o.users = telemetry.Users{S: o.users, T: tel}
 	o.sessions = telemetry.Sessions{S: o.sessions, T: tel}
 	o.permissions = telemetry.Permissions{S: o.permissions, T: tel}
@@ -173,24 +178,26 @@ func New(opts ...Option) (*Manager, error) {
 		return nil, &ConfigError{Field: "Argon2", Reason: err.Error()}
 	}
 	m := &Manager{
-		cfg:           o.cfg,
-		users:         o.users,
-		sessions:      o.sessions,
-		permissions:   o.permissions,
-		apiKeys:       o.apiKeys,
-		auditStore:    o.auditStore,
-		journal:       o.journal,
-		clock:         o.clock,
-		log:           o.logger,
-		hasher:        hasher,
-		inputs:        newInputValidator(o.cfg),
-		security:      o.security,
-		limiter:       o.limiter,
-		notifier:      o.notifier,
-		checker:       o.checker,
-		passwordWords: o.cfg.PasswordWords,
-		tel:           tel,
-		stop:          make(chan struct{}),
+		cfg:            o.cfg,
+		users:          o.users,
+		sessions:       o.sessions,
+		permissions:    o.permissions,
+		apiKeys:        o.apiKeys,
+		auditStore:     o.auditStore,
+		journal:        o.journal,
+		usersOutbox:    usersOutbox,
+		sessionsOutbox: sessionsOutbox,
+		clock:          o.clock,
+		log:            o.logger,
+		hasher:         hasher,
+		inputs:         newInputValidator(o.cfg),
+		security:       o.security,
+		limiter:        o.limiter,
+		notifier:       o.notifier,
+		checker:        o.checker,
+		passwordWords:  o.cfg.PasswordWords,
+		tel:            tel,
+		stop:           make(chan struct{}),
 	}
 	m.stats = &statsCache{maxAge: o.cfg.SessionStatsMaxAge,
 		staleAfter: statsStaleAfter(o.cfg.SessionStatsMaxAge),

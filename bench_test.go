@@ -21,6 +21,7 @@ import (
 	"github.com/authv2/authv2/internal/redistest"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/postgres"
 	"github.com/authv2/authv2/store/redis"
 	"github.com/authv2/authv2/store/spool"
 	"github.com/authv2/authv2/user"
@@ -182,6 +183,40 @@ func BenchmarkLoginJournal(b *testing.B) {
 	benchLoginRatio(b, authv2.WithAuditJournal(j))
 }
 
+// BenchmarkLoginOutbox compares, in one loop, one argon2id verification,
+// a Login on PostgreSQL stores without a journal and one on the same kind
+// of stores with PostgreSQL's journal, whose events are committed in the
+// UPDATE that saves the user (the outbox), in an order that rotates each
+// iteration. It reports outbox/verify (target <= 1.05), plain/verify and
+// outbox/plain. Needs AUTHV2_TEST_POSTGRES_URL.
+func BenchmarkLoginOutbox(b *testing.B) {
+	ctx := context.Background()
+	h, hash, cfg := productionHashing(b)
+	plainPG, outboxPG := pgtest.New(b), pgtest.New(b)
+	plain := newEnv(b, append(pgStores(plainPG), authv2.WithConfig(cfg))...)
+	outbox := newEnv(b, append(pgStores(outboxPG), authv2.WithConfig(cfg), authv2.WithAuditJournal(pgJournal(b, outboxPG)))...)
+	login := func(e *env) func() error {
+		e.register(b, "bench@example.com")
+		return func() error {
+			_, err := e.m.Login(ctx, authv2.LoginInput{Email: "bench@example.com", Password: goodPassword})
+			return err
+		}
+	}
+	arms := []func() error{func() error { _, err := h.Verify(ctx, goodPassword, hash); return err }, login(plain), login(outbox)}
+	var took [3]time.Duration
+	i := 0
+	for b.Loop() {
+		for k := range arms {
+			a := (i + k) % len(arms)
+			took[a] += timed(b, arms[a])
+		}
+		i++
+	}
+	b.ReportMetric(float64(took[2])/float64(took[0]), "outbox/verify")
+	b.ReportMetric(float64(took[1])/float64(took[0]), "plain/verify")
+	b.ReportMetric(float64(took[2])/float64(took[1]), "outbox/plain")
+}
+
 func benchSpool(b *testing.B) *spool.Journal {
 	j, err := spool.Open(filepath.Join(b.TempDir(), "audit.spool"))
 	require.NoError(b, err)
@@ -189,14 +224,21 @@ func benchSpool(b *testing.B) *spool.Journal {
 	return j
 }
 
-func benchLoginRatio(b *testing.B, opts ...authv2.Option) {
-	ctx := context.Background()
+// productionHashing returns a hasher at the production parameters, the
+// hash of goodPassword, and a Config hashing at them.
+func productionHashing(b *testing.B) (*user.Hasher, string, authv2.Config) {
 	h, err := user.NewHasher(user.DefaultArgon2Params, 0)
 	require.NoError(b, err)
-	hash, err := h.Hash(ctx, goodPassword)
+	hash, err := h.Hash(context.Background(), goodPassword)
 	require.NoError(b, err)
 	cfg := authv2test.Config()
 	cfg.Argon2 = user.DefaultArgon2Params
+	return h, hash, cfg
+}
+
+func benchLoginRatio(b *testing.B, opts ...authv2.Option) {
+	ctx := context.Background()
+	h, hash, cfg := productionHashing(b)
 	e := newEnv(b, append([]authv2.Option{authv2.WithConfig(cfg)}, opts...)...)
 	e.register(b, "bench@example.com")
 	b.ReportAllocs()
@@ -243,16 +285,49 @@ func timed(b *testing.B, f func() error) time.Duration {
 // PostgreSQL audit store, what writing the event synchronously there
 // would cost instead. added-ns/op is journal minus plain.
 func BenchmarkEndSessionJournal(b *testing.B) {
-	ctx := context.Background()
 	var db *sql.DB
 	var pgAudit audit.Store
 	if os.Getenv(pgtest.EnvURL) != "" {
 		pg := pgtest.New(b)
 		db, pgAudit = pg.DB, pg.Stores.Audit
 	}
+	benchEndSession(b, db, pgAudit, func(b *testing.B) (*env, *env) {
+		return newEnv(b), newEnv(b, authv2.WithAuditJournal(benchSpool(b)))
+	})
+}
+
+// BenchmarkEndSessionOutbox is BenchmarkEndSessionJournal on PostgreSQL
+// stores, the journal being PostgreSQL's: the logout's or revocation's
+// event is committed in its UPDATE statement (the outbox), so added-ns/op
+// is what the outbox adds to the same flow without a journal. Needs
+// AUTHV2_TEST_POSTGRES_URL.
+func BenchmarkEndSessionOutbox(b *testing.B) {
+	pg := pgtest.New(b)
+	benchEndSession(b, pg.DB, pg.Stores.Audit, func(b *testing.B) (*env, *env) {
+		plain, journaled := pgtest.New(b), pgtest.New(b)
+		return newEnv(b, pgStores(plain)...), newEnv(b, append(pgStores(journaled), authv2.WithAuditJournal(pgJournal(b, journaled)))...)
+	})
+}
+
+// pgStores are the options of a Manager on e's user, session and
+// permission stores.
+func pgStores(e *pgtest.Env) []authv2.Option {
+	return []authv2.Option{authv2.WithUserStore(e.Stores.Users), authv2.WithSessionStore(e.Stores.Sessions),
+		authv2.WithPermissionStore(e.Stores.Permissions)}
+}
+
+func pgJournal(b *testing.B, e *pgtest.Env) *postgres.Journal {
+	j, err := e.Stores.OpenJournal(context.Background())
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = j.Close() })
+	return j
+}
+
+func benchEndSession(b *testing.B, db *sql.DB, pgAudit audit.Store, envs func(*testing.B) (plain, journaled *env)) {
+	ctx := context.Background()
 	for _, flow := range []string{"logout", "revoke"} {
 		b.Run(flow, func(b *testing.B) {
-			plain, journaled := newEnv(b), newEnv(b, authv2.WithAuditJournal(benchSpool(b)))
+			plain, journaled := envs(b)
 			for _, e := range []*env{plain, journaled} {
 				e.register(b, "bench@example.com")
 			}

@@ -175,8 +175,17 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		fail(u.ID, tenantID, audit.ReasonSessionFailed)
 		return nil, err
 	}
+	// The login's events: committed with the user's save when the user
+	// store has an outbox, else appended in one journal write after it
+	// (durability costs one sync per login, not one per event).
+	events := opened
+	if newHash != "" {
+		events = append(events, audit.Event{Type: audit.TypePasswordRehash, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+	}
+	events = append(events, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
+		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent})
 	stamp, verified := u.SecurityStamp, u.PasswordHash
-	saved, err := m.users.Update(ctx, u.ID, func(x *user.User) error {
+	saved, recorded, err := m.updateUser(ctx, u.ID, func(x *user.User) error {
 		// The password checked must still be the user's: a change that
 		// keeps the stamp (RevokeOnPasswordChange off) must not be undone
 		// by this login's rehash, nor let the old password in.
@@ -189,7 +198,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 			x.PasswordHash = newHash
 		}
 		return nil
-	})
+	}, events)
 	if err != nil {
 		_ = m.emitAll(ctx, opened) // the sessions evicted are gone all the same
 		m.abandonSession(ctx, sess)
@@ -202,14 +211,9 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	}
 	u = saved
 	at.succeeded(ctx)
-	// One journal write for the login's events: durability costs one
-	// sync per login, not one per event.
-	events := opened
-	if newHash != "" {
-		events = append(events, audit.Event{Type: audit.TypePasswordRehash, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+	if recorded {
+		return &LoginResult{User: u, Session: sess, Token: tok, DeviceToken: at.issued}, nil
 	}
-	events = append(events, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
-		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent})
 	if err := m.emitAll(ctx, events); err != nil {
 		// No login without its event: the session ends, the client gets
 		// the outage.

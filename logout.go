@@ -26,8 +26,6 @@ func (m *Manager) Logout(ctx context.Context, tok string) (err error) {
 	if !sess.RevokedAt.IsZero() {
 		return nil
 	}
-	if err := m.sessions.Revoke(ctx, sess.ID, now, session.ReasonLogout); err != nil {
-		return translate("session.revoke", err)
-	}
-	return m.emit(ctx, audit.Event{Type: audit.TypeLogout, Outcome: audit.Success, ActorUserID: sess.UserID, ActorSessionID: sess.ID, TenantID: sess.TenantID})
+	return m.revokeOne(ctx, sess.ID, now, session.ReasonLogout,
+		audit.Event{Type: audit.TypeLogout, Outcome: audit.Success, ActorUserID: sess.UserID, ActorSessionID: sess.ID, TenantID: sess.TenantID})
 }

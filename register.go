@@ -57,7 +57,19 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User,
 	}
 	now := u.CreatedAt
 	safe := m.cfg.EnumerationSafeRegistration
-	if err := m.users.Create(ctx, u); err != nil {
+	registered := audit.Event{Type: audit.TypeRegister, Outcome: audit.Success, ActorUserID: u.ID, TenantID: in.TenantID, Target: u.ID}
+	// The user's creation is the commit point unless a membership follows
+	// it: then the event waits for both (below).
+	recorded := m.usersOutbox != nil && in.TenantID == ""
+	create := func() error { return m.users.Create(ctx, u) }
+	if recorded {
+		create = func() error {
+			return m.recorded(ctx, []audit.Event{registered}, func(events []audit.Event) error {
+				return m.usersOutbox.CreateRecorded(ctx, u, events)
+			})
+		}
+	}
+	if err := create(); err != nil {
 		if !errors.Is(err, store.ErrConflict) {
 			return nil, translate("user.create", err)
 		}
@@ -89,8 +101,10 @@ func (m *Manager) Register(ctx context.Context, in RegisterInput) (_ *user.User,
 			return nil, translate("membership.add", err)
 		}
 	}
-	if err := m.emit(ctx, audit.Event{Type: audit.TypeRegister, Outcome: audit.Success, ActorUserID: u.ID, TenantID: in.TenantID, Target: u.ID}); err != nil {
-		return nil, err
+	if !recorded {
+		if err := m.emit(ctx, registered); err != nil {
+			return nil, err
+		}
 	}
 	if safe {
 		// Off the caller's time, like the taken address's notice.

@@ -42,11 +42,22 @@ func (m *Manager) RevokeSession(ctx context.Context, sessionID, reason string) e
 	if err != nil {
 		return translate("session.get", err)
 	}
-	if err := m.sessions.Revoke(ctx, sessionID, m.clock.Now(), reason); err != nil {
+	return m.revokeOne(ctx, sessionID, m.clock.Now(), reason, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success,
+		Target: sessionID, TenantID: s.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: s.UserID}}))
+}
+
+// revokeOne ends one session and records ev: committed with the
+// revocation when the session store has an outbox, else appended after it.
+func (m *Manager) revokeOne(ctx context.Context, id string, now time.Time, reason string, ev audit.Event) error {
+	if so := m.sessionsOutbox; so != nil {
+		return translate("session.revoke", m.recorded(ctx, []audit.Event{ev}, func(events []audit.Event) error {
+			return so.RevokeRecorded(ctx, id, now, reason, events)
+		}))
+	}
+	if err := m.sessions.Revoke(ctx, id, now, reason); err != nil {
 		return translate("session.revoke", err)
 	}
-	return m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: sessionID,
-		TenantID: s.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: s.UserID}}))
+	return m.emit(ctx, ev)
 }
 
 // RevokeOptions select which of a user's sessions RevokeSessions ends.
@@ -87,16 +98,40 @@ func (m *Manager) endUserSessions(ctx context.Context, userID string, f session.
 }
 
 // revokeUserSessions is endUserSessions leaving the events to its caller,
-// which records them with its own in one journal write.
+// which records them with its own in one journal write. With a session
+// store's outbox the sessions' events are committed with the revocation
+// instead; only those of the API keys it ends (which live in another
+// store) are left to the caller.
 func (m *Manager) revokeUserSessions(ctx context.Context, userID string, f session.RevokeFilter, now time.Time, reason string) ([]string, []audit.Event, error) {
-	ids, err := m.sessions.RevokeUser(ctx, userID, f, now, reason)
-	if err != nil {
-		return nil, nil, translate("session.revoke_user", err)
+	revoked := func(ids []string) []audit.Event {
+		events := make([]audit.Event, len(ids))
+		for i, id := range ids {
+			events[i] = withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: id,
+				TenantID: f.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: userID}})
+		}
+		return events
 	}
-	events := make([]audit.Event, len(ids))
-	for i, id := range ids {
-		events[i] = withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, Target: id,
-			TenantID: f.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: userID}})
+	var ids []string
+	var events []audit.Event
+	if so := m.sessionsOutbox; so != nil {
+		var recorded []audit.Event
+		var err error
+		ids, err = so.RevokeUserRecorded(ctx, userID, f, now, reason, func(ids []string) []audit.Event {
+			recorded = revoked(ids)
+			m.stamp(ctx, recorded)
+			return recorded
+		})
+		if err != nil {
+			return nil, nil, translate("session.revoke_user", err)
+		}
+		m.queue(ctx, recorded, true)
+	} else {
+		var err error
+		ids, err = m.sessions.RevokeUser(ctx, userID, f, now, reason)
+		if err != nil {
+			return nil, nil, translate("session.revoke_user", err)
+		}
+		events = revoked(ids)
 	}
 	if endsKeys(reason) {
 		// The user's API keys end with the sessions (apikeys.go).

@@ -12,7 +12,10 @@ import "context"
 // across restarts.
 //
 // Implementations are safe for concurrent use and pass
-// storetest.RunJournal; store/spool is one, on a local bbolt file.
+// storetest.RunJournal; store/spool is one, on a local bbolt file, and
+// store/postgres's Journal another, shared by the instances on one
+// database (it also passes storetest.RunSharedJournal), into which the
+// PostgreSQL stores can commit a flow's events with its change.
 type Journal interface {
 	// Append stores events durably (on stable storage: a crash of the
 	// process or the machine after Append returns nil loses none) and
@@ -20,8 +23,10 @@ type Journal interface {
 	// event whose ID is already kept is stored once.
 	Append(ctx context.Context, events []Event) error
 	// Leftover returns one page of the events appended before this
-	// Journal was opened, by an earlier process, and not removed since, in
-	// the order they were appended: at most limit of them (limit > 0),
+	// Journal was opened, by an earlier process (or, for a journal
+	// several instances share, by an instance that is gone: never by one
+	// still alive), and not removed since, in the order they were
+	// appended: at most limit of them (limit > 0),
 	// after the position after ("" for the first page). next is the
 	// position to pass for the following page, "" after the last. Events
 	// appended since the Journal was opened are never returned: their own

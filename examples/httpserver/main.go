@@ -11,10 +11,15 @@
 // Everything is in memory by default. With AUTHV2_POSTGRES_URL set, users,
 // sessions, permissions and the audit trail live in PostgreSQL (migrations
 // are applied on start; AUTHV2_POSTGRES_SCHEMA names a schema other than
-// the default). With AUTHV2_AUDIT_SPOOL set to a file path, every account,
-// session and administrative event is written to that local spool before
-// its request is answered, and the spool's leftovers are delivered on
-// start: a crash loses none (see store/spool). AUTHV2_HTTP_ADDR sets the listen address (127.0.0.1:8080).
+// the default), and so does the audit journal: every account, session
+// and administrative event is committed before its request is answered,
+// in the transaction of its change where that is one PostgreSQL write
+// (login, logout, revocations, register, password change and reset), and
+// what a crashed instance left is delivered when an instance starts: a
+// crash loses none (see postgres.Journal; AUTHV2_AUDIT_JOURNAL=off turns
+// it off). With AUTHV2_AUDIT_SPOOL set to a file path, events are written
+// to that local spool instead (see store/spool), which also makes the
+// in-memory stores' events durable. AUTHV2_HTTP_ADDR sets the listen address (127.0.0.1:8080).
 // Metrics are served apart from the API, on AUTHV2_METRICS_ADDR
 // (127.0.0.1:9464, loopback only; "off" serves none): they describe the
 // service's traffic and must not be public. Every AUTHV2_* variable of authv2.ConfigFromEnv
@@ -83,6 +88,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		// Password resets, verification and invitations need a mailer.
 		authv2.WithNotifier(newOutbox(log)),
 	}
+	journaled := false
 	if path := getenv("AUTHV2_AUDIT_SPOOL"); path != "" {
 		j, err := spool.Open(path)
 		if err != nil {
@@ -91,6 +97,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		// Closed after the Manager, which removes delivered events from it.
 		defer func() { _ = j.Close() }()
 		opts = append(opts, authv2.WithAuditJournal(j))
+		journaled = true
 		log.Info("audit events spooled before each answer", "spool", path)
 	}
 	closeStores := func() {}
@@ -103,6 +110,17 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		opts = append(opts, authv2.WithUserStore(stores.Users), authv2.WithSessionStore(stores.Sessions),
 			authv2.WithPermissionStore(stores.Permissions), authv2.WithRateLimiter(stores.Limiter),
 			authv2.WithAuditStore(stores.Audit), authv2.WithAPIKeyStore(stores.APIKeys))
+		if !journaled && getenv("AUTHV2_AUDIT_JOURNAL") != "off" {
+			j, err := stores.OpenJournal(ctx)
+			if err != nil {
+				_ = db.Close()
+				return fmt.Errorf("opening the audit journal: %w", err)
+			}
+			// Closed after the Manager (deferred before it), before the pool.
+			closeStores = func() { _ = j.Close(); _ = db.Close() }
+			opts = append(opts, authv2.WithAuditJournal(j))
+			log.Info("audit events committed in PostgreSQL before each answer")
+		}
 		log.Info("using PostgreSQL for users, sessions and permissions")
 	} else {
 		log.Info("using in-memory stores (set AUTHV2_POSTGRES_URL for PostgreSQL)")

@@ -223,9 +223,26 @@ var (
 	_ = readmeRoutes
 	_ = readmePostgres
 	_ = readmeRedis
+	_ = readmeOutbox
 )
 
-// readmeJournal is README "Crash-safe audit trail".
+// readmeOutbox is README "Crash-safe audit trail", on PostgreSQL.
+func readmeOutbox(ctx context.Context, stores *postgres.Stores) error {
+	j, err := stores.OpenJournal(ctx) // stores from postgres.New; holds one pooled connection
+	if err != nil {
+		return err
+	}
+	defer j.Close() // after m.Close
+	m, err := authv2.New(authv2.WithUserStore(stores.Users), authv2.WithSessionStore(stores.Sessions),
+		authv2.WithPermissionStore(stores.Permissions), authv2.WithAuditStore(stores.Audit),
+		authv2.WithAuditJournal(j))
+	if err != nil {
+		return err
+	}
+	return m.Close(ctx)
+}
+
+// readmeJournal is README "Crash-safe audit trail", with a spool.
 func readmeJournal(stores *postgres.Stores, logger *slog.Logger) error {
 	j, err := spool.Open("/var/lib/myapp/audit.spool") // package store/spool
 	if err != nil {

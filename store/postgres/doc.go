@@ -104,6 +104,20 @@
 //   - User.Update holds the row lock (SELECT ... FOR UPDATE) while the
 //     callback runs.
 //
+// # Audit journal and outbox
+//
+// Stores.OpenJournal opens the audit journal (table audit_journal), an
+// audit.Journal for authv2.WithAuditJournal that every instance on the
+// database shares: see Journal for who owns which rows. Once it is open,
+// the user and session stores have recording writes (CreateRecorded,
+// UpdateRecorded, RevokeRecorded, RevokeUserRecorded) that commit a
+// flow's events in the statement or transaction of its change: the
+// Manager uses them when given that journal, so that a login, logout,
+// revocation, registration or password change and its audit events are
+// committed together or not at all. It needs synchronous_commit on and a
+// connection that keeps session-level advisory locks (not a pooler in
+// transaction mode for it).
+//
 // # Errors
 //
 // Driver errors never reach callers as such: no rows becomes

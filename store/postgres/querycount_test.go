@@ -13,10 +13,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/postgres"
+	"github.com/authv2/authv2/user"
 )
 
 // counter counts the statements and transactions that reach the server.
@@ -226,3 +228,66 @@ func TestHotPathsAreOneQuery(t *testing.T) {
 		})
 	}
 }
+
+// TestOutboxWritesCostNoRoundTrip: a recording write (the outbox) sends
+// as many statements and transactions as the write it extends, so a
+// logout or revocation with its event durable costs what one without does;
+// the Append it replaces is one more statement.
+func TestOutboxWritesCostNoRoundTrip(t *testing.T) {
+	db, c := openCounting(t)
+	env := pgtest.NewSchema(t, db)
+	st := env.Stores
+	j, err := st.OpenJournal(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = j.Close() })
+	now := time.Now()
+	ev := func() []audit.Event {
+		return []audit.Event{{ID: randid(), Type: audit.TypeLogout, Outcome: audit.Success}}
+	}
+	newSession := func() *session.Session {
+		x := &session.Session{ID: session.NewID("u1"), SecretHash: session.HashSecret([]byte("s")), UserID: "u1",
+			CreatedAt: now, LastSeenAt: now, IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(2 * time.Hour)}
+		_, err := st.Sessions.Create(t.Context(), x, session.Limit{}, now)
+		require.NoError(t, err)
+		return x
+	}
+	n := 0
+	newUser := func() *user.User {
+		n++
+		return &user.User{ID: fmt.Sprintf("u%d", n), Email: fmt.Sprintf("u%d@example.com", n), Status: user.StatusActive, SecurityStamp: "s"}
+	}
+	touch := func(x *user.User) error { x.DisplayName = "x"; return nil }
+	u := newUser()
+	require.NoError(t, st.Users.Create(t.Context(), u))
+	for _, pair := range []struct {
+		name            string
+		plain, recorded func() error
+	}{
+		{"session.Revoke", func() error { return st.Sessions.Revoke(t.Context(), newSession().ID, now, "r") },
+			func() error { return st.Sessions.RevokeRecorded(t.Context(), newSession().ID, now, "r", ev()) }},
+		{"user.Create", func() error { return st.Users.Create(t.Context(), newUser()) },
+			func() error { return st.Users.CreateRecorded(t.Context(), newUser(), ev()) }},
+		{"user.Update", func() error { _, err := st.Users.Update(t.Context(), u.ID, touch); return err },
+			func() error { _, err := st.Users.UpdateRecorded(t.Context(), u.ID, touch, ev()); return err }},
+	} {
+		count := func(run func() error) (int64, int64) {
+			c.reset()
+			require.NoError(t, run(), pair.name)
+			return c.statements(), c.begins.Load()
+		}
+		ps, pb := count(pair.plain)
+		rs, rb := count(pair.recorded)
+		assert.Equal(t, ps, rs, "%s: statements", pair.name)
+		assert.Equal(t, pb, rb, "%s: transactions", pair.name)
+	}
+	c.reset()
+	require.NoError(t, j.Append(t.Context(), ev()))
+	assert.Equal(t, int64(1), c.statements(), "Append, which an outbox write saves")
+	var rows int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM "`+env.Schema+`".audit_journal`).Scan(&rows))
+	assert.Equal(t, 4, rows, "every recording write committed its event")
+}
+
+var idSeq atomic.Int64
+
+func randid() string { return fmt.Sprintf("ev%d", idSeq.Add(1)) }

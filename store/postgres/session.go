@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 )
@@ -23,6 +25,8 @@ type SessionStore struct {
 	// names the schema, so stores in different schemas do not contend
 	// (short of a hash collision, which only costs a wait).
 	lockClass string
+	// journal receives the events of the recording writes (OpenJournal).
+	journal atomic.Pointer[Journal]
 }
 
 var _ session.Store = (*SessionStore)(nil)
@@ -32,6 +36,9 @@ type sessionQueries struct {
 	get, touch                                                         *stmt
 	insert, update, revoke, revokeUser, rotate, lockUser               string
 	liveByCreated, liveBySeen, evict, listByUser, deleteExpired, stats string
+	// revokeRecorded is revoke committing events (journalInsert) when it
+	// finds the session, in the same statement.
+	revokeRecorded string
 }
 
 const sessionCols = `id, secret_hash, user_id, tenant_id, scope, created_at, last_seen_at,
@@ -45,6 +52,12 @@ const deleteBatch = 5000
 func newSessionStore(h *handle) *SessionStore {
 	live := `FROM {s}.sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2`
 	return &SessionStore{h: h, lockClass: "authv2.sessions:" + h.schema, q: sessionQueries{
+		revokeRecorded: h.q(`WITH u AS (
+				UPDATE {s}.sessions SET revoked_at = $2, revoke_reason = $3
+				WHERE id = $1 AND revoked_at IS NULL RETURNING 1),
+			f AS (SELECT EXISTS (SELECT 1 FROM u) OR EXISTS (SELECT 1 FROM {s}.sessions WHERE id = $1) AS found),
+			j AS (`) + h.journalInsertAt(4, ", f WHERE f.found") + `)
+			SELECT found FROM f`,
 		insert: h.q(`INSERT INTO {s}.sessions (` + sessionCols + `)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`),
 		get: h.stmt(h.q(`SELECT ` + sessionCols + ` FROM {s}.sessions WHERE id = $1`)),
@@ -203,11 +216,64 @@ func (s *SessionStore) Update(ctx context.Context, x *session.Session) error {
 	})
 }
 
+// OutboxJournal returns the journal the recording writes (RevokeRecorded,
+// RevokeUserRecorded) commit their events into: the one OpenJournal
+// opened, nil when none is open.
+func (s *SessionStore) OutboxJournal() audit.Journal { return outboxJournal(&s.journal) }
+
+// RevokeRecorded is Revoke committing events into the journal in the same
+// statement, when it succeeds (the session exists): no extra round trip.
+func (s *SessionStore) RevokeRecorded(ctx context.Context, id string, at time.Time, reason string, events []audit.Event) error {
+	rec, err := recorder(&s.journal, "session.revoke", events)
+	if err != nil {
+		return err
+	}
+	return s.revoke(ctx, s.q.revokeRecorded, append([]any{id, pgTime(at), reason}, rec...))
+}
+
+// RevokeUserRecorded is RevokeUser committing, in the same transaction,
+// the events that events returns for the IDs of the sessions it ended
+// (it may be called more than once, when the transaction is retried).
+func (s *SessionStore) RevokeUserRecorded(ctx context.Context, userID string, f session.RevokeFilter, at time.Time, reason string, events func(ids []string) []audit.Event) ([]string, error) {
+	const op = "session.revoke_user"
+	j := s.journal.Load()
+	if j == nil {
+		return nil, ErrNoJournal
+	}
+	var ids []string
+	err := s.h.inTx(ctx, op, func(tx *sqlx.Tx) error {
+		ids = nil
+		if err := tx.SelectContext(ctx, &ids, s.q.revokeUser, userID, pgTime(at), reason, f.ExceptID, f.TenantID); err != nil {
+			return err
+		}
+		slices.Sort(ids)
+		evs := events(ids)
+		if len(evs) == 0 {
+			return nil
+		}
+		eventIDs, eventJSON, err := journalArgs(evs)
+		if err != nil {
+			return &Error{Op: op, Err: err}
+		}
+		_, err = tx.ExecContext(ctx, j.q.insert, j.owner, eventIDs, eventJSON)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
 // Revoke implements session.Store.
 func (s *SessionStore) Revoke(ctx context.Context, id string, at time.Time, reason string) error {
+	return s.revoke(ctx, s.q.revoke, []any{id, pgTime(at), reason})
+}
+
+// revoke runs a statement answering whether the session was found.
+func (s *SessionStore) revoke(ctx context.Context, query string, args []any) error {
 	return s.h.retry(ctx, "session.revoke", func() error {
 		var found bool
-		if err := s.h.db.QueryRowContext(ctx, s.q.revoke, id, pgTime(at), reason).Scan(&found); err != nil {
+		if err := s.h.db.QueryRowContext(ctx, query, args...).Scan(&found); err != nil {
 			return err
 		}
 		if !found {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/user"
 )
@@ -16,12 +18,17 @@ import (
 type UserStore struct {
 	h *handle
 	q userQueries
+	// journal receives the events of the recording writes (OpenJournal).
+	journal atomic.Pointer[Journal]
 }
 
 var _ user.Store = (*UserStore)(nil)
 
 type userQueries struct {
 	insert, get, getByEmail, getForUpdate, update, delete string
+	// The outbox forms of insert and update: the events go in the same
+	// statement, as a data-modifying WITH.
+	insertRecorded, updateRecorded string
 }
 
 const userCols = `id, email, display_name, status, password_hash, password_changed_at,
@@ -29,7 +36,7 @@ const userCols = `id, email, display_name, status, password_hash, password_chang
 	security_stamp, pending_email`
 
 func newUserStore(h *handle) *UserStore {
-	return &UserStore{h: h, q: userQueries{
+	q := userQueries{
 		insert: h.q(`INSERT INTO {s}.users (` + userCols + `, email_key)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`),
 		get:          h.q(`SELECT ` + userCols + ` FROM {s}.users WHERE id = $1`),
@@ -41,7 +48,10 @@ func newUserStore(h *handle) *UserStore {
 			security_stamp = $15, pending_email = $16, email_key = $17
 			WHERE id = $1`),
 		delete: h.q(`DELETE FROM {s}.users WHERE id = $1`),
-	}}
+	}
+	q.insertRecorded = `WITH j AS (` + h.journalInsertAt(18, "") + `) ` + q.insert
+	q.updateRecorded = `WITH j AS (` + h.journalInsertAt(18, "") + `) ` + q.update
+	return &UserStore{h: h, q: q}
 }
 
 type userRow struct {
@@ -133,10 +143,52 @@ func (s *UserStore) GetByEmail(ctx context.Context, email string) (*user.User, e
 	return s.getBy(ctx, "user.get_by_email", s.q.getByEmail, user.NormalizeEmail(email))
 }
 
+// OutboxJournal returns the journal the recording writes (CreateRecorded,
+// UpdateRecorded) commit their events into: the one OpenJournal opened,
+// nil when none is open. The Manager uses those writes when it is the
+// journal it was given.
+func (s *UserStore) OutboxJournal() audit.Journal { return outboxJournal(&s.journal) }
+
+// CreateRecorded is Create committing events into the journal in the same
+// statement: both are written or neither.
+func (s *UserStore) CreateRecorded(ctx context.Context, u *user.User, events []audit.Event) error {
+	const op = "user.create"
+	args, err := userArgs(u)
+	if err != nil {
+		return &Error{Op: op, Err: err}
+	}
+	rec, err := recorder(&s.journal, op, events)
+	if err != nil {
+		return err
+	}
+	args = append(args, rec...)
+	return s.h.retry(ctx, op, func() error {
+		_, err := s.h.db.ExecContext(ctx, s.q.insertRecorded, args...)
+		return err
+	})
+}
+
+// UpdateRecorded is Update committing events into the journal in the
+// same transaction (in the UPDATE statement: no extra round trip). When
+// fn fails, neither the user nor the events are written.
+func (s *UserStore) UpdateRecorded(ctx context.Context, id string, fn func(*user.User) error, events []audit.Event) (*user.User, error) {
+	rec, err := recorder(&s.journal, "user.update", events)
+	if err != nil {
+		return nil, err
+	}
+	return s.update(ctx, id, fn, s.q.updateRecorded, rec)
+}
+
 // Update implements user.Store. The row is locked (SELECT ... FOR UPDATE)
 // while fn runs, which serializes concurrent read-modify-writes of one user.
 // fn runs again if the transaction is retried after a deadlock.
 func (s *UserStore) Update(ctx context.Context, id string, fn func(*user.User) error) (*user.User, error) {
+	return s.update(ctx, id, fn, s.q.update, nil)
+}
+
+// update is Update with query as the UPDATE statement, extra its
+// arguments after the user's.
+func (s *UserStore) update(ctx context.Context, id string, fn func(*user.User) error, query string, extra []any) (*user.User, error) {
 	const op = "user.update"
 	var saved *user.User
 	err := s.h.inTx(ctx, op, func(tx *sqlx.Tx) error {
@@ -156,7 +208,7 @@ func (s *UserStore) Update(ctx context.Context, id string, fn func(*user.User) e
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q.update, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, query, append(args, extra...)...); err != nil {
 			return err
 		}
 		saved = next

@@ -196,3 +196,73 @@ func journalRemove(t *testing.T, newJournal JournalFactory) {
 		assert.Equal(t, []string{"a"}, eventIDs(leftover(t, open(), 10)))
 	})
 }
+
+// SharedJournalFactory returns, for a fresh storage isolated from every
+// other factory call, a function that opens one more journal on it, as
+// one more instance of a service sharing the storage would, and a
+// function that ends a journal's process (a crash, or a Close: the
+// storage sees the same).
+type SharedJournalFactory func(t *testing.T) (open func() audit.Journal, kill func(audit.Journal))
+
+// RunSharedJournal runs the cases of a journal several instances share
+// (store/postgres's): an instance's events are its own while it lives,
+// and a dead one's are replayed once, by one instance.
+func RunSharedJournal(t *testing.T, newShared SharedJournalFactory) {
+	t.Run("LiveInstancesEventsAreNoLeftovers", func(t *testing.T) {
+		t.Parallel()
+		open, _ := newShared(t)
+		a, b := open(), open()
+		require.NoError(t, a.Append(ctx(t), []audit.Event{ev("a1", 0, audit.TypeLogout, audit.Success, "t1", "u1")}))
+		require.NoError(t, b.Append(ctx(t), []audit.Event{ev("b1", 0, audit.TypeLogout, audit.Success, "t1", "u1")}))
+		c := open()
+		for name, j := range map[string]audit.Journal{"a": a, "b": b, "c": c} {
+			assert.Empty(t, leftover(t, j, 10), "%s replays no live instance's events", name)
+		}
+	})
+	t.Run("DeadInstanceReplayedOnce", func(t *testing.T) {
+		t.Parallel()
+		open, kill := newShared(t)
+		a := open()
+		var want []string
+		for i := range 5 {
+			id := fmt.Sprintf("e%d", i)
+			want = append(want, id)
+			require.NoError(t, a.Append(ctx(t), []audit.Event{ev(id, 0, audit.TypeLogout, audit.Success, "t1", "u1")}))
+		}
+		kill(a)
+		b, c := open(), open()
+		var got [2][]audit.Event
+		var wg sync.WaitGroup
+		for i, j := range []audit.Journal{b, c} {
+			wg.Go(func() { got[i] = leftover(t, j, 2) })
+		}
+		wg.Wait()
+		require.True(t, len(got[0]) == 0 || len(got[1]) == 0, "one instance takes a dead one's events: %v / %v", eventIDs(got[0]), eventIDs(got[1]))
+		assert.Equal(t, want, eventIDs(append(got[0], got[1]...)), "in append order")
+		assert.Empty(t, leftover(t, open(), 10), "the taker is alive")
+	})
+	t.Run("DeadTakersLeftoversReplayedAgain", func(t *testing.T) {
+		t.Parallel()
+		open, kill := newShared(t)
+		a := open()
+		require.NoError(t, a.Append(ctx(t), []audit.Event{ev("x", 0, audit.TypeLogout, audit.Success, "t1", "u1")}))
+		kill(a)
+		b := open()
+		require.Equal(t, []string{"x"}, eventIDs(leftover(t, b, 10)))
+		require.NoError(t, b.Append(ctx(t), []audit.Event{ev("y", 0, audit.TypeLogout, audit.Success, "t1", "u1")}))
+		kill(b) // before delivering x or y
+		assert.Equal(t, []string{"x", "y"}, eventIDs(leftover(t, open(), 10)))
+	})
+	t.Run("RemoveByAnyInstance", func(t *testing.T) {
+		t.Parallel()
+		open, kill := newShared(t)
+		a, b := open(), open()
+		require.NoError(t, a.Append(ctx(t), []audit.Event{
+			ev("x", 0, audit.TypeLogout, audit.Success, "t1", "u1"),
+			ev("y", 0, audit.TypeLogout, audit.Success, "t1", "u1"),
+		}))
+		require.NoError(t, b.Remove(ctx(t), []string{"x"}))
+		kill(a)
+		assert.Equal(t, []string{"y"}, eventIDs(leftover(t, open(), 10)))
+	})
+}
