@@ -3,12 +3,14 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 )
@@ -36,7 +38,7 @@ type sessionQueries struct {
 
 const sessionCols = `id, secret_hash, user_id, tenant_id, scope, created_at, last_seen_at,
 	idle_expires_at, absolute_expires_at, authenticated_at, auth_level, client_ip, user_agent,
-	device_label, revoked_at, revoke_reason, security_stamp, replaced_by, attributes`
+	device_label, revoked_at, revoke_reason, security_stamp, replaced_by, attributes, auth_proofs`
 
 // deleteBatch bounds the rows one DeleteExpired statement removes, so a
 // large backlog is cleared in short transactions.
@@ -46,14 +48,14 @@ func newSessionStore(h *handle) *SessionStore {
 	live := `FROM {s}.sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2`
 	return &SessionStore{h: h, lockClass: "authv2.sessions:" + h.schema, q: sessionQueries{
 		insert: h.q(`INSERT INTO {s}.sessions (` + sessionCols + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`),
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`),
 		get: h.stmt(h.q(`SELECT ` + sessionCols + ` FROM {s}.sessions WHERE id = $1`)),
 		// An expiry is final: a session past its deadline at lastSeen is
 		// not renewed (see session.Store.Touch).
 		touch: h.stmt(h.q(`UPDATE {s}.sessions SET last_seen_at = $2, idle_expires_at = $3
 			WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2`)),
 		update: h.q(`UPDATE {s}.sessions SET tenant_id = $2, scope = $3, auth_level = $4, authenticated_at = $5,
-			client_ip = $6, user_agent = $7, device_label = $8 WHERE id = $1 AND revoked_at IS NULL`),
+			client_ip = $6, user_agent = $7, device_label = $8, auth_proofs = $9 WHERE id = $1 AND revoked_at IS NULL`),
 		// One statement tells "revoked now", "already revoked" (no write)
 		// and "missing" apart.
 		revoke: h.q(`WITH u AS (
@@ -68,13 +70,13 @@ func newSessionStore(h *handle) *SessionStore {
 		// statement makes rotation atomic without a transaction: if the
 		// insert fails, the update is undone with it.
 		rotate: h.q(`WITH old AS (
-				UPDATE {s}.sessions SET revoked_at = $20, revoke_reason = '` + session.ReasonRotated + `', replaced_by = $1
-				WHERE id = $21 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $20
+				UPDATE {s}.sessions SET revoked_at = $21, revoke_reason = '` + session.ReasonRotated + `', replaced_by = $1
+				WHERE id = $22 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $21
 				RETURNING 1)
 			INSERT INTO {s}.sessions (` + sessionCols + `)
 			SELECT $1::text, $2::bytea, $3::text, $4::text, $5::text, $6::timestamptz, $7::timestamptz,
 				$8::timestamptz, $9::timestamptz, $10::timestamptz, $11::integer, $12::text, $13::text,
-				$14::text, $15::timestamptz, $16::text, $17::text, $18::text, $19::jsonb
+				$14::text, $15::timestamptz, $16::text, $17::text, $18::text, $19::jsonb, $20::jsonb
 			WHERE EXISTS (SELECT 1 FROM old)`),
 		lockUser: `SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`,
 		// Ties are broken by ID in byte order (COLLATE "C"), like the memory store.
@@ -103,7 +105,43 @@ func sessionArgs(x *session.Session) []any {
 	return []any{x.ID, x.SecretHash, x.UserID, x.TenantID, x.Scope, pgTime(x.CreatedAt), nullTime(x.LastSeenAt),
 		pgTime(x.IdleExpiresAt), pgTime(x.AbsoluteExpiresAt), nullTime(x.AuthenticatedAt), x.AuthLevel,
 		x.Client.IP, x.Client.UserAgent, x.Client.DeviceLabel, nullTime(x.RevokedAt), x.RevokeReason,
-		x.SecurityStamp, x.ReplacedBy, attrs}
+		x.SecurityStamp, x.ReplacedBy, attrs, marshalProofs(x.Proofs)}
+}
+
+// proofJSON is the stored form of an mfa.Proof: short keys, the time in
+// microseconds (the stores' precision).
+type proofJSON struct {
+	Factor       mfa.Factor `json:"f"`
+	At           int64      `json:"at"`
+	CredentialID string     `json:"c,omitempty"`
+	UserVerified bool       `json:"uv,omitempty"`
+}
+
+func marshalProofs(ps mfa.Proofs) string {
+	if len(ps) == 0 {
+		return "[]"
+	}
+	out := make([]proofJSON, len(ps))
+	for i, p := range ps {
+		out[i] = proofJSON{Factor: p.Factor, At: p.At.UnixMicro(), CredentialID: p.CredentialID, UserVerified: p.UserVerified}
+	}
+	b, _ := json.Marshal(out) // strings, numbers and booleans always marshal
+	return string(b)
+}
+
+func unmarshalProofs(b []byte) (mfa.Proofs, error) {
+	if len(b) == 0 || string(b) == "[]" {
+		return nil, nil
+	}
+	var in []proofJSON
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, err
+	}
+	ps := make(mfa.Proofs, len(in))
+	for i, p := range in {
+		ps[i] = mfa.Proof{Factor: p.Factor, At: time.UnixMicro(p.At).UTC(), CredentialID: p.CredentialID, UserVerified: p.UserVerified}
+	}
+	return ps, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -112,15 +150,18 @@ func scanSession(r scanner) (*session.Session, error) {
 	var (
 		x                           session.Session
 		lastSeen, authAt, revokedAt sql.NullTime
-		attrs                       []byte
+		attrs, proofs               []byte
 	)
 	err := r.Scan(&x.ID, &x.SecretHash, &x.UserID, &x.TenantID, &x.Scope, &x.CreatedAt, &lastSeen,
 		&x.IdleExpiresAt, &x.AbsoluteExpiresAt, &authAt, &x.AuthLevel, &x.Client.IP, &x.Client.UserAgent,
-		&x.Client.DeviceLabel, &revokedAt, &x.RevokeReason, &x.SecurityStamp, &x.ReplacedBy, &attrs)
+		&x.Client.DeviceLabel, &revokedAt, &x.RevokeReason, &x.SecurityStamp, &x.ReplacedBy, &attrs, &proofs)
 	if err != nil {
 		return nil, err
 	}
 	if err := unmarshalAttrs(attrs, &x.Attributes); err != nil {
+		return nil, err
+	}
+	if x.Proofs, err = unmarshalProofs(proofs); err != nil {
 		return nil, err
 	}
 	x.CreatedAt, x.IdleExpiresAt, x.AbsoluteExpiresAt = x.CreatedAt.UTC(), x.IdleExpiresAt.UTC(), x.AbsoluteExpiresAt.UTC()
@@ -199,7 +240,7 @@ func (s *SessionStore) Touch(ctx context.Context, id string, lastSeen, idleExpir
 func (s *SessionStore) Update(ctx context.Context, x *session.Session) error {
 	return s.h.retry(ctx, "session.update", func() error {
 		return expectRow(s.h.db.ExecContext(ctx, s.q.update, x.ID, x.TenantID, x.Scope, x.AuthLevel,
-			nullTime(x.AuthenticatedAt), x.Client.IP, x.Client.UserAgent, x.Client.DeviceLabel))
+			nullTime(x.AuthenticatedAt), x.Client.IP, x.Client.UserAgent, x.Client.DeviceLabel, marshalProofs(x.Proofs)))
 	})
 }
 
