@@ -68,6 +68,8 @@ type Manager struct {
 	// clock (coarseClock, closed with the Manager), or the injected one.
 	decisionClock Clock
 	coarseClock   *clock.Coarse
+	// mfa is WithMFA's dependencies, nil without it.
+	mfa *mfaDeps
 
 	// nonIPOnce makes the warning about non-IP client addresses once.
 	nonIPOnce sync.Once
@@ -156,6 +158,10 @@ func New(opts ...Option) (*Manager, error) {
 		}
 		o.logger.Warn("authv2: INSECURE password hashing below OWASP's minimum (WithInsecurePasswordHashing): for tests only", "error", err)
 	}
+	mfaDeps, err := newMFA(o.mfa)
+	if err != nil {
+		return nil, err
+	}
 	hasher, err := user.NewHasher(o.cfg.Argon2, o.cfg.HashConcurrency)
 	if err != nil {
 		return nil, &ConfigError{Field: "Argon2", Reason: err.Error()}
@@ -177,6 +183,7 @@ func New(opts ...Option) (*Manager, error) {
 		checker:       o.checker,
 		passwordWords: o.cfg.PasswordWords,
 		tel:           tel,
+		mfa:           mfaDeps,
 		stop:          make(chan struct{}),
 	}
 	m.stats = &statsCache{maxAge: o.cfg.SessionStatsMaxAge,

@@ -51,6 +51,7 @@ type options struct {
 	bus             permission.PolicyBus
 	tracer          trace.TracerProvider
 	meter           metric.MeterProvider
+	mfa             *MFA
 }
 
 type optionFunc func(*options)

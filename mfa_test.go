@@ -1,0 +1,474 @@
+package authv2_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/descope/virtualwebauthn"
+	pqtotp "github.com/pquerna/otp/totp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/authv2test"
+	"github.com/authv2/authv2/internal/clock"
+	"github.com/authv2/authv2/internal/mfatest"
+	"github.com/authv2/authv2/mfa"
+	"github.com/authv2/authv2/mfa/totp"
+	"github.com/authv2/authv2/mfa/webauthn"
+	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/memory"
+)
+
+// mfaEnv is a Manager with MFA over one backend's stores, a fake clock
+// and a sink.
+type mfaEnv struct {
+	m     *authv2.Manager
+	clock *clock.Fake
+	sink  *flushingSink
+}
+
+var rp = virtualwebauthn.RelyingParty{ID: "example.com", Name: "Example", Origin: "https://login.example.com"}
+
+func newMFAEnv(t testing.TB, s backendStores, cfg authv2.Config, opts ...authv2.Option) *mfaEnv {
+	t.Helper()
+	if s.mfa == nil {
+		s.mfa, s.challenges, s.guard = memory.NewMFAStore(), memory.NewChallengeStore(), memory.NewReplayGuard()
+	}
+	tp, err := totp.New(totp.Config{Issuer: "Example"}, mfatest.Ring(t, "k1"), s.mfa, s.guard)
+	require.NoError(t, err)
+	w, err := webauthn.New(webauthn.Config{RPID: rp.ID, RPDisplayName: rp.Name, RPOrigins: []string{rp.Origin}}, s.mfa, s.challenges)
+	require.NoError(t, err)
+	e := &mfaEnv{clock: clock.NewFake(time.Now().UTC().Truncate(time.Second)), sink: &flushingSink{MemorySink: audit.NewMemorySink()}}
+	base := append([]authv2.Option{authv2.WithClock(e.clock), authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(),
+		authv2.WithAuditSink(e.sink.MemorySink), authv2.WithLogger(discardLogger()),
+		authv2.WithMFA(authv2.MFA{Store: s.mfa, Challenges: s.challenges, TOTP: tp, WebAuthn: w.JSON(), RecoveryKey: []byte(strings.Repeat("r", 32))}),
+	}, s.options()...)
+	e.m, err = authv2.New(append(base, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, e.m.Close(context.Background())) })
+	e.sink.m = e.m
+	return e
+}
+
+func (e *mfaEnv) login(t testing.TB, email string) *authv2.LoginResult {
+	t.Helper()
+	res, err := e.m.Login(t.Context(), authv2.LoginInput{Email: email, Password: goodPassword, Client: session.ClientInfo{IP: "192.0.2.20"}})
+	require.NoError(t, err)
+	return res
+}
+
+func (e *mfaEnv) principal(t testing.TB, tok string) *authv2.Principal {
+	t.Helper()
+	p, err := e.m.Authenticate(t.Context(), tok, session.ClientInfo{IP: "192.0.2.20"})
+	require.NoError(t, err)
+	return p
+}
+
+// code is the TOTP code of secret at the env's clock, after moving the
+// clock to the next 30-second step: each code is accepted once.
+func (e *mfaEnv) code(t testing.TB, secret string) string {
+	t.Helper()
+	e.clock.Advance(30 * time.Second)
+	c, err := pqtotp.GenerateCode(secret, e.clock.Now())
+	require.NoError(t, err)
+	return c
+}
+
+// enrollTOTP registers email, enrolls and confirms TOTP, steps up and
+// generates recovery codes; it returns the secret, the codes and the
+// stepped-up session.
+func (e *mfaEnv) enrollTOTP(t testing.TB, email string) (string, []string, *authv2.LoginResult) {
+	t.Helper()
+	ctx := t.Context()
+	_, err := e.m.Register(ctx, authv2.RegisterInput{Email: email, Password: goodPassword})
+	require.NoError(t, err)
+	res := e.login(t, email)
+	require.Nil(t, res.MFA, "no factor yet: a session at once")
+	p := e.principal(t, res.Token)
+	assert.Equal(t, 1, p.AuthLevel)
+	en, err := e.m.EnrollTOTP(ctx, p)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(en.URI, "otpauth://totp/Example:"), en.URI)
+	assert.NotEmpty(t, en.QRCodePNG)
+	require.ErrorIs(t, e.m.ConfirmTOTP(ctx, p, "000000"), authv2.ErrInvalidSecondFactor)
+	require.NoError(t, e.m.ConfirmTOTP(ctx, p, e.code(t, en.Secret)))
+	_, err = e.m.GenerateRecoveryCodes(ctx, p)
+	var su *authv2.StepUpError
+	require.ErrorAs(t, err, &su, "a user with a factor needs AAL2 to change factors")
+	assert.Equal(t, mfa.AAL2, su.Need.Level)
+	assert.Equal(t, mfa.AAL1, su.Have)
+	up, err := e.m.StepUp(ctx, res.Token, authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, en.Secret)})
+	require.NoError(t, err)
+	assert.NotEqual(t, res.Token, up.Token, "stepping up rotates the token")
+	assert.Equal(t, 2, up.Session.AuthLevel)
+	codes, err := e.m.GenerateRecoveryCodes(ctx, e.principal(t, up.Token))
+	require.NoError(t, err)
+	require.Len(t, codes, 10)
+	return en.Secret, codes, up
+}
+
+// TestMFAJourneyOnEveryBackend: enroll TOTP, log in with it and with a
+// recovery code, step up, remove; the pending token is no session, single
+// use and short-lived; sessions keep their proofs on each store.
+func TestMFAJourneyOnEveryBackend(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			e := newMFAEnv(t, b.stores(t), authv2test.Config())
+			ctx := t.Context()
+			secret, codes, _ := e.enrollTOTP(t, "mfa@example.com")
+
+			res := e.login(t, "mfa@example.com")
+			require.NotNil(t, res.MFA)
+			assert.Nil(t, res.Session)
+			assert.Empty(t, res.Token)
+			assert.Equal(t, []mfa.Factor{mfa.FactorTOTP, mfa.FactorRecoveryCode}, res.MFA.Factors)
+			_, err := e.m.Authenticate(ctx, res.MFA.Token, session.ClientInfo{})
+			assert.ErrorIs(t, err, authv2.ErrUnauthenticated, "a pending token is no session")
+
+			_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: res.MFA.Token,
+				SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: "123456"}})
+			require.ErrorIs(t, err, authv2.ErrInvalidSecondFactor)
+			done, err := e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: res.MFA.Token,
+				SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
+			require.NoError(t, err, "a wrong code does not void the pending login")
+			p := e.principal(t, done.Token)
+			assert.Equal(t, 2, p.AuthLevel)
+			require.Len(t, p.Session.Proofs, 2, "read back from the store")
+			assert.Equal(t, mfa.FactorPassword, p.Session.Proofs[0].Factor)
+			assert.Equal(t, mfa.FactorTOTP, p.Session.Proofs[1].Factor)
+			_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: res.MFA.Token,
+				SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
+			assert.ErrorIs(t, err, authv2.ErrInvalidToken, "single use")
+
+			// A recovery code completes a login once.
+			rc := e.login(t, "mfa@example.com")
+			done, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: rc.MFA.Token,
+				SecondFactor: authv2.SecondFactor{Factor: mfa.FactorRecoveryCode, Code: codes[0]}})
+			require.NoError(t, err)
+			assert.Equal(t, 2, done.Session.AuthLevel)
+			rc = e.login(t, "mfa@example.com")
+			_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: rc.MFA.Token,
+				SecondFactor: authv2.SecondFactor{Factor: mfa.FactorRecoveryCode, Code: codes[0]}})
+			assert.ErrorIs(t, err, authv2.ErrInvalidSecondFactor, "a recovery code is single use")
+			st, err := e.m.MFAStatus(ctx, done.User.ID)
+			require.NoError(t, err)
+			assert.Equal(t, 9, st.RecoveryCodes)
+
+			// The pending token expires.
+			late := e.login(t, "mfa@example.com")
+			e.clock.Advance(authv2test.Config().MFA.PendingTTL + time.Second)
+			_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: late.MFA.Token,
+				SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
+			assert.ErrorIs(t, err, authv2.ErrInvalidToken, "expired")
+
+			// Step-up: AAL2 within ten minutes.
+			cur := e.login(t, "mfa@example.com")
+			cur, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: cur.MFA.Token,
+				SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
+			require.NoError(t, err)
+			need := authv2.Assurance{Level: mfa.AAL2, MaxAge: 10 * time.Minute}
+			require.NoError(t, e.m.CheckAssurance(e.principal(t, cur.Token), need))
+			e.clock.Advance(11 * time.Minute)
+			err = e.m.CheckAssurance(e.principal(t, cur.Token), need)
+			var su *authv2.StepUpError
+			require.ErrorAs(t, err, &su)
+			assert.True(t, su.Stale, "AAL2, but not recent enough")
+			e.clock.Advance(5 * time.Minute) // past ReauthWindow, within the idle timeout
+			require.ErrorIs(t, e.m.RemoveTOTP(ctx, e.principal(t, cur.Token)), authv2.ErrStepUpRequired, "removing a factor needs a fresh AAL2")
+			up, err := e.m.StepUp(ctx, cur.Token, authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)})
+			require.NoError(t, err)
+			fresh := e.principal(t, up.Token)
+			require.NoError(t, e.m.CheckAssurance(fresh, need))
+			assert.Len(t, fresh.Session.Proofs, 2, "the new TOTP proof replaces the old one")
+
+			// Removing the last factor voids the recovery codes; logins are
+			// password-only again.
+			require.NoError(t, e.m.RemoveTOTP(ctx, fresh))
+			st, err = e.m.MFAStatus(ctx, fresh.UserID)
+			require.NoError(t, err)
+			assert.False(t, st.Enabled())
+			assert.Zero(t, st.RecoveryCodes)
+			assert.Nil(t, e.login(t, "mfa@example.com").MFA)
+
+			types := map[audit.Type]int{}
+			for _, ev := range e.sink.Events() {
+				types[ev.Type]++
+			}
+			for _, typ := range []audit.Type{audit.TypeMFAEnrollStarted, audit.TypeMFAEnrolled, audit.TypeMFARecoveryCodes,
+				audit.TypeMFARecoveryUsed, audit.TypeLoginMFARequired, audit.TypeMFAVerify, audit.TypeStepUp, audit.TypeMFARemoved} {
+				assert.Positive(t, types[typ], typ)
+			}
+		})
+	}
+}
+
+// Hundreds of concurrent completions of one pending login with a right
+// code: exactly one gets a session, on every backend.
+func TestPendingLoginSingleUseUnderConcurrency(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			e := newMFAEnv(t, b.stores(t), authv2test.Config())
+			secret, _, _ := e.enrollTOTP(t, "race@example.com")
+			res := e.login(t, "race@example.com")
+			code := e.code(t, secret)
+			won := mfatest.Wins(t, 200, func(int) error {
+				_, err := e.m.CompleteLogin(context.Background(), authv2.CompleteLoginInput{PendingToken: res.MFA.Token,
+					SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: code}})
+				return err
+			}, authv2.ErrInvalidToken)
+			assert.Equal(t, int64(1), won)
+		})
+	}
+}
+
+// A pending token is refused wherever a session token is accepted.
+func TestPendingTokenIsNoSession(t *testing.T) {
+	e := newMFAEnv(t, backendStores{}, authv2test.Config())
+	e.enrollTOTP(t, "pending@example.com")
+	pending := e.login(t, "pending@example.com").MFA.Token
+	ctx := t.Context()
+	_, err := e.m.Authenticate(ctx, pending, session.ClientInfo{})
+	assert.ErrorIs(t, err, authv2.ErrUnauthenticated)
+	_, err = e.m.RotateSession(ctx, pending)
+	assert.ErrorIs(t, err, authv2.ErrUnauthenticated)
+	_, err = e.m.Reauthenticate(ctx, pending, goodPassword)
+	assert.ErrorIs(t, err, authv2.ErrUnauthenticated)
+	_, err = e.m.StepUp(ctx, pending, authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: "000000"})
+	assert.ErrorIs(t, err, authv2.ErrUnauthenticated)
+	_, err = e.m.SwitchTenant(ctx, pending, "acme", "")
+	assert.ErrorIs(t, err, authv2.ErrUnauthenticated)
+	assert.ErrorIs(t, e.m.Logout(ctx, pending), authv2.ErrUnauthenticated)
+	// Nor is a session token a pending one.
+	res, err := e.m.Register(ctx, authv2.RegisterInput{Email: "plain@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	_ = res
+	tok := e.login(t, "plain@example.com").Token
+	_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: tok, SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: "000000"}})
+	assert.ErrorIs(t, err, authv2.ErrInvalidToken)
+	_, _, err = e.m.BeginLoginWebAuthn(ctx, tok)
+	assert.ErrorIs(t, err, authv2.ErrInvalidToken)
+}
+
+// Wrong second factors count: PendingAttempts of them void the pending
+// login, and AfterFailures across logins throttle the user's second
+// factor (a right code then fails too until the window passes).
+func TestSecondFactorFailuresAreThrottled(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.MFA.PendingAttempts = 3
+	cfg.Throttle.AfterFailures = 6 // enrollTOTP spends one on a wrong confirmation
+	e := newMFAEnv(t, backendStores{}, cfg)
+	secret, _, _ := e.enrollTOTP(t, "throttle@example.com")
+	ctx := t.Context()
+	wrong := func(tok string) error {
+		_, err := e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: tok, SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: "000000"}})
+		return err
+	}
+	first := e.login(t, "throttle@example.com").MFA.Token
+	for range 3 {
+		require.ErrorIs(t, wrong(first), authv2.ErrInvalidSecondFactor)
+	}
+	assert.ErrorIs(t, wrong(first), authv2.ErrInvalidToken, "PendingAttempts wrong factors void the pending login")
+	second := e.login(t, "throttle@example.com").MFA.Token
+	for range 2 {
+		require.ErrorIs(t, wrong(second), authv2.ErrInvalidSecondFactor)
+	}
+	_, err := e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: second,
+		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
+	var te *authv2.ThrottledError
+	require.ErrorAs(t, err, &te, "the user's second-factor budget is spent")
+	e.clock.Advance(cfg.Throttle.MaxDelay)
+	_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: e.login(t, "throttle@example.com").MFA.Token,
+		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
+	require.NoError(t, err)
+	fails := 0
+	for _, ev := range e.sink.OfType(audit.TypeMFAVerify) {
+		if ev.Outcome == audit.Failure {
+			fails++
+		}
+	}
+	assert.Equal(t, 6, fails, "every failure audited, the throttled one included")
+}
+
+// authenticator is a virtual WebAuthn authenticator with one credential.
+type authenticator struct {
+	auth virtualwebauthn.Authenticator
+	cred virtualwebauthn.Credential
+}
+
+func newAuthenticator(t testing.TB, userID string) *authenticator {
+	t.Helper()
+	return &authenticator{auth: virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(userID)}),
+		cred: mfatest.VirtualCredential(t)}
+}
+
+func (a *authenticator) attest(t testing.TB, options json.RawMessage) []byte {
+	t.Helper()
+	opts, err := virtualwebauthn.ParseAttestationOptions(string(options))
+	require.NoError(t, err)
+	return []byte(virtualwebauthn.CreateAttestationResponse(rp, a.auth, a.cred, *opts))
+}
+
+func (a *authenticator) sign(t testing.TB, options json.RawMessage) []byte {
+	t.Helper()
+	opts, err := virtualwebauthn.ParseAssertionOptions(string(options))
+	require.NoError(t, err)
+	a.cred.Counter++
+	return []byte(virtualwebauthn.CreateAssertionResponse(rp, a.auth, a.cred, *opts))
+}
+
+// A security key registered, used as the second factor of a login,
+// renamed and removed; a cloned key's sign count is refused and audited.
+func TestWebAuthnSecondFactor(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			e := newMFAEnv(t, b.stores(t), authv2test.Config())
+			ctx := t.Context()
+			u, err := e.m.Register(ctx, authv2.RegisterInput{Email: "key@example.com", Password: goodPassword})
+			require.NoError(t, err)
+			a := newAuthenticator(t, u.ID)
+			p := e.principal(t, e.login(t, "key@example.com").Token)
+			options, ch, err := e.m.BeginWebAuthnRegistration(ctx, p)
+			require.NoError(t, err)
+			cred, err := e.m.FinishWebAuthnRegistration(ctx, p, ch, a.attest(t, options), "YubiKey")
+			require.NoError(t, err)
+			a.auth.AddCredential(a.cred)
+
+			res := e.login(t, "key@example.com")
+			require.NotNil(t, res.MFA)
+			assert.Equal(t, []mfa.Factor{mfa.FactorWebAuthn}, res.MFA.Factors)
+			options, ch, err = e.m.BeginLoginWebAuthn(ctx, res.MFA.Token)
+			require.NoError(t, err)
+			done, err := e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: res.MFA.Token,
+				SecondFactor: authv2.SecondFactor{Factor: mfa.FactorWebAuthn, ChallengeID: ch, Response: a.sign(t, options)}})
+			require.NoError(t, err)
+			assert.Equal(t, 2, done.Session.AuthLevel)
+			pr := e.principal(t, done.Token)
+			require.Len(t, pr.Session.Proofs, 2)
+			assert.True(t, pr.Session.Proofs[1].UserVerified)
+
+			id := base64URL(cred.ID)
+			require.NoError(t, e.m.RenameWebAuthn(ctx, pr, id, "Blue key"))
+			st, err := e.m.MFAStatus(ctx, u.ID)
+			require.NoError(t, err)
+			require.Len(t, st.WebAuthn, 1)
+			assert.Equal(t, "Blue key", st.WebAuthn[0].Name)
+
+			// A clone signs with a counter the key already passed.
+			res = e.login(t, "key@example.com")
+			options, ch, err = e.m.BeginLoginWebAuthn(ctx, res.MFA.Token)
+			require.NoError(t, err)
+			a.cred.Counter -= 2
+			_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: res.MFA.Token,
+				SecondFactor: authv2.SecondFactor{Factor: mfa.FactorWebAuthn, ChallengeID: ch, Response: a.sign(t, options)}})
+			require.ErrorIs(t, err, authv2.ErrInvalidSecondFactor)
+			assert.Len(t, e.sink.OfType(audit.TypeMFASignCount), 1)
+
+			require.NoError(t, e.m.RemoveWebAuthn(ctx, pr, id))
+			assert.Nil(t, e.login(t, "key@example.com").MFA)
+		})
+	}
+}
+
+// Authorize and Require demand an assurance: Config.MFA.StepUp per
+// permission, WithAssurance per request; the denial says what is missing.
+func TestStepUpInAuthorization(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.MFA.StepUp = map[string]authv2.Assurance{"orders:refund": {Level: mfa.AAL2, MaxAge: 10 * time.Minute}}
+	e := newMFAEnv(t, backendStores{}, cfg)
+	ctx := t.Context()
+	_, err := e.m.CreateTenant(ctx, "acme", "Acme")
+	require.NoError(t, err)
+	secret, _, up := e.enrollTOTP(t, "refund@example.com")
+	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "clerk", Grants: []permission.Grant{
+		{Permission: "orders:*", Effect: permission.Allow}}}))
+	require.NoError(t, e.m.AddMember(ctx, "acme", up.User.ID))
+	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: up.User.ID, TenantID: "acme", Role: "clerk"}))
+	res := e.login(t, "refund@example.com")
+	res, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: res.MFA.Token,
+		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
+	require.NoError(t, err)
+	sw, err := e.m.SwitchTenant(ctx, res.Token, "acme", "")
+	require.NoError(t, err)
+	order := permission.Resource{Type: "orders", ID: "o-1", TenantID: "acme"}
+	d, err := e.m.Authorize(ctx, e.principal(t, sw.Token), "refund", order)
+	require.NoError(t, err)
+	assert.True(t, d.Allowed, "AAL2 proven just now")
+	e.clock.Advance(11 * time.Minute)
+	p := e.principal(t, sw.Token)
+	d, err = e.m.Authorize(ctx, p, "refund", order)
+	assert.False(t, d.Allowed)
+	var su *authv2.StepUpError
+	require.ErrorAs(t, err, &su)
+	assert.Equal(t, authv2.Assurance{Level: mfa.AAL2, MaxAge: 10 * time.Minute}, su.Need)
+	assert.True(t, su.Stale)
+	pb := authv2.ProblemFor(err)
+	assert.Equal(t, 403, pb.Status)
+	require.NotNil(t, pb.StepUp)
+	assert.Equal(t, "aal2", pb.StepUp.Level)
+	assert.Equal(t, int64(600), pb.StepUp.MaxAge)
+	d, err = e.m.Authorize(ctx, p, "read", order)
+	require.NoError(t, err, "other permissions need no step-up")
+	assert.True(t, d.Allowed)
+	up2, err := e.m.StepUp(ctx, sw.Token, authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)})
+	require.NoError(t, err)
+	d, err = e.m.Authorize(ctx, e.principal(t, up2.Token), "refund", order)
+	require.NoError(t, err)
+	assert.True(t, d.Allowed)
+}
+
+func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// Require with WithAssurance: a refund over 100 needs AAL2 within ten
+// minutes; the 403 problem says so, and after StepUp the retry passes.
+func TestRequireWithAssurance(t *testing.T) {
+	e := newMFAEnv(t, backendStores{}, authv2test.Config())
+	ctx := t.Context()
+	_, err := e.m.CreateTenant(ctx, "acme", "Acme")
+	require.NoError(t, err)
+	secret, _, up := e.enrollTOTP(t, "clerk@example.com")
+	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "clerk", Grants: []permission.Grant{
+		{Permission: "orders:refund", Effect: permission.Allow}}}))
+	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: up.User.ID, TenantID: "acme", Role: "clerk"}))
+	sw, err := e.m.SwitchTenant(ctx, up.Token, "acme", "")
+	require.NoError(t, err)
+
+	bigRefunds := authv2.WithAssurance(func(r *http.Request) authv2.Assurance {
+		if amount, _ := strconv.Atoi(r.URL.Query().Get("amount")); amount > 100 {
+			return authv2.Assurance{Level: mfa.AAL2, MaxAge: 10 * time.Minute}
+		}
+		return authv2.Assurance{}
+	})
+	mux := http.NewServeMux()
+	mux.Handle("POST /tenants/{tenant}/orders/{id}/refund", e.m.Require("refund", orderResource, bigRefunds)(
+		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })))
+	h := e.m.Middleware()(mux)
+	call := func(tok, amount string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/tenants/acme/orders/o-1/refund?amount="+amount, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	assert.Equal(t, http.StatusOK, call(sw.Token, "500").Code, "stepped up moments ago")
+	e.clock.Advance(11 * time.Minute)
+	assert.Equal(t, http.StatusOK, call(sw.Token, "50").Code, "a small refund needs nothing more")
+	rec := call(sw.Token, "500")
+	pb := decodeProblem(t, rec)
+	assert.Equal(t, http.StatusForbidden, pb.Status)
+	assert.Equal(t, "urn:authv2:problem:step-up-required", pb.Type)
+	require.NotNil(t, pb.StepUp)
+	assert.Equal(t, authv2.StepUpProblem{Level: "aal2", MaxAge: 600, Have: "aal2"}, *pb.StepUp)
+	again, err := e.m.StepUp(ctx, sw.Token, authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, call(again.Token, "500").Code)
+}
