@@ -172,7 +172,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	}
 	// A user with a second factor gets no session yet: a pending login
 	// (mfalogin.go), saved below like a session.
-	factors, err := m.loginFactors(ctx, u.ID)
+	factors, enroll, err := m.loginFactors(ctx, u.ID, tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	var sess *session.Session
 	var tok string
 	var opened []audit.Event
-	if len(factors) == 0 {
+	if len(factors) == 0 && !enroll {
 		sess, tok, opened, err = m.openSession(ctx, u, tenantID, in.Scope, in.Client, now, now, passwordProof(now))
 		if err != nil {
 			fail(u.ID, tenantID, audit.ReasonSessionFailed)
@@ -223,7 +223,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	u = saved
 	at.succeeded(ctx)
 	if sess == nil {
-		return m.pendingLoginResult(ctx, u, in, tenantID, newHash != "", factors, at.issued, now)
+		return m.pendingLoginResult(ctx, u, in, tenantID, newHash != "", factors, enroll, at.issued, now)
 	}
 	// One journal write for the login's events: durability costs one
 	// sync per login, not one per event.

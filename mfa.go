@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/authv2/authv2/audit"
@@ -41,6 +42,11 @@ type MFA struct {
 	// RecoveryKey (at least 32 random bytes, kept like the key ring's
 	// keys) keys the hashes of recovery codes. nil: no recovery codes.
 	RecoveryKey []byte
+	// Policies, when set, lets tenants require a second factor of their
+	// members: a member without one who logs in to such a tenant gets a
+	// pending login that only enrolling TOTP completes
+	// (MFAChallenge.Enroll). nil: no tenant requires one.
+	Policies MFAPolicies
 }
 
 // WithMFA enables multi-factor authentication: Login asks users with a
@@ -55,6 +61,7 @@ type mfaDeps struct {
 	totp       mfa.TOTP
 	webauthn   mfa.WebAuthn
 	recovery   *mfa.RecoveryCodes // nil without a RecoveryKey
+	policies   MFAPolicies
 }
 
 // newMFA checks WithMFA's dependencies; nil without the option.
@@ -65,7 +72,10 @@ func newMFA(c *MFA) (*mfaDeps, error) {
 	if c.Store == nil || c.Challenges == nil || (c.TOTP == nil && c.WebAuthn == nil) {
 		return nil, &ConfigError{Field: "MFA", Reason: "needs a Store, Challenges and at least one of TOTP and WebAuthn"}
 	}
-	d := &mfaDeps{store: c.Store, challenges: c.Challenges, totp: c.TOTP, webauthn: c.WebAuthn}
+	if c.Policies != nil && c.TOTP == nil {
+		return nil, &ConfigError{Field: "MFA.Policies", Reason: "members are sent to enroll TOTP: needs TOTP"}
+	}
+	d := &mfaDeps{store: c.Store, challenges: c.Challenges, totp: c.TOTP, webauthn: c.WebAuthn, policies: c.Policies}
 	if c.RecoveryKey != nil {
 		r, err := mfa.NewRecoveryCodes(c.RecoveryKey, c.Store)
 		if err != nil {
@@ -462,3 +472,89 @@ func (m *Manager) throttledFactor(retry time.Duration) error {
 
 // hasFactor reports whether fs lists f.
 func hasFactor(fs []mfa.Factor, f mfa.Factor) bool { return slices.Contains(fs, f) }
+
+// DisableMFA removes every factor of a user (TOTP, WebAuthn credentials,
+// recovery codes): an administrator's action for a user who lost them,
+// audited with the actor (WithActor, or the principal Middleware put in
+// ctx). Authorize it with Require like the other administrative calls.
+// The user's sessions stay; their next login is password-only.
+func (m *Manager) DisableMFA(ctx context.Context, userID string) error {
+	if m.mfa == nil {
+		return errNoMFA
+	}
+	if err := checkText("UserID", userID); err != nil {
+		return err
+	}
+	if err := m.mfa.store.DeleteTOTP(ctx, userID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return translate("mfa.delete_totp", err)
+	}
+	cs, err := m.mfa.store.ListWebAuthn(ctx, userID)
+	if err != nil {
+		return translate("mfa.list_webauthn", err)
+	}
+	removed := make([]string, 0, len(cs))
+	for _, c := range cs {
+		if err := m.mfa.store.DeleteWebAuthn(ctx, userID, c.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return translate("mfa.delete_webauthn", err)
+		}
+		removed = append(removed, credentialID(c.ID))
+	}
+	if err := m.mfa.store.DeleteRecoveryCodes(ctx, userID); err != nil {
+		return translate("mfa.delete_recovery", err)
+	}
+	return m.emit(ctx, withActor(ctx, audit.Event{Type: audit.TypeMFADisabled, Outcome: audit.Success, Target: userID,
+		Attributes: map[string]string{audit.AttrCredential: strings.Join(removed, ",")}}))
+}
+
+// TenantMFAPolicy says whether a tenant requires a second factor of its
+// members: of all of them, or of those holding one of Roles there.
+type TenantMFAPolicy struct {
+	All   bool
+	Roles []string
+}
+
+// MFAPolicies looks up tenants' MFA policies (MFA.Policies). The
+// application keeps them where it keeps its tenant settings;
+// StaticMFAPolicies serves a fixed map.
+type MFAPolicies interface {
+	// MFAPolicy returns the tenant's policy; the zero policy requires
+	// nothing.
+	MFAPolicy(ctx context.Context, tenantID string) (TenantMFAPolicy, error)
+}
+
+// StaticMFAPolicies is a fixed set of tenant policies.
+type StaticMFAPolicies map[string]TenantMFAPolicy
+
+// MFAPolicy implements MFAPolicies.
+func (s StaticMFAPolicies) MFAPolicy(_ context.Context, tenantID string) (TenantMFAPolicy, error) {
+	return s[tenantID], nil
+}
+
+// mfaRequired reports whether the tenant's policy requires a second
+// factor of the user.
+func (m *Manager) mfaRequired(ctx context.Context, userID, tenantID string) (bool, error) {
+	if m.mfa == nil || m.mfa.policies == nil || tenantID == "" {
+		return false, nil
+	}
+	pol, err := m.mfa.policies.MFAPolicy(ctx, tenantID)
+	if err != nil {
+		return false, translate("mfa.policy", err)
+	}
+	if pol.All {
+		return true, nil
+	}
+	if len(pol.Roles) == 0 {
+		return false, nil
+	}
+	bs, err := m.permissions.ListBindings(ctx, tenantID, userID)
+	if err != nil {
+		return false, translate("binding.list", err)
+	}
+	now := m.clock.Now()
+	for _, b := range bs {
+		if b.ActiveAt(now) && slices.Contains(pol.Roles, b.Role) {
+			return true, nil
+		}
+	}
+	return false, nil
+}

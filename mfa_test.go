@@ -41,6 +41,12 @@ var rp = virtualwebauthn.RelyingParty{ID: "example.com", Name: "Example", Origin
 
 func newMFAEnv(t testing.TB, s backendStores, cfg authv2.Config, opts ...authv2.Option) *mfaEnv {
 	t.Helper()
+	return newMFAEnvWith(t, s, cfg, nil, opts...)
+}
+
+// newMFAEnvWith is newMFAEnv with tweak applied to the MFA dependencies.
+func newMFAEnvWith(t testing.TB, s backendStores, cfg authv2.Config, tweak func(*authv2.MFA), opts ...authv2.Option) *mfaEnv {
+	t.Helper()
 	if s.mfa == nil {
 		s.mfa, s.challenges, s.guard = memory.NewMFAStore(), memory.NewChallengeStore(), memory.NewReplayGuard()
 	}
@@ -49,9 +55,12 @@ func newMFAEnv(t testing.TB, s backendStores, cfg authv2.Config, opts ...authv2.
 	w, err := webauthn.New(webauthn.Config{RPID: rp.ID, RPDisplayName: rp.Name, RPOrigins: []string{rp.Origin}}, s.mfa, s.challenges)
 	require.NoError(t, err)
 	e := &mfaEnv{clock: clock.NewFake(time.Now().UTC().Truncate(time.Second)), sink: &flushingSink{MemorySink: audit.NewMemorySink()}}
+	deps := authv2.MFA{Store: s.mfa, Challenges: s.challenges, TOTP: tp, WebAuthn: w.JSON(), RecoveryKey: []byte(strings.Repeat("r", 32))}
+	if tweak != nil {
+		tweak(&deps)
+	}
 	base := append([]authv2.Option{authv2.WithClock(e.clock), authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(),
-		authv2.WithAuditSink(e.sink.MemorySink), authv2.WithLogger(discardLogger()),
-		authv2.WithMFA(authv2.MFA{Store: s.mfa, Challenges: s.challenges, TOTP: tp, WebAuthn: w.JSON(), RecoveryKey: []byte(strings.Repeat("r", 32))}),
+		authv2.WithAuditSink(e.sink.MemorySink), authv2.WithLogger(discardLogger()), authv2.WithMFA(deps),
 	}, s.options()...)
 	e.m, err = authv2.New(append(base, opts...)...)
 	require.NoError(t, err)
@@ -471,4 +480,95 @@ func TestRequireWithAssurance(t *testing.T) {
 	again, err := e.m.StepUp(ctx, sw.Token, authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)})
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, call(again.Token, "500").Code)
+}
+
+// A tenant requiring MFA of all members, or of its admins, sends members
+// without a factor to enrollment: the login completes with the app's
+// first code, at AAL2. An administrator disabling a user's MFA is audited
+// with the actor.
+func TestTenantMFAPolicy(t *testing.T) {
+	policies := authv2.StaticMFAPolicies{"acme": {All: true}, "globex": {Roles: []string{"admin"}}}
+	e := newMFAEnvWith(t, backendStores{}, authv2test.Config(), func(d *authv2.MFA) { d.Policies = policies })
+	ctx := t.Context()
+	for _, id := range []string{"acme", "globex"} {
+		_, err := e.m.CreateTenant(ctx, id, id)
+		require.NoError(t, err)
+	}
+	u, err := e.m.Register(ctx, authv2.RegisterInput{Email: "member@example.com", Password: goodPassword, TenantID: "globex"})
+	require.NoError(t, err)
+	require.NoError(t, e.m.AddMember(ctx, "acme", u.ID))
+	login := func(tenant string) *authv2.LoginResult {
+		res, err := e.m.Login(ctx, authv2.LoginInput{Email: "member@example.com", Password: goodPassword, TenantID: tenant})
+		require.NoError(t, err)
+		return res
+	}
+	assert.Nil(t, login("globex").MFA, "globex requires MFA of its admins only")
+
+	res := login("acme")
+	require.NotNil(t, res.MFA)
+	assert.True(t, res.MFA.Enroll)
+	assert.Nil(t, res.Session)
+	en, err := e.m.EnrollTOTPForLogin(ctx, res.MFA.Token)
+	require.NoError(t, err)
+	_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: res.MFA.Token, SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: "000000"}})
+	require.ErrorIs(t, err, authv2.ErrInvalidSecondFactor)
+	done, err := e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: res.MFA.Token,
+		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, en.Secret)}})
+	require.NoError(t, err)
+	assert.Equal(t, 2, done.Session.AuthLevel)
+	assert.Equal(t, "acme", done.Session.TenantID)
+	next := login("globex")
+	require.NotNil(t, next.MFA, "enrolled: every login asks for the factor")
+	assert.False(t, next.MFA.Enroll)
+
+	// An administrator disables it.
+	admin := &authv2.Principal{UserID: "admin-1", SessionID: "s-admin"}
+	require.NoError(t, e.m.DisableMFA(authv2.WithActor(ctx, admin), u.ID))
+	evs := e.sink.OfType(audit.TypeMFADisabled)
+	require.Len(t, evs, 1)
+	assert.Equal(t, "admin-1", evs[0].ActorUserID)
+	assert.Equal(t, u.ID, evs[0].Target)
+	assert.Nil(t, login("globex").MFA)
+	assert.True(t, login("acme").MFA.Enroll, "acme sends the member back to enrollment")
+
+	// globex's admins must enroll too.
+	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "globex", Name: "admin"}))
+	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: u.ID, TenantID: "globex", Role: "admin"}))
+	assert.True(t, login("globex").MFA.Enroll)
+}
+
+// WithMFA's dependencies are checked by New; without it the MFA methods
+// fail with ErrInvalidConfig and Login is unchanged.
+func TestWithMFAChecks(t *testing.T) {
+	s := memory.NewMFAStore()
+	tp, err := totp.New(totp.Config{Issuer: "Example"}, mfatest.Ring(t, "k1"), s, memory.NewReplayGuard())
+	require.NoError(t, err)
+	for name, c := range map[string]authv2.MFA{
+		"no store":           {Challenges: memory.NewChallengeStore(), TOTP: tp},
+		"no factor":          {Store: s, Challenges: memory.NewChallengeStore()},
+		"short recovery key": {Store: s, Challenges: memory.NewChallengeStore(), TOTP: tp, RecoveryKey: []byte("short")},
+	} {
+		_, err := authv2.New(authv2.WithMFA(c), authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing())
+		assert.ErrorIs(t, err, authv2.ErrInvalidConfig, name)
+	}
+	cfg := authv2test.Config()
+	cfg.MFA.StepUp = map[string]authv2.Assurance{"orders:refund": {Level: 3}}
+	_, err = authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing())
+	assert.ErrorIs(t, err, authv2.ErrInvalidConfig, "AAL3 is not a level")
+
+	e := newEnv(t)
+	ctx := t.Context()
+	e.register(t, "nomfa@example.com")
+	p, err := e.m.Authenticate(ctx, e.login(t, "nomfa@example.com").Token, session.ClientInfo{})
+	require.NoError(t, err)
+	_, err = e.m.EnrollTOTP(ctx, p)
+	assert.ErrorIs(t, err, authv2.ErrInvalidConfig)
+	_, err = e.m.MFAStatus(ctx, p.UserID)
+	assert.ErrorIs(t, err, authv2.ErrInvalidConfig)
+	_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: "av2p_x"})
+	assert.ErrorIs(t, err, authv2.ErrInvalidConfig)
+	assert.ErrorIs(t, e.m.DisableMFA(ctx, p.UserID), authv2.ErrInvalidConfig)
+	assert.Equal(t, 1, p.AuthLevel)
+	require.Len(t, p.Session.Proofs, 1, "a password login records its proof")
+	assert.Equal(t, mfa.FactorPassword, p.Session.Proofs[0].Factor)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,11 @@ type MFAChallenge struct {
 	// Factors are those that can complete the login (mfa.FactorTOTP,
 	// mfa.FactorWebAuthn, mfa.FactorRecoveryCode).
 	Factors []mfa.Factor
+	// Enroll is true when the user has no factor and the tenant requires
+	// one (MFA.Policies): EnrollTOTPForLogin shows the secret, and
+	// CompleteLogin with the app's first code confirms it and opens the
+	// session.
+	Enroll bool
 }
 
 // pendingPrefix starts every pending-login token; it is not a session
@@ -53,6 +59,7 @@ type pendingLogin struct {
 	Stamp      string       `json:"st"`
 	PasswordAt time.Time    `json:"pa"`
 	Factors    []mfa.Factor `json:"f"`
+	Enroll     bool         `json:"en,omitempty"`
 	// Failures counts wrong second factors; at Config.MFA.PendingAttempts
 	// the pending login is gone.
 	Failures  int       `json:"n,omitempty"`
@@ -74,18 +81,29 @@ func pendingID(tok string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// beginMFA decides whether a login whose password was right needs a
-// second factor: it returns the factors that can complete it, none when
-// the user has none (or MFA is off).
-func (m *Manager) loginFactors(ctx context.Context, userID string) ([]mfa.Factor, error) {
+// loginFactors decides whether a login into tenantID whose password was
+// right needs a second factor: it returns the factors that can complete
+// it, none when the user has none (or MFA is off), and whether the user
+// must enroll one first (the tenant requires it).
+func (m *Manager) loginFactors(ctx context.Context, userID, tenantID string) ([]mfa.Factor, bool, error) {
 	if m.mfa == nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	st, err := m.MFAStatus(ctx, userID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return st.Factors(), nil
+	if fs := st.Factors(); len(fs) > 0 {
+		return fs, false, nil
+	}
+	required, err := m.mfaRequired(ctx, userID, tenantID)
+	if err != nil {
+		return nil, false, err
+	}
+	if required {
+		return []mfa.Factor{mfa.FactorTOTP}, true, nil
+	}
+	return nil, false, nil
 }
 
 // issuePending stores a pending login of u and returns its token.
@@ -96,7 +114,7 @@ func (m *Manager) issuePending(ctx context.Context, u *user.User, p *pendingLogi
 	if err := m.putPending(ctx, pendingID(tok), u.ID, p); err != nil {
 		return nil, err
 	}
-	return &MFAChallenge{Token: tok, ExpiresAt: p.ExpiresAt, Factors: p.Factors}, nil
+	return &MFAChallenge{Token: tok, ExpiresAt: p.ExpiresAt, Factors: p.Factors, Enroll: p.Enroll}, nil
 }
 
 func (m *Manager) putPending(ctx context.Context, id, userID string, p *pendingLogin) error {
@@ -136,16 +154,54 @@ func (m *Manager) takePending(ctx context.Context, tok string) (string, string, 
 	return id, c.UserID, &p, nil
 }
 
+// readPending returns the pending login of tok without using it up: it
+// is taken and put back as it was (a completion racing this finds no
+// pending login and fails as a replay would).
+func (m *Manager) readPending(ctx context.Context, tok string) (string, *pendingLogin, error) {
+	id, userID, p, err := m.takePending(ctx, tok)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := m.putPending(ctx, id, userID, p); err != nil {
+		return "", nil, err
+	}
+	return userID, p, nil
+}
+
+// EnrollTOTPForLogin starts the TOTP enrollment of a user whose login a
+// tenant's policy holds until they have a second factor
+// (MFAChallenge.Enroll): show the secret once, then CompleteLogin with
+// the app's first code, which confirms the enrollment and opens the
+// session at AAL2.
+func (m *Manager) EnrollTOTPForLogin(ctx context.Context, pendingToken string) (*mfa.TOTPEnrollment, error) {
+	userID, p, err := m.readPending(ctx, pendingToken)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Enroll {
+		return nil, ErrMFAAlreadyEnrolled
+	}
+	u, err := m.users.Get(ctx, userID)
+	if err != nil {
+		return nil, translate("user.get", err)
+	}
+	e, err := m.mfa.totp.Enroll(ctx, userID, u.Email, m.clock.Now())
+	if err != nil {
+		return nil, m.mfaError("mfa.enroll_totp", err)
+	}
+	if err := m.emit(ctx, audit.Event{Type: audit.TypeMFAEnrollStarted, Outcome: audit.Success, ActorUserID: userID, Target: userID,
+		TenantID: p.TenantID, IP: p.Client.IP, UserAgent: p.Client.UserAgent, Attributes: map[string]string{audit.AttrFactor: string(mfa.FactorTOTP), "step": "login"}}); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
 // BeginLoginWebAuthn starts the WebAuthn assertion that completes a
 // pending login: hand the options to navigator.credentials.get and the
 // result to CompleteLogin with the challenge ID.
 func (m *Manager) BeginLoginWebAuthn(ctx context.Context, pendingToken string) (options json.RawMessage, challengeID string, err error) {
-	id, userID, p, err := m.takePending(ctx, pendingToken)
+	userID, p, err := m.readPending(ctx, pendingToken)
 	if err != nil {
-		return nil, "", err
-	}
-	// Taken to be read: put back as it was.
-	if err := m.putPending(ctx, id, userID, p); err != nil {
 		return nil, "", err
 	}
 	if m.mfa.webauthn == nil || !hasFactor(p.Factors, mfa.FactorWebAuthn) {
@@ -212,9 +268,13 @@ func (m *Manager) CompleteLogin(ctx context.Context, in CompleteLoginInput) (_ *
 	} else if retry > 0 {
 		return nil, fail(m.throttledFactor(retry), in.Factor)
 	}
-	proof, extra, err := m.proveFactor(ctx, userID, p.Factors, in.SecondFactor, in.Client)
+	proof, extra, err := m.proveFactor(ctx, userID, p.Factors, in.SecondFactor, in.Client, p.Enroll)
 	if err != nil {
 		return nil, fail(err, in.Factor)
+	}
+	if p.Enroll {
+		extra = append(extra, audit.Event{Type: audit.TypeMFAEnrolled, Outcome: audit.Success, ActorUserID: userID, Target: userID,
+			TenantID: p.TenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Attributes: map[string]string{audit.AttrFactor: string(mfa.FactorTOTP), "step": "login"}})
 	}
 	at.succeeded(ctx)
 	u, err := m.users.Get(ctx, userID)
@@ -273,9 +333,10 @@ func proofAttrs(p mfa.Proof, step string) map[string]string {
 }
 
 // proveFactor checks a second factor of userID, one of allowed, under the
-// user's second-factor throttle. It returns the proof and the events of
-// what the check did besides (a recovery code spent).
-func (m *Manager) proveFactor(ctx context.Context, userID string, allowed []mfa.Factor, f SecondFactor, client session.ClientInfo) (mfa.Proof, []audit.Event, error) {
+// user's second-factor throttle; with confirm, a TOTP code confirms the
+// pending enrollment. It returns the proof and the events of what the
+// check did besides (a recovery code spent).
+func (m *Manager) proveFactor(ctx context.Context, userID string, allowed []mfa.Factor, f SecondFactor, client session.ClientInfo, confirm bool) (mfa.Proof, []audit.Event, error) {
 	if !hasFactor(allowed, f.Factor) {
 		return mfa.Proof{}, nil, ErrMFANotEnrolled
 	}
@@ -283,6 +344,9 @@ func (m *Manager) proveFactor(ctx context.Context, userID string, allowed []mfa.
 	proof, err := m.verifyFactor(ctx, userID, func(now time.Time) (mfa.Proof, error) {
 		switch f.Factor {
 		case mfa.FactorTOTP:
+			if m.mfa.totp != nil && confirm {
+				return m.mfa.totp.Confirm(ctx, userID, f.Code, now)
+			}
 			if m.mfa.totp != nil {
 				return m.mfa.totp.Verify(ctx, userID, f.Code, now)
 			}
@@ -376,11 +440,11 @@ func (m *Manager) StepUp(ctx context.Context, tok string, f SecondFactor) (_ *Lo
 	if err != nil {
 		return nil, err
 	}
-	factors, err := m.loginFactors(ctx, sess.UserID)
+	st, err := m.MFAStatus(ctx, sess.UserID)
 	if err != nil {
 		return nil, err
 	}
-	proof, extra, err := m.proveFactor(ctx, sess.UserID, factors, f, sess.Client)
+	proof, extra, err := m.proveFactor(ctx, sess.UserID, st.Factors(), f, sess.Client, false)
 	if err != nil {
 		_ = m.emit(ctx, withReason(audit.Event{Type: audit.TypeMFAVerify, Outcome: audit.Failure, ActorUserID: sess.UserID, ActorSessionID: sess.ID,
 			TenantID: sess.TenantID, Target: sess.UserID, Attributes: map[string]string{audit.AttrFactor: string(f.Factor), "step": "step_up"}}, err))
@@ -433,9 +497,9 @@ func passwordProof(now time.Time) mfa.Proofs {
 // pendingLoginResult ends a Login whose password was right for a user
 // with a second factor: the password's work is saved (throttle reset,
 // rehash, device trusted), and the answer is a pending token.
-func (m *Manager) pendingLoginResult(ctx context.Context, u *user.User, in LoginInput, tenantID string, rehashed bool, factors []mfa.Factor, device string, now time.Time) (*LoginResult, error) {
+func (m *Manager) pendingLoginResult(ctx context.Context, u *user.User, in LoginInput, tenantID string, rehashed bool, factors []mfa.Factor, enroll bool, device string, now time.Time) (*LoginResult, error) {
 	ch, err := m.issuePending(ctx, u, &pendingLogin{TenantID: tenantID, Scope: in.Scope, Client: in.Client,
-		Stamp: u.SecurityStamp, PasswordAt: now, Factors: factors})
+		Stamp: u.SecurityStamp, PasswordAt: now, Factors: factors, Enroll: enroll})
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +512,7 @@ func (m *Manager) pendingLoginResult(ctx context.Context, u *user.User, in Login
 		fs[i] = string(f)
 	}
 	events = append(events, audit.Event{Type: audit.TypeLoginMFARequired, Outcome: audit.Success, ActorUserID: u.ID, TenantID: tenantID,
-		Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Attributes: map[string]string{"factors": strings.Join(fs, ",")}})
+		Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Attributes: map[string]string{"factors": strings.Join(fs, ","), "enroll": strconv.FormatBool(enroll)}})
 	if err := m.emitAll(ctx, events); err != nil {
 		return nil, err
 	}
