@@ -76,6 +76,7 @@ func New(m *authv2.Manager, opts ...Option) http.Handler {
 	mux.Handle("POST /password", k.authed(k.handleChangePassword))
 	mux.Handle("POST /email", k.authed(k.handleChangeEmail))
 	mux.Handle("POST /switch-tenant", k.authed(k.handleSwitchTenant))
+	k.mfaRoutes(mux)
 	return k.behindMiddleware(mux)
 }
 
