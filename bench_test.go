@@ -22,6 +22,7 @@ import (
 	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/memory"
 	"github.com/authv2/authv2/store/redis"
 	"github.com/authv2/authv2/store/spool"
 	"github.com/authv2/authv2/user"
@@ -311,15 +312,17 @@ func BenchmarkAuthorize(b *testing.B) {
 
 // BenchmarkAuthenticateAAL2 compares Authenticate on a session at AAL2
 // (password and TOTP, two proofs stored with it) against one at AAL1
-// (password only), interleaved in one loop on each store so that both
-// see the same machine load: the aal2/aal1 ratios should be 1. Needs
-// AUTHV2_TEST_POSTGRES_URL and AUTHV2_TEST_REDIS_ADDR for those stores.
+// (password only, one proof) and one stored without proofs, as every
+// session was before sessions kept them ("none", the baseline),
+// interleaved in one loop on each store so that all see the same
+// machine load. Needs AUTHV2_TEST_POSTGRES_URL and AUTHV2_TEST_REDIS_ADDR
+// for those stores.
 func BenchmarkAuthenticateAAL2(b *testing.B) {
 	for _, c := range []struct {
 		name   string
 		stores func(b *testing.B) backendStores
 	}{
-		{"memory", func(*testing.B) backendStores { return backendStores{} }},
+		{"memory", func(*testing.B) backendStores { return backendStores{sessions: memory.NewSessionStore()} }},
 		{"postgres", func(b *testing.B) backendStores {
 			env := pgtest.New(b)
 			return backendStores{sessions: env.Stores.Sessions, mfa: env.Stores.MFA, challenges: env.Stores.Challenges, guard: env.Stores.ReplayGuard}
@@ -332,9 +335,15 @@ func BenchmarkAuthenticateAAL2(b *testing.B) {
 		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			e := newMFAEnv(b, c.stores(b), authv2test.Config())
-			_, err := e.m.Register(b.Context(), authv2.RegisterInput{Email: "one@example.com", Password: goodPassword})
-			require.NoError(b, err)
+			s := c.stores(b)
+			e := newMFAEnv(b, s, authv2test.Config())
+			for _, email := range []string{"zero@example.com", "one@example.com"} {
+				_, err := e.m.Register(b.Context(), authv2.RegisterInput{Email: email, Password: goodPassword})
+				require.NoError(b, err)
+			}
+			none := e.login(b, "zero@example.com")
+			none.Session.Proofs = nil
+			require.NoError(b, s.sessions.Update(b.Context(), none.Session))
 			aal1 := e.login(b, "one@example.com")
 			secret, _, _ := e.enrollTOTP(b, "two@example.com")
 			pending := e.login(b, "two@example.com")
@@ -349,7 +358,8 @@ func BenchmarkAuthenticateAAL2(b *testing.B) {
 				}
 			}
 			b.ReportAllocs()
-			pgtest.Interleave(b, pgtest.Arm{Name: "aal1", Run: arm(aal1.Token)}, pgtest.Arm{Name: "aal2", Run: arm(aal2.Token)})
+			pgtest.Interleave(b, pgtest.Arm{Name: "none", Run: arm(none.Token)},
+				pgtest.Arm{Name: "aal1", Run: arm(aal1.Token)}, pgtest.Arm{Name: "aal2", Run: arm(aal2.Token)})
 		})
 	}
 }
