@@ -27,6 +27,7 @@ import (
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/memory"
+	"github.com/authv2/authv2/user"
 )
 
 // mfaEnv is a Manager with MFA over one backend's stores, a fake clock
@@ -257,10 +258,16 @@ func TestPendingTokenIsNoSession(t *testing.T) {
 	_, err = e.m.SwitchTenant(ctx, pending, "acme", "")
 	assert.ErrorIs(t, err, authv2.ErrUnauthenticated)
 	assert.ErrorIs(t, e.m.Logout(ctx, pending), authv2.ErrUnauthenticated)
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Authorization", "Bearer "+pending)
+	rec := httptest.NewRecorder()
+	e.m.Middleware(authv2.RequireAuthentication())(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		t.Error("the middleware let a pending token through")
+	})).ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusUnauthorized, rec.Code)
 	// Nor is a session token a pending one.
-	res, err := e.m.Register(ctx, authv2.RegisterInput{Email: "plain@example.com", Password: goodPassword})
+	_, err = e.m.Register(ctx, authv2.RegisterInput{Email: "plain@example.com", Password: goodPassword})
 	require.NoError(t, err)
-	_ = res
 	tok := e.login(t, "plain@example.com").Token
 	_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: tok, SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: "000000"}})
 	assert.ErrorIs(t, err, authv2.ErrInvalidToken)
@@ -571,4 +578,120 @@ func TestWithMFAChecks(t *testing.T) {
 	assert.Equal(t, 1, p.AuthLevel)
 	require.Len(t, p.Session.Proofs, 1, "a password login records its proof")
 	assert.Equal(t, mfa.FactorPassword, p.Session.Proofs[0].Factor)
+}
+
+// recoveryNotifier records RecoveryCodeUsed calls.
+type recoveryNotifier struct {
+	*captureNotifier
+	used chan int
+}
+
+func (n *recoveryNotifier) RecoveryCodeUsed(_ context.Context, _ *user.User, remaining int) error {
+	n.used <- remaining
+	return nil
+}
+
+// The refusals of the MFA calls, each with its typed error, and the
+// user told of a recovery code's use.
+func TestMFARefusals(t *testing.T) {
+	n := &recoveryNotifier{captureNotifier: newCaptureNotifier(), used: make(chan int, 1)}
+	e := newMFAEnv(t, backendStores{}, authv2test.Config(), authv2.WithNotifier(n))
+	ctx := t.Context()
+	_, err := e.m.Register(ctx, authv2.RegisterInput{Email: "none@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	bare := e.principal(t, e.login(t, "none@example.com").Token)
+	assert.ErrorIs(t, e.m.RemoveTOTP(ctx, bare), authv2.ErrMFANotEnrolled)
+	_, err = e.m.GenerateRecoveryCodes(ctx, bare)
+	assert.ErrorIs(t, err, authv2.ErrMFANotEnrolled, "recovery codes stand in for a factor")
+	assert.ErrorIs(t, e.m.ConfirmTOTP(ctx, bare, "123456"), authv2.ErrMFANotEnrolled)
+	assert.ErrorIs(t, e.m.RenameWebAuthn(ctx, bare, "not base64!", "x"), authv2.ErrValidation)
+	assert.ErrorIs(t, e.m.RemoveWebAuthn(ctx, bare, "AQID"), authv2.ErrNotFound)
+	assert.ErrorIs(t, e.m.RenameWebAuthn(ctx, bare, "AQID", "x"), authv2.ErrNotFound)
+	_, err = e.m.EnrollTOTP(ctx, nil)
+	assert.ErrorIs(t, err, authv2.ErrUnauthenticated)
+	assert.ErrorIs(t, e.m.CheckAssurance(nil, authv2.Assurance{Level: mfa.AAL1}), authv2.ErrStepUpRequired)
+	assert.NoError(t, e.m.CheckAssurance(nil, authv2.Assurance{}))
+	e.clock.Advance(20 * time.Minute)
+	_, err = e.m.EnrollTOTP(ctx, e.principal(t, e.login(t, "none@example.com").Token))
+	require.NoError(t, err)
+	old := e.principal(t, e.login(t, "none@example.com").Token)
+	e.clock.Advance(16 * time.Minute)
+	_, err = e.m.EnrollTOTP(ctx, old)
+	assert.ErrorIs(t, err, authv2.ErrReauthRequired, "without a factor, enrolling needs a fresh password")
+
+	secret, codes, up := e.enrollTOTP(t, "mfa@example.com")
+	p := e.principal(t, up.Token)
+	_, err = e.m.EnrollTOTP(ctx, p)
+	assert.ErrorIs(t, err, authv2.ErrMFAAlreadyEnrolled)
+	_, err = e.m.StepUp(ctx, up.Token, authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: "000000"})
+	assert.ErrorIs(t, err, authv2.ErrInvalidSecondFactor)
+	_, err = e.m.StepUp(ctx, up.Token, authv2.SecondFactor{Factor: mfa.FactorWebAuthn})
+	assert.ErrorIs(t, err, authv2.ErrMFANotEnrolled, "a factor the user does not have")
+
+	pending := e.login(t, "mfa@example.com").MFA.Token
+	_, _, err = e.m.BeginLoginWebAuthn(ctx, pending)
+	assert.ErrorIs(t, err, authv2.ErrMFANotEnrolled, "no security key")
+	_, err = e.m.EnrollTOTPForLogin(ctx, pending)
+	assert.ErrorIs(t, err, authv2.ErrMFAAlreadyEnrolled, "not an enrollment-only login")
+	_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: pending,
+		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorRecoveryCode, Code: codes[3]}})
+	require.NoError(t, err, "reading a pending login leaves it usable")
+	select {
+	case left := <-n.used:
+		assert.Equal(t, 9, left)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the user was not told of the recovery code's use")
+	}
+
+	// An account change voids a pending login.
+	pending = e.login(t, "mfa@example.com").MFA.Token
+	require.NoError(t, e.m.LockUser(ctx, up.User.ID))
+	_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: pending,
+		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
+	assert.ErrorIs(t, err, authv2.ErrInvalidToken)
+	for _, bad := range []string{"", "av2p_", "av2p_" + strings.Repeat("A", 43) + "!"} {
+		_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: bad})
+		assert.ErrorIs(t, err, authv2.ErrInvalidToken, "%q", bad)
+	}
+}
+
+// A passkey alone logs in at AAL2 (on every backend); without user
+// verification, or replayed, it is refused like a wrong password.
+func TestPasskeyLogin(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			e := newMFAEnv(t, b.stores(t), authv2test.Config())
+			ctx := t.Context()
+			_, err := e.m.CreateTenant(ctx, "acme", "Acme")
+			require.NoError(t, err)
+			u, err := e.m.Register(ctx, authv2.RegisterInput{Email: "passkey@example.com", Password: goodPassword, TenantID: "acme"})
+			require.NoError(t, err)
+			a := newAuthenticator(t, u.ID)
+			p := e.principal(t, e.login(t, "passkey@example.com").Token)
+			options, ch, err := e.m.BeginWebAuthnRegistration(ctx, p)
+			require.NoError(t, err)
+			_, err = e.m.FinishWebAuthnRegistration(ctx, p, ch, a.attest(t, options), "Phone")
+			require.NoError(t, err)
+			a.auth.AddCredential(a.cred)
+
+			options, ch, err = e.m.BeginPasskeyLogin(ctx)
+			require.NoError(t, err)
+			resp := a.sign(t, options)
+			res, err := e.m.PasskeyLogin(ctx, authv2.PasskeyLoginInput{ChallengeID: ch, Response: resp, Client: session.ClientInfo{IP: "192.0.2.30"}})
+			require.NoError(t, err)
+			assert.Equal(t, "acme", res.Session.TenantID)
+			pr := e.principal(t, res.Token)
+			assert.Equal(t, 2, pr.AuthLevel, "a user-verifying passkey is two factors")
+			require.NoError(t, e.m.CheckAssurance(pr, authv2.Assurance{Level: mfa.AAL2, MaxAge: time.Minute}))
+			_, err = e.m.PasskeyLogin(ctx, authv2.PasskeyLoginInput{ChallengeID: ch, Response: resp})
+			assert.ErrorIs(t, err, authv2.ErrInvalidCredentials, "replayed")
+
+			a.auth.Options.UserNotVerified = true
+			options, ch, err = e.m.BeginPasskeyLogin(ctx)
+			require.NoError(t, err)
+			_, err = e.m.PasskeyLogin(ctx, authv2.PasskeyLoginInput{ChallengeID: ch, Response: a.sign(t, options)})
+			assert.ErrorIs(t, err, authv2.ErrInvalidCredentials, "no user verification")
+			assert.Len(t, e.sink.OfType(audit.TypeLoginFailure), 2)
+		})
+	}
 }

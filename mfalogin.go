@@ -1,6 +1,7 @@
 package authv2
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -291,21 +292,9 @@ func (m *Manager) CompleteLogin(ctx context.Context, in CompleteLoginInput) (_ *
 	if err != nil {
 		return nil, err
 	}
-	stamp := u.SecurityStamp
-	saved, err := m.users.Update(ctx, u.ID, func(x *user.User) error {
-		if x.SecurityStamp != stamp {
-			return errAccountChanged
-		}
-		x.LastLoginAt = now
-		return nil
-	})
+	saved, err := m.saveLogin(ctx, u, sess, opened, now, ErrInvalidToken)
 	if err != nil {
-		_ = m.emitAll(ctx, opened)
-		m.abandonSession(ctx, sess)
-		if errors.Is(err, errAccountChanged) || errors.Is(err, store.ErrNotFound) {
-			return nil, ErrInvalidToken
-		}
-		return nil, translate("user.update", err)
+		return nil, err
 	}
 	events := append(opened, extra...)
 	events = append(events,
@@ -517,4 +506,128 @@ func (m *Manager) pendingLoginResult(ctx context.Context, u *user.User, in Login
 		return nil, err
 	}
 	return &LoginResult{User: u, DeviceToken: device, MFA: ch}, nil
+}
+
+// BeginPasskeyLogin starts a passwordless login with a discoverable
+// credential (a passkey): hand the options to navigator.credentials.get
+// and the result to PasskeyLogin with the challenge ID.
+func (m *Manager) BeginPasskeyLogin(ctx context.Context) (options json.RawMessage, challengeID string, err error) {
+	if m.mfa == nil || m.mfa.webauthn == nil {
+		return nil, "", errNoMFA
+	}
+	options, challengeID, err = m.mfa.webauthn.BeginPasskeyLogin(ctx, m.clock.Now())
+	if err != nil {
+		return nil, "", m.mfaError("mfa.begin_passkey", err)
+	}
+	return options, challengeID, nil
+}
+
+// PasskeyLoginInput is what PasskeyLogin needs.
+type PasskeyLoginInput struct {
+	ChallengeID string
+	Response    []byte
+	// TenantID and Scope are as in LoginInput.
+	TenantID string
+	Scope    string
+	Client   session.ClientInfo
+}
+
+// PasskeyLogin opens a session from a passkey assertion alone: the
+// authenticator verified the user (PIN or biometrics), so the one
+// credential is two factors and the session is at AAL2 (NIST SP 800-63B
+// multi-factor cryptographic authenticator). An assertion without user
+// verification, unknown, replayed or cloned is ErrInvalidCredentials,
+// counted in the client's IP throttle.
+func (m *Manager) PasskeyLogin(ctx context.Context, in PasskeyLoginInput) (_ *LoginResult, err error) {
+	ctx, span := m.tel.Start(ctx, "authv2.PasskeyLogin")
+	defer m.endSpan(span, &err)
+	if m.mfa == nil || m.mfa.webauthn == nil {
+		return nil, errNoMFA
+	}
+	if err := cmp.Or(checkText("TenantID", in.TenantID), checkScope("Scope", in.Scope)); err != nil {
+		return nil, err
+	}
+	now := m.clock.Now()
+	fail := func(userID, reason string, also ...audit.Event) {
+		_ = m.emitAll(ctx, append(also, audit.Event{Type: audit.TypeLoginFailure, Outcome: audit.Failure, ActorUserID: userID,
+			IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason, Attributes: map[string]string{audit.AttrFactor: string(mfa.FactorWebAuthn)}}))
+	}
+	at, retry, err := m.reserveClient(ctx, in.Client.IP, now)
+	if err != nil {
+		return nil, err
+	} else if retry > 0 {
+		fail("", audit.ReasonIPThrottled)
+		return nil, m.throttledError(retry)
+	}
+	l, err := m.mfa.webauthn.FinishPasskeyLogin(ctx, in.ChallengeID, in.Response, now)
+	if err != nil {
+		if errors.Is(m.mfaError("mfa.finish_passkey", err), ErrInvalidSecondFactor) {
+			var also []audit.Event
+			if errors.Is(err, mfa.ErrSignCountRegression) {
+				also = append(also, audit.Event{Type: audit.TypeMFASignCount, Outcome: audit.Denied, IP: in.Client.IP, UserAgent: in.Client.UserAgent,
+					Attributes: map[string]string{audit.AttrFactor: string(mfa.FactorWebAuthn)}})
+			}
+			fail("", audit.ReasonMFAInvalid, also...)
+			return nil, ErrInvalidCredentials
+		}
+		return nil, m.mfaError("mfa.finish_passkey", err)
+	}
+	u, err := m.users.Get(ctx, l.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		fail("", audit.ReasonUnknownUser)
+		return nil, ErrInvalidCredentials
+	} else if err != nil {
+		return nil, translate("user.get", err)
+	}
+	if u.Status != user.StatusActive {
+		fail(u.ID, audit.ReasonStatusPrefix+string(u.Status))
+		return nil, ErrInvalidCredentials
+	}
+	tenantID := cmp.Or(in.TenantID, u.DefaultTenantID)
+	if tenantID != "" {
+		if err := m.checkTenantAccess(ctx, u.ID, tenantID); err != nil {
+			fail(u.ID, audit.ReasonNotMember)
+			return nil, err
+		}
+	}
+	at.succeeded(ctx)
+	sess, tok, opened, err := m.openSession(ctx, u, tenantID, in.Scope, in.Client, now, now, mfa.Proofs{l.Proof})
+	if err != nil {
+		return nil, err
+	}
+	saved, err := m.saveLogin(ctx, u, sess, opened, now, ErrInvalidCredentials)
+	if err != nil {
+		return nil, err
+	}
+	events := append(opened, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
+		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Attributes: proofAttrs(l.Proof, "passkey")})
+	if err := m.emitAll(ctx, events); err != nil {
+		m.abandonSession(ctx, sess)
+		return nil, err
+	}
+	return &LoginResult{User: saved, Session: sess, Token: tok}, nil
+}
+
+// saveLogin records a second-step or passkey login's success in the user
+// (LastLoginAt) once its session is written, refusing when the security
+// stamp changed since u was read (as Login does): the session then ends
+// and the caller sees changed.
+func (m *Manager) saveLogin(ctx context.Context, u *user.User, sess *session.Session, opened []audit.Event, now time.Time, changed error) (*user.User, error) {
+	stamp := u.SecurityStamp
+	saved, err := m.users.Update(ctx, u.ID, func(x *user.User) error {
+		if x.SecurityStamp != stamp {
+			return errAccountChanged
+		}
+		x.LastLoginAt = now
+		return nil
+	})
+	if err != nil {
+		_ = m.emitAll(ctx, opened)
+		m.abandonSession(ctx, sess)
+		if errors.Is(err, errAccountChanged) || errors.Is(err, store.ErrNotFound) {
+			return nil, changed
+		}
+		return nil, translate("user.update", err)
+	}
+	return saved, nil
 }

@@ -40,6 +40,8 @@
 //	POST   /login/mfa                     200 session: {pending_token, factor, code | challenge_id, response}
 //	POST   /login/mfa/webauthn            200 {options, challenge_id} for navigator.credentials.get
 //	POST   /login/mfa/enroll-totp         200 {secret, uri, qr_png} (a tenant requires a factor: "enroll")
+//	POST   /login/passkey                 200 {options, challenge_id} for a passwordless login
+//	POST   /login/passkey/complete        200 session (AAL2): {challenge_id, response, tenant_id}
 //	GET    /mfa                           200 the caller's factors     (authenticated)
 //	POST   /mfa/totp                      200 {secret, uri, qr_png}    (authenticated, fresh)
 //	POST   /mfa/totp/confirm              204 {code}                   (authenticated)

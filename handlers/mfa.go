@@ -16,6 +16,8 @@ func (k *kit) mfaRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login/mfa", k.handleCompleteLogin)
 	mux.HandleFunc("POST /login/mfa/webauthn", k.handleLoginWebAuthn)
 	mux.HandleFunc("POST /login/mfa/enroll-totp", k.handleEnrollForLogin)
+	mux.HandleFunc("POST /login/passkey", k.handleBeginPasskey)
+	mux.HandleFunc("POST /login/passkey/complete", k.handlePasskeyLogin)
 	mux.Handle("GET /mfa", k.authed(k.handleMFAStatus))
 	mux.Handle("POST /mfa/totp", k.authed(k.handleEnrollTOTP))
 	mux.Handle("POST /mfa/totp/confirm", k.authed(k.handleConfirmTOTP))
@@ -264,4 +266,32 @@ func (k *kit) handleStepUp(w http.ResponseWriter, r *http.Request, _ *authv2.Pri
 func (k *kit) handleStepUpWebAuthn(w http.ResponseWriter, r *http.Request, p *authv2.Principal) {
 	options, id, err := k.m.BeginStepUpWebAuthn(r.Context(), p)
 	k.answerCeremony(w, r, options, id, err)
+}
+
+// handleBeginPasskey starts a passwordless login with a passkey.
+func (k *kit) handleBeginPasskey(w http.ResponseWriter, r *http.Request) {
+	options, id, err := k.m.BeginPasskeyLogin(r.Context())
+	k.answerCeremony(w, r, options, id, err)
+}
+
+// handlePasskeyLogin opens a session (AAL2) from a passkey assertion.
+func (k *kit) handlePasskeyLogin(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		ChallengeID string          `json:"challenge_id"`
+		Response    json.RawMessage `json:"response"`
+		TenantID    string          `json:"tenant_id"`
+		Device      string          `json:"device"`
+	}
+	if !k.decode(w, r, &in) {
+		return
+	}
+	client, _ := authv2.ClientFrom(r.Context())
+	client.DeviceLabel = truncate(in.Device, 64)
+	res, err := k.m.PasskeyLogin(r.Context(), authv2.PasskeyLoginInput{ChallengeID: in.ChallengeID, Response: in.Response,
+		TenantID: in.TenantID, Client: client})
+	if err != nil {
+		k.fail(w, r, err)
+		return
+	}
+	k.issue(w, r, res)
 }

@@ -136,6 +136,11 @@ func TestMFAEndToEnd(t *testing.T) {
 	assert.Equal(t, 10, st.RecoveryCodes)
 	c.must("PATCH", "/mfa/webauthn/"+cred.ID, map[string]string{"name": "Blue key"}, http.StatusNoContent)
 
+	// The key is a passkey too: it logs in without the password.
+	ch = decode[ceremonyResp](t, k.api("").must("POST", "/login/passkey", nil, http.StatusOK))
+	pk := decode[sessionResp](t, k.api("").must("POST", "/login/passkey/complete", map[string]any{"challenge_id": ch.ChallengeID, "response": k.sign(ch)}, http.StatusOK))
+	assert.NotEmpty(t, pk.Token)
+
 	// Later, removing a factor asks for a step-up, and says so.
 	k.clock.Advance(16 * time.Minute)
 	resp, body = c.do("DELETE", "/mfa/totp", nil)
