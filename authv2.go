@@ -158,7 +158,7 @@ func New(opts ...Option) (*Manager, error) {
 		}
 		o.logger.Warn("authv2: INSECURE password hashing below OWASP's minimum (WithInsecurePasswordHashing): for tests only", "error", err)
 	}
-	mfaDeps, err := newMFA(o.mfa)
+	mfaDeps, err := newMFA(o.mfa, o.logger)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +341,7 @@ func (m *Manager) FlushAudit(ctx context.Context) error {
 	return errors.Join(m.flushGrantUse(ctx), m.audit.Flush(ctx))
 }
 
-// cleanupLoop purges expired sessions (and old rate-limit entries) periodically; stores with native
+// cleanupLoop purges expired sessions (and old rate-limit entries, expired MFA challenges) periodically; stores with native
 // expiry (Redis TTLs) make this cheap.
 func (m *Manager) cleanupLoop(every time.Duration) {
 	m.loop(every, func(ctx context.Context) {
@@ -351,6 +351,9 @@ func (m *Manager) cleanupLoop(every time.Duration) {
 			m.log.Warn("authv2: purging expired sessions failed", "error", err)
 		} else if n > 0 {
 			m.log.Debug("authv2: purged expired sessions", "count", n)
+		}
+		if m.mfa != nil {
+			m.mfa.deleteExpired(ctx, now)
 		}
 		if p, ok := m.limiter.(user.ExpiredDeleter); ok {
 			keep := max(m.cfg.Throttle.IPWindow, m.cfg.Throttle.MaxDelay)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -62,10 +63,11 @@ type mfaDeps struct {
 	webauthn   mfa.WebAuthn
 	recovery   *mfa.RecoveryCodes // nil without a RecoveryKey
 	policies   MFAPolicies
+	log        *slog.Logger
 }
 
 // newMFA checks WithMFA's dependencies; nil without the option.
-func newMFA(c *MFA) (*mfaDeps, error) {
+func newMFA(c *MFA, log *slog.Logger) (*mfaDeps, error) {
 	if c == nil {
 		return nil, nil
 	}
@@ -75,7 +77,7 @@ func newMFA(c *MFA) (*mfaDeps, error) {
 	if c.Policies != nil && c.TOTP == nil {
 		return nil, &ConfigError{Field: "MFA.Policies", Reason: "members are sent to enroll TOTP: needs TOTP"}
 	}
-	d := &mfaDeps{store: c.Store, challenges: c.Challenges, totp: c.TOTP, webauthn: c.WebAuthn, policies: c.Policies}
+	d := &mfaDeps{store: c.Store, challenges: c.Challenges, totp: c.TOTP, webauthn: c.WebAuthn, policies: c.Policies, log: log}
 	if c.RecoveryKey != nil {
 		r, err := mfa.NewRecoveryCodes(c.RecoveryKey, c.Store)
 		if err != nil {
@@ -557,4 +559,21 @@ func (m *Manager) mfaRequired(ctx context.Context, userID, tenantID string) (boo
 		}
 	}
 	return false, nil
+}
+
+// expiredDeleter is a store that keeps expired records until told to
+// delete them (the PostgreSQL challenge store and replay guard); the
+// memory and Redis ones expire records themselves.
+type expiredDeleter interface {
+	DeleteExpired(ctx context.Context, before time.Time) (int, error)
+}
+
+// deleteExpired purges expired pending logins and ceremonies, for the
+// cleanup loop.
+func (d *mfaDeps) deleteExpired(ctx context.Context, now time.Time) {
+	if p, ok := d.challenges.(expiredDeleter); ok {
+		if _, err := p.DeleteExpired(ctx, now); err != nil {
+			d.log.Warn("authv2: purging expired MFA challenges failed", "error", err)
+		}
+	}
 }

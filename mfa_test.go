@@ -695,3 +695,32 @@ func TestPasskeyLogin(t *testing.T) {
 		})
 	}
 }
+
+// purgingChallenges is a challenge store that counts DeleteExpired calls.
+type purgingChallenges struct {
+	*memory.ChallengeStore
+	purged chan time.Time
+}
+
+func (p *purgingChallenges) DeleteExpired(_ context.Context, before time.Time) (int, error) {
+	select {
+	case p.purged <- before:
+	default:
+	}
+	return 0, nil
+}
+
+// The cleanup loop purges expired pending logins from a challenge store
+// that keeps them (PostgreSQL's).
+func TestCleanupPurgesExpiredChallenges(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.CleanupInterval = 10 * time.Millisecond
+	ch := &purgingChallenges{ChallengeStore: memory.NewChallengeStore(), purged: make(chan time.Time, 1)}
+	e := newMFAEnvWith(t, backendStores{}, cfg, func(d *authv2.MFA) { d.Challenges = ch })
+	select {
+	case before := <-ch.purged:
+		assert.Equal(t, e.clock.Now(), before)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cleanup loop did not purge the challenge store")
+	}
+}
