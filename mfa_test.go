@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 	"github.com/authv2/authv2/mfa/webauthn"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/store/memory"
 	"github.com/authv2/authv2/user"
 )
@@ -723,4 +726,123 @@ func TestCleanupPurgesExpiredChallenges(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the cleanup loop did not purge the challenge store")
 	}
+}
+
+// outageMFA is an MFA store and challenge store that fail while down.
+type outageMFA struct {
+	*memory.MFAStore
+	*memory.ChallengeStore
+	down atomic.Bool
+}
+
+var errMFADown = store.Unavailable("mfa", errors.New("connection refused"))
+
+func (o *outageMFA) err() error {
+	if o.down.Load() {
+		return errMFADown
+	}
+	return nil
+}
+
+func (o *outageMFA) GetTOTP(ctx context.Context, userID string) (*mfa.TOTPCredential, error) {
+	if err := o.err(); err != nil {
+		return nil, err
+	}
+	return o.MFAStore.GetTOTP(ctx, userID)
+}
+
+func (o *outageMFA) ListWebAuthn(ctx context.Context, userID string) ([]*mfa.WebAuthnCredential, error) {
+	if err := o.err(); err != nil {
+		return nil, err
+	}
+	return o.MFAStore.ListWebAuthn(ctx, userID)
+}
+
+func (o *outageMFA) DeleteTOTP(ctx context.Context, userID string) error {
+	if err := o.err(); err != nil {
+		return err
+	}
+	return o.MFAStore.DeleteTOTP(ctx, userID)
+}
+
+func (o *outageMFA) PutChallenge(ctx context.Context, c *mfa.Challenge, now time.Time) error {
+	if err := o.err(); err != nil {
+		return err
+	}
+	return o.ChallengeStore.PutChallenge(ctx, c, now)
+}
+
+func (o *outageMFA) TakeChallenge(ctx context.Context, id string, now time.Time) (*mfa.Challenge, error) {
+	if err := o.err(); err != nil {
+		return nil, err
+	}
+	return o.ChallengeStore.TakeChallenge(ctx, id, now)
+}
+
+// An MFA store outage fails every MFA call closed with
+// ErrStoreUnavailable: no login passes without its second factor, no
+// session is opened.
+func TestMFAStoreOutageFailsClosed(t *testing.T) {
+	o := &outageMFA{MFAStore: memory.NewMFAStore(), ChallengeStore: memory.NewChallengeStore()}
+	e := newMFAEnv(t, backendStores{mfa: o, challenges: o, guard: memory.NewReplayGuard()}, authv2test.Config())
+	ctx := t.Context()
+	_, _, up := e.enrollTOTP(t, "outage@example.com")
+	p := e.principal(t, up.Token)
+	pending := e.login(t, "outage@example.com").MFA.Token
+	o.down.Store(true)
+	for name, err := range map[string]error{
+		"login": func() error {
+			_, err := e.m.Login(ctx, authv2.LoginInput{Email: "outage@example.com", Password: goodPassword})
+			return err
+		}(),
+		"status":  func() error { _, err := e.m.MFAStatus(ctx, p.UserID); return err }(),
+		"enroll":  func() error { _, err := e.m.EnrollTOTP(ctx, p); return err }(),
+		"remove":  e.m.RemoveTOTP(ctx, p),
+		"codes":   func() error { _, err := e.m.GenerateRecoveryCodes(ctx, p); return err }(),
+		"begin":   func() error { _, _, err := e.m.BeginWebAuthnRegistration(ctx, p); return err }(),
+		"delete":  e.m.RemoveWebAuthn(ctx, p, "AQID"),
+		"disable": e.m.DisableMFA(ctx, p.UserID),
+		"complete": func() error {
+			_, err := e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: pending, SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: "000000"}})
+			return err
+		}(),
+		"webauthn":        func() error { _, _, err := e.m.BeginLoginWebAuthn(ctx, pending); return err }(),
+		"enroll at login": func() error { _, err := e.m.EnrollTOTPForLogin(ctx, pending); return err }(),
+		"step up": func() error {
+			_, err := e.m.StepUp(ctx, up.Token, authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: "000000"})
+			return err
+		}(),
+	} {
+		assert.ErrorIs(t, err, authv2.ErrStoreUnavailable, name)
+	}
+	o.down.Store(false)
+	_, err := e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: pending, SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: "000000"}})
+	assert.ErrorIs(t, err, authv2.ErrInvalidSecondFactor, "the outage did not use the pending login up")
+}
+
+// A principal built by hand, or a session from before sessions kept
+// their proofs, counts as a password proven at AuthenticatedAt; the
+// denial's message says what is missing.
+func TestAssuranceOfLegacySessions(t *testing.T) {
+	e := newMFAEnv(t, backendStores{}, authv2test.Config())
+	now := e.clock.Now()
+	p := &authv2.Principal{UserID: "u1", AuthLevel: 1, AuthenticatedAt: now.Add(-time.Minute)}
+	require.NoError(t, e.m.CheckAssurance(p, authv2.Assurance{Level: mfa.AAL1, MaxAge: 5 * time.Minute}))
+	err := e.m.CheckAssurance(p, authv2.Assurance{Level: mfa.AAL1, MaxAge: 30 * time.Second})
+	assert.EqualError(t, err, "authv2: step-up required: aal1 proven within 30s")
+	err = e.m.CheckAssurance(p, authv2.Assurance{Level: mfa.AAL2})
+	assert.EqualError(t, err, "authv2: step-up required: aal2 needed, session is aal1")
+	assert.ErrorIs(t, e.m.CheckAssurance(&authv2.Principal{UserID: "u1"}, authv2.Assurance{Level: mfa.AAL1}), authv2.ErrStepUpRequired)
+
+	// A stored session without proofs steps up from its password.
+	_, err = e.m.Register(t.Context(), authv2.RegisterInput{Email: "legacy@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	res := e.login(t, "legacy@example.com")
+	pr := e.principal(t, res.Token)
+	en, err := e.m.EnrollTOTP(t.Context(), pr)
+	require.NoError(t, err)
+	require.NoError(t, e.m.ConfirmTOTP(t.Context(), pr, e.code(t, en.Secret)))
+	options, _, err := e.m.BeginStepUpWebAuthn(t.Context(), pr)
+	assert.ErrorIs(t, err, authv2.ErrMFANotEnrolled, "no security key to step up with")
+	assert.Nil(t, options)
 }
