@@ -392,6 +392,23 @@ func TestWebAuthnSecondFactor(t *testing.T) {
 			require.ErrorIs(t, err, authv2.ErrInvalidSecondFactor)
 			assert.Len(t, e.sink.OfType(audit.TypeMFASignCount), 1)
 
+			// Step up with the key; a second registration of it, or a
+			// garbled one, is refused.
+			options, ch, err = e.m.BeginStepUpWebAuthn(ctx, pr)
+			require.NoError(t, err)
+			a.cred.Counter += 5
+			up, err := e.m.StepUp(ctx, done.Token, authv2.SecondFactor{Factor: mfa.FactorWebAuthn, ChallengeID: ch, Response: a.sign(t, options)})
+			require.NoError(t, err)
+			pr = e.principal(t, up.Token)
+			options, ch, err = e.m.BeginWebAuthnRegistration(ctx, pr)
+			require.NoError(t, err)
+			_, err = e.m.FinishWebAuthnRegistration(ctx, pr, ch, a.attest(t, options), "Again")
+			assert.ErrorIs(t, err, authv2.ErrConflict)
+			_, ch, err = e.m.BeginWebAuthnRegistration(ctx, pr)
+			require.NoError(t, err)
+			_, err = e.m.FinishWebAuthnRegistration(ctx, pr, ch, []byte(`{"id":"x"}`), "Garbled")
+			assert.ErrorIs(t, err, authv2.ErrInvalidSecondFactor)
+
 			require.NoError(t, e.m.RemoveWebAuthn(ctx, pr, id))
 			assert.Nil(t, e.login(t, "key@example.com").MFA)
 		})
@@ -845,4 +862,21 @@ func TestAssuranceOfLegacySessions(t *testing.T) {
 	options, _, err := e.m.BeginStepUpWebAuthn(t.Context(), pr)
 	assert.ErrorIs(t, err, authv2.ErrMFANotEnrolled, "no security key to step up with")
 	assert.Nil(t, options)
+}
+
+// A TOTP secret the key ring cannot open (its key was retired too soon)
+// is the application's configuration error, not the user's wrong code.
+func TestTOTPKeyRingMismatchIsAConfigError(t *testing.T) {
+	s := backendStores{users: memory.NewUserStore(), mfa: memory.NewMFAStore(), challenges: memory.NewChallengeStore(), guard: memory.NewReplayGuard()}
+	e := newMFAEnv(t, s, authv2test.Config())
+	secret, _, _ := e.enrollTOTP(t, "rotated@example.com")
+	other, err := totp.New(totp.Config{Issuer: "Example"}, mfatest.Ring(t, "k2"), s.mfa, s.guard)
+	require.NoError(t, err)
+	e2 := newMFAEnvWith(t, s, authv2test.Config(), func(d *authv2.MFA) { d.TOTP = other })
+	e2.clock.Set(e.clock.Now())
+	res, err := e2.m.Login(t.Context(), authv2.LoginInput{Email: "rotated@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	_, err = e2.m.CompleteLogin(t.Context(), authv2.CompleteLoginInput{PendingToken: res.MFA.Token,
+		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
+	assert.ErrorIs(t, err, authv2.ErrInvalidConfig)
 }
