@@ -880,3 +880,38 @@ func TestTOTPKeyRingMismatchIsAConfigError(t *testing.T) {
 		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
 	assert.ErrorIs(t, err, authv2.ErrInvalidConfig)
 }
+
+// A passkey login names a tenant the user must belong to, and an account
+// that is not active gets nothing; DisableMFA removes security keys too.
+func TestPasskeyLoginRefusals(t *testing.T) {
+	e := newMFAEnv(t, backendStores{}, authv2test.Config())
+	ctx := t.Context()
+	u, err := e.m.Register(ctx, authv2.RegisterInput{Email: "pk@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	a := newAuthenticator(t, u.ID)
+	p := e.principal(t, e.login(t, "pk@example.com").Token)
+	options, ch, err := e.m.BeginWebAuthnRegistration(ctx, p)
+	require.NoError(t, err)
+	_, err = e.m.FinishWebAuthnRegistration(ctx, p, ch, a.attest(t, options), "Phone")
+	require.NoError(t, err)
+	a.auth.AddCredential(a.cred)
+	passkey := func(tenant string) error {
+		options, ch, err := e.m.BeginPasskeyLogin(ctx)
+		require.NoError(t, err)
+		_, err = e.m.PasskeyLogin(ctx, authv2.PasskeyLoginInput{ChallengeID: ch, Response: a.sign(t, options), TenantID: tenant})
+		return err
+	}
+	assert.ErrorIs(t, passkey("globex"), authv2.ErrNotMember)
+	require.NoError(t, e.m.LockUser(ctx, u.ID))
+	assert.ErrorIs(t, passkey(""), authv2.ErrInvalidCredentials, "a locked account")
+	require.NoError(t, e.m.UnlockUser(ctx, u.ID))
+	require.NoError(t, passkey(""))
+
+	require.NoError(t, e.m.DisableMFA(ctx, u.ID))
+	st, err := e.m.MFAStatus(ctx, u.ID)
+	require.NoError(t, err)
+	assert.Empty(t, st.WebAuthn)
+	assert.ErrorIs(t, passkey(""), authv2.ErrInvalidCredentials, "the key is gone")
+	_, err = e.m.PasskeyLogin(ctx, authv2.PasskeyLoginInput{TenantID: "bad\x00tenant"})
+	assert.ErrorIs(t, err, authv2.ErrValidation)
+}
