@@ -13,6 +13,7 @@ import (
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/internal/randid"
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/user"
@@ -403,6 +404,7 @@ func (m *Manager) Reauthenticate(ctx context.Context, tok, password string) (*Lo
 	}
 	res, rotated, err := m.rotateSession(ctx, sess, nil, func(next *session.Session) error {
 		next.AuthenticatedAt = now
+		next.Proofs = addProof(proofsOf(sess), mfa.Proof{Factor: mfa.FactorPassword, At: now})
 		return nil
 	})
 	if err != nil {

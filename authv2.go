@@ -80,6 +80,8 @@ type Manager struct {
 	// clock (coarseClock, closed with the Manager), or the injected one.
 	decisionClock Clock
 	coarseClock   *clock.Coarse
+	// mfa is WithMFA's dependencies, nil without it.
+	mfa *mfaDeps
 
 	// nonIPOnce makes the warning about non-IP client addresses once.
 	nonIPOnce sync.Once
@@ -173,6 +175,10 @@ func New(opts ...Option) (*Manager, error) {
 		}
 		o.logger.Warn("authv2: INSECURE password hashing below OWASP's minimum (WithInsecurePasswordHashing): for tests only", "error", err)
 	}
+	mfaDeps, err := newMFA(o.mfa, o.logger)
+	if err != nil {
+		return nil, err
+	}
 	hasher, err := user.NewHasher(o.cfg.Argon2, o.cfg.HashConcurrency)
 	if err != nil {
 		return nil, &ConfigError{Field: "Argon2", Reason: err.Error()}
@@ -197,6 +203,7 @@ func New(opts ...Option) (*Manager, error) {
 		checker:        o.checker,
 		passwordWords:  o.cfg.PasswordWords,
 		tel:            tel,
+		mfa:            mfaDeps,
 		stop:           make(chan struct{}),
 	}
 	m.stats = &statsCache{maxAge: o.cfg.SessionStatsMaxAge,
@@ -354,7 +361,7 @@ func (m *Manager) FlushAudit(ctx context.Context) error {
 	return errors.Join(m.flushGrantUse(ctx), m.audit.Flush(ctx))
 }
 
-// cleanupLoop purges expired sessions (and old rate-limit entries) periodically; stores with native
+// cleanupLoop purges expired sessions (and old rate-limit entries, expired MFA challenges) periodically; stores with native
 // expiry (Redis TTLs) make this cheap.
 func (m *Manager) cleanupLoop(every time.Duration) {
 	m.loop(every, func(ctx context.Context) {
@@ -364,6 +371,9 @@ func (m *Manager) cleanupLoop(every time.Duration) {
 			m.log.Warn("authv2: purging expired sessions failed", "error", err)
 		} else if n > 0 {
 			m.log.Debug("authv2: purged expired sessions", "count", n)
+		}
+		if m.mfa != nil {
+			m.mfa.deleteExpired(ctx, now)
 		}
 		if p, ok := m.limiter.(user.ExpiredDeleter); ok {
 			keep := max(m.cfg.Throttle.IPWindow, m.cfg.Throttle.MaxDelay)

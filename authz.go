@@ -59,6 +59,8 @@ func (m *Manager) AuthorizeRequest(ctx context.Context, p *Principal, action str
 	d, err = m.engine.Authorize(ctx, subject(p), action, res, req)
 	if err != nil {
 		err = authzError(err)
+	} else if d.Allowed && len(m.cfg.MFA.StepUp) > 0 {
+		err = m.stepUpFor(p, &res, action, &d)
 	}
 	narrowToKey(p, action, &res, &d)
 	m.recordDecision(ctx, p, action, &res, &d)
@@ -88,6 +90,11 @@ func (m *Manager) AuthorizeBatch(ctx context.Context, p *Principal, qs []permiss
 	}
 	for i := range ds {
 		narrowToKey(p, qs[i].Action, &qs[i].Resource, &ds[i])
+		if ds[i].Allowed && len(m.cfg.MFA.StepUp) > 0 {
+			// The denial's reason says a step-up is needed; CheckAssurance
+			// says what is missing.
+			_ = m.stepUpFor(p, &qs[i].Resource, qs[i].Action, &ds[i])
+		}
 		m.recordDecision(ctx, p, qs[i].Action, &qs[i].Resource, &ds[i])
 	}
 	return ds, nil

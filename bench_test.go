@@ -19,8 +19,10 @@ import (
 	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/internal/redistest"
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/memory"
 	"github.com/authv2/authv2/store/postgres"
 	"github.com/authv2/authv2/store/redis"
 	"github.com/authv2/authv2/store/spool"
@@ -431,4 +433,58 @@ func BenchmarkAuthorize(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkAuthenticateAAL2 compares Authenticate on a session at AAL2
+// (password and TOTP, two proofs stored with it) against one at AAL1
+// (password only, one proof) and one stored without proofs, as every
+// session was before sessions kept them ("none", the baseline),
+// interleaved in one loop on each store so that all see the same
+// machine load. Needs AUTHV2_TEST_POSTGRES_URL and AUTHV2_TEST_REDIS_ADDR
+// for those stores.
+func BenchmarkAuthenticateAAL2(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		stores func(b *testing.B) backendStores
+	}{
+		{"memory", func(*testing.B) backendStores { return backendStores{sessions: memory.NewSessionStore()} }},
+		{"postgres", func(b *testing.B) backendStores {
+			env := pgtest.New(b)
+			return backendStores{sessions: env.Stores.Sessions, mfa: env.Stores.MFA, challenges: env.Stores.Challenges, guard: env.Stores.ReplayGuard}
+		}},
+		{"redis", func(b *testing.B) backendStores {
+			cl := redistest.Client(b, []string{redistest.Addr(b)}, false)
+			prefix := redistest.Prefix(b)
+			redistest.Clean(b, cl, prefix)
+			return backendStores{sessions: redis.NewSessionStore(cl, redis.WithKeyPrefix(prefix))}
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			s := c.stores(b)
+			e := newMFAEnv(b, s, authv2test.Config())
+			for _, email := range []string{"zero@example.com", "one@example.com"} {
+				_, err := e.m.Register(b.Context(), authv2.RegisterInput{Email: email, Password: goodPassword})
+				require.NoError(b, err)
+			}
+			none := e.login(b, "zero@example.com")
+			none.Session.Proofs = nil
+			require.NoError(b, s.sessions.Update(b.Context(), none.Session))
+			aal1 := e.login(b, "one@example.com")
+			secret, _, _ := e.enrollTOTP(b, "two@example.com")
+			pending := e.login(b, "two@example.com")
+			aal2, err := e.m.CompleteLogin(b.Context(), authv2.CompleteLoginInput{PendingToken: pending.MFA.Token,
+				SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(b, secret)}})
+			require.NoError(b, err)
+			require.Equal(b, 2, aal2.Session.AuthLevel)
+			arm := func(tok string) func(context.Context, int) error {
+				return func(ctx context.Context, _ int) error {
+					_, err := e.m.Authenticate(ctx, tok, session.ClientInfo{})
+					return err
+				}
+			}
+			b.ReportAllocs()
+			pgtest.Interleave(b, pgtest.Arm{Name: "none", Run: arm(none.Token)},
+				pgtest.Arm{Name: "aal1", Run: arm(aal1.Token)}, pgtest.Arm{Name: "aal2", Run: arm(aal2.Token)})
+		})
+	}
 }

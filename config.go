@@ -137,6 +137,27 @@ type Config struct {
 	// at once if the read under way has run that long, so a store that
 	// stops answering shows as an error rather than as the last counts.
 	SessionStatsMaxAge time.Duration `validate:"min=0"`
+
+	// MFA holds the values of multi-factor authentication (its
+	// dependencies come with WithMFA).
+	MFA MFAConfig
+}
+
+// MFAConfig bounds the second step of a login and says which actions
+// need a stronger or fresher authentication.
+type MFAConfig struct {
+	// PendingTTL is how long a pending login (the password proven, the
+	// second factor awaited) stays usable.
+	PendingTTL time.Duration `validate:"gt=0,max=1h"`
+	// PendingAttempts is how many wrong second factors one pending login
+	// takes before the password must be entered again (the user's
+	// second-factor throttle, Throttle.AfterFailures per MaxDelay, applies
+	// across them).
+	PendingAttempts int `validate:"min=1,max=10"`
+	// StepUp maps permissions ("orders:refund") to the assurance Authorize
+	// demands for them once the policy allows: a principal short of it is
+	// denied with a *StepUpError saying what is missing.
+	StepUp map[string]Assurance
 }
 
 // ThrottleConfig limits password guessing.
@@ -201,6 +222,7 @@ func DefaultConfig() Config {
 		HTTP:                   DefaultHTTPConfig(),
 		CleanupInterval:        10 * time.Minute,
 		SessionStatsMaxAge:     time.Minute,
+		MFA:                    MFAConfig{PendingTTL: 5 * time.Minute, PendingAttempts: 5},
 	}
 }
 
@@ -237,6 +259,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Argon2.Validate(); err != nil {
 		return &ConfigError{Field: "Argon2", Reason: err.Error()}
+	}
+	if err := validateStepUp(c.MFA); err != nil {
+		return err
 	}
 	return c.HTTP.Validate()
 }

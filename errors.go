@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/store"
 )
@@ -86,6 +87,18 @@ var (
 	// ErrInvitationMismatch: the invitation is for another email address
 	// than the signed-in account's.
 	ErrInvitationMismatch = errors.New("authv2: the invitation is for another email address")
+	// ErrStepUpRequired matches any *StepUpError: the session's
+	// authentication is too weak or too old for the action.
+	ErrStepUpRequired = errors.New("authv2: step-up authentication required")
+	// ErrInvalidSecondFactor: a TOTP or recovery code was wrong or already
+	// used, or a WebAuthn assertion was refused, at login or step-up.
+	ErrInvalidSecondFactor = errors.New("authv2: invalid second factor")
+	// ErrMFANotEnrolled: the user has no such factor (or it is still
+	// pending confirmation).
+	ErrMFANotEnrolled = mfa.ErrNotEnrolled
+	// ErrMFAAlreadyEnrolled: the user already has a confirmed TOTP
+	// credential (or that WebAuthn credential).
+	ErrMFAAlreadyEnrolled = mfa.ErrAlreadyEnrolled
 )
 
 // FieldError is one rejected input field. Field is the Go name of the
@@ -203,6 +216,10 @@ var errorTable = []errorRow{
 	{ErrCrossOrigin, "cross-origin", http.StatusForbidden, "Cross-origin request refused", "error", false, fromFlow},
 	{ErrNotMember, "not-member", http.StatusForbidden, "Not a member of this tenant", "not_member", false, fromFlow},
 	{ErrSessionRequired, "session-required", http.StatusForbidden, "A signed-in session is required", "session_required", false, fromFlow},
+	{ErrStepUpRequired, "step-up-required", http.StatusForbidden, "Stronger authentication required", "step_up_required", false, fromFlow},
+	{ErrInvalidSecondFactor, "invalid-second-factor", http.StatusUnauthorized, "Invalid second factor", "invalid_second_factor", false, fromFlow},
+	{ErrMFANotEnrolled, "mfa-not-enrolled", http.StatusConflict, "Factor not enrolled", "mfa_not_enrolled", false, fromFlow},
+	{ErrMFAAlreadyEnrolled, "conflict", http.StatusConflict, "Conflict", "mfa_already_enrolled", false, fromFlow},
 	{ErrReauthRequired, "reauthentication-required", http.StatusForbidden, "Re-authentication required", "reauth_required", false, fromFlow},
 	{ErrExceedsOwnRights, "exceeds-own-rights", http.StatusForbidden, "Cannot hand out rights you do not hold", "exceeds_own_rights", false, fromFlow},
 	{ErrInvitationMismatch, "invitation-mismatch", http.StatusForbidden, "Invitation is for another email address", "invitation_mismatch", false, fromFlow},

@@ -27,6 +27,7 @@ import (
 	"github.com/authv2/authv2/internal/clock"
 	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/internal/redistest"
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/memory"
@@ -231,6 +232,11 @@ type backendStores struct {
 	permissions permission.Store
 	limiter     user.RateLimiter
 	apiKeys     apikey.Store
+	// The MFA stores (WithMFA): factor credentials live in memory or
+	// PostgreSQL, pending logins and the TOTP replay guard on each backend.
+	mfa        mfa.Store
+	challenges mfa.ChallengeStore
+	guard      mfa.ReplayGuard
 }
 
 func (s backendStores) options() []authv2.Option {
@@ -266,19 +272,22 @@ func backends() []backend {
 			// every Manager built from these stores.
 			mem := memory.New()
 			return backendStores{users: mem.Users, permissions: mem.Permissions, apiKeys: mem.APIKeys,
-				sessions: redis.NewSessionStore(c, prefix), limiter: redis.NewRateLimiter(c, prefix)}
+				sessions: redis.NewSessionStore(c, prefix), limiter: redis.NewRateLimiter(c, prefix),
+				mfa: memory.NewMFAStore(), challenges: redis.NewChallengeStore(c, prefix), guard: redis.NewReplayGuard(c, prefix)}
 		}
 	}
 	return []backend{
 		{"memory", func(*testing.T) backendStores {
 			mem := memory.New()
 			return backendStores{users: mem.Users, sessions: mem.Sessions, permissions: mem.Permissions, limiter: mem.Limiter,
-				apiKeys: mem.APIKeys}
+				apiKeys: mem.APIKeys,
+				mfa:     memory.NewMFAStore(), challenges: memory.NewChallengeStore(), guard: memory.NewReplayGuard()}
 		}},
 		{"postgres", func(t *testing.T) backendStores {
 			env := pgtest.New(t)
 			return backendStores{users: env.Stores.Users, sessions: env.Stores.Sessions,
-				permissions: env.Stores.Permissions, limiter: env.Stores.Limiter, apiKeys: env.Stores.APIKeys}
+				permissions: env.Stores.Permissions, limiter: env.Stores.Limiter, apiKeys: env.Stores.APIKeys,
+				mfa: env.Stores.MFA, challenges: env.Stores.Challenges, guard: env.Stores.ReplayGuard}
 		}},
 		{"redis", onRedis(func(t testing.TB) []string { return []string{redistest.Addr(t)} })},
 		{"redis-cluster", onRedis(redistest.ClusterAddrs)},

@@ -89,6 +89,7 @@ type mwSettings struct {
 	noCookie, noBearer, noCSRF, require bool
 	onError                             ErrorHandler
 	request                             func(*http.Request) permission.Request
+	assurance                           func(*http.Request) Assurance
 	proxies                             proxyList
 	cop                                 *http.CrossOriginProtection
 }
@@ -126,6 +127,17 @@ func WithErrorHandler(h ErrorHandler) MiddlewareOption {
 // get a more favourable decision. Middleware ignores it.
 func WithRequest(fn func(*http.Request) permission.Request) MiddlewareOption {
 	return mwOptionFunc(func(s *mwSettings) { s.request = fn })
+}
+
+// WithAssurance makes Require demand, of a request the policy allows,
+// the assurance fn returns for it (AAL2 within ten minutes for a refund
+// over a limit; the zero Assurance for none): a session short of it gets
+// a *StepUpError through the error handler (403, problem type
+// step-up-required, with what is missing), and the client steps up
+// (Manager.StepUp) and retries. Config.MFA.StepUp demands an assurance
+// per permission instead, wherever Authorize runs. Middleware ignores it.
+func WithAssurance(fn func(*http.Request) Assurance) MiddlewareOption {
+	return mwOptionFunc(func(s *mwSettings) { s.assurance = fn })
 }
 
 // settings resolves options over the Manager's HTTP configuration

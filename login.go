@@ -30,7 +30,8 @@ type LoginInput struct {
 }
 
 // LoginResult is a successful login. Token is the only copy of the session
-// secret: hand it to the client and do not log it.
+// secret: hand it to the client and do not log it. A login that waits for
+// a second factor has no Session and no Token, but MFA.
 type LoginResult struct {
 	User    *user.User
 	Session *session.Session
@@ -40,6 +41,10 @@ type LoginResult struct {
 	// pass it in LoginInput.DeviceToken next time. Like Token, it is a
 	// secret.
 	DeviceToken string
+	// MFA is set, and Session and Token are not, when the user has a
+	// second factor (WithMFA): the password was right, and CompleteLogin
+	// with MFA.Token and a second factor opens the session.
+	MFA *MFAChallenge
 }
 
 // Login checks a password and opens a session. Every credential failure
@@ -165,25 +170,40 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 			return nil, err
 		}
 	}
+	// A user with a second factor gets no session yet: a pending login
+	// (mfalogin.go), saved below like a session.
+	factors, enroll, err := m.loginFactors(ctx, u.ID, tenantID)
+	if err != nil {
+		return nil, err
+	}
 	// The session is written before the user's record is saved, and the
 	// save refuses if the security stamp read above has changed: an account
 	// change either rotated the stamp before this save (the login ends its
 	// own session) or after it, and so also before its own revocation of
 	// the user's sessions, which then finds this one (docs/DESIGN.md).
-	sess, tok, opened, err := m.openSession(ctx, u, tenantID, in.Scope, in.Client, now, now)
-	if err != nil {
-		fail(u.ID, tenantID, audit.ReasonSessionFailed)
-		return nil, err
+	var sess *session.Session
+	var tok string
+	var opened []audit.Event
+	if len(factors) == 0 && !enroll {
+		sess, tok, opened, err = m.openSession(ctx, u, tenantID, in.Scope, in.Client, now, now, passwordProof(now))
+		if err != nil {
+			fail(u.ID, tenantID, audit.ReasonSessionFailed)
+			return nil, err
+		}
 	}
 	// The login's events: committed with the user's save when the user
 	// store has an outbox, else appended in one journal write after it
 	// (durability costs one sync per login, not one per event).
-	events := opened
-	if newHash != "" {
-		events = append(events, audit.Event{Type: audit.TypePasswordRehash, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+	// A pending login records its own events (pendingLoginResult).
+	var events []audit.Event
+	if sess != nil {
+		events = opened
+		if newHash != "" {
+			events = append(events, audit.Event{Type: audit.TypePasswordRehash, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID})
+		}
+		events = append(events, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
+			TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent})
 	}
-	events = append(events, audit.Event{Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: u.ID, ActorSessionID: sess.ID,
-		TenantID: tenantID, Scope: in.Scope, IP: in.Client.IP, UserAgent: in.Client.UserAgent})
 	stamp, verified := u.SecurityStamp, u.PasswordHash
 	saved, recorded, err := m.updateUser(ctx, u.ID, func(x *user.User) error {
 		// The password checked must still be the user's: a change that
@@ -193,7 +213,9 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 			return errAccountChanged
 		}
 		at.proven(x)
-		x.LastLoginAt = now
+		if sess != nil {
+			x.LastLoginAt = now
+		}
 		if newHash != "" {
 			x.PasswordHash = newHash
 		}
@@ -201,7 +223,9 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	}, events)
 	if err != nil {
 		_ = m.emitAll(ctx, opened) // the sessions evicted are gone all the same
-		m.abandonSession(ctx, sess)
+		if sess != nil {
+			m.abandonSession(ctx, sess)
+		}
 		if errors.Is(err, errAccountChanged) || errors.Is(err, store.ErrNotFound) {
 			fail(u.ID, tenantID, audit.ReasonAccountChanged)
 			return nil, ErrInvalidCredentials
@@ -211,6 +235,9 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	}
 	u = saved
 	at.succeeded(ctx)
+	if sess == nil {
+		return m.pendingLoginResult(ctx, u, in, tenantID, newHash != "", factors, enroll, at.issued, now)
+	}
 	if recorded {
 		return &LoginResult{User: u, Session: sess, Token: tok, DeviceToken: at.issued}, nil
 	}

@@ -54,6 +54,7 @@ type options struct {
 	bus             permission.PolicyBus
 	tracer          trace.TracerProvider
 	meter           metric.MeterProvider
+	mfa             *MFA
 }
 
 type optionFunc func(*options)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -23,6 +24,18 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	// Errors lists rejected input fields (validation problems only).
 	Errors []FieldError `json:"errors,omitempty"`
+	// StepUp says what a step-up-required problem's action needs, so the
+	// client can prompt for it.
+	StepUp *StepUpProblem `json:"step_up,omitempty"`
+}
+
+// StepUpProblem is the part of a problem that tells the client which
+// assurance to reach: level "aal1" or "aal2", proven within max_age
+// seconds (0: at any time).
+type StepUpProblem struct {
+	Level  string `json:"level"`
+	MaxAge int64  `json:"max_age"`
+	Have   string `json:"have"`
 }
 
 // problemType prefixes every Problem.Type this package writes.
@@ -34,6 +47,10 @@ const problemType = "urn:authv2:problem:"
 func ProblemFor(err error) Problem {
 	r := rowFor(err)
 	p := Problem{Type: problemType + r.code, Title: r.title, Status: r.status}
+	var se *StepUpError
+	if r.err == ErrStepUpRequired && errors.As(err, &se) {
+		p.StepUp = &StepUpProblem{Level: se.Need.Level.String(), MaxAge: int64(se.Need.MaxAge / time.Second), Have: se.Have.String()}
+	}
 	var ve *ValidationError
 	if r.err == ErrValidation && errors.As(err, &ve) {
 		// Reasons are written to be shown to users; names are the client's.

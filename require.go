@@ -51,6 +51,10 @@ func (m *Manager) Require(action string, resource func(*http.Request) permission
 			if id := d.ID.String(); id != "" {
 				w.Header().Set(DecisionIDHeader, id)
 			}
+			if err == nil && d.Allowed && s.assurance != nil {
+				err = m.CheckAssurance(p, s.assurance(r))
+				d.Allowed = err == nil
+			}
 			switch {
 			case err != nil:
 				if errors.Is(err, ErrStoreUnavailable) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/internal/token"
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/user"
@@ -235,7 +236,7 @@ func (m *Manager) swapSession(ctx context.Context, old *session.Session, u *user
 	}
 	// The successor takes the user's attributes as they are now: rotation
 	// is when a change to them reaches the session.
-	next, newTok, err := m.newSession(u, old.TenantID, old.Scope, old.Client, now, old.AuthenticatedAt)
+	next, newTok, err := m.newSession(u, old.TenantID, old.Scope, old.Client, now, old.AuthenticatedAt, old.Proofs)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +336,9 @@ func (m *Manager) SessionStats(ctx context.Context, f session.StatsFilter) (sess
 // newSession builds a session of u, which carries u's security stamp and
 // a copy of u's attributes: conditions read them from the session, so
 // Authenticate never reads the user.
-func (m *Manager) newSession(u *user.User, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, error) {
+// proofs are the factors proven (the password at authAt for a login);
+// they set the session's AuthLevel.
+func (m *Manager) newSession(u *user.User, tenantID, scope string, client session.ClientInfo, now, authAt time.Time, proofs mfa.Proofs) (*session.Session, string, error) {
 	id := session.NewID(u.ID)
 	tok, secret, err := token.New(id)
 	if err != nil {
@@ -353,7 +356,8 @@ func (m *Manager) newSession(u *user.User, tenantID, scope string, client sessio
 		IdleExpiresAt:     now.Add(p.IdleTimeout),
 		AbsoluteExpiresAt: now.Add(p.AbsoluteTimeout),
 		AuthenticatedAt:   authAt,
-		AuthLevel:         1,
+		AuthLevel:         max(int(proofs.Level()), 1),
+		Proofs:            proofs,
 		SecurityStamp:     u.SecurityStamp,
 		Attributes:        sessionAttributes(u.Attributes),
 		Client:            client,
@@ -363,8 +367,8 @@ func (m *Manager) newSession(u *user.User, tenantID, scope string, client sessio
 // openSession creates a session under the per-user limit. It returns the
 // events of what it did (sessions evicted, the session created) for the
 // caller to record with its own, in one journal write.
-func (m *Manager) openSession(ctx context.Context, u *user.User, tenantID, scope string, client session.ClientInfo, now, authAt time.Time) (*session.Session, string, []audit.Event, error) {
-	sess, tok, err := m.newSession(u, tenantID, scope, client, now, authAt)
+func (m *Manager) openSession(ctx context.Context, u *user.User, tenantID, scope string, client session.ClientInfo, now, authAt time.Time, proofs mfa.Proofs) (*session.Session, string, []audit.Event, error) {
+	sess, tok, err := m.newSession(u, tenantID, scope, client, now, authAt, proofs)
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -79,6 +79,10 @@ func (k *kit) handleLogin(w http.ResponseWriter, r *http.Request) {
 		k.fail(w, r, err)
 		return
 	}
+	if res.MFA != nil {
+		k.answerMFARequired(w, r, res)
+		return
+	}
 	k.issue(w, r, res)
 }
 

@@ -76,6 +76,31 @@
 // (409 last-owner). Invitation tokens go to the Notifier, which must be
 // an authv2.InvitationNotifier, never into an answer.
 //
+// With authv2.WithMFA, POST /login answers a user with a second factor
+// 200 {"mfa_required": true, "pending_token", "factors", "enroll"} and no
+// session; these routes finish the login, manage factors and step up:
+//
+//	POST   /login/mfa                     200 session: {pending_token, factor, code | challenge_id, response}
+//	POST   /login/mfa/webauthn            200 {options, challenge_id} for navigator.credentials.get
+//	POST   /login/mfa/enroll-totp         200 {secret, uri, qr_png} (a tenant requires a factor: "enroll")
+//	POST   /login/passkey                 200 {options, challenge_id} for a passwordless login
+//	POST   /login/passkey/complete        200 session (AAL2): {challenge_id, response, tenant_id}
+//	GET    /mfa                           200 the caller's factors     (authenticated)
+//	POST   /mfa/totp                      200 {secret, uri, qr_png}    (authenticated, fresh)
+//	POST   /mfa/totp/confirm              204 {code}                   (authenticated)
+//	DELETE /mfa/totp                      204                          (authenticated, fresh AAL2)
+//	POST   /mfa/recovery-codes            200 {codes}, shown once      (authenticated, fresh AAL2)
+//	POST   /mfa/webauthn                  200 {options, challenge_id}  (authenticated, fresh)
+//	POST   /mfa/webauthn/complete         201 credential               (authenticated)
+//	PATCH  /mfa/webauthn/{id}             204 {name}                   (authenticated)
+//	DELETE /mfa/webauthn/{id}             204                          (authenticated, fresh AAL2)
+//	POST   /step-up                       200 new session: {factor, code | challenge_id, response}
+//	POST   /step-up/webauthn              200 {options, challenge_id}  (authenticated)
+//
+// "fresh" is a credential proven within Config.ReauthWindow; once the user
+// has a factor, changing factors needs AAL2 proven that recently (403
+// step-up-required, whose problem says what is missing: step up first).
+//
 // # Cookie or token
 //
 // A route that opens or replaces a session delivers its token one way

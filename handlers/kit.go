@@ -98,6 +98,7 @@ func New(m *authv2.Manager, opts ...Option) http.Handler {
 	mux.Handle("PUT /members/{id}/roles", k.tenantAdmin("update", k.handleSetRoles))
 	mux.Handle("DELETE /members/{id}", k.tenantAdmin("remove", k.handleRemoveMember))
 	mux.Handle("POST /ownership", k.tenantAdmin("", k.handleTransferOwnership))
+	k.mfaRoutes(mux)
 	return k.behindMiddleware(mux)
 }
 

@@ -8,9 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/authv2/authv2/internal/randid"
+	"github.com/authv2/authv2/mfa"
 )
 
 // ClientInfo describes the client a session was created from or is used by.
@@ -39,7 +41,16 @@ type Session struct {
 	// AuthenticatedAt is when the user last proved a credential in this
 	// session (login or re-authentication).
 	AuthenticatedAt time.Time
-	AuthLevel       int
+	// AuthLevel is the session's assurance level (mfa.AAL: 1 password
+	// only, 2 with a second factor or a user-verifying passkey): Proofs'
+	// level, or 1 for a session from before sessions kept their proofs.
+	AuthLevel int
+	// Proofs are the factors proven in this session and when, oldest
+	// first: the password (or passkey) at login, a second factor at login
+	// or step-up. Stepping up rotates the session, so they never change
+	// on a stored session. nil for a session from before sessions kept
+	// them. Treat as read-only.
+	Proofs mfa.Proofs
 
 	// SecurityStamp is the user's security stamp when the session was
 	// issued (user.User.SecurityStamp). It never changes: a session whose
@@ -72,6 +83,7 @@ func (s *Session) Clone() *Session {
 	c := *s
 	c.SecretHash = append([]byte(nil), s.SecretHash...)
 	c.Attributes = maps.Clone(s.Attributes)
+	c.Proofs = slices.Clone(s.Proofs)
 	return &c
 }
 
@@ -238,7 +250,8 @@ type Store interface {
 	Touch(ctx context.Context, id string, lastSeen, idleExpires time.Time) error
 
 	// Update replaces the mutable fields of a live session (tenant, scope,
-	// auth level, authenticated-at, client); Attributes are not among them.
+	// auth level, authenticated-at, proofs, client); Attributes are not
+	// among them.
 	// store.ErrNotFound when missing.
 	Update(ctx context.Context, s *Session) error
 

@@ -4,10 +4,16 @@ package mfatest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/descope/virtualwebauthn"
 
 	"github.com/authv2/authv2/mfa"
 )
@@ -45,4 +51,25 @@ func Wins(t *testing.T, n int, fn func(i int) error, lost error) int64 {
 	}
 	wg.Wait()
 	return won.Load()
+}
+
+// VirtualCredential returns a virtual P-256 WebAuthn credential whose
+// coordinates both take 32 bytes: virtualwebauthn encodes them with
+// big.Int.Bytes, which drops leading zeros (one key in 128), and
+// go-webauthn rightly refuses the short coordinate.
+func VirtualCredential(t testing.TB) virtualwebauthn.Credential {
+	t.Helper()
+	for {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(k.X.Bytes()) == 32 && len(k.Y.Bytes()) == 32 {
+			der, err := x509.MarshalPKCS8PrivateKey(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return virtualwebauthn.NewCredentialWithImportedKey(virtualwebauthn.KeyTypeEC2, der)
+		}
+	}
 }

@@ -93,15 +93,10 @@ func New(cfg Config, ring *mfa.KeyRing, s mfa.Store, guard mfa.ReplayGuard) (*Fa
 	return &Factor{cfg: cfg, ring: ring, store: s, guard: guard}, nil
 }
 
-// Enrollment is what Enroll hands the user, once: the secret, the
-// otpauth:// URI carrying it and that URI as a QR code. Only the sealed
-// secret is stored.
-type Enrollment struct {
-	Credential *mfa.TOTPCredential // pending until Confirm
-	Secret     string              // base32, for manual entry
-	URI        string              // otpauth://totp/...
-	QRCodePNG  []byte
-}
+var _ mfa.TOTP = (*Factor)(nil)
+
+// Enrollment is what Enroll hands the user, once (mfa.TOTPEnrollment).
+type Enrollment = mfa.TOTPEnrollment
 
 // purpose binds sealed TOTP secrets (mfa.AssociatedData).
 const purpose = "totp"

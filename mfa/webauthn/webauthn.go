@@ -23,26 +23,28 @@ import (
 	"github.com/authv2/authv2/store"
 )
 
-// Errors of the WebAuthn ceremonies, for errors.Is.
+// Errors of the WebAuthn ceremonies, for errors.Is. They are package
+// mfa's sentinels, so that code holding only an mfa.WebAuthn (the
+// Manager) can tell them apart without linking this package.
 var (
 	// ErrChallengeNotFound: the ceremony's challenge is unknown, expired,
 	// already used (a replayed response) or of another ceremony or user.
-	ErrChallengeNotFound = errors.New("authv2/mfa/webauthn challenge not found")
+	ErrChallengeNotFound = mfa.ErrChallengeNotFound
 	// ErrCeremonyRejected: the authenticator's response failed
 	// verification (signature, challenge, origin, relying party ID,
 	// malformed data); a *CeremonyError carries the library's reason.
-	ErrCeremonyRejected = errors.New("authv2/mfa/webauthn response rejected")
+	ErrCeremonyRejected = mfa.ErrCeremonyRejected
 	// ErrUserNotVerified: the ceremony needed user verification (PIN or
 	// biometrics) and the authenticator did not perform it.
-	ErrUserNotVerified = errors.New("authv2/mfa/webauthn user not verified")
+	ErrUserNotVerified = mfa.ErrUserNotVerified
 	// ErrSignCountRegression: the authenticator's signature counter did not
 	// grow: a cloned authenticator, or an assertion accepted elsewhere.
-	ErrSignCountRegression = errors.New("authv2/mfa/webauthn sign count did not increase")
+	ErrSignCountRegression = mfa.ErrSignCountRegression
 	// ErrUnknownCredential: the response names a credential that is not
 	// registered (or not the user's).
-	ErrUnknownCredential = errors.New("authv2/mfa/webauthn credential unknown")
+	ErrUnknownCredential = mfa.ErrUnknownCredential
 	// ErrCredentialExists: the credential is already registered.
-	ErrCredentialExists = errors.New("authv2/mfa/webauthn credential already registered")
+	ErrCredentialExists = mfa.ErrCredentialExists
 )
 
 // CeremonyError is ErrCeremonyRejected with the WebAuthn library's error,
@@ -115,14 +117,8 @@ func New(cfg Config, s mfa.Store, challenges mfa.ChallengeStore) (*RelyingParty,
 	return &RelyingParty{w: w, ttl: cfg.ChallengeTTL, store: s, challenges: challenges}, nil
 }
 
-// User is the account a ceremony is for. ID becomes the WebAuthn
-// user handle, so it must be an opaque identifier (1 to 64 bytes), never
-// an email address.
-type User struct {
-	ID          string
-	Name        string // e.g. the email address, shown by the authenticator
-	DisplayName string
-}
+// User is the account a ceremony is for (mfa.WebAuthnUser).
+type User = mfa.WebAuthnUser
 
 // waUser adapts a User and its credentials to wa.User.
 type waUser struct {
@@ -251,14 +247,8 @@ func (w *RelyingParty) BeginPasskeyLogin(ctx context.Context, now time.Time) (*p
 	return assertion, id, err
 }
 
-// Login is a verified assertion: whose, with which credential
-// (its sign count, flags and last use updated in the store) and the
-// proof to record on the session.
-type Login struct {
-	UserID     string
-	Credential *mfa.WebAuthnCredential
-	Proof      mfa.Proof
-}
+// Login is a verified assertion (mfa.WebAuthnLogin).
+type Login = mfa.WebAuthnLogin
 
 // FinishLogin verifies u's assertion (the JSON of the PublicKeyCredential)
 // for challengeID begun by BeginLogin.
@@ -417,4 +407,33 @@ func libraryCredential(c *mfa.WebAuthnCredential) wa.Credential {
 		lc.Transport = append(lc.Transport, protocol.AuthenticatorTransport(t))
 	}
 	return lc
+}
+
+// JSON returns the relying party as an mfa.WebAuthn, whose Begin methods
+// return the options as JSON: what the Manager takes (authv2.MFA).
+func (w *RelyingParty) JSON() mfa.WebAuthn { return jsonRP{w} }
+
+type jsonRP struct{ *RelyingParty }
+
+func (j jsonRP) BeginRegistration(ctx context.Context, u User, now time.Time) (json.RawMessage, string, error) {
+	return marshalBegin(j.RelyingParty.BeginRegistration(ctx, u, now))
+}
+
+func (j jsonRP) BeginLogin(ctx context.Context, u User, now time.Time) (json.RawMessage, string, error) {
+	return marshalBegin(j.RelyingParty.BeginLogin(ctx, u, now))
+}
+
+func (j jsonRP) BeginPasskeyLogin(ctx context.Context, now time.Time) (json.RawMessage, string, error) {
+	return marshalBegin(j.RelyingParty.BeginPasskeyLogin(ctx, now))
+}
+
+func marshalBegin[T any](options T, challengeID string, err error) (json.RawMessage, string, error) {
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := json.Marshal(options)
+	if err != nil {
+		return nil, "", fmt.Errorf("authv2/mfa/webauthn options: %w", err)
+	}
+	return b, challengeID, nil
 }

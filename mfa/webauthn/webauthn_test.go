@@ -2,10 +2,6 @@ package webauthn_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"sync"
@@ -16,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/authv2/authv2/internal/mfatest"
 	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/mfa/webauthn"
 	"github.com/authv2/authv2/store/memory"
@@ -45,22 +42,7 @@ func newCeremony(t *testing.T, opts virtualwebauthn.AuthenticatorOptions) *cerem
 	return &ceremony{t: t, w: w, s: s, auth: virtualwebauthn.NewAuthenticatorWithOptions(opts), cred: newCredential(t)}
 }
 
-// newCredential returns a virtual P-256 credential whose coordinates
-// both take 32 bytes: virtualwebauthn encodes them with big.Int.Bytes,
-// which drops leading zeros (one key in 128), and the library rightly
-// refuses the short coordinate.
-func newCredential(t *testing.T) virtualwebauthn.Credential {
-	t.Helper()
-	for {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		require.NoError(t, err)
-		if len(k.X.Bytes()) == 32 && len(k.Y.Bytes()) == 32 {
-			der, err := x509.MarshalPKCS8PrivateKey(k)
-			require.NoError(t, err)
-			return virtualwebauthn.NewCredentialWithImportedKey(virtualwebauthn.KeyTypeEC2, der)
-		}
-	}
-}
+func newCredential(t *testing.T) virtualwebauthn.Credential { return mfatest.VirtualCredential(t) }
 
 func (c *ceremony) register(party virtualwebauthn.RelyingParty) (*mfa.WebAuthnCredential, error) {
 	c.t.Helper()

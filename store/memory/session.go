@@ -33,7 +33,9 @@ func NewSessionStore() *SessionStore {
 // copySession copies s for a caller. SecretHash is shared: it is never
 // modified in place, by the store or by authv2. Attributes are copied: a
 // handler may write to the map it reads from its Principal, and that must
-// not reach other requests (maps.Clone of nil allocates nothing).
+// not reach other requests (maps.Clone of nil allocates nothing). Proofs
+// are shared like SecretHash: the store copies them on the way in (Create,
+// Rotate and Update store a clone) and nothing modifies them in place.
 func copySession(s *session.Session) *session.Session {
 	c := *s
 	c.Attributes = maps.Clone(s.Attributes)
@@ -142,6 +144,7 @@ func (s *SessionStore) Update(ctx context.Context, next *session.Session) error 
 	}
 	x.TenantID, x.Scope, x.AuthLevel = next.TenantID, next.Scope, next.AuthLevel
 	x.AuthenticatedAt, x.Client = next.AuthenticatedAt, next.Client
+	x.Proofs = slices.Clone(next.Proofs)
 	return nil
 }
 

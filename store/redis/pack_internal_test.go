@@ -4,10 +4,12 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/session"
 )
 
@@ -84,6 +86,39 @@ func TestPackStaticAttributes(t *testing.T) {
 		"short":         pack(packAttributed, "id", "hash", "user", "1", "2"),
 	} {
 		_, err := unpackStatic(blob, &d)
+		assert.ErrorIs(t, err, errCorrupt, name)
+	}
+}
+
+// "m" with proofs is version 4 and reads back; one without is version 1,
+// as builds from before proofs wrote it, and reads as having none; a
+// version-4 blob with no proof or a partial one is corrupt.
+func TestPackMutableProofs(t *testing.T) {
+	at := time.UnixMicro(1_800_000_000_123_456).UTC()
+	x := &session.Session{TenantID: "t", Scope: "s", AuthenticatedAt: at, AuthLevel: 2,
+		Proofs: mfa.Proofs{{Factor: mfa.FactorPassword, At: at}, {Factor: mfa.FactorWebAuthn, At: at.Add(time.Second), CredentialID: "cred", UserVerified: true}}}
+	blob := packMutable(x)
+	assert.Equal(t, byte(packProofs), blob[0])
+	var m [7]string
+	ps, err := unpackMutable(blob, &m)
+	require.NoError(t, err)
+	assert.Equal(t, x.Proofs, ps)
+	assert.Equal(t, "2", m[3])
+
+	x.Proofs = nil
+	blob = packMutable(x)
+	assert.Equal(t, byte(packFirst), blob[0], "readable by builds from before proofs")
+	ps, err = unpackMutable(blob, &m)
+	require.NoError(t, err)
+	assert.Nil(t, ps)
+
+	seven := []string{"t", "s", "1", "2", "ip", "ua", "dev"}
+	for name, bad := range map[string]string{
+		"no proof":      pack(packProofs, seven...),
+		"partial proof": pack(packProofs, append(seven, "totp", "1")...),
+		"wrong version": pack(packStamped, seven...),
+	} {
+		_, err := unpackMutable(bad, &m)
 		assert.ErrorIs(t, err, errCorrupt, name)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 )
@@ -185,7 +186,9 @@ func fromMicros(v string) time.Time {
 //	                 (never change; version 1 lacks the stamp, version 2 the
 //	                 attributes)
 //	m                packed: tenant, scope, authenticated at, auth level, IP, user agent,
-//	                 device label (Update rewrites it whole)
+//	                 device label, then the proofs as factor, at, credential ID,
+//	                 user verified ("1" or "") quadruples (Update rewrites it whole;
+//	                 version 1 lacks the proofs)
 //	ls, ie, ra, rr   last seen, idle expiry, revoked at, revoke reason (scripts change them)
 //	rb               the successor's ID, written by Rotate with rr "rotated"; read
 //	                 only then, so Get's HMGET stays at six fields
@@ -203,11 +206,25 @@ func fields(x *session.Session) []string {
 
 // updateFields returns the HSET arguments Update writes.
 func updateFields(x *session.Session) []string {
-	return []string{
-		"m", pack(packFirst, x.TenantID, x.Scope, micros(x.AuthenticatedAt), strconv.Itoa(x.AuthLevel),
-			x.Client.IP, x.Client.UserAgent, x.Client.DeviceLabel),
-		"t", x.TenantID,
+	return []string{"m", packMutable(x), "t", x.TenantID}
+}
+
+// packMutable packs "m". A session without proofs is written in version
+// 1, which builds from before proofs can still read.
+func packMutable(x *session.Session) string {
+	vals := []string{x.TenantID, x.Scope, micros(x.AuthenticatedAt), strconv.Itoa(x.AuthLevel),
+		x.Client.IP, x.Client.UserAgent, x.Client.DeviceLabel}
+	if len(x.Proofs) == 0 {
+		return pack(packFirst, vals...)
 	}
+	for _, p := range x.Proofs {
+		uv := ""
+		if p.UserVerified {
+			uv = "1"
+		}
+		vals = append(vals, string(p.Factor), micros(p.At), p.CredentialID, uv)
+	}
+	return pack(packProofs, vals...)
 }
 
 // A version byte leads every packed blob, so a blob's layout can grow
@@ -216,6 +233,7 @@ const (
 	packFirst      = 1 // "m"; "d" of records written before the security stamp
 	packStamped    = 2 // "d" with the security stamp appended
 	packAttributed = 3 // "d" with the stamp and the attribute pairs appended
+	packProofs     = 4 // "m" with the proofs appended
 )
 
 // packStatic packs "d". A session without attributes is written in
@@ -302,17 +320,42 @@ func parse(v []string) (*session.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := unpack(v[1], packFirst, m[:]); err != nil {
+	proofs, err := unpackMutable(v[1], &m)
+	if err != nil {
 		return nil, err
 	}
 	al, _ := strconv.Atoi(m[3])
 	return &session.Session{
 		ID: d[0], SecretHash: []byte(d[1]), UserID: d[2], CreatedAt: fromMicros(d[3]), AbsoluteExpiresAt: fromMicros(d[4]),
 		SecurityStamp: d[5], Attributes: attrs,
-		TenantID: m[0], Scope: m[1], AuthenticatedAt: fromMicros(m[2]), AuthLevel: al,
+		TenantID: m[0], Scope: m[1], AuthenticatedAt: fromMicros(m[2]), AuthLevel: al, Proofs: proofs,
 		Client:     session.ClientInfo{IP: m[4], UserAgent: m[5], DeviceLabel: m[6]},
 		LastSeenAt: fromMicros(v[2]), IdleExpiresAt: fromMicros(v[3]), RevokedAt: fromMicros(v[4]), RevokeReason: v[5],
 	}, nil
+}
+
+// unpackMutable reads "m" in either layout, and the proofs, nil when
+// there are none.
+func unpackMutable(s string, m *[7]string) (mfa.Proofs, error) {
+	if s == "" || s[0] != packProofs {
+		return nil, unpack(s, packFirst, m[:])
+	}
+	rest, err := unpackValues(s[1:], m[:])
+	if err != nil {
+		return nil, err
+	}
+	var ps mfa.Proofs
+	var q [4]string
+	for rest != "" {
+		if rest, err = unpackValues(rest, q[:]); err != nil {
+			return nil, err
+		}
+		ps = append(ps, mfa.Proof{Factor: mfa.Factor(q[0]), At: fromMicros(q[1]), CredentialID: q[2], UserVerified: q[3] == "1"})
+	}
+	if len(ps) == 0 {
+		return nil, errCorrupt
+	}
+	return ps, nil
 }
 
 // unpackStatic reads "d" in any layout, and the attributes, nil when

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 )
@@ -70,6 +71,16 @@ func sessionCreate(t *testing.T, newStore SessionStoreFactory) {
 		evicted, err := s.Create(ctx(t), in, session.Limit{}, base)
 		require.NoError(t, err)
 		assert.Empty(t, evicted)
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assertSessionEqual(t, in, got)
+	})
+	t.Run("KeepsProofs", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := withProofs(newSession("u1", base))
+		_, err := s.Create(ctx(t), in, session.Limit{Max: 5}, base)
+		require.NoError(t, err)
 		got, err := s.Get(ctx(t), in.ID)
 		require.NoError(t, err)
 		assertSessionEqual(t, in, got)
@@ -317,6 +328,7 @@ func sessionUpdate(t *testing.T, newStore SessionStoreFactory) {
 		next.TenantID, next.Scope, next.AuthLevel = "t2", "", 2
 		next.AuthenticatedAt = base.Add(time.Minute)
 		next.Client.IP = "198.51.100.7"
+		next.Proofs = withProofs(next).Proofs
 		require.NoError(t, s.Update(ctx(t), next))
 		got, err := s.Get(ctx(t), in.ID)
 		require.NoError(t, err)
@@ -325,6 +337,7 @@ func sessionUpdate(t *testing.T, newStore SessionStoreFactory) {
 		assert.Equal(t, 2, got.AuthLevel)
 		assert.Equal(t, "198.51.100.7", got.Client.IP)
 		assertTimeEqual(t, base.Add(time.Minute), got.AuthenticatedAt)
+		assertProofsEqual(t, next.Proofs, got.Proofs)
 	})
 }
 
@@ -449,6 +462,18 @@ func sessionRotate(t *testing.T, newStore SessionStoreFactory) {
 		require.NoError(t, err)
 		assert.True(t, n.Live(next.CreatedAt))
 		assert.ErrorIs(t, s.Rotate(ctx(t), old.ID, newSession("u1", base), next.CreatedAt), store.ErrNotFound, "a dead session cannot rotate")
+	})
+	t.Run("SuccessorKeepsProofs", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		old := newSession("u1", base)
+		_, err := s.Create(ctx(t), old, session.Limit{}, base)
+		require.NoError(t, err)
+		next := withProofs(newSession("u1", base.Add(time.Minute)))
+		require.NoError(t, s.Rotate(ctx(t), old.ID, next, next.CreatedAt))
+		got, err := s.Get(ctx(t), next.ID)
+		require.NoError(t, err)
+		assertSessionEqual(t, next, got)
 	})
 }
 
@@ -582,4 +607,29 @@ func assertSessionEqual(t *testing.T, want, got *session.Session) {
 	assertTimeEqual(t, want.AbsoluteExpiresAt, got.AbsoluteExpiresAt)
 	assertTimeEqual(t, want.AuthenticatedAt, got.AuthenticatedAt)
 	assertTimeEqual(t, want.RevokedAt, got.RevokedAt)
+	assertProofsEqual(t, want.Proofs, got.Proofs)
+}
+
+// withProofs gives x the proofs of a password login completed with a
+// second factor and stepped up with a passkey, at microsecond precision.
+func withProofs(x *session.Session) *session.Session {
+	at := x.CreatedAt
+	x.AuthLevel = 2
+	x.Proofs = mfa.Proofs{
+		{Factor: mfa.FactorPassword, At: at},
+		{Factor: mfa.FactorTOTP, At: at.Add(time.Second), CredentialID: "totp-1"},
+		{Factor: mfa.FactorWebAuthn, At: at.Add(1234567 * time.Microsecond), CredentialID: "AQID-_w", UserVerified: true},
+	}
+	return x
+}
+
+func assertProofsEqual(t *testing.T, want, got mfa.Proofs) {
+	t.Helper()
+	require.Len(t, got, len(want), "proofs")
+	for i := range want {
+		assert.Equal(t, want[i].Factor, got[i].Factor)
+		assert.Equal(t, want[i].CredentialID, got[i].CredentialID)
+		assert.Equal(t, want[i].UserVerified, got[i].UserVerified)
+		assertTimeEqual(t, want[i].At, got[i].At)
+	}
 }

@@ -1,0 +1,166 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/descope/virtualwebauthn"
+	pqtotp "github.com/pquerna/otp/totp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
+	"github.com/authv2/authv2/internal/mfatest"
+	"github.com/authv2/authv2/mfa"
+	"github.com/authv2/authv2/mfa/totp"
+	"github.com/authv2/authv2/mfa/webauthn"
+	"github.com/authv2/authv2/store/memory"
+)
+
+var relyingParty = virtualwebauthn.RelyingParty{ID: "example.com", Name: "Example", Origin: "https://app.example.com"}
+
+// mfaKit is the kit over a Manager with MFA and a manual clock, and a
+// virtual security key.
+type mfaKit struct {
+	*env
+	clock *authv2test.Clock
+	key   virtualwebauthn.Authenticator
+	cred  virtualwebauthn.Credential
+}
+
+func newMFAKit(t *testing.T) *mfaKit {
+	s, challenges, guard := memory.NewMFAStore(), memory.NewChallengeStore(), memory.NewReplayGuard()
+	tp, err := totp.New(totp.Config{Issuer: "Example"}, mfatest.Ring(t, "k1"), s, guard)
+	require.NoError(t, err)
+	w, err := webauthn.New(webauthn.Config{RPID: relyingParty.ID, RPDisplayName: relyingParty.Name, RPOrigins: []string{relyingParty.Origin}}, s, challenges)
+	require.NoError(t, err)
+	clk := authv2test.NewClock(time.Now().UTC().Truncate(time.Second))
+	e := newEnv(t, authv2.WithClock(clk), authv2.WithMFA(authv2.MFA{Store: s, Challenges: challenges, TOTP: tp, WebAuthn: w.JSON(),
+		RecoveryKey: []byte(strings.Repeat("k", 32))}))
+	return &mfaKit{env: e, clock: clk, cred: mfatest.VirtualCredential(t)}
+}
+
+// code moves to the next 30-second step (each code is accepted once) and
+// returns the authenticator app's code.
+func (k *mfaKit) code(secret string) string {
+	k.t.Helper()
+	k.clock.Advance(30 * time.Second)
+	c, err := pqtotp.GenerateCode(secret, k.clock.Now())
+	require.NoError(k.t, err)
+	return c
+}
+
+type ceremonyResp struct {
+	Options     json.RawMessage `json:"options"`
+	ChallengeID string          `json:"challenge_id"`
+}
+
+// sign answers a WebAuthn assertion ceremony with the virtual key.
+func (k *mfaKit) sign(c ceremonyResp) json.RawMessage {
+	k.t.Helper()
+	opts, err := virtualwebauthn.ParseAssertionOptions(string(c.Options))
+	require.NoError(k.t, err)
+	k.cred.Counter++
+	return json.RawMessage(virtualwebauthn.CreateAssertionResponse(relyingParty, k.key, k.cred, *opts))
+}
+
+// The journey of issue 16 over HTTP: enroll TOTP and a security key, log
+// in with the key as second factor, step up when removing a factor needs
+// a fresh AAL2, remove both.
+func TestMFAEndToEnd(t *testing.T) {
+	k := newMFAKit(t)
+	u := k.register("mfa@example.com")
+	k.key = virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(u.ID)})
+	c, _ := k.loginAPI("mfa@example.com")
+
+	// Enroll TOTP: the secret once, then the first code confirms it.
+	en := decode[struct {
+		Secret string `json:"secret"`
+		URI    string `json:"uri"`
+		QR     string `json:"qr_png"`
+	}](t, c.must("POST", "/mfa/totp", nil, http.StatusOK))
+	assert.True(t, strings.HasPrefix(en.URI, "otpauth://totp/"))
+	assert.NotEmpty(t, en.QR)
+	resp, body := c.do("POST", "/mfa/totp/confirm", map[string]string{"code": "000000"})
+	requireProblem(t, resp, body, http.StatusUnauthorized, "invalid-second-factor")
+	c.must("POST", "/mfa/totp/confirm", map[string]string{"code": k.code(en.Secret)}, http.StatusNoContent)
+
+	// With a factor, changing factors needs AAL2: step up with TOTP.
+	resp, body = c.do("POST", "/mfa/webauthn", nil)
+	requireProblem(t, resp, body, http.StatusForbidden, "step-up-required")
+	up := decode[sessionResp](t, c.must("POST", "/step-up", map[string]string{"factor": "totp", "code": k.code(en.Secret)}, http.StatusOK))
+	c = k.api(up.Token)
+	reg := decode[ceremonyResp](t, c.must("POST", "/mfa/webauthn", nil, http.StatusOK))
+	opts, err := virtualwebauthn.ParseAttestationOptions(string(reg.Options))
+	require.NoError(t, err)
+	att := json.RawMessage(virtualwebauthn.CreateAttestationResponse(relyingParty, k.key, k.cred, *opts))
+	cred := decode[struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}](t, c.must("POST", "/mfa/webauthn/complete", map[string]any{"challenge_id": reg.ChallengeID, "response": att, "name": "YubiKey"}, http.StatusCreated))
+	k.key.AddCredential(k.cred)
+	assert.Equal(t, "YubiKey", cred.Name)
+	codes := decode[struct {
+		Codes []string `json:"codes"`
+	}](t, c.must("POST", "/mfa/recovery-codes", nil, http.StatusOK))
+	assert.Len(t, codes.Codes, 10)
+	c.must("POST", "/logout", nil, http.StatusNoContent)
+
+	// Log in: the password alone opens nothing; the key completes it.
+	pending := decode[struct {
+		MFARequired  bool         `json:"mfa_required"`
+		PendingToken string       `json:"pending_token"`
+		Factors      []mfa.Factor `json:"factors"`
+	}](t, k.api("").must("POST", "/login", map[string]string{"email": "mfa@example.com", "password": password}, http.StatusOK))
+	require.True(t, pending.MFARequired)
+	assert.ElementsMatch(t, []mfa.Factor{mfa.FactorTOTP, mfa.FactorWebAuthn, mfa.FactorRecoveryCode}, pending.Factors)
+	resp, body = k.api(pending.PendingToken).do("GET", "/me", nil)
+	requireProblem(t, resp, body, http.StatusUnauthorized, "unauthenticated")
+	ch := decode[ceremonyResp](t, k.api("").must("POST", "/login/mfa/webauthn", map[string]string{"pending_token": pending.PendingToken}, http.StatusOK))
+	s := decode[sessionResp](t, k.api("").must("POST", "/login/mfa", map[string]any{"pending_token": pending.PendingToken,
+		"factor": "webauthn", "challenge_id": ch.ChallengeID, "response": k.sign(ch)}, http.StatusOK))
+	c = k.api(s.Token)
+	st := decode[struct {
+		TOTP     bool `json:"totp"`
+		WebAuthn []struct {
+			ID string `json:"id"`
+		} `json:"webauthn"`
+		RecoveryCodes int `json:"recovery_codes"`
+	}](t, c.must("GET", "/mfa", nil, http.StatusOK))
+	assert.True(t, st.TOTP)
+	require.Len(t, st.WebAuthn, 1)
+	assert.Equal(t, 10, st.RecoveryCodes)
+	c.must("PATCH", "/mfa/webauthn/"+cred.ID, map[string]string{"name": "Blue key"}, http.StatusNoContent)
+
+	// The key is a passkey too: it logs in without the password.
+	ch = decode[ceremonyResp](t, k.api("").must("POST", "/login/passkey", nil, http.StatusOK))
+	pk := decode[sessionResp](t, k.api("").must("POST", "/login/passkey/complete", map[string]any{"challenge_id": ch.ChallengeID, "response": k.sign(ch)}, http.StatusOK))
+	assert.NotEmpty(t, pk.Token)
+
+	// Later, removing a factor asks for a step-up, and says so.
+	k.clock.Advance(16 * time.Minute)
+	resp, body = c.do("DELETE", "/mfa/totp", nil)
+	requireProblem(t, resp, body, http.StatusForbidden, "step-up-required")
+	var withStepUp struct {
+		StepUp struct {
+			Level  string `json:"level"`
+			MaxAge int64  `json:"max_age"`
+		} `json:"step_up"`
+	}
+	require.NoError(t, json.Unmarshal(body, &withStepUp))
+	assert.Equal(t, "aal2", withStepUp.StepUp.Level)
+	ch = decode[ceremonyResp](t, c.must("POST", "/step-up/webauthn", nil, http.StatusOK))
+	up = decode[sessionResp](t, c.must("POST", "/step-up", map[string]any{"factor": "webauthn", "challenge_id": ch.ChallengeID, "response": k.sign(ch)}, http.StatusOK))
+	assert.NotEqual(t, s.Token, up.Token, "stepping up rotates the token")
+	c = k.api(up.Token)
+	c.must("DELETE", "/mfa/totp", nil, http.StatusNoContent)
+	c.must("DELETE", "/mfa/webauthn/"+cred.ID, nil, http.StatusNoContent)
+
+	// No factor left: a password login opens a session at once.
+	_, plain := k.loginAPI("mfa@example.com")
+	assert.NotEmpty(t, plain.SessionID)
+}
