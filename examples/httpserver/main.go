@@ -50,6 +50,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/store/memory"
 	"github.com/authv2/authv2/store/postgres"
 	"github.com/authv2/authv2/store/redis"
 	"github.com/authv2/authv2/store/spool"
@@ -101,6 +102,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		log.Info("audit events spooled before each answer", "spool", path)
 	}
 	closeStores := func() {}
+	second := mfaStores{memory.NewMFAStore(), memory.NewChallengeStore(), memory.NewReplayGuard()}
 	if url := getenv("AUTHV2_POSTGRES_URL"); url != "" {
 		stores, db, err := openPostgres(ctx, log, url, getenv("AUTHV2_POSTGRES_SCHEMA"))
 		if err != nil {
@@ -121,6 +123,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 			opts = append(opts, authv2.WithAuditJournal(j))
 			log.Info("audit events committed in PostgreSQL before each answer")
 		}
+		second = mfaStores{stores.MFA, stores.Challenges, stores.ReplayGuard}
 		log.Info("using PostgreSQL for users, sessions and permissions")
 	} else {
 		log.Info("using in-memory stores (set AUTHV2_POSTGRES_URL for PostgreSQL)")
@@ -142,6 +145,17 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		opts = append(opts, authv2.WithSessionStore(sessions),
 			authv2.WithRateLimiter(redis.NewRateLimiter(client)), authv2.WithPolicyBus(redis.NewPolicyBus(client)))
 		log.Info("using Redis for sessions, rate limits and policy announcements")
+	}
+
+	withMFA, err := mfaOption(getenv, second)
+	if err != nil {
+		return err
+	}
+	if withMFA != nil {
+		opts = append(opts, withMFA)
+		log.Info("MFA on: TOTP, recovery codes and WebAuthn")
+	} else {
+		log.Info("MFA off (set AUTHV2_MFA_KEY and AUTHV2_MFA_RECOVERY_KEY to enable it)")
 	}
 
 	m, err := authv2.New(opts...)
