@@ -17,6 +17,7 @@ import (
 	pqtotp "github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
@@ -914,4 +915,32 @@ func TestPasskeyLoginRefusals(t *testing.T) {
 	assert.ErrorIs(t, passkey(""), authv2.ErrInvalidCredentials, "the key is gone")
 	_, err = e.m.PasskeyLogin(ctx, authv2.PasskeyLoginInput{TenantID: "bad\x00tenant"})
 	assert.ErrorIs(t, err, authv2.ErrValidation)
+}
+
+// The MFA audit events are counted in authv2.mfa.events by type, factor
+// and outcome, so a dashboard sees enrollments, refused codes,
+// recovery-code use and step-ups without reading the trail.
+func TestMFAEventsAreCounted(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	e := newMFAEnv(t, backendStores{}, authv2test.Config(), authv2.WithMeterProvider(mp))
+	ctx := t.Context()
+	_, codes, up := e.enrollTOTP(t, "metrics@example.com")
+	_, err := e.m.StepUp(ctx, up.Token, authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: "000000"})
+	require.ErrorIs(t, err, authv2.ErrInvalidSecondFactor)
+	res := e.login(t, "metrics@example.com")
+	require.NotNil(t, res.MFA)
+	_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: res.MFA.Token,
+		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorRecoveryCode, Code: codes[0]}})
+	require.NoError(t, err)
+
+	data := (&otelEnv{reader: reader}).metrics(t)["authv2.mfa.events"]
+	require.NotNil(t, data, "authv2.mfa.events recorded")
+	byEvent := sumByAttr(t, data, "authv2.event")
+	for _, typ := range []audit.Type{audit.TypeMFAEnrolled, audit.TypeStepUp, audit.TypeLoginMFARequired, audit.TypeMFARecoveryUsed} {
+		assert.Positive(t, byEvent[string(typ)], typ)
+	}
+	assert.Positive(t, sumByAttr(t, data, "authv2.outcome")[string(audit.Failure)], "the refused code")
+	assert.Positive(t, sumByAttr(t, data, "authv2.factor")[string(mfa.FactorRecoveryCode)])
 }

@@ -39,6 +39,11 @@ func (m *Manager) count(ctx context.Context, e *audit.Event) {
 		t.SessionsCreated.Add(ctx, 1)
 	case audit.TypeSessionReuse:
 		t.TokenReuse.Add(ctx, 1)
+	case audit.TypeMFAEnrollStarted, audit.TypeMFAEnrolled, audit.TypeMFAVerify, audit.TypeMFARecoveryCodes, audit.TypeMFARecoveryUsed,
+		audit.TypeMFARenamed, audit.TypeMFARemoved, audit.TypeMFADisabled, audit.TypeMFASignCount, audit.TypeLoginMFARequired, audit.TypeStepUp:
+		// Rare next to logins: the attribute set is built per event.
+		t.MFAEvents.Add(ctx, 1, metric.WithAttributes(attribute.String("authv2.event", string(e.Type)),
+			attribute.String("authv2.factor", e.Attributes[audit.AttrFactor]), attribute.String("authv2.outcome", string(e.Outcome))))
 	case audit.TypeSessionRevoked, audit.TypeSessionEvicted, audit.TypeLogout, audit.TypeSessionRotated, audit.TypeTenantSwitch:
 		reason := e.Reason
 		switch e.Type {

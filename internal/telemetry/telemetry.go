@@ -32,6 +32,7 @@ type T struct {
 	SessionsRevoked metric.Int64Counter
 	TokenReuse      metric.Int64Counter
 	Decisions       metric.Int64Counter
+	MFAEvents       metric.Int64Counter
 	StoreDuration   metric.Float64Histogram
 
 	// Outcome names an expected error for span and metric attributes; the
@@ -60,6 +61,7 @@ func New(tp trace.TracerProvider, mp metric.MeterProvider, explicit bool) (*T, e
 	t.SessionsRevoked = counter("authv2.sessions.revoked", "Sessions revoked, by reason.", "{session}")
 	t.TokenReuse = counter("authv2.sessions.token_reuse", "Tokens presented after their session was rotated away (copied tokens).", "{token}")
 	t.Decisions = counter("authv2.authz.decisions", "Authorization decisions, by effect.", "{decision}")
+	t.MFAEvents = counter("authv2.mfa.events", "Multi-factor events (enrollment, verification, recovery-code use, removal, sign-count anomalies, step-ups), by event type, factor and outcome.", "{event}")
 	h, err := t.meter.Float64Histogram("authv2.store.duration", metric.WithDescription("Duration of store calls."),
 		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
 	errs = append(errs, err)
