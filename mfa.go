@@ -568,12 +568,19 @@ type expiredDeleter interface {
 	DeleteExpired(ctx context.Context, before time.Time) (int, error)
 }
 
-// deleteExpired purges expired pending logins and ceremonies, for the
-// cleanup loop.
+// deleteExpired purges expired pending logins and ceremonies, and the
+// TOTP replay guard's records past their window (totp.Factor.DeleteExpired),
+// for the cleanup loop: stores that keep them until asked (PostgreSQL's)
+// would otherwise only grow.
 func (d *mfaDeps) deleteExpired(ctx context.Context, now time.Time) {
 	if p, ok := d.challenges.(expiredDeleter); ok {
 		if _, err := p.DeleteExpired(ctx, now); err != nil {
 			d.log.Warn("authv2: purging expired MFA challenges failed", "error", err)
+		}
+	}
+	if p, ok := d.totp.(expiredDeleter); ok {
+		if _, err := p.DeleteExpired(ctx, now); err != nil {
+			d.log.Warn("authv2: purging the TOTP replay guard failed", "error", err)
 		}
 	}
 }

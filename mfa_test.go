@@ -31,6 +31,7 @@ import (
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/store/memory"
+	"github.com/authv2/authv2/store/postgres"
 	"github.com/authv2/authv2/user"
 )
 
@@ -743,6 +744,43 @@ func TestCleanupPurgesExpiredChallenges(t *testing.T) {
 		assert.Equal(t, e.clock.Now(), before)
 	case <-time.After(5 * time.Second):
 		t.Fatal("the cleanup loop did not purge the challenge store")
+	}
+}
+
+// purgingGuard is a replay guard that counts DeleteExpired calls, as the
+// PostgreSQL one keeps its records until asked.
+type purgingGuard struct {
+	*memory.ReplayGuard
+	purged chan time.Time
+}
+
+func (p *purgingGuard) DeleteExpired(_ context.Context, before time.Time) (int, error) {
+	select {
+	case p.purged <- before:
+	default:
+	}
+	return 0, nil
+}
+
+// The cleanup loop also purges the TOTP replay guard through the factor
+// (totp.Factor.DeleteExpired): the Manager never sees the guard itself.
+func TestCleanupPurgesTheReplayGuard(t *testing.T) {
+	var _ interface {
+		DeleteExpired(context.Context, time.Time) (int, error)
+	} = (*postgres.ReplayGuard)(nil)
+	cfg := authv2test.Config()
+	cfg.CleanupInterval = 10 * time.Millisecond
+	g := &purgingGuard{ReplayGuard: memory.NewReplayGuard(), purged: make(chan time.Time, 1)}
+	factors := memory.NewMFAStore()
+	tp, err := totp.New(totp.Config{Issuer: "Example"}, mfatest.Ring(t, "k1"), factors, g)
+	require.NoError(t, err)
+	e := newMFAEnvWith(t, backendStores{mfa: factors, challenges: memory.NewChallengeStore(), guard: g}, cfg,
+		func(d *authv2.MFA) { d.TOTP = tp })
+	select {
+	case before := <-g.purged:
+		assert.Equal(t, e.clock.Now(), before)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cleanup loop did not purge the replay guard")
 	}
 }
 

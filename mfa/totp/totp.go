@@ -280,6 +280,19 @@ func (h *hotp) value(counter uint64) uint32 {
 	return (binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff) % h.mod
 }
 
+// DeleteExpired drops the replay guard's records of codes past their
+// window, when the guard keeps them until asked (PostgreSQL's; memory and
+// Redis expire theirs), and returns how many. The Manager's cleanup loop
+// calls it.
+func (t *Factor) DeleteExpired(ctx context.Context, before time.Time) (int, error) {
+	if d, ok := t.guard.(interface {
+		DeleteExpired(ctx context.Context, before time.Time) (int, error)
+	}); ok {
+		return d.DeleteExpired(ctx, before)
+	}
+	return 0, nil
+}
+
 // Reseal re-encrypts up to limit (at least 1) stored TOTP secrets not
 // sealed under the ring's current key and returns how many it rewrote;
 // call it until it returns 0 and no error after a key rotation, then

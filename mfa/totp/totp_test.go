@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2/internal/mfatest"
+	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/mfa/totp"
 	"github.com/authv2/authv2/store/memory"
@@ -291,4 +292,21 @@ func TestTOTPResealGoesPastASecretThatDoesNotOpen(t *testing.T) {
 	good, err := s.creds.GetTOTP(ctx, "b-user")
 	require.NoError(t, err)
 	assert.Equal(t, "k2", good.Secret.KeyID)
+}
+
+// DeleteExpired reaches a guard that keeps its records until asked (the
+// PostgreSQL one) and is a no-op for one that expires its own (memory).
+func TestTOTPDeleteExpiredReachesTheGuard(t *testing.T) {
+	n, err := newTOTP(t, newStores(), mfatest.Ring(t, "k1")).DeleteExpired(t.Context(), time.Now())
+	require.NoError(t, err)
+	assert.Zero(t, n)
+
+	env := pgtest.New(t)
+	f, err := totp.New(totp.Config{Issuer: "Example"}, mfatest.Ring(t, "k1"), env.Stores.MFA, env.Stores.ReplayGuard)
+	require.NoError(t, err)
+	now := time.Now()
+	require.NoError(t, env.Stores.ReplayGuard.Advance(t.Context(), "u1", 7, now.Add(-time.Minute), now.Add(-2*time.Minute)))
+	n, err = f.DeleteExpired(t.Context(), now)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
 }
