@@ -718,18 +718,22 @@ func TestPasskeyLogin(t *testing.T) {
 	}
 }
 
-// purgingChallenges is a challenge store that counts DeleteExpired calls.
-type purgingChallenges struct {
-	*memory.ChallengeStore
-	purged chan time.Time
-}
+// purges records DeleteExpired calls, for stores that keep expired
+// records until asked (PostgreSQL's).
+type purges chan time.Time
 
-func (p *purgingChallenges) DeleteExpired(_ context.Context, before time.Time) (int, error) {
+func (p purges) DeleteExpired(_ context.Context, before time.Time) (int, error) {
 	select {
-	case p.purged <- before:
+	case p <- before:
 	default:
 	}
 	return 0, nil
+}
+
+// purgingChallenges is a challenge store that records DeleteExpired calls.
+type purgingChallenges struct {
+	*memory.ChallengeStore
+	purges
 }
 
 // The cleanup loop purges expired pending logins from a challenge store
@@ -737,29 +741,20 @@ func (p *purgingChallenges) DeleteExpired(_ context.Context, before time.Time) (
 func TestCleanupPurgesExpiredChallenges(t *testing.T) {
 	cfg := authv2test.Config()
 	cfg.CleanupInterval = 10 * time.Millisecond
-	ch := &purgingChallenges{ChallengeStore: memory.NewChallengeStore(), purged: make(chan time.Time, 1)}
+	ch := &purgingChallenges{ChallengeStore: memory.NewChallengeStore(), purges: make(purges, 1)}
 	e := newMFAEnvWith(t, backendStores{}, cfg, func(d *authv2.MFA) { d.Challenges = ch })
 	select {
-	case before := <-ch.purged:
+	case before := <-ch.purges:
 		assert.Equal(t, e.clock.Now(), before)
 	case <-time.After(5 * time.Second):
 		t.Fatal("the cleanup loop did not purge the challenge store")
 	}
 }
 
-// purgingGuard is a replay guard that counts DeleteExpired calls, as the
-// PostgreSQL one keeps its records until asked.
+// purgingGuard is a replay guard that records DeleteExpired calls.
 type purgingGuard struct {
 	*memory.ReplayGuard
-	purged chan time.Time
-}
-
-func (p *purgingGuard) DeleteExpired(_ context.Context, before time.Time) (int, error) {
-	select {
-	case p.purged <- before:
-	default:
-	}
-	return 0, nil
+	purges
 }
 
 // The cleanup loop also purges the TOTP replay guard through the factor
@@ -770,14 +765,14 @@ func TestCleanupPurgesTheReplayGuard(t *testing.T) {
 	} = (*postgres.ReplayGuard)(nil)
 	cfg := authv2test.Config()
 	cfg.CleanupInterval = 10 * time.Millisecond
-	g := &purgingGuard{ReplayGuard: memory.NewReplayGuard(), purged: make(chan time.Time, 1)}
+	g := &purgingGuard{ReplayGuard: memory.NewReplayGuard(), purges: make(purges, 1)}
 	factors := memory.NewMFAStore()
 	tp, err := totp.New(totp.Config{Issuer: "Example"}, mfatest.Ring(t, "k1"), factors, g)
 	require.NoError(t, err)
 	e := newMFAEnvWith(t, backendStores{mfa: factors, challenges: memory.NewChallengeStore(), guard: g}, cfg,
 		func(d *authv2.MFA) { d.TOTP = tp })
 	select {
-	case before := <-g.purged:
+	case before := <-g.purges:
 		assert.Equal(t, e.clock.Now(), before)
 	case <-time.After(5 * time.Second):
 		t.Fatal("the cleanup loop did not purge the replay guard")
