@@ -51,6 +51,22 @@ func hostileCalls(m *authv2.Manager, tok string, s string) map[string]error {
 	errs["revoke session"] = m.RevokeSession(ctx, s, "")
 	errs["bind"] = m.Bind(ctx, permission.Binding{UserID: s, TenantID: "acme", Role: "viewer"})
 	_, errs["list bindings"] = m.ListBindings(ctx, "acme", s)
+	errs["lock user"] = m.LockUser(ctx, s)
+	errs["unlock user"] = m.UnlockUser(ctx, s)
+	errs["delete user"] = m.DeleteUser(ctx, s)
+	_, errs["api key"] = m.APIKey(ctx, s)
+	errs["revoke api key"] = m.RevokeAPIKey(ctx, s)
+	_, errs["revoke api keys"] = m.RevokeAPIKeys(ctx, s, "")
+	_, errs["service account"] = m.ServiceAccount(ctx, s)
+	_, errs["list service accounts"] = m.ListServiceAccounts(ctx, s)
+	errs["disable service account"] = m.DisableServiceAccount(ctx, s)
+	errs["delete service account"] = m.DeleteServiceAccount(ctx, s)
+	_, errs["list members"] = m.ListMembers(ctx, s, "", 10)
+	errs["remove member"] = m.RemoveMember(ctx, "acme", s)
+	_, errs["list invitations"] = m.ListInvitations(ctx, s, "", 10)
+	_, errs["resend invitation"] = m.ResendInvitation(ctx, "acme", s)
+	errs["revoke invitation"] = m.RevokeInvitation(ctx, "acme", s)
+	errs["transfer ownership"] = m.TransferOwnership(ctx, "acme", s)
 	return errs
 }
 
