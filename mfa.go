@@ -13,6 +13,7 @@ import (
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/mfa"
+	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/user"
 )
@@ -559,6 +560,18 @@ func (m *Manager) mfaRequired(ctx context.Context, userID, tenantID string) (boo
 		}
 	}
 	return false, nil
+}
+
+// tenantAssurance refuses to bring a session into a tenant whose policy
+// requires a second factor of its user when the session has not proven
+// one: Login enforces the policy, and a switch must not go round it.
+func (m *Manager) tenantAssurance(ctx context.Context, s *session.Session, tenantID string) error {
+	required, err := m.mfaRequired(ctx, s.UserID, tenantID)
+	if err != nil || !required {
+		return err
+	}
+	return m.CheckAssurance(&Principal{UserID: s.UserID, Session: s, AuthLevel: s.AuthLevel, AuthenticatedAt: s.AuthenticatedAt},
+		Assurance{Level: mfa.AAL2})
 }
 
 // expiredDeleter is a store that keeps expired records until told to
