@@ -8,6 +8,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/authv2test"
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
 )
 
@@ -81,4 +82,67 @@ func TestTenantMFAPolicyHoldsOnSwitchTenant(t *testing.T) {
 	p, err := e.m.Authenticate(ctx, res.Token, keyClient)
 	require.NoError(t, err, "the refused switch leaves the session as it was")
 	assert.Equal(t, "globex", p.TenantID)
+}
+
+// TestPendingLoginEndsWithThePasswordItProved: with
+// RevokeOnPasswordChange off a password change keeps the security stamp,
+// and a pending login proven with the old password must not complete
+// after it (Login refuses the old password the same way).
+func TestPendingLoginEndsWithThePasswordItProved(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.RevokeOnPasswordChange = false
+	e := newMFAEnv(t, backendStores{}, cfg)
+	ctx := t.Context()
+	secret, _, up := e.enrollTOTP(t, "pending@example.com")
+	pending := e.login(t, "pending@example.com")
+	require.NotNil(t, pending.MFA)
+	_, err := e.m.ChangePassword(ctx, e.principal(t, up.Token), goodPassword, "a brand new passphrase")
+	require.NoError(t, err)
+	_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: pending.MFA.Token,
+		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
+	require.ErrorIs(t, err, authv2.ErrInvalidToken, "the password it proved is no longer the user's")
+}
+
+// TestEnrollmentLoginEndsOnceTheUserHasAFactor: a pending login that a
+// tenant's policy sent to enrollment (the user had no factor) cannot
+// enroll TOTP and open a session once the user has registered a security
+// key: whoever holds only the password would go round the key.
+func TestEnrollmentLoginEndsOnceTheUserHasAFactor(t *testing.T) {
+	e := newMFAEnvWith(t, backendStores{}, authv2test.Config(), func(d *authv2.MFA) {
+		d.Policies = authv2.StaticMFAPolicies{"acme": {All: true}}
+	})
+	ctx := t.Context()
+	for _, id := range []string{"acme", "globex"} {
+		_, err := e.m.CreateTenant(ctx, id, id)
+		require.NoError(t, err)
+	}
+	u, err := e.m.Register(ctx, authv2.RegisterInput{Email: "member@example.com", Password: goodPassword, TenantID: "globex"})
+	require.NoError(t, err)
+	require.NoError(t, e.m.AddMember(ctx, "acme", u.ID))
+	login := func(tenant string) *authv2.LoginResult {
+		res, err := e.m.Login(ctx, authv2.LoginInput{Email: "member@example.com", Password: goodPassword, TenantID: tenant})
+		require.NoError(t, err)
+		return res
+	}
+	early, late := login("acme"), login("acme") // an attacker with the password
+	require.True(t, early.MFA.Enroll)
+	en, err := e.m.EnrollTOTPForLogin(ctx, early.MFA.Token)
+	require.NoError(t, err)
+
+	// The user registers a security key from a globex session.
+	a := newAuthenticator(t, u.ID)
+	p := e.principal(t, login("globex").Token)
+	options, ch, err := e.m.BeginWebAuthnRegistration(ctx, p)
+	require.NoError(t, err)
+	_, err = e.m.FinishWebAuthnRegistration(ctx, p, ch, a.attest(t, options), "YubiKey")
+	require.NoError(t, err)
+
+	_, err = e.m.EnrollTOTPForLogin(ctx, late.MFA.Token)
+	require.ErrorIs(t, err, authv2.ErrMFAAlreadyEnrolled)
+	_, err = e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: early.MFA.Token,
+		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, en.Secret)}})
+	require.ErrorIs(t, err, authv2.ErrInvalidToken, "the user has a factor now: the login must prove it")
+	st, err := e.m.MFAStatus(ctx, u.ID)
+	require.NoError(t, err)
+	assert.False(t, st.TOTP, "no TOTP was confirmed behind the user's back")
 }
