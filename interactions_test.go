@@ -1,6 +1,8 @@
 package authv2_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,6 +12,7 @@ import (
 	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
+	"github.com/authv2/authv2/session"
 )
 
 // TestAPIKeyHandsOutOnlyWhatItCovers: an API key does what its owner may
@@ -145,4 +148,46 @@ func TestEnrollmentLoginEndsOnceTheUserHasAFactor(t *testing.T) {
 	st, err := e.m.MFAStatus(ctx, u.ID)
 	require.NoError(t, err)
 	assert.False(t, st.TOTP, "no TOTP was confirmed behind the user's back")
+}
+
+// TestNoCompletedLoginOutlivesAPasswordChange: pending logins completed
+// concurrently with a password change (which rotates the stamp and ends
+// the user's other sessions) never leave a live session behind: each
+// completion either fails or opened a session the change then ended.
+func TestNoCompletedLoginOutlivesAPasswordChange(t *testing.T) {
+	e := newMFAEnv(t, backendStores{}, authv2test.Config())
+	ctx := t.Context()
+	for round := range 20 {
+		email := fmt.Sprintf("race%d@example.com", round)
+		_, codes, up := e.enrollTOTP(t, email)
+		pending := make([]string, len(codes))
+		for i := range pending {
+			res := e.login(t, email)
+			require.NotNil(t, res.MFA)
+			pending[i] = res.MFA.Token
+		}
+		var wg sync.WaitGroup
+		tokens := make([]string, len(codes))
+		for i := range codes {
+			wg.Go(func() {
+				res, err := e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: pending[i],
+					SecondFactor: authv2.SecondFactor{Factor: mfa.FactorRecoveryCode, Code: codes[i]}})
+				if err == nil {
+					tokens[i] = res.Token
+				}
+			})
+		}
+		changed, err := e.m.ChangePassword(ctx, e.principal(t, up.Token), goodPassword, "a brand new passphrase")
+		require.NoError(t, err)
+		wg.Wait()
+		for _, tok := range tokens {
+			if tok == "" {
+				continue
+			}
+			_, err := e.m.Authenticate(ctx, tok, session.ClientInfo{IP: "192.0.2.20"})
+			require.Error(t, err, "round %d: a session completed across the change outlived it", round)
+		}
+		_, err = e.m.Authenticate(ctx, changed.Token, session.ClientInfo{IP: "192.0.2.20"})
+		require.NoError(t, err)
+	}
 }
