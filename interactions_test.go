@@ -13,6 +13,7 @@ import (
 	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/memory"
 )
 
 // TestAPIKeyHandsOutOnlyWhatItCovers: an API key does what its owner may
@@ -190,4 +191,29 @@ func TestNoCompletedLoginOutlivesAPasswordChange(t *testing.T) {
 		_, err = e.m.Authenticate(ctx, changed.Token, session.ClientInfo{IP: "192.0.2.20"})
 		require.NoError(t, err)
 	}
+}
+
+// TestTenantMFAPolicyHoldsForAPIKeys: a member of a tenant that requires
+// a second factor cannot mint an API key acting there from a
+// password-only session of another tenant.
+func TestTenantMFAPolicyHoldsForAPIKeys(t *testing.T) {
+	e := newMFAEnvWith(t, backendStores{}, authv2test.Config(), func(d *authv2.MFA) {
+		d.Policies = authv2.StaticMFAPolicies{"acme": {All: true}}
+	}, authv2.WithAPIKeyStore(memory.NewAPIKeyStore()))
+	ctx := t.Context()
+	for _, id := range []string{"acme", "globex"} {
+		_, err := e.m.CreateTenant(ctx, id, id)
+		require.NoError(t, err)
+	}
+	u, err := e.m.Register(ctx, authv2.RegisterInput{Email: "member@example.com", Password: goodPassword, TenantID: "globex"})
+	require.NoError(t, err)
+	require.NoError(t, e.m.AddMember(ctx, "acme", u.ID))
+	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "clerk", Grants: []permission.Grant{{Permission: "orders:read", Effect: permission.Allow}}}))
+	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: u.ID, TenantID: "acme", Role: "clerk"}))
+	res, err := e.m.Login(ctx, authv2.LoginInput{Email: "member@example.com", Password: goodPassword, TenantID: "globex"})
+	require.NoError(t, err)
+	p := e.principal(t, res.Token)
+
+	_, err = e.m.CreateAPIKey(authv2.WithActor(ctx, p), authv2.CreateAPIKeyInput{Name: "k", TenantID: "acme", Permissions: []string{"orders:read"}})
+	require.ErrorIs(t, err, authv2.ErrStepUpRequired, "acme requires a second factor of the key's owner")
 }
