@@ -13,7 +13,6 @@ import (
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/mfa"
-	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
 	"github.com/authv2/authv2/user"
 )
@@ -562,16 +561,16 @@ func (m *Manager) mfaRequired(ctx context.Context, userID, tenantID string) (boo
 	return false, nil
 }
 
-// tenantAssurance refuses to bring a session into a tenant whose policy
-// requires a second factor of its user when the session has not proven
-// one: Login enforces the policy, and a switch must not go round it.
-func (m *Manager) tenantAssurance(ctx context.Context, s *session.Session, tenantID string) error {
-	required, err := m.mfaRequired(ctx, s.UserID, tenantID)
+// tenantAssurance refuses, with a *StepUpError, access for userID to a
+// tenant whose policy requires a second factor of them through p (a
+// session switched into it, a key minted for it) when p has not proven
+// one: Login enforces the policy, and no other way in may go round it.
+func (m *Manager) tenantAssurance(ctx context.Context, userID, tenantID string, p *Principal) error {
+	required, err := m.mfaRequired(ctx, userID, tenantID)
 	if err != nil || !required {
 		return err
 	}
-	return m.CheckAssurance(&Principal{UserID: s.UserID, Session: s, AuthLevel: s.AuthLevel, AuthenticatedAt: s.AuthenticatedAt},
-		Assurance{Level: mfa.AAL2})
+	return m.CheckAssurance(p, Assurance{Level: mfa.AAL2})
 }
 
 // expiredDeleter is a store that keeps expired records until told to

@@ -166,7 +166,8 @@ func (m *Manager) SwitchTenant(ctx context.Context, tok, tenantID, scope string)
 		if err := m.checkTenantAccess(ctx, s.UserID, tenantID); err != nil {
 			return err
 		}
-		if err := m.tenantAssurance(ctx, s, tenantID); err != nil {
+		p := &Principal{UserID: s.UserID, Session: s, AuthLevel: s.AuthLevel, AuthenticatedAt: s.AuthenticatedAt}
+		if err := m.tenantAssurance(ctx, s.UserID, tenantID, p); err != nil {
 			return err
 		}
 		s.TenantID, s.Scope = tenantID, scope
