@@ -14,6 +14,7 @@ import (
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store/memory"
+	"github.com/authv2/authv2/user"
 )
 
 // TestAPIKeyHandsOutOnlyWhatItCovers: an API key does what its owner may
@@ -70,13 +71,7 @@ func TestTenantMFAPolicyHoldsOnSwitchTenant(t *testing.T) {
 	policies := authv2.StaticMFAPolicies{"acme": {All: true}}
 	e := newMFAEnvWith(t, backendStores{}, authv2test.Config(), func(d *authv2.MFA) { d.Policies = policies })
 	ctx := t.Context()
-	for _, id := range []string{"acme", "globex"} {
-		_, err := e.m.CreateTenant(ctx, id, id)
-		require.NoError(t, err)
-	}
-	u, err := e.m.Register(ctx, authv2.RegisterInput{Email: "member@example.com", Password: goodPassword, TenantID: "globex"})
-	require.NoError(t, err)
-	require.NoError(t, e.m.AddMember(ctx, "acme", u.ID))
+	policyMember(t, e)
 	res, err := e.m.Login(ctx, authv2.LoginInput{Email: "member@example.com", Password: goodPassword, TenantID: "globex"})
 	require.NoError(t, err)
 	require.Nil(t, res.MFA, "globex requires nothing")
@@ -116,13 +111,7 @@ func TestEnrollmentLoginEndsOnceTheUserHasAFactor(t *testing.T) {
 		d.Policies = authv2.StaticMFAPolicies{"acme": {All: true}}
 	})
 	ctx := t.Context()
-	for _, id := range []string{"acme", "globex"} {
-		_, err := e.m.CreateTenant(ctx, id, id)
-		require.NoError(t, err)
-	}
-	u, err := e.m.Register(ctx, authv2.RegisterInput{Email: "member@example.com", Password: goodPassword, TenantID: "globex"})
-	require.NoError(t, err)
-	require.NoError(t, e.m.AddMember(ctx, "acme", u.ID))
+	u := policyMember(t, e)
 	login := func(tenant string) *authv2.LoginResult {
 		res, err := e.m.Login(ctx, authv2.LoginInput{Email: "member@example.com", Password: goodPassword, TenantID: tenant})
 		require.NoError(t, err)
@@ -201,13 +190,7 @@ func TestTenantMFAPolicyHoldsForAPIKeys(t *testing.T) {
 		d.Policies = authv2.StaticMFAPolicies{"acme": {All: true}}
 	}, authv2.WithAPIKeyStore(memory.NewAPIKeyStore()))
 	ctx := t.Context()
-	for _, id := range []string{"acme", "globex"} {
-		_, err := e.m.CreateTenant(ctx, id, id)
-		require.NoError(t, err)
-	}
-	u, err := e.m.Register(ctx, authv2.RegisterInput{Email: "member@example.com", Password: goodPassword, TenantID: "globex"})
-	require.NoError(t, err)
-	require.NoError(t, e.m.AddMember(ctx, "acme", u.ID))
+	u := policyMember(t, e)
 	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "clerk", Grants: []permission.Grant{{Permission: "orders:read", Effect: permission.Allow}}}))
 	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: u.ID, TenantID: "acme", Role: "clerk"}))
 	res, err := e.m.Login(ctx, authv2.LoginInput{Email: "member@example.com", Password: goodPassword, TenantID: "globex"})
@@ -216,4 +199,19 @@ func TestTenantMFAPolicyHoldsForAPIKeys(t *testing.T) {
 
 	_, err = e.m.CreateAPIKey(authv2.WithActor(ctx, p), authv2.CreateAPIKeyInput{Name: "k", TenantID: "acme", Permissions: []string{"orders:read"}})
 	require.ErrorIs(t, err, authv2.ErrStepUpRequired, "acme requires a second factor of the key's owner")
+}
+
+// policyMember creates tenants acme and globex and registers
+// member@example.com in globex (its default tenant), a member of acme too.
+func policyMember(t *testing.T, e *mfaEnv) *user.User {
+	t.Helper()
+	ctx := t.Context()
+	for _, id := range []string{"acme", "globex"} {
+		_, err := e.m.CreateTenant(ctx, id, id)
+		require.NoError(t, err)
+	}
+	u, err := e.m.Register(ctx, authv2.RegisterInput{Email: "member@example.com", Password: goodPassword, TenantID: "globex"})
+	require.NoError(t, err)
+	require.NoError(t, e.m.AddMember(ctx, "acme", u.ID))
+	return u
 }
