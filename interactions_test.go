@@ -215,3 +215,24 @@ func policyMember(t *testing.T, e *mfaEnv) *user.User {
 	require.NoError(t, e.m.AddMember(ctx, "acme", u.ID))
 	return u
 }
+
+// TestPendingLoginEndsWithTheMembership: a member removed from a tenant
+// while their login waits for the second factor does not get a session
+// in it when the factor arrives (RemoveMember keeps the security stamp).
+func TestPendingLoginEndsWithTheMembership(t *testing.T) {
+	e := newMFAEnv(t, backendStores{}, authv2test.Config())
+	ctx := t.Context()
+	_, err := e.m.CreateTenant(ctx, "acme", "Acme")
+	require.NoError(t, err)
+	secret, _, up := e.enrollTOTP(t, "leaver@example.com")
+	require.NoError(t, e.m.AddMember(ctx, "acme", up.User.ID))
+	res, err := e.m.Login(ctx, authv2.LoginInput{Email: "leaver@example.com", Password: goodPassword, TenantID: "acme"})
+	require.NoError(t, err)
+	require.NotNil(t, res.MFA)
+	require.NoError(t, e.m.RemoveMember(ctx, "acme", up.User.ID))
+
+	done, err := e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: res.MFA.Token,
+		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
+	require.ErrorIs(t, err, authv2.ErrNotMember, "no session in a tenant the user has left")
+	assert.Nil(t, done)
+}
