@@ -318,6 +318,13 @@ func (m *Manager) CompleteLogin(ctx context.Context, in CompleteLoginInput) (_ *
 		u.Status != user.StatusActive && u.Status != user.StatusPendingVerification {
 		return nil, ErrInvalidToken // the account changed since the password was proven
 	}
+	if p.TenantID != "" {
+		// Removal from the tenant keeps the stamp: a member who left while
+		// the login waited gets no session there.
+		if err := m.checkTenantAccess(ctx, u.ID, p.TenantID); err != nil {
+			return nil, err
+		}
+	}
 	proofs := mfa.Proofs{{Factor: mfa.FactorPassword, At: p.PasswordAt}, proof}
 	sess, tok, opened, err := m.openSession(ctx, u, p.TenantID, p.Scope, p.Client, now, now, proofs)
 	if err != nil {
