@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/apikey"
 	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
@@ -235,4 +236,20 @@ func TestPendingLoginEndsWithTheMembership(t *testing.T) {
 		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
 	require.ErrorIs(t, err, authv2.ErrNotMember, "no session in a tenant the user has left")
 	assert.Nil(t, done)
+}
+
+// TestAPIKeyCannotTouchFactors: a key proves no credential of a person,
+// so it cannot confirm, register or rename a factor, nor begin a step-up
+// (which only a session can take), whatever its owner's factors.
+func TestAPIKeyCannotTouchFactors(t *testing.T) {
+	e := newMFAEnv(t, backendStores{}, authv2test.Config())
+	ctx := t.Context()
+	_, _, up := e.enrollTOTP(t, "keyed@example.com")
+	kp := &authv2.Principal{UserID: up.User.ID, TenantID: "acme", APIKey: &apikey.Key{ID: "k1", OwnerID: up.User.ID, Permissions: []string{"*"}}}
+	require.ErrorIs(t, e.m.ConfirmTOTP(ctx, kp, "000000"), authv2.ErrSessionRequired)
+	require.ErrorIs(t, e.m.RenameWebAuthn(ctx, kp, "AAAA", "mine now"), authv2.ErrSessionRequired)
+	_, err := e.m.FinishWebAuthnRegistration(ctx, kp, "challenge", []byte("{}"), "mine")
+	require.ErrorIs(t, err, authv2.ErrSessionRequired)
+	_, _, err = e.m.BeginStepUpWebAuthn(ctx, kp)
+	require.ErrorIs(t, err, authv2.ErrSessionRequired)
 }
