@@ -442,8 +442,8 @@ func (m *Manager) BeginStepUpWebAuthn(ctx context.Context, p *Principal) (option
 	if m.mfa == nil || m.mfa.webauthn == nil {
 		return nil, "", errNoMFA
 	}
-	if p == nil {
-		return nil, "", ErrUnauthenticated
+	if err := personOnly(p); err != nil {
+		return nil, "", err // a key cannot step up: StepUp takes a session
 	}
 	options, challengeID, err = m.mfa.webauthn.BeginLogin(ctx, mfa.WebAuthnUser{ID: p.UserID}, m.clock.Now())
 	if err != nil {
