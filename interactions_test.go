@@ -253,3 +253,17 @@ func TestAPIKeyCannotTouchFactors(t *testing.T) {
 	_, _, err = e.m.BeginStepUpWebAuthn(ctx, kp)
 	require.ErrorIs(t, err, authv2.ErrSessionRequired)
 }
+
+// TestAPIKeyCannotAcceptInvitations: joining a tenant is the account's
+// own change, which a key (one tenant, no credential of the person)
+// cannot make; the invitation stays usable for the person.
+func TestAPIKeyCannotAcceptInvitations(t *testing.T) {
+	o := newOrg(t)
+	bob := o.register(t, "bob@example.com")
+	_, tok := o.invite(t, o.adminP, "bob@example.com", "viewer", "")
+	kp := &authv2.Principal{UserID: bob.ID, TenantID: "globex", APIKey: &apikey.Key{ID: "k1", OwnerID: bob.ID, Permissions: []string{"*"}}}
+	_, err := o.m.AcceptInvitation(t.Context(), kp, authv2.AcceptInvitationInput{Token: tok})
+	require.ErrorIs(t, err, authv2.ErrSessionRequired)
+	_, err = o.m.AcceptInvitation(t.Context(), &authv2.Principal{UserID: bob.ID, SessionID: "s"}, authv2.AcceptInvitationInput{Token: tok})
+	require.NoError(t, err)
+}
