@@ -82,6 +82,20 @@ func TestTenantMFAPolicyHoldsOnSwitchTenant(t *testing.T) {
 	p, err := e.m.Authenticate(ctx, res.Token, keyClient)
 	require.NoError(t, err, "the refused switch leaves the session as it was")
 	assert.Equal(t, "globex", p.TenantID)
+
+	// Enrolled by logging in to acme, an AAL2 session switches freely.
+	res, err = e.m.Login(ctx, authv2.LoginInput{Email: "member@example.com", Password: goodPassword, TenantID: "acme"})
+	require.NoError(t, err)
+	en, err := e.m.EnrollTOTPForLogin(ctx, res.MFA.Token)
+	require.NoError(t, err)
+	done, err := e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: res.MFA.Token,
+		SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, en.Secret)}})
+	require.NoError(t, err)
+	out, err := e.m.SwitchTenant(ctx, done.Token, "globex", "")
+	require.NoError(t, err)
+	back, err := e.m.SwitchTenant(ctx, out.Token, "acme", "")
+	require.NoError(t, err)
+	assert.Equal(t, 2, back.Session.AuthLevel)
 }
 
 // TestPendingLoginEndsWithThePasswordItProved: with
