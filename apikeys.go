@@ -72,7 +72,9 @@ const maxKeyPermissions = 64
 // tenant, or an enabled service account of it, and each pattern asked for
 // must meet a grant the owner holds at the key's scope (a
 // *ValidationError names the others); at each check the owner's policy
-// is evaluated again, so a key never outlives its owner's rights.
+// is evaluated again, so a key never outlives its owner's rights. A key
+// of a user in a tenant whose MFA policy requires a factor of them needs
+// an actor at AAL2 (a *StepUpError otherwise).
 // Authorizing who may create a key for whom is the application's
 // (Require).
 func (m *Manager) CreateAPIKey(ctx context.Context, in CreateAPIKeyInput) (*CreatedAPIKey, error) {
@@ -90,6 +92,13 @@ func (m *Manager) CreateAPIKey(ctx context.Context, in CreateAPIKeyInput) (*Crea
 	owner, err := m.keyOwner(ctx, &in, actor)
 	if err != nil {
 		return nil, err
+	}
+	if owner.kind == apikey.OwnerUser && actor != nil {
+		// A key is a way into the tenant: one whose policy requires a
+		// second factor of the owner needs it proven by the minting session.
+		if err := m.tenantAssurance(ctx, in.OwnerID, in.TenantID, actor); err != nil {
+			return nil, err
+		}
 	}
 	if err := m.ownerHolds(ctx, in); err != nil {
 		return nil, err

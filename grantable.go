@@ -3,6 +3,7 @@ package authv2
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/store"
@@ -19,6 +20,8 @@ import (
 // there and the actor is not), unless the role given denies as much
 // itself. The actor's rights come from the engine (EffectivePermissions),
 // so they are what Authorize would apply, expired bindings excluded.
+// An actor with an API key holds only what its patterns cover: each grant
+// must fall under one of them too.
 // The check is conservative: what it cannot prove is held, it refuses.
 func (m *Manager) checkGrantable(ctx context.Context, actor *Principal, tenantID string, bs []permission.Binding) error {
 	if actor == nil {
@@ -38,6 +41,9 @@ func (m *Manager) checkGrantable(ctx context.Context, actor *Principal, tenantID
 		}
 		if len(allows) == 0 {
 			continue
+		}
+		if actor.APIKey != nil && !keyCoversAll(actor.APIKey.Permissions, allows) {
+			return ErrExceedsOwnRights
 		}
 		if own == nil {
 			if own, err = m.permissions.ListBindings(ctx, tenantID, actor.UserID); err != nil {
@@ -92,6 +98,24 @@ func covered(held []permission.Rule, g permission.Grant, denies []permission.Gra
 		}
 	}
 	return allowed
+}
+
+// keyCoversAll reports whether every grant falls under one of an API
+// key's patterns ("orders:*" covers "orders:read", not "*").
+func keyCoversAll(patterns []string, grants []permission.Grant) bool {
+	for _, g := range grants {
+		gp, err := permission.ParsePermission(g.Permission)
+		if err != nil {
+			continue // a grant that cannot match allows nothing
+		}
+		if !slices.ContainsFunc(patterns, func(p string) bool {
+			kp, err := permission.ParsePermission(p)
+			return err == nil && permCovers(kp, gp)
+		}) {
+			return false
+		}
+	}
+	return true
 }
 
 // deniedToo reports whether the role's own denies take away at least what

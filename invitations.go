@@ -242,8 +242,12 @@ func usableInvitation(hash [32]byte, now time.Time) func(*permission.Invitation)
 // (the invitation was revoked or used meanwhile), the account is deleted
 // again. An unknown, used, revoked, resent or expired token is
 // ErrInvalidToken; failed uses count against the client's recovery
-// budget, like reset tokens. The user is not logged in.
+// budget, like reset tokens. An API key is ErrSessionRequired. The user
+// is not logged in.
 func (m *Manager) AcceptInvitation(ctx context.Context, p *Principal, in AcceptInvitationInput) (*user.User, error) {
+	if p != nil && p.APIKey != nil {
+		return nil, ErrSessionRequired // joining a tenant is the person's own change
+	}
 	r, err := m.reserveTokenUse(ctx, invitationPurpose, in.Token)
 	if err != nil {
 		return nil, err

@@ -187,7 +187,8 @@ func memberState(mb permission.Member) memberAudit {
 // TransferOwnership makes toUserID, a member of the tenant, an owner
 // (a binding of permission.OwnerRole over the whole tenant) and then
 // takes the actor's own owner binding away; the actor keeps their other
-// roles. The actor must be an owner (ErrExceedsOwnRights otherwise). The
+// roles. The actor must be an owner, acting from a session or from an API
+// key whose patterns cover the owner role (ErrExceedsOwnRights otherwise). The
 // two changes are two store steps, in that order, so that the tenant
 // never has no owner: if the second fails, both are owners and the error
 // says so.
@@ -211,6 +212,12 @@ func (m *Manager) TransferOwnership(ctx context.Context, tenantID, toUserID stri
 	}
 	if !slices.ContainsFunc(own, permission.IsOwner) || !permission.ScopeCovers(actor.Scope, "") {
 		return ErrExceedsOwnRights
+	}
+	if actor.APIKey != nil {
+		// A key hands out only what its patterns cover: all of the owner role.
+		if err := m.checkGrantable(ctx, actor, tenantID, []permission.Binding{{TenantID: tenantID, Role: permission.OwnerRole}}); err != nil {
+			return err
+		}
 	}
 	owner := permission.Binding{TenantID: tenantID, UserID: toUserID, Role: permission.OwnerRole, CreatedAt: m.clock.Now()}
 	_, _, err = m.updateMember(ctx, tenantID, toUserID, func(mb *permission.Member) error {

@@ -178,6 +178,19 @@ func (m *Manager) factorChange(ctx context.Context, p *Principal) (*MFAStatus, e
 	return st, m.RequireFreshAuth(p)
 }
 
+// personOnly refuses a principal that is no signed-in person: none
+// (ErrUnauthenticated) or an API key (ErrSessionRequired), which proves
+// no credential of its owner and so changes none.
+func personOnly(p *Principal) error {
+	switch {
+	case p == nil:
+		return ErrUnauthenticated
+	case p.APIKey != nil:
+		return ErrSessionRequired
+	}
+	return nil
+}
+
 // mfaEvent is an MFA event of the principal's user.
 func mfaEvent(p *Principal, typ audit.Type, outcome audit.Outcome, factor mfa.Factor) audit.Event {
 	return audit.Event{Type: typ, Outcome: outcome, ActorUserID: p.UserID, ActorSessionID: p.SessionID, TenantID: p.TenantID,
@@ -212,13 +225,13 @@ func (m *Manager) EnrollTOTP(ctx context.Context, p *Principal) (*mfa.TOTPEnroll
 // ConfirmTOTP completes the principal's pending TOTP enrollment with a
 // code from the app: ErrInvalidSecondFactor for a wrong one (counted in
 // the user's second-factor throttle), ErrMFANotEnrolled without a
-// pending enrollment.
+// pending enrollment, ErrSessionRequired for an API key.
 func (m *Manager) ConfirmTOTP(ctx context.Context, p *Principal, code string) error {
 	if m.mfa == nil || m.mfa.totp == nil {
 		return errNoMFA
 	}
-	if p == nil {
-		return ErrUnauthenticated
+	if err := personOnly(p); err != nil {
+		return err
 	}
 	_, err := m.verifyFactor(ctx, p.UserID, func(now time.Time) (mfa.Proof, error) {
 		return m.mfa.totp.Confirm(ctx, p.UserID, code, now)
@@ -325,8 +338,8 @@ func (m *Manager) FinishWebAuthnRegistration(ctx context.Context, p *Principal, 
 	if m.mfa == nil || m.mfa.webauthn == nil {
 		return nil, errNoMFA
 	}
-	if p == nil {
-		return nil, ErrUnauthenticated
+	if err := personOnly(p); err != nil {
+		return nil, err
 	}
 	if err := checkText("Name", name); err != nil {
 		return nil, err
@@ -355,8 +368,8 @@ func (m *Manager) RenameWebAuthn(ctx context.Context, p *Principal, id, name str
 	if m.mfa == nil || m.mfa.webauthn == nil {
 		return errNoMFA
 	}
-	if p == nil {
-		return ErrUnauthenticated
+	if err := personOnly(p); err != nil {
+		return err
 	}
 	raw, err := parseCredentialID(id)
 	if err != nil {
@@ -559,6 +572,18 @@ func (m *Manager) mfaRequired(ctx context.Context, userID, tenantID string) (boo
 		}
 	}
 	return false, nil
+}
+
+// tenantAssurance refuses, with a *StepUpError, access for userID to a
+// tenant whose policy requires a second factor of them through p (a
+// session switched into it, a key minted for it) when p has not proven
+// one: Login enforces the policy, and no other way in may go round it.
+func (m *Manager) tenantAssurance(ctx context.Context, userID, tenantID string, p *Principal) error {
+	required, err := m.mfaRequired(ctx, userID, tenantID)
+	if err != nil || !required {
+		return err
+	}
+	return m.CheckAssurance(p, Assurance{Level: mfa.AAL2})
 }
 
 // expiredDeleter is a store that keeps expired records until told to

@@ -57,7 +57,11 @@ type pendingLogin struct {
 	Client   session.ClientInfo `json:"c"`
 	// Stamp is the user's security stamp when the password was proven: an
 	// account change since voids the pending login.
-	Stamp      string       `json:"st"`
+	Stamp string `json:"st"`
+	// Password is passwordDigest of the hash the password was checked
+	// against: a change that keeps the stamp (RevokeOnPasswordChange off)
+	// must not let the old password in, as Login refuses it.
+	Password   string       `json:"pw"`
 	PasswordAt time.Time    `json:"pa"`
 	Factors    []mfa.Factor `json:"f"`
 	Enroll     bool         `json:"en,omitempty"`
@@ -65,6 +69,13 @@ type pendingLogin struct {
 	// the pending login is gone.
 	Failures  int       `json:"n,omitempty"`
 	ExpiresAt time.Time `json:"e"`
+}
+
+// passwordDigest stands for a password hash in a pending login: the
+// challenge store is told which password was proven, never its hash.
+func passwordDigest(hash string) string {
+	sum := sha256.Sum256([]byte(hash))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // pendingID is the challenge ID of a pending token, "" for a string that
@@ -182,6 +193,12 @@ func (m *Manager) EnrollTOTPForLogin(ctx context.Context, pendingToken string) (
 	if !p.Enroll {
 		return nil, ErrMFAAlreadyEnrolled
 	}
+	// The user may have a factor since the login began: it must prove it.
+	if st, err := m.MFAStatus(ctx, userID); err != nil {
+		return nil, err
+	} else if st.Enabled() {
+		return nil, ErrMFAAlreadyEnrolled
+	}
 	u, err := m.users.Get(ctx, userID)
 	if err != nil {
 		return nil, translate("user.get", err)
@@ -269,6 +286,19 @@ func (m *Manager) CompleteLogin(ctx context.Context, in CompleteLoginInput) (_ *
 	} else if retry > 0 {
 		return nil, fail(m.throttledFactor(retry), in.Factor)
 	}
+	if p.Enroll {
+		// A factor registered since the login began must be the one
+		// proven: enrolling another would go round it. The password is
+		// entered again, and that login asks for the factor.
+		if st, err := m.MFAStatus(ctx, userID); err != nil {
+			if perr := m.putPending(ctx, id, userID, p); perr != nil { // an outage leaves the login usable
+				m.log.Warn("authv2: keeping a pending login after a failed factor read failed", "error", perr)
+			}
+			return nil, err
+		} else if st.Enabled() {
+			return nil, ErrInvalidToken
+		}
+	}
 	proof, extra, err := m.proveFactor(ctx, userID, p.Factors, in.SecondFactor, in.Client, p.Enroll)
 	if err != nil {
 		return nil, fail(err, in.Factor)
@@ -284,8 +314,16 @@ func (m *Manager) CompleteLogin(ctx context.Context, in CompleteLoginInput) (_ *
 	} else if err != nil {
 		return nil, translate("user.get", err)
 	}
-	if u.SecurityStamp != p.Stamp || u.Status != user.StatusActive && u.Status != user.StatusPendingVerification {
+	if u.SecurityStamp != p.Stamp || passwordDigest(u.PasswordHash) != p.Password ||
+		u.Status != user.StatusActive && u.Status != user.StatusPendingVerification {
 		return nil, ErrInvalidToken // the account changed since the password was proven
+	}
+	if p.TenantID != "" {
+		// Removal from the tenant keeps the stamp: a member who left while
+		// the login waited gets no session there.
+		if err := m.checkTenantAccess(ctx, u.ID, p.TenantID); err != nil {
+			return nil, err
+		}
 	}
 	proofs := mfa.Proofs{{Factor: mfa.FactorPassword, At: p.PasswordAt}, proof}
 	sess, tok, opened, err := m.openSession(ctx, u, p.TenantID, p.Scope, p.Client, now, now, proofs)
@@ -404,8 +442,8 @@ func (m *Manager) BeginStepUpWebAuthn(ctx context.Context, p *Principal) (option
 	if m.mfa == nil || m.mfa.webauthn == nil {
 		return nil, "", errNoMFA
 	}
-	if p == nil {
-		return nil, "", ErrUnauthenticated
+	if err := personOnly(p); err != nil {
+		return nil, "", err // a key cannot step up: StepUp takes a session
 	}
 	options, challengeID, err = m.mfa.webauthn.BeginLogin(ctx, mfa.WebAuthnUser{ID: p.UserID}, m.clock.Now())
 	if err != nil {
@@ -488,7 +526,7 @@ func passwordProof(now time.Time) mfa.Proofs {
 // rehash, device trusted), and the answer is a pending token.
 func (m *Manager) pendingLoginResult(ctx context.Context, u *user.User, in LoginInput, tenantID string, rehashed bool, factors []mfa.Factor, enroll bool, device string, now time.Time) (*LoginResult, error) {
 	ch, err := m.issuePending(ctx, u, &pendingLogin{TenantID: tenantID, Scope: in.Scope, Client: in.Client,
-		Stamp: u.SecurityStamp, PasswordAt: now, Factors: factors, Enroll: enroll})
+		Stamp: u.SecurityStamp, Password: passwordDigest(u.PasswordHash), PasswordAt: now, Factors: factors, Enroll: enroll})
 	if err != nil {
 		return nil, err
 	}
@@ -610,12 +648,12 @@ func (m *Manager) PasskeyLogin(ctx context.Context, in PasskeyLoginInput) (_ *Lo
 
 // saveLogin records a second-step or passkey login's success in the user
 // (LastLoginAt) once its session is written, refusing when the security
-// stamp changed since u was read (as Login does): the session then ends
-// and the caller sees changed.
+// stamp or the password changed since u was read (as Login does): the
+// session then ends and the caller sees changed.
 func (m *Manager) saveLogin(ctx context.Context, u *user.User, sess *session.Session, opened []audit.Event, now time.Time, changed error) (*user.User, error) {
-	stamp := u.SecurityStamp
+	stamp, hash := u.SecurityStamp, u.PasswordHash
 	saved, err := m.users.Update(ctx, u.ID, func(x *user.User) error {
-		if x.SecurityStamp != stamp {
+		if x.SecurityStamp != stamp || x.PasswordHash != hash {
 			return errAccountChanged
 		}
 		x.LastLoginAt = now

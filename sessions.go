@@ -154,13 +154,20 @@ func (m *Manager) RotateSession(ctx context.Context, tok string) (*LoginResult, 
 
 // SwitchTenant moves the session of tok into another tenant (and scope),
 // issuing a new token and killing the old one. The user must be a member
-// of, or hold a binding in, that tenant (ErrNotMember otherwise).
+// of, or hold a binding in, that tenant (ErrNotMember otherwise). A
+// tenant whose MFA policy requires a second factor of the user is entered
+// only by a session at AAL2 (a *StepUpError otherwise: StepUp first, or,
+// without a factor, log in to that tenant, which enrolls one).
 func (m *Manager) SwitchTenant(ctx context.Context, tok, tenantID, scope string) (*LoginResult, error) {
 	if err := cmp.Or(checkText("TenantID", tenantID), checkScope("Scope", scope)); err != nil {
 		return nil, err
 	}
 	return m.rotate(ctx, tok, func(s *session.Session) error {
 		if err := m.checkTenantAccess(ctx, s.UserID, tenantID); err != nil {
+			return err
+		}
+		p := &Principal{UserID: s.UserID, Session: s, AuthLevel: s.AuthLevel, AuthenticatedAt: s.AuthenticatedAt}
+		if err := m.tenantAssurance(ctx, s.UserID, tenantID, p); err != nil {
 			return err
 		}
 		s.TenantID, s.Scope = tenantID, scope
