@@ -158,6 +158,11 @@ type MFAConfig struct {
 	// demands for them once the policy allows: a principal short of it is
 	// denied with a *StepUpError saying what is missing.
 	StepUp map[string]Assurance
+	// PasskeyBeginLimit bounds the passwordless logins one client
+	// (ClientFrom, counted like Throttle.IPLimit) may begin per
+	// Throttle.IPWindow: a begin stores a challenge for whoever asks,
+	// before anyone is known. 0: no bound.
+	PasskeyBeginLimit int `validate:"min=0"`
 }
 
 // ThrottleConfig limits password guessing.
@@ -222,7 +227,7 @@ func DefaultConfig() Config {
 		HTTP:                   DefaultHTTPConfig(),
 		CleanupInterval:        10 * time.Minute,
 		SessionStatsMaxAge:     time.Minute,
-		MFA:                    MFAConfig{PendingTTL: 5 * time.Minute, PendingAttempts: 5},
+		MFA:                    MFAConfig{PendingTTL: 5 * time.Minute, PendingAttempts: 5, PasskeyBeginLimit: 1000},
 	}
 }
 

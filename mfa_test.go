@@ -977,3 +977,26 @@ func TestMFAEventsAreCounted(t *testing.T) {
 	assert.Positive(t, sumByAttr(t, data, "authv2.outcome")[string(audit.Failure)], "the refused code")
 	assert.Positive(t, sumByAttr(t, data, "authv2.factor")[string(mfa.FactorRecoveryCode)])
 }
+
+// A passwordless login's first step stores a challenge for anyone who
+// asks: one client gets MFA.PasskeyBeginLimit of them per IPWindow, then
+// a *ThrottledError; another client is unaffected.
+func TestPasskeyBeginIsBudgetedPerClient(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.MFA.PasskeyBeginLimit = 3
+	e := newMFAEnv(t, backendStores{}, cfg)
+	flood := authv2.WithClient(t.Context(), session.ClientInfo{IP: "203.0.113.9"})
+	for range 3 {
+		_, _, err := e.m.BeginPasskeyLogin(flood)
+		require.NoError(t, err)
+	}
+	_, _, err := e.m.BeginPasskeyLogin(flood)
+	var throttled *authv2.ThrottledError
+	require.ErrorAs(t, err, &throttled)
+	assert.Positive(t, throttled.RetryAfter)
+	_, _, err = e.m.BeginPasskeyLogin(authv2.WithClient(t.Context(), session.ClientInfo{IP: "198.51.100.7"}))
+	require.NoError(t, err, "another client has its own budget")
+	e.clock.Advance(cfg.Throttle.IPWindow)
+	_, _, err = e.m.BeginPasskeyLogin(flood)
+	require.NoError(t, err, "the budget refills with the window")
+}
