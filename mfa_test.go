@@ -730,6 +730,18 @@ func (p purges) DeleteExpired(_ context.Context, before time.Time) (int, error) 
 	return 0, nil
 }
 
+// await waits for the cleanup loop's first purge of what and checks it
+// purged up to now.
+func (p purges) await(t *testing.T, now time.Time, what string) {
+	t.Helper()
+	select {
+	case before := <-p:
+		assert.Equal(t, now, before)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cleanup loop did not purge " + what)
+	}
+}
+
 // purgingChallenges is a challenge store that records DeleteExpired calls.
 type purgingChallenges struct {
 	*memory.ChallengeStore
@@ -743,12 +755,7 @@ func TestCleanupPurgesExpiredChallenges(t *testing.T) {
 	cfg.CleanupInterval = 10 * time.Millisecond
 	ch := &purgingChallenges{ChallengeStore: memory.NewChallengeStore(), purges: make(purges, 1)}
 	e := newMFAEnvWith(t, backendStores{}, cfg, func(d *authv2.MFA) { d.Challenges = ch })
-	select {
-	case before := <-ch.purges:
-		assert.Equal(t, e.clock.Now(), before)
-	case <-time.After(5 * time.Second):
-		t.Fatal("the cleanup loop did not purge the challenge store")
-	}
+	ch.purges.await(t, e.clock.Now(), "the challenge store")
 }
 
 // purgingGuard is a replay guard that records DeleteExpired calls.
@@ -771,12 +778,7 @@ func TestCleanupPurgesTheReplayGuard(t *testing.T) {
 	require.NoError(t, err)
 	e := newMFAEnvWith(t, backendStores{mfa: factors, challenges: memory.NewChallengeStore(), guard: g}, cfg,
 		func(d *authv2.MFA) { d.TOTP = tp })
-	select {
-	case before := <-g.purges:
-		assert.Equal(t, e.clock.Now(), before)
-	case <-time.After(5 * time.Second):
-		t.Fatal("the cleanup loop did not purge the replay guard")
-	}
+	g.purges.await(t, e.clock.Now(), "the replay guard")
 }
 
 // outageMFA is an MFA store and challenge store that fail while down.
