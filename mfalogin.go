@@ -555,13 +555,8 @@ func (m *Manager) BeginPasskeyLogin(ctx context.Context) (options json.RawMessag
 	}
 	// Each begin stores a challenge for an anonymous caller: without a
 	// budget per client, one client could fill the challenge store.
-	if limit := m.cfg.MFA.PasskeyBeginLimit; limit > 0 {
-		if c, ok := ClientFrom(ctx); ok && c.IP != "" && m.cfg.Throttle.IPWindow > 0 {
-			key, _ := m.cfg.Throttle.clientKey(c.IP)
-			if _, err := m.reserveBudgets(ctx, []budget{{"passkey-begin-" + key, limit, m.cfg.Throttle.IPWindow}}); err != nil {
-				return nil, "", err
-			}
-		}
+	if _, err := m.reserveBudgets(ctx, m.clientBudget(ctx, "passkey-begin-", m.cfg.MFA.PasskeyBeginLimit)); err != nil {
+		return nil, "", err
 	}
 	options, challengeID, err = m.mfa.webauthn.BeginPasskeyLogin(ctx, m.clock.Now())
 	if err != nil {

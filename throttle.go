@@ -269,10 +269,17 @@ type budget struct {
 }
 
 func (m *Manager) clientRecoveryBudget(ctx context.Context) []budget {
+	return m.clientBudget(ctx, "recovery-", m.cfg.Throttle.IPLimit)
+}
+
+// clientBudget is the calling client's budget (ClientFrom(ctx), keyed
+// like the IP limit) of limit per Throttle.IPWindow under prefix; none
+// when the context names no client or limit is 0.
+func (m *Manager) clientBudget(ctx context.Context, prefix string, limit int) []budget {
 	t := m.cfg.Throttle
-	if c, ok := ClientFrom(ctx); ok && c.IP != "" && t.IPLimit > 0 {
+	if c, ok := ClientFrom(ctx); ok && c.IP != "" && limit > 0 && t.IPWindow > 0 {
 		key, _ := t.clientKey(c.IP)
-		return []budget{{"recovery-" + key, t.IPLimit, t.IPWindow}}
+		return []budget{{prefix + key, limit, t.IPWindow}}
 	}
 	return nil
 }
