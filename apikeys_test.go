@@ -21,6 +21,7 @@ import (
 	"github.com/authv2/authv2/apikey"
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/authv2test"
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/user"
@@ -687,4 +688,29 @@ func forgeKey(id, other string) string {
 	var sum [4]byte
 	binary.BigEndian.PutUint32(sum[:], crc32.ChecksumIEEE([]byte(body)))
 	return body + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// A key that does not name a permission is denied as outside the key,
+// whether the check comes alone or in a batch, even where a step-up rule
+// covers the permission too: both paths refine the engine's allow in one
+// order (the key's patterns, then the assurance).
+func TestAPIKeyOutsidePatternsWinsOverStepUpAloneAndInBatch(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.MFA.StepUp = map[string]authv2.Assurance{"orders:write": {Level: mfa.AAL2}}
+	f := newKeyFixture(t, authv2.WithConfig(cfg))
+	k := f.newKey(t, "orders:read")
+	p, err := f.m.Authenticate(t.Context(), k.Secret, keyClient)
+	require.NoError(t, err)
+	res := permission.Resource{Type: "orders", ID: "o1", TenantID: "acme"}
+
+	d, err := f.m.AuthorizeRequest(t.Context(), p, "write", res, permission.Request{})
+	require.NoError(t, err, "not a step-up: the key does not name the permission")
+	assert.False(t, d.Allowed)
+	assert.Equal(t, authv2.ReasonOutsideAPIKey, d.Reason)
+
+	ds, err := f.m.AuthorizeBatch(t.Context(), p, []permission.Query{{Action: "write", Resource: res}}, permission.Request{})
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	assert.Equal(t, d.Allowed, ds[0].Allowed)
+	assert.Equal(t, d.Reason, ds[0].Reason)
 }

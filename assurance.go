@@ -76,6 +76,19 @@ func (p *Principal) proofs() mfa.Proofs {
 	return mfa.Proofs{{Factor: mfa.FactorPassword, At: p.AuthenticatedAt}}
 }
 
+// refine applies to the engine's decision what the principal adds on
+// top, in one order for single and batched checks: an API key's patterns
+// first (a key that does not name the permission is denied outright),
+// then the assurance Config.MFA.StepUp demands of an allow. The error is
+// the *StepUpError of an allow that became a step-up denial.
+func (m *Manager) refine(p *Principal, action string, res *permission.Resource, d *permission.Decision) error {
+	narrowToKey(p, action, res, d)
+	if !d.Allowed || len(m.cfg.MFA.StepUp) == 0 {
+		return nil
+	}
+	return m.stepUpFor(p, res, action, d)
+}
+
 // stepUpFor applies Config.MFA.StepUp to an allowed decision: when the
 // permission needs more than the principal's session has, the decision
 // becomes a deny and the error says what is missing.

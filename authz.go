@@ -59,10 +59,9 @@ func (m *Manager) AuthorizeRequest(ctx context.Context, p *Principal, action str
 	d, err = m.engine.Authorize(ctx, subject(p), action, res, req)
 	if err != nil {
 		err = authzError(err)
-	} else if d.Allowed && len(m.cfg.MFA.StepUp) > 0 {
-		err = m.stepUpFor(p, &res, action, &d)
+	} else {
+		err = m.refine(p, action, &res, &d)
 	}
-	narrowToKey(p, action, &res, &d)
 	m.recordDecision(ctx, p, action, &res, &d)
 	return d, err
 }
@@ -89,12 +88,9 @@ func (m *Manager) AuthorizeBatch(ctx context.Context, p *Principal, qs []permiss
 		return ds, authzError(err)
 	}
 	for i := range ds {
-		narrowToKey(p, qs[i].Action, &qs[i].Resource, &ds[i])
-		if ds[i].Allowed && len(m.cfg.MFA.StepUp) > 0 {
-			// The denial's reason says a step-up is needed; CheckAssurance
-			// says what is missing.
-			_ = m.stepUpFor(p, &qs[i].Resource, qs[i].Action, &ds[i])
-		}
+		// The denial's reason says a step-up is needed; CheckAssurance
+		// says what is missing.
+		_ = m.refine(p, qs[i].Action, &qs[i].Resource, &ds[i])
 		m.recordDecision(ctx, p, qs[i].Action, &qs[i].Resource, &ds[i])
 	}
 	return ds, nil
