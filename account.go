@@ -299,7 +299,6 @@ func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) er
 	reset := audit.Event{Type: audit.TypePasswordReset, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID}
 	u, recorded, err := m.consumeToken(ctx, user.TokenPasswordReset, tok, func(x *user.User) {
 		x.PasswordHash, x.PasswordChangedAt = hash, now
-		x.FailedAttempts, x.LockedUntil = 0, time.Time{}
 		if x.Status == user.StatusLocked {
 			x.Status = user.StatusActive
 		}
@@ -308,6 +307,9 @@ func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) er
 	if err != nil {
 		return err
 	}
+	// The owner proved the address: their new password is not held back
+	// by a guesser's failures.
+	m.resetLoginThrottle(ctx, u.Email)
 	// The token's holder acts as the user, as the password.reset event
 	// says.
 	if _, err := m.endUserSessions(WithActor(ctx, &Principal{UserID: u.ID}), u.ID, session.RevokeFilter{}, now, session.ReasonPasswordChange); err != nil {

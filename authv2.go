@@ -157,6 +157,7 @@ func New(opts ...Option) (*Manager, error) {
 	o.sessions = telemetry.Sessions{S: o.sessions, T: tel}
 	o.permissions = telemetry.Permissions{S: o.permissions, T: tel}
 	o.apiKeys = telemetry.APIKeys{S: o.apiKeys, T: tel}
+	o.limiter = telemetry.Limiter{S: o.limiter, T: tel}
 	if o.cfg.RequireEmailVerification && o.notifier == nil {
 		return nil, &ConfigError{Field: "RequireEmailVerification", Reason: "needs WithNotifier to deliver verification tokens"}
 	}
@@ -376,7 +377,8 @@ func (m *Manager) cleanupLoop(every time.Duration) {
 			m.mfa.deleteExpired(ctx, now)
 		}
 		if p, ok := m.limiter.(user.ExpiredDeleter); ok {
-			keep := max(m.cfg.Throttle.IPWindow, m.cfg.Throttle.MaxDelay)
+			t := m.cfg.Throttle
+			keep := max(t.IPWindow, t.MaxDelay, t.FailureWindow, t.RecoveryWindow)
 			if _, err := p.DeleteExpired(ctx, now.Add(-keep)); err != nil {
 				m.log.Warn("authv2: purging old rate-limit entries failed", "error", err)
 			}

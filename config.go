@@ -167,13 +167,20 @@ type MFAConfig struct {
 
 // ThrottleConfig limits password guessing.
 type ThrottleConfig struct {
-	// AfterFailures consecutive failures of one account start a throttle
-	// of BaseDelay, doubling with each further failure up to MaxDelay.
-	// At most 100, so no account sees 100 failures without a lock (NIST
+	// AfterFailures failed logins of one email within MaxDelay, and
+	// MaxFailures within FailureWindow, throttle it: further attempts are
+	// refused without a hash until the oldest failure leaves its window. An
+	// email with an account and one without have the same budgets, so the
+	// throttle's answers and timing do not reveal which emails have
+	// accounts. A right password from an untrusted client, a password
+	// reset and UnlockUser empty them; a trusted device has its own budget
+	// (AfterFailures per MaxDelay). MaxFailures is at most 100, so no
+	// account sees 100 failures before a lock of up to FailureWindow (NIST
 	// SP 800-63B 5.2.2).
-	AfterFailures int `validate:"min=1,max=100"`
-	BaseDelay     time.Duration
-	MaxDelay      time.Duration
+	AfterFailures int           `validate:"min=1,max=100"`
+	MaxDelay      time.Duration `validate:"gt=0"`
+	MaxFailures   int           `validate:"min=1,max=100"`
+	FailureWindow time.Duration `validate:"gt=0"`
 	// IPLimit failed attempts per IPWindow from one client IP, across
 	// accounts, slow password spraying; 0 disables the IP limit.
 	IPLimit  int
@@ -204,7 +211,7 @@ func DefaultConfig() Config {
 		PasswordMaxLength: 128,
 		Argon2:            user.DefaultArgon2Params,
 		Throttle: ThrottleConfig{
-			AfterFailures: 10, BaseDelay: 30 * time.Second, MaxDelay: time.Hour,
+			AfterFailures: 10, MaxDelay: time.Hour, MaxFailures: 100, FailureWindow: 24 * time.Hour,
 			IPLimit: 100, IPWindow: time.Hour, IPv6Prefix: 64,
 			RecoveryLimit: 5, RecoveryWindow: time.Hour,
 		},
@@ -248,8 +255,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.PasswordMinLength > c.PasswordMaxLength:
 		return &ConfigError{Field: "PasswordMinLength", Reason: "must not exceed PasswordMaxLength"}
-	case c.Throttle.BaseDelay <= 0 || c.Throttle.MaxDelay < c.Throttle.BaseDelay:
-		return &ConfigError{Field: "Throttle.BaseDelay", Reason: "must be positive and not above MaxDelay"}
+	case c.Throttle.MaxFailures < c.Throttle.AfterFailures:
+		return &ConfigError{Field: "Throttle.MaxFailures", Reason: "must not be below AfterFailures"}
+	case c.Throttle.FailureWindow < c.Throttle.MaxDelay:
+		return &ConfigError{Field: "Throttle.FailureWindow", Reason: "must not be shorter than MaxDelay"}
 	case c.Throttle.IPLimit < 0 || (c.Throttle.IPLimit > 0 && c.Throttle.IPWindow <= 0):
 		return &ConfigError{Field: "Throttle.IPLimit", Reason: "must not be negative, with a positive IPWindow"}
 	case c.Throttle.RecoveryLimit < 1 || c.Throttle.RecoveryWindow <= 0:
@@ -399,8 +408,9 @@ var envVars = []envVar{
 	{"AUTHV2_ARGON2_ITERATIONS", uintVar(32, func(c *Config) *uint32 { return &c.Argon2.Iterations })},
 	{"AUTHV2_HASH_CONCURRENCY", intVar(func(c *Config) *int { return &c.HashConcurrency })},
 	{"AUTHV2_THROTTLE_AFTER_FAILURES", intVar(func(c *Config) *int { return &c.Throttle.AfterFailures })},
-	{"AUTHV2_THROTTLE_BASE_DELAY", durationVar(func(c *Config) *time.Duration { return &c.Throttle.BaseDelay })},
 	{"AUTHV2_THROTTLE_MAX_DELAY", durationVar(func(c *Config) *time.Duration { return &c.Throttle.MaxDelay })},
+	{"AUTHV2_THROTTLE_MAX_FAILURES", intVar(func(c *Config) *int { return &c.Throttle.MaxFailures })},
+	{"AUTHV2_THROTTLE_FAILURE_WINDOW", durationVar(func(c *Config) *time.Duration { return &c.Throttle.FailureWindow })},
 	{"AUTHV2_THROTTLE_IP_LIMIT", intVar(func(c *Config) *int { return &c.Throttle.IPLimit })},
 	{"AUTHV2_THROTTLE_IP_WINDOW", durationVar(func(c *Config) *time.Duration { return &c.Throttle.IPWindow })},
 	{"AUTHV2_THROTTLE_IPV6_PREFIX", intVar(func(c *Config) *int { return &c.Throttle.IPv6Prefix })},

@@ -69,10 +69,10 @@ func TestConfigFromEnvNamesTheBadVariable(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "PasswordMinLength", ce.Field, "range errors name the Config field")
 	assert.Contains(t, ce.Error(), "AUTHV2_PASSWORD_MIN_LENGTH", "and the variable that set it")
-	_, err = configFromLookup(lookupFrom(map[string]string{"AUTHV2_THROTTLE_MAX_DELAY": "1s", "AUTHV2_REAUTH_WINDOW": "1m"}))
+	_, err = configFromLookup(lookupFrom(map[string]string{"AUTHV2_THROTTLE_FAILURE_WINDOW": "1m", "AUTHV2_REAUTH_WINDOW": "1m"}))
 	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, "Throttle.BaseDelay", ce.Field)
-	assert.Contains(t, ce.Reason, "(set by AUTHV2_THROTTLE_MAX_DELAY)", "only the variable at fault")
+	assert.Equal(t, "Throttle.FailureWindow", ce.Field)
+	assert.Contains(t, ce.Reason, "(set by AUTHV2_THROTTLE_FAILURE_WINDOW)", "only the variable at fault")
 }
 
 func TestDefaultConfigIsValid(t *testing.T) {
@@ -92,7 +92,9 @@ func TestConfigValidateNamesEachField(t *testing.T) {
 		"PasswordMaxLength":      func(c *Config) { c.PasswordMaxLength = 500 },
 		"HashConcurrency":        func(c *Config) { c.HashConcurrency = -1 },
 		"Throttle.AfterFailures": func(c *Config) { c.Throttle.AfterFailures = 101 },
-		"Throttle.BaseDelay":     func(c *Config) { c.Throttle.MaxDelay = time.Second },
+		"Throttle.MaxDelay":      func(c *Config) { c.Throttle.MaxDelay = 0 },
+		"Throttle.MaxFailures":   func(c *Config) { c.Throttle.MaxFailures = c.Throttle.AfterFailures - 1 },
+		"Throttle.FailureWindow": func(c *Config) { c.Throttle.FailureWindow = time.Minute },
 		"Throttle.IPLimit":       func(c *Config) { c.Throttle.IPWindow = 0 },
 		"Throttle.IPv6Prefix":    func(c *Config) { c.Throttle.IPv6Prefix = 129 },
 		"ReauthWindow":           func(c *Config) { c.ReauthWindow = 0 },

@@ -370,3 +370,11 @@ func sumByAttr(t *testing.T, data metricdata.Aggregation, key string) map[string
 	}
 	return out
 }
+
+// loginFailures is how many failures email's login throttle holds.
+func loginFailures(t *testing.T, e *env, email string) int {
+	t.Helper()
+	n, err := e.m.LoginFailures(t.Context(), email)
+	require.NoError(t, err)
+	return n
+}

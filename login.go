@@ -63,22 +63,20 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 			TenantID: tenantID, IP: in.Client.IP, UserAgent: in.Client.UserAgent, Reason: reason}
 	}
 	fail := func(userID, tenantID, reason string) { m.emit(ctx, failure(userID, tenantID, reason)) }
-	// failKnown records a known user's failure, with the events of what
-	// the attempt did (a lock it set) in the same journal write: a known
-	// account's attempt costs as many syncs as an unknown email's. Finding
-	// the tenant it counts in reads the permission store; without a
-	// journal that happens off the caller's time, so that a wrong password
-	// for a real account takes no longer than an unknown email.
-	failKnown := func(u *user.User, reason string, also ...audit.Event) {
+	// failKnown records a known user's failure in one journal write, as
+	// an unknown email's is. Finding the tenant it counts in reads the
+	// permission store; without a journal that happens off the caller's
+	// time, so that a wrong password for a real account takes no longer
+	// than an unknown email.
+	failKnown := func(u *user.User, reason string) {
 		candidate := cmp.Or(in.TenantID, u.DefaultTenantID)
 		if m.journal != nil {
 			// The event must be durable before the answer: the tenant
 			// is read on the caller's time, always with the same reads,
 			// which an unknown email makes too (unknownTenantRead).
-			_ = m.emitAll(ctx, append([]audit.Event{failure(u.ID, m.failureTenant(ctx, u.ID, candidate), reason)}, also...))
+			m.emit(ctx, failure(u.ID, m.failureTenant(ctx, u.ID, candidate), reason))
 			return
 		}
-		_ = m.emitAll(ctx, also)
 		if candidate == "" {
 			fail(u.ID, "", reason)
 			return
@@ -101,9 +99,10 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	}
 	u, err := m.users.GetByEmail(ctx, in.Email)
 	if errors.Is(err, store.ErrNotFound) {
-		// An unknown email is throttled like an account, so that a fast
-		// "throttled" answer does not reveal which emails exist.
-		if retry, err := m.reserveUnknown(ctx, in.Email, now); err != nil {
+		// An unknown email is throttled like an account, in the same
+		// budget by the same call (loginKey), so that neither a fast
+		// "throttled" answer nor its timing reveals which emails exist.
+		if retry, err := m.reserveEmail(ctx, in.Email, now); err != nil {
 			return nil, err
 		} else if retry > 0 {
 			m.unknownTenantRead(ctx, in.TenantID)
@@ -121,10 +120,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	if err != nil {
 		return nil, translate("user.get_by_email", err)
 	}
-	if retry, err := at.reserveAccount(ctx, u, in.DeviceToken); errors.Is(err, store.ErrNotFound) {
-		fail("", "", audit.ReasonUnknownUser) // deleted since it was read
-		return nil, ErrInvalidCredentials
-	} else if err != nil {
+	if retry, err := at.reserveAccount(ctx, u, in.Email, in.DeviceToken); err != nil {
 		return nil, err
 	} else if retry > 0 {
 		failKnown(u, audit.ReasonAccountThrottled)
@@ -138,7 +134,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		if !errors.Is(err, user.ErrMismatch) && !errors.Is(err, user.ErrPasswordTooLong) {
 			m.log.Error("authv2: stored password hash unusable", "user_id", u.ID, "error", err)
 		}
-		failKnown(u, audit.ReasonBadPassword, at.failed()...)
+		failKnown(u, audit.ReasonBadPassword)
 		return nil, ErrInvalidCredentials
 	}
 	// Status is checked only after the password so that a correct guess

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/user"
 )
 
@@ -39,11 +38,17 @@ func (m *Manager) warnNonIP(addr string) {
 	})
 }
 
-// unknownKey is the rate-limiter key of an email that has no account. It
-// is hashed so the limiter does not collect typed-in emails.
-func unknownKey(email string) string {
+// loginKeys are the rate-limiter keys of a login email's two failure
+// budgets (AfterFailures per MaxDelay, MaxFailures per FailureWindow). An
+// email with an account and one without have the same keys and budgets,
+// reserved by the same calls: their throttles answer alike at every
+// moment and cost the same store round trips, so neither the answers nor
+// their timing tell which emails have accounts. They are hashed so the
+// limiter does not collect typed-in emails.
+func loginKeys(email string) [2]string {
 	sum := sha256.Sum256([]byte(user.NormalizeEmail(email)))
-	return "login-unknown:" + hex.EncodeToString(sum[:16])
+	h := hex.EncodeToString(sum[:16])
+	return [2]string{"login-email:" + h, "login-email-long:" + h}
 }
 
 // An attempt is one password check and the places it reserved in the
@@ -56,17 +61,15 @@ type attempt struct {
 	// ipKey is the client's reserved limiter key, "" when no per-IP
 	// limit applies.
 	ipKey string
-	// userID is the account reserved in, "" before reserveAccount.
-	userID string
+	// email is the email whose budgets (loginKeys) an untrusted client
+	// reserved in, "" if none.
+	email string
 	// device is the slot of the valid device token the client presented
 	// (presented), "" if none; deviceKey its reserved failure budget, ""
-	// unless the attempt is trusted (exempt from the account lock).
+	// unless the attempt is trusted (exempt from the email's budget).
 	device, presented, deviceKey string
 	// issued is the device token a successful attempt hands back.
 	issued string
-	// locked is the lock this attempt set in advance, being the one that
-	// reached AfterFailures; zero if none.
-	locked time.Time
 }
 
 // reserveClient starts a login attempt by reserving it in the client's
@@ -88,12 +91,40 @@ func (m *Manager) reserveClient(ctx context.Context, ip string, now time.Time) (
 	return a, 0, nil
 }
 
-// reserveUnknown mirrors the account throttle for an email without an
-// account: at most AfterFailures hashes within MaxDelay, then refusals
-// without hashing until the oldest leaves that window.
-func (m *Manager) reserveUnknown(ctx context.Context, email string, now time.Time) (time.Duration, error) {
-	t := m.cfg.Throttle
-	return m.reserve(ctx, unknownKey(email), t.AfterFailures, t.MaxDelay, now)
+// reserveEmail reserves an attempt in both of the email's failure
+// budgets, or in neither, whether or not the email has an account. A
+// positive retry means refused: it is when both budgets have a place
+// again, so that a client told to wait is not refused once more.
+func (m *Manager) reserveEmail(ctx context.Context, email string, now time.Time) (time.Duration, error) {
+	t, keys := m.cfg.Throttle, loginKeys(email)
+	retry, err := m.reserve(ctx, keys[0], t.AfterFailures, t.MaxDelay, now)
+	if err != nil {
+		return 0, err
+	}
+	if retry > 0 {
+		long, err := m.wait(ctx, keys[1], t.MaxFailures, t.FailureWindow, now)
+		return max(retry, long), err
+	}
+	retry, err = m.reserve(ctx, keys[1], t.MaxFailures, t.FailureWindow, now)
+	if err != nil || retry > 0 {
+		// A refused attempt spends nothing: give back the first place.
+		if rerr := m.limiter.Release(ctx, keys[0], now); rerr != nil {
+			m.log.Warn("authv2: giving back a login reservation failed", "error", rerr)
+		}
+	}
+	return retry, err
+}
+
+// wait is how long until key has a place, 0 if it has one now.
+func (m *Manager) wait(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (time.Duration, error) {
+	n, oldest, err := m.limiter.Count(ctx, key, limit, window, now)
+	if err != nil {
+		return 0, translate("limiter.count", err)
+	}
+	if n < limit {
+		return 0, nil
+	}
+	return max(oldest.Add(window).Sub(now), time.Second), nil
 }
 
 // reserve takes one place in a limiter key, or says how long until one
@@ -113,72 +144,42 @@ func (m *Manager) reserve(ctx context.Context, key string, limit int, window tim
 // reserveAccount counts the attempt as a failure before the password is
 // hashed. A client presenting a valid device token of u reserves in that
 // device's own budget (AfterFailures within MaxDelay) and ignores the
-// account lock; once the budget is spent it is one more untrusted client.
-// An untrusted client reserves in the account, in one atomic update: a
-// locked account refuses it (counted, but the lock is not extended, so
-// hammering during a lock cannot keep anyone out longer than MaxDelay at
-// a time); otherwise the attempt that reaches AfterFailures sets the lock
-// at once, so concurrent attempts see it. A positive retry means refused.
-func (a *attempt) reserveAccount(ctx context.Context, u *user.User, deviceToken string) (time.Duration, error) {
+// email's; once the device budget is spent it is one more untrusted
+// client. An untrusted client reserves in the email's budget, exactly as
+// an email without an account does (reserveEmail). A positive retry means
+// refused.
+func (a *attempt) reserveAccount(ctx context.Context, u *user.User, email, deviceToken string) (time.Duration, error) {
+	t := a.m.cfg.Throttle
 	if slot := trustedSlot(u, deviceToken, a.now); slot != "" {
 		a.device, a.presented = slot, deviceToken
-		t, key := a.m.cfg.Throttle, deviceKey(u.ID, slot)
+		key := deviceKey(u.ID, slot)
 		retry, err := a.m.reserve(ctx, key, t.AfterFailures, t.MaxDelay, a.now)
-		if err != nil {
+		if err != nil || retry == 0 {
+			if err == nil {
+				a.deviceKey = key
+			}
 			return 0, err
 		}
-		if retry == 0 {
-			a.deviceKey, a.userID = key, u.ID
-			return 0, nil
-		}
 	}
-	var retry time.Duration
-	_, err := a.m.users.Update(ctx, u.ID, func(x *user.User) error {
-		retry, a.locked = 0, time.Time{} // fn may run more than once
-		x.FailedAttempts++
-		if x.LockedUntil.After(a.now) {
-			retry = x.LockedUntil.Sub(a.now)
-			return nil
-		}
-		if d := a.m.cfg.Throttle.throttleDelay(x.FailedAttempts); d > 0 {
-			x.LockedUntil = a.now.Add(d)
-			a.locked = x.LockedUntil
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, translate("user.update", err)
+	retry, err := a.m.reserveEmail(ctx, email, a.now)
+	if err == nil && retry == 0 {
+		a.email = email
 	}
-	a.userID = u.ID
-	return retry, nil
-}
-
-// failed ends an attempt whose password was wrong: the reservations stay
-// counted, and it returns the event of a lock this attempt set, for Login
-// to record with the failure in one journal write.
-func (a *attempt) failed() []audit.Event {
-	if a.locked.IsZero() {
-		return nil
-	}
-	return []audit.Event{{Type: audit.TypeLockout, Outcome: audit.Success, ActorUserID: a.userID, Target: a.userID,
-		Attributes: map[string]string{"locked_until": a.locked.UTC().Format(time.RFC3339)}}}
+	return retry, err
 }
 
 // proven records a right password in x, inside the update that records
-// the login: an untrusted client's success resets the account throttle
-// (a trusted device's does not: the failures were another client's, and
-// the owner logging in must not hand the guesser a fresh budget), and the
-// client becomes, or stays, a trusted device.
+// the login: the client becomes, or stays, a trusted device.
 func (a *attempt) proven(x *user.User) {
-	if a.deviceKey == "" {
-		resetAccountThrottle(x)
-	}
 	a.issued = trustDevice(x, a.presented, a.device, a.now)
 }
 
 // succeeded gives back the limiter reservations of an attempt whose
-// password was right, after proven was saved. A limiter outage is logged,
-// not fatal: the client keeps one failure too many.
+// password was right, after proven was saved. An untrusted client's
+// success resets the email's budget; a trusted device's does not (the
+// failures were another client's, and the owner logging in must not hand
+// the guesser a fresh budget). A limiter outage is logged, not fatal: the
+// client keeps one failure too many.
 func (a *attempt) succeeded(ctx context.Context) {
 	for _, key := range []string{a.ipKey, a.deviceKey} {
 		if key == "" {
@@ -188,23 +189,20 @@ func (a *attempt) succeeded(ctx context.Context) {
 			a.m.log.Warn("authv2: giving back a login reservation failed", "error", err)
 		}
 	}
+	if a.email != "" {
+		a.m.resetLoginThrottle(ctx, a.email)
+	}
 }
 
-// resetAccountThrottle is what a login's proven password does to the
-// account throttle, inside the update that records the success.
-func resetAccountThrottle(x *user.User) { x.FailedAttempts, x.LockedUntil = 0, time.Time{} }
-
-// throttleDelay is the lock after the n-th consecutive failure: none below
-// AfterFailures, then BaseDelay doubling per failure up to MaxDelay.
-func (t ThrottleConfig) throttleDelay(n int) time.Duration {
-	if n < t.AfterFailures {
-		return 0
+// resetLoginThrottle empties an email's failure budgets (a proven
+// password, a password reset, an unlock). A limiter outage is logged, not
+// fatal: the owner waits out the failures.
+func (m *Manager) resetLoginThrottle(ctx context.Context, email string) {
+	for _, key := range loginKeys(email) {
+		if err := m.limiter.Reset(ctx, key); err != nil {
+			m.log.Warn("authv2: resetting a login throttle failed", "error", err)
+		}
 	}
-	d := t.BaseDelay
-	for i := t.AfterFailures; i < n && d < t.MaxDelay; i++ {
-		d *= 2
-	}
-	return min(d, t.MaxDelay)
 }
 
 // throttledError is what a throttled login returns: the generic error

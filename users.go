@@ -2,7 +2,6 @@ package authv2
 
 import (
 	"context"
-	"time"
 
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/session"
@@ -28,12 +27,10 @@ func (m *Manager) User(ctx context.Context, id string) (*user.User, error) {
 func (m *Manager) setStatus(ctx context.Context, userID string, status user.Status, typ audit.Type, reason string) error {
 	now := m.clock.Now()
 	var before user.Status
-	_, err := m.users.Update(ctx, userID, func(x *user.User) error {
+	saved, err := m.users.Update(ctx, userID, func(x *user.User) error {
 		before = x.Status
 		x.Status, x.UpdatedAt = status, now
-		if status == user.StatusActive {
-			x.FailedAttempts, x.LockedUntil = 0, time.Time{}
-		} else {
+		if status != user.StatusActive {
 			// A locked account keeps its reset token: a reset unlocks it.
 			rotateStamp(x, status == user.StatusDisabled)
 		}
@@ -41,6 +38,9 @@ func (m *Manager) setStatus(ctx context.Context, userID string, status user.Stat
 	})
 	if err != nil {
 		return translate("user.update", err)
+	}
+	if status == user.StatusActive {
+		m.resetLoginThrottle(ctx, saved.Email)
 	}
 	// Recorded before the sessions end: the change is made even if that
 	// fails.
@@ -74,7 +74,7 @@ func (m *Manager) LockUser(ctx context.Context, userID string) error {
 }
 
 // UnlockUser re-activates a locked, disabled or throttled account and
-// clears its failure count.
+// clears its email's login failure budget.
 func (m *Manager) UnlockUser(ctx context.Context, userID string) error {
 	if err := checkText("UserID", userID); err != nil {
 		return err

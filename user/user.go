@@ -43,9 +43,17 @@ type User struct {
 	PasswordHash      string
 	PasswordChangedAt time.Time
 
-	// FailedAttempts counts consecutive failed logins; a success resets it.
+	// FailedAttempts was the account's count of consecutive failed logins.
+	//
+	// Deprecated: the Manager no longer reads or writes it. The login
+	// throttle is a failure budget per email in the RateLimiter, the same
+	// for emails with and without an account, so that neither its answers
+	// nor its timing tell them apart. Stores keep the field until it is
+	// removed in a later release.
 	FailedAttempts int
-	// LockedUntil, when in the future, refuses logins (throttling).
+	// LockedUntil was when the account's login throttle ended.
+	//
+	// Deprecated: unused, like FailedAttempts.
 	LockedUntil time.Time
 	LastLoginAt time.Time
 
@@ -122,7 +130,7 @@ type Store interface {
 
 	// Update applies fn to the current record and saves the result
 	// atomically: concurrent Updates of one user are serialized, so a
-	// read-modify-write such as FailedAttempts++ never loses an increment.
+	// read-modify-write never loses another's change.
 	// If fn returns an error, nothing is written and that error is returned.
 	// fn must not change ID. It returns the saved record, store.ErrNotFound,
 	// or store.ErrConflict when the new email is taken.

@@ -34,7 +34,7 @@
 //     count(*) > 1, and merge or rename them; adopt here reports them as
 //     store.ErrConflict. The same index serves GetByEmail.
 //  2. Add one side table for the state the legacy table has no column for
-//     (FailedAttempts, LockedUntil, LastLoginAt, PasswordChangedAt,
+//     (LastLoginAt, PasswordChangedAt,
 //     DefaultTenantID, Attributes, single-use token hashes, UpdatedAt, and
 //     the non-active status): authv2_user_extras(user_id text primary key
 //     references app_users(id) on delete cascade, data jsonb). This is the

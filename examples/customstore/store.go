@@ -53,8 +53,6 @@ type extras struct {
 	// (pending_verification, locked); see statusOf.
 	Status            user.Status            `json:"status,omitempty"`
 	PasswordChangedAt time.Time              `json:"password_changed_at,omitzero"`
-	FailedAttempts    int                    `json:"failed_attempts,omitempty"`
-	LockedUntil       time.Time              `json:"locked_until,omitzero"`
 	LastLoginAt       time.Time              `json:"last_login_at,omitzero"`
 	DefaultTenantID   string                 `json:"default_tenant_id,omitempty"`
 	SecurityStamp     string                 `json:"security_stamp,omitempty"`
@@ -88,8 +86,6 @@ func statusOf(isActive bool, kept user.Status) user.Status {
 func split(u *user.User) (isActive bool, data []byte, err error) {
 	e := extras{
 		PasswordChangedAt: u.PasswordChangedAt,
-		FailedAttempts:    u.FailedAttempts,
-		LockedUntil:       u.LockedUntil,
 		LastLoginAt:       u.LastLoginAt,
 		DefaultTenantID:   u.DefaultTenantID,
 		SecurityStamp:     u.SecurityStamp,
@@ -126,7 +122,7 @@ func scanUser(r rowScanner) (*user.User, error) {
 		return nil, fmt.Errorf("customstore: user %s: extras unreadable: %w", u.ID, err)
 	}
 	u.Status = statusOf(isActive, e.Status)
-	u.PasswordChangedAt, u.FailedAttempts, u.LockedUntil, u.LastLoginAt = e.PasswordChangedAt, e.FailedAttempts, e.LockedUntil, e.LastLoginAt
+	u.PasswordChangedAt, u.LastLoginAt = e.PasswordChangedAt, e.LastLoginAt
 	u.DefaultTenantID, u.Attributes, u.UpdatedAt = e.DefaultTenantID, maps.Clone(e.Attributes), e.UpdatedAt
 	u.SecurityStamp, u.PendingEmail = e.SecurityStamp, e.PendingEmail
 	if len(e.Tokens) > 0 {
@@ -174,14 +170,14 @@ func (e callbackError) Error() string { return e.err.Error() }
 
 // Update implements user.Store: lock the app_users row, read, apply fn,
 // write both tables, commit. Concurrent Updates of one user queue on the
-// row lock, so no increment of FailedAttempts is lost.
+// row lock, so no concurrent change is lost.
 func (s *LegacyUserStore) Update(ctx context.Context, id string, fn func(*user.User) error) (*user.User, error) {
 	var saved *user.User
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		// Lock first, read second, as two statements: a single
 		// SELECT ... FOR UPDATE OF u over the join would, after waiting for
 		// the lock, recheck the app_users row but keep the extras row it saw
-		// before waiting, and lose the other writer's FailedAttempts++.
+		// before waiting, and lose the other writer's change (a token it consumed).
 		var one int
 		if err := tx.QueryRowContext(ctx, s.qLock, id).Scan(&one); err != nil {
 			return err

@@ -306,3 +306,53 @@ func (w Permissions) AcceptInvitation(ctx context.Context, id, userID string, no
 		return w.S.AcceptInvitation(ctx, id, userID, now, check)
 	})
 }
+
+var opLimitHit, opLimitCount, opLimitReserve, opLimitRelease, opLimitReset, opLimitDeleteExpired = newOp("limiter.hit"),
+	newOp("limiter.count"), newOp("limiter.reserve"), newOp("limiter.release"), newOp("limiter.reset"), newOp("limiter.delete_expired")
+
+// Limiter instruments a user.RateLimiter: the login throttle's calls are
+// store round trips on every login, timed like the others.
+type Limiter struct {
+	S user.RateLimiter
+	T *T
+}
+
+func (w Limiter) Hit(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (int, error) {
+	return call(w.T, ctx, opLimitHit, func(ctx context.Context) (int, error) { return w.S.Hit(ctx, key, limit, window, now) })
+}
+
+func (w Limiter) Count(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (int, time.Time, error) {
+	var oldest time.Time
+	n, err := call(w.T, ctx, opLimitCount, func(ctx context.Context) (n int, err error) {
+		n, oldest, err = w.S.Count(ctx, key, limit, window, now)
+		return n, err
+	})
+	return n, oldest, err
+}
+
+func (w Limiter) Reserve(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Time, error) {
+	var retryAt time.Time
+	ok, err := call(w.T, ctx, opLimitReserve, func(ctx context.Context) (ok bool, err error) {
+		ok, retryAt, err = w.S.Reserve(ctx, key, limit, window, now)
+		return ok, err
+	})
+	return ok, retryAt, err
+}
+
+func (w Limiter) Release(ctx context.Context, key string, at time.Time) error {
+	return call0(w.T, ctx, opLimitRelease, func(ctx context.Context) error { return w.S.Release(ctx, key, at) })
+}
+
+func (w Limiter) Reset(ctx context.Context, key string) error {
+	return call0(w.T, ctx, opLimitReset, func(ctx context.Context) error { return w.S.Reset(ctx, key) })
+}
+
+// DeleteExpired forwards to the limiter's user.ExpiredDeleter; one that
+// has none (TTLs, bounded logs) has nothing to purge.
+func (w Limiter) DeleteExpired(ctx context.Context, before time.Time) (int, error) {
+	d, ok := w.S.(user.ExpiredDeleter)
+	if !ok {
+		return 0, nil
+	}
+	return call(w.T, ctx, opLimitDeleteExpired, func(ctx context.Context) (int, error) { return d.DeleteExpired(ctx, before) })
+}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -49,11 +50,9 @@ func userCreate(t *testing.T, newStore UserStoreFactory) {
 		u := newUser("u1")
 		u.LastLoginAt = base.Add(-1)
 		u.PasswordChangedAt = base.Add(-2)
-		u.FailedAttempts = 3
 		u.DefaultTenantID = "t1"
 		u.SecurityStamp = "stamp-1"
 		u.PendingEmail = "next@example.com"
-		u.LockedUntil = base.Add(time.Minute)
 		u.Tokens = map[string]user.OneTimeToken{
 			user.TokenPasswordReset: {Hash: []byte{1, 2, 3}, ExpiresAt: base.Add(time.Hour)},
 		}
@@ -189,15 +188,18 @@ func userUpdate(t *testing.T, newStore UserStoreFactory) {
 	t.Run("ConcurrentUpdatesLoseNothing", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
-		u := newUser("u1")
-		u.FailedAttempts = 0
-		require.NoError(t, s.Create(ctx(t), u))
+		require.NoError(t, s.Create(ctx(t), newUser("u1")))
 		const n = 200
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
 		for range n {
 			wg.Go(func() {
-				_, err := s.Update(ctx(t), "u1", func(u *user.User) error { u.FailedAttempts++; return nil })
+				_, err := s.Update(ctx(t), "u1", func(u *user.User) error {
+					// A read-modify-write: each update counts one more.
+					n, _ := strconv.Atoi(u.Attributes["n"])
+					u.Attributes = map[string]string{"n": strconv.Itoa(n + 1)}
+					return nil
+				})
 				if err != nil {
 					errs <- err
 				}
@@ -210,7 +212,7 @@ func userUpdate(t *testing.T, newStore UserStoreFactory) {
 		}
 		got, err := s.Get(ctx(t), "u1")
 		require.NoError(t, err)
-		assert.Equal(t, n, got.FailedAttempts)
+		assert.Equal(t, strconv.Itoa(n), got.Attributes["n"])
 	})
 }
 
@@ -240,13 +242,11 @@ func assertUserEqual(t *testing.T, want, got *user.User) {
 	assert.Equal(t, want.DisplayName, got.DisplayName)
 	assert.Equal(t, want.Status, got.Status)
 	assert.Equal(t, want.PasswordHash, got.PasswordHash)
-	assert.Equal(t, want.FailedAttempts, got.FailedAttempts)
 	assert.Equal(t, want.DefaultTenantID, got.DefaultTenantID)
 	assert.Equal(t, want.SecurityStamp, got.SecurityStamp)
 	assert.Equal(t, want.PendingEmail, got.PendingEmail)
 	assertTimeEqual(t, want.LastLoginAt, got.LastLoginAt)
 	assertTimeEqual(t, want.PasswordChangedAt, got.PasswordChangedAt)
-	assertTimeEqual(t, want.LockedUntil, got.LockedUntil)
 	assertTimeEqual(t, want.CreatedAt, got.CreatedAt)
 	assert.Equal(t, len(want.Tokens), len(got.Tokens))
 	for k, tok := range want.Tokens {
