@@ -112,6 +112,27 @@ func TestJournalRetakesALostLock(t *testing.T) {
 	assert.Zero(t, lockHolder(t, e, a.Owner()), "Close releases the lock taken again")
 }
 
+// TestOpenJournalOnePerStores: a second journal on the same stores would
+// take their recording writes over, so that the rows of the first's
+// Manager were the second's (replayed by another instance once the
+// second closed, while the first still delivered them), and its Close
+// would leave the first's Manager with no outbox (every login refused
+// with ErrNoJournal). It is refused until the first is closed.
+func TestOpenJournalOnePerStores(t *testing.T) {
+	e := pgtest.New(t)
+	ctx := context.Background()
+	first, err := e.Stores.OpenJournal(ctx)
+	require.NoError(t, err)
+	_, err = e.Stores.OpenJournal(ctx)
+	require.ErrorIs(t, err, postgres.ErrJournalOpen)
+	assert.Equal(t, audit.Journal(first), e.Stores.Users.OutboxJournal())
+	assert.Equal(t, audit.Journal(first), e.Stores.Sessions.OutboxJournal())
+	require.NoError(t, first.Close())
+	again, err := e.Stores.OpenJournal(ctx)
+	require.NoError(t, err, "once the first is closed")
+	require.NoError(t, again.Close())
+}
+
 func TestOpenJournalRefusesAsyncCommit(t *testing.T) {
 	e := pgtest.New(t)
 	e.DB.SetMaxOpenConns(1) // the pool's one connection has it off
