@@ -26,6 +26,12 @@ import (
 // answered for.
 var ErrAsyncCommit = errors.New("authv2/postgres: synchronous_commit is off: audit journal writes would not be durable")
 
+// ErrJournalOpen is returned by OpenJournal while a journal it opened on
+// the same Stores is still open: the stores' recording writes commit into
+// one journal, the one its Manager delivers from. Another Manager on the
+// same database opens its journal on Stores of its own (New).
+var ErrJournalOpen = errors.New("authv2/postgres: an audit journal is already open on these stores")
+
 // ErrInvalidPosition reports a Leftover position this journal did not
 // return.
 var ErrInvalidPosition = errors.New("authv2/postgres: invalid journal position")
@@ -99,7 +105,8 @@ func (h *handle) journalInsertAt(n int, from string) string {
 // record the events of their recording writes in it (the outbox: see
 // UserStore.CreateRecorded). Pass it to the Manager with
 // authv2.WithAuditJournal; close it after the Manager. Migrate must have
-// run (migration 0008).
+// run (migration 0008). One journal at a time is open on a Stores: while
+// one is, OpenJournal returns ErrJournalOpen.
 func (s *Stores) OpenJournal(ctx context.Context) (*Journal, error) {
 	const op = "journal.open"
 	if s.h.closed.Load() {
@@ -111,6 +118,9 @@ func (s *Stores) OpenJournal(ctx context.Context) (*Journal, error) {
 	}
 	if mode == "off" {
 		return nil, ErrAsyncCommit
+	}
+	if s.Users.journal.Load() != nil {
+		return nil, ErrJournalOpen
 	}
 	owner := randid.ID()
 	conn, err := lockOwner(ctx, s.h, owner)
@@ -129,10 +139,14 @@ func (s *Stores) OpenJournal(ctx context.Context) (*Journal, error) {
 		page:   s.h.q(`SELECT seq, event FROM {s}.audit_journal WHERE owner = $1 AND leftover AND seq > $2 ORDER BY seq LIMIT $3`),
 		remove: s.h.q(`DELETE FROM {s}.audit_journal WHERE id = ANY($1)`),
 	}}
+	// The user store's pointer is the gate: one journal at a time.
+	if !s.Users.journal.CompareAndSwap(nil, j) {
+		_ = discard(conn)
+		return nil, ErrJournalOpen
+	}
+	s.Sessions.journal.Store(j)
 	j.life, j.stop = context.WithCancel(context.Background())
 	go j.keep()
-	s.Users.journal.Store(j)
-	s.Sessions.journal.Store(j)
 	return j, nil
 }
 
@@ -211,8 +225,9 @@ func (j *Journal) check() {
 func (j *Journal) Close() error {
 	var err error
 	j.once.Do(func() {
-		j.stores.Users.journal.CompareAndSwap(j, nil)
+		// The user store's pointer last: it lets the next journal open.
 		j.stores.Sessions.journal.CompareAndSwap(j, nil)
+		j.stores.Users.journal.CompareAndSwap(j, nil)
 		j.stop()
 		<-j.kept
 		if j.conn != nil {
