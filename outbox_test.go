@@ -23,10 +23,17 @@ import (
 func outboxManager(t *testing.T, sink audit.Sink) (*authv2.Manager, *pgtest.Env, *postgres.Journal) {
 	t.Helper()
 	env := pgtest.New(t)
+	m, j := outboxManagerOn(t, env, authv2test.Config(), sink)
+	return m, env, j
+}
+
+// outboxManagerOn is outboxManager on env's schema, configured by cfg.
+func outboxManagerOn(t *testing.T, env *pgtest.Env, cfg authv2.Config, sink audit.Sink) (*authv2.Manager, *postgres.Journal) {
+	t.Helper()
 	j, err := env.Stores.OpenJournal(context.Background())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = j.Close() })
-	m, err := authv2.New(authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(), authv2.WithLogger(discardLogger()),
+	m, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(), authv2.WithLogger(discardLogger()),
 		authv2.WithUserStore(env.Stores.Users), authv2.WithSessionStore(env.Stores.Sessions), authv2.WithPermissionStore(env.Stores.Permissions),
 		authv2.WithAuditJournal(j), authv2.WithAuditSink(sink))
 	require.NoError(t, err)
@@ -36,7 +43,7 @@ func outboxManager(t *testing.T, sink audit.Sink) (*authv2.Manager, *pgtest.Env,
 		defer cancel()
 		_ = m.Close(ctx)
 	})
-	return m, env, j
+	return m, j
 }
 
 // refuse makes every insert into the schema's table fail from now on: a
@@ -150,4 +157,55 @@ func TestOutboxCommitsEventsWithTheChange(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	assert.Equal(t, []audit.Type{audit.TypeRegister, audit.TypeSessionCreated, audit.TypeLoginSuccess, audit.TypeLogout}, types)
+}
+
+// lingeringSink is a MemorySink whose writes take a while: events
+// replayed stay in the journal, not yet delivered, for several replay
+// intervals.
+type lingeringSink struct{ *audit.MemorySink }
+
+func (s lingeringSink) Write(ctx context.Context, events []audit.Event) error {
+	time.Sleep(100 * time.Millisecond)
+	return s.MemorySink.Write(ctx, events)
+}
+
+// TestOutboxReplaysADeadInstanceWithoutARestart: an instance that died
+// while this one was starting (the server had not ended its session yet,
+// so its lock was still held) left events this one's start could not
+// take; they are delivered within AuditJournalReplayInterval, not at the
+// next start of some instance, and once each (a replay waits for the
+// previous one's events to leave the journal).
+func TestOutboxReplaysADeadInstanceWithoutARestart(t *testing.T) {
+	env := pgtest.New(t)
+	ctx := t.Context()
+	// The other instance, on a pool of its own.
+	dead := pgtest.Open(t)
+	other, err := postgres.New(dead, postgres.WithSchema(env.Schema))
+	require.NoError(t, err)
+	a, err := other.OpenJournal(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	require.NoError(t, a.Append(ctx, []audit.Event{{ID: "left", Type: audit.TypeLogout, Outcome: audit.Success, Time: time.Now()}}))
+
+	cfg := authv2test.Config()
+	cfg.AuditJournalReplayInterval = 10 * time.Millisecond
+	sink := lingeringSink{audit.NewMemorySink()}
+	m, _ := outboxManagerOn(t, env, cfg, sink)
+	require.NoError(t, m.FlushAudit(ctx))
+	require.Empty(t, sink.Events(), "the other instance is alive")
+
+	// It dies: its pool no longer reaches the server, which then ends
+	// the session holding its lock.
+	require.NoError(t, dead.Close())
+	_, err = env.DB.Exec(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)`, a.Owner())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(sink.Events()) > 0 }, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // many intervals, while the slow sink writes
+	require.NoError(t, m.FlushAudit(ctx))
+	ids := []string{}
+	for _, e := range sink.Events() {
+		ids = append(ids, e.ID)
+	}
+	assert.Equal(t, []string{"left"}, ids, "delivered once")
 }
