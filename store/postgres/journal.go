@@ -52,8 +52,8 @@ var ErrInvalidPosition = errors.New("authv2/postgres: invalid journal position")
 // lose too (the server terminated it, the network broke it): the Journal
 // checks it every lockCheck and takes the lock again on a new connection
 // when it is gone. In between, the instance is not an owner, and another
-// instance starting then may replay its events too (delivery is at least
-// once).
+// instance reading its leftovers then may replay its events too (delivery
+// is at least once).
 //
 // A Journal is safe for concurrent use; Close it after the Manager using
 // it. It holds one connection of the pool while open.
