@@ -209,3 +209,25 @@ func TestOutboxReplaysADeadInstanceWithoutARestart(t *testing.T) {
 	}
 	assert.Equal(t, []string{"left"}, ids, "delivered once")
 }
+
+// TestOutboxRevokingAnEndedSessionIsRecordedAgain: a revocation of a
+// session already ended succeeds and changes nothing; it is recorded, as
+// the request it is (so without the outbox too), while one of a session
+// that does not exist fails and records nothing.
+func TestOutboxRevokingAnEndedSessionIsRecordedAgain(t *testing.T) {
+	sink := &flushingSink{MemorySink: audit.NewMemorySink()}
+	m, _, _ := outboxManager(t, sink)
+	sink.m = m
+	ctx := t.Context()
+	_, err := m.Register(ctx, authv2.RegisterInput{Email: "r@example.com", Password: goodPassword, DisplayName: "R"})
+	require.NoError(t, err)
+	res, err := m.Login(ctx, authv2.LoginInput{Email: "r@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	require.NoError(t, m.RevokeSession(ctx, res.Session.ID, ""))
+	require.NoError(t, m.RevokeSession(ctx, res.Session.ID, ""))
+	assert.Error(t, m.RevokeSession(ctx, session.NewID("nobody"), ""))
+	revoked := sink.OfType(audit.TypeSessionRevoked)
+	require.Len(t, revoked, 2)
+	assert.Equal(t, res.Session.ID, revoked[0].Target)
+	assert.Equal(t, res.Session.ID, revoked[1].Target)
+}
