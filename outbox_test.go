@@ -46,6 +46,20 @@ func outboxManagerOn(t *testing.T, env *pgtest.Env, cfg authv2.Config, sink audi
 	return m, j
 }
 
+// outboxSignedIn is outboxManager with a flushing memory sink, and a user
+// of that email registered and logged in.
+func outboxSignedIn(t *testing.T, email string) (*authv2.Manager, *flushingSink, *pgtest.Env, *postgres.Journal, *authv2.LoginResult) {
+	t.Helper()
+	sink := &flushingSink{MemorySink: audit.NewMemorySink()}
+	m, env, j := outboxManager(t, sink)
+	sink.m = m
+	_, err := m.Register(t.Context(), authv2.RegisterInput{Email: email, Password: goodPassword, DisplayName: "U"})
+	require.NoError(t, err)
+	res, err := m.Login(t.Context(), authv2.LoginInput{Email: email, Password: goodPassword})
+	require.NoError(t, err)
+	return m, sink, env, j, res
+}
+
 // refuse makes every insert into the schema's table fail from now on: a
 // store that fails between the two steps of a recording write.
 func refuse(t *testing.T, env *pgtest.Env, table string) {
@@ -105,20 +119,14 @@ func TestOutboxRefusedEventLeavesNoChange(t *testing.T) {
 // TestOutboxFailedChangeRecordsNoEvent: a state write that fails commits
 // no event, in the journal or anywhere.
 func TestOutboxFailedChangeRecordsNoEvent(t *testing.T) {
-	sink := &flushingSink{MemorySink: audit.NewMemorySink()}
-	m, env, j := outboxManager(t, sink)
-	sink.m = m
+	m, sink, env, j, res := outboxSignedIn(t, "a@example.com")
 	ctx := t.Context()
-	_, err := m.Register(ctx, authv2.RegisterInput{Email: "a@example.com", Password: goodPassword, DisplayName: "A"})
-	require.NoError(t, err)
-	res, err := m.Login(ctx, authv2.LoginInput{Email: "a@example.com", Password: goodPassword})
-	require.NoError(t, err)
 	require.NoError(t, m.FlushAudit(ctx))
 
 	refuse(t, env, "sessions")
 	refuse(t, env, "users")
 	assert.Error(t, m.Logout(ctx, res.Token))
-	_, err = m.Register(ctx, authv2.RegisterInput{Email: "b@example.com", Password: goodPassword, DisplayName: "B"})
+	_, err := m.Register(ctx, authv2.RegisterInput{Email: "b@example.com", Password: goodPassword, DisplayName: "B"})
 	assert.Error(t, err)
 	_, err = m.Login(ctx, authv2.LoginInput{Email: "a@example.com", Password: goodPassword})
 	assert.Error(t, err)
@@ -215,14 +223,8 @@ func TestOutboxReplaysADeadInstanceWithoutARestart(t *testing.T) {
 // the request it is (so without the outbox too), while one of a session
 // that does not exist fails and records nothing.
 func TestOutboxRevokingAnEndedSessionIsRecordedAgain(t *testing.T) {
-	sink := &flushingSink{MemorySink: audit.NewMemorySink()}
-	m, _, _ := outboxManager(t, sink)
-	sink.m = m
+	m, sink, _, _, res := outboxSignedIn(t, "r@example.com")
 	ctx := t.Context()
-	_, err := m.Register(ctx, authv2.RegisterInput{Email: "r@example.com", Password: goodPassword, DisplayName: "R"})
-	require.NoError(t, err)
-	res, err := m.Login(ctx, authv2.LoginInput{Email: "r@example.com", Password: goodPassword})
-	require.NoError(t, err)
 	require.NoError(t, m.RevokeSession(ctx, res.Session.ID, ""))
 	require.NoError(t, m.RevokeSession(ctx, res.Session.ID, ""))
 	assert.Error(t, m.RevokeSession(ctx, session.NewID("nobody"), ""))
