@@ -112,6 +112,25 @@ func TestJournalRetakesALostLock(t *testing.T) {
 	assert.Zero(t, lockHolder(t, e, a.Owner()), "Close releases the lock taken again")
 }
 
+// TestJournalLockOutlivesPoolRecycling: the pool closing and replacing
+// its connections (SetConnMaxLifetime, SetConnMaxIdleTime) leaves the
+// lock's connection alone: it is held out of the pool, so the lock stays
+// on the same server session, with no window for another instance.
+func TestJournalLockOutlivesPoolRecycling(t *testing.T) {
+	e := pgtest.New(t)
+	a := openJournal(t, e)
+	first := lockHolder(t, e, a.Owner())
+	require.NotZero(t, first)
+	e.DB.SetConnMaxLifetime(20 * time.Millisecond)
+	e.DB.SetConnMaxIdleTime(20 * time.Millisecond)
+	for range 10 {
+		require.NoError(t, a.Append(context.Background(), []audit.Event{{Type: audit.TypeLogout, Outcome: audit.Success}}))
+		time.Sleep(30 * time.Millisecond)
+	}
+	assert.NotZero(t, e.DB.Stats().MaxLifetimeClosed+e.DB.Stats().MaxIdleTimeClosed, "the pool recycled connections")
+	assert.Equal(t, first, lockHolder(t, e, a.Owner()))
+}
+
 // TestOpenJournalOnePerStores: a second journal on the same stores would
 // take their recording writes over, so that the rows of the first's
 // Manager were the second's (replayed by another instance once the
