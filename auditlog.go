@@ -313,8 +313,8 @@ func journaledType(t audit.Type) bool {
 }
 
 // forgetDelivered removes from the Journal the events every sink has. A
-// failure is logged: the events are then delivered again after the next
-// start, which sinks tolerate (delivery is at least once; stores skip
+// failure is logged: the events are then delivered again by the next
+// replay (replayJournal), which sinks tolerate (delivery is at least once; stores skip
 // known IDs).
 func (m *Manager) forgetDelivered(events []audit.Event) {
 	ids := make([]string, 0, len(events))
@@ -327,25 +327,55 @@ func (m *Manager) forgetDelivered(events []audit.Event) {
 		return
 	}
 	if err := m.journal.Remove(context.Background(), ids); err != nil {
-		m.log.Warn("authv2: removing delivered audit events from the journal failed; they will be delivered again after a restart", "events", len(ids), "error", err)
+		m.log.Warn("authv2: removing delivered audit events from the journal failed; they will be delivered again by the next replay", "events", len(ids), "error", err)
 	}
 }
 
 // replayJournal delivers, in the background, the events an earlier process
 // appended to the Journal and did not see delivered to every sink (it
 // crashed, or Close gave up). They go through the dispatcher like new
-// events and leave the Journal once every sink has them.
-func (m *Manager) replayJournal() {
+// events and leave the Journal once every sink has them. It reads the
+// journal at start (FlushAudit waits for that pass), then again every
+// AuditJournalReplayInterval until Close: a journal several instances
+// share hands over the events of an instance that died meanwhile, or
+// that still held its lock when this one started, and a pass that failed
+// is tried again.
+func (m *Manager) replayJournal(every time.Duration) {
 	defer m.done.Done()
-	defer m.inFlight.Done()
 	ctx, cancel := m.stopContext()
 	defer cancel()
+	m.replayLeftovers(ctx)
+	m.inFlight.Done()
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// The previous pass's events must have left the journal first:
+		// read again before, they would be leftovers again, and
+		// delivered twice.
+		if m.audit.Flush(ctx) != nil {
+			return // closing
+		}
+		m.replayLeftovers(ctx)
+	}
+}
+
+// replayLeftovers is one pass of replayJournal: every page of leftovers,
+// through the queue.
+func (m *Manager) replayLeftovers(ctx context.Context) {
 	after, replayed := "", 0
 	for {
 		events, next, err := m.journal.Leftover(ctx, after, m.cfg.AuditBatchSize)
 		if err != nil {
 			if ctx.Err() == nil {
-				m.log.Error("authv2: reading the audit journal failed; its leftover events wait for the next start", "replayed", replayed, "error", err)
+				m.log.Error("authv2: reading the audit journal failed; its leftover events wait for the next replay", "replayed", replayed, "error", err)
 			}
 			return
 		}

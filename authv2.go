@@ -252,7 +252,7 @@ func New(opts ...Option) (*Manager, error) {
 	if m.journal != nil {
 		m.done.Add(1)
 		m.inFlight.Add(1) // FlushAudit waits for the replay too
-		go m.replayJournal()
+		go m.replayJournal(o.cfg.AuditJournalReplayInterval)
 	}
 	m.grantUse.pending = map[audit.GrantUse]int64{}
 	if m.auditStore != nil {

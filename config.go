@@ -89,6 +89,13 @@ type Config struct {
 	// AuditWriteTimeout bounds one sink write; 0 means no bound beyond
 	// Close's context.
 	AuditWriteTimeout time.Duration `validate:"min=0"`
+	// AuditJournalReplayInterval is how often, besides at start, the
+	// Manager reads its audit journal (WithAuditJournal) for events left
+	// undelivered: those of an instance that died since (a journal
+	// several instances share, such as PostgreSQL's, hands them over) or
+	// whose session the server had not ended yet when this one started,
+	// and those whose removal failed. 0 reads it at start only.
+	AuditJournalReplayInterval time.Duration `validate:"min=0"`
 	// DecisionFlushInterval bounds how long an audited authorization
 	// decision waits in memory before it is handed to the audit queue
 	// (while the queue keeps up): on a crash, the decisions of the last
@@ -215,26 +222,27 @@ func DefaultConfig() Config {
 			IPLimit: 100, IPWindow: time.Hour, IPv6Prefix: 64,
 			RecoveryLimit: 5, RecoveryWindow: time.Hour,
 		},
-		ReauthWindow:           15 * time.Minute,
-		RevokeOnPasswordChange: true,
-		ResetTokenTTL:          time.Hour,
-		VerifyTokenTTL:         48 * time.Hour,
-		APIKeyLastUsedInterval: time.Minute,
-		InvitationTTL:          7 * 24 * time.Hour,
-		AuditQueueSize:         audit.DefaultQueueSize,
-		AuditBatchSize:         audit.DefaultBatchSize,
-		AuditBackoffMin:        audit.DefaultBackoffMin,
-		AuditBackoffMax:        audit.DefaultBackoffMax,
-		AuditWriteTimeout:      audit.DefaultWriteTimeout,
-		DecisionFlushInterval:  100 * time.Millisecond,
-		DecisionBufferSize:     4096,
-		PolicyCacheSize:        permission.DefaultCacheSize,
-		PolicyMaxStaleness:     permission.DefaultMaxStaleness,
-		PolicyCostLimit:        permission.DefaultCostLimit,
-		HTTP:                   DefaultHTTPConfig(),
-		CleanupInterval:        10 * time.Minute,
-		SessionStatsMaxAge:     time.Minute,
-		MFA:                    MFAConfig{PendingTTL: 5 * time.Minute, PendingAttempts: 5, PasskeyBeginLimit: 1000},
+		ReauthWindow:               15 * time.Minute,
+		RevokeOnPasswordChange:     true,
+		ResetTokenTTL:              time.Hour,
+		VerifyTokenTTL:             48 * time.Hour,
+		APIKeyLastUsedInterval:     time.Minute,
+		InvitationTTL:              7 * 24 * time.Hour,
+		AuditQueueSize:             audit.DefaultQueueSize,
+		AuditBatchSize:             audit.DefaultBatchSize,
+		AuditBackoffMin:            audit.DefaultBackoffMin,
+		AuditBackoffMax:            audit.DefaultBackoffMax,
+		AuditWriteTimeout:          audit.DefaultWriteTimeout,
+		AuditJournalReplayInterval: time.Minute,
+		DecisionFlushInterval:      100 * time.Millisecond,
+		DecisionBufferSize:         4096,
+		PolicyCacheSize:            permission.DefaultCacheSize,
+		PolicyMaxStaleness:         permission.DefaultMaxStaleness,
+		PolicyCostLimit:            permission.DefaultCostLimit,
+		HTTP:                       DefaultHTTPConfig(),
+		CleanupInterval:            10 * time.Minute,
+		SessionStatsMaxAge:         time.Minute,
+		MFA:                        MFAConfig{PendingTTL: 5 * time.Minute, PendingAttempts: 5, PasskeyBeginLimit: 1000},
 	}
 }
 
@@ -442,6 +450,7 @@ var envVars = []envVar{
 	{"AUTHV2_AUDIT_BACKOFF_MIN", durationVar(func(c *Config) *time.Duration { return &c.AuditBackoffMin })},
 	{"AUTHV2_AUDIT_BACKOFF_MAX", durationVar(func(c *Config) *time.Duration { return &c.AuditBackoffMax })},
 	{"AUTHV2_AUDIT_WRITE_TIMEOUT", durationVar(func(c *Config) *time.Duration { return &c.AuditWriteTimeout })},
+	{"AUTHV2_AUDIT_JOURNAL_REPLAY_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.AuditJournalReplayInterval })},
 	{"AUTHV2_DECISION_FLUSH_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.DecisionFlushInterval })},
 	{"AUTHV2_DECISION_BUFFER_SIZE", intVar(func(c *Config) *int { return &c.DecisionBufferSize })},
 	{"AUTHV2_POLICY_CACHE_SIZE", intVar(func(c *Config) *int { return &c.PolicyCacheSize })},

@@ -23,10 +23,17 @@ import (
 func outboxManager(t *testing.T, sink audit.Sink) (*authv2.Manager, *pgtest.Env, *postgres.Journal) {
 	t.Helper()
 	env := pgtest.New(t)
+	m, j := outboxManagerOn(t, env, authv2test.Config(), sink)
+	return m, env, j
+}
+
+// outboxManagerOn is outboxManager on env's schema, configured by cfg.
+func outboxManagerOn(t *testing.T, env *pgtest.Env, cfg authv2.Config, sink audit.Sink) (*authv2.Manager, *postgres.Journal) {
+	t.Helper()
 	j, err := env.Stores.OpenJournal(context.Background())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = j.Close() })
-	m, err := authv2.New(authv2.WithConfig(authv2test.Config()), authv2.WithInsecurePasswordHashing(), authv2.WithLogger(discardLogger()),
+	m, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(), authv2.WithLogger(discardLogger()),
 		authv2.WithUserStore(env.Stores.Users), authv2.WithSessionStore(env.Stores.Sessions), authv2.WithPermissionStore(env.Stores.Permissions),
 		authv2.WithAuditJournal(j), authv2.WithAuditSink(sink))
 	require.NoError(t, err)
@@ -36,7 +43,21 @@ func outboxManager(t *testing.T, sink audit.Sink) (*authv2.Manager, *pgtest.Env,
 		defer cancel()
 		_ = m.Close(ctx)
 	})
-	return m, env, j
+	return m, j
+}
+
+// outboxSignedIn is outboxManager with a flushing memory sink, and a user
+// of that email registered and logged in.
+func outboxSignedIn(t *testing.T, email string) (*authv2.Manager, *flushingSink, *pgtest.Env, *postgres.Journal, *authv2.LoginResult) {
+	t.Helper()
+	sink := &flushingSink{MemorySink: audit.NewMemorySink()}
+	m, env, j := outboxManager(t, sink)
+	sink.m = m
+	_, err := m.Register(t.Context(), authv2.RegisterInput{Email: email, Password: goodPassword, DisplayName: "U"})
+	require.NoError(t, err)
+	res, err := m.Login(t.Context(), authv2.LoginInput{Email: email, Password: goodPassword})
+	require.NoError(t, err)
+	return m, sink, env, j, res
 }
 
 // refuse makes every insert into the schema's table fail from now on: a
@@ -98,20 +119,14 @@ func TestOutboxRefusedEventLeavesNoChange(t *testing.T) {
 // TestOutboxFailedChangeRecordsNoEvent: a state write that fails commits
 // no event, in the journal or anywhere.
 func TestOutboxFailedChangeRecordsNoEvent(t *testing.T) {
-	sink := &flushingSink{MemorySink: audit.NewMemorySink()}
-	m, env, j := outboxManager(t, sink)
-	sink.m = m
+	m, sink, env, j, res := outboxSignedIn(t, "a@example.com")
 	ctx := t.Context()
-	_, err := m.Register(ctx, authv2.RegisterInput{Email: "a@example.com", Password: goodPassword, DisplayName: "A"})
-	require.NoError(t, err)
-	res, err := m.Login(ctx, authv2.LoginInput{Email: "a@example.com", Password: goodPassword})
-	require.NoError(t, err)
 	require.NoError(t, m.FlushAudit(ctx))
 
 	refuse(t, env, "sessions")
 	refuse(t, env, "users")
 	assert.Error(t, m.Logout(ctx, res.Token))
-	_, err = m.Register(ctx, authv2.RegisterInput{Email: "b@example.com", Password: goodPassword, DisplayName: "B"})
+	_, err := m.Register(ctx, authv2.RegisterInput{Email: "b@example.com", Password: goodPassword, DisplayName: "B"})
 	assert.Error(t, err)
 	_, err = m.Login(ctx, authv2.LoginInput{Email: "a@example.com", Password: goodPassword})
 	assert.Error(t, err)
@@ -150,4 +165,71 @@ func TestOutboxCommitsEventsWithTheChange(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	assert.Equal(t, []audit.Type{audit.TypeRegister, audit.TypeSessionCreated, audit.TypeLoginSuccess, audit.TypeLogout}, types)
+}
+
+// lingeringSink is a MemorySink whose writes take a while: events
+// replayed stay in the journal, not yet delivered, for several replay
+// intervals.
+type lingeringSink struct{ *audit.MemorySink }
+
+func (s lingeringSink) Write(ctx context.Context, events []audit.Event) error {
+	time.Sleep(100 * time.Millisecond)
+	return s.MemorySink.Write(ctx, events)
+}
+
+// TestOutboxReplaysADeadInstanceWithoutARestart: an instance that died
+// while this one was starting (the server had not ended its session yet,
+// so its lock was still held) left events this one's start could not
+// take; they are delivered within AuditJournalReplayInterval, not at the
+// next start of some instance, and once each (a replay waits for the
+// previous one's events to leave the journal).
+func TestOutboxReplaysADeadInstanceWithoutARestart(t *testing.T) {
+	env := pgtest.New(t)
+	ctx := t.Context()
+	// The other instance, on a pool of its own.
+	dead := pgtest.Open(t)
+	other, err := postgres.New(dead, postgres.WithSchema(env.Schema))
+	require.NoError(t, err)
+	a, err := other.OpenJournal(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	require.NoError(t, a.Append(ctx, []audit.Event{{ID: "left", Type: audit.TypeLogout, Outcome: audit.Success, Time: time.Now()}}))
+
+	cfg := authv2test.Config()
+	cfg.AuditJournalReplayInterval = 10 * time.Millisecond
+	sink := lingeringSink{audit.NewMemorySink()}
+	m, _ := outboxManagerOn(t, env, cfg, sink)
+	require.NoError(t, m.FlushAudit(ctx))
+	require.Empty(t, sink.Events(), "the other instance is alive")
+
+	// It dies: its pool no longer reaches the server, which then ends
+	// the session holding its lock.
+	require.NoError(t, dead.Close())
+	_, err = env.DB.Exec(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)`, a.Owner())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(sink.Events()) > 0 }, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // many intervals, while the slow sink writes
+	require.NoError(t, m.FlushAudit(ctx))
+	ids := []string{}
+	for _, e := range sink.Events() {
+		ids = append(ids, e.ID)
+	}
+	assert.Equal(t, []string{"left"}, ids, "delivered once")
+}
+
+// TestOutboxRevokingAnEndedSessionIsRecordedAgain: a revocation of a
+// session already ended succeeds and changes nothing; it is recorded, as
+// the request it is (so without the outbox too), while one of a session
+// that does not exist fails and records nothing.
+func TestOutboxRevokingAnEndedSessionIsRecordedAgain(t *testing.T) {
+	m, sink, _, _, res := outboxSignedIn(t, "r@example.com")
+	ctx := t.Context()
+	require.NoError(t, m.RevokeSession(ctx, res.Session.ID, ""))
+	require.NoError(t, m.RevokeSession(ctx, res.Session.ID, ""))
+	assert.Error(t, m.RevokeSession(ctx, session.NewID("nobody"), ""))
+	revoked := sink.OfType(audit.TypeSessionRevoked)
+	require.Len(t, revoked, 2)
+	assert.Equal(t, res.Session.ID, revoked[0].Target)
+	assert.Equal(t, res.Session.ID, revoked[1].Target)
 }

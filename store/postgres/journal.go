@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lib/pq"
 
@@ -23,6 +25,12 @@ import (
 // record is on disk, and a crash of the server could lose an event a flow
 // answered for.
 var ErrAsyncCommit = errors.New("authv2/postgres: synchronous_commit is off: audit journal writes would not be durable")
+
+// ErrJournalOpen is returned by OpenJournal while a journal it opened on
+// the same Stores is still open: the stores' recording writes commit into
+// one journal, the one its Manager delivers from. Another Manager on the
+// same database opens its journal on Stores of its own (New).
+var ErrJournalOpen = errors.New("authv2/postgres: an audit journal is already open on these stores")
 
 // ErrInvalidPosition reports a Leftover position this journal did not
 // return.
@@ -40,17 +48,36 @@ var ErrInvalidPosition = errors.New("authv2/postgres: invalid journal position")
 // in flight are never another's leftovers, and a dead one's are replayed
 // once.
 //
+// The lock lives as long as its connection, which a live process can
+// lose too (the server terminated it, the network broke it): the Journal
+// checks it every lockCheck and takes the lock again on a new connection
+// when it is gone. In between, the instance is not an owner, and another
+// instance reading its leftovers then may replay its events too (delivery
+// is at least once).
+//
 // A Journal is safe for concurrent use; Close it after the Manager using
 // it. It holds one connection of the pool while open.
 type Journal struct {
 	h     *handle
 	owner string
-	conn  *sql.Conn // holds the owner's advisory lock
 	q     journalQueries
 	// stores are detached from the journal by Close.
 	stores *Stores
 	once   sync.Once
+	// conn holds the owner's advisory lock, nil while it is lost. Only
+	// keep uses it, and Close once keep has returned.
+	conn *sql.Conn
+	// life ends with Close, which stop ends; kept is closed when keep
+	// has returned.
+	life context.Context
+	stop context.CancelFunc
+	kept chan struct{}
 }
+
+// lockCheck is how often an open Journal checks the connection holding
+// its lock: the longest a lost lock stays lost once the server can be
+// reached again. A check is one empty query on that connection.
+const lockCheck = time.Second
 
 var _ audit.Journal = (*Journal)(nil)
 
@@ -78,7 +105,8 @@ func (h *handle) journalInsertAt(n int, from string) string {
 // record the events of their recording writes in it (the outbox: see
 // UserStore.CreateRecorded). Pass it to the Manager with
 // authv2.WithAuditJournal; close it after the Manager. Migrate must have
-// run (migration 0008).
+// run (migration 0008). One journal at a time is open on a Stores: while
+// one is, OpenJournal returns ErrJournalOpen.
 func (s *Stores) OpenJournal(ctx context.Context) (*Journal, error) {
 	const op = "journal.open"
 	if s.h.closed.Load() {
@@ -91,20 +119,15 @@ func (s *Stores) OpenJournal(ctx context.Context) (*Journal, error) {
 	if mode == "off" {
 		return nil, ErrAsyncCommit
 	}
-	conn, err := s.h.db.Conn(ctx)
+	if s.Users.journal.Load() != nil {
+		return nil, ErrJournalOpen
+	}
+	owner := randid.ID()
+	conn, err := lockOwner(ctx, s.h, owner)
 	if err != nil {
 		return nil, translate(op, err)
 	}
-	owner := randid.ID()
-	var locked bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, owner).Scan(&locked); err != nil || !locked {
-		_ = conn.Close()
-		if err == nil {
-			err = errors.New("owner lock taken") // a random ID: cannot happen short of a hash collision
-		}
-		return nil, translate(op, err)
-	}
-	j := &Journal{h: s.h, owner: owner, conn: conn, stores: s, q: journalQueries{
+	j := &Journal{h: s.h, owner: owner, conn: conn, stores: s, kept: make(chan struct{}), q: journalQueries{
 		insert: s.h.journalInsertAt(1, ""),
 		// An owner other than this one whose lock is free is gone: its
 		// rows become this journal's leftovers. The try-lock is
@@ -116,9 +139,84 @@ func (s *Stores) OpenJournal(ctx context.Context) (*Journal, error) {
 		page:   s.h.q(`SELECT seq, event FROM {s}.audit_journal WHERE owner = $1 AND leftover AND seq > $2 ORDER BY seq LIMIT $3`),
 		remove: s.h.q(`DELETE FROM {s}.audit_journal WHERE id = ANY($1)`),
 	}}
-	s.Users.journal.Store(j)
+	// The user store's pointer is the gate: one journal at a time.
+	if !s.Users.journal.CompareAndSwap(nil, j) {
+		_ = discard(conn)
+		return nil, ErrJournalOpen
+	}
 	s.Sessions.journal.Store(j)
+	j.life, j.stop = context.WithCancel(context.Background())
+	go j.keep()
 	return j, nil
+}
+
+// errLockTaken: an owner's lock is held by another session. For a fresh,
+// random owner it cannot happen short of a hash collision; for an owner
+// whose connection was lost, the server has not ended the old session
+// yet (it still holds the lock for the owner, so nothing is lost).
+var errLockTaken = errors.New("owner lock taken")
+
+// lockOwner takes owner's session-level advisory lock on a connection of
+// its own, which it returns.
+func lockOwner(ctx context.Context, h *handle, owner string) (*sql.Conn, error) {
+	conn, err := h.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var locked bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, owner).Scan(&locked); err != nil || !locked {
+		discard(conn)
+		return nil, cmp.Or(err, errLockTaken)
+	}
+	return conn, nil
+}
+
+// discard closes conn instead of handing it back to the pool: ending its
+// server session frees its lock, whatever state the connection is in.
+func discard(conn *sql.Conn) error {
+	var err error
+	_ = conn.Raw(func(dc any) error {
+		if c, ok := dc.(io.Closer); ok {
+			err = c.Close()
+		}
+		return driver.ErrBadConn
+	})
+	_ = conn.Close()
+	return err
+}
+
+// keep checks the lock's connection every lockCheck until Close, and
+// takes the lock again when the connection is gone.
+func (j *Journal) keep() {
+	defer close(j.kept)
+	t := time.NewTicker(lockCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-j.life.Done():
+			return
+		case <-t.C:
+		}
+		j.check()
+	}
+}
+
+func (j *Journal) check() {
+	if j.conn != nil {
+		ctx, cancel := context.WithTimeout(j.life, lockCheck)
+		err := j.conn.PingContext(ctx)
+		cancel()
+		if err == nil || j.life.Err() != nil {
+			return
+		}
+		_ = discard(j.conn)
+		j.conn = nil
+	}
+	ctx, cancel := context.WithTimeout(j.life, lockCheck)
+	defer cancel()
+	if conn, err := lockOwner(ctx, j.h, j.owner); err == nil {
+		j.conn = conn
+	}
 }
 
 // Close detaches the journal from the stores and releases its lock and
@@ -127,18 +225,14 @@ func (s *Stores) OpenJournal(ctx context.Context) (*Journal, error) {
 func (j *Journal) Close() error {
 	var err error
 	j.once.Do(func() {
-		j.stores.Users.journal.CompareAndSwap(j, nil)
+		// The user store's pointer last: it lets the next journal open.
 		j.stores.Sessions.journal.CompareAndSwap(j, nil)
-		// The connection is discarded, not handed back to the pool:
-		// ending its server session frees the lock, whatever state the
-		// connection is in.
-		_ = j.conn.Raw(func(dc any) error {
-			if c, ok := dc.(io.Closer); ok {
-				err = c.Close()
-			}
-			return driver.ErrBadConn
-		})
-		_ = j.conn.Close()
+		j.stores.Users.journal.CompareAndSwap(j, nil)
+		j.stop()
+		<-j.kept
+		if j.conn != nil {
+			err = discard(j.conn)
+		}
 	})
 	return err
 }

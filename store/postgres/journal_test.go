@@ -48,24 +48,108 @@ func TestJournalConformance(t *testing.T) {
 	})
 }
 
+// lockHolder returns the server process holding owner's advisory lock,
+// 0 when none does.
+func lockHolder(t *testing.T, e *pgtest.Env, owner string) int {
+	t.Helper()
+	var pid int
+	err := e.DB.QueryRow(`SELECT coalesce(max(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)`, owner).Scan(&pid)
+	require.NoError(t, err)
+	return pid
+}
+
 // TestJournalOwnerDiesWithItsConnection: a process that dies without
 // Close (its server session ended by the server, as after a SIGKILL)
 // leaves its events to the next instance.
 func TestJournalOwnerDiesWithItsConnection(t *testing.T) {
 	e := pgtest.New(t)
-	a := openJournal(t, e)
+	// a is the journal of another process, on a pool of its own, which
+	// dies: its pool can no longer reach the server, then the server
+	// ends its lock's session.
+	dead := pgtest.Open(t)
+	st, err := postgres.New(dead, postgres.WithSchema(e.Schema))
+	require.NoError(t, err)
+	a, err := st.OpenJournal(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() }) // its checks stop
 	require.NoError(t, a.Append(context.Background(), []audit.Event{{ID: "x", Type: audit.TypeLogout, Outcome: audit.Success}}))
 	b := openJournal(t, e)
 	page, _, err := b.Leftover(context.Background(), "", 10)
 	require.NoError(t, err)
 	require.Empty(t, page, "a is alive")
-	_, err = e.DB.Exec(`SELECT pg_terminate_backend(pid) FROM pg_locks
-		WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)`, a.Owner())
+	require.NoError(t, dead.Close())
+	_, err = e.DB.Exec(`SELECT pg_terminate_backend($1)`, lockHolder(t, e, a.Owner()))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		page, _, err := b.Leftover(context.Background(), "", 10)
 		return err == nil && len(page) == 1 && page[0].ID == "x"
 	}, 10*time.Second, 20*time.Millisecond)
+}
+
+// TestJournalRetakesALostLock: a live instance whose lock's connection
+// ends (the server terminated it, a network failure broke it) takes its
+// lock again on a new connection, so an instance started afterwards does
+// not take its events in flight as a dead one's. Without that the
+// instance ran on without ownership, silently, until it stopped.
+func TestJournalRetakesALostLock(t *testing.T) {
+	e := pgtest.New(t)
+	ctx := context.Background()
+	a := openJournal(t, e)
+	first := lockHolder(t, e, a.Owner())
+	require.NotZero(t, first)
+	_, err := e.DB.Exec(`SELECT pg_terminate_backend($1)`, first)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		pid := lockHolder(t, e, a.Owner())
+		return pid != 0 && pid != first
+	}, 10*time.Second, 20*time.Millisecond, "a holds its lock again, on another connection")
+	require.NoError(t, a.Append(ctx, []audit.Event{{ID: "live", Type: audit.TypeLogout, Outcome: audit.Success}}))
+	page, _, err := openJournal(t, e).Leftover(ctx, "", 10)
+	require.NoError(t, err)
+	assert.Empty(t, page, "a is alive: its event is not a leftover")
+	require.NoError(t, a.Close())
+	assert.Zero(t, lockHolder(t, e, a.Owner()), "Close releases the lock taken again")
+}
+
+// TestJournalLockOutlivesPoolRecycling: the pool closing and replacing
+// its connections (SetConnMaxLifetime, SetConnMaxIdleTime) leaves the
+// lock's connection alone: it is held out of the pool, so the lock stays
+// on the same server session, with no window for another instance.
+func TestJournalLockOutlivesPoolRecycling(t *testing.T) {
+	e := pgtest.New(t)
+	a := openJournal(t, e)
+	first := lockHolder(t, e, a.Owner())
+	require.NotZero(t, first)
+	e.DB.SetConnMaxLifetime(20 * time.Millisecond)
+	e.DB.SetConnMaxIdleTime(20 * time.Millisecond)
+	for range 10 {
+		require.NoError(t, a.Append(context.Background(), []audit.Event{{Type: audit.TypeLogout, Outcome: audit.Success}}))
+		time.Sleep(30 * time.Millisecond)
+	}
+	assert.NotZero(t, e.DB.Stats().MaxLifetimeClosed+e.DB.Stats().MaxIdleTimeClosed, "the pool recycled connections")
+	assert.Equal(t, first, lockHolder(t, e, a.Owner()))
+}
+
+// TestOpenJournalOnePerStores: a second journal on the same stores would
+// take their recording writes over, so that the rows of the first's
+// Manager were the second's (replayed by another instance once the
+// second closed, while the first still delivered them), and its Close
+// would leave the first's Manager with no outbox (every login refused
+// with ErrNoJournal). It is refused until the first is closed.
+func TestOpenJournalOnePerStores(t *testing.T) {
+	e := pgtest.New(t)
+	ctx := context.Background()
+	first, err := e.Stores.OpenJournal(ctx)
+	require.NoError(t, err)
+	_, err = e.Stores.OpenJournal(ctx)
+	require.ErrorIs(t, err, postgres.ErrJournalOpen)
+	assert.Equal(t, audit.Journal(first), e.Stores.Users.OutboxJournal())
+	assert.Equal(t, audit.Journal(first), e.Stores.Sessions.OutboxJournal())
+	require.NoError(t, first.Close())
+	again, err := e.Stores.OpenJournal(ctx)
+	require.NoError(t, err, "once the first is closed")
+	require.NoError(t, again.Close())
 }
 
 func TestOpenJournalRefusesAsyncCommit(t *testing.T) {
