@@ -68,6 +68,19 @@ func (m *Manager) DeleteTenant(ctx context.Context, id string) error {
 		users = append(users, mb.UserID)
 	}
 	slices.Sort(users)
+	// Service accounts belong to the tenant: they go first, each as
+	// DeleteServiceAccount does it (keys, bindings, record, audited), so
+	// that a failure leaves the tenant in place for a retry, and a tenant
+	// later created under this ID inherits no machine identity.
+	accounts, err := m.apiKeys.ListServiceAccounts(ctx, id)
+	if err != nil {
+		return translate("service_account.list", err)
+	}
+	for _, a := range accounts {
+		if err := m.DeleteServiceAccount(ctx, a.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
 	if err := m.permissions.DeleteTenant(ctx, id); err != nil {
 		return translate("tenant.delete", err)
 	}

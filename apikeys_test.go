@@ -714,3 +714,36 @@ func TestAPIKeyOutsidePatternsWinsOverStepUpAloneAndInBatch(t *testing.T) {
 	assert.Equal(t, d.Allowed, ds[0].Allowed)
 	assert.Equal(t, d.Reason, ds[0].Reason)
 }
+
+// TestDeleteTenantDeletesItsServiceAccounts: a service account belongs to
+// its tenant; deleting the tenant deletes it (keys, bindings, record), so
+// a tenant later created under the same ID inherits no machine identity.
+func TestDeleteTenantDeletesItsServiceAccounts(t *testing.T) {
+	f := newKeyFixture(t)
+	ctx := f.asAnn(t)
+	sa, err := f.m.CreateServiceAccount(ctx, "acme", "exporter", "")
+	require.NoError(t, err)
+	unbound, err := f.m.CreateServiceAccount(ctx, "acme", "idle", "no binding, no key")
+	require.NoError(t, err)
+	other, err := f.m.CreateServiceAccount(ctx, "globex", "exporter", "")
+	require.NoError(t, err)
+	require.NoError(t, f.m.Bind(ctx, permission.Binding{UserID: sa.ID, TenantID: "acme", Role: "clerk"}))
+	k, err := f.m.CreateAPIKey(ctx, authv2.CreateAPIKeyInput{OwnerID: sa.ID, Name: "k", Permissions: []string{"orders:read"}})
+	require.NoError(t, err)
+
+	require.NoError(t, f.m.DeleteTenant(t.Context(), "acme"))
+	_, err = f.m.Authenticate(t.Context(), k.Secret, keyClient)
+	assert.ErrorIs(t, err, authv2.ErrAPIKeyRevoked)
+	for _, id := range []string{sa.ID, unbound.ID} {
+		_, err = f.m.ServiceAccount(t.Context(), id)
+		assert.ErrorIs(t, err, authv2.ErrNotFound, "service account %s outlived its tenant", id)
+	}
+	_, err = f.m.ServiceAccount(t.Context(), other.ID)
+	assert.NoError(t, err, "another tenant's service account stays")
+
+	_, err = f.m.CreateTenant(t.Context(), "acme", "Acme again")
+	require.NoError(t, err)
+	list, err := f.m.ListServiceAccounts(t.Context(), "acme")
+	require.NoError(t, err)
+	assert.Empty(t, list, "a new tenant under the old ID starts with no service account")
+}
