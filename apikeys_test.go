@@ -747,3 +747,34 @@ func TestDeleteTenantDeletesItsServiceAccounts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, list, "a new tenant under the old ID starts with no service account")
 }
+
+// TestExplainAgreesWithAuthorize: Explain's decision is Authorize's, after
+// the Manager's own refinements: an API key's patterns, and the step-up
+// rule a session short of the assurance fails.
+func TestExplainAgreesWithAuthorize(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.MFA.StepUp = map[string]authv2.Assurance{"orders:write": {Level: mfa.AAL2}}
+	f := newKeyFixture(t, authv2.WithConfig(cfg))
+	k := f.newKey(t, "orders:read")
+	key, err := f.m.Authenticate(t.Context(), k.Secret, keyClient)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name   string
+		p      *authv2.Principal
+		action string
+	}{
+		{"key within its patterns", key, "read"},
+		{"key outside its patterns", key, "write"},
+		{"session short of the step-up", f.sess, "write"},
+		{"session without step-up", f.sess, "read"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, _ := f.m.Authorize(t.Context(), c.p, c.action, keyOrder("acme"))
+			x, err := f.m.Explain(t.Context(), c.p, c.action, keyOrder("acme"), permission.Request{})
+			require.NoError(t, err)
+			assert.Equal(t, d.Allowed, x.Decision.Allowed)
+			assert.Equal(t, d.Effect, x.Decision.Effect)
+			assert.Equal(t, d.Reason, x.Decision.Reason)
+		})
+	}
+}

@@ -109,6 +109,10 @@ func (m *Manager) Explain(ctx context.Context, p *Principal, action string, res 
 	if err != nil {
 		return nil, authzError(err)
 	}
+	// The decision is Authorize's: the engine's, then the Manager's own
+	// refinements (an API key's patterns, a step-up the session lacks),
+	// whose reason the trace then explains.
+	_ = m.refine(p, action, &res, &x.Decision)
 	return x, nil
 }
 
