@@ -417,19 +417,19 @@ func (m *Manager) Reauthenticate(ctx context.Context, tok, password string) (*Lo
 }
 
 // verifyPassword checks the current password of a session's user. A
-// live session is a trusted client: it is not subject to the account lock
-// that failures from untrusted clients set (a guesser must not lock the
-// owner out of step-up), and has its own budget instead, AfterFailures
-// per MaxDelay across the user's sessions, reserved before hashing and
-// given back by a right password.
+// live session is a trusted client: it is not subject to the email's
+// throttle that failures from untrusted clients spend (a guesser must not
+// lock the owner out of step-up), and has its own budgets instead
+// (trustedBudgets: AfterFailures per MaxDelay across the user's sessions,
+// and the long budget the user's trusted clients share), reserved before
+// hashing and given back by a right password.
 func (m *Manager) verifyPassword(ctx context.Context, userID, password string, now time.Time) error {
 	u, err := m.users.Get(ctx, userID)
 	if err != nil {
 		return translate("user.get", err)
 	}
-	t := m.cfg.Throttle
-	key := reauthKey(userID)
-	if retry, err := m.reserve(ctx, key, t.AfterFailures, t.MaxDelay, now); err != nil {
+	budgets := m.trustedBudgets(reauthKey(userID), userID)
+	if retry, err := m.reserveAll(ctx, budgets, now); err != nil {
 		return err
 	} else if retry > 0 {
 		return m.throttledError(retry)
@@ -440,9 +440,7 @@ func (m *Manager) verifyPassword(ctx context.Context, userID, password string, n
 		}
 		return ErrInvalidCredentials
 	}
-	if err := m.limiter.Release(ctx, key, now); err != nil {
-		m.log.Warn("authv2: giving back a re-authentication reservation failed", "error", err)
-	}
+	m.releaseAll(ctx, budgets, now)
 	return nil
 }
 

@@ -179,10 +179,13 @@ type ThrottleConfig struct {
 	// refused without a hash until the oldest failure leaves its window. An
 	// email with an account and one without have the same budgets, so the
 	// throttle's answers and timing do not reveal which emails have
-	// accounts. A right password from an untrusted client, a password
-	// reset and UnlockUser empty them; a trusted device has its own budget
-	// (AfterFailures per MaxDelay). MaxFailures is at most 100, so no
-	// account sees 100 failures before a lock of up to FailureWindow (NIST
+	// accounts. A right password gives back its own place only; a password
+	// reset and UnlockUser empty them. A user's trusted clients (a device
+	// token, a live session re-authenticating) have budgets of their own,
+	// AfterFailures per MaxDelay each and MaxFailures per FailureWindow
+	// together, which untrusted failures do not spend; second factors
+	// have the same two per user. MaxFailures is at most 100, so no
+	// budget sees 100 failures before a lock of up to FailureWindow (NIST
 	// SP 800-63B 5.2.2).
 	AfterFailures int           `validate:"min=1,max=100"`
 	MaxDelay      time.Duration `validate:"gt=0"`
@@ -335,6 +338,13 @@ func describeRule(tag string) string {
 		return "must be at least " + lo
 	}
 	return "is invalid (" + tag + ")"
+}
+
+// removedEnvVars are variables earlier versions read: one still set is
+// refused, with what replaced it, rather than silently ignored.
+var removedEnvVars = map[string]string{
+	"AUTHV2_THROTTLE_BASE_DELAY": "was removed: the login throttle has no doubling lock; " +
+		"see AUTHV2_THROTTLE_AFTER_FAILURES per AUTHV2_THROTTLE_MAX_DELAY and AUTHV2_THROTTLE_MAX_FAILURES per AUTHV2_THROTTLE_FAILURE_WINDOW",
 }
 
 // envVar describes one AUTHV2_* variable; the README's table lists them.
@@ -500,6 +510,11 @@ func ConfigFromEnv() (Config, error) { return configFromLookup(os.LookupEnv) }
 
 func configFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	c := DefaultConfig()
+	for name, why := range removedEnvVars {
+		if _, ok := lookup(name); ok {
+			return Config{}, &ConfigError{Field: name, Reason: why}
+		}
+	}
 	var set []envVar
 	for _, ev := range envVars {
 		v, ok := lookup(ev.name)

@@ -202,6 +202,18 @@ func TestEveryEnvVariableIsDocumented(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, names)
 	for _, name := range names {
+		if _, removed := removedEnvVars[name]; removed {
+			continue // looked up only to be refused
+		}
 		assert.True(t, strings.Contains(string(readme), "`"+name+"`"), "README.md's configuration table lacks %s", name)
 	}
+}
+
+func TestRemovedEnvVariableIsRefused(t *testing.T) {
+	_, err := configFromLookup(lookupFrom(map[string]string{"AUTHV2_THROTTLE_BASE_DELAY": "30s"}))
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "AUTHV2_THROTTLE_BASE_DELAY", ce.Field)
+	assert.Contains(t, ce.Reason, "AUTHV2_THROTTLE_MAX_FAILURES", "it names what replaced it")
 }

@@ -12,10 +12,11 @@ import (
 
 // Device tokens follow OWASP's "Slow Down Online Guessing Attacks with
 // Device Cookies": a successful login marks its client as a device the
-// user logs in from. Failures from untrusted clients lock untrusted
-// clients only (the account throttle); a client presenting a valid device
-// token of the user is not subject to that lock and has its own failure
-// budget, so nobody can lock the owner out of a device they used before.
+// user logs in from. Failures from untrusted clients throttle untrusted
+// clients only (the email's budgets); a client presenting a valid device
+// token of the user is not subject to them and has its own failure
+// budgets, so no guesser can lock the owner out of a device they used
+// before.
 //
 // A device token is av2d_ + base64url(user ID) + "." + a 256-bit secret,
 // made like the single-use tokens. The user record keeps the secret's

@@ -59,7 +59,7 @@ func TestJourneyOnEveryBackend(t *testing.T) {
 
 			// Concurrent logins under a limit of 3 leave exactly 3. They come
 			// a second after the first, so the first is strictly the oldest.
-			// Ten, the account throttle's default: each login in flight holds
+			// Ten, the email throttle's default: each login in flight holds
 			// a place in it until its password is found right.
 			clk.Advance(time.Second)
 			var wg sync.WaitGroup

@@ -24,8 +24,8 @@ type LoginInput struct {
 	Client   session.ClientInfo
 	// DeviceToken is the device token the client presented (from the
 	// device cookie: Manager.DeviceToken), "" if none. A valid one for this
-	// user exempts the attempt from the account lock that failures from
-	// other clients impose; it has its own failure budget instead.
+	// user exempts the attempt from the email's throttle that failures from
+	// other clients spend; it has its own failure budgets instead.
 	DeviceToken string
 }
 

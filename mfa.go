@@ -454,16 +454,22 @@ func (m *Manager) mfaError(op string, err error) error {
 	return translate(op, err)
 }
 
-// mfaThrottleKey is the limiter key of a user's second-factor failures.
-func mfaThrottleKey(userID string) string { return "mfa:" + userID }
+// mfaBudgets are a user's second-factor failure budgets: AfterFailures
+// per MaxDelay and MaxFailures per FailureWindow, so that no more than
+// MaxFailures codes are checked per FailureWindow (a six-digit code has a
+// million values; NIST SP 800-63B 5.2.2 caps consecutive failures at 100).
+func (m *Manager) mfaBudgets(userID string) []budget {
+	t := m.cfg.Throttle
+	return []budget{{"mfa:" + userID, t.AfterFailures, t.MaxDelay}, {"mfa-long:" + userID, t.MaxFailures, t.FailureWindow}}
+}
 
 // verifyFactor runs check under the user's second-factor throttle: one
-// place (of Throttle.AfterFailures per MaxDelay) is reserved before the
-// check and given back when it succeeds, like verifyPassword's.
+// place in each budget is reserved before the check and given back when
+// it succeeds, like verifyPassword's.
 func (m *Manager) verifyFactor(ctx context.Context, userID string, check func(now time.Time) (mfa.Proof, error)) (mfa.Proof, error) {
 	now := m.clock.Now()
-	t, key := m.cfg.Throttle, mfaThrottleKey(userID)
-	if retry, err := m.reserve(ctx, key, t.AfterFailures, t.MaxDelay, now); err != nil {
+	budgets := m.mfaBudgets(userID)
+	if retry, err := m.reserveAll(ctx, budgets, now); err != nil {
 		return mfa.Proof{}, err
 	} else if retry > 0 {
 		return mfa.Proof{}, m.throttledFactor(retry)
@@ -472,9 +478,7 @@ func (m *Manager) verifyFactor(ctx context.Context, userID string, check func(no
 	if err != nil {
 		return mfa.Proof{}, m.mfaError("mfa.verify", err)
 	}
-	if err := m.limiter.Release(ctx, key, now); err != nil {
-		m.log.Warn("authv2: giving back a second-factor reservation failed", "error", err)
-	}
+	m.releaseAll(ctx, budgets, now)
 	return proof, nil
 }
 

@@ -38,17 +38,31 @@ func (m *Manager) warnNonIP(addr string) {
 	})
 }
 
-// loginKeys are the rate-limiter keys of a login email's two failure
-// budgets (AfterFailures per MaxDelay, MaxFailures per FailureWindow). An
-// email with an account and one without have the same keys and budgets,
-// reserved by the same calls: their throttles answer alike at every
-// moment and cost the same store round trips, so neither the answers nor
-// their timing tell which emails have accounts. They are hashed so the
-// limiter does not collect typed-in emails.
-func loginKeys(email string) [2]string {
+// emailBudgets are a login email's two failure budgets: AfterFailures per
+// MaxDelay and MaxFailures per FailureWindow. An email with an account and
+// one without have the same budgets, reserved by the same calls: their
+// throttles answer alike and cost the same store round trips, so neither
+// the answers nor their timing tell which emails have accounts. The keys
+// hash the normalized email so the limiter does not collect typed-in
+// emails.
+func (m *Manager) emailBudgets(email string) []budget {
 	sum := sha256.Sum256([]byte(user.NormalizeEmail(email)))
-	h := hex.EncodeToString(sum[:16])
-	return [2]string{"login-email:" + h, "login-email-long:" + h}
+	h, t := hex.EncodeToString(sum[:16]), m.cfg.Throttle
+	return []budget{{"login-email:" + h, t.AfterFailures, t.MaxDelay}, {"login-email-long:" + h, t.MaxFailures, t.FailureWindow}}
+}
+
+// trustedBudgets are the failure budgets of a password check from a
+// client the user trusts (a device of theirs, a live session of theirs):
+// the client's own, AfterFailures per MaxDelay, and the user's long budget
+// that all such clients share, MaxFailures per FailureWindow. Untrusted
+// clients' failures do not spend them, so a guesser cannot lock the owner
+// out of these; and whoever holds one such client gets no more than
+// MaxFailures checks per FailureWindow.
+func (m *Manager) trustedBudgets(clientKey, userID string) []budget {
+	sum := sha256.Sum256([]byte(userID))
+	t := m.cfg.Throttle
+	return []budget{{clientKey, t.AfterFailures, t.MaxDelay},
+		{"trusted-long:" + hex.EncodeToString(sum[:16]), t.MaxFailures, t.FailureWindow}}
 }
 
 // An attempt is one password check and the places it reserved in the
@@ -58,16 +72,12 @@ func loginKeys(email string) [2]string {
 type attempt struct {
 	m   *Manager
 	now time.Time
-	// ipKey is the client's reserved limiter key, "" when no per-IP
-	// limit applies.
-	ipKey string
-	// email is the email whose budgets (loginKeys) an untrusted client
-	// reserved in, "" if none.
-	email string
+	// held are the budgets the attempt holds a place in (reserved at now).
+	held []budget
 	// device is the slot of the valid device token the client presented
-	// (presented), "" if none; deviceKey its reserved failure budget, ""
-	// unless the attempt is trusted (exempt from the email's budget).
-	device, presented, deviceKey string
+	// (presented), "" if none; set only when the attempt reserved in the
+	// device's budgets (trusted).
+	device, presented string
 	// issued is the device token a successful attempt hands back.
 	issued string
 }
@@ -84,47 +94,80 @@ func (m *Manager) reserveClient(ctx context.Context, ip string, now time.Time) (
 	if !isIP {
 		m.warnNonIP(ip)
 	}
-	if retry, err := m.reserve(ctx, key, t.IPLimit, t.IPWindow, now); err != nil || retry > 0 {
+	client := []budget{{key, t.IPLimit, t.IPWindow}}
+	if retry, err := m.reserveAll(ctx, client, now); err != nil || retry > 0 {
 		return nil, retry, err
 	}
-	a.ipKey = key
+	a.held = client
 	return a, 0, nil
 }
 
-// reserveEmail reserves an attempt in both of the email's failure
-// budgets, or in neither, whether or not the email has an account. A
-// positive retry means refused: it is when both budgets have a place
-// again, so that a client told to wait is not refused once more.
+// reserveEmail reserves an attempt in the email's failure budgets, or in
+// neither, whether or not the email has an account. A positive retry
+// means refused.
 func (m *Manager) reserveEmail(ctx context.Context, email string, now time.Time) (time.Duration, error) {
-	t, keys := m.cfg.Throttle, loginKeys(email)
-	retry, err := m.reserve(ctx, keys[0], t.AfterFailures, t.MaxDelay, now)
-	if err != nil {
-		return 0, err
-	}
-	if retry > 0 {
-		long, err := m.wait(ctx, keys[1], t.MaxFailures, t.FailureWindow, now)
-		return max(retry, long), err
-	}
-	retry, err = m.reserve(ctx, keys[1], t.MaxFailures, t.FailureWindow, now)
-	if err != nil || retry > 0 {
-		// A refused attempt spends nothing: give back the first place.
-		if rerr := m.limiter.Release(ctx, keys[0], now); rerr != nil {
-			m.log.Warn("authv2: giving back a login reservation failed", "error", rerr)
-		}
-	}
-	return retry, err
+	return m.reserveAll(ctx, m.emailBudgets(email), now)
 }
 
-// wait is how long until key has a place, 0 if it has one now.
-func (m *Manager) wait(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (time.Duration, error) {
-	n, oldest, err := m.limiter.Count(ctx, key, limit, window, now)
+// reserveAll reserves one place in each budget, or in none: a refused
+// attempt spends nothing. A positive retry means refused; it is when
+// every budget has a place again, so that a client told to wait is not
+// refused once more (counted from each budget's oldest event: a budget
+// whose limit was lowered since may hold more and refuse a little
+// longer).
+func (m *Manager) reserveAll(ctx context.Context, budgets []budget, now time.Time) (time.Duration, error) {
+	for i, b := range budgets {
+		retry, err := m.reserve(ctx, b.key, b.limit, b.window, now)
+		if err == nil && retry == 0 {
+			continue
+		}
+		m.releaseAll(ctx, budgets[:i], now)
+		if err != nil {
+			return 0, err
+		}
+		for _, later := range budgets[i+1:] {
+			wait, err := m.wait(ctx, later, now)
+			if err != nil {
+				return 0, err
+			}
+			retry = max(retry, wait)
+		}
+		return retry, nil
+	}
+	return 0, nil
+}
+
+// giveBackTimeout bounds the give-backs and resets that run after the
+// caller's context has ended.
+const giveBackTimeout = 10 * time.Second
+
+// releaseAll gives back the places reserved at now in budgets, even when
+// the caller's context has ended: a client that hangs up must not leave a
+// place taken. A limiter outage is logged, not fatal: the budget keeps
+// one failure too many.
+func (m *Manager) releaseAll(ctx context.Context, budgets []budget, now time.Time) {
+	if len(budgets) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), giveBackTimeout)
+	defer cancel()
+	for _, b := range budgets {
+		if err := m.limiter.Release(ctx, b.key, now); err != nil {
+			m.log.Warn("authv2: giving back a throttle reservation failed", "error", err)
+		}
+	}
+}
+
+// wait is how long until b has a place, 0 if it has one now.
+func (m *Manager) wait(ctx context.Context, b budget, now time.Time) (time.Duration, error) {
+	n, oldest, err := m.limiter.Count(ctx, b.key, b.limit, b.window, now)
 	if err != nil {
 		return 0, translate("limiter.count", err)
 	}
-	if n < limit {
+	if n < b.limit {
 		return 0, nil
 	}
-	return max(oldest.Add(window).Sub(now), time.Second), nil
+	return max(oldest.Add(b.window).Sub(now), time.Second), nil
 }
 
 // reserve takes one place in a limiter key, or says how long until one
@@ -143,27 +186,27 @@ func (m *Manager) reserve(ctx context.Context, key string, limit int, window tim
 
 // reserveAccount counts the attempt as a failure before the password is
 // hashed. A client presenting a valid device token of u reserves in that
-// device's own budget (AfterFailures within MaxDelay) and ignores the
-// email's; once the device budget is spent it is one more untrusted
-// client. An untrusted client reserves in the email's budget, exactly as
-// an email without an account does (reserveEmail). A positive retry means
-// refused.
+// device's budgets (trustedBudgets) and not in the email's; once they are
+// spent it is one more untrusted client. An untrusted client reserves in
+// the email's budgets, exactly as an email without an account does
+// (reserveEmail). A positive retry means refused.
 func (a *attempt) reserveAccount(ctx context.Context, u *user.User, email, deviceToken string) (time.Duration, error) {
-	t := a.m.cfg.Throttle
 	if slot := trustedSlot(u, deviceToken, a.now); slot != "" {
-		a.device, a.presented = slot, deviceToken
-		key := deviceKey(u.ID, slot)
-		retry, err := a.m.reserve(ctx, key, t.AfterFailures, t.MaxDelay, a.now)
-		if err != nil || retry == 0 {
-			if err == nil {
-				a.deviceKey = key
-			}
+		device := a.m.trustedBudgets(deviceKey(u.ID, slot), u.ID)
+		retry, err := a.m.reserveAll(ctx, device, a.now)
+		if err != nil {
 			return 0, err
 		}
+		if retry == 0 {
+			a.device, a.presented = slot, deviceToken
+			a.held = append(a.held, device...)
+			return 0, nil
+		}
 	}
-	retry, err := a.m.reserveEmail(ctx, email, a.now)
+	budgets := a.m.emailBudgets(email)
+	retry, err := a.m.reserveAll(ctx, budgets, a.now)
 	if err == nil && retry == 0 {
-		a.email = email
+		a.held = append(a.held, budgets...)
 	}
 	return retry, err
 }
@@ -174,32 +217,24 @@ func (a *attempt) proven(x *user.User) {
 	a.issued = trustDevice(x, a.presented, a.device, a.now)
 }
 
-// succeeded gives back the limiter reservations of an attempt whose
-// password was right, after proven was saved. An untrusted client's
-// success resets the email's budget; a trusted device's does not (the
-// failures were another client's, and the owner logging in must not hand
-// the guesser a fresh budget). A limiter outage is logged, not fatal: the
-// client keeps one failure too many.
+// succeeded gives back the places of an attempt whose password was right,
+// after proven was saved: its own places only, whichever client it came
+// from. Emptying the email's budgets on a success would tell a guesser who
+// spent part of them that the email has an account (an unknown email's
+// are never emptied), and hand them a fresh budget; a password reset and
+// UnlockUser empty them (resetLoginThrottle).
 func (a *attempt) succeeded(ctx context.Context) {
-	for _, key := range []string{a.ipKey, a.deviceKey} {
-		if key == "" {
-			continue
-		}
-		if err := a.m.limiter.Release(ctx, key, a.now); err != nil {
-			a.m.log.Warn("authv2: giving back a login reservation failed", "error", err)
-		}
-	}
-	if a.email != "" {
-		a.m.resetLoginThrottle(ctx, a.email)
-	}
+	a.m.releaseAll(ctx, a.held, a.now)
 }
 
-// resetLoginThrottle empties an email's failure budgets (a proven
-// password, a password reset, an unlock). A limiter outage is logged, not
-// fatal: the owner waits out the failures.
+// resetLoginThrottle empties an email's failure budgets (a password
+// reset, an unlock). A limiter outage is logged, not fatal: the owner
+// waits out the failures, or is reset again.
 func (m *Manager) resetLoginThrottle(ctx context.Context, email string) {
-	for _, key := range loginKeys(email) {
-		if err := m.limiter.Reset(ctx, key); err != nil {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), giveBackTimeout)
+	defer cancel()
+	for _, b := range m.emailBudgets(email) {
+		if err := m.limiter.Reset(ctx, b.key); err != nil {
 			m.log.Warn("authv2: resetting a login throttle failed", "error", err)
 		}
 	}
@@ -231,16 +266,14 @@ func recoveryKey(flow, target string) string {
 // recoveryReservation is what a recovery flow reserved in the limiter; a
 // token use that succeeds gives it back, as a login's right password does.
 type recoveryReservation struct {
-	m    *Manager
-	now  time.Time
-	keys []string
+	m       *Manager
+	now     time.Time
+	budgets []budget
 }
 
 func (r recoveryReservation) release(ctx context.Context) {
-	for _, key := range r.keys {
-		if err := r.m.limiter.Release(ctx, key, r.now); err != nil {
-			r.m.log.Warn("authv2: giving back a recovery reservation failed", "error", err)
-		}
+	if r.m != nil {
+		r.m.releaseAll(ctx, r.budgets, r.now)
 	}
 }
 
@@ -282,20 +315,16 @@ func (m *Manager) clientBudget(ctx context.Context, prefix string, limit int) []
 	return nil
 }
 
-// reserveBudgets reserves one place in each budget, or none: a refused
-// attempt spends nothing.
+// reserveBudgets reserves one place in each budget, or none (reserveAll);
+// a refusal is a *ThrottledError.
 func (m *Manager) reserveBudgets(ctx context.Context, budgets []budget) (recoveryReservation, error) {
-	r := recoveryReservation{m: m, now: m.clock.Now()}
-	for _, b := range budgets {
-		retry, err := m.reserve(ctx, b.key, b.limit, b.window, r.now)
-		if err == nil && retry > 0 {
-			err = &ThrottledError{RetryAfter: retry}
-		}
-		if err != nil {
-			r.release(ctx)
-			return recoveryReservation{}, err
-		}
-		r.keys = append(r.keys, b.key)
+	now := m.clock.Now()
+	retry, err := m.reserveAll(ctx, budgets, now)
+	if err != nil {
+		return recoveryReservation{}, err
 	}
-	return r, nil
+	if retry > 0 {
+		return recoveryReservation{}, &ThrottledError{RetryAfter: retry}
+	}
+	return recoveryReservation{m: m, now: now, budgets: budgets}, nil
 }

@@ -1,6 +1,7 @@
 package authv2_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,10 +16,13 @@ import (
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store"
+	"github.com/authv2/authv2/store/memory"
+	"github.com/authv2/authv2/user"
 )
 
 // roomyThrottle lets the most logins of one account run at once: every
-// attempt in flight holds a place in the account throttle until its
+// attempt in flight holds a place in the email's throttle until its
 // password is found right, so no more than AfterFailures can.
 func roomyThrottle() authv2.ThrottleConfig {
 	th := authv2.DefaultConfig().Throttle
@@ -200,7 +204,7 @@ func TestSuccessGivesTheReservationBack(t *testing.T) {
 }
 
 // TestReauthenticateReservesBeforeHashing: Reauthenticate (and so
-// ChangePassword) reserves in the account throttle too, and a right
+// ChangePassword) reserves in a throttle of its own, and a right
 // password gives back its own reservation without resetting the others.
 func TestReauthenticateReservesBeforeHashing(t *testing.T) {
 	cfg := authv2test.Config()
@@ -241,20 +245,19 @@ func TestASVS_2_2_1_ThrottleFailedLogins(t *testing.T) {
 	e.register(t, "victim@example.com")
 	for i := range 9 {
 		require.ErrorIs(t, loginAs(e, "victim@example.com", "wrong guess!", "192.0.2.1"), authv2.ErrInvalidCredentials, "failure %d", i+1)
-	}
-	require.NoError(t, loginAs(e, "victim@example.com", goodPassword, "192.0.2.1"), "nine failures do not throttle")
-	assert.Zero(t, loginFailures(t, e, "victim@example.com"), "a success resets the count")
-	for range 10 {
-		require.ErrorIs(t, loginAs(e, "victim@example.com", "wrong guess!", "192.0.2.1"), authv2.ErrInvalidCredentials)
 		e.clock.Advance(time.Minute)
 	}
+	require.NoError(t, loginAs(e, "victim@example.com", goodPassword, "192.0.2.1"), "nine failures do not throttle")
+	assert.Equal(t, 9, loginFailures(t, e, "victim@example.com"), "a success gives back its own place, not the others'")
+	require.ErrorIs(t, loginAs(e, "victim@example.com", "wrong guess!", "192.0.2.1"), authv2.ErrInvalidCredentials)
 	err := loginAs(e, "victim@example.com", goodPassword, "192.0.2.1")
 	var te *authv2.ThrottledError
 	require.ErrorAs(t, err, &te, "ten failures within MaxDelay throttle the email: even the right password is refused")
-	assert.Equal(t, 50*time.Minute, te.RetryAfter, "until the oldest failure leaves the hour")
-	assert.Equal(t, audit.ReasonAccountThrottled, e.sink.OfType(audit.TypeLoginFailure)[19].Reason, "throttled attempts are audited")
+	assert.Equal(t, 51*time.Minute, te.RetryAfter, "until the oldest failure leaves the hour")
+	throttled := e.sink.OfType(audit.TypeLoginFailure)
+	assert.Equal(t, audit.ReasonAccountThrottled, throttled[len(throttled)-1].Reason, "throttled attempts are audited")
 
-	e.clock.Advance(50*time.Minute + time.Second)
+	e.clock.Advance(51*time.Minute + time.Second)
 	require.ErrorIs(t, loginAs(e, "victim@example.com", "wrong guess!", "192.0.2.1"), authv2.ErrInvalidCredentials,
 		"one place came back: checked, and failed")
 	err = loginAs(e, "victim@example.com", goodPassword, "192.0.2.1")
@@ -270,17 +273,14 @@ func TestNIST_5_2_2_ThrottleHoldsWhenIPsRotate(t *testing.T) {
 		_ = loginAs(e, "rotate@example.com", "wrong guess!", fmt.Sprintf("198.51.100.%d", i))
 	}
 	assert.ErrorIs(t, loginAs(e, "rotate@example.com", goodPassword, "203.0.113.99"), authv2.ErrInvalidCredentials,
-		"the account throttle holds from a fresh IP, with the generic error by default")
+		"the email's throttle holds from a fresh IP, with the generic error by default")
 }
 
 // TestNIST_5_2_2_NeverHundredFailuresWithoutLock: an attacker who waits
 // out every refusal gets MaxFailures (100) guesses checked, then none
 // until FailureWindow after the first: the email is locked.
 func TestNIST_5_2_2_NeverHundredFailuresWithoutLock(t *testing.T) {
-	cfg := authv2test.Config()
-	cfg.Throttle = distinctThrottle()
-	cfg.Throttle.IPLimit = 0
-	e := newEnv(t, authv2.WithConfig(cfg))
+	e, cfg := emailThrottleEnv(t)
 	e.register(t, "hundred@example.com")
 	start := e.clock.Now()
 	var te *authv2.ThrottledError
@@ -407,4 +407,275 @@ func TestKnownAndUnknownEmailsMakeTheSameStoreCalls(t *testing.T) {
 	known, unknown := calls("real@example.com"), calls("ghost@example.com")
 	assert.NotEmpty(t, known)
 	assert.Equal(t, unknown, known)
+}
+
+// TestOwnerSuccessDoesNotRevealAccount: the owner's right password gives
+// back its own place only. Had it emptied the email's budgets (an unknown
+// email's are never emptied), an attacker who spent part of them would get
+// more guesses checked than were left, and learn that the email has an
+// account, and that its owner just logged in.
+func TestOwnerSuccessDoesNotRevealAccount(t *testing.T) {
+	e, _ := emailThrottleEnv(t)
+	e.register(t, "real@example.com")
+	var known, unknown []string
+	for range 9 { // the attacker spends 9 of 10 places of each email
+		known = append(known, outcomeOf(t, loginAs(e, "real@example.com", "wrong guess!", "192.0.2.66")))
+		unknown = append(unknown, outcomeOf(t, loginAs(e, "ghost@example.com", "wrong guess!", "192.0.2.66")))
+	}
+	e.clock.Advance(10 * time.Minute)
+	// The owner logs in once from a new browser (no device token).
+	require.NoError(t, loginAs(e, "real@example.com", goodPassword, "203.0.113.7"))
+	e.clock.Advance(10 * time.Minute)
+	for range 3 { // the attacker probes on
+		known = append(known, outcomeOf(t, loginAs(e, "real@example.com", "wrong guess!", "192.0.2.66")))
+		unknown = append(unknown, outcomeOf(t, loginAs(e, "ghost@example.com", "wrong guess!", "192.0.2.66")))
+	}
+	assert.Equal(t, unknown, known, "the answers tell the account's email from an unknown one")
+}
+
+// TestLongBudgetConcurrencyOnEveryBackend: when the long budget is
+// the one that binds, 200 concurrent wrong passwords for one email (known
+// or not) get exactly its remaining places checked, on every limiter: the
+// two-reservation step with its release lets none through.
+func TestLongBudgetConcurrencyOnEveryBackend(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			for _, email := range []string{"victim@example.com", "ghost@example.com"} {
+				t.Run(email, func(t *testing.T) {
+					cfg := authv2test.Config()
+					cfg.Throttle.IPLimit = 0
+					cfg.Throttle.AfterFailures, cfg.Throttle.MaxDelay = 10, time.Minute
+					cfg.Throttle.MaxFailures, cfg.Throttle.FailureWindow = 15, time.Hour
+					e := newEnv(t, append(b.opts(t), authv2.WithConfig(cfg))...)
+					e.clock.Set(time.Now()) // Redis expires limiter keys by real time
+					e.register(t, "victim@example.com")
+					concurrently(e, 10, func(int) string { return email }, func(int) string { return "" })
+					e.clock.Advance(time.Minute + time.Second)
+					concurrently(e, 200, func(int) string { return email }, func(int) string { return "" })
+					checked := verifiedFailures(e) + failures(e, "unknown_user")
+					assert.Equal(t, 15, checked, "MaxFailures checked per FailureWindow")
+					e.clock.Advance(time.Minute + time.Second)
+					err := loginAs(e, email, "wrong guess!", "")
+					assert.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+					assert.Equal(t, 15, verifiedFailures(e)+failures(e, "unknown_user"), "the short budget is free, the long one is not")
+				})
+			}
+		})
+	}
+}
+
+// TestUnlockAndResetClearLongBudgetOnEveryBackend: UnlockUser and
+// ResetPassword empty the long budget too, on every limiter.
+func TestUnlockAndResetClearLongBudgetOnEveryBackend(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			for _, how := range []string{"unlock", "reset"} {
+				t.Run(how, func(t *testing.T) {
+					cfg := authv2test.Config()
+					cfg.Throttle = distinctThrottle()
+					cfg.Throttle.IPLimit = 0
+					cfg.Throttle.AfterFailures, cfg.Throttle.MaxDelay = 2, time.Minute
+					cfg.Throttle.MaxFailures, cfg.Throttle.FailureWindow = 4, time.Hour
+					n := newCaptureNotifier()
+					e := newEnv(t, append(b.opts(t), authv2.WithConfig(cfg), authv2.WithNotifier(n))...)
+					e.clock.Set(time.Now())
+					u := e.register(t, "owner@example.com")
+					for range 2 {
+						for range 2 {
+							require.ErrorIs(t, loginAs(e, "OWNER@example.com ", "wrong guess!", ""), authv2.ErrInvalidCredentials)
+						}
+						e.clock.Advance(time.Minute + time.Second)
+					}
+					err := loginAs(e, "owner@example.com", goodPassword, "")
+					var te *authv2.ThrottledError
+					require.ErrorAs(t, err, &te, "the long budget is spent")
+					password := goodPassword
+					switch how {
+					case "unlock":
+						require.NoError(t, e.m.UnlockUser(t.Context(), u.ID))
+					case "reset":
+						require.NoError(t, e.m.RequestPasswordReset(t.Context(), "owner@example.com"))
+						password = "a fresh new passphrase"
+						require.NoError(t, e.m.ResetPassword(t.Context(), n.wait(t, n.resets, "owner@example.com"), password))
+					}
+					require.NoError(t, loginAs(e, "owner@example.com", password, ""), "both budgets emptied")
+				})
+			}
+		})
+	}
+}
+
+// TestScheduleWithRetryAfterWhenLongBudgetBinds: known and unknown
+// emails give the same answers and the same RetryAfter, the long budget
+// included, with a device token (not the user's) presented.
+func TestScheduleWithRetryAfterWhenLongBudgetBinds(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.Throttle = distinctThrottle()
+	cfg.Throttle.IPLimit = 0
+	cfg.Throttle.AfterFailures, cfg.Throttle.MaxDelay = 3, 10*time.Minute
+	cfg.Throttle.MaxFailures, cfg.Throttle.FailureWindow = 7, time.Hour
+	e := newEnv(t, authv2.WithConfig(cfg))
+	e.register(t, "real@example.com")
+	e.register(t, "other@example.com")
+	foreign := e.login(t, "other@example.com").DeviceToken
+	try := func(email string) string {
+		_, err := e.m.Login(t.Context(), authv2.LoginInput{Email: email, Password: "wrong guess!", DeviceToken: foreign})
+		return outcomeOf(t, err)
+	}
+	gaps := []time.Duration{0, time.Second, 3 * time.Minute, 0, 7 * time.Minute, 11 * time.Minute, 0, 20 * time.Minute, 90 * time.Second}
+	var known, unknown []string
+	for i := range 150 {
+		known = append(known, try(fmt.Sprintf("%sReal@example.com", []string{"", " "}[i%2])))
+		unknown = append(unknown, try("ghost@example.com"))
+		e.clock.Advance(gaps[i%len(gaps)])
+	}
+	assert.Equal(t, unknown, known)
+}
+
+// TestConcurrentVariantsShareOneBudget: case and whitespace
+// variants of one email are one budget under concurrency.
+func TestConcurrentVariantsShareOneBudget(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.Throttle.IPLimit = 0
+	e := newEnv(t, authv2.WithConfig(cfg))
+	e.register(t, "victim@example.com")
+	variants := []string{"victim@example.com", "VICTIM@example.com", " victim@EXAMPLE.com", "Victim@Example.Com\t"}
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() { _ = loginAs(e, variants[i%len(variants)], "wrong guess!", "") })
+	}
+	wg.Wait()
+	assert.Equal(t, 10, verifiedFailures(e))
+}
+
+// TestStoreCallsSameWhenThrottledAndWithTenant: the store calls of
+// known and unknown emails match on the throttled path too, and with a
+// tenant named and a device token (another user's) presented.
+func TestStoreCallsSameWhenThrottledAndWithTenant(t *testing.T) {
+	o := newOtelEnv(t)
+	o.register(t, "real@example.com")
+	foreign := o.login(t, "real@example.com").DeviceToken
+	o.register(t, "other@example.com")
+	calls := func(email, tenant string) []string {
+		o.spans.Reset()
+		_, err := o.m.Login(t.Context(), authv2.LoginInput{Email: email, Password: "wrong guess!", TenantID: tenant,
+			DeviceToken: foreign[:len(foreign)-2] + "xx", Client: session.ClientInfo{IP: "192.0.2.1"}})
+		require.Error(t, err)
+		var names []string
+		for _, s := range o.spans.GetSpans() {
+			if len(s.Name) > 13 && s.Name[:13] == "authv2.store " {
+				names = append(names, s.Name)
+			}
+		}
+		return names
+	}
+	for i := range 12 { // past AfterFailures: the throttled path
+		known, unknown := calls("real@example.com", "acme"), calls("ghost@example.com", "acme")
+		assert.Equal(t, unknown, known, "attempt %d", i+1)
+	}
+}
+
+// longFailingLimiter fails Reserve of the long login budget, as a limiter
+// that goes away between the two reservations; cancel, if set, is called
+// first (the client hangs up at that moment).
+type longFailingLimiter struct {
+	user.RateLimiter
+	cancel context.CancelFunc
+}
+
+func (l longFailingLimiter) Reserve(ctx context.Context, key string, limit int, w time.Duration, now time.Time) (bool, time.Time, error) {
+	if strings.HasPrefix(key, "login-email-long:") {
+		if l.cancel != nil {
+			l.cancel()
+			return false, time.Time{}, ctx.Err()
+		}
+		return false, time.Time{}, store.Unavailable("limiter", errors.New("connection refused"))
+	}
+	return l.RateLimiter.Reserve(ctx, key, limit, w, now)
+}
+
+// TestFailureBetweenReservationsSpendsNothing: an attempt reserves in both
+// budgets or in neither: an outage of the second reservation gives the
+// first back, and so does a client that hangs up at that moment (the
+// give-back runs past the cancelled context).
+func TestFailureBetweenReservationsSpendsNothing(t *testing.T) {
+	t.Run("outage", func(t *testing.T) {
+		e := newEnv(t, authv2.WithRateLimiter(longFailingLimiter{RateLimiter: memory.NewRateLimiter()}))
+		e.register(t, "victim@example.com")
+		require.ErrorIs(t, loginAs(e, "victim@example.com", "wrong guess!", ""), authv2.ErrStoreUnavailable)
+		assert.Zero(t, loginFailures(t, e, "victim@example.com"))
+	})
+	t.Run("client hangs up", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		e := newEnv(t, authv2.WithRateLimiter(longFailingLimiter{RateLimiter: memory.NewRateLimiter(), cancel: cancel}))
+		e.register(t, "victim@example.com")
+		_, err := e.m.Login(ctx, authv2.LoginInput{Email: "victim@example.com", Password: "wrong guess!"})
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Zero(t, loginFailures(t, e, "victim@example.com"), "no place kept by an attempt that reserved in neither")
+	})
+}
+
+// outcomeOf names a login's answer: "checked" (hashed, wrong), or
+// "throttled <retry>" with DistinctError on.
+func outcomeOf(t *testing.T, err error) string {
+	t.Helper()
+	var te *authv2.ThrottledError
+	if errors.As(err, &te) {
+		return "throttled " + te.RetryAfter.String()
+	}
+	require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+	return "checked"
+}
+
+// TestTrustedClientsShareOneLongBudget: whoever holds one of the user's
+// trusted clients (a live session, a device token) gets AfterFailures
+// checks per MaxDelay, and MaxFailures per FailureWindow across all of
+// them: a day of guessing through Reauthenticate checks MaxFailures
+// passwords, and a device's failures spend the same long budget.
+func TestTrustedClientsShareOneLongBudget(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.Throttle = distinctThrottle()
+	cfg.Throttle.IPLimit = 0
+	cfg.Session.AbsoluteTimeout = 48 * time.Hour
+	cfg.Session.IdleTimeout = time.Hour
+	e := newEnv(t, authv2.WithConfig(cfg))
+	u := e.register(t, "victim@example.com")
+	first := e.login(t, "victim@example.com")
+	for range 10 {
+		_, err := deviceLogin(e, "victim@example.com", "wrong guess!", first.DeviceToken)
+		require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+	}
+	assert.Equal(t, 10, trustedFailures(t, e, u.ID), "a device's failures spend the user's trusted budget")
+	assert.Zero(t, loginFailures(t, e, "victim@example.com"), "not the email's")
+
+	checked := 0
+	start := e.clock.Now()
+	for e.clock.Now().Sub(start) < cfg.Throttle.FailureWindow {
+		_, err := e.m.Reauthenticate(t.Context(), first.Token, "wrong guess!")
+		if errors.Is(err, authv2.ErrInvalidCredentials) {
+			checked++
+		}
+		e.clock.Advance(3 * time.Minute)
+		_, err = e.m.Authenticate(t.Context(), first.Token, session.ClientInfo{}) // keep the session alive
+		require.NoError(t, err)
+	}
+	assert.Equal(t, cfg.Throttle.MaxFailures-10, checked, "what the device left of MaxFailures in the day")
+}
+
+// trustedFailures is how many failures a user's trusted clients' long
+// budget holds.
+func trustedFailures(t *testing.T, e *env, userID string) int {
+	t.Helper()
+	n, err := e.m.TrustedFailures(t.Context(), userID)
+	require.NoError(t, err)
+	return n
+}
+
+// emailThrottleEnv is an env whose logins meet the email's throttle alone
+// (no per-IP limit), with the distinct throttled error, and its config.
+func emailThrottleEnv(t *testing.T) (*env, authv2.Config) {
+	cfg := authv2test.Config()
+	cfg.Throttle = distinctThrottle()
+	cfg.Throttle.IPLimit = 0
+	return newEnv(t, authv2.WithConfig(cfg)), cfg
 }

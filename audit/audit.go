@@ -62,7 +62,7 @@ const (
 // them, so it does not reveal which accounts exist).
 const (
 	ReasonIPThrottled          = "ip_throttled"           // the client's address is over its limit
-	ReasonUnknownUserThrottled = "unknown_user_throttled" // an unknown email is over the account limit
+	ReasonUnknownUserThrottled = "unknown_user_throttled" // an unknown email is over its throttle, as an account's would be
 	ReasonAccountThrottled     = "account_throttled"      // the account is over its limit
 	ReasonUnknownUser          = "unknown_user"           // no account has that email
 	ReasonBadPassword          = "bad_password"

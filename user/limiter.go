@@ -17,7 +17,7 @@ type ExpiredDeleter interface {
 
 // RateLimiter counts events per key in a sliding window; login throttling
 // uses it to limit failed attempts per client IP across accounts, per
-// unknown email and per trusted device, reserving each attempt (Reserve)
+// email (with an account or not) and per trusted client, reserving each attempt (Reserve)
 // before the password is hashed and giving it back (Release) on success.
 // Implementations must be safe for concurrent use, atomic per key, and
 // translate errors to package store's sentinels.
