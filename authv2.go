@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -69,13 +70,17 @@ type Manager struct {
 	limiter        user.RateLimiter
 	notifier       Notifier
 	checker        user.PasswordChecker
-	passwordWords  []string
-	tel            *telemetry.T
-	engine         *permission.Engine
-	gauges         []metric.Registration
-	grantUse       grantUses
-	stats          *statsCache
-	decisions      *decisionLog
+	// txt reads domain proofs; refused holds DomainCapture.RefusedDomains
+	// normalized (domains.go).
+	txt           TXTResolver
+	refused       []string
+	passwordWords []string
+	tel           *telemetry.T
+	engine        *permission.Engine
+	gauges        []metric.Registration
+	grantUse      grantUses
+	stats         *statsCache
+	decisions     *decisionLog
 	// decisionClock stamps audited decisions: a coarse copy of the system
 	// clock (coarseClock, closed with the Manager), or the injected one.
 	decisionClock Clock
@@ -115,6 +120,9 @@ func New(opts ...Option) (*Manager, error) {
 	}
 	if o.security == nil {
 		o.security = session.IgnoreClientChanges()
+	}
+	if o.txt == nil {
+		o.txt = &net.Resolver{}
 	}
 	if o.logger == nil {
 		// Operational failures (an audit sink down, a store outage in the
@@ -201,6 +209,8 @@ func New(opts ...Option) (*Manager, error) {
 		limiter:        o.limiter,
 		notifier:       o.notifier,
 		checker:        o.checker,
+		txt:            o.txt,
+		refused:        refusedDomains(o.cfg.DomainCapture.RefusedDomains),
 		passwordWords:  o.cfg.PasswordWords,
 		tel:            tel,
 		mfa:            mfaDeps,

@@ -2,6 +2,7 @@ package authv2
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"reflect"
@@ -141,6 +142,19 @@ type Config struct {
 	// MFA holds the values of multi-factor authentication (its
 	// dependencies come with WithMFA).
 	MFA MFAConfig
+
+	// DomainCapture holds the values of tenants' email domains
+	// (AddTenantDomain; the DNS resolver comes with WithTXTResolver).
+	DomainCapture DomainCaptureConfig
+}
+
+// DomainCaptureConfig says which email domains tenants may claim.
+type DomainCaptureConfig struct {
+	// RefusedDomains are email domains no tenant may claim, nor any
+	// subdomain of them (ErrPublicDomain): public mail providers, whose
+	// users are the public, not one organization. DefaultConfig sets
+	// DefaultRefusedDomains; each entry must be a domain name.
+	RefusedDomains []string
 }
 
 // MFAConfig bounds the second step of a login and says which actions
@@ -228,6 +242,7 @@ func DefaultConfig() Config {
 		CleanupInterval:        10 * time.Minute,
 		SessionStatsMaxAge:     time.Minute,
 		MFA:                    MFAConfig{PendingTTL: 5 * time.Minute, PendingAttempts: 5, PasskeyBeginLimit: 1000},
+		DomainCapture:          DomainCaptureConfig{RefusedDomains: DefaultRefusedDomains()},
 	}
 }
 
@@ -267,6 +282,11 @@ func (c Config) Validate() error {
 	}
 	if err := validateStepUp(c.MFA); err != nil {
 		return err
+	}
+	for _, d := range c.DomainCapture.RefusedDomains {
+		if _, ok := normalizeDomain(d); !ok {
+			return &ConfigError{Field: "DomainCapture.RefusedDomains", Reason: fmt.Sprintf("%q is not a domain name", d)}
+		}
 	}
 	return c.HTTP.Validate()
 }

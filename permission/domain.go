@@ -68,6 +68,7 @@ type DomainStore interface {
 	// exist) and, unless userID already has a membership of its tenant,
 	// gives them one at now and a binding of the claim's role at its
 	// scope. It returns the claim and whether the user joined. A role that
-	// no longer exists is store.ErrNotFound, with nothing written.
+	// no longer exists is store.ErrNotFound with the claim returned (so a
+	// caller can tell it from no claim at all), and nothing written.
 	JoinDomain(ctx context.Context, domain, userID string, now time.Time) (*TenantDomain, bool, error)
 }

@@ -129,7 +129,7 @@ func (s *PermissionStore) JoinDomain(ctx context.Context, domain, userID string,
 		return d.Clone(), false, nil
 	}
 	if !s.joinLocked(tenantID, userID, d.Role, d.Scope, now) {
-		return nil, false, store.ErrNotFound
+		return d.Clone(), false, store.ErrNotFound
 	}
 	return d.Clone(), true, nil
 }

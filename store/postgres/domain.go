@@ -137,7 +137,7 @@ func (s *PermissionStore) JoinDomain(ctx context.Context, domain, userID string,
 		d, joined = nil, false
 		var r domainRow
 		if err := tx.GetContext(ctx, &r, s.dq.findVerified, domain); err != nil {
-			return err
+			return err // no claim: d stays nil
 		}
 		d = r.domain()
 		// The bump first, even when the user turns out to be a member:
@@ -160,7 +160,7 @@ func (s *PermissionStore) JoinDomain(ctx context.Context, domain, userID string,
 		return nil
 	})
 	if err != nil {
-		return nil, false, err
+		return d, false, err // d is the claim when its role is gone, else nil
 	}
 	return d, joined, nil
 }
