@@ -36,6 +36,8 @@ import (
 //	admin.go         tenants, memberships, roles, bindings
 //	apikeys.go       service accounts and API keys (authenticating one too)
 //	invitations.go   invitations: Invite, resend, revoke, AcceptInvitation
+//	domains.go       domain capture: AddTenantDomain, VerifyTenantDomain,
+//	                 RemoveTenantDomain; users verified at the domain join
 //	members.go       members: ListMembers, SetMemberRoles, RemoveMember,
 //	                 TransferOwnership; grantable.go: rights no wider than the actor's
 //	authz.go         authorization: Authorize, Explain, Who, Roles

@@ -488,6 +488,16 @@ var envVars = []envVar{
 		}
 		return nil
 	}},
+	{"AUTHV2_REFUSED_EMAIL_DOMAINS", func(c *Config, v string) error {
+		// Replaces the default list; an empty value refuses none.
+		c.DomainCapture.RefusedDomains = []string{}
+		for d := range strings.SplitSeq(v, ",") {
+			if d = strings.TrimSpace(d); d != "" {
+				c.DomainCapture.RefusedDomains = append(c.DomainCapture.RefusedDomains, d)
+			}
+		}
+		return nil
+	}},
 	{"AUTHV2_DEV_MODE", boolVar(func(c *Config) *bool { return &c.HTTP.DevelopmentMode })},
 }
 

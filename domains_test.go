@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,13 +27,25 @@ type fakeDNS struct {
 	mu      sync.Mutex
 	records map[string][]string
 	err     error // returned by every lookup when set
+	// deadline is the last lookup's context deadline.
+	deadline time.Time
+	// during, when set, runs inside the next lookup (once).
+	during func()
 }
 
 func newFakeDNS() *fakeDNS { return &fakeDNS{records: map[string][]string{}} }
 
-func (f *fakeDNS) LookupTXT(_ context.Context, name string) ([]string, error) {
+func (f *fakeDNS) LookupTXT(ctx context.Context, name string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.deadline, _ = ctx.Deadline()
+	if f.during != nil {
+		during := f.during
+		f.during = nil
+		f.mu.Unlock()
+		during()
+		f.mu.Lock()
+	}
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -324,6 +337,8 @@ func TestVerifyTenantDomainNeedsTheClaimsOwnRecord(t *testing.T) {
 	require.NoError(t, verify(o.adminP))
 	require.NoError(t, verify(o.adminP), "verified already: as it is")
 
+	assert.ErrorIs(t, verify(o.globexP), authv2.ErrDomainNotVerified,
+		"acme's hold is told only to a tenant that proved the domain")
 	o.dns.publish(globex)
 	assert.ErrorIs(t, verify(o.globexP), authv2.ErrDomainClaimed)
 	u := o.signUp(t, "a@example.org")
@@ -344,14 +359,43 @@ func TestVerifyTenantDomainNeedsTheClaimsOwnRecord(t *testing.T) {
 
 // TestDomainCaptureOnInvitationSignUp: an invitation's sign-up proves
 // the address like VerifyEmail: the domain's tenant takes the new
-// account in too. Linking an existing account does not.
+// account in too. Linking an account verified before does not.
 func TestDomainCaptureOnInvitationSignUp(t *testing.T) {
 	o := newDomainOrg(t)
+	old := o.signUp(t, "old@example.org")
 	o.claim(t, o.globexP, "example.org", "viewer", "")
 	_, tok := o.invite(t, o.adminP, "new@example.org", "viewer", "")
 	u, err := o.m.AcceptInvitation(t.Context(), nil, authv2.AcceptInvitationInput{Token: tok, Password: goodPassword})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"acme", "globex"}, tenantsOf(t, o.stores.Permissions, u.ID))
+
+	_, tok = o.invite(t, o.adminP, "old@example.org", "viewer", "")
+	_, err = o.m.AcceptInvitation(t.Context(), o.principal(t, "old@example.org"), authv2.AcceptInvitationInput{Token: tok})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"acme"}, tenantsOf(t, o.stores.Permissions, old.ID), "linked, not captured")
+}
+
+// TestVerifyTenantDomainRefusesAClaimReplacedDuringTheLookup: a claim
+// removed and claimed again (another token, another role) while its old
+// record was read is not verified with that proof.
+func TestVerifyTenantDomainRefusesAClaimReplacedDuringTheLookup(t *testing.T) {
+	o := newDomainOrg(t)
+	ctx := as(t, o.ownerP)
+	d, err := o.m.AddTenantDomain(ctx, authv2.TenantDomainInput{TenantID: "acme", Domain: "example.org", Role: "viewer"})
+	require.NoError(t, err)
+	o.dns.publish(d)
+	o.dns.during = func() {
+		require.NoError(t, o.m.RemoveTenantDomain(ctx, "acme", "example.org"))
+		_, err := o.m.AddTenantDomain(ctx, authv2.TenantDomainInput{TenantID: "acme", Domain: "example.org", Role: "billing"})
+		require.NoError(t, err)
+	}
+	_, err = o.m.VerifyTenantDomain(ctx, "acme", "example.org")
+	assert.ErrorIs(t, err, authv2.ErrConflict)
+	got, err := o.m.ListTenantDomains(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.False(t, got[0].Verified())
+	assert.Equal(t, "billing", got[0].Role)
 }
 
 // TestDomainCaptureFailureDoesNotFailTheVerification: when the join
@@ -525,4 +569,29 @@ func TestEmailVerificationRacingDomainRemoval(t *testing.T) {
 			t.Logf("%d of %d joined before the removal", members, n)
 		})
 	}
+}
+
+// TestVerifyTenantDomainBoundsTheLookup: a DNS lookup gets at most 10
+// seconds, whatever the caller's context allows.
+func TestVerifyTenantDomainBoundsTheLookup(t *testing.T) {
+	o := newDomainOrg(t)
+	d, err := o.m.AddTenantDomain(as(t, o.adminP), authv2.TenantDomainInput{TenantID: "acme", Domain: "example.org", Role: "viewer"})
+	require.NoError(t, err)
+	o.dns.publish(d)
+	before := time.Now()
+	_, err = o.m.VerifyTenantDomain(as(t, o.adminP), "acme", "example.org")
+	require.NoError(t, err)
+	require.False(t, o.dns.deadline.IsZero(), "the lookup has a deadline")
+	assert.WithinDuration(t, before.Add(10*time.Second), o.dns.deadline, time.Second)
+}
+
+// TestDomainCaptureNeedsAProvenAddress: without
+// Config.RequireEmailVerification a registration proves nothing, so
+// nobody joins through a verified domain by registering.
+func TestDomainCaptureNeedsAProvenAddress(t *testing.T) {
+	o := newDomainOrg(t, authv2.WithConfig(authv2test.Config()))
+	o.claim(t, o.adminP, "example.org", "viewer", "")
+	u := o.register(t, "claimer@example.org")
+	assert.Equal(t, user.StatusActive, u.Status)
+	assert.Empty(t, tenantsOf(t, o.stores.Permissions, u.ID))
 }

@@ -1,10 +1,7 @@
 package handlers_test
 
 import (
-	"context"
-	"net"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,27 +11,6 @@ import (
 	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/permission"
 )
-
-// zone is a TXTResolver over records a test publishes.
-type zone struct {
-	mu      sync.Mutex
-	records map[string][]string
-}
-
-func (z *zone) LookupTXT(_ context.Context, name string) ([]string, error) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if txt, ok := z.records[name]; ok {
-		return txt, nil
-	}
-	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
-}
-
-func (z *zone) publish(name, value string) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	z.records[name] = append(z.records[name], value)
-}
 
 type domainResp struct {
 	Domain   string `json:"domain"`
@@ -53,7 +29,7 @@ type domainResp struct {
 // with the domain's role; a member without members:invite cannot manage
 // domains; a public mail domain is refused; removal stops the capture.
 func TestDomainRoutesClaimVerifyCaptureRemove(t *testing.T) {
-	dns := &zone{records: map[string][]string{}}
+	dns := &authv2test.TXTRecords{}
 	cfg := authv2test.Config()
 	cfg.RequireEmailVerification = true
 	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithTXTResolver(dns))
@@ -84,7 +60,7 @@ func TestDomainRoutesClaimVerifyCaptureRemove(t *testing.T) {
 	resp, body = admin.do("POST", "/domains/example.org/verify", nil)
 	requireProblem(t, resp, body, http.StatusBadRequest, "domain-not-verified")
 
-	dns.publish(d.Record.Name, d.Record.Value)
+	dns.Publish(d.Record.Name, d.Record.Value)
 	d = decode[domainResp](t, admin.must("POST", "/domains/example.org/verify", nil, http.StatusOK))
 	assert.True(t, d.Verified)
 

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"log/slog"
-	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,22 +15,6 @@ import (
 	"github.com/authv2/authv2/permission"
 )
 
-// txtZone answers TXT lookups from records the test publishes, in place
-// of the DNS.
-type txtZone struct {
-	mu      sync.Mutex
-	records map[string][]string
-}
-
-func (z *txtZone) LookupTXT(_ context.Context, name string) ([]string, error) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if txt, ok := z.records[name]; ok {
-		return txt, nil
-	}
-	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
-}
-
 // TestDomainCapture drives domain capture end to end on every backend:
 // the owner of acme claims example.org for clerks, publishes the TXT
 // record the claim answers with and verifies it; dana registers
@@ -45,7 +26,7 @@ func TestDomainCapture(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			box := newOutbox(slog.New(slog.DiscardHandler))
 			sink := audit.NewMemorySink()
-			zone := &txtZone{records: map[string][]string{}}
+			zone := &authv2test.TXTRecords{}
 			cfg := authv2test.Config()
 			cfg.RequireEmailVerification = true
 			// The options after the stores win over serveExample's config.
@@ -78,9 +59,7 @@ func TestDomainCapture(t *testing.T) {
 			}
 			claim := decodeInto[claimJSON](t, mustDo(t, owner, "POST", "/domains", map[string]any{"domain": "example.org", "role": roleClerk}, http.StatusCreated))
 			assert.Equal(t, http.StatusBadRequest, owner.status("POST", "/domains/example.org/verify", nil), "nothing published yet")
-			zone.mu.Lock()
-			zone.records[claim.Record.Name] = []string{claim.Record.Value}
-			zone.mu.Unlock()
+			zone.Publish(claim.Record.Name, claim.Record.Value)
 			mustDo(t, owner, "POST", "/domains/example.org/verify", nil, http.StatusOK)
 
 			dana := signUp("dana@example.org")
