@@ -348,7 +348,9 @@ func (m *Manager) RequestEmailVerification(ctx context.Context, userID string) e
 // VerifyEmail consumes a verification token: it activates a new account,
 // or makes a pending new address (ChangeEmail) the login identifier —
 // ErrUserExists if another account took that address meanwhile. Failed
-// uses are limited per user and per client, like ResetPassword's.
+// uses are limited per user and per client, like ResetPassword's. When a
+// tenant has verified the address's domain (AddTenantDomain), the user
+// joins it with the domain's role, unless a member already.
 func (m *Manager) VerifyEmail(ctx context.Context, tok string) (*user.User, error) {
 	r, err := m.reserveTokenUse(ctx, user.TokenEmailVerification, tok)
 	if err != nil {
@@ -376,6 +378,9 @@ func (m *Manager) VerifyEmail(ctx context.Context, tok string) (*user.User, erro
 	if err := m.emit(ctx, audit.Event{Type: audit.TypeEmailVerified, Outcome: audit.Success, ActorUserID: u.ID, Target: u.ID}); err != nil {
 		return nil, err
 	}
+	// The address is now proven: its domain's tenant, if one verified it,
+	// takes the user in.
+	m.joinByDomain(ctx, u)
 	return u, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -35,6 +36,8 @@ import (
 //	admin.go         tenants, memberships, roles, bindings
 //	apikeys.go       service accounts and API keys (authenticating one too)
 //	invitations.go   invitations: Invite, resend, revoke, AcceptInvitation
+//	domains.go       domain capture: AddTenantDomain, VerifyTenantDomain,
+//	                 RemoveTenantDomain; users verified at the domain join
 //	members.go       members: ListMembers, SetMemberRoles, RemoveMember,
 //	                 TransferOwnership; grantable.go: rights no wider than the actor's
 //	authz.go         authorization: Authorize, Explain, Who, Roles
@@ -69,13 +72,17 @@ type Manager struct {
 	limiter        user.RateLimiter
 	notifier       Notifier
 	checker        user.PasswordChecker
-	passwordWords  []string
-	tel            *telemetry.T
-	engine         *permission.Engine
-	gauges         []metric.Registration
-	grantUse       grantUses
-	stats          *statsCache
-	decisions      *decisionLog
+	// txt reads domain proofs; refused holds DomainCapture.RefusedDomains
+	// normalized (domains.go).
+	txt           TXTResolver
+	refused       []string
+	passwordWords []string
+	tel           *telemetry.T
+	engine        *permission.Engine
+	gauges        []metric.Registration
+	grantUse      grantUses
+	stats         *statsCache
+	decisions     *decisionLog
 	// decisionClock stamps audited decisions: a coarse copy of the system
 	// clock (coarseClock, closed with the Manager), or the injected one.
 	decisionClock Clock
@@ -115,6 +122,9 @@ func New(opts ...Option) (*Manager, error) {
 	}
 	if o.security == nil {
 		o.security = session.IgnoreClientChanges()
+	}
+	if o.txt == nil {
+		o.txt = &net.Resolver{}
 	}
 	if o.logger == nil {
 		// Operational failures (an audit sink down, a store outage in the
@@ -202,6 +212,8 @@ func New(opts ...Option) (*Manager, error) {
 		limiter:        o.limiter,
 		notifier:       o.notifier,
 		checker:        o.checker,
+		txt:            o.txt,
+		refused:        refusedDomains(o.cfg.DomainCapture.RefusedDomains),
 		passwordWords:  o.cfg.PasswordWords,
 		tel:            tel,
 		mfa:            mfaDeps,

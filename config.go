@@ -2,6 +2,7 @@ package authv2
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"reflect"
@@ -148,6 +149,19 @@ type Config struct {
 	// MFA holds the values of multi-factor authentication (its
 	// dependencies come with WithMFA).
 	MFA MFAConfig
+
+	// DomainCapture holds the values of tenants' email domains
+	// (AddTenantDomain; the DNS resolver comes with WithTXTResolver).
+	DomainCapture DomainCaptureConfig
+}
+
+// DomainCaptureConfig says which email domains tenants may claim.
+type DomainCaptureConfig struct {
+	// RefusedDomains are email domains no tenant may claim, nor any
+	// subdomain of them (ErrPublicDomain): public mail providers, whose
+	// users are the public, not one organization. DefaultConfig sets
+	// DefaultRefusedDomains; each entry must be a domain name.
+	RefusedDomains []string
 }
 
 // MFAConfig bounds the second step of a login and says which actions
@@ -246,6 +260,7 @@ func DefaultConfig() Config {
 		CleanupInterval:            10 * time.Minute,
 		SessionStatsMaxAge:         time.Minute,
 		MFA:                        MFAConfig{PendingTTL: 5 * time.Minute, PendingAttempts: 5, PasskeyBeginLimit: 1000},
+		DomainCapture:              DomainCaptureConfig{RefusedDomains: DefaultRefusedDomains()},
 	}
 }
 
@@ -287,6 +302,11 @@ func (c Config) Validate() error {
 	}
 	if err := validateStepUp(c.MFA); err != nil {
 		return err
+	}
+	for _, d := range c.DomainCapture.RefusedDomains {
+		if _, ok := normalizeDomain(d); !ok {
+			return &ConfigError{Field: "DomainCapture.RefusedDomains", Reason: fmt.Sprintf("%q is not a domain name", d)}
+		}
 	}
 	return c.HTTP.Validate()
 }
@@ -493,6 +513,16 @@ var envVars = []envVar{
 		for w := range strings.SplitSeq(v, ",") {
 			if w = strings.TrimSpace(w); w != "" {
 				c.PasswordWords = append(c.PasswordWords, w)
+			}
+		}
+		return nil
+	}},
+	{"AUTHV2_REFUSED_EMAIL_DOMAINS", func(c *Config, v string) error {
+		// Replaces the default list; an empty value refuses none.
+		c.DomainCapture.RefusedDomains = []string{}
+		for d := range strings.SplitSeq(v, ",") {
+			if d = strings.TrimSpace(d); d != "" {
+				c.DomainCapture.RefusedDomains = append(c.DomainCapture.RefusedDomains, d)
 			}
 		}
 		return nil

@@ -33,6 +33,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"AUTHV2_POLICY_COST_LIMIT":        "500",
 		"AUTHV2_POLICY_MAX_STALENESS":     "-1s",
 		"AUTHV2_AUDIT_BACKOFF_MIN":        "10ms",
+		"AUTHV2_REFUSED_EMAIL_DOMAINS":    "mail.example, other.example",
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, 15*time.Minute, c.Session.IdleTimeout)
@@ -48,7 +49,16 @@ func TestConfigFromEnv(t *testing.T) {
 	assert.Equal(t, uint64(500), c.PolicyCostLimit)
 	assert.Equal(t, -time.Second, c.PolicyMaxStaleness)
 	assert.Equal(t, 10*time.Millisecond, c.AuditBackoffMin)
+	assert.Equal(t, []string{"mail.example", "other.example"}, c.DomainCapture.RefusedDomains, "the list replaces the default")
 	assert.Equal(t, 128, c.PasswordMaxLength, "unset variables keep their defaults")
+	none, err := configFromLookup(lookupFrom(map[string]string{"AUTHV2_REFUSED_EMAIL_DOMAINS": ""}))
+	require.NoError(t, err)
+	assert.Empty(t, none.DomainCapture.RefusedDomains, "an empty value refuses none")
+	_, err = configFromLookup(lookupFrom(map[string]string{"AUTHV2_REFUSED_EMAIL_DOMAINS": "not a domain"}))
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "DomainCapture.RefusedDomains", ce.Field)
+	assert.Contains(t, ce.Reason, "AUTHV2_REFUSED_EMAIL_DOMAINS")
 }
 
 func TestConfigFromEnvNamesTheBadVariable(t *testing.T) {

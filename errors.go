@@ -99,6 +99,19 @@ var (
 	// ErrMFAAlreadyEnrolled: the user already has a confirmed TOTP
 	// credential (or that WebAuthn credential).
 	ErrMFAAlreadyEnrolled = mfa.ErrAlreadyEnrolled
+	// ErrInvalidDomain: the text is not a domain name a tenant can claim
+	// (it comes inside a *ValidationError on Domain).
+	ErrInvalidDomain = errors.New("authv2: not a valid domain name")
+	// ErrPublicDomain: the domain is a public email domain, or under one
+	// (Config.DomainCapture.RefusedDomains), which no tenant may claim
+	// (inside a *ValidationError on Domain).
+	ErrPublicDomain = errors.New("authv2: public email domains cannot be claimed")
+	// ErrDomainNotVerified: the domain's DNS does not hold the claim's TXT
+	// record (or could not be read): publish it, then verify again.
+	ErrDomainNotVerified = errors.New("authv2: domain verification record not found")
+	// ErrDomainClaimed: another tenant has verified the domain; it must
+	// remove its claim first.
+	ErrDomainClaimed = errors.New("authv2: domain verified by another tenant")
 )
 
 // FieldError is one rejected input field. Field is the Go name of the
@@ -227,6 +240,12 @@ var errorTable = []errorRow{
 	{ErrThrottled, "throttled", http.StatusTooManyRequests, "Too many attempts", "throttled", false, fromFlow},
 	// Before the engine's rows: a *ValidationError may wrap one of them.
 	{ErrValidation, "validation", http.StatusBadRequest, "Invalid input", "invalid_input", false, fromFlow},
+	// Domain capture. The first two come inside a *ValidationError (the
+	// row above answers for it); their rows say the same of them alone.
+	{ErrInvalidDomain, "validation", http.StatusBadRequest, "Invalid input", "invalid_input", false, fromFlow},
+	{ErrPublicDomain, "validation", http.StatusBadRequest, "Invalid input", "invalid_input", false, fromFlow},
+	{ErrDomainNotVerified, "domain-not-verified", http.StatusBadRequest, "Domain verification record not found", "domain_not_verified", false, fromFlow},
+	{ErrDomainClaimed, "domain-claimed", http.StatusConflict, "Domain verified by another tenant", "domain_claimed", false, fromFlow},
 	{ErrUserExists, "conflict", http.StatusConflict, "Conflict", "user_exists", false, fromFlow},
 	{ErrLastOwner, "last-owner", http.StatusConflict, "A tenant keeps at least one owner", "last_owner", false, fromStore},
 	{ErrConflict, "conflict", http.StatusConflict, "Conflict", "error", false, fromStore},

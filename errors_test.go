@@ -66,6 +66,10 @@ func TestEverySentinelHasARow(t *testing.T) {
 		"ErrInvalidSecondFactor": {ErrInvalidSecondFactor, "invalid-second-factor", http.StatusUnauthorized, "invalid_second_factor", false},
 		"ErrMFANotEnrolled":      {ErrMFANotEnrolled, "mfa-not-enrolled", http.StatusConflict, "mfa_not_enrolled", false},
 		"ErrMFAAlreadyEnrolled":  {ErrMFAAlreadyEnrolled, "conflict", http.StatusConflict, "mfa_already_enrolled", false},
+		"ErrInvalidDomain":       {ErrInvalidDomain, "validation", http.StatusBadRequest, "invalid_input", false},
+		"ErrPublicDomain":        {ErrPublicDomain, "validation", http.StatusBadRequest, "invalid_input", false},
+		"ErrDomainNotVerified":   {ErrDomainNotVerified, "domain-not-verified", http.StatusBadRequest, "domain_not_verified", false},
+		"ErrDomainClaimed":       {ErrDomainClaimed, "domain-claimed", http.StatusConflict, "domain_claimed", false},
 	}
 	declared := exportedSentinels(t)
 	assert.ElementsMatch(t, declared, slices.Collect(maps.Keys(sentinels)), "the package's sentinels and this test's list differ")

@@ -67,6 +67,16 @@ func hostileCalls(m *authv2.Manager, tok string, s string) map[string]error {
 	_, errs["resend invitation"] = m.ResendInvitation(ctx, "acme", s)
 	errs["revoke invitation"] = m.RevokeInvitation(ctx, "acme", s)
 	errs["transfer ownership"] = m.TransferOwnership(ctx, "acme", s)
+	addDomain := func(in authv2.TenantDomainInput) error { _, err := m.AddTenantDomain(ctx, in); return err }
+	errs["add domain tenant"] = addDomain(authv2.TenantDomainInput{TenantID: s, Domain: "example.org", Role: "viewer"})
+	errs["add domain"] = addDomain(authv2.TenantDomainInput{TenantID: "acme", Domain: s + ".example.org", Role: "viewer"})
+	errs["add domain role"] = addDomain(authv2.TenantDomainInput{TenantID: "acme", Domain: "example.org", Role: s})
+	errs["add domain scope"] = addDomain(authv2.TenantDomainInput{TenantID: "acme", Domain: "example.org", Role: "viewer", Scope: "region:" + s})
+	_, errs["list domains"] = m.ListTenantDomains(ctx, s)
+	_, errs["verify domain tenant"] = m.VerifyTenantDomain(ctx, s, "example.org")
+	_, errs["verify domain"] = m.VerifyTenantDomain(ctx, "acme", s)
+	errs["remove domain tenant"] = m.RemoveTenantDomain(ctx, s, "example.org")
+	errs["remove domain"] = m.RemoveTenantDomain(ctx, "acme", s)
 	return errs
 }
 

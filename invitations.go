@@ -243,7 +243,9 @@ func usableInvitation(hash [32]byte, now time.Time) func(*permission.Invitation)
 // again. An unknown, used, revoked, resent or expired token is
 // ErrInvalidToken; failed uses count against the client's recovery
 // budget, like reset tokens. An API key is ErrSessionRequired. The user
-// is not logged in.
+// is not logged in. A new account's address is proven by the token: when
+// a tenant has verified its domain (AddTenantDomain), the user joins that
+// tenant too, as at VerifyEmail.
 func (m *Manager) AcceptInvitation(ctx context.Context, p *Principal, in AcceptInvitationInput) (*user.User, error) {
 	if p != nil && p.APIKey != nil {
 		return nil, ErrSessionRequired // joining a tenant is the person's own change
@@ -294,7 +296,13 @@ func (m *Manager) AcceptInvitation(ctx context.Context, p *Principal, in AcceptI
 	m.policyChanged(ctx, inv.TenantID)
 	actorCtx := WithActor(ctx, cmp.Or(p, &Principal{UserID: u.ID}))
 	events = append(events, adminChange(actorCtx, "invitation.accept", inv.TenantID, "user:"+u.ID, stateOf(inv), stateOf(accepted)))
-	return u.Clone(), m.emitAll(ctx, events)
+	err = m.emitAll(ctx, events)
+	if created {
+		// The token proved the new account's address, as VerifyEmail
+		// does: its domain's tenant takes the user in too.
+		m.joinByDomain(ctx, u)
+	}
+	return u.Clone(), err
 }
 
 // signUpInvited creates the account an invitation is accepted with.

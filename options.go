@@ -1,6 +1,7 @@
 package authv2
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/authv2/authv2/apikey"
@@ -55,6 +56,7 @@ type options struct {
 	tracer          trace.TracerProvider
 	meter           metric.MeterProvider
 	mfa             *MFA
+	txt             TXTResolver
 }
 
 type optionFunc func(*options)
@@ -177,3 +179,14 @@ func WithCELOptions(opts ...cel.EnvOption) Option {
 func WithPasswordChecker(c user.PasswordChecker) Option {
 	return optionFunc(func(o *options) { o.checker = c })
 }
+
+// TXTResolver looks up the TXT records of a DNS name, as
+// (*net.Resolver).LookupTXT does; VerifyTenantDomain reads a tenant's
+// proof through it.
+type TXTResolver interface {
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+}
+
+// WithTXTResolver sets the DNS resolver VerifyTenantDomain uses (a
+// net.Resolver with the system's settings by default); tests pass a fake.
+func WithTXTResolver(r TXTResolver) Option { return optionFunc(func(o *options) { o.txt = r }) }

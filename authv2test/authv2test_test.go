@@ -1,6 +1,7 @@
 package authv2test_test
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/authv2test"
+	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 )
 
@@ -36,4 +38,17 @@ func TestConfigIsDefaultWithFastHashing(t *testing.T) {
 	assert.Equal(t, authv2.DefaultConfig(), c, "only the hashing cost differs from DefaultConfig")
 	_, err := authv2.New(authv2.WithConfig(authv2test.Config()))
 	assert.ErrorIs(t, err, authv2.ErrInvalidConfig, "cheap hashing still needs WithInsecurePasswordHashing")
+}
+
+func TestTXTRecords(t *testing.T) {
+	var r authv2test.TXTRecords
+	_, err := r.LookupTXT(t.Context(), "_authv2-challenge.example.com")
+	var dnsErr *net.DNSError
+	require.ErrorAs(t, err, &dnsErr)
+	assert.True(t, dnsErr.IsNotFound)
+	r.PublishProof(&permission.TenantDomain{Domain: "example.com", Token: "tok"})
+	r.Publish("_authv2-challenge.example.com", "other")
+	got, err := r.LookupTXT(t.Context(), "_authv2-challenge.example.com")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"authv2-domain-verification=tok", "other"}, got)
 }

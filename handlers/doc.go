@@ -2,7 +2,8 @@
 // flows every application otherwise writes itself: register, log in and
 // out, who am I, list and revoke one's sessions, re-authenticate, change
 // password or email, switch tenant, reset a password, verify an
-// email address, and manage a tenant's members and invitations. It uses only the public API of package authv2, so the
+// email address, and manage a tenant's members, invitations and email
+// domains. It uses only the public API of package authv2, so the
 // kit is an example of that API as much as a shortcut.
 //
 // Serve the kit behind Manager.Middleware, the same middleware (same
@@ -53,6 +54,10 @@
 //	PUT    /members/{id}/roles            200 member                   (members:update)
 //	DELETE /members/{id}                  204, their sessions ended    (members:remove)
 //	POST   /ownership                     204 ownership to user_id     (an owner)
+//	GET    /domains                       200 the tenant's email domains (members:read)
+//	POST   /domains                       201 domain, its TXT record   (members:invite)
+//	POST   /domains/{domain}/verify       200 domain, verified         (members:invite)
+//	DELETE /domains/{domain}              204                          (members:invite)
 //
 // # API keys and service accounts
 //
@@ -75,6 +80,13 @@
 // hold (403 exceeds-own-rights) and to leave the tenant without an owner
 // (409 last-owner). Invitation tokens go to the Notifier, which must be
 // an authv2.InvitationNotifier, never into an answer.
+//
+// A tenant's email domains ("domain", "role", "scope") capture the users
+// who verify an address there. POST /domains answers with the "record"
+// to publish in the domain's DNS (type TXT, "name", "value"); verify
+// answers 400 domain-not-verified until it can be read, 409
+// domain-claimed while another tenant has the domain verified. A public
+// mail domain or a malformed one is 400 validation on "domain".
 //
 // With authv2.WithMFA, POST /login answers a user with a second factor
 // 200 {"mfa_required": true, "pending_token", "factors", "enroll"} and no

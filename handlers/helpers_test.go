@@ -243,3 +243,15 @@ func (e *env) loginBrowser(email string) (*client, sessionResp) {
 	s := decode[sessionResp](e.t, c.must("POST", "/login", map[string]string{"email": email, "password": password}, http.StatusOK))
 	return c, s
 }
+
+// tenant creates a tenant with roles, each allowing one permission
+// pattern (role name → pattern).
+func (e *env) tenant(id string, roles map[string]string) {
+	e.t.Helper()
+	_, err := e.m.CreateTenant(e.t.Context(), id, id)
+	require.NoError(e.t, err)
+	for name, perm := range roles {
+		require.NoError(e.t, e.m.PutRole(e.t.Context(), &permission.Role{TenantID: id, Name: name,
+			Grants: []permission.Grant{{Permission: perm, Effect: permission.Allow}}}))
+	}
+}

@@ -98,6 +98,12 @@ func New(m *authv2.Manager, opts ...Option) http.Handler {
 	mux.Handle("PUT /members/{id}/roles", k.tenantAdmin("update", k.handleSetRoles))
 	mux.Handle("DELETE /members/{id}", k.tenantAdmin("remove", k.handleRemoveMember))
 	mux.Handle("POST /ownership", k.tenantAdmin("", k.handleTransferOwnership))
+	// Domain capture hands the domain's role to everyone verified there:
+	// managing it takes the right to invite.
+	mux.Handle("GET /domains", k.tenantAdmin("read", k.handleListDomains))
+	mux.Handle("POST /domains", k.tenantAdmin("invite", k.handleAddDomain))
+	mux.Handle("POST /domains/{domain}/verify", k.tenantAdmin("invite", k.handleVerifyDomain))
+	mux.Handle("DELETE /domains/{domain}", k.tenantAdmin("invite", k.handleRemoveDomain))
 	k.mfaRoutes(mux)
 	return k.behindMiddleware(mux)
 }

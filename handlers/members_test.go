@@ -33,14 +33,7 @@ type invitationResp struct {
 func TestMemberRoutesInviteAcceptChangeRemove(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
-	_, err := e.m.CreateTenant(ctx, "acme", "Acme")
-	require.NoError(t, err)
-	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: permission.OwnerRole,
-		Grants: []permission.Grant{{Permission: "*", Effect: permission.Allow}}}))
-	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "viewer",
-		Grants: []permission.Grant{{Permission: "docs:read", Effect: permission.Allow}}}))
-	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "editor",
-		Grants: []permission.Grant{{Permission: "docs:*", Effect: permission.Allow}}}))
+	e.tenant("acme", map[string]string{permission.OwnerRole: "*", "viewer": "docs:read", "editor": "docs:*"})
 	owner := e.register("owner@example.com")
 	require.NoError(t, e.m.AddMember(ctx, "acme", owner.ID))
 	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: owner.ID, TenantID: "acme", Role: permission.OwnerRole}))

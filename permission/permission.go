@@ -156,4 +156,5 @@ type Store interface {
 	Version(ctx context.Context, tenantID string) (int64, error)
 
 	MemberStore
+	DomainStore
 }

@@ -23,7 +23,9 @@ const (
 // keeps the data. There are no seeded accounts: register one (you get a
 // tenant of your own, which you own). Membership of acme or globex is an
 // administrator's act (Manager.AddMember and Manager.Bind, which no route
-// exposes) or an invitation from one of their owners (POST /invitations).
+// exposes), an invitation from one of their owners (POST /invitations),
+// or an address at an email domain one of their owners verified for the
+// tenant (POST /domains; needs AUTHV2_REQUIRE_EMAIL_VERIFICATION).
 func seed(ctx context.Context, m *authv2.Manager) (*orderBook, error) {
 	for _, t := range []struct{ id, name string }{{"acme", "Acme Inc."}, {"globex", "Globex Corp."}} {
 		if _, err := m.CreateTenant(ctx, t.id, t.name); err != nil && !errors.Is(err, authv2.ErrConflict) {

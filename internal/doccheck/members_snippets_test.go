@@ -56,24 +56,7 @@ func Example_guideInvite() {
 		panic(err)
 	}
 	defer m.Close(ctx)
-	if _, err := m.CreateTenant(ctx, "acme", "Acme Inc."); err != nil {
-		panic(err)
-	}
-	for _, r := range []*permission.Role{
-		{TenantID: "acme", Name: permission.OwnerRole, Grants: []permission.Grant{{Permission: "*", Effect: permission.Allow}}},
-		{TenantID: "acme", Name: "clerk", Grants: []permission.Grant{{Permission: "orders:read", Effect: permission.Allow}}},
-	} {
-		if err := m.PutRole(ctx, r); err != nil {
-			panic(err)
-		}
-	}
-	founder, err := m.Register(ctx, authv2.RegisterInput{Email: "founder@example.com", Password: "correct horse battery staple", TenantID: "acme"})
-	if err != nil {
-		panic(err)
-	}
-	if err := m.Bind(ctx, permission.Binding{UserID: founder.ID, TenantID: "acme", Role: permission.OwnerRole}); err != nil {
-		panic(err)
-	}
+	founder := seedAcme(ctx, m, "founder@example.com")
 	token := func() string {
 		m.FlushAudit(ctx) // waits for the background notifier too
 		ml.mu.Lock()

@@ -196,19 +196,29 @@ func (s *PermissionStore) AcceptInvitation(ctx context.Context, id, userID strin
 	if _, ok := s.tenants[inv.TenantID]; !ok {
 		return nil, store.ErrNotFound
 	}
-	if _, ok := s.resolveLocked(inv.TenantID, inv.Role); !ok {
+	if !s.joinLocked(inv.TenantID, userID, inv.Role, inv.Scope, now) {
 		return nil, store.ErrNotFound
 	}
-	if s.members[userID] == nil {
-		s.members[userID] = map[string]permission.Membership{}
-	}
-	if _, ok := s.members[userID][inv.TenantID]; !ok {
-		s.members[userID][inv.TenantID] = permission.Membership{UserID: userID, TenantID: inv.TenantID, CreatedAt: now}
-	}
-	s.putBindingLocked(permission.Binding{UserID: userID, TenantID: inv.TenantID, Role: inv.Role, Scope: inv.Scope, CreatedAt: now})
-	s.bumpLocked(inv.TenantID)
 	next := inv.Clone()
 	next.Status, next.AcceptedBy, next.UpdatedAt = permission.InvitationAccepted, userID, now
 	s.invitations[id] = next
 	return next.Clone(), nil
+}
+
+// joinLocked gives userID a membership of the tenant at now (kept if they
+// have one) and a binding of role at scope, and bumps the tenant's
+// version; false, with nothing written, when the role does not exist.
+func (s *PermissionStore) joinLocked(tenantID, userID, role, scope string, now time.Time) bool {
+	if _, ok := s.resolveLocked(tenantID, role); !ok {
+		return false
+	}
+	if s.members[userID] == nil {
+		s.members[userID] = map[string]permission.Membership{}
+	}
+	if _, ok := s.members[userID][tenantID]; !ok {
+		s.members[userID][tenantID] = permission.Membership{UserID: userID, TenantID: tenantID, CreatedAt: now}
+	}
+	s.putBindingLocked(permission.Binding{UserID: userID, TenantID: tenantID, Role: role, Scope: scope, CreatedAt: now})
+	s.bumpLocked(tenantID)
+	return true
 }

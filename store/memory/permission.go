@@ -29,6 +29,10 @@ type PermissionStore struct {
 	globalVer int64
 	// invitations by ID (member.go).
 	invitations map[string]*permission.Invitation
+	// domains by tenant, then domain; verified names the tenant whose
+	// claim of a domain is verified (domain.go).
+	domains  map[string]map[string]*permission.TenantDomain
+	verified map[string]string
 }
 
 var _ permission.Store = (*PermissionStore)(nil)
@@ -44,6 +48,8 @@ func NewPermissionStore() *PermissionStore {
 		versions: map[string]int64{},
 
 		invitations: map[string]*permission.Invitation{},
+		domains:     map[string]map[string]*permission.TenantDomain{},
+		verified:    map[string]string{},
 	}
 }
 
@@ -136,6 +142,12 @@ func (s *PermissionStore) DeleteTenant(ctx context.Context, id string) error {
 			delete(s.invitations, k)
 		}
 	}
+	for domain := range s.domains[id] {
+		if s.verified[domain] == id {
+			delete(s.verified, domain)
+		}
+	}
+	delete(s.domains, id)
 	s.bumpLocked(id)
 	return nil
 }

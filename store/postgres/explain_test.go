@@ -64,8 +64,12 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 			FROM generate_series(1, 50000) i`, s, now.Format(time.RFC3339), now.Format(time.RFC3339), now.Format(time.RFC3339)),
 		`INSERT INTO ` + s + `.users (id, email, email_key, status)
 			SELECT 'u' || i, 'u' || i || '@example.com', 'u' || i || '@example.com', 'active' FROM generate_series(1, 20000) i`,
+		// Every tenant claims two domains, one of them verified.
+		`INSERT INTO ` + s + `.tenant_domains (tenant_id, domain, role, token, created_at, verified_at)
+			SELECT 't' || i, 'd' || i || '-' || v || '.example', 'r1', 'x', now(), CASE WHEN v = 1 THEN now() END
+			FROM generate_series(1, 5000) i, generate_series(1, 2) v`,
 		`ANALYZE ` + s + `.tenants, ` + s + `.policy_versions, ` + s + `.roles, ` + s + `.bindings, ` +
-			s + `.memberships, ` + s + `.sessions, ` + s + `.users`,
+			s + `.memberships, ` + s + `.sessions, ` + s + `.users, ` + s + `.tenant_domains`,
 	} {
 		_, err := env.DB.ExecContext(ctx, q)
 		require.NoError(t, err, q)
@@ -114,6 +118,11 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	t.Run("ListMemberships", func(t *testing.T) {
 		scans := explainScans(t, env.DB, postgres.ListMembershipsQuery(st.Permissions), "u3")
 		assert.Contains(t, strings.Join(scans, "\n"), "memberships_user_idx")
+	})
+	t.Run("VerifiedDomain", func(t *testing.T) {
+		// Every email verification looks its domain up across tenants.
+		scans := explainScans(t, env.DB, postgres.VerifiedDomainQuery(st.Permissions), "d42-1.example")
+		assert.Equal(t, []string{"Index Scan tenant_domains tenant_domains_verified_idx"}, scans)
 	})
 }
 

@@ -9,6 +9,9 @@ func LoadPolicyQuery(s *PermissionStore) string      { return s.q.loadPolicy.tex
 func UserByEmailQuery(s *UserStore) string           { return s.q.getByEmail }
 func ListMembershipsQuery(s *PermissionStore) string { return s.q.listMemberships }
 
+// VerifiedDomainQuery is JoinDomain's lookup of a domain's verified claim.
+func VerifiedDomainQuery(s *PermissionStore) string { return s.dq.findVerified }
+
 // LoadPolicyQueryWith is LoadPolicy's statement over another walk of the
 // roles (a CTE named resolved), for benchmarks comparing walks.
 func LoadPolicyQueryWith(s *PermissionStore, resolved string) string {

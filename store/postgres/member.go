@@ -270,17 +270,7 @@ func (s *PermissionStore) AcceptInvitation(ctx context.Context, id, userID strin
 		if err := s.bumpTx(ctx, tx, inv.TenantID); err != nil {
 			return err
 		}
-		var found []string
-		if err := tx.SelectContext(ctx, &found, s.q.resolveRole, inv.TenantID, inv.Role); err != nil {
-			return err
-		}
-		if len(found) == 0 {
-			return store.ErrNotFound
-		}
-		if _, err := tx.ExecContext(ctx, s.q.addMember, inv.TenantID, userID, pgTime(now)); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, s.q.upsertBinding, inv.TenantID, userID, inv.Role, inv.Scope, nil, pgTime(now)); err != nil {
+		if err := s.joinTx(ctx, tx, inv.TenantID, userID, inv.Role, inv.Scope, now); err != nil {
 			return err
 		}
 		inv.Status, inv.AcceptedBy, inv.UpdatedAt = permission.InvitationAccepted, userID, now
@@ -291,4 +281,23 @@ func (s *PermissionStore) AcceptInvitation(ctx context.Context, id, userID strin
 		return nil, err
 	}
 	return saved, nil
+}
+
+// joinTx gives userID a membership of the tenant at now (kept if they
+// have one) and a binding of role at scope, inside tx: store.ErrNotFound,
+// with nothing written, when the role no longer exists. The caller has
+// bumped the tenant's version.
+func (s *PermissionStore) joinTx(ctx context.Context, tx *sqlx.Tx, tenantID, userID, role, scope string, now time.Time) error {
+	var found []string
+	if err := tx.SelectContext(ctx, &found, s.q.resolveRole, tenantID, role); err != nil {
+		return err
+	}
+	if len(found) == 0 {
+		return store.ErrNotFound
+	}
+	if _, err := tx.ExecContext(ctx, s.q.addMember, tenantID, userID, pgTime(now)); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, s.q.upsertBinding, tenantID, userID, role, scope, nil, pgTime(now))
+	return err
 }

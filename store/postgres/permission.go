@@ -27,6 +27,7 @@ type PermissionStore struct {
 	h  *handle
 	q  permissionQueries
 	mq memberQueries
+	dq domainQueries
 }
 
 var _ permission.Store = (*PermissionStore)(nil)
@@ -89,7 +90,7 @@ func loadPolicyQuery(resolved string) string {
 }
 
 func newPermissionStore(h *handle) *PermissionStore {
-	return &PermissionStore{h: h, mq: newMemberQueries(h), q: permissionQueries{
+	return &PermissionStore{h: h, mq: newMemberQueries(h), dq: newDomainQueries(h), q: permissionQueries{
 		bump: h.q(`INSERT INTO {s}.policy_versions AS v (tenant_id, version) VALUES ($1, 1)
 			ON CONFLICT (tenant_id) DO UPDATE SET version = v.version + 1`),
 		version: h.stmt(h.q(`SELECT COALESCE(sum(version), 0)::bigint FROM {s}.policy_versions WHERE tenant_id IN ($1, '')`)),

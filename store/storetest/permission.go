@@ -44,6 +44,7 @@ func RunPermissionStore(t *testing.T, newStore PermissionStoreFactory) {
 	method(t, "DeleteRole", newStore, permissionDeleteRole)
 	method(t, "LoadPolicy", newStore, permissionLoadPolicy)
 	runMemberStore(t, newStore)
+	runDomainStore(t, newStore)
 }
 
 func permissionCreateTenant(t *testing.T, newStore PermissionStoreFactory) {
