@@ -245,8 +245,10 @@ func usableInvitation(hash [32]byte, now time.Time) func(*permission.Invitation)
 // budget, like reset tokens. An API key is ErrSessionRequired. The user
 // is not logged in.
 func (m *Manager) AcceptInvitation(ctx context.Context, p *Principal, in AcceptInvitationInput) (*user.User, error) {
-	if p != nil && p.APIKey != nil {
-		return nil, ErrSessionRequired // joining a tenant is the person's own change
+	if p != nil {
+		if err := personOnly(p); err != nil {
+			return nil, err // joining a tenant is the person's own change
+		}
 	}
 	r, err := m.reserveTokenUse(ctx, invitationPurpose, in.Token)
 	if err != nil {
