@@ -98,6 +98,9 @@ func New(m *authv2.Manager, opts ...Option) http.Handler {
 	mux.Handle("PUT /members/{id}/roles", k.tenantAdmin("update", k.handleSetRoles))
 	mux.Handle("DELETE /members/{id}", k.tenantAdmin("remove", k.handleRemoveMember))
 	mux.Handle("POST /ownership", k.tenantAdmin("", k.handleTransferOwnership))
+	mux.Handle("POST /impersonations", k.authed(k.handleStartImpersonation))
+	mux.Handle("POST /impersonations/end", k.authed(k.handleEndImpersonation))
+	mux.Handle("GET /impersonations", k.authed(k.handleListImpersonations))
 	k.mfaRoutes(mux)
 	return k.behindMiddleware(mux)
 }
