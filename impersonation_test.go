@@ -280,6 +280,15 @@ func TestImpersonationEndsWithTheActor(t *testing.T) {
 		"actor logged out": {func(t *testing.T, e *impEnv) {
 			require.NoError(t, e.m.Logout(t.Context(), e.supportLogin.Token))
 		}, session.ImpersonationActorGone},
+		"actor's session rotated": {func(t *testing.T, e *impEnv) {
+			_, err := e.m.RotateSession(t.Context(), e.supportLogin.Token)
+			require.NoError(t, err)
+			e.clock.Advance(authv2test.Config().Session.RotationGrace + time.Second)
+		}, session.ImpersonationActorGone},
+		"actor changed their password": {func(t *testing.T, e *impEnv) {
+			_, err := e.m.ChangePassword(t.Context(), e.supportP, goodPassword, "another correct horse staple")
+			require.NoError(t, err)
+		}, session.ImpersonationActorGone},
 		"actor disabled": {func(t *testing.T, e *impEnv) {
 			require.NoError(t, e.m.DisableUser(t.Context(), e.support.ID))
 		}, session.ImpersonationActorGone},
