@@ -37,7 +37,12 @@ type impEnv struct {
 
 func newImpEnv(t *testing.T, s backendStores, opts ...authv2.Option) *impEnv {
 	t.Helper()
-	e := &impEnv{mfaEnv: newMFAEnv(t, s, authv2test.Config(), opts...)}
+	return newImpEnvWith(t, s, authv2test.Config(), opts...)
+}
+
+func newImpEnvWith(t *testing.T, s backendStores, cfg authv2.Config, opts ...authv2.Option) *impEnv {
+	t.Helper()
+	e := &impEnv{mfaEnv: newMFAEnv(t, s, cfg, opts...)}
 	ctx := t.Context()
 	for _, id := range []string{"acme", "globex"} {
 		_, err := e.m.CreateTenant(ctx, id, id)
@@ -216,6 +221,33 @@ func TestImpersonationRefusals(t *testing.T) {
 	assert.Contains(t, pd.Type, "impersonation")
 }
 
+// TestImpersonationCanRequireAStepUp: a step-up rule on the permission
+// makes starting an impersonation need a second factor.
+func TestImpersonationCanRequireAStepUp(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.MFA.StepUp = map[string]authv2.Assurance{authv2.PermissionImpersonate: {Level: mfa.AAL2}}
+	e := newImpEnvWith(t, backendStores{}, cfg)
+	_, err := e.start(t, e.supportP, e.viewer.ID)
+	var su *authv2.StepUpError
+	require.ErrorAs(t, err, &su)
+}
+
+// TestRevokingAnImpersonationSessionClosesItsRecord: an administrator
+// who revokes the impersonation session by ID ends the record too.
+func TestRevokingAnImpersonationSessionClosesItsRecord(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	require.NoError(t, e.m.RevokeSession(t.Context(), imp.Session.ID, ""))
+	_, err = e.authenticate(t, imp.Token)
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked)
+	list, err := e.m.ListImpersonations(t.Context(), session.ImpersonationFilter{TargetUserID: e.viewer.ID}, "", 0)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, session.ImpersonationEnded, list[0].EndReason)
+	assert.False(t, list[0].EndedAt.IsZero())
+}
+
 // TestImpersonationDeadline: the session ends at its deadline however it
 // is used or rotated; a shorter duration may be asked for; the
 // configuration is checked.
@@ -332,11 +364,16 @@ func TestImpersonationEndsWithTheActor(t *testing.T) {
 }
 
 // TestConcurrentImpersonationsAgainstARevokedPermission: hundreds of
-// StartImpersonation calls race the removal of the actor's permission;
-// once it is removed, no session any of them opened is usable, and every
-// later start is refused.
+// StartImpersonation calls race the removal of the actor's permission, on
+// every backend; once it is removed, no session any of them opened is
+// usable, and every later start is refused.
 func TestConcurrentImpersonationsAgainstARevokedPermission(t *testing.T) {
-	e := newImpEnv(t, backendStores{})
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) { raceStartsAgainstRevocation(t, newImpEnv(t, b.stores(t))) })
+	}
+}
+
+func raceStartsAgainstRevocation(t *testing.T, e *impEnv) {
 	const n = 300
 	var (
 		mu       sync.Mutex
