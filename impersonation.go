@@ -174,6 +174,7 @@ func (m *Manager) openImpersonation(ctx context.Context, actor *Principal, u *us
 		sess.IdleExpiresAt = rec.ExpiresAt
 	}
 	sess.Impersonator = &session.Impersonator{UserID: actor.UserID, SessionID: actor.SessionID, ImpersonationID: rec.ID}
+	rec.SessionID = sess.ID
 	if err := m.impersonations.CreateImpersonation(ctx, rec); err != nil {
 		return nil, translate("impersonation.create", err)
 	}
@@ -242,6 +243,9 @@ func (m *Manager) endImpersonation(ctx context.Context, sess *session.Session, n
 	rec := &session.Impersonation{ID: imp.ImpersonationID, TenantID: sess.TenantID, ActorUserID: imp.UserID,
 		ActorSessionID: imp.SessionID, TargetUserID: sess.UserID}
 	ended := impersonationEvent(audit.TypeImpersonationEnded, rec, sess.ID, reason)
+	if a := actorFrom(ctx); a != nil && a.UserID != imp.UserID {
+		ended.Attributes["ended_by"] = a.UserID // an administrator, or the user acted as
+	}
 	if err := m.revokeOne(ctx, sess.ID, now, session.ReasonImpersonationEnded, ended); err != nil {
 		return nil, err
 	}
@@ -336,7 +340,59 @@ func (m *Manager) ListImpersonations(ctx context.Context, f session.Impersonatio
 	if err != nil {
 		return nil, translate("impersonation.list", err)
 	}
+	now := m.clock.Now()
+	for i, rec := range list {
+		if rec.EndedBy(now).IsZero() {
+			if list[i], err = m.settle(ctx, rec, now); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return list, nil
+}
+
+// maxImpersonationHops bounds the rotations settle follows.
+const maxImpersonationHops = 64
+
+// settle closes the record of a running impersonation whose session
+// ended another way than through this file (the member signed out
+// everywhere or changed their password, an administrator's
+// RevokeSessions, the idle timeout), so the list tells the truth; the
+// end is the session's. It follows rotations from the first session.
+func (m *Manager) settle(ctx context.Context, rec *session.Impersonation, now time.Time) (*session.Impersonation, error) {
+	id := rec.SessionID
+	for range maxImpersonationHops {
+		s, err := m.sessions.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return rec, nil // forgotten past its deadline, or a record without its session yet
+		}
+		if err != nil {
+			return nil, translate("session.get", err)
+		}
+		switch {
+		case m.rotatedAway(s):
+			id = s.ReplacedBy
+			continue
+		case !s.RevokedAt.IsZero():
+			return m.closeAt(ctx, rec, s.RevokedAt, s.RevokeReason)
+		case !now.Before(s.ExpiresAt()):
+			return m.closeAt(ctx, rec, s.ExpiresAt(), session.ImpersonationIdle)
+		}
+		return rec, nil
+	}
+	return rec, nil
+}
+
+// closeAt ends rec at at for reason and returns the stored record.
+func (m *Manager) closeAt(ctx context.Context, rec *session.Impersonation, at time.Time, reason string) (*session.Impersonation, error) {
+	if at.After(rec.ExpiresAt) {
+		return rec, nil // it reached its deadline first
+	}
+	got, err := m.impersonations.EndImpersonation(ctx, rec.ID, at, reason)
+	if err != nil {
+		return nil, translate("impersonation.end", err)
+	}
+	return got, nil
 }
 
 // notImpersonating refuses a change whose actor (WithActor, else the

@@ -248,6 +248,40 @@ func TestRevokingAnImpersonationSessionClosesItsRecord(t *testing.T) {
 	assert.False(t, list[0].EndedAt.IsZero())
 }
 
+// TestImpersonationRecordFollowsItsSession: an impersonation whose
+// session ends another way (the member signs out everywhere, the idle
+// timeout) reads as ended, when and why its session did, rotations
+// followed.
+func TestImpersonationRecordFollowsItsSession(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	revoked, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	rot, err := e.m.RotateSession(t.Context(), revoked.Token)
+	require.NoError(t, err)
+	_, err = e.m.RevokeSessions(t.Context(), e.viewer.ID, authv2.RevokeOptions{})
+	require.NoError(t, err)
+	_, err = e.authenticate(t, rot.Token)
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked)
+	idle, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	e.clock.Advance(authv2test.Config().Session.IdleTimeout)
+	// The actor's own session stays live (it is a principal the test holds).
+	list, err := e.m.ListImpersonations(t.Context(), session.ImpersonationFilter{TargetUserID: e.viewer.ID}, "", 0)
+	require.NoError(t, err)
+	byID := map[string]*session.Impersonation{}
+	for _, r := range list {
+		byID[r.ID] = r
+	}
+	require.Contains(t, byID, revoked.Record.ID)
+	require.Contains(t, byID, idle.Record.ID)
+	assert.Equal(t, session.ReasonRevoked, byID[revoked.Record.ID].EndReason)
+	assert.Equal(t, session.ImpersonationIdle, byID[idle.Record.ID].EndReason)
+	assert.Equal(t, idle.Session.IdleExpiresAt, byID[idle.Record.ID].EndedAt)
+	again, err := e.m.ListImpersonations(t.Context(), session.ImpersonationFilter{TargetUserID: e.viewer.ID}, "", 0)
+	require.NoError(t, err)
+	assert.Equal(t, list, again, "settled once, stored")
+}
+
 // TestImpersonationDeadline: the session ends at its deadline however it
 // is used or rotated; a shorter duration may be asked for; the
 // configuration is checked.

@@ -43,6 +43,11 @@ func (m *Manager) RevokeSession(ctx context.Context, sessionID, reason string) e
 	if err != nil {
 		return translate("session.get", err)
 	}
+	if s.Impersonator != nil && s.RevokedAt.IsZero() {
+		// An impersonation session revoked by hand ends its impersonation.
+		_, err := m.endImpersonation(ctx, s, m.clock.Now(), session.ImpersonationEnded)
+		return err
+	}
 	return m.revokeOne(ctx, sessionID, m.clock.Now(), reason, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success,
 		Target: sessionID, TenantID: s.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: s.UserID}}))
 }

@@ -18,14 +18,19 @@ type Impersonation struct {
 	ActorSessionID string
 	// TargetUserID is the user acted as.
 	TargetUserID string
+	// SessionID is the impersonation session as started (a rotation's
+	// successors follow from it through ReplacedBy).
+	SessionID string
 	// Reason is the actor's own words for why (a support ticket, say).
 	Reason    string
 	StartedAt time.Time
 	// ExpiresAt is the deadline the impersonation session cannot outlive.
 	ExpiresAt time.Time
 	// EndedAt is when it was ended before its deadline, zero otherwise;
-	// EndReason says why (ended by hand, the actor's session or right
-	// gone, logout).
+	// EndReason says why: one of the Impersonation… reasons below, or,
+	// for a session that ended another way (the member signed out
+	// everywhere, changed their password, idled out), its RevokeReason
+	// or ImpersonationIdle.
 	EndedAt   time.Time
 	EndReason string
 }
@@ -58,6 +63,7 @@ const (
 	ImpersonationActorGone     = "actor_session"  // the actor's own session ended
 	ImpersonationRightRevoked  = "right_revoked"  // the actor lost the permission
 	ImpersonationRightsChanged = "rights_changed" // the target now holds more than the actor could grant
+	ImpersonationIdle          = "idle"           // the session passed its idle timeout
 )
 
 // ImpersonationFilter selects impersonation records; at least one field

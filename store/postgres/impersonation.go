@@ -21,13 +21,13 @@ type impersonationQueries struct {
 	insert, get, end, list, cursor string
 }
 
-const impersonationCols = `id, tenant_id, actor_user_id, actor_session_id, target_user_id, reason,
+const impersonationCols = `id, tenant_id, actor_user_id, actor_session_id, target_user_id, session_id, reason,
 	started_at, expires_at, ended_at, end_reason`
 
 func newImpersonationStore(h *handle) *ImpersonationStore {
 	return &ImpersonationStore{h: h, q: impersonationQueries{
 		insert: h.q(`INSERT INTO {s}.impersonations (` + impersonationCols + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`),
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`),
 		get: h.q(`SELECT ` + impersonationCols + ` FROM {s}.impersonations WHERE id = $1`),
 		// The first end wins: a later one returns the row as it is.
 		end: h.q(`WITH u AS (
@@ -51,7 +51,7 @@ func scanImpersonation(r scanner) (*session.Impersonation, error) {
 		i     session.Impersonation
 		ended sql.NullTime
 	)
-	if err := r.Scan(&i.ID, &i.TenantID, &i.ActorUserID, &i.ActorSessionID, &i.TargetUserID, &i.Reason,
+	if err := r.Scan(&i.ID, &i.TenantID, &i.ActorUserID, &i.ActorSessionID, &i.TargetUserID, &i.SessionID, &i.Reason,
 		&i.StartedAt, &i.ExpiresAt, &ended, &i.EndReason); err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func scanImpersonation(r scanner) (*session.Impersonation, error) {
 func (s *ImpersonationStore) CreateImpersonation(ctx context.Context, i *session.Impersonation) error {
 	return s.h.retry(ctx, "impersonation.create", func() error {
 		_, err := s.h.db.ExecContext(ctx, s.q.insert, i.ID, i.TenantID, i.ActorUserID, i.ActorSessionID, i.TargetUserID,
-			i.Reason, pgTime(i.StartedAt), pgTime(i.ExpiresAt), nullTime(i.EndedAt), i.EndReason)
+			i.SessionID, i.Reason, pgTime(i.StartedAt), pgTime(i.ExpiresAt), nullTime(i.EndedAt), i.EndReason)
 		return err
 	})
 }

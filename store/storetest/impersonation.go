@@ -35,6 +35,7 @@ func impN(n int, actor, target, tenant string) *session.Impersonation {
 		ActorUserID:    actor,
 		ActorSessionID: session.NewID(actor),
 		TargetUserID:   target,
+		SessionID:      session.NewID(target),
 		Reason:         fmt.Sprintf("ticket #%d é", n),
 		StartedAt:      start,
 		ExpiresAt:      start.Add(time.Hour),
@@ -48,6 +49,7 @@ func assertImpersonationEqual(t *testing.T, want, got *session.Impersonation) {
 	assert.Equal(t, want.ActorUserID, got.ActorUserID)
 	assert.Equal(t, want.ActorSessionID, got.ActorSessionID)
 	assert.Equal(t, want.TargetUserID, got.TargetUserID)
+	assert.Equal(t, want.SessionID, got.SessionID)
 	assert.Equal(t, want.Reason, got.Reason)
 	assert.Equal(t, want.EndReason, got.EndReason)
 	assertTimeEqual(t, want.StartedAt, got.StartedAt)

@@ -22,6 +22,7 @@ CREATE TABLE impersonations (
     actor_user_id    text NOT NULL,
     actor_session_id text NOT NULL,
     target_user_id   text NOT NULL,
+    session_id       text NOT NULL,
     reason           text NOT NULL,
     started_at       timestamptz NOT NULL,
     expires_at       timestamptz NOT NULL,
