@@ -603,3 +603,42 @@ func TestImpersonationCannotReachCredentials(t *testing.T) {
 	_, err = e.authenticate(t, imp.Token)
 	assert.NoError(t, err)
 }
+
+// BenchmarkAuthenticateImpersonation measures what an impersonation
+// session costs Authenticate over a user's own session (memory stores):
+// the actor's session read and the permission check on every use.
+func BenchmarkAuthenticateImpersonation(b *testing.B) {
+	for _, name := range []string{"own", "impersonation"} {
+		b.Run(name, func(b *testing.B) {
+			e := newEnv(b)
+			ctx := context.Background()
+			_, err := e.m.CreateTenant(ctx, "acme", "acme")
+			require.NoError(b, err)
+			for _, r := range []*permission.Role{
+				{TenantID: "acme", Name: "support", Grants: []permission.Grant{
+					{Permission: "docs:*", Effect: permission.Allow}, {Permission: authv2.PermissionImpersonate, Effect: permission.Allow}}},
+				{TenantID: "acme", Name: "viewer", Grants: []permission.Grant{{Permission: "docs:read", Effect: permission.Allow}}},
+			} {
+				require.NoError(b, e.m.PutRole(ctx, r))
+			}
+			ids := map[string]string{}
+			for email, role := range map[string]string{"support@example.com": "support", "viewer@example.com": "viewer"} {
+				u, err := e.m.Register(ctx, authv2.RegisterInput{Email: email, Password: goodPassword, TenantID: "acme"})
+				require.NoError(b, err)
+				require.NoError(b, e.m.Bind(ctx, permission.Binding{UserID: u.ID, TenantID: "acme", Role: role}))
+				ids[role] = u.ID
+			}
+			res, err := e.m.Login(ctx, authv2.LoginInput{Email: "support@example.com", Password: goodPassword, TenantID: "acme"})
+			require.NoError(b, err)
+			tok := res.Token
+			if name == "impersonation" {
+				p, err := e.m.Authenticate(ctx, tok, session.ClientInfo{})
+				require.NoError(b, err)
+				imp, err := e.m.StartImpersonation(ctx, p, authv2.StartImpersonationInput{TargetUserID: ids["viewer"], Reason: "bench"})
+				require.NoError(b, err)
+				tok = imp.Token
+			}
+			authenticateLoop(b, e, tok)
+		})
+	}
+}
