@@ -62,7 +62,8 @@ type Impersonation struct {
 // tenant, for support staff to see what that member sees. The actor must
 // be a user's own session (ErrSessionRequired for an API key, ErrImpersonation
 // for an impersonation session: no chains) in a tenant (ErrNotMember
-// otherwise), hold PermissionImpersonate on the target there (ErrForbidden),
+// otherwise) and live (ErrSessionRevoked), hold PermissionImpersonate on
+// the target there (ErrForbidden),
 // and hold every right the target's bindings in that tenant give
 // (ErrExceedsOwnRights: never someone with more rights); the target must be
 // another active member of that tenant (a *ValidationError for oneself or
@@ -93,6 +94,10 @@ func (m *Manager) StartImpersonation(ctx context.Context, actor *Principal, in S
 		return nil, ErrNotMember
 	}
 	tenantID := actor.TenantID
+	own, err := m.actorSession(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
 	d, err := m.Authorize(ctx, actor, ImpersonateAction, impersonationResource(tenantID, in.TargetUserID))
 	if err != nil {
 		return nil, err
@@ -110,10 +115,28 @@ func (m *Manager) StartImpersonation(ctx context.Context, actor *Principal, in S
 	if err := m.checkTenantAccess(ctx, u.ID, tenantID); err != nil {
 		return nil, err
 	}
-	if err := m.targetWithinActor(ctx, actor.UserID, actor.Scope, tenantID, u.ID); err != nil {
+	if err := m.targetWithinActor(ctx, actor.UserID, own.Scope, tenantID, u.ID); err != nil {
 		return nil, err
 	}
-	return m.openImpersonation(ctx, actor, u, in.Reason, ttl)
+	return m.openImpersonation(ctx, actor, own, u, in.Reason, ttl)
+}
+
+// actorSession reads the session the actor starts from, which the
+// impersonation is bound to: it must be live, the actor's, in the actor's
+// tenant (a principal built by hand proves nothing). ErrSessionRevoked
+// otherwise.
+func (m *Manager) actorSession(ctx context.Context, actor *Principal) (*session.Session, error) {
+	own, err := m.sessions.Get(ctx, actor.SessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrSessionRevoked
+	}
+	if err != nil {
+		return nil, translate("session.get", err)
+	}
+	if !own.Live(m.clock.Now()) || own.UserID != actor.UserID || own.TenantID != actor.TenantID || own.Impersonator != nil {
+		return nil, ErrSessionRevoked
+	}
+	return own, nil
 }
 
 // checkImpersonationInput checks in and returns the session's lifetime.
@@ -159,13 +182,18 @@ func (m *Manager) targetWithinActor(ctx context.Context, actorID, scope, tenantI
 
 // openImpersonation writes the record and the session, and records their
 // events; when the journal refuses them, the session is ended.
-func (m *Manager) openImpersonation(ctx context.Context, actor *Principal, u *user.User, reason string, ttl time.Duration) (*Impersonation, error) {
+func (m *Manager) openImpersonation(ctx context.Context, actor *Principal, own *session.Session, u *user.User, reason string, ttl time.Duration) (*Impersonation, error) {
 	now := m.clock.Now()
 	tenantID := actor.TenantID
-	rec := &session.Impersonation{ID: randid.ID(), TenantID: tenantID, ActorUserID: actor.UserID, ActorSessionID: actor.SessionID,
-		TargetUserID: u.ID, Reason: reason, StartedAt: now, ExpiresAt: now.Add(ttl)}
+	// It cannot outlive the actor's session, which it ends with anyway.
+	deadline := now.Add(ttl)
+	if own.AbsoluteExpiresAt.Before(deadline) {
+		deadline = own.AbsoluteExpiresAt
+	}
+	rec := &session.Impersonation{ID: randid.ID(), TenantID: tenantID, ActorUserID: actor.UserID, ActorSessionID: own.ID,
+		TargetUserID: u.ID, Reason: reason, StartedAt: now, ExpiresAt: deadline}
 	// No credential was proven: RequireFreshAuth and step-up refuse it.
-	sess, tok, err := m.newSession(u, tenantID, actor.Scope, actor.Client, now, time.Time{}, nil)
+	sess, tok, err := m.newSession(u, tenantID, own.Scope, actor.Client, now, time.Time{}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +201,7 @@ func (m *Manager) openImpersonation(ctx context.Context, actor *Principal, u *us
 	if sess.IdleExpiresAt.After(rec.ExpiresAt) {
 		sess.IdleExpiresAt = rec.ExpiresAt
 	}
-	sess.Impersonator = &session.Impersonator{UserID: actor.UserID, SessionID: actor.SessionID, ImpersonationID: rec.ID}
+	sess.Impersonator = &session.Impersonator{UserID: actor.UserID, SessionID: own.ID, ImpersonationID: rec.ID}
 	rec.SessionID = sess.ID
 	if err := m.impersonations.CreateImpersonation(ctx, rec); err != nil {
 		return nil, translate("impersonation.create", err)

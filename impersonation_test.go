@@ -209,6 +209,8 @@ func TestImpersonationRefusals(t *testing.T) {
 		"a negative duration":         {e.supportP, authv2.StartImpersonationInput{TargetUserID: e.viewer.ID, Reason: "r", Duration: -time.Minute}, authv2.ErrValidation},
 		"no principal":                {nil, in(e.viewer.ID), authv2.ErrUnauthenticated},
 		"a principal with no session": {&authv2.Principal{UserID: e.support.ID, TenantID: "acme"}, in(e.viewer.ID), authv2.ErrSessionRequired},
+		"a made-up session":           {&authv2.Principal{UserID: e.support.ID, TenantID: "acme", SessionID: session.NewID(e.support.ID)}, in(e.viewer.ID), authv2.ErrSessionRevoked},
+		"another's session":           {&authv2.Principal{UserID: e.support.ID, TenantID: "acme", SessionID: viewerP.SessionID}, in(e.owner.ID), authv2.ErrSessionRevoked},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := e.m.StartImpersonation(t.Context(), c.p, c.in)
