@@ -388,8 +388,8 @@ func (m *Manager) VerifyEmail(ctx context.Context, tok string) (*user.User, erro
 // credential within Config.ReauthWindow; ErrSessionRequired for an API
 // key, which proves no credential of a person.
 func (m *Manager) RequireFreshAuth(p *Principal) error {
-	if p != nil && p.APIKey != nil {
-		return ErrSessionRequired
+	if p != nil && (p.APIKey != nil || p.Impersonator != nil) {
+		return personOnly(p)
 	}
 	if p == nil || m.clock.Now().Sub(p.AuthenticatedAt) > m.cfg.ReauthWindow {
 		return ErrReauthRequired
@@ -404,6 +404,9 @@ func (m *Manager) RequireFreshAuth(p *Principal) error {
 func (m *Manager) Reauthenticate(ctx context.Context, tok, password string) (*LoginResult, error) {
 	sess, now, err := m.liveSession(ctx, tok, false)
 	if err != nil {
+		return nil, err
+	}
+	if err := ownSession(sess); err != nil {
 		return nil, err
 	}
 	if err := m.verifyPassword(ctx, sess.UserID, password, now); err != nil {

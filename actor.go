@@ -47,6 +47,20 @@ func withActor(ctx context.Context, e audit.Event) audit.Event {
 	return e
 }
 
+// impersonation is who acts in ctx while impersonating.
+type impersonation struct{ actor, session, by string }
+
+// impersonatedBy returns the actor in ctx (WithActor, else the request's
+// principal) when it is an impersonation session, else nil: the events it
+// makes name the real actor too (Event.ImpersonatorUserID).
+func impersonatedBy(ctx context.Context) *impersonation {
+	a := actorFrom(ctx)
+	if !a.IsImpersonation() {
+		return nil
+	}
+	return &impersonation{actor: a.UserID, session: a.SessionID, by: a.Impersonator.UserID}
+}
+
 // changeAttrs returns attributes holding the before and after states of a
 // change as JSON, so the audit trail shows what the change did. A nil
 // state (nothing before a creation, nothing after a deletion) is left out.

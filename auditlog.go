@@ -267,11 +267,17 @@ func (m *Manager) emitAll(ctx context.Context, events []audit.Event) error {
 	return refused
 }
 
-// stamp gives events their ID, time and trace where they have none.
+// stamp gives events their ID, time and trace where they have none, and
+// names the real actor in those the actor in ctx makes while
+// impersonating (see impersonatedBy).
 func (m *Manager) stamp(ctx context.Context, events []audit.Event) {
 	sc := trace.SpanContextFromContext(ctx)
+	imp := impersonatedBy(ctx)
 	for i := range events {
 		e := &events[i]
+		if imp != nil && e.ImpersonatorUserID == "" && e.ActorUserID == imp.actor && e.ActorSessionID == imp.session {
+			e.ImpersonatorUserID = imp.by
+		}
 		if e.ID == "" {
 			e.ID = randid.ID()
 		}

@@ -18,7 +18,9 @@ import (
 // never the user store: everything that must end access revokes sessions.
 // A malformed token fails without touching the store. An API key (token
 // prefix av2k_) is read from the API key store instead, also once (see
-// apikeys.go).
+// apikeys.go). An impersonation session costs more: the actor's own
+// session is read too, and the actor's permission checked (see
+// checkImpersonator).
 func (m *Manager) Authenticate(ctx context.Context, tok string, client session.ClientInfo) (_ *Principal, err error) {
 	ctx, span := m.tel.StartHot(ctx, "authv2.Authenticate")
 	defer m.endSpan(span, &err)
@@ -36,12 +38,19 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, client session.C
 			outcome = audit.Denied
 		}
 		m.emit(ctx, audit.Event{Type: audit.TypeSessionSecurity, Outcome: outcome, ActorUserID: sess.UserID,
-			ActorSessionID: sess.ID, TenantID: sess.TenantID, IP: client.IP, UserAgent: client.UserAgent, Reason: verdict.Reason})
+			ActorSessionID: sess.ID, ImpersonatorUserID: impersonatorOf(sess), TenantID: sess.TenantID, IP: client.IP,
+			UserAgent: client.UserAgent, Reason: verdict.Reason})
 		if verdict.Action == session.SecurityReject {
 			return nil, ErrClientMismatch
 		}
 	}
-	if now.Sub(sess.LastSeenAt) >= m.cfg.Session.TouchInterval {
+	renew := now.Sub(sess.LastSeenAt) >= m.cfg.Session.TouchInterval
+	if sess.Impersonator != nil {
+		if err := m.checkImpersonator(ctx, sess, now, renew); err != nil {
+			return nil, err
+		}
+	}
+	if renew {
 		idle := now.Add(m.cfg.Session.IdleTimeout)
 		if err := m.sessions.Touch(ctx, sess.ID, now, idle); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -51,7 +60,8 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, client session.C
 		}
 		sess.LastSeenAt, sess.IdleExpiresAt = now, idle
 		m.emit(ctx, audit.Event{Type: audit.TypeSessionRenewed, Outcome: audit.Success, ActorUserID: sess.UserID,
-			ActorSessionID: sess.ID, TenantID: sess.TenantID, IP: client.IP, UserAgent: client.UserAgent})
+			ActorSessionID: sess.ID, ImpersonatorUserID: impersonatorOf(sess), TenantID: sess.TenantID, IP: client.IP,
+			UserAgent: client.UserAgent})
 	}
 	return &Principal{
 		Kind:            PrincipalUser,
@@ -67,7 +77,17 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, client session.C
 		Attributes:      sess.Attributes,
 		subjectAttrs:    subjectAttributes(sess.Attributes),
 		Session:         sess,
+		Impersonator:    sess.Impersonator,
 	}, nil
+}
+
+// impersonatorOf returns the real actor of an impersonation session, ""
+// for a user's own.
+func impersonatorOf(s *session.Session) string {
+	if s.Impersonator == nil {
+		return ""
+	}
+	return s.Impersonator.UserID
 }
 
 // lookup parses a token and returns its session if the secret matches,
@@ -119,7 +139,7 @@ func (m *Manager) checkLive(ctx context.Context, sess *session.Session, now time
 	}
 	if !now.Before(sess.ExpiresAt()) {
 		m.emit(ctx, audit.Event{Type: audit.TypeSessionExpired, Outcome: audit.Failure, ActorUserID: sess.UserID,
-			ActorSessionID: sess.ID, TenantID: sess.TenantID})
+			ActorSessionID: sess.ID, ImpersonatorUserID: impersonatorOf(sess), TenantID: sess.TenantID})
 		return ErrSessionExpired
 	}
 	return nil

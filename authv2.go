@@ -38,6 +38,8 @@ import (
 //	invitations.go   invitations: Invite, resend, revoke, AcceptInvitation
 //	domains.go       domain capture: AddTenantDomain, VerifyTenantDomain,
 //	                 RemoveTenantDomain; users verified at the domain join
+//	impersonation.go impersonation: Start/EndImpersonation, Impersonations,
+//	                 and the checks an impersonation session gets
 //	members.go       members: ListMembers, SetMemberRoles, RemoveMember,
 //	                 TransferOwnership; grantable.go: rights no wider than the actor's
 //	authz.go         authorization: Authorize, Explain, Who, Roles
@@ -51,15 +53,16 @@ import (
 // Manager is the entry point: it holds the stores and runs every flow.
 // It is safe for concurrent use. Close it to stop its background work.
 type Manager struct {
-	cfg         Config
-	users       user.Store
-	sessions    session.Store
-	permissions permission.Store
-	apiKeys     apikey.Store
-	keyBlocks   keyBlocks
-	audit       *audit.Dispatcher
-	auditStore  audit.Store
-	journal     audit.Journal
+	cfg            Config
+	users          user.Store
+	sessions       session.Store
+	permissions    permission.Store
+	apiKeys        apikey.Store
+	impersonations session.ImpersonationStore
+	keyBlocks      keyBlocks
+	audit          *audit.Dispatcher
+	auditStore     audit.Store
+	journal        audit.Journal
 	// usersOutbox and sessionsOutbox are the recording writes of stores
 	// that commit events into journal (outbox.go), nil otherwise.
 	usersOutbox    telemetry.RecordingUsers
@@ -147,6 +150,9 @@ func New(opts ...Option) (*Manager, error) {
 	if o.apiKeys == nil {
 		o.apiKeys = mem.APIKeys
 	}
+	if o.impersonations == nil {
+		o.impersonations = mem.Impersonations
+	}
 	if o.checker == nil {
 		o.checker = defaultPasswordChecker()
 	}
@@ -168,6 +174,7 @@ func New(opts ...Option) (*Manager, error) {
 	o.permissions = telemetry.Permissions{S: o.permissions, T: tel}
 	o.apiKeys = telemetry.APIKeys{S: o.apiKeys, T: tel}
 	o.limiter = telemetry.Limiter{S: o.limiter, T: tel}
+	o.impersonations = telemetry.Impersonations{S: o.impersonations, T: tel}
 	if o.cfg.RequireEmailVerification && o.notifier == nil {
 		return nil, &ConfigError{Field: "RequireEmailVerification", Reason: "needs WithNotifier to deliver verification tokens"}
 	}
@@ -200,6 +207,7 @@ func New(opts ...Option) (*Manager, error) {
 		sessions:       o.sessions,
 		permissions:    o.permissions,
 		apiKeys:        o.apiKeys,
+		impersonations: o.impersonations,
 		auditStore:     o.auditStore,
 		journal:        o.journal,
 		usersOutbox:    usersOutbox,

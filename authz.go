@@ -147,6 +147,9 @@ func (m *Manager) recordDecision(ctx context.Context, p *Principal, action strin
 	}
 	r := decisionRecord{userID: p.UserID, sessionID: p.SessionID, tenantID: p.TenantID, ip: p.Client.IP, userAgent: p.Client.UserAgent,
 		action: action, res: *res, d: *d, at: m.decisionClock.Now(), traceID: trace.SpanContextFromContext(ctx).TraceID()}
+	if p.Impersonator != nil {
+		r.impersonatorID = p.Impersonator.UserID
+	}
 	m.decisions.add(ctx, &r)
 }
 

@@ -53,6 +53,13 @@ type Config struct {
 	VerifyTokenTTL time.Duration `validate:"gt=0"`
 	// InvitationTTL bounds an invitation's token (Invite, ResendInvitation).
 	InvitationTTL time.Duration `validate:"gt=0"`
+	// ImpersonationTTL is how long an impersonation session lasts when
+	// StartImpersonation is asked for no duration (1 hour by default);
+	// ImpersonationMaxTTL the longest it may be asked for (1 hour by
+	// default, at most 24 hours). The session ends at its deadline, renewed
+	// by use or not.
+	ImpersonationTTL    time.Duration `validate:"gt=0"`
+	ImpersonationMaxTTL time.Duration `validate:"gt=0,max=24h"`
 	// RequireEmailVerification registers users as pending_verification,
 	// and refuses their logins until they verify.
 	RequireEmailVerification bool
@@ -245,6 +252,8 @@ func DefaultConfig() Config {
 		VerifyTokenTTL:             48 * time.Hour,
 		APIKeyLastUsedInterval:     time.Minute,
 		InvitationTTL:              7 * 24 * time.Hour,
+		ImpersonationTTL:           time.Hour,
+		ImpersonationMaxTTL:        time.Hour,
 		AuditQueueSize:             audit.DefaultQueueSize,
 		AuditBatchSize:             audit.DefaultBatchSize,
 		AuditBackoffMin:            audit.DefaultBackoffMin,
@@ -294,6 +303,8 @@ func (c Config) Validate() error {
 		return &ConfigError{Field: "AuditAllowRate", Reason: "must be between 0 and 1"}
 	case !(c.APIKeyUseAuditRate >= 0 && c.APIKeyUseAuditRate <= 1):
 		return &ConfigError{Field: "APIKeyUseAuditRate", Reason: "must be between 0 and 1"}
+	case c.ImpersonationTTL > c.ImpersonationMaxTTL:
+		return &ConfigError{Field: "ImpersonationTTL", Reason: "must not exceed ImpersonationMaxTTL"}
 	case c.AuditBackoffMin <= 0 || c.AuditBackoffMax < c.AuditBackoffMin:
 		return &ConfigError{Field: "AuditBackoffMin", Reason: "must be positive and not above AuditBackoffMax"}
 	}
@@ -460,6 +471,8 @@ var envVars = []envVar{
 	{"AUTHV2_RESET_TOKEN_TTL", durationVar(func(c *Config) *time.Duration { return &c.ResetTokenTTL })},
 	{"AUTHV2_VERIFY_TOKEN_TTL", durationVar(func(c *Config) *time.Duration { return &c.VerifyTokenTTL })},
 	{"AUTHV2_INVITATION_TTL", durationVar(func(c *Config) *time.Duration { return &c.InvitationTTL })},
+	{"AUTHV2_IMPERSONATION_TTL", durationVar(func(c *Config) *time.Duration { return &c.ImpersonationTTL })},
+	{"AUTHV2_IMPERSONATION_MAX_TTL", durationVar(func(c *Config) *time.Duration { return &c.ImpersonationMaxTTL })},
 	{"AUTHV2_REQUIRE_EMAIL_VERIFICATION", boolVar(func(c *Config) *bool { return &c.RequireEmailVerification })},
 	{"AUTHV2_ENUMERATION_SAFE_REGISTRATION", boolVar(func(c *Config) *bool { return &c.EnumerationSafeRegistration })},
 	{"AUTHV2_AUDIT_ALLOW_RATE", func(c *Config, v string) error {

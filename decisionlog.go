@@ -21,6 +21,7 @@ import (
 // concatenations, attribute map) is built by the decision log's goroutine.
 type decisionRecord struct {
 	userID, sessionID, tenantID string
+	impersonatorID              string // "" unless the principal is impersonating
 	ip, userAgent               string
 	action                      string
 	res                         permission.Resource
@@ -253,7 +254,7 @@ func decisionEvent(r *decisionRecord, attrs map[string]string) audit.Event {
 	attrs["grant"] = rule.Permission
 	attrs["policy_version"] = strconv.FormatInt(r.d.Version, 10)
 	e := audit.Event{ID: randid.ID(), Time: r.at, Type: audit.TypeAuthorizeDecision, Outcome: outcome,
-		ActorUserID: r.userID, ActorSessionID: r.sessionID, TenantID: r.tenantID, Scope: r.res.Scope,
+		ActorUserID: r.userID, ActorSessionID: r.sessionID, ImpersonatorUserID: r.impersonatorID, TenantID: r.tenantID, Scope: r.res.Scope,
 		Target: r.res.Type + ":" + r.res.ID, IP: r.ip, UserAgent: r.userAgent,
 		DecisionID: r.d.ID.String(), Reason: string(r.d.Reason), Attributes: attrs}
 	if r.traceID.IsValid() {

@@ -112,6 +112,10 @@ var (
 	// ErrDomainClaimed: another tenant has verified the domain; it must
 	// remove its claim first.
 	ErrDomainClaimed = errors.New("authv2: domain verified by another tenant")
+	// ErrImpersonation: the operation is refused to an impersonation
+	// session (a credential, factor, session, key or account change, or
+	// another impersonation): only the user themselves may do it.
+	ErrImpersonation = errors.New("authv2: not allowed while impersonating")
 )
 
 // FieldError is one rejected input field. Field is the Go name of the
@@ -228,6 +232,7 @@ var errorTable = []errorRow{
 	{ErrForbidden, "forbidden", http.StatusForbidden, "Forbidden", "error", false, fromFlow},
 	{ErrCrossOrigin, "cross-origin", http.StatusForbidden, "Cross-origin request refused", "error", false, fromFlow},
 	{ErrNotMember, "not-member", http.StatusForbidden, "Not a member of this tenant", "not_member", false, fromFlow},
+	{ErrImpersonation, "impersonation", http.StatusForbidden, "Not allowed while impersonating", "impersonation", false, fromFlow},
 	{ErrSessionRequired, "session-required", http.StatusForbidden, "A signed-in session is required", "session_required", false, fromFlow},
 	{ErrStepUpRequired, "step-up-required", http.StatusForbidden, "Stronger authentication required", "step_up_required", false, fromFlow},
 	{ErrInvalidSecondFactor, "invalid-second-factor", http.StatusUnauthorized, "Invalid second factor", "invalid_second_factor", false, fromFlow},

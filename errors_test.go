@@ -59,6 +59,7 @@ func TestEverySentinelHasARow(t *testing.T) {
 		"ErrAPIKeyRevoked":       {ErrAPIKeyRevoked, "unauthenticated", http.StatusUnauthorized, "api_key_revoked", true},
 		"ErrAPIKeyExpired":       {ErrAPIKeyExpired, "unauthenticated", http.StatusUnauthorized, "api_key_expired", true},
 		"ErrSessionRequired":     {ErrSessionRequired, "session-required", http.StatusForbidden, "session_required", false},
+		"ErrImpersonation":       {ErrImpersonation, "impersonation", http.StatusForbidden, "impersonation", false},
 		"ErrExceedsOwnRights":    {ErrExceedsOwnRights, "exceeds-own-rights", http.StatusForbidden, "exceeds_own_rights", false},
 		"ErrLastOwner":           {ErrLastOwner, "last-owner", http.StatusConflict, "last_owner", false},
 		"ErrInvitationMismatch":  {ErrInvitationMismatch, "invitation-mismatch", http.StatusForbidden, "invitation_mismatch", false},

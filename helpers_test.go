@@ -232,6 +232,8 @@ type backendStores struct {
 	permissions permission.Store
 	limiter     user.RateLimiter
 	apiKeys     apikey.Store
+	// impersonations stays in memory on the Redis backends.
+	impersonations session.ImpersonationStore
 	// The MFA stores (WithMFA): factor credentials live in memory or
 	// PostgreSQL, pending logins and the TOTP replay guard on each backend.
 	mfa        mfa.Store
@@ -255,6 +257,9 @@ func (s backendStores) options() []authv2.Option {
 	}
 	if s.apiKeys != nil {
 		opts = append(opts, authv2.WithAPIKeyStore(s.apiKeys))
+	}
+	if s.impersonations != nil {
+		opts = append(opts, authv2.WithImpersonationStore(s.impersonations))
 	}
 	return opts
 }
@@ -287,7 +292,8 @@ func backends() []backend {
 			env := pgtest.New(t)
 			return backendStores{users: env.Stores.Users, sessions: env.Stores.Sessions,
 				permissions: env.Stores.Permissions, limiter: env.Stores.Limiter, apiKeys: env.Stores.APIKeys,
-				mfa: env.Stores.MFA, challenges: env.Stores.Challenges, guard: env.Stores.ReplayGuard}
+				impersonations: env.Stores.Impersonations,
+				mfa:            env.Stores.MFA, challenges: env.Stores.Challenges, guard: env.Stores.ReplayGuard}
 		}},
 		{"redis", onRedis(func(t testing.TB) []string { return []string{redistest.Addr(t)} })},
 		{"redis-cluster", onRedis(redistest.ClusterAddrs)},

@@ -247,8 +247,10 @@ func usableInvitation(hash [32]byte, now time.Time) func(*permission.Invitation)
 // a tenant has verified its domain (AddTenantDomain), the user joins that
 // tenant too, as at VerifyEmail.
 func (m *Manager) AcceptInvitation(ctx context.Context, p *Principal, in AcceptInvitationInput) (*user.User, error) {
-	if p != nil && p.APIKey != nil {
-		return nil, ErrSessionRequired // joining a tenant is the person's own change
+	if p != nil {
+		if err := personOnly(p); err != nil {
+			return nil, err // joining a tenant is the person's own change
+		}
 	}
 	r, err := m.reserveTokenUse(ctx, invitationPurpose, in.Token)
 	if err != nil {

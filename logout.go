@@ -26,6 +26,11 @@ func (m *Manager) Logout(ctx context.Context, tok string) (err error) {
 	if !sess.RevokedAt.IsZero() {
 		return nil
 	}
+	if sess.Impersonator != nil {
+		// Signing out of an impersonation ends it.
+		_, err := m.endImpersonation(ctx, sess, now, session.ImpersonationLoggedOut)
+		return err
+	}
 	return m.revokeOne(ctx, sess.ID, now, session.ReasonLogout,
 		audit.Event{Type: audit.TypeLogout, Outcome: audit.Success, ActorUserID: sess.UserID, ActorSessionID: sess.ID, TenantID: sess.TenantID})
 }

@@ -165,8 +165,8 @@ func (m *Manager) MFAStatus(ctx context.Context, userID string) (*MFAStatus, err
 // one a credential within ReauthWindow (RequireFreshAuth). It returns the
 // user's status.
 func (m *Manager) factorChange(ctx context.Context, p *Principal) (*MFAStatus, error) {
-	if p == nil {
-		return nil, ErrUnauthenticated
+	if err := personOnly(p); err != nil {
+		return nil, err
 	}
 	st, err := m.MFAStatus(ctx, p.UserID)
 	if err != nil {
@@ -178,15 +178,21 @@ func (m *Manager) factorChange(ctx context.Context, p *Principal) (*MFAStatus, e
 	return st, m.RequireFreshAuth(p)
 }
 
-// personOnly refuses a principal that is no signed-in person: none
-// (ErrUnauthenticated) or an API key (ErrSessionRequired), which proves
-// no credential of its owner and so changes none.
+// personOnly refuses a principal that is no signed-in person acting as
+// themselves: none (ErrUnauthenticated), an API key (ErrSessionRequired),
+// which proves no credential of its owner and so changes none, or an
+// impersonation session (ErrImpersonation), whose actor is not the user.
+// Every flow that changes a credential, a factor or who holds the
+// account's sessions and keys goes through it (or notImpersonating or
+// ownSession, for flows called with a context or a token).
 func personOnly(p *Principal) error {
 	switch {
 	case p == nil:
 		return ErrUnauthenticated
 	case p.APIKey != nil:
 		return ErrSessionRequired
+	case p.Impersonator != nil:
+		return ErrImpersonation
 	}
 	return nil
 }
@@ -501,7 +507,7 @@ func (m *Manager) DisableMFA(ctx context.Context, userID string) error {
 	if m.mfa == nil {
 		return errNoMFA
 	}
-	if err := checkText("UserID", userID); err != nil {
+	if err := cmp.Or(notImpersonating(ctx), checkText("UserID", userID)); err != nil {
 		return err
 	}
 	if err := m.mfa.store.DeleteTOTP(ctx, userID); err != nil && !errors.Is(err, store.ErrNotFound) {

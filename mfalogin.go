@@ -467,6 +467,9 @@ func (m *Manager) StepUp(ctx context.Context, tok string, f SecondFactor) (_ *Lo
 	if err != nil {
 		return nil, err
 	}
+	if err := ownSession(sess); err != nil {
+		return nil, err
+	}
 	st, err := m.MFAStatus(ctx, sess.UserID)
 	if err != nil {
 		return nil, err

@@ -35,16 +35,17 @@ type Clock = clock.Clock
 type Option interface{ apply(*options) }
 
 type options struct {
-	cfg         Config
-	users       user.Store
-	sessions    session.Store
-	permissions permission.Store
-	apiKeys     apikey.Store
-	sinks       []audit.Sink
-	auditStore  audit.Store
-	journal     audit.Journal
-	clock       Clock
-	logger      *slog.Logger
+	cfg            Config
+	users          user.Store
+	sessions       session.Store
+	permissions    permission.Store
+	apiKeys        apikey.Store
+	impersonations session.ImpersonationStore
+	sinks          []audit.Sink
+	auditStore     audit.Store
+	journal        audit.Journal
+	clock          Clock
+	logger         *slog.Logger
 	// insecureHashing lets argon2id run below OWASP's minimum (tests).
 	insecureHashing bool
 	security        session.SecurityPolicy
@@ -86,6 +87,12 @@ func WithPermissionStore(s permission.Store) Option {
 // (in-memory by default).
 func WithAPIKeyStore(s apikey.Store) Option {
 	return optionFunc(func(o *options) { o.apiKeys = s })
+}
+
+// WithImpersonationStore sets the store of impersonation records
+// (in-memory by default).
+func WithImpersonationStore(s session.ImpersonationStore) Option {
+	return optionFunc(func(o *options) { o.impersonations = s })
 }
 
 // WithAuditSink adds a sink that receives every audit event. Several may

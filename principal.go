@@ -52,7 +52,16 @@ type Principal struct {
 	// check: a request is allowed only when the owner's policy allows it
 	// at the time of the check and one of the key's patterns covers it.
 	APIKey *apikey.Key
+	// Impersonator is set when the caller is an impersonation session
+	// (Manager.StartImpersonation): UserID is the user acted as, and
+	// Impersonator names the real actor and the session they return to.
+	// Credential, factor, session and key changes refuse such a principal
+	// (ErrImpersonation). nil otherwise.
+	Impersonator *session.Impersonator
 }
+
+// IsImpersonation reports whether the caller is an impersonation session.
+func (p *Principal) IsImpersonation() bool { return p != nil && p.Impersonator != nil }
 
 // PrincipalKind says what kind of caller a Principal is.
 type PrincipalKind string

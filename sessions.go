@@ -31,7 +31,7 @@ func (m *Manager) ListSessions(ctx context.Context, userID string) ([]*session.S
 // RevokeSession ends one session; it is rejected by Authenticate on every
 // instance from the next call on.
 func (m *Manager) RevokeSession(ctx context.Context, sessionID, reason string) error {
-	if err := checkText("SessionID", sessionID, "Reason", reason); err != nil {
+	if err := cmp.Or(notImpersonating(ctx), checkText("SessionID", sessionID, "Reason", reason)); err != nil {
 		return err
 	}
 	if reason == "" {
@@ -42,6 +42,11 @@ func (m *Manager) RevokeSession(ctx context.Context, sessionID, reason string) e
 	s, err := m.sessions.Get(ctx, sessionID)
 	if err != nil {
 		return translate("session.get", err)
+	}
+	if s.Impersonator != nil && s.RevokedAt.IsZero() {
+		// An impersonation session revoked by hand ends its impersonation.
+		_, err := m.endImpersonation(ctx, s, m.clock.Now(), session.ImpersonationEnded)
+		return err
 	}
 	return m.revokeOne(ctx, sessionID, m.clock.Now(), reason, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success,
 		Target: sessionID, TenantID: s.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: s.UserID}}))
@@ -73,7 +78,7 @@ type RevokeOptions struct {
 // RevokeSessions ends a user's sessions in one atomic store operation and
 // returns the IDs it ended.
 func (m *Manager) RevokeSessions(ctx context.Context, userID string, opts RevokeOptions) ([]string, error) {
-	if err := checkText("UserID", userID, "TenantID", opts.TenantID, "Reason", opts.Reason); err != nil {
+	if err := cmp.Or(notImpersonating(ctx), checkText("UserID", userID, "TenantID", opts.TenantID, "Reason", opts.Reason)); err != nil {
 		return nil, err
 	}
 	reason := opts.Reason
@@ -163,6 +168,9 @@ func (m *Manager) SwitchTenant(ctx context.Context, tok, tenantID, scope string)
 		return nil, err
 	}
 	return m.rotate(ctx, tok, func(s *session.Session) error {
+		if err := ownSession(s); err != nil {
+			return err // an impersonation stays in its tenant
+		}
 		if err := m.checkTenantAccess(ctx, s.UserID, tenantID); err != nil {
 			return err
 		}
@@ -249,8 +257,13 @@ func (m *Manager) swapSession(ctx context.Context, old *session.Session, u *user
 	}
 	next.AuthLevel = old.AuthLevel
 	// The successor keeps the original absolute deadline: rotation must not
-	// let a session outlive the limit set at login.
+	// let a session outlive the limit set at login, nor an impersonation
+	// its deadline. It stays an impersonation session of the same actor.
 	next.AbsoluteExpiresAt = old.AbsoluteExpiresAt
+	if next.IdleExpiresAt.After(next.AbsoluteExpiresAt) {
+		next.IdleExpiresAt = next.AbsoluteExpiresAt
+	}
+	next.Impersonator = old.Impersonator
 	if change != nil {
 		if err := change(next); err != nil {
 			return nil, err

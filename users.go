@@ -1,6 +1,7 @@
 package authv2
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/authv2/authv2/audit"
@@ -58,7 +59,7 @@ func (m *Manager) setStatus(ctx context.Context, userID string, status user.Stat
 
 // DisableUser disables an account and ends all its sessions.
 func (m *Manager) DisableUser(ctx context.Context, userID string) error {
-	if err := checkText("UserID", userID); err != nil {
+	if err := cmp.Or(notImpersonating(ctx), checkText("UserID", userID)); err != nil {
 		return err
 	}
 	return m.setStatus(ctx, userID, user.StatusDisabled, audit.TypeUserDisabled, session.ReasonUserDisabled)
@@ -67,7 +68,7 @@ func (m *Manager) DisableUser(ctx context.Context, userID string) error {
 // LockUser locks an account (until UnlockUser or a password reset) and
 // ends all its sessions.
 func (m *Manager) LockUser(ctx context.Context, userID string) error {
-	if err := checkText("UserID", userID); err != nil {
+	if err := cmp.Or(notImpersonating(ctx), checkText("UserID", userID)); err != nil {
 		return err
 	}
 	return m.setStatus(ctx, userID, user.StatusLocked, audit.TypeLockout, session.ReasonUserLocked)
@@ -76,7 +77,7 @@ func (m *Manager) LockUser(ctx context.Context, userID string) error {
 // UnlockUser re-activates a locked, disabled or throttled account and
 // clears its email's login failure budget.
 func (m *Manager) UnlockUser(ctx context.Context, userID string) error {
-	if err := checkText("UserID", userID); err != nil {
+	if err := cmp.Or(notImpersonating(ctx), checkText("UserID", userID)); err != nil {
 		return err
 	}
 	return m.setStatus(ctx, userID, user.StatusActive, audit.TypeUnlock, "")
@@ -85,7 +86,7 @@ func (m *Manager) UnlockUser(ctx context.Context, userID string) error {
 // DeleteUser ends all of a user's sessions, removes their memberships and
 // bindings in every tenant, then deletes the account.
 func (m *Manager) DeleteUser(ctx context.Context, userID string) error {
-	if err := checkText("UserID", userID); err != nil {
+	if err := cmp.Or(notImpersonating(ctx), checkText("UserID", userID)); err != nil {
 		return err
 	}
 	// The stamp changes first, as in every account change, so that a login

@@ -45,6 +45,13 @@ const (
 	// revoked, expired, ip_throttled).
 	TypeAPIKeyUsed   Type = "apikey.used"
 	TypeAPIKeyDenied Type = "apikey.denied"
+	// TypeImpersonationStarted and TypeImpersonationEnded record an
+	// impersonation: ActorUserID is the real actor, Target
+	// "user:<id>" the user acted as, Attributes[AttrImpersonation] the
+	// record's ID. Every event in between names both (ActorUserID the
+	// user acted as, ImpersonatorUserID the real actor).
+	TypeImpersonationStarted Type = "impersonation.started"
+	TypeImpersonationEnded   Type = "impersonation.ended"
 )
 
 // Outcome of the step.
@@ -85,21 +92,24 @@ func IsThrottled(reason string) bool {
 // Event is one audit record. It never carries a password, a raw token or a
 // reset secret.
 type Event struct {
-	ID             string
-	Time           time.Time // UTC
-	Type           Type
-	Outcome        Outcome
-	ActorUserID    string
-	ActorSessionID string
-	TenantID       string
-	Scope          string
-	Target         string
-	IP             string
-	UserAgent      string
-	DecisionID     string
-	TraceID        string
-	Reason         string // internal detail, e.g. why a login failed (Reason… constants, or a session.Reason…)
-	Attributes     map[string]string
+	ID      string
+	Time    time.Time // UTC
+	Type    Type
+	Outcome Outcome
+	// ActorUserID is who acted: during an impersonation, the user acted
+	// as, and ImpersonatorUserID the real actor ("" otherwise).
+	ActorUserID        string
+	ActorSessionID     string
+	ImpersonatorUserID string
+	TenantID           string
+	Scope              string
+	Target             string
+	IP                 string
+	UserAgent          string
+	DecisionID         string
+	TraceID            string
+	Reason             string // internal detail, e.g. why a login failed (Reason… constants, or a session.Reason…)
+	Attributes         map[string]string
 }
 
 // Sink receives audit events. Write must be safe for concurrent use; an

@@ -44,6 +44,7 @@ func (s *SlogSink) Write(ctx context.Context, events []Event) error {
 		}
 		add("actor_user_id", e.ActorUserID)
 		add("actor_session_id", e.ActorSessionID)
+		add("impersonator_user_id", e.ImpersonatorUserID)
 		add("tenant_id", e.TenantID)
 		add("scope", e.Scope)
 		add("target", e.Target)

@@ -33,6 +33,10 @@ const (
 	// registration of a taken address, whose owner is known only after
 	// the answer (user.register with Reason email_taken and a Target).
 	AttrAttempt = "attempt"
+	// AttrImpersonation is the ID of the impersonation record an event
+	// belongs to (impersonation.started, .ended, the session.created of
+	// an impersonation session).
+	AttrImpersonation = "impersonation"
 )
 
 // Limits of queries and analytics. They keep one call's cost bounded

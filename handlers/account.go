@@ -126,7 +126,12 @@ func (k *kit) handleMe(w http.ResponseWriter, r *http.Request, p *authv2.Princip
 		Scope     string   `json:"scope,omitempty"`
 		SessionID string   `json:"session_id"`
 		Roles     []string `json:"roles"`
-	}{newUserJSON(u), p.TenantID, p.Scope, p.SessionID, roles}
+		// ImpersonatorUserID is the real actor of an impersonation session.
+		ImpersonatorUserID string `json:"impersonator_user_id,omitempty"`
+	}{newUserJSON(u), p.TenantID, p.Scope, p.SessionID, roles, ""}
+	if p.Impersonator != nil {
+		out.ImpersonatorUserID = p.Impersonator.UserID
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -58,6 +58,9 @@
 //	POST   /domains                       201 domain, its TXT record   (members:invite)
 //	POST   /domains/{domain}/verify       200 domain, verified         (members:invite)
 //	DELETE /domains/{domain}              204                          (members:invite)
+//	POST   /impersonations                201 session, token in the body (users:impersonate)
+//	POST   /impersonations/end            200 record; back to actor_session_id (an impersonation)
+//	GET    /impersonations                200 a page: who acted as the caller (authenticated)
 //
 // # API keys and service accounts
 //
@@ -70,6 +73,18 @@
 // ServiceAccountsPermission on a "service_accounts" resource of the
 // caller's tenant; an account of another tenant answers 404. Bind roles
 // to a service account with Manager.Bind (its ID as the user ID).
+//
+// # Impersonation
+//
+// POST /impersonations {"user_id", "reason", "duration_seconds"} acts as
+// another member of the caller's tenant (authv2.Manager.StartImpersonation:
+// the caller needs authv2.PermissionImpersonate and every right the member
+// has there). The token comes in the body even for a browser, whose
+// cookie keeps the caller's own session: send it as a bearer token while
+// impersonating, then POST /impersonations/end with it and drop it. An
+// impersonation session cannot change credentials, factors, sessions or
+// keys (403 impersonation), and GET /impersonations lets every user see
+// who acted as them, when and why.
 //
 // # Members and invitations
 //

@@ -104,6 +104,9 @@ func New(m *authv2.Manager, opts ...Option) http.Handler {
 	mux.Handle("POST /domains", k.tenantAdmin("invite", k.handleAddDomain))
 	mux.Handle("POST /domains/{domain}/verify", k.tenantAdmin("invite", k.handleVerifyDomain))
 	mux.Handle("DELETE /domains/{domain}", k.tenantAdmin("invite", k.handleRemoveDomain))
+	mux.Handle("POST /impersonations", k.authed(k.handleStartImpersonation))
+	mux.Handle("POST /impersonations/end", k.authed(k.handleEndImpersonation))
+	mux.Handle("GET /impersonations", k.authed(k.handleListImpersonations))
 	k.mfaRoutes(mux)
 	return k.behindMiddleware(mux)
 }

@@ -73,6 +73,22 @@ type Session struct {
 	// away (RevokeReason ReasonRotated): a token presented after its
 	// rotation leads to the session that replaced it.
 	ReplacedBy string
+
+	// Impersonator is set on an impersonation session: UserID is the user
+	// acted as, Impersonator the real actor. It never changes: a rotation's
+	// successor carries it too. nil for a user's own session.
+	Impersonator *Impersonator
+}
+
+// Impersonator is who acts in an impersonation session, and from where.
+type Impersonator struct {
+	// UserID is the real actor.
+	UserID string
+	// SessionID is the actor's own session, which stays live during the
+	// impersonation: the impersonation session is usable only while it is.
+	SessionID string
+	// ImpersonationID names the Impersonation record.
+	ImpersonationID string
 }
 
 // Clone returns a deep copy.
@@ -84,6 +100,10 @@ func (s *Session) Clone() *Session {
 	c.SecretHash = append([]byte(nil), s.SecretHash...)
 	c.Attributes = maps.Clone(s.Attributes)
 	c.Proofs = slices.Clone(s.Proofs)
+	if s.Impersonator != nil {
+		imp := *s.Impersonator
+		c.Impersonator = &imp
+	}
 	return &c
 }
 
@@ -173,6 +193,9 @@ const (
 	// ReasonReuse ends a session whose predecessor's token was presented
 	// after its rotation: the token was copied.
 	ReasonReuse = "token_reuse"
+	// ReasonImpersonationEnded ends an impersonation session: ended by
+	// hand, or because the impersonator lost their session or the right.
+	ReasonImpersonationEnded = "impersonation_ended"
 )
 
 // RevokeFilter selects which of a user's sessions RevokeUser ends.

@@ -111,7 +111,8 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		closeStores = func() { _ = db.Close() }
 		opts = append(opts, authv2.WithUserStore(stores.Users), authv2.WithSessionStore(stores.Sessions),
 			authv2.WithPermissionStore(stores.Permissions), authv2.WithRateLimiter(stores.Limiter),
-			authv2.WithAuditStore(stores.Audit), authv2.WithAPIKeyStore(stores.APIKeys))
+			authv2.WithAuditStore(stores.Audit), authv2.WithAPIKeyStore(stores.APIKeys),
+			authv2.WithImpersonationStore(stores.Impersonations))
 		if !journaled && getenv("AUTHV2_AUDIT_JOURNAL") != "off" {
 			j, err := stores.OpenJournal(ctx)
 			if err != nil {

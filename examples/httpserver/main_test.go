@@ -39,7 +39,7 @@ var backends = []struct {
 		env := pgtest.New(t)
 		return []authv2.Option{authv2.WithUserStore(env.Stores.Users), authv2.WithSessionStore(env.Stores.Sessions),
 			authv2.WithPermissionStore(env.Stores.Permissions), authv2.WithRateLimiter(env.Stores.Limiter),
-			authv2.WithAPIKeyStore(env.Stores.APIKeys)}
+			authv2.WithAPIKeyStore(env.Stores.APIKeys), authv2.WithImpersonationStore(env.Stores.Impersonations)}
 	}},
 }
 

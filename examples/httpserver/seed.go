@@ -43,8 +43,10 @@ func seed(ctx context.Context, m *authv2.Manager) (*orderBook, error) {
 }
 
 // putRoles writes the example's roles into a tenant. A clerk reads orders
-// and refunds up to 500; a manager inherits that, refunds any amount and
-// administers the tenant's service accounts (the kit's routes).
+// and refunds up to 500; a manager inherits that, refunds any amount,
+// administers the tenant's service accounts (the kit's routes) and may
+// act as a clerk to help them (POST /impersonations: never as someone
+// holding more than a manager).
 // The condition is CEL, type-checked when the role is written.
 func putRoles(ctx context.Context, m *authv2.Manager, tenantID string) error {
 	roles := []*permission.Role{
@@ -52,9 +54,10 @@ func putRoles(ctx context.Context, m *authv2.Manager, tenantID string) error {
 			{Permission: "orders:read", Effect: permission.Allow},
 			{Permission: "orders:refund", Effect: permission.Allow, Condition: "resource.amount <= 500.0"},
 		}},
-		{TenantID: tenantID, Name: roleManager, Description: "refunds any amount, administers service accounts", Parents: []string{roleClerk}, Grants: []permission.Grant{
+		{TenantID: tenantID, Name: roleManager, Description: "refunds any amount, administers service accounts, acts as clerks", Parents: []string{roleClerk}, Grants: []permission.Grant{
 			{Permission: "orders:refund", Effect: permission.Allow},
 			{Permission: handlers.ServiceAccountsPermission, Effect: permission.Allow},
+			{Permission: authv2.PermissionImpersonate, Effect: permission.Allow},
 		}},
 		{TenantID: tenantID, Name: roleOwner, Description: "everything, members included", Grants: []permission.Grant{
 			{Permission: "*", Effect: permission.Allow},

@@ -12,10 +12,12 @@ type Stores struct {
 	Permissions *PermissionStore
 	Limiter     *RateLimiter
 	APIKeys     *APIKeyStore
+	// Impersonations keeps impersonation records.
+	Impersonations *ImpersonationStore
 }
 
 // New returns a fresh set of empty stores.
 func New() *Stores {
 	return &Stores{Users: NewUserStore(), Sessions: NewSessionStore(), Permissions: NewPermissionStore(), Limiter: NewRateLimiter(),
-		APIKeys: NewAPIKeyStore()}
+		APIKeys: NewAPIKeyStore(), Impersonations: NewImpersonationStore()}
 }

@@ -36,6 +36,10 @@ func TestConformanceAPIKey(t *testing.T) {
 	storetest.RunAPIKeyStore(t, func(*testing.T) apikey.Store { return memory.NewAPIKeyStore() })
 }
 
+func TestConformanceImpersonation(t *testing.T) {
+	storetest.RunImpersonationStore(t, func(*testing.T) session.ImpersonationStore { return memory.NewImpersonationStore() })
+}
+
 func TestConformanceMFA(t *testing.T) {
 	t.Run("MFA", func(t *testing.T) {
 		storetest.RunMFAStore(t, func(*testing.T) mfa.Store { return memory.NewMFAStore() })

@@ -36,7 +36,7 @@ type auditQueries struct {
 }
 
 const auditCols = `id, time, type, outcome, actor_user_id, actor_session_id, tenant_id, scope, target,
-	ip, user_agent, decision_id, trace_id, reason, attributes`
+	ip, user_agent, decision_id, trace_id, reason, attributes, impersonator_user_id`
 
 func newAuditStore(h *handle) *AuditStore {
 	// Analytics: $1 from, $2 to, then the query's own parameters; the
@@ -44,16 +44,17 @@ func newAuditStore(h *handle) *AuditStore {
 	// placeholder (see analytics).
 	const window = ` FROM {s}.audit_events WHERE time >= $1 AND time < $2`
 	return &AuditStore{h: h, q: auditQueries{
-		// One statement per batch whatever its size: 15 array parameters,
+		// One statement per batch whatever its size: 16 array parameters,
 		// unnested into rows. Times travel as microseconds since the epoch,
 		// which is exact and covers every instant PostgreSQL can store.
 		insert: h.q(`INSERT INTO {s}.audit_events (` + auditCols + `)
 			SELECT id, 'epoch'::timestamptz + us * interval '1 microsecond', type, outcome, actor_user_id,
-				actor_session_id, tenant_id, scope, target, ip, user_agent, decision_id, trace_id, reason, attributes::jsonb
+				actor_session_id, tenant_id, scope, target, ip, user_agent, decision_id, trace_id, reason, attributes::jsonb,
+				impersonator_user_id
 			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-				$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])
+				$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
 				AS e (id, us, type, outcome, actor_user_id, actor_session_id, tenant_id, scope, target,
-					ip, user_agent, decision_id, trace_id, reason, attributes)
+					ip, user_agent, decision_id, trace_id, reason, attributes, impersonator_user_id)
 			ON CONFLICT (id) DO NOTHING`),
 		selectFrom: h.q(`SELECT ` + auditCols + ` FROM {s}.audit_events`),
 		// $3 bucket width in microseconds, $4 and $5 the two login types.
@@ -96,6 +97,7 @@ func (s *AuditStore) Write(ctx context.Context, events []audit.Event) error {
 		ids, types, outcomes, actors, sessions = make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n)
 		tenants, scopes, targets, ips, agents  = make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n)
 		decisions, traces, reasons, attributes = make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n)
+		impersonators                          = make(pq.StringArray, n)
 	)
 	for i := range events {
 		e := &events[i]
@@ -106,7 +108,7 @@ func (s *AuditStore) Write(ctx context.Context, events []audit.Event) error {
 		ids[i] = storable(id)
 		us[i] = e.Time.UnixMicro() // truncates, like pgTime
 		types[i], outcomes[i] = storable(string(e.Type)), storable(string(e.Outcome))
-		actors[i], sessions[i] = storable(e.ActorUserID), storable(e.ActorSessionID)
+		actors[i], sessions[i], impersonators[i] = storable(e.ActorUserID), storable(e.ActorSessionID), storable(e.ImpersonatorUserID)
 		tenants[i], scopes[i], targets[i] = storable(e.TenantID), storable(e.Scope), storable(e.Target)
 		ips[i], agents[i] = storable(e.IP), storable(e.UserAgent)
 		decisions[i], traces[i], reasons[i] = storable(e.DecisionID), storable(e.TraceID), storable(e.Reason)
@@ -118,7 +120,7 @@ func (s *AuditStore) Write(ctx context.Context, events []audit.Event) error {
 	}
 	return s.h.retry(ctx, op, func() error {
 		_, err := s.h.db.ExecContext(ctx, s.q.insert, ids, us, types, outcomes, actors, sessions,
-			tenants, scopes, targets, ips, agents, decisions, traces, reasons, attributes)
+			tenants, scopes, targets, ips, agents, decisions, traces, reasons, attributes, impersonators)
 		return err
 	})
 }
@@ -139,6 +141,7 @@ type auditRow struct {
 	TraceID        string    `db:"trace_id"`
 	Reason         string    `db:"reason"`
 	Attributes     []byte    `db:"attributes"`
+	Impersonator   string    `db:"impersonator_user_id"`
 }
 
 func (r *auditRow) event() (audit.Event, error) {
@@ -146,7 +149,7 @@ func (r *auditRow) event() (audit.Event, error) {
 		ID: r.ID, Time: r.Time.UTC(), Type: audit.Type(r.Type), Outcome: audit.Outcome(r.Outcome),
 		ActorUserID: r.ActorUserID, ActorSessionID: r.ActorSessionID, TenantID: r.TenantID, Scope: r.Scope,
 		Target: r.Target, IP: r.IP, UserAgent: r.UserAgent, DecisionID: r.DecisionID, TraceID: r.TraceID,
-		Reason: r.Reason,
+		Reason: r.Reason, ImpersonatorUserID: r.Impersonator,
 	}
 	return e, unmarshalAttrs(r.Attributes, &e.Attributes)
 }

@@ -75,8 +75,8 @@ func TestMigrateConcurrently(t *testing.T) {
 	var tables int
 	require.NoError(t, db.QueryRowContext(t.Context(),
 		`SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`, schema).Scan(&tables))
-	assert.Equal(t, 21, tables, "users, sessions, tenants, memberships, roles, bindings, policy_versions, rate_limits, audit_events, grant_use, audit_journal, "+
-		"mfa_totp, mfa_recovery_codes, mfa_webauthn, mfa_challenges, mfa_replay_guard, api_keys, service_accounts, invitations, tenant_domains, schema_migrations")
+	assert.Equal(t, 22, tables, "users, sessions, tenants, memberships, roles, bindings, policy_versions, rate_limits, audit_events, grant_use, audit_journal, "+
+		"mfa_totp, mfa_recovery_codes, mfa_webauthn, mfa_challenges, mfa_replay_guard, api_keys, service_accounts, invitations, impersonations, tenant_domains, schema_migrations")
 	var public int
 	require.NoError(t, db.QueryRowContext(t.Context(),
 		`SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'sessions'`).Scan(&public))

@@ -77,6 +77,8 @@ type Stores struct {
 	Challenges  *ChallengeStore
 	ReplayGuard *ReplayGuard
 	APIKeys     *APIKeyStore
+	// Impersonations keeps impersonation records (migration 0012).
+	Impersonations *ImpersonationStore
 
 	h *handle
 }
@@ -95,16 +97,17 @@ func New(db *sql.DB, opts ...Option) (*Stores, error) {
 	}
 	h := newHandle(db, c)
 	return &Stores{
-		h:           h,
-		Users:       newUserStore(h),
-		Sessions:    newSessionStore(h),
-		Permissions: newPermissionStore(h),
-		Limiter:     newRateLimiter(h),
-		Audit:       newAuditStore(h),
-		MFA:         newMFAStore(h),
-		Challenges:  newChallengeStore(h),
-		ReplayGuard: newReplayGuard(h),
-		APIKeys:     newAPIKeyStore(h),
+		h:              h,
+		Users:          newUserStore(h),
+		Sessions:       newSessionStore(h),
+		Permissions:    newPermissionStore(h),
+		Limiter:        newRateLimiter(h),
+		Audit:          newAuditStore(h),
+		MFA:            newMFAStore(h),
+		Challenges:     newChallengeStore(h),
+		ReplayGuard:    newReplayGuard(h),
+		APIKeys:        newAPIKeyStore(h),
+		Impersonations: newImpersonationStore(h),
 	}, nil
 }
 

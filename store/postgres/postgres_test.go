@@ -45,6 +45,9 @@ func TestConformance(t *testing.T) {
 	t.Run("APIKey", func(t *testing.T) {
 		storetest.RunAPIKeyStore(t, func(t *testing.T) apikey.Store { return pgtest.New(t).Stores.APIKeys })
 	})
+	t.Run("Impersonation", func(t *testing.T) {
+		storetest.RunImpersonationStore(t, func(t *testing.T) session.ImpersonationStore { return pgtest.New(t).Stores.Impersonations })
+	})
 }
 
 // TestConformanceBinaryParameters reruns the session and user cases with

@@ -48,7 +48,8 @@ type sessionQueries struct {
 
 const sessionCols = `id, secret_hash, user_id, tenant_id, scope, created_at, last_seen_at,
 	idle_expires_at, absolute_expires_at, authenticated_at, auth_level, client_ip, user_agent,
-	device_label, revoked_at, revoke_reason, security_stamp, replaced_by, attributes, auth_proofs`
+	device_label, revoked_at, revoke_reason, security_stamp, replaced_by, attributes, auth_proofs,
+	impersonator_user_id, impersonator_session_id, impersonation_id`
 
 // deleteBatch bounds the rows one DeleteExpired statement removes, so a
 // large backlog is cleared in short transactions.
@@ -64,7 +65,7 @@ func newSessionStore(h *handle) *SessionStore {
 			j AS (`) + h.journalInsertAt(4, ", f WHERE f.found") + `)
 			SELECT found FROM f`,
 		insert: h.q(`INSERT INTO {s}.sessions (` + sessionCols + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`),
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`),
 		get: h.stmt(h.q(`SELECT ` + sessionCols + ` FROM {s}.sessions WHERE id = $1`)),
 		// An expiry is final: a session past its deadline at lastSeen is
 		// not renewed (see session.Store.Touch).
@@ -86,13 +87,14 @@ func newSessionStore(h *handle) *SessionStore {
 		// statement makes rotation atomic without a transaction: if the
 		// insert fails, the update is undone with it.
 		rotate: h.q(`WITH old AS (
-				UPDATE {s}.sessions SET revoked_at = $21, revoke_reason = '` + session.ReasonRotated + `', replaced_by = $1
-				WHERE id = $22 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $21
+				UPDATE {s}.sessions SET revoked_at = $24, revoke_reason = '` + session.ReasonRotated + `', replaced_by = $1
+				WHERE id = $25 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $24
 				RETURNING 1)
 			INSERT INTO {s}.sessions (` + sessionCols + `)
 			SELECT $1::text, $2::bytea, $3::text, $4::text, $5::text, $6::timestamptz, $7::timestamptz,
 				$8::timestamptz, $9::timestamptz, $10::timestamptz, $11::integer, $12::text, $13::text,
-				$14::text, $15::timestamptz, $16::text, $17::text, $18::text, $19::jsonb, $20::text
+				$14::text, $15::timestamptz, $16::text, $17::text, $18::text, $19::jsonb, $20::text,
+				$21::text, $22::text, $23::text
 			WHERE EXISTS (SELECT 1 FROM old)`),
 		lockUser: `SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`,
 		// Ties are broken by ID in byte order (COLLATE "C"), like the memory store.
@@ -118,10 +120,14 @@ func newSessionStore(h *handle) *SessionStore {
 func sessionArgs(x *session.Session) []any {
 	// A map of strings always marshals.
 	attrs, _ := marshalAttrs(x.Attributes)
+	var imp session.Impersonator
+	if x.Impersonator != nil {
+		imp = *x.Impersonator
+	}
 	return []any{x.ID, x.SecretHash, x.UserID, x.TenantID, x.Scope, pgTime(x.CreatedAt), nullTime(x.LastSeenAt),
 		pgTime(x.IdleExpiresAt), pgTime(x.AbsoluteExpiresAt), nullTime(x.AuthenticatedAt), x.AuthLevel,
 		x.Client.IP, x.Client.UserAgent, x.Client.DeviceLabel, nullTime(x.RevokedAt), x.RevokeReason,
-		x.SecurityStamp, x.ReplacedBy, attrs, marshalProofs(x.Proofs)}
+		x.SecurityStamp, x.ReplacedBy, attrs, marshalProofs(x.Proofs), imp.UserID, imp.SessionID, imp.ImpersonationID}
 }
 
 // marshalProofs encodes proofs as the auth_proofs column keeps them:
@@ -182,12 +188,17 @@ func scanSession(r scanner) (*session.Session, error) {
 		lastSeen, authAt, revokedAt sql.NullTime
 		attrs                       []byte
 		proofs                      string
+		imp                         session.Impersonator
 	)
 	err := r.Scan(&x.ID, &x.SecretHash, &x.UserID, &x.TenantID, &x.Scope, &x.CreatedAt, &lastSeen,
 		&x.IdleExpiresAt, &x.AbsoluteExpiresAt, &authAt, &x.AuthLevel, &x.Client.IP, &x.Client.UserAgent,
-		&x.Client.DeviceLabel, &revokedAt, &x.RevokeReason, &x.SecurityStamp, &x.ReplacedBy, &attrs, &proofs)
+		&x.Client.DeviceLabel, &revokedAt, &x.RevokeReason, &x.SecurityStamp, &x.ReplacedBy, &attrs, &proofs,
+		&imp.UserID, &imp.SessionID, &imp.ImpersonationID)
 	if err != nil {
 		return nil, err
+	}
+	if imp.UserID != "" {
+		x.Impersonator = &imp
 	}
 	if err := unmarshalAttrs(attrs, &x.Attributes); err != nil {
 		return nil, err

@@ -37,9 +37,10 @@ func FuzzUnpack(f *testing.F) {
 	f.Add(pack(packStamped, "id", "hash", "user", "1", "2", "stamp"), "a", "b")
 	f.Add("\x02\x80", "", "")
 	f.Add(pack(packAttributed, "id", "hash", "user", "1", "2", "stamp", "k", "v"), "", "")
+	f.Add(pack(packImpersonated, "id", "hash", "user", "1", "2", "stamp", "actor", "sess", "imp", "k", "v"), "", "")
 	f.Fuzz(func(t *testing.T, blob, a, b string) {
 		var dst [6]string
-		if _, err := unpackStatic(blob, &dst); err != nil && !errors.Is(err, errCorrupt) {
+		if _, _, err := unpackStatic(blob, &dst); err != nil && !errors.Is(err, errCorrupt) {
 			t.Fatalf("unexpected error %v", err)
 		}
 		got := make([]string, 2)
@@ -54,15 +55,15 @@ func FuzzUnpack(f *testing.F) {
 // does not.
 func TestUnpackStaticOlderLayout(t *testing.T) {
 	var d [6]string
-	attrs, err := unpackStatic(pack(packFirst, "id", "hash", "user", "1", "2"), &d)
+	attrs, _, err := unpackStatic(pack(packFirst, "id", "hash", "user", "1", "2"), &d)
 	require.NoError(t, err)
 	assert.Equal(t, [6]string{"id", "hash", "user", "1", "2", ""}, d)
 	assert.Nil(t, attrs)
-	attrs, err = unpackStatic(pack(packStamped, "id", "hash", "user", "1", "2", "s"), &d)
+	attrs, _, err = unpackStatic(pack(packStamped, "id", "hash", "user", "1", "2", "s"), &d)
 	require.NoError(t, err)
 	assert.Equal(t, "s", d[5])
 	assert.Nil(t, attrs, "a version-2 record has no attributes")
-	_, err = unpackStatic(pack(packFirst, "id", "hash", "user", "1", "2", "s"), &d)
+	_, _, err = unpackStatic(pack(packFirst, "id", "hash", "user", "1", "2", "s"), &d)
 	assert.ErrorIs(t, err, errCorrupt)
 }
 
@@ -75,7 +76,7 @@ func TestPackStaticAttributes(t *testing.T) {
 	blob := packStatic(x)
 	assert.Equal(t, byte(packAttributed), blob[0])
 	var d [6]string
-	attrs, err := unpackStatic(blob, &d)
+	attrs, _, err := unpackStatic(blob, &d)
 	require.NoError(t, err)
 	assert.Equal(t, x.Attributes, attrs)
 	assert.Equal(t, "s", d[5])
@@ -85,9 +86,30 @@ func TestPackStaticAttributes(t *testing.T) {
 		"duplicate key": pack(packAttributed, "id", "hash", "user", "1", "2", "s", "k", "1", "k", "2"),
 		"short":         pack(packAttributed, "id", "hash", "user", "1", "2"),
 	} {
-		_, err := unpackStatic(blob, &d)
+		_, _, err := unpackStatic(blob, &d)
 		assert.ErrorIs(t, err, errCorrupt, name)
 	}
+}
+
+// Version 5 carries the impersonator between the stamp and the
+// attributes; only impersonation sessions are written in it.
+func TestPackStaticImpersonator(t *testing.T) {
+	x := &session.Session{ID: "id", SecretHash: []byte("hash"), UserID: "user", SecurityStamp: "s",
+		Impersonator: &session.Impersonator{UserID: "actor", SessionID: "sess", ImpersonationID: "imp"}}
+	blob := packStatic(x)
+	assert.Equal(t, byte(packImpersonated), blob[0])
+	var d [6]string
+	attrs, imp, err := unpackStatic(blob, &d)
+	require.NoError(t, err)
+	assert.Nil(t, attrs)
+	assert.Equal(t, x.Impersonator, imp)
+	x.Attributes = map[string]string{"plan": "pro"}
+	attrs, imp, err = unpackStatic(packStatic(x), &d)
+	require.NoError(t, err)
+	assert.Equal(t, x.Attributes, attrs)
+	assert.Equal(t, x.Impersonator, imp)
+	_, _, err = unpackStatic(pack(packImpersonated, "id", "hash", "user", "1", "2", "s", "actor"), &d)
+	assert.ErrorIs(t, err, errCorrupt, "a partial impersonator")
 }
 
 // "m" with proofs is version 4 and reads back; one without is version 1,

@@ -184,7 +184,9 @@ func fromMicros(v string) time.Time {
 //	d                packed: ID, secret hash, user, created, absolute expiry,
 //	                 security stamp, then the attributes as key, value pairs
 //	                 (never change; version 1 lacks the stamp, version 2 the
-//	                 attributes)
+//	                 attributes; version 5, an impersonation session's, has
+//	                 the impersonator's user, session and record IDs after
+//	                 the stamp)
 //	m                packed: tenant, scope, authenticated at, auth level, IP, user agent,
 //	                 device label, then the proofs as factor, at, credential ID,
 //	                 user verified ("1" or "") quadruples (Update rewrites it whole;
@@ -230,10 +232,11 @@ func packMutable(x *session.Session) string {
 // A version byte leads every packed blob, so a blob's layout can grow
 // while records written in the older one stay readable.
 const (
-	packFirst      = 1 // "m"; "d" of records written before the security stamp
-	packStamped    = 2 // "d" with the security stamp appended
-	packAttributed = 3 // "d" with the stamp and the attribute pairs appended
-	packProofs     = 4 // "m" with the proofs appended
+	packFirst        = 1 // "m"; "d" of records written before the security stamp
+	packStamped      = 2 // "d" with the security stamp appended
+	packAttributed   = 3 // "d" with the stamp and the attribute pairs appended
+	packProofs       = 4 // "m" with the proofs appended
+	packImpersonated = 5 // "d" with the stamp, the impersonator and the attribute pairs
 )
 
 // packStatic packs "d". A session without attributes is written in
@@ -241,14 +244,19 @@ const (
 // sessions that carry attributes need this build or later.
 func packStatic(x *session.Session) string {
 	vals := []string{x.ID, string(x.SecretHash), x.UserID, micros(x.CreatedAt), micros(x.AbsoluteExpiresAt), x.SecurityStamp}
-	if len(x.Attributes) == 0 {
+	version := byte(packAttributed)
+	if imp := x.Impersonator; imp != nil {
+		// Only impersonation sessions need this build or later.
+		version = packImpersonated
+		vals = append(vals, imp.UserID, imp.SessionID, imp.ImpersonationID)
+	} else if len(x.Attributes) == 0 {
 		return pack(packStamped, vals...)
 	}
 	// Sorted, so one session always packs to the same bytes.
 	for _, k := range slices.Sorted(maps.Keys(x.Attributes)) {
 		vals = append(vals, k, x.Attributes[k])
 	}
-	return pack(packAttributed, vals...)
+	return pack(version, vals...)
 }
 
 // pack joins values behind the version byte, each prefixed by its length
@@ -316,7 +324,7 @@ func parse(v []string) (*session.Session, error) {
 	}
 	var d [6]string
 	var m [7]string
-	attrs, err := unpackStatic(v[0], &d)
+	attrs, imp, err := unpackStatic(v[0], &d)
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +335,7 @@ func parse(v []string) (*session.Session, error) {
 	al, _ := strconv.Atoi(m[3])
 	return &session.Session{
 		ID: d[0], SecretHash: []byte(d[1]), UserID: d[2], CreatedAt: fromMicros(d[3]), AbsoluteExpiresAt: fromMicros(d[4]),
-		SecurityStamp: d[5], Attributes: attrs,
+		SecurityStamp: d[5], Attributes: attrs, Impersonator: imp,
 		TenantID: m[0], Scope: m[1], AuthenticatedAt: fromMicros(m[2]), AuthLevel: al, Proofs: proofs,
 		Client:     session.ClientInfo{IP: m[4], UserAgent: m[5], DeviceLabel: m[6]},
 		LastSeenAt: fromMicros(v[2]), IdleExpiresAt: fromMicros(v[3]), RevokedAt: fromMicros(v[4]), RevokeReason: v[5],
@@ -358,32 +366,44 @@ func unpackMutable(s string, m *[7]string) (mfa.Proofs, error) {
 	return ps, nil
 }
 
-// unpackStatic reads "d" in any layout, and the attributes, nil when
-// there are none: one written before sessions carried a security stamp
-// reads as stamp "", one written before they carried attributes as none.
-func unpackStatic(s string, d *[6]string) (map[string]string, error) {
-	if s == "" || s[0] != packAttributed {
+// unpackStatic reads "d" in any layout, the attributes, nil when there
+// are none, and the impersonator, nil on a user's own session: one
+// written before sessions carried a security stamp reads as stamp "", one
+// written before they carried attributes as none.
+func unpackStatic(s string, d *[6]string) (map[string]string, *session.Impersonator, error) {
+	if s == "" || (s[0] != packAttributed && s[0] != packImpersonated) {
 		if s != "" && s[0] == packFirst {
-			return nil, unpack(s, packFirst, d[:5])
+			return nil, nil, unpack(s, packFirst, d[:5])
 		}
-		return nil, unpack(s, packStamped, d[:])
+		return nil, nil, unpack(s, packStamped, d[:])
 	}
 	rest, err := unpackValues(s[1:], d[:])
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var imp *session.Impersonator
+	if s[0] == packImpersonated {
+		var iv [3]string
+		if rest, err = unpackValues(rest, iv[:]); err != nil {
+			return nil, nil, err
+		}
+		imp = &session.Impersonator{UserID: iv[0], SessionID: iv[1], ImpersonationID: iv[2]}
+	}
+	if rest == "" && imp != nil {
+		return nil, imp, nil
 	}
 	attrs := map[string]string{}
 	var kv [2]string
 	for rest != "" {
 		if rest, err = unpackValues(rest, kv[:]); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, dup := attrs[kv[0]]; dup {
-			return nil, errCorrupt // packStatic writes each key once
+			return nil, nil, errCorrupt // packStatic writes each key once
 		}
 		attrs[kv[0]] = kv[1]
 	}
-	return attrs, nil
+	return attrs, imp, nil
 }
 
 // pexpireAt is the key's deadline in Unix milliseconds, at least now+1ms

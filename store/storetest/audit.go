@@ -116,7 +116,7 @@ func auditWrite(t *testing.T, newStore AuditStoreFactory) {
 		in := audit.Event{
 			ID: "e1", Time: base.Add(1500 * time.Microsecond).In(time.FixedZone("x", 7200)),
 			Type: audit.TypeLoginFailure, Outcome: audit.Failure, ActorUserID: "u1", ActorSessionID: "s1",
-			TenantID: "t1", Scope: "region:eu", Target: "u1", IP: "192.0.2.1", UserAgent: "test/1.0",
+			ImpersonatorUserID: "support-1", TenantID: "t1", Scope: "region:eu", Target: "u1", IP: "192.0.2.1", UserAgent: "test/1.0",
 			DecisionID: "d1", TraceID: "0af7651916cd43dd8448eb211c80319c", Reason: "bad_password",
 			Attributes: map[string]string{"k": "v", "unicode": "é\n\"x\""},
 		}

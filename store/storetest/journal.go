@@ -53,7 +53,7 @@ func journalAppend(t *testing.T, newJournal JournalFactory) {
 		in := audit.Event{
 			ID: "e1", Time: base.Add(1500 * time.Microsecond),
 			Type: audit.TypeLoginSuccess, Outcome: audit.Success, ActorUserID: "u1", ActorSessionID: "s1",
-			TenantID: "t1", Scope: "region:eu", Target: "u1", IP: "192.0.2.1", UserAgent: "test/1.0",
+			ImpersonatorUserID: "support-1", TenantID: "t1", Scope: "region:eu", Target: "u1", IP: "192.0.2.1", UserAgent: "test/1.0",
 			TraceID: "0af7651916cd43dd8448eb211c80319c", Reason: "r",
 			Attributes: map[string]string{"k": "v", "unicode": "é\n\"x\""},
 		}

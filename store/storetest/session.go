@@ -85,6 +85,22 @@ func sessionCreate(t *testing.T, newStore SessionStoreFactory) {
 		require.NoError(t, err)
 		assertSessionEqual(t, in, got)
 	})
+	t.Run("KeepsImpersonator", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := withImpersonator(newSession("u1", base))
+		_, err := s.Create(ctx(t), in, session.Limit{Max: 5}, base)
+		require.NoError(t, err)
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assertSessionEqual(t, in, got)
+		plain := newSession("u1", base)
+		_, err = s.Create(ctx(t), plain, session.Limit{}, base)
+		require.NoError(t, err)
+		got, err = s.Get(ctx(t), plain.ID)
+		require.NoError(t, err)
+		assert.Nil(t, got.Impersonator, "a user's own session has no impersonator")
+	})
 	t.Run("DuplicateIDConflicts", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
@@ -265,6 +281,18 @@ func sessionTouch(t *testing.T, newStore SessionStoreFactory) {
 		assertTimeEqual(t, seen, got.LastSeenAt)
 		assertTimeEqual(t, seen.Add(30*time.Minute), got.IdleExpiresAt)
 		assertTimeEqual(t, in.AbsoluteExpiresAt, got.AbsoluteExpiresAt)
+	})
+	t.Run("KeepsImpersonator", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		in := withImpersonator(newSession("u1", base))
+		_, err := s.Create(ctx(t), in, session.Limit{}, base)
+		require.NoError(t, err)
+		seen := base.Add(10 * time.Minute)
+		require.NoError(t, s.Touch(ctx(t), in.ID, seen, seen.Add(30*time.Minute)))
+		got, err := s.Get(ctx(t), in.ID)
+		require.NoError(t, err)
+		assert.Equal(t, in.Impersonator, got.Impersonator, "a renewal keeps who impersonates")
 	})
 	t.Run("RefusesAnExpiredSession", func(t *testing.T) {
 		t.Parallel()
@@ -463,6 +491,21 @@ func sessionRotate(t *testing.T, newStore SessionStoreFactory) {
 		assert.True(t, n.Live(next.CreatedAt))
 		assert.ErrorIs(t, s.Rotate(ctx(t), old.ID, newSession("u1", base), next.CreatedAt), store.ErrNotFound, "a dead session cannot rotate")
 	})
+	t.Run("SuccessorKeepsImpersonator", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		old := withImpersonator(newSession("u1", base))
+		_, err := s.Create(ctx(t), old, session.Limit{}, base)
+		require.NoError(t, err)
+		next := withImpersonator(newSession("u1", base.Add(time.Minute)))
+		require.NoError(t, s.Rotate(ctx(t), old.ID, next, next.CreatedAt))
+		got, err := s.Get(ctx(t), next.ID)
+		require.NoError(t, err)
+		assertSessionEqual(t, next, got)
+		o, err := s.Get(ctx(t), old.ID)
+		require.NoError(t, err)
+		assert.Equal(t, old.Impersonator, o.Impersonator, "the rotated-away session keeps it too")
+	})
 	t.Run("SuccessorKeepsProofs", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
@@ -608,6 +651,13 @@ func assertSessionEqual(t *testing.T, want, got *session.Session) {
 	assertTimeEqual(t, want.AuthenticatedAt, got.AuthenticatedAt)
 	assertTimeEqual(t, want.RevokedAt, got.RevokedAt)
 	assertProofsEqual(t, want.Proofs, got.Proofs)
+	assert.Equal(t, want.Impersonator, got.Impersonator, "impersonator")
+}
+
+// withImpersonator makes x an impersonation session.
+func withImpersonator(x *session.Session) *session.Session {
+	x.Impersonator = &session.Impersonator{UserID: "actor-1", SessionID: session.NewID("actor-1"), ImpersonationID: "imp-" + x.ID[:8]}
+	return x
 }
 
 // withProofs gives x the proofs of a password login completed with a
