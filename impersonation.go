@@ -170,14 +170,16 @@ func impersonationResource(tenantID, targetID string) permission.Resource {
 
 // targetWithinActor refuses, with ErrExceedsOwnRights, a target whose
 // bindings in the tenant the actor (at scope) could not hand out
-// (checkGrantable): acting as them must not reach anything the actor
-// cannot.
+// (checkGrantable), a conditioned grant counting only when the actor
+// holds it unconditionally (checkCovered): acting as them must not reach
+// anything the actor cannot, and a condition is evaluated against the
+// target, whose roles and attributes are not the actor's.
 func (m *Manager) targetWithinActor(ctx context.Context, actorID, scope, tenantID, targetID string) error {
 	bs, err := m.permissions.ListBindings(ctx, tenantID, targetID)
 	if err != nil {
 		return translate("binding.list", err)
 	}
-	return m.checkGrantable(ctx, &Principal{Kind: PrincipalUser, UserID: actorID, TenantID: tenantID, Scope: scope}, tenantID, bs)
+	return m.checkCovered(ctx, &Principal{Kind: PrincipalUser, UserID: actorID, TenantID: tenantID, Scope: scope}, tenantID, bs, true)
 }
 
 // openImpersonation writes the record and the session, and records their

@@ -628,3 +628,83 @@ func BenchmarkAuthenticateImpersonation(b *testing.B) {
 		})
 	}
 }
+
+var orderApprove = permission.Resource{Type: "orders", TenantID: "acme"}
+
+// TestImpersonationConditionOnRolesDoesNotEscalate: a grant whose
+// condition reads principal.roles was "covered" by checkGrantable when the
+// actor holds the same conditioned grant, although the condition is false
+// for the actor and true for the target: acting as the target reaches a
+// right the actor does not have.
+func TestImpersonationConditionOnRolesDoesNotEscalate(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	ctx := t.Context()
+	for _, r := range []*permission.Role{
+		{TenantID: "acme", Name: "clerk", Grants: []permission.Grant{
+			{Permission: "orders:approve", Effect: permission.Allow, Condition: `"senior" in principal.roles`}}},
+		// senior grants nothing itself: it only makes clerk's condition true.
+		{TenantID: "acme", Name: "senior"},
+	} {
+		require.NoError(t, e.m.PutRole(ctx, r))
+	}
+	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: e.support.ID, TenantID: "acme", Role: "clerk"}))
+	target := e.join(t, "senior@example.com", "acme", "clerk")
+	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: target.ID, TenantID: "acme", Role: "senior"}))
+
+	e.cannotApproveAs(t, target.ID)
+}
+
+// TestImpersonationConditionOnAttributesDoesNotEscalate: the same with a
+// condition on the user's attributes (which the session copies from the
+// target).
+func TestImpersonationConditionOnAttributesDoesNotEscalate(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	ctx := t.Context()
+	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "approver", Grants: []permission.Grant{
+		{Permission: "orders:approve", Effect: permission.Allow, Condition: `principal.attributes.clearance == "high"`}}}))
+	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: e.support.ID, TenantID: "acme", Role: "approver"}))
+	target, err := e.m.Register(ctx, authv2.RegisterInput{Email: "cleared@example.com", Password: goodPassword, DisplayName: "C",
+		Attributes: map[string]string{"clearance": "high"}})
+	require.NoError(t, err)
+	require.NoError(t, e.m.AddMember(ctx, "acme", target.ID))
+	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: target.ID, TenantID: "acme", Role: "approver"}))
+
+	e.cannotApproveAs(t, target.ID)
+}
+
+// TestImpersonationConditionedDenyOfTheActorHolds: a deny the actor is
+// under only through a condition on their roles is not matched by the
+// same conditioned deny in the target's role: the condition is false for
+// the target, who may approve what the actor may not.
+func TestImpersonationConditionedDenyOfTheActorHolds(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	ctx := t.Context()
+	for _, r := range []*permission.Role{
+		{TenantID: "acme", Name: "approver", Grants: []permission.Grant{
+			{Permission: "orders:approve", Effect: permission.Allow},
+			{Permission: "orders:approve", Effect: permission.Deny, Condition: `"trainee" in principal.roles`}}},
+		{TenantID: "acme", Name: "trainee"},
+	} {
+		require.NoError(t, e.m.PutRole(ctx, r))
+	}
+	for _, role := range []string{"approver", "trainee"} {
+		require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: e.support.ID, TenantID: "acme", Role: role}))
+	}
+	e.cannotApproveAs(t, e.join(t, "approver@example.com", "acme", "approver").ID)
+}
+
+// cannotApproveAs checks that the actor, who cannot approve orders, is
+// refused an impersonation of target, who can, and that if one starts
+// anyway it cannot approve them.
+func (e *impEnv) cannotApproveAs(t *testing.T, target string) {
+	t.Helper()
+	ctx := t.Context()
+	assert.False(t, e.m.Can(ctx, e.supportP, "approve", orderApprove), "the actor cannot approve orders")
+	imp, err := e.start(t, e.supportP, target)
+	if err == nil {
+		p, aerr := e.authenticate(t, imp.Token)
+		require.NoError(t, aerr)
+		assert.False(t, e.m.Can(ctx, p, "approve", orderApprove), "acting as the target must not approve orders")
+	}
+	assert.ErrorIs(t, err, authv2.ErrExceedsOwnRights, "the target holds a right the actor does not")
+}
