@@ -92,6 +92,9 @@ type Manager struct {
 	coarseClock   *clock.Coarse
 	// mfa is WithMFA's dependencies, nil without it.
 	mfa *mfaDeps
+	// impChecks remembers the policy version at which each running
+	// impersonation's rights were last compared (impersonation.go).
+	impChecks impersonationChecks
 
 	// nonIPOnce makes the warning about non-IP client addresses once.
 	nonIPOnce sync.Once

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -279,6 +280,7 @@ func (m *Manager) endImpersonation(ctx context.Context, sess *session.Session, n
 	if err := m.revokeOne(ctx, sess.ID, now, session.ReasonImpersonationEnded, ended); err != nil {
 		return nil, err
 	}
+	m.impChecks.forget(imp.ImpersonationID)
 	got, err := m.impersonations.EndImpersonation(context.WithoutCancel(ctx), imp.ImpersonationID, now, reason)
 	if err != nil {
 		return nil, translate("impersonation.end", err)
@@ -288,11 +290,13 @@ func (m *Manager) endImpersonation(ctx context.Context, sess *session.Session, n
 
 // checkImpersonator is Authenticate's extra work on an impersonation
 // session: the actor's own session must be live (it is renewed with the
-// impersonation session, which the actor is using) and the actor must
-// still hold PermissionImpersonate on the user; on renewal, at most once
-// per TouchInterval, the user's rights are checked against the actor's
-// again. Failing either ends the impersonation (ErrSessionRevoked); a
-// store that cannot answer fails the request closed and ends nothing.
+// impersonation session, which the actor is using), the actor must
+// still hold PermissionImpersonate on the user, and the user's rights
+// must still be within the actor's (targetWithinActor): checked at each
+// use, the verdict kept while the tenant's policy version stays the one
+// it was reached at, and re-checked on renewal anyway. Failing any ends
+// the impersonation (ErrSessionRevoked); a store that cannot answer
+// fails the request closed and ends nothing.
 func (m *Manager) checkImpersonator(ctx context.Context, sess *session.Session, now time.Time, renew bool) error {
 	imp := sess.Impersonator
 	actor, err := m.sessions.Get(ctx, imp.SessionID)
@@ -312,13 +316,20 @@ func (m *Manager) checkImpersonator(ctx context.Context, sess *session.Session, 
 	if !d.Allowed {
 		return m.impersonationLost(ctx, sess, now, session.ImpersonationRightRevoked)
 	}
+	// The rights comparison reads both users' bindings and roles: it is
+	// repeated only when the tenant's policy changed since it last held
+	// (every binding and role write bumps the version), and on renewal,
+	// which also catches a binding that expired meanwhile.
+	if renew || !m.impChecks.holds(imp.ImpersonationID, d.Version) {
+		if err := m.targetWithinActor(ctx, imp.UserID, actor.Scope, sess.TenantID, sess.UserID); errors.Is(err, ErrExceedsOwnRights) {
+			return m.impersonationLost(ctx, sess, now, session.ImpersonationRightsChanged)
+		} else if err != nil {
+			return err
+		}
+		m.impChecks.record(imp.ImpersonationID, d.Version, sess.AbsoluteExpiresAt, now)
+	}
 	if !renew {
 		return nil
-	}
-	if err := m.targetWithinActor(ctx, imp.UserID, actor.Scope, sess.TenantID, sess.UserID); errors.Is(err, ErrExceedsOwnRights) {
-		return m.impersonationLost(ctx, sess, now, session.ImpersonationRightsChanged)
-	} else if err != nil {
-		return err
 	}
 	// The actor is at work: their own session must not idle out under
 	// them while they use this one.
@@ -328,6 +339,55 @@ func (m *Manager) checkImpersonator(ctx context.Context, sess *session.Session, 
 		return translate("session.touch", err)
 	}
 	return nil
+}
+
+// maxImpersonationChecks bounds impersonationChecks; past it, verdicts
+// of impersonations past their deadline are dropped, then all of them
+// (each is recomputed at its next use).
+const maxImpersonationChecks = 4096
+
+// impersonationChecks holds, per running impersonation, the tenant
+// policy version at which its target's rights were last found within its
+// actor's. The zero value is ready.
+type impersonationChecks struct {
+	mu sync.Mutex
+	m  map[string]impersonationCheck
+}
+
+type impersonationCheck struct {
+	version  int64
+	deadline time.Time
+}
+
+// holds reports whether impersonation id was checked at version; 0 is
+// a decision that read no policy, which proves nothing.
+func (c *impersonationChecks) holds(id string, version int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[id]
+	return ok && version != 0 && v.version == version
+}
+
+func (c *impersonationChecks) record(id string, version int64, deadline, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxImpersonationChecks {
+		for k, v := range c.m {
+			if !now.Before(v.deadline) {
+				delete(c.m, k)
+			}
+		}
+		if c.m == nil || len(c.m) >= maxImpersonationChecks {
+			c.m = make(map[string]impersonationCheck)
+		}
+	}
+	c.m[id] = impersonationCheck{version: version, deadline: deadline}
+}
+
+func (c *impersonationChecks) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
 }
 
 // impersonationLost ends an impersonation whose actor lost their session

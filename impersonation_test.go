@@ -708,3 +708,49 @@ func (e *impEnv) cannotApproveAs(t *testing.T, target string) {
 	}
 	assert.ErrorIs(t, err, authv2.ErrExceedsOwnRights, "the target holds a right the actor does not")
 }
+
+// TestImpersonationRightsCheckedAtEveryUse: the rights comparison runs at
+// each use, not only on renewal (once per TouchInterval): a target
+// promoted, their role edited, or an actor demoted (keeping
+// users:impersonate) ends the impersonation at its next request.
+func TestImpersonationRightsCheckedAtEveryUse(t *testing.T) {
+	t.Run("target promoted", func(t *testing.T) {
+		e := newImpEnv(t, backendStores{})
+		imp, err := e.start(t, e.supportP, e.viewer.ID)
+		require.NoError(t, err)
+		require.NoError(t, e.m.Bind(t.Context(), permission.Binding{UserID: e.viewer.ID, TenantID: "acme", Role: permission.OwnerRole}))
+		p, err := e.authenticate(t, imp.Token)
+		if err == nil {
+			assert.False(t, e.m.Can(t.Context(), p, "delete", permission.Resource{Type: "tenants", TenantID: "acme"}),
+				"acting as an owner")
+		}
+		assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "the next request is refused")
+	})
+	t.Run("target's role edited", func(t *testing.T) {
+		e := newImpEnv(t, backendStores{})
+		imp, err := e.start(t, e.supportP, e.viewer.ID)
+		require.NoError(t, err)
+		require.NoError(t, e.m.PutRole(t.Context(), &permission.Role{TenantID: "acme", Name: "viewer", Grants: []permission.Grant{
+			{Permission: "*", Effect: permission.Allow}}}))
+		_, err = e.authenticate(t, imp.Token)
+		assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "the next request is refused")
+	})
+	t.Run("actor demoted", func(t *testing.T) {
+		e := newImpEnv(t, backendStores{})
+		ctx := t.Context()
+		require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "impersonator", Grants: []permission.Grant{
+			{Permission: authv2.PermissionImpersonate, Effect: permission.Allow}}}))
+		imp, err := e.start(t, e.supportP, e.viewer.ID)
+		require.NoError(t, err)
+		// The actor keeps the permission but loses docs:*.
+		require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: e.support.ID, TenantID: "acme", Role: "impersonator"}))
+		require.NoError(t, e.m.Unbind(ctx, permission.Binding{UserID: e.support.ID, TenantID: "acme", Role: "support"}))
+		assert.False(t, e.m.Can(ctx, e.supportP, "read", permission.Resource{Type: "docs", TenantID: "acme"}))
+		p, err := e.authenticate(t, imp.Token)
+		if err == nil {
+			assert.False(t, e.m.Can(ctx, p, "read", permission.Resource{Type: "docs", TenantID: "acme"}),
+				"reads docs the actor no longer may")
+		}
+		assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "the next request is refused")
+	})
+}
