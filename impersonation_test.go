@@ -754,3 +754,38 @@ func TestImpersonationRightsCheckedAtEveryUse(t *testing.T) {
 		assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "the next request is refused")
 	})
 }
+
+// TestReusedImpersonationTokenEndsOnlyTheImpersonation: presenting an
+// impersonation token after its rotation's grace ends that impersonation
+// (its successor and its record), not every session of the user acted
+// as: the impersonator must not sign the member out everywhere, which
+// RevokeSessions refuses them. The events name the impersonator.
+func TestReusedImpersonationTokenEndsOnlyTheImpersonation(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	viewerLogin := e.loginIn(t, "viewer@example.com", "acme")
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	rot, err := e.m.RotateSession(t.Context(), imp.Token)
+	require.NoError(t, err)
+	e.clock.Advance(authv2test.Config().Session.RotationGrace + time.Second)
+	_, err = e.authenticate(t, imp.Token) // the old token, again
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked)
+
+	_, err = e.authenticate(t, viewerLogin.Token)
+	assert.NoError(t, err, "the member's own session must survive what the impersonator does")
+	require.NoError(t, e.m.FlushAudit(t.Context()))
+	for _, ev := range e.sink.Events() {
+		if ev.Type == audit.TypeSessionReuse || (ev.Type == audit.TypeSessionRevoked && ev.Reason == session.ReasonReuse) {
+			assert.Equal(t, e.support.ID, ev.ImpersonatorUserID, "%s names the impersonator", ev.Type)
+		}
+	}
+	_, err = e.authenticate(t, rot.Token)
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "the impersonation's successor ended")
+	_, err = e.authenticate(t, e.supportLogin.Token)
+	assert.NoError(t, err, "the actor's own session is not the copy")
+	list, err := e.m.ListImpersonations(t.Context(), session.ImpersonationFilter{TargetUserID: e.viewer.ID}, "", 0)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, session.ImpersonationTokenReuse, list[0].EndReason)
+	require.Len(t, e.sink.OfType(audit.TypeSessionReuse), 1)
+}

@@ -314,9 +314,14 @@ func (m *Manager) rotatedAway(s *session.Session) bool {
 // the copy (a thief may have rotated it any number of times), so every
 // session of the user ends — as Auth0 and SuperTokens end the whole family
 // of a reused refresh token — and the reuse is audited and counted. The
-// owner signs in again with their password; the thief cannot.
+// owner signs in again with their password; the thief cannot. A reused
+// impersonation token ends only its impersonation (impersonationReused).
 func (m *Manager) tokenReused(ctx context.Context, sess *session.Session, now time.Time) {
 	ctx = context.WithoutCancel(ctx)
+	if sess.Impersonator != nil {
+		m.impersonationReused(ctx, sess, now)
+		return
+	}
 	ended, err := m.sessions.RevokeUser(ctx, sess.UserID, session.RevokeFilter{}, now, session.ReasonReuse)
 	if err != nil {
 		m.log.Error("authv2: ending the sessions of a reused token's user failed", "user_id", sess.UserID, "error", err)
@@ -326,9 +331,46 @@ func (m *Manager) tokenReused(ctx context.Context, sess *session.Session, now ti
 		events = append(events, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: sess.UserID,
 			Target: id, Reason: session.ReasonReuse})
 	}
-	_ = m.emitAll(ctx, append(events, audit.Event{Type: audit.TypeSessionReuse, Outcome: audit.Denied, ActorUserID: sess.UserID, ActorSessionID: sess.ID,
-		TenantID: sess.TenantID, Target: sess.ID, Reason: session.ReasonReuse,
-		Attributes: map[string]string{"ended": strings.Join(ended, ",")}}))
+	_ = m.emitAll(ctx, append(events, reuseEvent(sess, ended)))
+}
+
+// reuseEvent is the session.reuse_detected event of sess's token, which
+// ended the sessions ended.
+func reuseEvent(sess *session.Session, ended []string) audit.Event {
+	return audit.Event{Type: audit.TypeSessionReuse, Outcome: audit.Denied, ActorUserID: sess.UserID, ActorSessionID: sess.ID,
+		ImpersonatorUserID: impersonatorOf(sess), TenantID: sess.TenantID, Target: sess.ID, Reason: session.ReasonReuse,
+		Attributes: map[string]string{"ended": strings.Join(ended, ",")}}
+}
+
+// impersonationReused handles a reused impersonation token: the copies
+// are of the impersonation, not of the user's own sessions, so only the
+// impersonation ends (its live session, found along the rotations, and
+// its record), with reason token_reuse. Ending the user's sessions
+// would let an impersonator sign the user out everywhere, which
+// RevokeSessions refuses them.
+func (m *Manager) impersonationReused(ctx context.Context, sess *session.Session, now time.Time) {
+	cur := sess
+	for range maxRotationHops {
+		if !m.rotatedAway(cur) {
+			break
+		}
+		next, err := m.sessions.Get(ctx, cur.ReplacedBy)
+		if err != nil {
+			break // gone past its deadline, or unreadable: the record is closed below
+		}
+		cur = next
+	}
+	var ended []string
+	if cur.RevokedAt.IsZero() {
+		if _, err := m.endImpersonation(ctx, cur, now, session.ImpersonationTokenReuse); err != nil {
+			m.log.Error("authv2: ending a reused impersonation failed", "session_id", cur.ID, "error", err)
+		} else {
+			ended = []string{cur.ID}
+		}
+	} else {
+		m.closeRecord(ctx, sess.Impersonator.ImpersonationID, now, session.ImpersonationTokenReuse)
+	}
+	_ = m.emit(ctx, reuseEvent(sess, ended))
 }
 
 // SessionStats counts live sessions per tenant, user and device, and
