@@ -789,3 +789,26 @@ func TestReusedImpersonationTokenEndsOnlyTheImpersonation(t *testing.T) {
 	assert.Equal(t, session.ImpersonationTokenReuse, list[0].EndReason)
 	require.Len(t, e.sink.OfType(audit.TypeSessionReuse), 1)
 }
+
+// TestImpersonationRotationEventNamesTheImpersonator: session.rotated of an
+// impersonation session carries no ImpersonatorUserID, with or without
+// the impersonation principal in ctx (stamp matches the old session ID,
+// the event carries the new one).
+func TestImpersonationRotationEventNamesTheImpersonator(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	p, err := e.authenticate(t, imp.Token)
+	require.NoError(t, err)
+	rot, err := e.m.RotateSession(authv2.WithActor(t.Context(), p), imp.Token)
+	require.NoError(t, err)
+	_, err = e.m.RotateSession(t.Context(), rot.Token) // no principal in ctx
+	require.NoError(t, err)
+	require.NoError(t, e.m.FlushAudit(t.Context()))
+	rotated := e.sink.OfType(audit.TypeSessionRotated)
+	require.Len(t, rotated, 2)
+	for _, ev := range rotated {
+		assert.Equal(t, e.viewer.ID, ev.ActorUserID)
+		assert.Equal(t, e.support.ID, ev.ImpersonatorUserID, "both identities on session.rotated")
+	}
+}

@@ -226,7 +226,7 @@ func (m *Manager) rotateSession(ctx context.Context, old *session.Session, u *us
 		typ = audit.TypeTenantSwitch
 	}
 	return res, audit.Event{Type: typ, Outcome: audit.Success, ActorUserID: old.UserID, ActorSessionID: res.Session.ID,
-		TenantID: res.Session.TenantID, Scope: res.Session.Scope, Target: old.ID,
+		ImpersonatorUserID: impersonatorOf(old), TenantID: res.Session.TenantID, Scope: res.Session.Scope, Target: old.ID,
 		Attributes: map[string]string{"from_tenant": old.TenantID}}, nil
 }
 
