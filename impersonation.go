@@ -432,13 +432,38 @@ func (m *Manager) ListImpersonations(ctx context.Context, f session.Impersonatio
 	}
 	now := m.clock.Now()
 	for i, rec := range list {
-		if rec.EndedBy(now).IsZero() {
+		// Past its deadline too: an early end must not read as one that
+		// ran to it.
+		if rec.EndedAt.IsZero() {
 			if list[i], err = m.settle(ctx, rec, now); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return list, nil
+}
+
+// settleImpersonationsOf settles the running impersonations of userID
+// (the newest page of their records) right after their sessions were
+// revoked, so each record holds its end even on a session store that
+// forgets a session once past its deadline, before anyone lists it. A
+// failure is logged: ListImpersonations settles them later while the
+// sessions are kept.
+func (m *Manager) settleImpersonationsOf(ctx context.Context, userID string, now time.Time) {
+	ctx = context.WithoutCancel(ctx)
+	list, err := m.impersonations.ListImpersonations(ctx, session.ImpersonationFilter{TargetUserID: userID}, "", pageLimit(0))
+	if err != nil {
+		m.log.Error("authv2: reading the impersonations of a user signed out failed", "user_id", userID, "error", err)
+		return
+	}
+	for _, rec := range list {
+		if !rec.EndedBy(now).IsZero() {
+			continue
+		}
+		if _, err := m.settle(ctx, rec, now); err != nil {
+			m.log.Error("authv2: an impersonation record was not closed", "impersonation_id", rec.ID, "error", err)
+		}
+	}
 }
 
 // maxImpersonationHops bounds the rotations settle follows.

@@ -21,6 +21,7 @@ import (
 	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/memory"
 	"github.com/authv2/authv2/user"
 )
 
@@ -811,4 +812,45 @@ func TestImpersonationRotationEventNamesTheImpersonator(t *testing.T) {
 		assert.Equal(t, e.viewer.ID, ev.ActorUserID)
 		assert.Equal(t, e.support.ID, ev.ImpersonatorUserID, "both identities on session.rotated")
 	}
+}
+
+// TestImpersonationEarlyEndListedAfterTheDeadline: an impersonation whose
+// session the member ended early (sign out everywhere), listed for the
+// first time after its deadline, reads as ended by the sign-out, not as
+// having run to that deadline.
+func TestImpersonationEarlyEndListedAfterTheDeadline(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			e := newImpEnv(t, b.stores(t))
+			_, err := e.start(t, e.supportP, e.viewer.ID)
+			require.NoError(t, err)
+			e.clock.Advance(time.Minute)
+			_, err = e.m.RevokeSessions(t.Context(), e.viewer.ID, authv2.RevokeOptions{})
+			require.NoError(t, err)
+			e.clock.Advance(time.Hour)
+			list, err := e.m.ListImpersonations(t.Context(), session.ImpersonationFilter{TargetUserID: e.viewer.ID}, "", 0)
+			require.NoError(t, err)
+			require.Len(t, list, 1)
+			assert.Equal(t, session.ReasonRevoked, list[0].EndReason, "ended by the member's sign-out, not expired")
+			assert.Less(t, list[0].EndedBy(e.clock.Now()).Sub(list[0].StartedAt), 2*time.Minute, "it lasted a minute")
+		})
+	}
+}
+
+// TestImpersonationRecordClosedWithTheSignOut: a member signing out
+// everywhere closes the record of an impersonation of them at once, not
+// only when it is listed (the session store may have forgotten the
+// session by then).
+func TestImpersonationRecordClosedWithTheSignOut(t *testing.T) {
+	imps := memory.NewImpersonationStore()
+	e := newImpEnv(t, backendStores{impersonations: imps})
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	e.clock.Advance(time.Minute)
+	_, err = e.m.RevokeSessions(t.Context(), e.viewer.ID, authv2.RevokeOptions{})
+	require.NoError(t, err)
+	rec, err := imps.GetImpersonation(t.Context(), imp.Record.ID)
+	require.NoError(t, err)
+	assert.Equal(t, session.ReasonRevoked, rec.EndReason)
+	assert.Equal(t, e.clock.Now(), rec.EndedAt)
 }

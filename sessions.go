@@ -139,6 +139,9 @@ func (m *Manager) revokeUserSessions(ctx context.Context, userID string, f sessi
 		}
 		events = revoked(ids)
 	}
+	if len(ids) > 0 {
+		m.settleImpersonationsOf(ctx, userID, now)
+	}
 	if endsKeys(reason) {
 		// The user's API keys end with the sessions (apikeys.go).
 		_, keyEvents, err := m.revokeOwnerKeys(ctx, userID, f.TenantID, now, reason)
