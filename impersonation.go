@@ -259,33 +259,113 @@ func (m *Manager) EndImpersonation(ctx context.Context, p *Principal) (*session.
 	if p.Impersonator == nil || p.Session == nil {
 		return nil, ErrNotFound
 	}
-	rec, err := m.endImpersonation(ctx, p.Session, m.clock.Now(), session.ImpersonationEnded)
+	rec, _, err := m.endImpersonation(ctx, p.Session, m.clock.Now(), session.ImpersonationEnded)
 	if err != nil {
 		return nil, err
 	}
 	return rec, nil
 }
 
-// endImpersonation revokes an impersonation session, closes its record
-// and records impersonation.ended with reason (committed with the
-// revocation when the session store has an outbox).
-func (m *Manager) endImpersonation(ctx context.Context, sess *session.Session, now time.Time, reason string) (*session.Impersonation, error) {
+// endImpersonation ends the impersonation sess belongs to: the session
+// it runs in now (sess, or the successor its rotations left, so that a
+// principal read before a rotation ends the whole family) is revoked,
+// its record closed, and impersonation.ended recorded with reason
+// (committed with the revocation when the session store has an outbox).
+// Only the call that ended it records the event and returns that
+// session; concurrent ends (serialized per impersonation here) and later
+// ones find it ended, record nothing, and return the record as it is.
+func (m *Manager) endImpersonation(ctx context.Context, sess *session.Session, now time.Time, reason string) (*session.Impersonation, *session.Session, error) {
 	imp := sess.Impersonator
-	rec := &session.Impersonation{ID: imp.ImpersonationID, TenantID: sess.TenantID, ActorUserID: imp.UserID,
-		ActorSessionID: imp.SessionID, TargetUserID: sess.UserID}
-	ended := impersonationEvent(audit.TypeImpersonationEnded, rec, sess.ID, reason)
+	defer m.impEnds.lock(imp.ImpersonationID)()
+	cur, err := m.currentSession(ctx, sess.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cur == nil || !cur.RevokedAt.IsZero() {
+		// Ended already: by an earlier end, or by its session's end,
+		// which the record takes when it has no end yet.
+		at, why := now, reason
+		if cur != nil {
+			at, why = cur.RevokedAt, cur.RevokeReason
+		}
+		got, err := m.impersonations.EndImpersonation(context.WithoutCancel(ctx), imp.ImpersonationID, at, why)
+		if err != nil {
+			return nil, nil, translate("impersonation.end", err)
+		}
+		return got, nil, nil
+	}
+	rec := &session.Impersonation{ID: imp.ImpersonationID, TenantID: cur.TenantID, ActorUserID: imp.UserID,
+		ActorSessionID: imp.SessionID, TargetUserID: cur.UserID}
+	ended := impersonationEvent(audit.TypeImpersonationEnded, rec, cur.ID, reason)
 	if a := actorFrom(ctx); a != nil && a.UserID != imp.UserID {
 		ended.Attributes["ended_by"] = a.UserID // an administrator, or the user acted as
 	}
-	if err := m.revokeOne(ctx, sess.ID, now, session.ReasonImpersonationEnded, ended); err != nil {
-		return nil, err
+	if err := m.revokeOne(ctx, cur.ID, now, session.ReasonImpersonationEnded, ended); err != nil {
+		return nil, nil, err
 	}
 	m.impChecks.forget(imp.ImpersonationID)
 	got, err := m.impersonations.EndImpersonation(context.WithoutCancel(ctx), imp.ImpersonationID, now, reason)
 	if err != nil {
-		return nil, translate("impersonation.end", err)
+		return nil, nil, translate("impersonation.end", err)
 	}
-	return got, nil
+	return got, cur, nil
+}
+
+// currentSession follows an impersonation's rotations from the session
+// id to the one it runs in now, or ended in; nil when a session along the
+// way is gone (forgotten past its deadline, or a record without its
+// session yet) or the chain is longer than maxImpersonationHops.
+func (m *Manager) currentSession(ctx context.Context, id string) (*session.Session, error) {
+	for range maxImpersonationHops {
+		s, err := m.sessions.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, translate("session.get", err)
+		}
+		if !m.rotatedAway(s) {
+			return s, nil
+		}
+		id = s.ReplacedBy
+	}
+	return nil, nil
+}
+
+// keyedLocks serializes work per key (ending one impersonation), letting
+// work on other keys run. The zero value is ready.
+type keyedLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	users int // holders and waiters; the entry goes with the last
+}
+
+// lock takes key's lock and returns its release.
+func (k *keyedLocks) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = make(map[string]*keyedLock)
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.m[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
 }
 
 // checkImpersonator is Authenticate's extra work on an impersonation
@@ -393,7 +473,7 @@ func (c *impersonationChecks) forget(id string) {
 // impersonationLost ends an impersonation whose actor lost their session
 // or right, and answers the request as for a revoked session.
 func (m *Manager) impersonationLost(ctx context.Context, sess *session.Session, now time.Time, reason string) error {
-	if _, err := m.endImpersonation(context.WithoutCancel(ctx), sess, now, reason); err != nil {
+	if _, _, err := m.endImpersonation(context.WithoutCancel(ctx), sess, now, reason); err != nil {
 		m.log.Error("authv2: ending an impersonation failed", "session_id", sess.ID, "error", err)
 	}
 	return ErrSessionRevoked
@@ -466,7 +546,7 @@ func (m *Manager) settleImpersonationsOf(ctx context.Context, userID string, now
 	}
 }
 
-// maxImpersonationHops bounds the rotations settle follows.
+// maxImpersonationHops bounds the rotations currentSession follows.
 const maxImpersonationHops = 64
 
 // settle closes the record of a running impersonation whose session
@@ -475,25 +555,16 @@ const maxImpersonationHops = 64
 // RevokeSessions, the idle timeout), so the list tells the truth; the
 // end is the session's. It follows rotations from the first session.
 func (m *Manager) settle(ctx context.Context, rec *session.Impersonation, now time.Time) (*session.Impersonation, error) {
-	id := rec.SessionID
-	for range maxImpersonationHops {
-		s, err := m.sessions.Get(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return rec, nil // forgotten past its deadline, or a record without its session yet
-		}
-		if err != nil {
-			return nil, translate("session.get", err)
-		}
-		switch {
-		case m.rotatedAway(s):
-			id = s.ReplacedBy
-			continue
-		case !s.RevokedAt.IsZero():
-			return m.closeAt(ctx, rec, s.RevokedAt, s.RevokeReason)
-		case !now.Before(s.ExpiresAt()):
-			return m.closeAt(ctx, rec, s.ExpiresAt(), session.ImpersonationIdle)
-		}
+	s, err := m.currentSession(ctx, rec.SessionID)
+	switch {
+	case err != nil:
+		return nil, err
+	case s == nil:
 		return rec, nil
+	case !s.RevokedAt.IsZero():
+		return m.closeAt(ctx, rec, s.RevokedAt, s.RevokeReason)
+	case !now.Before(s.ExpiresAt()):
+		return m.closeAt(ctx, rec, s.ExpiresAt(), session.ImpersonationIdle)
 	}
 	return rec, nil
 }

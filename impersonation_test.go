@@ -854,3 +854,60 @@ func TestImpersonationRecordClosedWithTheSignOut(t *testing.T) {
 	assert.Equal(t, session.ReasonRevoked, rec.EndReason)
 	assert.Equal(t, e.clock.Now(), rec.EndedAt)
 }
+
+// TestEndImpersonationOnceUnderConcurrency: many concurrent ends
+// (double-clicks, retries) all succeed and record one impersonation.ended.
+func TestEndImpersonationOnceUnderConcurrency(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	p, err := e.authenticate(t, imp.Token)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			_, err := e.m.EndImpersonation(context.Background(), p)
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	_, err = e.m.EndImpersonation(t.Context(), p)
+	assert.NoError(t, err, "ending one that ended already succeeds")
+	assert.Equal(t, 1, len(e.sink.OfType(audit.TypeImpersonationEnded)), "one impersonation.ended recorded")
+}
+
+// TestImpersonationRevokingTheRecordedSessionAfterRotation: the record's
+// SessionID is the first session; after a rotation, an administrator
+// revoking it (the ID ListImpersonations shows) ends the impersonation.
+func TestImpersonationRevokingTheRecordedSessionAfterRotation(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	rot, err := e.m.RotateSession(t.Context(), imp.Token)
+	require.NoError(t, err)
+	list, err := e.m.ListImpersonations(t.Context(), session.ImpersonationFilter{TargetUserID: e.viewer.ID}, "", 0)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.NoError(t, e.m.RevokeSession(t.Context(), list[0].SessionID, ""))
+	_, err = e.authenticate(t, rot.Token)
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "revoking the recorded session ends the impersonation")
+}
+
+// TestEndImpersonationWithAStalePrincipalAfterARotation: ending the
+// impersonation with the principal of a request authenticated before a
+// concurrent rotation ends the successor too: the record says ended, and
+// the impersonation is over.
+func TestEndImpersonationWithAStalePrincipalAfterARotation(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	stale, err := e.authenticate(t, imp.Token)
+	require.NoError(t, err)
+	rot, err := e.m.RotateSession(t.Context(), imp.Token)
+	require.NoError(t, err)
+	rec, err := e.m.EndImpersonation(t.Context(), stale)
+	require.NoError(t, err)
+	require.False(t, rec.EndedAt.IsZero(), "the record reads as ended")
+	_, err = e.authenticate(t, rot.Token)
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "so the impersonation must be over")
+}

@@ -43,9 +43,10 @@ func (m *Manager) RevokeSession(ctx context.Context, sessionID, reason string) e
 	if err != nil {
 		return translate("session.get", err)
 	}
-	if s.Impersonator != nil && s.RevokedAt.IsZero() {
-		// An impersonation session revoked by hand ends its impersonation.
-		_, err := m.endImpersonation(ctx, s, m.clock.Now(), session.ImpersonationEnded)
+	if s.Impersonator != nil && (s.RevokedAt.IsZero() || m.rotatedAway(s)) {
+		// An impersonation session revoked by hand ends its impersonation,
+		// also by the ID of a session of it rotated away (the record's).
+		_, _, err := m.endImpersonation(ctx, s, m.clock.Now(), session.ImpersonationEnded)
 		return err
 	}
 	return m.revokeOne(ctx, sessionID, m.clock.Now(), reason, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success,
@@ -352,26 +353,11 @@ func reuseEvent(sess *session.Session, ended []string) audit.Event {
 // would let an impersonator sign the user out everywhere, which
 // RevokeSessions refuses them.
 func (m *Manager) impersonationReused(ctx context.Context, sess *session.Session, now time.Time) {
-	cur := sess
-	for range maxRotationHops {
-		if !m.rotatedAway(cur) {
-			break
-		}
-		next, err := m.sessions.Get(ctx, cur.ReplacedBy)
-		if err != nil {
-			break // gone past its deadline, or unreadable: the record is closed below
-		}
-		cur = next
-	}
 	var ended []string
-	if cur.RevokedAt.IsZero() {
-		if _, err := m.endImpersonation(ctx, cur, now, session.ImpersonationTokenReuse); err != nil {
-			m.log.Error("authv2: ending a reused impersonation failed", "session_id", cur.ID, "error", err)
-		} else {
-			ended = []string{cur.ID}
-		}
-	} else {
-		m.closeRecord(ctx, sess.Impersonator.ImpersonationID, now, session.ImpersonationTokenReuse)
+	if _, cur, err := m.endImpersonation(ctx, sess, now, session.ImpersonationTokenReuse); err != nil {
+		m.log.Error("authv2: ending a reused impersonation failed", "session_id", sess.ID, "error", err)
+	} else if cur != nil {
+		ended = []string{cur.ID}
 	}
 	_ = m.emit(ctx, reuseEvent(sess, ended))
 }
