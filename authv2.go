@@ -92,6 +92,11 @@ type Manager struct {
 	coarseClock   *clock.Coarse
 	// mfa is WithMFA's dependencies, nil without it.
 	mfa *mfaDeps
+	// impChecks remembers the policy version at which each running
+	// impersonation's rights were last compared (impersonation.go).
+	impChecks impersonationChecks
+	// impEnds serializes the ends of one impersonation (impersonation.go).
+	impEnds keyedLocks
 
 	// nonIPOnce makes the warning about non-IP client addresses once.
 	nonIPOnce sync.Once

@@ -24,6 +24,17 @@ import (
 // must fall under one of them too.
 // The check is conservative: what it cannot prove is held, it refuses.
 func (m *Manager) checkGrantable(ctx context.Context, actor *Principal, tenantID string, bs []permission.Binding) error {
+	return m.checkCovered(ctx, actor, tenantID, bs, false)
+}
+
+// checkCovered is checkGrantable; asActor is for rights the actor will
+// use as the other user (impersonation), where a condition is evaluated
+// against that user, not the actor: the same condition text proves
+// nothing (it may read principal.roles or principal.attributes, which
+// differ), so a conditioned allow is covered only by an unconditional
+// allow of the actor's, and an actor's deny only by an unconditional
+// deny of the role's.
+func (m *Manager) checkCovered(ctx context.Context, actor *Principal, tenantID string, bs []permission.Binding, asActor bool) error {
 	if actor == nil {
 		return ErrUnauthenticated
 	}
@@ -64,7 +75,7 @@ func (m *Manager) checkGrantable(ctx context.Context, actor *Principal, tenantID
 				return authzError(err)
 			}
 			for _, g := range allows {
-				if !covered(held, g, denies) {
+				if !covered(held, g, denies, asActor) {
 					return ErrExceedsOwnRights
 				}
 			}
@@ -74,8 +85,9 @@ func (m *Manager) checkGrantable(ctx context.Context, actor *Principal, tenantID
 }
 
 // covered reports whether held (the actor's rules at one scope) lets
-// them hand out the allow grant g of a role that also denies denies.
-func covered(held []permission.Rule, g permission.Grant, denies []permission.Grant) bool {
+// them hand out the allow grant g of a role that also denies denies;
+// asActor as for checkCovered.
+func covered(held []permission.Rule, g permission.Grant, denies []permission.Grant, asActor bool) bool {
 	gp, err := permission.ParsePermission(g.Permission)
 	if err != nil {
 		return true // a grant that cannot match allows nothing
@@ -88,11 +100,11 @@ func covered(held []permission.Rule, g permission.Grant, denies []permission.Gra
 		}
 		switch h.Effect {
 		case permission.Allow:
-			if (h.Condition == "" || h.Condition == g.Condition) && permCovers(hp, gp) {
+			if (h.Condition == "" || (!asActor && h.Condition == g.Condition)) && permCovers(hp, gp) {
 				allowed = true
 			}
 		case permission.Deny:
-			if overlaps(hp, gp) && !deniedToo(denies, hp, h.Condition) {
+			if overlaps(hp, gp) && !deniedToo(denies, hp, h.Condition, asActor) {
 				return false
 			}
 		}
@@ -119,11 +131,11 @@ func keyCoversAll(patterns []string, grants []permission.Grant) bool {
 }
 
 // deniedToo reports whether the role's own denies take away at least what
-// the actor's deny p (under cond) does.
-func deniedToo(denies []permission.Grant, p permission.Permission, cond string) bool {
+// the actor's deny p (under cond) does; asActor as for checkCovered.
+func deniedToo(denies []permission.Grant, p permission.Permission, cond string, asActor bool) bool {
 	for _, d := range denies {
 		dp, err := permission.ParsePermission(d.Permission)
-		if err == nil && (d.Condition == "" || d.Condition == cond) && permCovers(dp, p) {
+		if err == nil && (d.Condition == "" || (!asActor && d.Condition == cond)) && permCovers(dp, p) {
 			return true
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -170,14 +171,16 @@ func impersonationResource(tenantID, targetID string) permission.Resource {
 
 // targetWithinActor refuses, with ErrExceedsOwnRights, a target whose
 // bindings in the tenant the actor (at scope) could not hand out
-// (checkGrantable): acting as them must not reach anything the actor
-// cannot.
+// (checkGrantable), a conditioned grant counting only when the actor
+// holds it unconditionally (checkCovered): acting as them must not reach
+// anything the actor cannot, and a condition is evaluated against the
+// target, whose roles and attributes are not the actor's.
 func (m *Manager) targetWithinActor(ctx context.Context, actorID, scope, tenantID, targetID string) error {
 	bs, err := m.permissions.ListBindings(ctx, tenantID, targetID)
 	if err != nil {
 		return translate("binding.list", err)
 	}
-	return m.checkGrantable(ctx, &Principal{Kind: PrincipalUser, UserID: actorID, TenantID: tenantID, Scope: scope}, tenantID, bs)
+	return m.checkCovered(ctx, &Principal{Kind: PrincipalUser, UserID: actorID, TenantID: tenantID, Scope: scope}, tenantID, bs, true)
 }
 
 // openImpersonation writes the record and the session, and records their
@@ -256,41 +259,124 @@ func (m *Manager) EndImpersonation(ctx context.Context, p *Principal) (*session.
 	if p.Impersonator == nil || p.Session == nil {
 		return nil, ErrNotFound
 	}
-	rec, err := m.endImpersonation(ctx, p.Session, m.clock.Now(), session.ImpersonationEnded)
+	rec, _, err := m.endImpersonation(ctx, p.Session, m.clock.Now(), session.ImpersonationEnded)
 	if err != nil {
 		return nil, err
 	}
 	return rec, nil
 }
 
-// endImpersonation revokes an impersonation session, closes its record
-// and records impersonation.ended with reason (committed with the
-// revocation when the session store has an outbox).
-func (m *Manager) endImpersonation(ctx context.Context, sess *session.Session, now time.Time, reason string) (*session.Impersonation, error) {
+// endImpersonation ends the impersonation sess belongs to: the session
+// it runs in now (sess, or the successor its rotations left, so that a
+// principal read before a rotation ends the whole family) is revoked,
+// its record closed, and impersonation.ended recorded with reason
+// (committed with the revocation when the session store has an outbox).
+// Only the call that ended it records the event and returns that
+// session; concurrent ends (serialized per impersonation here) and later
+// ones find it ended, record nothing, and return the record as it is.
+func (m *Manager) endImpersonation(ctx context.Context, sess *session.Session, now time.Time, reason string) (*session.Impersonation, *session.Session, error) {
 	imp := sess.Impersonator
-	rec := &session.Impersonation{ID: imp.ImpersonationID, TenantID: sess.TenantID, ActorUserID: imp.UserID,
-		ActorSessionID: imp.SessionID, TargetUserID: sess.UserID}
-	ended := impersonationEvent(audit.TypeImpersonationEnded, rec, sess.ID, reason)
+	defer m.impEnds.lock(imp.ImpersonationID)()
+	cur, err := m.currentSession(ctx, sess.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cur == nil || !cur.RevokedAt.IsZero() {
+		// Ended already: by an earlier end, or by its session's end,
+		// which the record takes when it has no end yet.
+		at, why := now, reason
+		if cur != nil {
+			at, why = cur.RevokedAt, cur.RevokeReason
+		}
+		got, err := m.impersonations.EndImpersonation(context.WithoutCancel(ctx), imp.ImpersonationID, at, why)
+		if err != nil {
+			return nil, nil, translate("impersonation.end", err)
+		}
+		return got, nil, nil
+	}
+	rec := &session.Impersonation{ID: imp.ImpersonationID, TenantID: cur.TenantID, ActorUserID: imp.UserID,
+		ActorSessionID: imp.SessionID, TargetUserID: cur.UserID}
+	ended := impersonationEvent(audit.TypeImpersonationEnded, rec, cur.ID, reason)
 	if a := actorFrom(ctx); a != nil && a.UserID != imp.UserID {
 		ended.Attributes["ended_by"] = a.UserID // an administrator, or the user acted as
 	}
-	if err := m.revokeOne(ctx, sess.ID, now, session.ReasonImpersonationEnded, ended); err != nil {
-		return nil, err
+	if err := m.revokeOne(ctx, cur.ID, now, session.ReasonImpersonationEnded, ended); err != nil {
+		return nil, nil, err
 	}
+	m.impChecks.forget(imp.ImpersonationID)
 	got, err := m.impersonations.EndImpersonation(context.WithoutCancel(ctx), imp.ImpersonationID, now, reason)
 	if err != nil {
-		return nil, translate("impersonation.end", err)
+		return nil, nil, translate("impersonation.end", err)
 	}
-	return got, nil
+	return got, cur, nil
+}
+
+// currentSession follows an impersonation's rotations from the session
+// id to the one it runs in now, or ended in; nil when a session along the
+// way is gone (forgotten past its deadline, or a record without its
+// session yet) or the chain is longer than maxImpersonationHops.
+func (m *Manager) currentSession(ctx context.Context, id string) (*session.Session, error) {
+	for range maxImpersonationHops {
+		s, err := m.sessions.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, translate("session.get", err)
+		}
+		if !m.rotatedAway(s) {
+			return s, nil
+		}
+		id = s.ReplacedBy
+	}
+	return nil, nil
+}
+
+// keyedLocks serializes work per key (ending one impersonation), letting
+// work on other keys run. The zero value is ready.
+type keyedLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	users int // holders and waiters; the entry goes with the last
+}
+
+// lock takes key's lock and returns its release.
+func (k *keyedLocks) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = make(map[string]*keyedLock)
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.m[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
 }
 
 // checkImpersonator is Authenticate's extra work on an impersonation
 // session: the actor's own session must be live (it is renewed with the
-// impersonation session, which the actor is using) and the actor must
-// still hold PermissionImpersonate on the user; on renewal, at most once
-// per TouchInterval, the user's rights are checked against the actor's
-// again. Failing either ends the impersonation (ErrSessionRevoked); a
-// store that cannot answer fails the request closed and ends nothing.
+// impersonation session, which the actor is using), the actor must
+// still hold PermissionImpersonate on the user, and the user's rights
+// must still be within the actor's (targetWithinActor): checked at each
+// use, the verdict kept while the tenant's policy version stays the one
+// it was reached at, and re-checked on renewal anyway. Failing any ends
+// the impersonation (ErrSessionRevoked); a store that cannot answer
+// fails the request closed and ends nothing.
 func (m *Manager) checkImpersonator(ctx context.Context, sess *session.Session, now time.Time, renew bool) error {
 	imp := sess.Impersonator
 	actor, err := m.sessions.Get(ctx, imp.SessionID)
@@ -310,13 +396,20 @@ func (m *Manager) checkImpersonator(ctx context.Context, sess *session.Session, 
 	if !d.Allowed {
 		return m.impersonationLost(ctx, sess, now, session.ImpersonationRightRevoked)
 	}
+	// The rights comparison reads both users' bindings and roles: it is
+	// repeated only when the tenant's policy changed since it last held
+	// (every binding and role write bumps the version), and on renewal,
+	// which also catches a binding that expired meanwhile.
+	if renew || !m.impChecks.holds(imp.ImpersonationID, d.Version) {
+		if err := m.targetWithinActor(ctx, imp.UserID, actor.Scope, sess.TenantID, sess.UserID); errors.Is(err, ErrExceedsOwnRights) {
+			return m.impersonationLost(ctx, sess, now, session.ImpersonationRightsChanged)
+		} else if err != nil {
+			return err
+		}
+		m.impChecks.record(imp.ImpersonationID, d.Version, sess.AbsoluteExpiresAt, now)
+	}
 	if !renew {
 		return nil
-	}
-	if err := m.targetWithinActor(ctx, imp.UserID, actor.Scope, sess.TenantID, sess.UserID); errors.Is(err, ErrExceedsOwnRights) {
-		return m.impersonationLost(ctx, sess, now, session.ImpersonationRightsChanged)
-	} else if err != nil {
-		return err
 	}
 	// The actor is at work: their own session must not idle out under
 	// them while they use this one.
@@ -328,10 +421,59 @@ func (m *Manager) checkImpersonator(ctx context.Context, sess *session.Session, 
 	return nil
 }
 
+// maxImpersonationChecks bounds impersonationChecks; past it, verdicts
+// of impersonations past their deadline are dropped, then all of them
+// (each is recomputed at its next use).
+const maxImpersonationChecks = 4096
+
+// impersonationChecks holds, per running impersonation, the tenant
+// policy version at which its target's rights were last found within its
+// actor's. The zero value is ready.
+type impersonationChecks struct {
+	mu sync.Mutex
+	m  map[string]impersonationCheck
+}
+
+type impersonationCheck struct {
+	version  int64
+	deadline time.Time
+}
+
+// holds reports whether impersonation id was checked at version; 0 is
+// a decision that read no policy, which proves nothing.
+func (c *impersonationChecks) holds(id string, version int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[id]
+	return ok && version != 0 && v.version == version
+}
+
+func (c *impersonationChecks) record(id string, version int64, deadline, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxImpersonationChecks {
+		for k, v := range c.m {
+			if !now.Before(v.deadline) {
+				delete(c.m, k)
+			}
+		}
+		if c.m == nil || len(c.m) >= maxImpersonationChecks {
+			c.m = make(map[string]impersonationCheck)
+		}
+	}
+	c.m[id] = impersonationCheck{version: version, deadline: deadline}
+}
+
+func (c *impersonationChecks) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
+}
+
 // impersonationLost ends an impersonation whose actor lost their session
 // or right, and answers the request as for a revoked session.
 func (m *Manager) impersonationLost(ctx context.Context, sess *session.Session, now time.Time, reason string) error {
-	if _, err := m.endImpersonation(context.WithoutCancel(ctx), sess, now, reason); err != nil {
+	if _, _, err := m.endImpersonation(context.WithoutCancel(ctx), sess, now, reason); err != nil {
 		m.log.Error("authv2: ending an impersonation failed", "session_id", sess.ID, "error", err)
 	}
 	return ErrSessionRevoked
@@ -370,7 +512,9 @@ func (m *Manager) ListImpersonations(ctx context.Context, f session.Impersonatio
 	}
 	now := m.clock.Now()
 	for i, rec := range list {
-		if rec.EndedBy(now).IsZero() {
+		// Past its deadline too: an early end must not read as one that
+		// ran to it.
+		if rec.EndedAt.IsZero() {
 			if list[i], err = m.settle(ctx, rec, now); err != nil {
 				return nil, err
 			}
@@ -379,7 +523,30 @@ func (m *Manager) ListImpersonations(ctx context.Context, f session.Impersonatio
 	return list, nil
 }
 
-// maxImpersonationHops bounds the rotations settle follows.
+// settleImpersonationsOf settles the running impersonations of userID
+// (the newest page of their records) right after their sessions were
+// revoked, so each record holds its end even on a session store that
+// forgets a session once past its deadline, before anyone lists it. A
+// failure is logged: ListImpersonations settles them later while the
+// sessions are kept.
+func (m *Manager) settleImpersonationsOf(ctx context.Context, userID string, now time.Time) {
+	ctx = context.WithoutCancel(ctx)
+	list, err := m.impersonations.ListImpersonations(ctx, session.ImpersonationFilter{TargetUserID: userID}, "", pageLimit(0))
+	if err != nil {
+		m.log.Error("authv2: reading the impersonations of a user signed out failed", "user_id", userID, "error", err)
+		return
+	}
+	for _, rec := range list {
+		if !rec.EndedBy(now).IsZero() {
+			continue
+		}
+		if _, err := m.settle(ctx, rec, now); err != nil {
+			m.log.Error("authv2: an impersonation record was not closed", "impersonation_id", rec.ID, "error", err)
+		}
+	}
+}
+
+// maxImpersonationHops bounds the rotations currentSession follows.
 const maxImpersonationHops = 64
 
 // settle closes the record of a running impersonation whose session
@@ -388,25 +555,16 @@ const maxImpersonationHops = 64
 // RevokeSessions, the idle timeout), so the list tells the truth; the
 // end is the session's. It follows rotations from the first session.
 func (m *Manager) settle(ctx context.Context, rec *session.Impersonation, now time.Time) (*session.Impersonation, error) {
-	id := rec.SessionID
-	for range maxImpersonationHops {
-		s, err := m.sessions.Get(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return rec, nil // forgotten past its deadline, or a record without its session yet
-		}
-		if err != nil {
-			return nil, translate("session.get", err)
-		}
-		switch {
-		case m.rotatedAway(s):
-			id = s.ReplacedBy
-			continue
-		case !s.RevokedAt.IsZero():
-			return m.closeAt(ctx, rec, s.RevokedAt, s.RevokeReason)
-		case !now.Before(s.ExpiresAt()):
-			return m.closeAt(ctx, rec, s.ExpiresAt(), session.ImpersonationIdle)
-		}
+	s, err := m.currentSession(ctx, rec.SessionID)
+	switch {
+	case err != nil:
+		return nil, err
+	case s == nil:
 		return rec, nil
+	case !s.RevokedAt.IsZero():
+		return m.closeAt(ctx, rec, s.RevokedAt, s.RevokeReason)
+	case !now.Before(s.ExpiresAt()):
+		return m.closeAt(ctx, rec, s.ExpiresAt(), session.ImpersonationIdle)
 	}
 	return rec, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/memory"
 	"github.com/authv2/authv2/user"
 )
 
@@ -627,4 +628,286 @@ func BenchmarkAuthenticateImpersonation(b *testing.B) {
 			}
 		})
 	}
+}
+
+var orderApprove = permission.Resource{Type: "orders", TenantID: "acme"}
+
+// TestImpersonationConditionOnRolesDoesNotEscalate: a grant whose
+// condition reads principal.roles was "covered" by checkGrantable when the
+// actor holds the same conditioned grant, although the condition is false
+// for the actor and true for the target: acting as the target reaches a
+// right the actor does not have.
+func TestImpersonationConditionOnRolesDoesNotEscalate(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	ctx := t.Context()
+	for _, r := range []*permission.Role{
+		{TenantID: "acme", Name: "clerk", Grants: []permission.Grant{
+			{Permission: "orders:approve", Effect: permission.Allow, Condition: `"senior" in principal.roles`}}},
+		// senior grants nothing itself: it only makes clerk's condition true.
+		{TenantID: "acme", Name: "senior"},
+	} {
+		require.NoError(t, e.m.PutRole(ctx, r))
+	}
+	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: e.support.ID, TenantID: "acme", Role: "clerk"}))
+	target := e.join(t, "senior@example.com", "acme", "clerk")
+	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: target.ID, TenantID: "acme", Role: "senior"}))
+
+	e.cannotApproveAs(t, target.ID)
+}
+
+// TestImpersonationConditionOnAttributesDoesNotEscalate: the same with a
+// condition on the user's attributes (which the session copies from the
+// target).
+func TestImpersonationConditionOnAttributesDoesNotEscalate(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	ctx := t.Context()
+	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "approver", Grants: []permission.Grant{
+		{Permission: "orders:approve", Effect: permission.Allow, Condition: `principal.attributes.clearance == "high"`}}}))
+	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: e.support.ID, TenantID: "acme", Role: "approver"}))
+	target, err := e.m.Register(ctx, authv2.RegisterInput{Email: "cleared@example.com", Password: goodPassword, DisplayName: "C",
+		Attributes: map[string]string{"clearance": "high"}})
+	require.NoError(t, err)
+	require.NoError(t, e.m.AddMember(ctx, "acme", target.ID))
+	require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: target.ID, TenantID: "acme", Role: "approver"}))
+
+	e.cannotApproveAs(t, target.ID)
+}
+
+// TestImpersonationConditionedDenyOfTheActorHolds: a deny the actor is
+// under only through a condition on their roles is not matched by the
+// same conditioned deny in the target's role: the condition is false for
+// the target, who may approve what the actor may not.
+func TestImpersonationConditionedDenyOfTheActorHolds(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	ctx := t.Context()
+	for _, r := range []*permission.Role{
+		{TenantID: "acme", Name: "approver", Grants: []permission.Grant{
+			{Permission: "orders:approve", Effect: permission.Allow},
+			{Permission: "orders:approve", Effect: permission.Deny, Condition: `"trainee" in principal.roles`}}},
+		{TenantID: "acme", Name: "trainee"},
+	} {
+		require.NoError(t, e.m.PutRole(ctx, r))
+	}
+	for _, role := range []string{"approver", "trainee"} {
+		require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: e.support.ID, TenantID: "acme", Role: role}))
+	}
+	e.cannotApproveAs(t, e.join(t, "approver@example.com", "acme", "approver").ID)
+}
+
+// cannotApproveAs checks that the actor, who cannot approve orders, is
+// refused an impersonation of target, who can, and that if one starts
+// anyway it cannot approve them.
+func (e *impEnv) cannotApproveAs(t *testing.T, target string) {
+	t.Helper()
+	ctx := t.Context()
+	assert.False(t, e.m.Can(ctx, e.supportP, "approve", orderApprove), "the actor cannot approve orders")
+	imp, err := e.start(t, e.supportP, target)
+	if err == nil {
+		p, aerr := e.authenticate(t, imp.Token)
+		require.NoError(t, aerr)
+		assert.False(t, e.m.Can(ctx, p, "approve", orderApprove), "acting as the target must not approve orders")
+	}
+	assert.ErrorIs(t, err, authv2.ErrExceedsOwnRights, "the target holds a right the actor does not")
+}
+
+// TestImpersonationRightsCheckedAtEveryUse: the rights comparison runs at
+// each use, not only on renewal (once per TouchInterval): a target
+// promoted, their role edited, or an actor demoted (keeping
+// users:impersonate) ends the impersonation at its next request.
+func TestImpersonationRightsCheckedAtEveryUse(t *testing.T) {
+	t.Run("target promoted", func(t *testing.T) {
+		e := newImpEnv(t, backendStores{})
+		imp, err := e.start(t, e.supportP, e.viewer.ID)
+		require.NoError(t, err)
+		require.NoError(t, e.m.Bind(t.Context(), permission.Binding{UserID: e.viewer.ID, TenantID: "acme", Role: permission.OwnerRole}))
+		p, err := e.authenticate(t, imp.Token)
+		if err == nil {
+			assert.False(t, e.m.Can(t.Context(), p, "delete", permission.Resource{Type: "tenants", TenantID: "acme"}),
+				"acting as an owner")
+		}
+		assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "the next request is refused")
+	})
+	t.Run("target's role edited", func(t *testing.T) {
+		e := newImpEnv(t, backendStores{})
+		imp, err := e.start(t, e.supportP, e.viewer.ID)
+		require.NoError(t, err)
+		require.NoError(t, e.m.PutRole(t.Context(), &permission.Role{TenantID: "acme", Name: "viewer", Grants: []permission.Grant{
+			{Permission: "*", Effect: permission.Allow}}}))
+		_, err = e.authenticate(t, imp.Token)
+		assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "the next request is refused")
+	})
+	t.Run("actor demoted", func(t *testing.T) {
+		e := newImpEnv(t, backendStores{})
+		ctx := t.Context()
+		require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "impersonator", Grants: []permission.Grant{
+			{Permission: authv2.PermissionImpersonate, Effect: permission.Allow}}}))
+		imp, err := e.start(t, e.supportP, e.viewer.ID)
+		require.NoError(t, err)
+		// The actor keeps the permission but loses docs:*.
+		require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: e.support.ID, TenantID: "acme", Role: "impersonator"}))
+		require.NoError(t, e.m.Unbind(ctx, permission.Binding{UserID: e.support.ID, TenantID: "acme", Role: "support"}))
+		assert.False(t, e.m.Can(ctx, e.supportP, "read", permission.Resource{Type: "docs", TenantID: "acme"}))
+		p, err := e.authenticate(t, imp.Token)
+		if err == nil {
+			assert.False(t, e.m.Can(ctx, p, "read", permission.Resource{Type: "docs", TenantID: "acme"}),
+				"reads docs the actor no longer may")
+		}
+		assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "the next request is refused")
+	})
+}
+
+// TestReusedImpersonationTokenEndsOnlyTheImpersonation: presenting an
+// impersonation token after its rotation's grace ends that impersonation
+// (its successor and its record), not every session of the user acted
+// as: the impersonator must not sign the member out everywhere, which
+// RevokeSessions refuses them. The events name the impersonator.
+func TestReusedImpersonationTokenEndsOnlyTheImpersonation(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	viewerLogin := e.loginIn(t, "viewer@example.com", "acme")
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	rot, err := e.m.RotateSession(t.Context(), imp.Token)
+	require.NoError(t, err)
+	e.clock.Advance(authv2test.Config().Session.RotationGrace + time.Second)
+	_, err = e.authenticate(t, imp.Token) // the old token, again
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked)
+
+	_, err = e.authenticate(t, viewerLogin.Token)
+	assert.NoError(t, err, "the member's own session must survive what the impersonator does")
+	require.NoError(t, e.m.FlushAudit(t.Context()))
+	for _, ev := range e.sink.Events() {
+		if ev.Type == audit.TypeSessionReuse || (ev.Type == audit.TypeSessionRevoked && ev.Reason == session.ReasonReuse) {
+			assert.Equal(t, e.support.ID, ev.ImpersonatorUserID, "%s names the impersonator", ev.Type)
+		}
+	}
+	_, err = e.authenticate(t, rot.Token)
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "the impersonation's successor ended")
+	_, err = e.authenticate(t, e.supportLogin.Token)
+	assert.NoError(t, err, "the actor's own session is not the copy")
+	list, err := e.m.ListImpersonations(t.Context(), session.ImpersonationFilter{TargetUserID: e.viewer.ID}, "", 0)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, session.ImpersonationTokenReuse, list[0].EndReason)
+	require.Len(t, e.sink.OfType(audit.TypeSessionReuse), 1)
+}
+
+// TestImpersonationRotationEventNamesTheImpersonator: session.rotated of an
+// impersonation session carries no ImpersonatorUserID, with or without
+// the impersonation principal in ctx (stamp matches the old session ID,
+// the event carries the new one).
+func TestImpersonationRotationEventNamesTheImpersonator(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	p, err := e.authenticate(t, imp.Token)
+	require.NoError(t, err)
+	rot, err := e.m.RotateSession(authv2.WithActor(t.Context(), p), imp.Token)
+	require.NoError(t, err)
+	_, err = e.m.RotateSession(t.Context(), rot.Token) // no principal in ctx
+	require.NoError(t, err)
+	require.NoError(t, e.m.FlushAudit(t.Context()))
+	rotated := e.sink.OfType(audit.TypeSessionRotated)
+	require.Len(t, rotated, 2)
+	for _, ev := range rotated {
+		assert.Equal(t, e.viewer.ID, ev.ActorUserID)
+		assert.Equal(t, e.support.ID, ev.ImpersonatorUserID, "both identities on session.rotated")
+	}
+}
+
+// TestImpersonationEarlyEndListedAfterTheDeadline: an impersonation whose
+// session the member ended early (sign out everywhere), listed for the
+// first time after its deadline, reads as ended by the sign-out, not as
+// having run to that deadline.
+func TestImpersonationEarlyEndListedAfterTheDeadline(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			e := newImpEnv(t, b.stores(t))
+			_, err := e.start(t, e.supportP, e.viewer.ID)
+			require.NoError(t, err)
+			e.clock.Advance(time.Minute)
+			_, err = e.m.RevokeSessions(t.Context(), e.viewer.ID, authv2.RevokeOptions{})
+			require.NoError(t, err)
+			e.clock.Advance(time.Hour)
+			list, err := e.m.ListImpersonations(t.Context(), session.ImpersonationFilter{TargetUserID: e.viewer.ID}, "", 0)
+			require.NoError(t, err)
+			require.Len(t, list, 1)
+			assert.Equal(t, session.ReasonRevoked, list[0].EndReason, "ended by the member's sign-out, not expired")
+			assert.Less(t, list[0].EndedBy(e.clock.Now()).Sub(list[0].StartedAt), 2*time.Minute, "it lasted a minute")
+		})
+	}
+}
+
+// TestImpersonationRecordClosedWithTheSignOut: a member signing out
+// everywhere closes the record of an impersonation of them at once, not
+// only when it is listed (the session store may have forgotten the
+// session by then).
+func TestImpersonationRecordClosedWithTheSignOut(t *testing.T) {
+	imps := memory.NewImpersonationStore()
+	e := newImpEnv(t, backendStores{impersonations: imps})
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	e.clock.Advance(time.Minute)
+	_, err = e.m.RevokeSessions(t.Context(), e.viewer.ID, authv2.RevokeOptions{})
+	require.NoError(t, err)
+	rec, err := imps.GetImpersonation(t.Context(), imp.Record.ID)
+	require.NoError(t, err)
+	assert.Equal(t, session.ReasonRevoked, rec.EndReason)
+	assert.Equal(t, e.clock.Now(), rec.EndedAt)
+}
+
+// TestEndImpersonationOnceUnderConcurrency: many concurrent ends
+// (double-clicks, retries) all succeed and record one impersonation.ended.
+func TestEndImpersonationOnceUnderConcurrency(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	p, err := e.authenticate(t, imp.Token)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			_, err := e.m.EndImpersonation(context.Background(), p)
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	_, err = e.m.EndImpersonation(t.Context(), p)
+	assert.NoError(t, err, "ending one that ended already succeeds")
+	assert.Equal(t, 1, len(e.sink.OfType(audit.TypeImpersonationEnded)), "one impersonation.ended recorded")
+}
+
+// TestImpersonationRevokingTheRecordedSessionAfterRotation: the record's
+// SessionID is the first session; after a rotation, an administrator
+// revoking it (the ID ListImpersonations shows) ends the impersonation.
+func TestImpersonationRevokingTheRecordedSessionAfterRotation(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	rot, err := e.m.RotateSession(t.Context(), imp.Token)
+	require.NoError(t, err)
+	list, err := e.m.ListImpersonations(t.Context(), session.ImpersonationFilter{TargetUserID: e.viewer.ID}, "", 0)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.NoError(t, e.m.RevokeSession(t.Context(), list[0].SessionID, ""))
+	_, err = e.authenticate(t, rot.Token)
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "revoking the recorded session ends the impersonation")
+}
+
+// TestEndImpersonationWithAStalePrincipalAfterARotation: ending the
+// impersonation with the principal of a request authenticated before a
+// concurrent rotation ends the successor too: the record says ended, and
+// the impersonation is over.
+func TestEndImpersonationWithAStalePrincipalAfterARotation(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	stale, err := e.authenticate(t, imp.Token)
+	require.NoError(t, err)
+	rot, err := e.m.RotateSession(t.Context(), imp.Token)
+	require.NoError(t, err)
+	rec, err := e.m.EndImpersonation(t.Context(), stale)
+	require.NoError(t, err)
+	require.False(t, rec.EndedAt.IsZero(), "the record reads as ended")
+	_, err = e.authenticate(t, rot.Token)
+	assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "so the impersonation must be over")
 }

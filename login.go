@@ -255,7 +255,8 @@ func (m *Manager) abandonSession(ctx context.Context, sess *session.Session) {
 		m.log.Error("authv2: ending a session opened during an account change failed", "session_id", sess.ID, "error", err)
 		return
 	}
-	m.emit(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: sess.UserID, Target: sess.ID, Reason: session.ReasonAccountChanged})
+	m.emit(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: sess.UserID,
+		ImpersonatorUserID: impersonatorOf(sess), TenantID: sess.TenantID, Target: sess.ID, Reason: session.ReasonAccountChanged})
 }
 
 // failureTenant is the tenant a failed login of userID is recorded in:

@@ -28,7 +28,7 @@ func (m *Manager) Logout(ctx context.Context, tok string) (err error) {
 	}
 	if sess.Impersonator != nil {
 		// Signing out of an impersonation ends it.
-		_, err := m.endImpersonation(ctx, sess, now, session.ImpersonationLoggedOut)
+		_, _, err := m.endImpersonation(ctx, sess, now, session.ImpersonationLoggedOut)
 		return err
 	}
 	return m.revokeOne(ctx, sess.ID, now, session.ReasonLogout,

@@ -43,9 +43,10 @@ func (m *Manager) RevokeSession(ctx context.Context, sessionID, reason string) e
 	if err != nil {
 		return translate("session.get", err)
 	}
-	if s.Impersonator != nil && s.RevokedAt.IsZero() {
-		// An impersonation session revoked by hand ends its impersonation.
-		_, err := m.endImpersonation(ctx, s, m.clock.Now(), session.ImpersonationEnded)
+	if s.Impersonator != nil && (s.RevokedAt.IsZero() || m.rotatedAway(s)) {
+		// An impersonation session revoked by hand ends its impersonation,
+		// also by the ID of a session of it rotated away (the record's).
+		_, _, err := m.endImpersonation(ctx, s, m.clock.Now(), session.ImpersonationEnded)
 		return err
 	}
 	return m.revokeOne(ctx, sessionID, m.clock.Now(), reason, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success,
@@ -139,6 +140,9 @@ func (m *Manager) revokeUserSessions(ctx context.Context, userID string, f sessi
 		}
 		events = revoked(ids)
 	}
+	if len(ids) > 0 {
+		m.settleImpersonationsOf(ctx, userID, now)
+	}
 	if endsKeys(reason) {
 		// The user's API keys end with the sessions (apikeys.go).
 		_, keyEvents, err := m.revokeOwnerKeys(ctx, userID, f.TenantID, now, reason)
@@ -226,7 +230,7 @@ func (m *Manager) rotateSession(ctx context.Context, old *session.Session, u *us
 		typ = audit.TypeTenantSwitch
 	}
 	return res, audit.Event{Type: typ, Outcome: audit.Success, ActorUserID: old.UserID, ActorSessionID: res.Session.ID,
-		TenantID: res.Session.TenantID, Scope: res.Session.Scope, Target: old.ID,
+		ImpersonatorUserID: impersonatorOf(old), TenantID: res.Session.TenantID, Scope: res.Session.Scope, Target: old.ID,
 		Attributes: map[string]string{"from_tenant": old.TenantID}}, nil
 }
 
@@ -314,9 +318,14 @@ func (m *Manager) rotatedAway(s *session.Session) bool {
 // the copy (a thief may have rotated it any number of times), so every
 // session of the user ends — as Auth0 and SuperTokens end the whole family
 // of a reused refresh token — and the reuse is audited and counted. The
-// owner signs in again with their password; the thief cannot.
+// owner signs in again with their password; the thief cannot. A reused
+// impersonation token ends only its impersonation (impersonationReused).
 func (m *Manager) tokenReused(ctx context.Context, sess *session.Session, now time.Time) {
 	ctx = context.WithoutCancel(ctx)
+	if sess.Impersonator != nil {
+		m.impersonationReused(ctx, sess, now)
+		return
+	}
 	ended, err := m.sessions.RevokeUser(ctx, sess.UserID, session.RevokeFilter{}, now, session.ReasonReuse)
 	if err != nil {
 		m.log.Error("authv2: ending the sessions of a reused token's user failed", "user_id", sess.UserID, "error", err)
@@ -326,9 +335,31 @@ func (m *Manager) tokenReused(ctx context.Context, sess *session.Session, now ti
 		events = append(events, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success, ActorUserID: sess.UserID,
 			Target: id, Reason: session.ReasonReuse})
 	}
-	_ = m.emitAll(ctx, append(events, audit.Event{Type: audit.TypeSessionReuse, Outcome: audit.Denied, ActorUserID: sess.UserID, ActorSessionID: sess.ID,
-		TenantID: sess.TenantID, Target: sess.ID, Reason: session.ReasonReuse,
-		Attributes: map[string]string{"ended": strings.Join(ended, ",")}}))
+	_ = m.emitAll(ctx, append(events, reuseEvent(sess, ended)))
+}
+
+// reuseEvent is the session.reuse_detected event of sess's token, which
+// ended the sessions ended.
+func reuseEvent(sess *session.Session, ended []string) audit.Event {
+	return audit.Event{Type: audit.TypeSessionReuse, Outcome: audit.Denied, ActorUserID: sess.UserID, ActorSessionID: sess.ID,
+		ImpersonatorUserID: impersonatorOf(sess), TenantID: sess.TenantID, Target: sess.ID, Reason: session.ReasonReuse,
+		Attributes: map[string]string{"ended": strings.Join(ended, ",")}}
+}
+
+// impersonationReused handles a reused impersonation token: the copies
+// are of the impersonation, not of the user's own sessions, so only the
+// impersonation ends (its live session, found along the rotations, and
+// its record), with reason token_reuse. Ending the user's sessions
+// would let an impersonator sign the user out everywhere, which
+// RevokeSessions refuses them.
+func (m *Manager) impersonationReused(ctx context.Context, sess *session.Session, now time.Time) {
+	var ended []string
+	if _, cur, err := m.endImpersonation(ctx, sess, now, session.ImpersonationTokenReuse); err != nil {
+		m.log.Error("authv2: ending a reused impersonation failed", "session_id", sess.ID, "error", err)
+	} else if cur != nil {
+		ended = []string{cur.ID}
+	}
+	_ = m.emit(ctx, reuseEvent(sess, ended))
 }
 
 // SessionStats counts live sessions per tenant, user and device, and

@@ -94,14 +94,19 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// handleLogout ends the session the request authenticated with.
-func (k *kit) handleLogout(w http.ResponseWriter, r *http.Request, _ *authv2.Principal) {
+// handleLogout ends the session the request authenticated with. Signing
+// out of an impersonation leaves the session cookie alone: the client
+// returns to the actor's own session, which a browser keeps there while
+// it sends the impersonation token as a bearer.
+func (k *kit) handleLogout(w http.ResponseWriter, r *http.Request, p *authv2.Principal) {
 	tok, _ := authv2.TokenFrom(r.Context())
 	if err := k.m.Logout(r.Context(), tok); err != nil {
 		k.fail(w, r, err)
 		return
 	}
-	k.m.ClearSessionCookie(w, r)
+	if !p.IsImpersonation() {
+		k.m.ClearSessionCookie(w, r)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -88,3 +88,33 @@ func TestImpersonationRoutes(t *testing.T) {
 	assert.Equal(t, "ticket #7", list[0].Reason)
 	assert.Equal(t, "ended", list[0].EndReason)
 }
+
+// TestLogoutOfAnImpersonationKeepsTheActorsCookie: a browser app
+// that uses the impersonation token as a bearer (its cookie holds the
+// actor's own session) and signs out of the impersonation with POST
+// /logout ends the impersonation, and the kit leaves the session cookie
+// alone: the browser returns to the actor's own session.
+func TestLogoutOfAnImpersonationKeepsTheActorsCookie(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.tenant("acme", map[string]string{"viewer": "docs:read"})
+	require.NoError(t, e.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "support", Grants: []permission.Grant{
+		{Permission: "docs:*", Effect: permission.Allow}, {Permission: authv2.PermissionImpersonate, Effect: permission.Allow}}}))
+	ids := map[string]string{}
+	for email, role := range map[string]string{"support@example.com": "support", "viewer@example.com": "viewer"} {
+		u := e.register(email)
+		ids[email] = u.ID
+		require.NoError(t, e.m.AddMember(ctx, "acme", u.ID))
+		require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: u.ID, TenantID: "acme", Role: role}))
+	}
+	b := e.browser()
+	b.must("POST", "/login", map[string]string{"email": "support@example.com", "password": password, "tenant_id": "acme"}, http.StatusOK)
+	started := decode[sessionResp](t, b.must("POST", "/impersonations",
+		map[string]any{"user_id": ids["viewer@example.com"], "reason": "ticket #7"}, http.StatusCreated))
+
+	b.token = started.Token // the same browser, acting as the viewer
+	b.must("POST", "/logout", nil, http.StatusNoContent)
+	b.token = ""
+	me := decode[meResp](t, b.must("GET", "/me", nil, http.StatusOK))
+	require.Equal(t, ids["support@example.com"], me.ID, "back to the actor's own session")
+}

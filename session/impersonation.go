@@ -64,6 +64,7 @@ const (
 	ImpersonationRightRevoked  = "right_revoked"  // the actor lost the permission
 	ImpersonationRightsChanged = "rights_changed" // the target now holds more than the actor could grant
 	ImpersonationIdle          = "idle"           // the session passed its idle timeout
+	ImpersonationTokenReuse    = ReasonReuse      // a token of it rotated away was presented again
 )
 
 // ImpersonationFilter selects impersonation records; at least one field
