@@ -231,6 +231,12 @@ func (j *Journal) Close() error {
 		j.stop()
 		<-j.kept
 		if j.conn != nil {
+			// Released before the connection closes: the server ends a
+			// closed connection's backend, and with it the lock, only
+			// later, and a successor should not wait for that.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, _ = j.conn.ExecContext(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, j.owner)
+			cancel()
 			err = discard(j.conn)
 		}
 	})
