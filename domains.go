@@ -317,11 +317,21 @@ func (m *Manager) RemoveTenantDomain(ctx context.Context, tenantID, domain strin
 
 // joinByDomain makes a user whose address was just proven a member of the
 // tenant that verified its domain (exactly that domain, not a parent),
-// with the claim's role, in one store step; a member already is left as
-// they are. It never fails the verification that called it: the address
-// is verified either way, and its token spent, so a failure is logged and
-// audited (member.joined, failure) for an administrator to act on.
+// with the claim's role, in one store step; a user who holds a binding in
+// the tenant already is left as they are. It captures only when the
+// verification runs in a signed-in session of that same user:
+// a verification token proves that someone reads the mailbox, not that
+// the account is theirs, and an account registered by another (its
+// password his) would otherwise be handed the tenant by the mailbox's
+// owner clicking an unsolicited link. It never fails the verification
+// that called it: the address is verified either way, and its token
+// spent, so a failure is logged and audited (member.joined, failure) for
+// an administrator to act on.
 func (m *Manager) joinByDomain(ctx context.Context, u *user.User) {
+	if !capturer(ctx, u.ID) {
+		m.log.Debug("authv2: an address verified outside the account's own session captures nobody", "user_id", u.ID)
+		return
+	}
 	domain := emailDomain(u.Email)
 	if domain == "" {
 		return
@@ -347,4 +357,13 @@ func (m *Manager) joinByDomain(ctx context.Context, u *user.User) {
 	if err := m.emit(ctx, e); err != nil {
 		m.log.Error("authv2: recording a domain capture failed", "user_id", u.ID, "error", err)
 	}
+}
+
+// capturer reports whether ctx carries a session principal of userID
+// itself: not an API key (no person at the keyboard), not an
+// impersonation (the support agent did not prove the mailbox is the
+// user's).
+func capturer(ctx context.Context, userID string) bool {
+	p, ok := PrincipalFrom(ctx)
+	return ok && p.UserID == userID && p.Session != nil && p.APIKey == nil && p.Impersonator == nil
 }
