@@ -266,6 +266,30 @@ func TestDomainCaptureLeavesAMemberAsTheyAre(t *testing.T) {
 	assert.Equal(t, []string{"acme", "globex"}, tenantsOf(t, o.stores.Permissions, boss))
 }
 
+// TestRegistrantOfTheTenantGetsTheDomainRole: Register with TenantID (a
+// sign-up page of the tenant) makes a bare membership, no binding; a
+// user who then verifies an address at the tenant's captured domain
+// holds the domain's role: only a binding in the tenant keeps capture
+// away.
+func TestRegistrantOfTheTenantGetsTheDomainRole(t *testing.T) {
+	o := newDomainOrg(t)
+	o.claim(t, o.adminP, "example.org", "viewer", "")
+	u, err := o.m.Register(t.Context(), authv2.RegisterInput{Email: "new@signup.test", Password: goodPassword, TenantID: "acme"})
+	require.NoError(t, err)
+	_, err = o.m.VerifyEmail(t.Context(), o.n.wait(t, o.n.verify, "new@signup.test"))
+	require.NoError(t, err)
+	tok, p := o.moveTo(t, "new@signup.test", "new@example.org")
+	_, err = o.m.VerifyEmail(authv2.WithPrincipal(t.Context(), p), tok)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"acme"}, tenantsOf(t, o.stores.Permissions, u.ID))
+	bs, err := o.m.ListBindings(t.Context(), "acme", u.ID)
+	require.NoError(t, err)
+	require.Len(t, bs, 1, "a verified address at acme's domain gets the domain's role")
+	assert.Equal(t, "viewer", bs[0].Role)
+	assert.True(t, o.m.Can(t.Context(), &authv2.Principal{UserID: u.ID, TenantID: "acme"}, "read",
+		permission.Resource{Type: "docs", TenantID: "acme"}))
+}
+
 // TestAddTenantDomainNormalizesAndRefuses: a domain is stored in one
 // form (case, root dot, full-width and Unicode forms mapped as DNS does);
 // what is no domain name is ErrInvalidDomain, a public mail domain or one

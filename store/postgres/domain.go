@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -12,7 +11,7 @@ import (
 )
 
 type domainQueries struct {
-	insert, get, lock, list, verify, remove, findVerified string
+	insert, get, lock, list, verify, remove, findVerified, hasBinding string
 }
 
 const domainCols = `tenant_id, domain, role, scope, token, created_by, created_at, verified_at, verified_by`
@@ -32,6 +31,7 @@ func newDomainQueries(h *handle) domainQueries {
 		// commit, and a join waiting for a delete finds no row.
 		findVerified: h.q(`SELECT ` + domainCols + ` FROM {s}.tenant_domains
 			WHERE domain = $1 AND verified_at IS NOT NULL FOR SHARE`),
+		hasBinding: h.q(`SELECT EXISTS (SELECT 1 FROM {s}.bindings WHERE tenant_id = $1 AND user_id = $2)`),
 	}
 }
 
@@ -146,11 +146,10 @@ func (s *PermissionStore) JoinDomain(ctx context.Context, domain, userID string,
 		if err := s.bumpTx(ctx, tx, d.TenantID); err != nil {
 			return err
 		}
-		var at sql.NullTime
-		switch err := tx.GetContext(ctx, &at, s.mq.getMembership, d.TenantID, userID); {
-		case err == nil:
-			return nil // a member already: nothing to do
-		case !errors.Is(err, sql.ErrNoRows):
+		// A user holding a binding there is left to the administrators;
+		// a bare membership grants nothing, so it gets the claim's binding.
+		var bound bool
+		if err := tx.GetContext(ctx, &bound, s.dq.hasBinding, d.TenantID, userID); err != nil || bound {
 			return err
 		}
 		if err := s.joinTx(ctx, tx, d.TenantID, userID, d.Role, d.Scope, now); err != nil {
