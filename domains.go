@@ -283,7 +283,10 @@ func (m *Manager) lookupProof(ctx context.Context, d *permission.TenantDomain) e
 	name, want := DomainRecord(d)
 	ctx, cancel := context.WithTimeout(ctx, domainLookupTimeout)
 	defer cancel()
-	txts, err := m.txt.LookupTXT(ctx, name)
+	// Rooted: an unrooted name is also tried with the host's search
+	// suffixes (first, below ndots), so a zone in the search list could
+	// answer the proof.
+	txts, err := m.txt.LookupTXT(ctx, name+".")
 	if err != nil {
 		m.log.Info("authv2: reading a domain's verification record failed", "domain", d.Domain, "error", err)
 		return ErrDomainNotVerified

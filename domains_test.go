@@ -50,7 +50,7 @@ func (f *fakeDNS) LookupTXT(ctx context.Context, name string) ([]string, error) 
 	if f.err != nil {
 		return nil, f.err
 	}
-	txt, ok := f.records[name]
+	txt, ok := f.records[strings.TrimSuffix(name, ".")]
 	if !ok {
 		return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 	}
@@ -714,4 +714,42 @@ func TestDomainCaptureNeedsTheAccountsOwnSession(t *testing.T) {
 		assert.Empty(t, tenantsOf(t, o.stores.Permissions, u.ID), "%s: captured", c.name)
 	}
 	assert.Empty(t, o.sink.OfType(audit.TypeMemberJoined))
+}
+
+// recordingDNS answers like fakeDNS (with or without the root's dot) but
+// records the names asked, and can block until the lookup's context ends.
+type recordingDNS struct {
+	*fakeDNS
+	mu    sync.Mutex
+	names []string
+	block bool
+}
+
+func (r *recordingDNS) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	r.mu.Lock()
+	r.names = append(r.names, name)
+	block := r.block
+	r.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return r.fakeDNS.LookupTXT(ctx, strings.TrimSuffix(name, "."))
+}
+
+// TestDomainLookupNameIsRooted: the proof is read at exactly
+// _authv2-challenge.<domain>. An unrooted name is tried with the host's
+// resolv.conf search suffixes too, and first when it has fewer dots than
+// ndots (5 in Kubernetes pods): whoever controls a zone in the search
+// list could answer the proof.
+func TestDomainLookupNameIsRooted(t *testing.T) {
+	dns := &recordingDNS{fakeDNS: newFakeDNS()}
+	o := newDomainOrg(t, authv2.WithTXTResolver(dns))
+	d, err := o.m.AddTenantDomain(as(t, o.adminP), authv2.TenantDomainInput{TenantID: "acme", Domain: "example.org", Role: "viewer"})
+	require.NoError(t, err)
+	dns.publish(d)
+	_, err = o.m.VerifyTenantDomain(as(t, o.adminP), "acme", "example.org")
+	require.NoError(t, err)
+	require.Len(t, dns.names, 1)
+	assert.Equal(t, "_authv2-challenge.example.org.", dns.names[0], "a rooted name is never completed with search suffixes")
 }
