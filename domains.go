@@ -225,8 +225,10 @@ func storedDomain(s string) (string, error) {
 
 // VerifyTenantDomain proves a tenant's claim of a domain: the domain's
 // DNS must hold, at DomainRecordPrefix+domain, a TXT record with the
-// claim's value (DomainRecord); otherwise, or when DNS cannot be read,
-// it is ErrDomainNotVerified. The actor must still be able to hand out
+// claim's value (DomainRecord); otherwise, or when DNS cannot be read
+// (a lookup gets 10 seconds), it is ErrDomainNotVerified; a caller's
+// context canceled or past its deadline is its error (ctx.Err()), not a
+// verdict on the record. The actor must still be able to hand out
 // the claim's role (ErrExceedsOwnRights), as AddTenantDomain requires:
 // verifying is what arms the capture. While another tenant has the domain
 // verified it is ErrDomainClaimed, checked after the DNS proof, so only
@@ -281,13 +283,18 @@ var errClaimChanged = errors.New("authv2: the domain claim changed during verifi
 // lookupProof reads the claim's TXT record.
 func (m *Manager) lookupProof(ctx context.Context, d *permission.TenantDomain) error {
 	name, want := DomainRecord(d)
-	ctx, cancel := context.WithTimeout(ctx, domainLookupTimeout)
+	lctx, cancel := context.WithTimeout(ctx, domainLookupTimeout)
 	defer cancel()
 	// Rooted: an unrooted name is also tried with the host's search
 	// suffixes (first, below ndots), so a zone in the search list could
 	// answer the proof.
-	txts, err := m.txt.LookupTXT(ctx, name+".")
+	txts, err := m.txt.LookupTXT(lctx, name+".")
 	if err != nil {
+		// The caller hung up or ran out of time: not a verdict on the
+		// record. The lookup's own timeout is one (a resolver that hangs).
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
 		m.log.Info("authv2: reading a domain's verification record failed", "domain", d.Domain, "error", err)
 		return ErrDomainNotVerified
 	}

@@ -753,3 +753,30 @@ func TestDomainLookupNameIsRooted(t *testing.T) {
 	require.Len(t, dns.names, 1)
 	assert.Equal(t, "_authv2-challenge.example.org.", dns.names[0], "a rooted name is never completed with search suffixes")
 }
+
+// TestCanceledDomainVerificationIsNotAFailedProof: a caller that hangs
+// up gets its context's error, as other flows return ctx.Err(), not
+// ErrDomainNotVerified (a 400 telling the administrator the record is
+// wrong).
+func TestCanceledDomainVerificationIsNotAFailedProof(t *testing.T) {
+	dns := &recordingDNS{fakeDNS: newFakeDNS(), block: true}
+	o := newDomainOrg(t, authv2.WithTXTResolver(dns))
+	_, err := o.m.AddTenantDomain(as(t, o.adminP), authv2.TenantDomainInput{TenantID: "acme", Domain: "example.org", Role: "viewer"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(as(t, o.adminP))
+	go func() {
+		for {
+			dns.mu.Lock()
+			n := len(dns.names)
+			dns.mu.Unlock()
+			if n > 0 {
+				cancel()
+				return
+			}
+			runtime.Gosched()
+		}
+	}()
+	_, err = o.m.VerifyTenantDomain(ctx, "acme", "example.org")
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, authv2.ErrDomainNotVerified)
+}
