@@ -263,9 +263,15 @@ func (m *Manager) VerifyTenantDomain(ctx context.Context, tenantID, domain strin
 		if d.Token != cur.Token || d.Role != cur.Role || d.Scope != cur.Scope {
 			return errClaimChanged
 		}
+		if d.Verified() {
+			return errAlreadyVerified // by a concurrent call: it stands, and was audited
+		}
 		return nil
 	})
 	switch {
+	case errors.Is(err, errAlreadyVerified):
+		d, err := m.permissions.GetDomain(ctx, tenantID, domain)
+		return d, translate("domain.get", err)
 	case errors.Is(err, errClaimChanged):
 		return nil, ErrConflict
 	case errors.Is(err, store.ErrConflict):
@@ -279,6 +285,9 @@ func (m *Manager) VerifyTenantDomain(ctx context.Context, tenantID, domain strin
 // errClaimChanged refuses to verify a claim that is no longer the one
 // whose proof was read.
 var errClaimChanged = errors.New("authv2: the domain claim changed during verification")
+
+// errAlreadyVerified leaves a claim verified meanwhile as it is.
+var errAlreadyVerified = errors.New("authv2: the domain claim was verified meanwhile")
 
 // lookupProof reads the claim's TXT record.
 func (m *Manager) lookupProof(ctx context.Context, d *permission.TenantDomain) error {

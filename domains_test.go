@@ -780,3 +780,37 @@ func TestCanceledDomainVerificationIsNotAFailedProof(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.NotErrorIs(t, err, authv2.ErrDomainNotVerified)
 }
+
+// TestConcurrentVerificationsOfOneClaimVerifyOnce: two administrators
+// verify the same claim at once; the second neither overwrites
+// VerifiedAt/VerifiedBy nor audits a second domain.verify. On memory and
+// PostgreSQL.
+func TestConcurrentVerificationsOfOneClaimVerifyOnce(t *testing.T) {
+	for _, b := range backends()[:2] {
+		t.Run(b.name, func(t *testing.T) {
+			st := b.stores(t)
+			o := newDomainOrg(t, st.options()...)
+			d, err := o.m.AddTenantDomain(as(t, o.ownerP), authv2.TenantDomainInput{TenantID: "acme", Domain: "example.org", Role: "viewer"})
+			require.NoError(t, err)
+			o.dns.publish(d)
+			var inner *permission.TenantDomain
+			o.dns.during = func() {
+				o.clock.Advance(1)
+				var err error
+				inner, err = o.m.VerifyTenantDomain(as(t, o.adminP), "acme", "example.org")
+				require.NoError(t, err)
+			}
+			outer, err := o.m.VerifyTenantDomain(as(t, o.ownerP), "acme", "example.org")
+			require.NoError(t, err)
+			assert.Equal(t, inner.VerifiedBy, outer.VerifiedBy, "the first verification stands")
+			assert.Equal(t, inner.VerifiedAt, outer.VerifiedAt)
+			n := 0
+			for _, ev := range o.sink.OfType(audit.TypeAdminChange) {
+				if ev.Attributes["action"] == "domain.verify" {
+					n++
+				}
+			}
+			assert.Equal(t, 1, n, "one claim, one verification event")
+		})
+	}
+}
