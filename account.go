@@ -349,8 +349,11 @@ func (m *Manager) RequestEmailVerification(ctx context.Context, userID string) e
 // or makes a pending new address (ChangeEmail) the login identifier —
 // ErrUserExists if another account took that address meanwhile. Failed
 // uses are limited per user and per client, like ResetPassword's. When a
-// tenant has verified the address's domain (AddTenantDomain), the user
-// joins it with the domain's role, unless a member already.
+// tenant has verified the address's domain (AddTenantDomain) and ctx
+// carries a session of the user (PrincipalFrom: the link was opened
+// signed in to the account, not as an API key nor an impersonation), the
+// user joins it with the domain's role, unless they hold a binding there
+// already. Signed out, the address is verified and nobody is captured.
 func (m *Manager) VerifyEmail(ctx context.Context, tok string) (*user.User, error) {
 	r, err := m.reserveTokenUse(ctx, user.TokenEmailVerification, tok)
 	if err != nil {
@@ -379,7 +382,7 @@ func (m *Manager) VerifyEmail(ctx context.Context, tok string) (*user.User, erro
 		return nil, err
 	}
 	// The address is now proven: its domain's tenant, if one verified it,
-	// takes the user in.
+	// takes the user in when the account's own session proved it.
 	m.joinByDomain(ctx, u)
 	return u, nil
 }

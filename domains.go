@@ -225,8 +225,10 @@ func storedDomain(s string) (string, error) {
 
 // VerifyTenantDomain proves a tenant's claim of a domain: the domain's
 // DNS must hold, at DomainRecordPrefix+domain, a TXT record with the
-// claim's value (DomainRecord); otherwise, or when DNS cannot be read,
-// it is ErrDomainNotVerified. The actor must still be able to hand out
+// claim's value (DomainRecord); otherwise, or when DNS cannot be read
+// (a lookup gets 10 seconds), it is ErrDomainNotVerified; a caller's
+// context canceled or past its deadline is its error (ctx.Err()), not a
+// verdict on the record. The actor must still be able to hand out
 // the claim's role (ErrExceedsOwnRights), as AddTenantDomain requires:
 // verifying is what arms the capture. While another tenant has the domain
 // verified it is ErrDomainClaimed, checked after the DNS proof, so only
@@ -261,9 +263,15 @@ func (m *Manager) VerifyTenantDomain(ctx context.Context, tenantID, domain strin
 		if d.Token != cur.Token || d.Role != cur.Role || d.Scope != cur.Scope {
 			return errClaimChanged
 		}
+		if d.Verified() {
+			return errAlreadyVerified // by a concurrent call: it stands, and was audited
+		}
 		return nil
 	})
 	switch {
+	case errors.Is(err, errAlreadyVerified):
+		d, err := m.permissions.GetDomain(ctx, tenantID, domain)
+		return d, translate("domain.get", err)
 	case errors.Is(err, errClaimChanged):
 		return nil, ErrConflict
 	case errors.Is(err, store.ErrConflict):
@@ -278,13 +286,24 @@ func (m *Manager) VerifyTenantDomain(ctx context.Context, tenantID, domain strin
 // whose proof was read.
 var errClaimChanged = errors.New("authv2: the domain claim changed during verification")
 
+// errAlreadyVerified leaves a claim verified meanwhile as it is.
+var errAlreadyVerified = errors.New("authv2: the domain claim was verified meanwhile")
+
 // lookupProof reads the claim's TXT record.
 func (m *Manager) lookupProof(ctx context.Context, d *permission.TenantDomain) error {
 	name, want := DomainRecord(d)
-	ctx, cancel := context.WithTimeout(ctx, domainLookupTimeout)
+	lctx, cancel := context.WithTimeout(ctx, domainLookupTimeout)
 	defer cancel()
-	txts, err := m.txt.LookupTXT(ctx, name)
+	// Rooted: an unrooted name is also tried with the host's search
+	// suffixes (first, below ndots), so a zone in the search list could
+	// answer the proof.
+	txts, err := m.txt.LookupTXT(lctx, name+".")
 	if err != nil {
+		// The caller hung up or ran out of time: not a verdict on the
+		// record. The lookup's own timeout is one (a resolver that hangs).
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
 		m.log.Info("authv2: reading a domain's verification record failed", "domain", d.Domain, "error", err)
 		return ErrDomainNotVerified
 	}
@@ -317,11 +336,21 @@ func (m *Manager) RemoveTenantDomain(ctx context.Context, tenantID, domain strin
 
 // joinByDomain makes a user whose address was just proven a member of the
 // tenant that verified its domain (exactly that domain, not a parent),
-// with the claim's role, in one store step; a member already is left as
-// they are. It never fails the verification that called it: the address
-// is verified either way, and its token spent, so a failure is logged and
-// audited (member.joined, failure) for an administrator to act on.
+// with the claim's role, in one store step; a user who holds a binding in
+// the tenant already is left as they are. It captures only when the
+// verification runs in a signed-in session of that same user:
+// a verification token proves that someone reads the mailbox, not that
+// the account is theirs, and an account registered by another (its
+// password his) would otherwise be handed the tenant by the mailbox's
+// owner clicking an unsolicited link. It never fails the verification
+// that called it: the address is verified either way, and its token
+// spent, so a failure is logged and audited (member.joined, failure) for
+// an administrator to act on.
 func (m *Manager) joinByDomain(ctx context.Context, u *user.User) {
+	if !capturer(ctx, u.ID) {
+		m.log.Debug("authv2: an address verified outside the account's own session captures nobody", "user_id", u.ID)
+		return
+	}
 	domain := emailDomain(u.Email)
 	if domain == "" {
 		return
@@ -347,4 +376,13 @@ func (m *Manager) joinByDomain(ctx context.Context, u *user.User) {
 	if err := m.emit(ctx, e); err != nil {
 		m.log.Error("authv2: recording a domain capture failed", "user_id", u.ID, "error", err)
 	}
+}
+
+// capturer reports whether ctx carries a session principal of userID
+// itself: not an API key (no person at the keyboard), not an
+// impersonation (the support agent did not prove the mailbox is the
+// user's).
+func capturer(ctx context.Context, userID string) bool {
+	p, ok := PrincipalFrom(ctx)
+	return ok && p.UserID == userID && p.Session != nil && p.APIKey == nil && p.Impersonator == nil
 }

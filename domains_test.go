@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/apikey"
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/permission"
@@ -49,7 +50,7 @@ func (f *fakeDNS) LookupTXT(ctx context.Context, name string) ([]string, error) 
 	if f.err != nil {
 		return nil, f.err
 	}
-	txt, ok := f.records[name]
+	txt, ok := f.records[strings.TrimSuffix(name, ".")]
 	if !ok {
 		return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 	}
@@ -70,6 +71,7 @@ type domainOrg struct {
 	*org
 	dns     *fakeDNS
 	globexP *authv2.Principal
+	signUps atomic.Int64 // numbers capture's first addresses
 }
 
 func verifyingConfig() authv2.Config {
@@ -116,6 +118,44 @@ func (o *domainOrg) signUp(t *testing.T, email string) *user.User {
 	return u
 }
 
+// moveTo changes the address of the account signed in as from to email
+// and returns the token sent to email with the principal of the account's
+// rotated session, in which VerifyEmail captures.
+func (o *domainOrg) moveTo(t *testing.T, from, email string) (string, *authv2.Principal) {
+	t.Helper()
+	res, err := o.m.ChangeEmail(t.Context(), o.principal(t, from), email)
+	require.NoError(t, err)
+	p, err := o.m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
+	require.NoError(t, err)
+	return o.n.wait(t, o.n.verify, email), p
+}
+
+// capture makes an account that proves email in its own session: it
+// signs up at an address no tenant claims, signs in, changes to email and
+// verifies it signed in. It returns the user as VerifyEmail left them.
+func (o *domainOrg) capture(t *testing.T, email string) *user.User {
+	t.Helper()
+	u, err := o.captureErr(t, email)
+	require.NoError(t, err)
+	return u
+}
+
+// captureErr is capture returning ChangeEmail's refusal of email.
+func (o *domainOrg) captureErr(t *testing.T, email string) (*user.User, error) {
+	t.Helper()
+	first := fmt.Sprintf("first%d@signup.test", o.signUps.Add(1))
+	o.signUp(t, first)
+	res, err := o.m.ChangeEmail(t.Context(), o.principal(t, first), email)
+	if err != nil {
+		return nil, err
+	}
+	p, err := o.m.Authenticate(t.Context(), res.Token, session.ClientInfo{})
+	require.NoError(t, err)
+	u, err := o.m.VerifyEmail(authv2.WithPrincipal(t.Context(), p), o.n.wait(t, o.n.verify, email))
+	require.NoError(t, err)
+	return u, nil
+}
+
 // principal logs email in and returns its principal, freshly
 // authenticated.
 func (o *domainOrg) principal(t *testing.T, email string) *authv2.Principal {
@@ -138,8 +178,8 @@ func tenantsOf(t *testing.T, s permission.Store, userID string) []string {
 }
 
 // TestDomainCaptureJoinsUsersVerifiedAfterTheDomain: a verified domain
-// makes a user whose address there becomes verified a member with the
-// domain's role and scope, audited as member.joined (domain_capture).
+// makes a user whose address there becomes verified, in their own
+// session, a member with the domain's role and scope, audited as member.joined (domain_capture).
 // An unverified claim captures nobody; users verified before the domain
 // are not swept in; a subdomain is another domain.
 func TestDomainCaptureJoinsUsersVerifiedAfterTheDomain(t *testing.T) {
@@ -154,7 +194,7 @@ func TestDomainCaptureJoinsUsersVerifiedAfterTheDomain(t *testing.T) {
 	assert.Equal(t, "_authv2-challenge.example.org", name)
 	assert.Equal(t, "authv2-domain-verification="+d.Token, value)
 
-	early := o.signUp(t, "early@example.org")
+	early := o.capture(t, "early@example.org")
 	assert.Empty(t, tenantsOf(t, o.stores.Permissions, early.ID), "an unverified claim captures nobody")
 
 	o.dns.publish(d)
@@ -163,7 +203,7 @@ func TestDomainCaptureJoinsUsersVerifiedAfterTheDomain(t *testing.T) {
 	assert.True(t, d.Verified())
 	assert.Equal(t, o.admin.ID, d.VerifiedBy)
 
-	u := o.signUp(t, "New@Example.Org")
+	u := o.capture(t, "New@Example.Org")
 	assert.Equal(t, []string{"acme"}, tenantsOf(t, o.stores.Permissions, u.ID))
 	bs, err := o.m.ListBindings(t.Context(), "acme", u.ID)
 	require.NoError(t, err)
@@ -174,7 +214,7 @@ func TestDomainCaptureJoinsUsersVerifiedAfterTheDomain(t *testing.T) {
 		permission.Resource{Type: "docs", TenantID: "acme", Scope: "region:eu"}), "the binding works at once")
 
 	assert.Empty(t, tenantsOf(t, o.stores.Permissions, early.ID), "verified before the domain: not swept in")
-	sub := o.signUp(t, "x@eng.example.org")
+	sub := o.capture(t, "x@eng.example.org")
 	assert.Empty(t, tenantsOf(t, o.stores.Permissions, sub.ID), "a subdomain is not the domain")
 
 	joined := o.sink.OfType(audit.TypeMemberJoined)
@@ -206,9 +246,8 @@ func TestDomainCaptureLeavesAMemberAsTheyAre(t *testing.T) {
 	// address, then moves to the captured domain.
 	_, err := o.m.VerifyEmail(t.Context(), o.n.wait(t, o.n.verify, "admin@example.com"))
 	require.NoError(t, err)
-	_, err = o.m.ChangeEmail(t.Context(), o.principal(t, "admin@example.com"), "admin@example.org")
-	require.NoError(t, err)
-	_, err = o.m.VerifyEmail(t.Context(), o.n.wait(t, o.n.verify, "admin@example.org"))
+	tok, p := o.moveTo(t, "admin@example.com", "admin@example.org")
+	_, err = o.m.VerifyEmail(authv2.WithPrincipal(t.Context(), p), tok)
 	require.NoError(t, err)
 	bs, err := o.m.ListBindings(t.Context(), "acme", o.admin.ID)
 	require.NoError(t, err)
@@ -220,12 +259,35 @@ func TestDomainCaptureLeavesAMemberAsTheyAre(t *testing.T) {
 	boss := o.globexP.UserID
 	_, err = o.m.VerifyEmail(t.Context(), o.n.wait(t, o.n.verify, "boss@globex.example"))
 	require.NoError(t, err)
-	_, err = o.m.ChangeEmail(t.Context(), o.principal(t, "boss@globex.example"), "boss@example.org")
-	require.NoError(t, err)
+	tok, p = o.moveTo(t, "boss@globex.example", "boss@example.org")
 	assert.Equal(t, []string{"globex"}, tenantsOf(t, o.stores.Permissions, boss), "an unverified new address captures nothing")
-	_, err = o.m.VerifyEmail(t.Context(), o.n.wait(t, o.n.verify, "boss@example.org"))
+	_, err = o.m.VerifyEmail(authv2.WithPrincipal(t.Context(), p), tok)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"acme", "globex"}, tenantsOf(t, o.stores.Permissions, boss))
+}
+
+// TestRegistrantOfTheTenantGetsTheDomainRole: Register with TenantID (a
+// sign-up page of the tenant) makes a bare membership, no binding; a
+// user who then verifies an address at the tenant's captured domain
+// holds the domain's role: only a binding in the tenant keeps capture
+// away.
+func TestRegistrantOfTheTenantGetsTheDomainRole(t *testing.T) {
+	o := newDomainOrg(t)
+	o.claim(t, o.adminP, "example.org", "viewer", "")
+	u, err := o.m.Register(t.Context(), authv2.RegisterInput{Email: "new@signup.test", Password: goodPassword, TenantID: "acme"})
+	require.NoError(t, err)
+	_, err = o.m.VerifyEmail(t.Context(), o.n.wait(t, o.n.verify, "new@signup.test"))
+	require.NoError(t, err)
+	tok, p := o.moveTo(t, "new@signup.test", "new@example.org")
+	_, err = o.m.VerifyEmail(authv2.WithPrincipal(t.Context(), p), tok)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"acme"}, tenantsOf(t, o.stores.Permissions, u.ID))
+	bs, err := o.m.ListBindings(t.Context(), "acme", u.ID)
+	require.NoError(t, err)
+	require.Len(t, bs, 1, "a verified address at acme's domain gets the domain's role")
+	assert.Equal(t, "viewer", bs[0].Role)
+	assert.True(t, o.m.Can(t.Context(), &authv2.Principal{UserID: u.ID, TenantID: "acme"}, "read",
+		permission.Resource{Type: "docs", TenantID: "acme"}))
 }
 
 // TestAddTenantDomainNormalizesAndRefuses: a domain is stored in one
@@ -341,14 +403,14 @@ func TestVerifyTenantDomainNeedsTheClaimsOwnRecord(t *testing.T) {
 		"acme's hold is told only to a tenant that proved the domain")
 	o.dns.publish(globex)
 	assert.ErrorIs(t, verify(o.globexP), authv2.ErrDomainClaimed)
-	u := o.signUp(t, "a@example.org")
+	u := o.capture(t, "a@example.org")
 	assert.Equal(t, []string{"acme"}, tenantsOf(t, o.stores.Permissions, u.ID))
 
 	require.NoError(t, o.m.RemoveTenantDomain(as(t, o.adminP), "acme", "Example.org"))
 	assert.ErrorIs(t, o.m.RemoveTenantDomain(as(t, o.adminP), "acme", "example.org"), authv2.ErrNotFound)
 	assert.Equal(t, []string{"acme"}, tenantsOf(t, o.stores.Permissions, u.ID), "members stay")
 	require.NoError(t, verify(o.globexP), "free once acme removed it")
-	v := o.signUp(t, "b@example.org")
+	v := o.capture(t, "b@example.org")
 	assert.Equal(t, []string{"globex"}, tenantsOf(t, o.stores.Permissions, v.ID))
 
 	_, err = o.m.VerifyTenantDomain(as(t, o.adminP), "acme", "example.org")
@@ -357,22 +419,21 @@ func TestVerifyTenantDomainNeedsTheClaimsOwnRecord(t *testing.T) {
 	assert.ErrorIs(t, err, authv2.ErrNotFound)
 }
 
-// TestDomainCaptureOnInvitationSignUp: an invitation's sign-up proves
-// the address like VerifyEmail: the domain's tenant takes the new
-// account in too. Linking an account verified before does not.
-func TestDomainCaptureOnInvitationSignUp(t *testing.T) {
+// TestInvitationSignUpIsNotCaptured: an invitation is the way into its
+// own tenant only. Its link proves nothing about who reads the address
+// (an application may show it to the inviter to copy), so globex's
+// administrator who invites a made-up address at acme's domain and
+// accepts the invitation himself is a member of globex, not of acme.
+func TestInvitationSignUpIsNotCaptured(t *testing.T) {
 	o := newDomainOrg(t)
-	old := o.signUp(t, "old@example.org")
-	o.claim(t, o.globexP, "example.org", "viewer", "")
-	_, tok := o.invite(t, o.adminP, "new@example.org", "viewer", "")
+	o.claim(t, o.adminP, "example.org", "viewer", "")
+	_, err := o.m.Invite(as(t, o.globexP), authv2.InviteInput{TenantID: "globex", Email: "ghost@example.org", Role: "viewer"})
+	require.NoError(t, err)
+	tok := o.n.wait(t, o.n.invites, "ghost@example.org") // the link the inviter copies
 	u, err := o.m.AcceptInvitation(t.Context(), nil, authv2.AcceptInvitationInput{Token: tok, Password: goodPassword})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"acme", "globex"}, tenantsOf(t, o.stores.Permissions, u.ID))
-
-	_, tok = o.invite(t, o.adminP, "old@example.org", "viewer", "")
-	_, err = o.m.AcceptInvitation(t.Context(), o.principal(t, "old@example.org"), authv2.AcceptInvitationInput{Token: tok})
-	require.NoError(t, err)
-	assert.Equal(t, []string{"acme"}, tenantsOf(t, o.stores.Permissions, old.ID), "linked, not captured")
+	assert.Equal(t, []string{"globex"}, tenantsOf(t, o.stores.Permissions, u.ID), "another tenant's invitation captured into acme")
+	assert.Empty(t, o.sink.OfType(audit.TypeMemberJoined))
 }
 
 // TestVerifyTenantDomainRefusesAClaimReplacedDuringTheLookup: a claim
@@ -407,10 +468,10 @@ func TestDomainCaptureFailureDoesNotFailTheVerification(t *testing.T) {
 		Grants: []permission.Grant{{Permission: "docs:read", Effect: permission.Allow}}}))
 	o.claim(t, o.adminP, "example.org", "temp", "")
 	require.NoError(t, o.m.DeleteRole(t.Context(), "acme", "temp"))
-	u := o.signUp(t, "a@example.org")
+	u := o.capture(t, "a@example.org")
 	got, err := o.stores.Users.Get(t.Context(), u.ID)
 	require.NoError(t, err)
-	assert.Equal(t, user.StatusActive, got.Status)
+	assert.Equal(t, "a@example.org", got.Email, "verified")
 	assert.Empty(t, tenantsOf(t, o.stores.Permissions, u.ID))
 	joined := o.sink.OfType(audit.TypeMemberJoined)
 	require.Len(t, joined, 1)
@@ -436,14 +497,12 @@ func TestDomainCaptureIgnoresLookalikeAddresses(t *testing.T) {
 		"f@straße.example":        false,
 		"g@xn--strae-oqa.example": true,
 	} {
-		u, err := o.m.Register(t.Context(), authv2.RegisterInput{Email: email, Password: goodPassword})
+		u, err := o.captureErr(t, email)
 		if err != nil {
 			assert.ErrorIs(t, err, authv2.ErrValidation, email)
 			t.Logf("%q: refused as an address", email)
 			continue
 		}
-		_, err = o.m.VerifyEmail(t.Context(), o.n.wait(t, o.n.verify, email))
-		require.NoError(t, err)
 		assert.Equal(t, captured, len(tenantsOf(t, o.stores.Permissions, u.ID)) == 1, email)
 	}
 }
@@ -502,7 +561,7 @@ func TestTenantsRacingToVerifyADomainOneWins(t *testing.T) {
 				winner = tenant
 				assert.Equal(t, n/2, calls, "each of the winner's calls succeeds")
 			}
-			u := o.signUp(t, "racer@example.org")
+			u := o.capture(t, "racer@example.org")
 			assert.Equal(t, []string{winner}, tenantsOf(t, st.permissions, u.ID))
 		})
 	}
@@ -521,16 +580,17 @@ func TestEmailVerificationRacingDomainRemoval(t *testing.T) {
 			const n = 100
 			users := make([]*user.User, n)
 			tokens := make([]string, n)
+			sessions := make([]*authv2.Principal, n)
 			for i := range n {
-				email := fmt.Sprintf("u%03d@example.org", i)
-				users[i] = o.register(t, email)
-				tokens[i] = o.n.wait(t, o.n.verify, email)
+				first := fmt.Sprintf("first%03d@signup.test", i)
+				users[i] = o.signUp(t, first)
+				tokens[i], sessions[i] = o.moveTo(t, first, fmt.Sprintf("u%03d@example.org", i))
 			}
 			var wg sync.WaitGroup
 			var done atomic.Int32
 			for i := range n {
 				wg.Go(func() {
-					_, err := o.m.VerifyEmail(t.Context(), tokens[i])
+					_, err := o.m.VerifyEmail(authv2.WithPrincipal(t.Context(), sessions[i]), tokens[i])
 					assert.NoError(t, err)
 					done.Add(1)
 				})
@@ -541,7 +601,7 @@ func TestEmailVerificationRacingDomainRemoval(t *testing.T) {
 				runtime.Gosched()
 			}
 			require.NoError(t, o.m.RemoveTenantDomain(as(t, o.adminP), "acme", "example.org"))
-			late := o.signUp(t, "late@example.org")
+			late := o.capture(t, "late@example.org")
 			assert.Empty(t, tenantsOf(t, st.permissions, late.ID), "removed: nobody joins")
 			wg.Wait()
 
@@ -594,4 +654,163 @@ func TestDomainCaptureNeedsAProvenAddress(t *testing.T) {
 	u := o.register(t, "claimer@example.org")
 	assert.Equal(t, user.StatusActive, u.Status)
 	assert.Empty(t, tenantsOf(t, o.stores.Permissions, u.ID))
+}
+
+// TestPreRegisteredAddressDoesNotHandTheTenantToTheRegistrant: an
+// attacker registers victim@<captured domain> with his own password; the
+// victim, mailed a "verify your address" link, clicks it (signed out:
+// the account is not theirs). The account is verified, but the attacker's
+// password opens no tenant (account pre-hijacking, worth a tenant if the
+// click captured).
+func TestPreRegisteredAddressDoesNotHandTheTenantToTheRegistrant(t *testing.T) {
+	o := newDomainOrg(t)
+	o.claim(t, o.adminP, "example.org", "viewer", "")
+	u := o.register(t, "victim@example.org")                                              // by the attacker, with his password
+	_, err := o.m.VerifyEmail(t.Context(), o.n.wait(t, o.n.verify, "victim@example.org")) // by the victim
+	require.NoError(t, err)
+	assert.Empty(t, tenantsOf(t, o.stores.Permissions, u.ID))
+	res, err := o.m.Login(t.Context(), authv2.LoginInput{Email: "victim@example.org", Password: goodPassword})
+	require.NoError(t, err)
+	p := &authv2.Principal{UserID: res.Session.UserID, TenantID: "acme"}
+	assert.False(t, o.m.Can(t.Context(), p, "read", permission.Resource{Type: "docs", TenantID: "acme"}),
+		"the registrant, who never proved the address, reads acme's documents")
+	assert.Empty(t, o.sink.OfType(audit.TypeMemberJoined))
+}
+
+// TestDomainCaptureNeedsTheAccountsOwnSession: a verification captures
+// only inside a session of the account itself. The same class as
+// pre-registration: an attacker changes his own account's address to
+// victim@<captured domain>, and the victim clicks the unsolicited link,
+// signed out or signed in as someone else. An impersonation session (the
+// support agent proves nothing of the mailbox) and an API key (no person)
+// capture nobody either. Each verifies the address all the same.
+func TestDomainCaptureNeedsTheAccountsOwnSession(t *testing.T) {
+	o := newDomainOrg(t)
+	o.claim(t, o.adminP, "example.org", "viewer", "")
+	o.signUp(t, "someone@signup.test")
+	other := o.principal(t, "someone@signup.test")
+	for i, c := range []struct {
+		name string
+		ctx  func(own *authv2.Principal) context.Context
+	}{
+		{"signed out", func(*authv2.Principal) context.Context { return t.Context() }},
+		{"another user's session", func(*authv2.Principal) context.Context { return authv2.WithPrincipal(t.Context(), other) }},
+		{"impersonation", func(own *authv2.Principal) context.Context {
+			imp := *own
+			imp.Impersonator = &session.Impersonator{UserID: o.admin.ID, SessionID: other.SessionID}
+			return authv2.WithPrincipal(t.Context(), &imp)
+		}},
+		{"API key", func(own *authv2.Principal) context.Context {
+			return authv2.WithPrincipal(t.Context(), &authv2.Principal{UserID: own.UserID, APIKey: &apikey.Key{ID: "k"}})
+		}},
+	} {
+		first := fmt.Sprintf("attacker%d@signup.test", i)
+		u := o.signUp(t, first)
+		email := fmt.Sprintf("victim%d@example.org", i)
+		tok, own := o.moveTo(t, first, email)
+		got, err := o.m.VerifyEmail(c.ctx(own), tok)
+		require.NoError(t, err, c.name)
+		assert.Equal(t, email, got.Email, "%s: the address is verified", c.name)
+		assert.Empty(t, tenantsOf(t, o.stores.Permissions, u.ID), "%s: captured", c.name)
+	}
+	assert.Empty(t, o.sink.OfType(audit.TypeMemberJoined))
+}
+
+// recordingDNS answers like fakeDNS (with or without the root's dot) but
+// records the names asked, and can block until the lookup's context ends.
+type recordingDNS struct {
+	*fakeDNS
+	mu    sync.Mutex
+	names []string
+	block bool
+}
+
+func (r *recordingDNS) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	r.mu.Lock()
+	r.names = append(r.names, name)
+	block := r.block
+	r.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return r.fakeDNS.LookupTXT(ctx, strings.TrimSuffix(name, "."))
+}
+
+// TestDomainLookupNameIsRooted: the proof is read at exactly
+// _authv2-challenge.<domain>. An unrooted name is tried with the host's
+// resolv.conf search suffixes too, and first when it has fewer dots than
+// ndots (5 in Kubernetes pods): whoever controls a zone in the search
+// list could answer the proof.
+func TestDomainLookupNameIsRooted(t *testing.T) {
+	dns := &recordingDNS{fakeDNS: newFakeDNS()}
+	o := newDomainOrg(t, authv2.WithTXTResolver(dns))
+	d, err := o.m.AddTenantDomain(as(t, o.adminP), authv2.TenantDomainInput{TenantID: "acme", Domain: "example.org", Role: "viewer"})
+	require.NoError(t, err)
+	dns.publish(d)
+	_, err = o.m.VerifyTenantDomain(as(t, o.adminP), "acme", "example.org")
+	require.NoError(t, err)
+	require.Len(t, dns.names, 1)
+	assert.Equal(t, "_authv2-challenge.example.org.", dns.names[0], "a rooted name is never completed with search suffixes")
+}
+
+// TestCanceledDomainVerificationIsNotAFailedProof: a caller that hangs
+// up gets its context's error, as other flows return ctx.Err(), not
+// ErrDomainNotVerified (a 400 telling the administrator the record is
+// wrong).
+func TestCanceledDomainVerificationIsNotAFailedProof(t *testing.T) {
+	dns := &recordingDNS{fakeDNS: newFakeDNS(), block: true}
+	o := newDomainOrg(t, authv2.WithTXTResolver(dns))
+	_, err := o.m.AddTenantDomain(as(t, o.adminP), authv2.TenantDomainInput{TenantID: "acme", Domain: "example.org", Role: "viewer"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(as(t, o.adminP))
+	go func() {
+		for {
+			dns.mu.Lock()
+			n := len(dns.names)
+			dns.mu.Unlock()
+			if n > 0 {
+				cancel()
+				return
+			}
+			runtime.Gosched()
+		}
+	}()
+	_, err = o.m.VerifyTenantDomain(ctx, "acme", "example.org")
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, authv2.ErrDomainNotVerified)
+}
+
+// TestConcurrentVerificationsOfOneClaimVerifyOnce: two administrators
+// verify the same claim at once; the second neither overwrites
+// VerifiedAt/VerifiedBy nor audits a second domain.verify. On memory and
+// PostgreSQL.
+func TestConcurrentVerificationsOfOneClaimVerifyOnce(t *testing.T) {
+	for _, b := range backends()[:2] {
+		t.Run(b.name, func(t *testing.T) {
+			st := b.stores(t)
+			o := newDomainOrg(t, st.options()...)
+			d, err := o.m.AddTenantDomain(as(t, o.ownerP), authv2.TenantDomainInput{TenantID: "acme", Domain: "example.org", Role: "viewer"})
+			require.NoError(t, err)
+			o.dns.publish(d)
+			var inner *permission.TenantDomain
+			o.dns.during = func() {
+				o.clock.Advance(1)
+				var err error
+				inner, err = o.m.VerifyTenantDomain(as(t, o.adminP), "acme", "example.org")
+				require.NoError(t, err)
+			}
+			outer, err := o.m.VerifyTenantDomain(as(t, o.ownerP), "acme", "example.org")
+			require.NoError(t, err)
+			assert.Equal(t, inner.VerifiedBy, outer.VerifiedBy, "the first verification stands")
+			assert.Equal(t, inner.VerifiedAt, outer.VerifiedAt)
+			n := 0
+			for _, ev := range o.sink.OfType(audit.TypeAdminChange) {
+				if ev.Attributes["action"] == "domain.verify" {
+					n++
+				}
+			}
+			assert.Equal(t, 1, n, "one claim, one verification event")
+		})
+	}
 }

@@ -243,9 +243,8 @@ func usableInvitation(hash [32]byte, now time.Time) func(*permission.Invitation)
 // again. An unknown, used, revoked, resent or expired token is
 // ErrInvalidToken; failed uses count against the client's recovery
 // budget, like reset tokens. An API key is ErrSessionRequired. The user
-// is not logged in. A new account's address is proven by the token: when
-// a tenant has verified its domain (AddTenantDomain), the user joins that
-// tenant too, as at VerifyEmail.
+// is not logged in. No domain capture happens here (AddTenantDomain):
+// the invitation admits to its own tenant only.
 func (m *Manager) AcceptInvitation(ctx context.Context, p *Principal, in AcceptInvitationInput) (*user.User, error) {
 	if p != nil {
 		if err := personOnly(p); err != nil {
@@ -298,13 +297,11 @@ func (m *Manager) AcceptInvitation(ctx context.Context, p *Principal, in AcceptI
 	m.policyChanged(ctx, inv.TenantID)
 	actorCtx := WithActor(ctx, cmp.Or(p, &Principal{UserID: u.ID}))
 	events = append(events, adminChange(actorCtx, "invitation.accept", inv.TenantID, "user:"+u.ID, stateOf(inv), stateOf(accepted)))
-	err = m.emitAll(ctx, events)
-	if created {
-		// The token proved the new account's address, as VerifyEmail
-		// does: its domain's tenant takes the user in too.
-		m.joinByDomain(ctx, u)
-	}
-	return u.Clone(), err
+	// No domain capture here: the invitation is the way into its own
+	// tenant only. Its link may travel other ways than mail to the
+	// address (shown to the inviter to copy), so it proves nothing another
+	// tenant could take the user in on.
+	return u.Clone(), m.emitAll(ctx, events)
 }
 
 // signUpInvited creates the account an invitation is accepted with.

@@ -51,4 +51,7 @@ func TestTXTRecords(t *testing.T) {
 	got, err := r.LookupTXT(t.Context(), "_authv2-challenge.example.com")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"authv2-domain-verification=tok", "other"}, got)
+	got, err = r.LookupTXT(t.Context(), "_authv2-challenge.example.com.")
+	require.NoError(t, err, "a rooted name finds the records too")
+	assert.Equal(t, []string{"authv2-domain-verification=tok", "other"}, got)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/authv2/authv2"
@@ -34,11 +35,15 @@ func (r *TXTRecords) Publish(name, value string) {
 func (r *TXTRecords) PublishProof(d *permission.TenantDomain) { r.Publish(authv2.DomainRecord(d)) }
 
 // LookupTXT returns the records published at name, or a *net.DNSError
-// that is not found, as a resolver does.
+// that is not found, as a resolver does. A rooted name ("x.example.")
+// finds what was published with or without the root's dot.
 func (r *TXTRecords) LookupTXT(_ context.Context, name string) ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if txt, ok := r.records[name]; ok {
+		return slices.Clone(txt), nil
+	}
+	if txt, ok := r.records[strings.TrimSuffix(name, ".")]; ok {
 		return slices.Clone(txt), nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}

@@ -25,8 +25,9 @@ type domainResp struct {
 
 // TestDomainRoutesClaimVerifyCaptureRemove: an owner claims a domain
 // through the kit, publishes the TXT record it answers with, verifies it;
-// a user who then signs up and verifies an address there is a member
-// with the domain's role; a member without members:invite cannot manage
+// a user who then verifies an address there signed in (the link's token
+// posted with their session's) is a member with the domain's role, one
+// who verifies signed out is not; a member without members:invite cannot manage
 // domains; a public mail domain is refused; removal stops the capture.
 func TestDomainRoutesClaimVerifyCaptureRemove(t *testing.T) {
 	dns := &authv2test.TXTRecords{}
@@ -48,6 +49,15 @@ func TestDomainRoutesClaimVerifyCaptureRemove(t *testing.T) {
 		return e.api(s.Token)
 	}
 	admin := login("owner@example.com")
+	// capture signs up at first, signs in, changes to email and verifies
+	// it in that session.
+	capture := func(first, email string) userResp {
+		u := signUp(first)
+		a, _ := e.loginAPI(first)
+		s := decode[sessionResp](t, a.must("POST", "/email", map[string]string{"email": email}, http.StatusOK))
+		e.api(s.Token).must("POST", "/email-verification/complete", map[string]string{"token": e.mail.token(t, "verify:"+email)}, http.StatusNoContent)
+		return u
+	}
 
 	d := decode[domainResp](t, admin.must("POST", "/domains", map[string]string{"domain": "Example.ORG", "role": "viewer"}, http.StatusCreated))
 	assert.Equal(t, "example.org", d.Domain)
@@ -64,13 +74,15 @@ func TestDomainRoutesClaimVerifyCaptureRemove(t *testing.T) {
 	d = decode[domainResp](t, admin.must("POST", "/domains/example.org/verify", nil, http.StatusOK))
 	assert.True(t, d.Verified)
 
-	joined := signUp("new@example.org")
+	joined := capture("first@signup.test", "new@example.org")
+	signedOut := signUp("signed-out@example.org")
 	members := decode[[]memberResp](t, admin.must("GET", "/members", nil, http.StatusOK))
 	var got *memberResp
 	for i := range members {
 		if members[i].UserID == joined.ID {
 			got = &members[i]
 		}
+		assert.NotEqual(t, signedOut.ID, members[i].UserID, "verified signed out: no capture")
 	}
 	require.NotNil(t, got, "the verified address joined the tenant")
 	require.Len(t, got.Roles, 1)
@@ -87,7 +99,7 @@ func TestDomainRoutesClaimVerifyCaptureRemove(t *testing.T) {
 	admin.must("DELETE", "/domains/example.org", nil, http.StatusNoContent)
 	resp, body = admin.do("DELETE", "/domains/example.org", nil)
 	requireProblem(t, resp, body, http.StatusNotFound, "not-found")
-	later := signUp("later@example.org")
+	later := capture("later@signup.test", "later@example.org")
 	members = decode[[]memberResp](t, admin.must("GET", "/members", nil, http.StatusOK))
 	for _, mb := range members {
 		assert.NotEqual(t, later.ID, mb.UserID, "removed: no capture")

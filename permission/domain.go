@@ -65,9 +65,10 @@ type DomainStore interface {
 	DeleteDomain(ctx context.Context, tenantID, domain string) (*TenantDomain, error)
 	// JoinDomain, in one atomic step: finds the verified claim of domain
 	// (store.ErrNotFound when there is none, whatever unverified claims
-	// exist) and, unless userID already has a membership of its tenant,
-	// gives them one at now and a binding of the claim's role at its
-	// scope. It returns the claim and whether the user joined. A role that
+	// exist) and, unless userID already holds a binding in its tenant,
+	// gives them a membership at now (a membership they have stays as it
+	// is) and a binding of the claim's role at its scope. It returns the
+	// claim and whether it wrote (the user joined). A role that
 	// no longer exists is store.ErrNotFound with the claim returned (so a
 	// caller can tell it from no claim at all), and nothing written.
 	JoinDomain(ctx context.Context, domain, userID string, now time.Time) (*TenantDomain, bool, error)

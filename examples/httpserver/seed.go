@@ -25,7 +25,9 @@ const (
 // administrator's act (Manager.AddMember and Manager.Bind, which no route
 // exposes), an invitation from one of their owners (POST /invitations),
 // or an address at an email domain one of their owners verified for the
-// tenant (POST /domains; needs AUTHV2_REQUIRE_EMAIL_VERIFICATION).
+// tenant (POST /domains), verified in the account's own session: change
+// to it (POST /email) and complete the verification signed in (needs
+// AUTHV2_REQUIRE_EMAIL_VERIFICATION).
 func seed(ctx context.Context, m *authv2.Manager) (*orderBook, error) {
 	for _, t := range []struct{ id, name string }{{"acme", "Acme Inc."}, {"globex", "Globex Corp."}} {
 		if _, err := m.CreateTenant(ctx, t.id, t.name); err != nil && !errors.Is(err, authv2.ErrConflict) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/authv2test"
+	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/user"
 )
 
@@ -71,16 +72,37 @@ func Example_guideDomain() {
 		panic(err)
 	}
 
-	// Someone at example.com signs up and verifies their address.
-	u, err := m.Register(ctx, authv2.RegisterInput{Email: "ann@example.com", Password: "correct horse battery staple"})
+	// Someone signs up, verifies their address, signs in and moves to
+	// example.com; the link mailed there is opened signed in (behind
+	// Middleware the request carries the session), and captures.
+	lastToken := func() string {
+		m.FlushAudit(ctx) // waits for the background notifier too
+		ml.mu.Lock()
+		defer ml.mu.Unlock()
+		return ml.last
+	}
+	u, err := m.Register(ctx, authv2.RegisterInput{Email: "ann@example.net", Password: "correct horse battery staple"})
 	if err != nil {
 		panic(err)
 	}
-	m.FlushAudit(ctx) // waits for the background notifier too
-	ml.mu.Lock()
-	tok := ml.last
-	ml.mu.Unlock()
-	if _, err := m.VerifyEmail(ctx, tok); err != nil {
+	if _, err := m.VerifyEmail(ctx, lastToken()); err != nil {
+		panic(err)
+	}
+	res, err := m.Login(ctx, authv2.LoginInput{Email: "ann@example.net", Password: "correct horse battery staple"})
+	if err != nil {
+		panic(err)
+	}
+	p, err := m.Authenticate(ctx, res.Token, session.ClientInfo{})
+	if err != nil {
+		panic(err)
+	}
+	if res, err = m.ChangeEmail(ctx, p, "ann@example.com"); err != nil {
+		panic(err)
+	}
+	if p, err = m.Authenticate(ctx, res.Token, session.ClientInfo{}); err != nil {
+		panic(err)
+	}
+	if _, err := m.VerifyEmail(authv2.WithPrincipal(ctx, p), lastToken()); err != nil {
 		panic(err)
 	}
 	members, err := m.ListMembers(ctx, "acme", "", 0)

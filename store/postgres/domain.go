@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -12,7 +11,7 @@ import (
 )
 
 type domainQueries struct {
-	insert, get, lock, list, verify, remove, findVerified string
+	insert, get, lock, list, verify, remove, peekVerified, findVerified, hasBinding string
 }
 
 const domainCols = `tenant_id, domain, role, scope, token, created_by, created_at, verified_at, verified_by`
@@ -28,10 +27,13 @@ func newDomainQueries(h *handle) domainQueries {
 		// first to commit or roll back, then fails or succeeds.
 		verify: h.q(`UPDATE {s}.tenant_domains SET verified_at = $3, verified_by = $4 WHERE tenant_id = $1 AND domain = $2`),
 		remove: h.q(`DELETE FROM {s}.tenant_domains WHERE tenant_id = $1 AND domain = $2 RETURNING ` + domainCols),
+		peekVerified: h.q(`SELECT ` + domainCols + ` FROM {s}.tenant_domains
+			WHERE domain = $1 AND verified_at IS NOT NULL`),
 		// FOR SHARE: a DeleteDomain of the claim waits for the join to
 		// commit, and a join waiting for a delete finds no row.
 		findVerified: h.q(`SELECT ` + domainCols + ` FROM {s}.tenant_domains
 			WHERE domain = $1 AND verified_at IS NOT NULL FOR SHARE`),
+		hasBinding: h.q(`SELECT EXISTS (SELECT 1 FROM {s}.bindings WHERE tenant_id = $1 AND user_id = $2)`),
 	}
 }
 
@@ -135,22 +137,31 @@ func (s *PermissionStore) JoinDomain(ctx context.Context, domain, userID string,
 	var joined bool
 	err := s.h.inTx(ctx, "permission.join_domain", func(tx *sqlx.Tx) error {
 		d, joined = nil, false
+		// Unlocked first, to learn the tenant: the bump must come before
+		// the claim's share lock, the order of every binding write
+		// (DeleteTenant bumps, then deletes the claim by cascade).
 		var r domainRow
-		if err := tx.GetContext(ctx, &r, s.dq.findVerified, domain); err != nil {
+		if err := tx.GetContext(ctx, &r, s.dq.peekVerified, domain); err != nil {
 			return err // no claim: d stays nil
 		}
-		d = r.domain()
-		// The bump first, even when the user turns out to be a member:
-		// it serializes the membership read with every member change of
-		// the tenant (UpdateMember, AcceptInvitation bump first too).
-		if err := s.bumpTx(ctx, tx, d.TenantID); err != nil {
+		// The bump first, even when the user turns out to be bound: it
+		// serializes the binding read with every member change of the
+		// tenant (UpdateMember, AcceptInvitation bump first too).
+		if err := s.bumpTx(ctx, tx, r.TenantID); err != nil {
 			return err
 		}
-		var at sql.NullTime
-		switch err := tx.GetContext(ctx, &at, s.mq.getMembership, d.TenantID, userID); {
-		case err == nil:
-			return nil // a member already: nothing to do
-		case !errors.Is(err, sql.ErrNoRows):
+		tenantID := r.TenantID
+		if err := tx.GetContext(ctx, &r, s.dq.findVerified, domain); err != nil {
+			return err // removed meanwhile: d stays nil
+		}
+		if r.TenantID != tenantID {
+			return sql.ErrNoRows // moved to another tenant meanwhile: as if removed
+		}
+		d = r.domain()
+		// A user holding a binding there is left to the administrators;
+		// a bare membership grants nothing, so it gets the claim's binding.
+		var bound bool
+		if err := tx.GetContext(ctx, &bound, s.dq.hasBinding, d.TenantID, userID); err != nil || bound {
 			return err
 		}
 		if err := s.joinTx(ctx, tx, d.TenantID, userID, d.Role, d.Scope, now); err != nil {

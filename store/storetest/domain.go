@@ -264,33 +264,47 @@ func domainJoin(t *testing.T, newStore PermissionStoreFactory) {
 		require.NoError(t, err)
 		require.Len(t, ms, 1)
 		assertTimeEqual(t, later, ms[0].CreatedAt)
-		bs, err := s.ListBindings(ctx(t), "t1", "u1")
-		require.NoError(t, err)
-		require.Len(t, bs, 1)
-		assert.Equal(t, "viewer", bs[0].Role)
-		assert.Equal(t, "region:eu", bs[0].Scope)
-		assert.True(t, bs[0].ExpiresAt.IsZero())
+		assertClaimBinding(t, s, "u1")
 		v1, err := s.Version(ctx(t), "t1")
 		require.NoError(t, err)
 		assert.Greater(t, v1, v0, "a binding was added: version bumped")
 	})
-	t.Run("MemberAlreadyIsLeftAlone", func(t *testing.T) {
+	t.Run("MemberWithBindingsIsLeftAlone", func(t *testing.T) {
 		t.Parallel()
 		s := withDomainTenants(t, newStore, "t1")
 		verifyClaim(t, s, "t1", "example.com")
 		require.NoError(t, s.AddMember(ctx(t), permission.Membership{TenantID: "t1", UserID: "u1", CreatedAt: base}))
+		require.NoError(t, s.PutBinding(ctx(t), permission.Binding{TenantID: "t1", UserID: "u1", Role: "viewer", CreatedAt: base}))
 		_, joined, err := s.JoinDomain(ctx(t), "example.com", "u1", base.Add(time.Hour))
 		require.NoError(t, err)
 		assert.False(t, joined)
 		bs, err := s.ListBindings(ctx(t), "t1", "u1")
 		require.NoError(t, err)
-		assert.Empty(t, bs, "a member's roles are the admins' business")
+		require.Len(t, bs, 1, "a member's roles are the admins' business")
+		assert.Empty(t, bs[0].Scope, "the claim's scope was not added")
 		_, joined, err = s.JoinDomain(ctx(t), "example.com", "u2", base)
 		require.NoError(t, err)
 		assert.True(t, joined)
 		_, joined, err = s.JoinDomain(ctx(t), "example.com", "u2", base)
 		require.NoError(t, err)
 		assert.False(t, joined, "idempotent")
+	})
+	t.Run("MemberWithoutBindingsGetsTheRole", func(t *testing.T) {
+		t.Parallel()
+		s := withDomainTenants(t, newStore, "t1")
+		verifyClaim(t, s, "t1", "example.com")
+		// A bare membership (a registration with a tenant, a binding
+		// removed) grants nothing: the claim's binding is what the
+		// verified address is worth.
+		require.NoError(t, s.AddMember(ctx(t), permission.Membership{TenantID: "t1", UserID: "u1", CreatedAt: base}))
+		_, joined, err := s.JoinDomain(ctx(t), "example.com", "u1", base.Add(time.Hour))
+		require.NoError(t, err)
+		assert.True(t, joined)
+		assertClaimBinding(t, s, "u1")
+		ms, err := s.ListMemberships(ctx(t), "u1")
+		require.NoError(t, err)
+		require.Len(t, ms, 1)
+		assertTimeEqual(t, base, ms[0].CreatedAt) // the membership is kept as it was
 	})
 	t.Run("MissingRoleWritesNothing", func(t *testing.T) {
 		t.Parallel()
@@ -348,4 +362,16 @@ func domainJoin(t *testing.T, newStore PermissionStoreFactory) {
 			assert.Empty(t, bs, user)
 		}
 	})
+}
+
+// assertClaimBinding checks that the user holds exactly claim's binding
+// in t1: viewer at region:eu, without expiry.
+func assertClaimBinding(t *testing.T, s permission.Store, userID string) {
+	t.Helper()
+	bs, err := s.ListBindings(ctx(t), "t1", userID)
+	require.NoError(t, err)
+	require.Len(t, bs, 1)
+	assert.Equal(t, "viewer", bs[0].Role)
+	assert.Equal(t, "region:eu", bs[0].Scope)
+	assert.True(t, bs[0].ExpiresAt.IsZero())
 }
