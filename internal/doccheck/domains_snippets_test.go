@@ -39,24 +39,25 @@ func guideDomain(ctx context.Context, m *authv2.Manager, owner *authv2.Principal
 	return nil
 }
 
-// verifyMailer keeps the last verification token.
+// verifyMailer keeps each user's last verification token (several
+// users' tokens go out in the background, in no set order).
 type verifyMailer struct {
 	mu   sync.Mutex
-	last string
+	last map[string]string
 }
 
 func (ml *verifyMailer) PasswordReset(context.Context, *user.User, string) error { return nil }
-func (ml *verifyMailer) EmailVerification(_ context.Context, _ *user.User, tok string) error {
+func (ml *verifyMailer) EmailVerification(_ context.Context, u *user.User, tok string) error {
 	ml.mu.Lock()
 	defer ml.mu.Unlock()
-	ml.last = tok
+	ml.last[u.ID] = tok
 	return nil
 }
 
 func Example_guideDomain() {
 	ctx := context.Background()
 	zone := &authv2test.TXTRecords{}
-	ml := &verifyMailer{}
+	ml := &verifyMailer{last: map[string]string{}}
 	c := authv2test.Config()
 	c.RequireEmailVerification = true
 	m, err := authv2.New(append(exampleOptions(), authv2.WithConfig(c), authv2.WithNotifier(ml), authv2.WithTXTResolver(zone))...)
@@ -75,17 +76,17 @@ func Example_guideDomain() {
 	// Someone signs up, verifies their address, signs in and moves to
 	// example.com; the link mailed there is opened signed in (behind
 	// Middleware the request carries the session), and captures.
-	lastToken := func() string {
+	lastToken := func(userID string) string {
 		m.FlushAudit(ctx) // waits for the background notifier too
 		ml.mu.Lock()
 		defer ml.mu.Unlock()
-		return ml.last
+		return ml.last[userID]
 	}
 	u, err := m.Register(ctx, authv2.RegisterInput{Email: "ann@example.net", Password: "correct horse battery staple"})
 	if err != nil {
 		panic(err)
 	}
-	if _, err := m.VerifyEmail(ctx, lastToken()); err != nil {
+	if _, err := m.VerifyEmail(ctx, lastToken(u.ID)); err != nil {
 		panic(err)
 	}
 	res, err := m.Login(ctx, authv2.LoginInput{Email: "ann@example.net", Password: "correct horse battery staple"})
@@ -102,7 +103,7 @@ func Example_guideDomain() {
 	if p, err = m.Authenticate(ctx, res.Token, session.ClientInfo{}); err != nil {
 		panic(err)
 	}
-	if _, err := m.VerifyEmail(authv2.WithPrincipal(ctx, p), lastToken()); err != nil {
+	if _, err := m.VerifyEmail(authv2.WithPrincipal(ctx, p), lastToken(u.ID)); err != nil {
 		panic(err)
 	}
 	members, err := m.ListMembers(ctx, "acme", "", 0)
