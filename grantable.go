@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/store"
@@ -100,7 +101,7 @@ func covered(held []permission.Rule, g permission.Grant, denies []permission.Gra
 		}
 		switch h.Effect {
 		case permission.Allow:
-			if (h.Condition == "" || (!asActor && h.Condition == g.Condition)) && permCovers(hp, gp) {
+			if (h.Condition == "" || (!asActor && sameCondition(h.Condition, g.Condition))) && permCovers(hp, gp) {
 				allowed = true
 			}
 		case permission.Deny:
@@ -135,11 +136,22 @@ func keyCoversAll(patterns []string, grants []permission.Grant) bool {
 func deniedToo(denies []permission.Grant, p permission.Permission, cond string, asActor bool) bool {
 	for _, d := range denies {
 		dp, err := permission.ParsePermission(d.Permission)
-		if err == nil && (d.Condition == "" || (!asActor && d.Condition == cond)) && permCovers(dp, p) {
+		if err == nil && (d.Condition == "" || (!asActor && sameCondition(d.Condition, cond))) && permCovers(dp, p) {
 			return true
 		}
 	}
 	return false
+}
+
+// sameCondition reports whether a condition of the actor's holds exactly
+// when one of the role given does: the same text, reading nothing of the
+// principal. A condition is evaluated against whoever acts, so one that
+// reads principal (its roles, attributes, ID) may be false for the actor
+// and true for the grantee: "senior" in principal.roles, held by a clerk
+// who is no senior, hands nothing out. Conservative: any mention of
+// principal counts as reading it.
+func sameCondition(held, given string) bool {
+	return held == given && !strings.Contains(given, "principal")
 }
 
 // permCovers reports whether outer matches every check inner matches.

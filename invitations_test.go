@@ -215,6 +215,9 @@ func TestInviteNoWiderThanTheInviterHolds(t *testing.T) {
 	denied := o.member(t, "denied@example.com", "docs-admin", "")
 	require.NoError(t, o.m.Bind(ctx, permission.Binding{UserID: denied.ID, TenantID: "acme", Role: "no-delete", Scope: "region:eu"}))
 	cond := o.member(t, "cond@example.com", "office-hours", "")
+	require.NoError(t, o.m.PutRole(ctx, &permission.Role{TenantID: "acme", Name: "approver", Grants: []permission.Grant{
+		{Permission: "orders:approve", Effect: permission.Allow, Condition: `"senior" in principal.roles`}}}))
+	approver := o.member(t, "approver@example.com", "approver", "")
 
 	for _, tc := range []struct {
 		name        string
@@ -239,6 +242,8 @@ func TestInviteNoWiderThanTheInviterHolds(t *testing.T) {
 		{"but not a grant it does not touch", &authv2.Principal{UserID: denied.ID, TenantID: "acme"}, "viewer", "", nil},
 		{"a conditional grant is no unconditional one", &authv2.Principal{UserID: cond.ID, TenantID: "acme"}, "viewer", "", authv2.ErrExceedsOwnRights},
 		{"the same condition is", &authv2.Principal{UserID: cond.ID, TenantID: "acme"}, "office-hours", "", nil},
+		// Evaluated as the invitee, who may be a senior: the inviter is not.
+		{"not one that reads the principal", &authv2.Principal{UserID: approver.ID, TenantID: "acme"}, "approver", "", authv2.ErrExceedsOwnRights},
 		{"someone with no binding gives nothing", &authv2.Principal{UserID: "stranger", TenantID: "acme"}, "viewer", "", authv2.ErrExceedsOwnRights},
 		{"a session in another tenant", &authv2.Principal{UserID: o.owner.ID, TenantID: "globex"}, "viewer", "", authv2.ErrNotMember},
 		{"no actor", nil, "viewer", "", authv2.ErrUnauthenticated},
