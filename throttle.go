@@ -46,8 +46,7 @@ func (m *Manager) warnNonIP(addr string) {
 // hash the normalized email so the limiter does not collect typed-in
 // emails.
 func (m *Manager) emailBudgets(email string) []budget {
-	sum := sha256.Sum256([]byte(user.NormalizeEmail(email)))
-	h, t := hex.EncodeToString(sum[:16]), m.cfg.Throttle
+	h, t := keyHash(user.NormalizeEmail(email)), m.cfg.Throttle
 	return []budget{{"login-email:" + h, t.AfterFailures, t.MaxDelay}, {"login-email-long:" + h, t.MaxFailures, t.FailureWindow}}
 }
 
@@ -59,10 +58,16 @@ func (m *Manager) emailBudgets(email string) []budget {
 // out of these; and whoever holds one such client gets no more than
 // MaxFailures checks per FailureWindow.
 func (m *Manager) trustedBudgets(clientKey, userID string) []budget {
-	sum := sha256.Sum256([]byte(userID))
 	t := m.cfg.Throttle
-	return []budget{{clientKey, t.AfterFailures, t.MaxDelay},
-		{"trusted-long:" + hex.EncodeToString(sum[:16]), t.MaxFailures, t.FailureWindow}}
+	return []budget{{clientKey, t.AfterFailures, t.MaxDelay}, {"trusted-long:" + keyHash(userID), t.MaxFailures, t.FailureWindow}}
+}
+
+// keyHash is how a rate-limiter key names what a user typed or who they
+// are (an email, a user ID, a recovery target): the first 16 bytes of its
+// SHA-256, in hex, so the limiter does not collect them.
+func keyHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
 }
 
 // An attempt is one password check and the places it reserved in the
@@ -251,17 +256,11 @@ func (m *Manager) throttledError(retry time.Duration) error {
 
 // reauthKey is the limiter key of the user's re-authentication budget,
 // which the user's live sessions share (see verifyPassword).
-func reauthKey(userID string) string {
-	sum := sha256.Sum256([]byte(userID))
-	return "reauth:" + hex.EncodeToString(sum[:16])
-}
+func reauthKey(userID string) string { return "reauth:" + keyHash(userID) }
 
 // recoveryKey is the limiter key of a recovery flow's target (an address
-// or a user ID), hashed so the limiter does not collect what was typed.
-func recoveryKey(flow, target string) string {
-	sum := sha256.Sum256([]byte(target))
-	return "recovery-" + flow + ":" + hex.EncodeToString(sum[:16])
-}
+// or a user ID).
+func recoveryKey(flow, target string) string { return "recovery-" + flow + ":" + keyHash(target) }
 
 // recoveryReservation is what a recovery flow reserved in the limiter; a
 // token use that succeeds gives it back, as a login's right password does.
