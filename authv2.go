@@ -383,7 +383,7 @@ func (m *Manager) FlushAudit(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	m.decisions.drain(ctx)
+	m.decisions.drain(ctx, true)
 	return errors.Join(m.flushGrantUse(ctx), m.audit.Flush(ctx))
 }
 

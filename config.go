@@ -116,6 +116,19 @@ type Config struct {
 	// is half full, and a caller that finds both full waits for room
 	// (decisions are never dropped).
 	DecisionBufferSize int `validate:"min=1,max=1048576"`
+	// DecisionRepeatWindow folds repeated audited decisions: within a
+	// window, the first decision of each kind (same user, session,
+	// tenant, client, permission, resource, outcome, reason, rule and
+	// policy version) is its own event as before, and the ones identical
+	// to it that follow become one event when the window closes, with
+	// their count (audit.AttrCount) and the time of the last
+	// (audit.AttrLastAt); each repeat's own decision and trace ID are
+	// not kept. Every decision is still counted, never sampled. The log
+	// holds at most 4 × DecisionBufferSize kinds per window (the window
+	// closes early when full), and on a crash the repeats of the open
+	// window are lost with the buffers. 0 makes every decision its own
+	// event.
+	DecisionRepeatWindow time.Duration `validate:"min=0,max=1h"`
 
 	// PolicyCacheSize bounds the (tenant, user) pairs whose policy the
 	// engine remembers (each points at a compiled policy shared by users
@@ -262,6 +275,7 @@ func DefaultConfig() Config {
 		AuditJournalReplayInterval: time.Minute,
 		DecisionFlushInterval:      100 * time.Millisecond,
 		DecisionBufferSize:         4096,
+		DecisionRepeatWindow:       time.Second,
 		PolicyCacheSize:            permission.DefaultCacheSize,
 		PolicyMaxStaleness:         permission.DefaultMaxStaleness,
 		PolicyCostLimit:            permission.DefaultCostLimit,
@@ -496,6 +510,7 @@ var envVars = []envVar{
 	{"AUTHV2_AUDIT_JOURNAL_REPLAY_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.AuditJournalReplayInterval })},
 	{"AUTHV2_DECISION_FLUSH_INTERVAL", durationVar(func(c *Config) *time.Duration { return &c.DecisionFlushInterval })},
 	{"AUTHV2_DECISION_BUFFER_SIZE", intVar(func(c *Config) *int { return &c.DecisionBufferSize })},
+	{"AUTHV2_DECISION_REPEAT_WINDOW", durationVar(func(c *Config) *time.Duration { return &c.DecisionRepeatWindow })},
 	{"AUTHV2_POLICY_CACHE_SIZE", intVar(func(c *Config) *int { return &c.PolicyCacheSize })},
 	{"AUTHV2_POLICY_MAX_STALENESS", durationVar(func(c *Config) *time.Duration { return &c.PolicyMaxStaleness })},
 	{"AUTHV2_POLICY_COST_LIMIT", uintVar(64, func(c *Config) *uint64 { return &c.PolicyCostLimit })},

@@ -28,6 +28,10 @@ type decisionRecord struct {
 	d                           permission.Decision
 	at                          time.Time
 	traceID                     trace.TraceID
+	// A record standing for decisions of one kind (decisionrepeats.go):
+	// how many (0 or 1: itself alone) and when the last was made.
+	count int
+	last  time.Time
 }
 
 // decisionLog carries audited authorization decisions to the audit
@@ -48,7 +52,8 @@ type decisionRecord struct {
 // recorded), like a full dispatcher queue: decisions are never dropped to
 // keep the caller fast.
 type decisionLog struct {
-	emit func(ctx context.Context, batch []decisionRecord)
+	emit    func(ctx context.Context, batch []decisionRecord)
+	repeats *repeats // nil: every decision is its own event
 
 	mu      sync.Mutex
 	buf     []decisionRecord // the buffer callers fill
@@ -73,10 +78,12 @@ type decisionLog struct {
 }
 
 // newDecisionLog starts a log of two buffers of the given capacity whose
-// goroutine drains it at every tick (and when half full) through emit.
-func newDecisionLog(capacity int, tick <-chan time.Time, stopTick func(), emit func(context.Context, []decisionRecord)) *decisionLog {
+// goroutine drains it at every tick (and when half full) through emit,
+// folding repeated decisions through rp unless it is nil.
+func newDecisionLog(capacity int, tick <-chan time.Time, stopTick func(), emit func(context.Context, []decisionRecord), rp *repeats) *decisionLog {
 	l := &decisionLog{
 		emit:     emit,
+		repeats:  rp,
 		buf:      make([]decisionRecord, 0, capacity),
 		free:     make([]decisionRecord, 0, capacity),
 		room:     make(chan struct{}),
@@ -138,8 +145,10 @@ func (l *decisionLog) wake() {
 
 // drain hands every record buffered before the call to emit, in order,
 // and returns when emit has: the handed-over buffer first, then the one
-// being filled. FlushAudit and close call it; so does the goroutine.
-func (l *decisionLog) drain(ctx context.Context) {
+// being filled. Repeats are held back (decisionrepeats.go) until their
+// window closes, or force. FlushAudit and close call it with force; so
+// does the goroutine, without.
+func (l *decisionLog) drain(ctx context.Context, force bool) {
 	l.drainMu.Lock()
 	defer l.drainMu.Unlock()
 	// Between drains the buffer not being filled is pending or free.
@@ -152,15 +161,31 @@ func (l *decisionLog) drain(ctx context.Context) {
 		}
 		l.mu.Unlock()
 		if batch == nil {
-			return
+			break
 		}
-		l.emit(ctx, batch)
+		if l.repeats != nil {
+			l.emitSome(ctx, l.repeats.fold(batch))
+		} else {
+			l.emitSome(ctx, batch)
+		}
 		clear(batch) // the strings and rules of the batch may be freed
 		l.mu.Lock()
 		l.free = batch[:0]
 		close(l.room)
 		l.room = make(chan struct{})
 		l.mu.Unlock()
+	}
+	if l.repeats != nil && (force || l.repeats.due()) {
+		held := l.repeats.take()
+		l.emitSome(ctx, held)
+		clear(held)
+	}
+}
+
+// emitSome emits a non-empty batch.
+func (l *decisionLog) emitSome(ctx context.Context, batch []decisionRecord) {
+	if len(batch) > 0 {
+		l.emit(ctx, batch)
 	}
 }
 
@@ -173,7 +198,7 @@ func (l *decisionLog) run() {
 		case <-l.tick:
 		case <-l.kick:
 		}
-		l.drain(l.ctx)
+		l.drain(l.ctx, false)
 	}
 }
 
@@ -207,7 +232,7 @@ func (l *decisionLog) close(ctx context.Context) {
 			<-l.done
 		}
 		l.cancel()
-		l.drain(ctx)
+		l.drain(ctx, true)
 	})
 }
 
@@ -215,7 +240,11 @@ func (l *decisionLog) close(ctx context.Context) {
 // Config.DecisionFlushInterval.
 func (m *Manager) startDecisionLog() {
 	t := time.NewTicker(m.cfg.DecisionFlushInterval)
-	m.decisions = newDecisionLog(m.cfg.DecisionBufferSize, t.C, t.Stop, m.emitDecisions)
+	var rp *repeats
+	if m.cfg.DecisionRepeatWindow > 0 {
+		rp = newRepeats(m.cfg.DecisionRepeatWindow, 4*m.cfg.DecisionBufferSize, m.decisionClock.Now)
+	}
+	m.decisions = newDecisionLog(m.cfg.DecisionBufferSize, t.C, t.Stop, m.emitDecisions, rp)
 }
 
 // emitDecisions turns records into audit events and queues them, in
@@ -253,6 +282,13 @@ func decisionEvent(r *decisionRecord, attrs map[string]string) audit.Event {
 	attrs["role"] = rule.Role
 	attrs["grant"] = rule.Permission
 	attrs["policy_version"] = strconv.FormatInt(r.d.Version, 10)
+	if r.count > 1 {
+		attrs[audit.AttrCount] = strconv.Itoa(r.count)
+		attrs[audit.AttrLastAt] = r.last.UTC().Format(time.RFC3339Nano)
+	} else {
+		delete(attrs, audit.AttrCount)
+		delete(attrs, audit.AttrLastAt)
+	}
 	e := audit.Event{ID: randid.ID(), Time: r.at, Type: audit.TypeAuthorizeDecision, Outcome: outcome,
 		ActorUserID: r.userID, ActorSessionID: r.sessionID, ImpersonatorUserID: r.impersonatorID, TenantID: r.tenantID, Scope: r.res.Scope,
 		Target: r.res.Type + ":" + r.res.ID, IP: r.ip, UserAgent: r.userAgent,

@@ -2,6 +2,7 @@ package authv2
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"testing"
@@ -65,7 +66,7 @@ func (s *fakeDecisionSink) nextBatch(t *testing.T) int {
 // sends; it is closed when the test ends.
 func newTestDecisionLog(t *testing.T, capacity int, s *fakeDecisionSink) (*decisionLog, chan time.Time) {
 	tick := make(chan time.Time)
-	l := newDecisionLog(capacity, tick, func() {}, s.emit)
+	l := newDecisionLog(capacity, tick, func() {}, s.emit, nil)
 	t.Cleanup(func() { l.close(context.Background()) })
 	return l, tick
 }
@@ -206,7 +207,7 @@ func TestAuditedDecisionAllocatesNothingOnTheCallersPath(t *testing.T) {
 	defer func() { require.NoError(t, m.Close(context.Background())) }()
 	ctx := context.Background()
 	m.decisions.close(ctx)
-	m.decisions = newDecisionLog(1<<16, nil, func() {}, func(context.Context, []decisionRecord) {})
+	m.decisions = newDecisionLog(1<<16, nil, func() {}, func(context.Context, []decisionRecord) {}, nil)
 	p := &Principal{UserID: "u1", TenantID: "t1", SessionID: "s1"}
 	res := permission.Resource{Type: "orders", ID: "o1", TenantID: "t1"}
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -269,7 +270,7 @@ func BenchmarkAuthorizeCallersPath(b *testing.B) {
 	require.NoError(b, err)
 	defer func() { require.NoError(b, m.Close(context.Background())) }()
 	m.decisions.close(ctx)
-	m.decisions = newDecisionLog(DefaultConfig().DecisionBufferSize, nil, func() {}, func(context.Context, []decisionRecord) {})
+	m.decisions = newDecisionLog(DefaultConfig().DecisionBufferSize, nil, func() {}, func(context.Context, []decisionRecord) {}, nil)
 	p := &Principal{UserID: "u1", TenantID: "acme", SessionID: "s1"}
 	res := permission.Resource{Type: "orders", ID: "o1", TenantID: "acme"}
 	subj := subject(p)
@@ -311,4 +312,26 @@ func mustDecide(b *testing.B, got, want bool) {
 	if got != want {
 		b.Fatalf("allowed %t, want %t", got, want)
 	}
+}
+
+// A window holds at most limit kinds: past it, new kinds are emitted as
+// they come (never dropped, never held without bound), repeats of held
+// kinds still fold, and the window is due to close at once.
+func TestRepeatsHoldAtMostLimitKinds(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	rp := newRepeats(time.Hour, 2, func() time.Time { return now })
+	rec := func(user string) decisionRecord { return decisionRecord{userID: user, at: now} }
+	users := func(rs []decisionRecord) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, fmt.Sprintf("%s×%d", r.userID, max(1, r.count)))
+		}
+		return out
+	}
+	out := rp.fold([]decisionRecord{rec("a"), rec("b"), rec("c"), rec("a"), rec("c"), rec("a")})
+	assert.Equal(t, []string{"a×1", "b×1", "c×1", "c×1"}, users(out))
+	assert.True(t, rp.due(), "full")
+	assert.Equal(t, []string{"a×2"}, users(rp.take()))
+	assert.False(t, rp.due(), "closed")
+	assert.Empty(t, rp.take())
 }

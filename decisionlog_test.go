@@ -65,7 +65,17 @@ func TestDecisionsReachTheSinkWithinTheFlushInterval(t *testing.T) {
 	require.Eventually(t, func() bool { return len(decisionsIn(e.sink.MemorySink)) == 1 }, 10*time.Second, time.Millisecond)
 }
 
-// Close hands the buffered decisions over before the audit queue closes.
+// decisionsCounted is how many decisions events stand for (audit.Weight).
+func decisionsCounted(events []audit.Event) int {
+	n := 0
+	for i := range events {
+		n += audit.Weight(&events[i])
+	}
+	return n
+}
+
+// Close hands the buffered decisions over before the audit queue closes,
+// the repeats held in the open window too.
 func TestCloseHandsOverBufferedDecisions(t *testing.T) {
 	e := envWithDecisionLog(t, time.Minute, 64)
 	p, _ := shop(t, e)
@@ -73,7 +83,128 @@ func TestCloseHandsOverBufferedDecisions(t *testing.T) {
 		assert.False(t, e.m.Can(t.Context(), p, "delete", order("region:eu/store:42")))
 	}
 	require.NoError(t, e.m.Close(t.Context()))
-	assert.Len(t, decisionsIn(e.sink.MemorySink), 3)
+	assert.Equal(t, 3, decisionsCounted(decisionsIn(e.sink.MemorySink)))
+}
+
+// Within Config.DecisionRepeatWindow, the first denial of a kind is its
+// own event and the identical ones after it become one event with their
+// count, the first repeat's ID and time, and the last one's time; a
+// denial differing in any field is a kind of its own.
+func TestRepeatedDecisionsFoldIntoOneEvent(t *testing.T) {
+	e := envWithDecisionLog(t, time.Minute, 64)
+	p, _ := shop(t, e)
+	ctx := t.Context()
+	deny := func(res permission.Resource) permission.Decision {
+		d, err := e.m.Authorize(ctx, p, "delete", res)
+		require.NoError(t, err)
+		require.False(t, d.Allowed)
+		return d
+	}
+	first := deny(order("region:eu/store:42"))
+	var repeats []permission.Decision
+	start := e.clock.Now()
+	for range 4 {
+		e.clock.Advance(time.Millisecond)
+		repeats = append(repeats, deny(order("region:eu/store:42")))
+	}
+	other := deny(permission.Resource{Type: "orders", ID: "o-2", TenantID: "acme", Scope: "region:eu/store:42"})
+	require.NoError(t, e.m.FlushAudit(ctx))
+
+	got := decisionsIn(e.sink.MemorySink)
+	require.Len(t, got, 3)
+	assert.Equal(t, first.ID.String(), got[0].DecisionID)
+	assert.NotContains(t, got[0].Attributes, audit.AttrCount, "a first decision is an event as before")
+	assert.Equal(t, other.ID.String(), got[1].DecisionID, "another resource is another kind, emitted as it comes")
+	folded := got[2]
+	assert.Equal(t, repeats[0].ID.String(), folded.DecisionID)
+	assert.Equal(t, start.Add(time.Millisecond).UTC(), folded.Time)
+	assert.Equal(t, "4", folded.Attributes[audit.AttrCount])
+	assert.Equal(t, start.Add(4*time.Millisecond).UTC().Format(time.RFC3339Nano), folded.Attributes[audit.AttrLastAt])
+	assert.Equal(t, got[0].ActorSessionID, folded.ActorSessionID)
+	assert.Equal(t, got[0].Target, folded.Target)
+	assert.Equal(t, got[0].Reason, folded.Reason)
+	assert.Equal(t, 6, decisionsCounted(got))
+
+	// The window closed at the flush: the next denial opens a new one.
+	again := deny(order("region:eu/store:42"))
+	require.NoError(t, e.m.FlushAudit(ctx))
+	got = decisionsIn(e.sink.MemorySink)
+	require.Len(t, got, 4)
+	assert.Equal(t, again.ID.String(), got[3].DecisionID)
+	assert.NotContains(t, got[3].Attributes, audit.AttrCount)
+}
+
+// A window closes on its own once DecisionRepeatWindow has passed, at the
+// log's next drain: no flush needed.
+func TestRepeatWindowClosesOnItsOwn(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.DecisionFlushInterval, cfg.DecisionRepeatWindow = 5*time.Millisecond, time.Minute
+	e := newEnv(t, authv2.WithConfig(cfg))
+	p, _ := shop(t, e)
+	for range 3 {
+		assert.False(t, e.m.Can(t.Context(), p, "delete", order("region:eu/store:42")))
+	}
+	require.Eventually(t, func() bool { return len(decisionsIn(e.sink.MemorySink)) == 1 }, 10*time.Second, time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // ten drains: the window (on the Manager's clock) is still open
+	require.Len(t, decisionsIn(e.sink.MemorySink), 1)
+	e.clock.Advance(time.Minute)
+	require.Eventually(t, func() bool { return len(decisionsIn(e.sink.MemorySink)) == 2 }, 10*time.Second, time.Millisecond)
+	assert.Equal(t, "2", decisionsIn(e.sink.MemorySink)[1].Attributes[audit.AttrCount])
+}
+
+// DecisionRepeatWindow 0: every decision is its own event.
+func TestRepeatWindowZeroKeepsEveryDecision(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.DecisionRepeatWindow = 0
+	e := newEnv(t, authv2.WithConfig(cfg))
+	p, _ := shop(t, e)
+	for range 3 {
+		assert.False(t, e.m.Can(t.Context(), p, "delete", order("region:eu/store:42")))
+	}
+	require.NoError(t, e.m.FlushAudit(t.Context()))
+	got := decisionsIn(e.sink.MemorySink)
+	require.Len(t, got, 3)
+	for _, ev := range got {
+		assert.NotContains(t, ev.Attributes, audit.AttrCount)
+	}
+}
+
+// Folding loses no decision and counts none twice: 300 goroutines deny
+// the same few kinds 20 times each through a small buffer, with windows
+// closing as the clock moves, and the events add up to every denial,
+// kind by kind.
+func TestRepeatedDecisionsAreCountedExactly(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.DecisionFlushInterval, cfg.DecisionBufferSize, cfg.DecisionRepeatWindow = time.Millisecond, 8, 10*time.Millisecond
+	e := newEnv(t, authv2.WithConfig(cfg))
+	p, _ := shop(t, e)
+	ctx := t.Context()
+	const workers, each, kinds = 300, 20, 5
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				if i%5 == 0 {
+					e.clock.Advance(time.Millisecond)
+				}
+				res := permission.Resource{Type: "orders", ID: strconv.Itoa((w + i) % kinds), TenantID: "acme", Scope: "region:eu/store:42"}
+				if d, err := e.m.Authorize(ctx, p, "delete", res); err != nil || d.Allowed {
+					t.Errorf("%v %v", d.Allowed, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, e.m.FlushAudit(ctx))
+	perKind := map[string]int{}
+	for _, ev := range decisionsIn(e.sink.MemorySink) {
+		perKind[ev.Target] += audit.Weight(&ev)
+	}
+	want := map[string]int{}
+	for k := range kinds {
+		want["orders:"+strconv.Itoa(k)] = workers * each / kinds
+	}
+	assert.Equal(t, want, perKind)
 }
 
 // Every denial reaches the audit sink exactly once, with its own fields,

@@ -37,7 +37,41 @@ const (
 	// belongs to (impersonation.started, .ended, the session.created of
 	// an impersonation session).
 	AttrImpersonation = "impersonation"
+	// AttrCount is how many identical decisions an authz.decision event
+	// stands for, in decimal, when more than one (Config.DecisionRepeatWindow
+	// folds repeats); absent, the event is one decision. Analytics count
+	// an event as Weight says.
+	AttrCount = "count"
+	// AttrLastAt is when the last of the decisions an event with
+	// AttrCount stands for was made (RFC 3339, UTC); Event.Time is the
+	// first's.
+	AttrLastAt = "last_at"
 )
+
+// maxWeight bounds what one event can count for in analytics: a count
+// past it (an application's own attribute, say) counts as one.
+const maxWeight = 1_000_000_000
+
+// Weight is how many decisions e stands for in analytics: its AttrCount
+// when that is a decimal integer from 1 to 1,000,000,000, else 1. Stores
+// that count in their own query language implement the same rule.
+func Weight(e *Event) int {
+	c, ok := e.Attributes[AttrCount]
+	if !ok || len(c) == 0 || len(c) > 10 {
+		return 1
+	}
+	n := 0
+	for i := 0; i < len(c); i++ {
+		if c[i] < '0' || c[i] > '9' {
+			return 1
+		}
+		n = n*10 + int(c[i]-'0')
+	}
+	if n < 1 || n > maxWeight {
+		return 1
+	}
+	return n
+}
 
 // Limits of queries and analytics. They keep one call's cost bounded
 // whatever a caller asks for.

@@ -115,3 +115,14 @@ func FuzzParseCursor(f *testing.F) {
 		assert.Equal(t, c.ID, again.ID)
 	})
 }
+
+func TestWeight(t *testing.T) {
+	for count, want := range map[string]int{
+		"": 1, "1": 1, "7": 7, "1000000000": 1_000_000_000, "1000000001": 1, "0": 1, "-3": 1, "+3": 1,
+		"3 ": 1, "x": 1, "99999999999": 1, "٣": 1,
+	} {
+		e := audit.Event{Attributes: map[string]string{audit.AttrCount: count}}
+		assert.Equal(t, want, audit.Weight(&e), "count %q", count)
+	}
+	assert.Equal(t, 1, audit.Weight(&audit.Event{}), "no attribute")
+}

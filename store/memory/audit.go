@@ -169,8 +169,9 @@ func (s *AuditStore) LoginCounts(ctx context.Context, tenantID string, from, to 
 	return out, nil
 }
 
-// count tallies the keys keep returns for the events of the window.
-func (s *AuditStore) count(ctx context.Context, tenantID string, from, to time.Time, keep func(*audit.Event) (string, bool)) (map[string]int, error) {
+// count tallies the keys keep returns for the events of the window, each
+// event adding the weight keep gives it (0: not counted).
+func (s *AuditStore) count(ctx context.Context, tenantID string, from, to time.Time, keep func(*audit.Event) (string, int)) (map[string]int, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -184,8 +185,8 @@ func (s *AuditStore) count(ctx context.Context, tenantID string, from, to time.T
 		if tenantID != "" && e.TenantID != tenantID {
 			continue
 		}
-		if k, ok := keep(e); ok {
-			counts[k]++
+		if k, n := keep(e); n > 0 {
+			counts[k] += n
 		}
 	}
 	return counts, nil
@@ -193,9 +194,12 @@ func (s *AuditStore) count(ctx context.Context, tenantID string, from, to time.T
 
 // TopDenied implements audit.Store.
 func (s *AuditStore) TopDenied(ctx context.Context, tenantID string, from, to time.Time, limit int) ([]audit.Count, error) {
-	counts, err := s.count(ctx, tenantID, from, to, func(e *audit.Event) (string, bool) {
+	counts, err := s.count(ctx, tenantID, from, to, func(e *audit.Event) (string, int) {
 		action, ok := e.Attributes[audit.AttrAction]
-		return action, ok && e.Type == audit.TypeAuthorizeDecision && e.Outcome == audit.Denied
+		if !ok || e.Type != audit.TypeAuthorizeDecision || e.Outcome != audit.Denied {
+			return "", 0
+		}
+		return action, audit.Weight(e)
 	})
 	if err != nil {
 		return nil, err
@@ -266,12 +270,15 @@ func (s *AuditStore) UnusedGrants(ctx context.Context, tenantID string, from, to
 
 // SessionsPerDevice implements audit.Store.
 func (s *AuditStore) SessionsPerDevice(ctx context.Context, tenantID string, from, to time.Time, limit int) ([]audit.Count, error) {
-	counts, err := s.count(ctx, tenantID, from, to, func(e *audit.Event) (string, bool) {
+	counts, err := s.count(ctx, tenantID, from, to, func(e *audit.Event) (string, int) {
+		if e.Type != audit.TypeSessionCreated || e.Outcome != audit.Success {
+			return "", 0
+		}
 		device := e.Attributes[audit.AttrDevice]
 		if device == "" {
 			device = e.UserAgent
 		}
-		return device, e.Type == audit.TypeSessionCreated && e.Outcome == audit.Success
+		return device, 1
 	})
 	if err != nil {
 		return nil, err

@@ -61,8 +61,16 @@ func newAuditStore(h *handle) *AuditStore {
 		loginCounts: h.q(`SELECT date_bin($3::bigint * interval '1 microsecond', time, $1::timestamptz) AS start,
 				count(*) FILTER (WHERE type = $4) AS success, count(*) FILTER (WHERE type = $5) AS failure` +
 			window + ` AND type IN ($4, $5)`),
-		// $3 type, $4 outcome, $5 attribute key, $6 limit.
-		topDenied: h.q(`SELECT (attributes->>$5::text) COLLATE "C" AS key, count(*) AS n` + window +
+		// $3 type, $4 outcome, $5 attribute key, $6 limit. An event
+		// counts as audit.Weight says: its count attribute when that is
+		// an integer from 1 to 1e9, else 1 (nested CASEs, because only
+		// CASE fixes the order of evaluation: the cast must not see a
+		// count that is not digits).
+		topDenied: h.q(`SELECT (attributes->>$5::text) COLLATE "C" AS key,
+				sum(CASE WHEN attributes->>'` + audit.AttrCount + `' ~ '^[0-9]{1,10}$' THEN
+					CASE WHEN (attributes->>'` + audit.AttrCount + `')::bigint BETWEEN 1 AND 1000000000
+						THEN (attributes->>'` + audit.AttrCount + `')::bigint ELSE 1 END
+					ELSE 1 END)::bigint AS n` + window +
 			` AND type = $3 AND outcome = $4 AND attributes->>$5::text IS NOT NULL`),
 		// One statement per batch: the uses are unnested, summed per grant
 		// and day (an upsert may touch a row once), then added.

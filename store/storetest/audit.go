@@ -412,6 +412,34 @@ func auditTopDenied(t *testing.T, newStore AuditStoreFactory) {
 		require.NoError(t, err)
 		assert.Equal(t, []audit.Count{{Key: "billing:read", N: 20}}, got)
 	})
+	t.Run("CountsFoldedRepeats", func(t *testing.T) {
+		// An event standing for repeated decisions (audit.AttrCount)
+		// counts as its count; a count that is not a whole number from 1
+		// to 1e9 (an application's own attribute) counts as one.
+		t.Parallel()
+		s := newStore(t)
+		withCount := func(id, action, count string) audit.Event {
+			e := decision(id, time.Minute, audit.Denied, "t1", action)
+			e.Attributes[audit.AttrCount] = count
+			return e
+		}
+		write(t, s,
+			withCount("f1", "orders:refund", "40"),
+			decision("f2", 2*time.Minute, audit.Denied, "t1", "orders:refund"),
+			withCount("f3", "users:invite", "30"),
+			withCount("f4", "a:zero", "0"),
+			withCount("f5", "a:negative", "-5"),
+			withCount("f6", "a:text", "many"),
+			withCount("f7", "a:huge", "99999999999999999999"),
+			withCount("f8", "a:overmax", "1000000001"),
+			withCount("f9", "a:max", "1000000000"))
+		got, err := s.TopDenied(ctx(t), "t1", base, base.Add(time.Hour), 10)
+		require.NoError(t, err)
+		assert.Equal(t, []audit.Count{
+			{Key: "a:max", N: 1_000_000_000}, {Key: "orders:refund", N: 41}, {Key: "users:invite", N: 30},
+			{Key: "a:huge", N: 1}, {Key: "a:negative", N: 1}, {Key: "a:overmax", N: 1}, {Key: "a:text", N: 1}, {Key: "a:zero", N: 1},
+		}, got)
+	})
 	t.Run("InvalidQuery", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
