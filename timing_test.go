@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
@@ -69,23 +70,44 @@ func testLoginTiming(t *testing.T, opts []authv2.Option) {
 	known, err := m.Register(t.Context(), authv2.RegisterInput{Email: knownEmail, Password: goodPassword})
 	require.NoError(t, err)
 
-	measure := func(email string) time.Duration {
+	// Bytes allocated per login, per path: timePairs keeps the collector
+	// out of the timed logins, so a path allocating more (and so paying
+	// for more collections on a server) must be caught here instead.
+	var unknownBytes, wrongBytes []float64
+	measure := func(email string, bytes *[]float64) time.Duration {
+		before := allocated()
 		start := time.Now()
 		_, err := m.Login(t.Context(), authv2.LoginInput{Email: email, Password: "not the password"})
+		el := time.Since(start)
 		require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
-		return time.Since(start)
+		if bytes != nil {
+			*bytes = append(*bytes, float64(allocated()-before))
+		}
+		return el
 	}
 	ratios, unknownAll, wrongAll := timePairs(
 		func(run int) {
 			require.NoError(t, m.UnlockUser(t.Context(), known.ID)) // a fresh failure count per run
-			measure(knownEmail)                                     // warm up
-			measure(fmt.Sprintf("unknown%d@example.com", run))      // and a fresh unknown email
+			measure(knownEmail, nil)                                // warm up
+			measure(fmt.Sprintf("unknown%d@example.com", run), nil) // and a fresh unknown email
 		},
-		func(run, _ int) time.Duration { return measure(fmt.Sprintf("unknown%d@example.com", run)) },
-		func(int, int) time.Duration { return measure(knownEmail) })
+		func(run, _ int) time.Duration {
+			return measure(fmt.Sprintf("unknown%d@example.com", run), &unknownBytes)
+		},
+		func(int, int) time.Duration { return measure(knownEmail, &wrongBytes) })
 	t.Logf("median time of an unknown email %.2f ms, of a wrong password %.2f ms; ratio per run %.3f",
 		median(unknownAll)/1e3, median(wrongAll)/1e3, ratios)
+	t.Logf("median bytes allocated by a login with an unknown email %.0f, with a wrong password %.0f",
+		median(unknownBytes), median(wrongBytes))
 	requireRatioNearOne(t, ratios)
+	assert.InEpsilon(t, median(wrongBytes), median(unknownBytes), 0.01, "bytes allocated per login, unknown email against wrong password")
+}
+
+// allocated is how many bytes the process has allocated so far.
+func allocated() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.TotalAlloc
 }
 
 // timePairs runs timingRuns runs of timingTries pairs of measurements,
