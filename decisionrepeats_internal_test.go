@@ -1,0 +1,37 @@
+package authv2
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A folded record that the audit queue refuses is all its decisions lost,
+// and the error logged says so: an operator counting lost decisions from
+// the log must not read one where a window's repeats were hundreds.
+func TestLostFoldedDecisionsAreLoggedWithTheirCount(t *testing.T) {
+	var logs bytes.Buffer
+	m, err := New(WithInsecurePasswordHashing(), WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, m.Close(ctx)) // the audit queue refuses from now on
+	logs.Reset()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	m.emitDecisions(ctx, []decisionRecord{
+		{userID: "u1", at: now},
+		{userID: "u1", at: now, count: 40, last: now.Add(time.Second)},
+	})
+	var line struct {
+		Msg   string `json:"msg"`
+		Count int    `json:"count"`
+	}
+	require.NoError(t, json.Unmarshal(logs.Bytes(), &line), "one line: %s", logs.String())
+	assert.Equal(t, "authv2: authorization decisions not recorded in the audit trail", line.Msg)
+	assert.Equal(t, 41, line.Count, "decisions lost, not events")
+}
