@@ -35,3 +35,17 @@ func TestLostFoldedDecisionsAreLoggedWithTheirCount(t *testing.T) {
 	assert.Equal(t, "authv2: authorization decisions not recorded in the audit trail", line.Msg)
 	assert.Equal(t, 41, line.Count, "decisions lost, not events")
 }
+
+// The decision clock is the wall clock (clock.Coarse keeps no monotonic
+// reading): set back by an hour, it must not keep a window open for an
+// hour more, holding its repeats (lost on a crash) past
+// DecisionRepeatWindow.
+func TestRepeatWindowClosesWhenTheClockGoesBack(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	rp := newRepeats(time.Second, 100, func() time.Time { return now })
+	r := decisionRecord{userID: "u1", at: now}
+	rp.fold([]decisionRecord{r, r})
+	require.False(t, rp.due(), "just opened")
+	now = now.Add(-time.Hour) // NTP steps the clock back
+	assert.True(t, rp.due(), "the window cannot tell how long it has been open: close it")
+}
