@@ -134,9 +134,16 @@ func (rp *repeats) fold(batch []decisionRecord) []decisionRecord {
 	return out
 }
 
-// due reports whether the window should close now.
+// due reports whether the window should close now. A clock set back
+// (the decision clock is the wall clock, without a monotonic reading)
+// closes it too: otherwise it would stay open, its repeats held, until the
+// clock caught up.
 func (rp *repeats) due() bool {
-	return !rp.start.IsZero() && (len(rp.kinds) >= rp.limit || rp.now().Sub(rp.start) >= rp.window)
+	if rp.start.IsZero() {
+		return false
+	}
+	open := rp.now().Sub(rp.start)
+	return len(rp.kinds) >= rp.limit || open >= rp.window || open < 0
 }
 
 // take closes the window and returns the repeats it held, one record per
