@@ -49,3 +49,22 @@ func TestRepeatWindowClosesWhenTheClockGoesBack(t *testing.T) {
 	now = now.Add(-time.Hour) // NTP steps the clock back
 	assert.True(t, rp.due(), "the window cannot tell how long it has been open: close it")
 }
+
+// A folded event's Time and last_at bound every repeat it stands for.
+// Callers stamp a decision before they take the log's lock, so records
+// reach the buffer a little out of time order: the first repeat in the
+// buffer need not be the earliest.
+func TestFoldedRecordSpansEveryRepeat(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	rp := newRepeats(time.Hour, 100, func() time.Time { return t0 })
+	at := func(ms int) decisionRecord {
+		return decisionRecord{userID: "u1", at: t0.Add(time.Duration(ms) * time.Millisecond)}
+	}
+	out := rp.fold([]decisionRecord{at(0), at(3), at(1), at(2)})
+	require.Len(t, out, 1)
+	held := rp.take()
+	require.Len(t, held, 1)
+	assert.Equal(t, 3, held[0].count)
+	assert.Equal(t, t0.Add(time.Millisecond), held[0].at, "Time: the earliest repeat")
+	assert.Equal(t, t0.Add(3*time.Millisecond), held[0].last, "last_at: the latest")
+}
