@@ -18,8 +18,8 @@ import (
 // as its own event, so nothing waits longer than it did before; the
 // decisions identical to it that follow within the window are counted
 // and emitted together when the window closes, as one event carrying
-// the first repeat's ID, time and trace, their count and the time of the
-// last. Identical means every field an event shows but the IDs and
+// the first repeat's ID and trace, the earliest repeat's time, their
+// count and the time of the latest. Identical means every field an event shows but the IDs and
 // times: the user, session, tenant, impersonator, client, permission,
 // resource, outcome, reason, rule and policy version. So every decision
 // is in the trail, with its kind, count and time range; what a repeat
@@ -126,6 +126,12 @@ func (rp *repeats) fold(batch []decisionRecord) []decisionRecord {
 		default:
 			hr := &rp.held[rp.kinds[j].held]
 			hr.count++
+			// Callers stamp a decision before they take the log's lock:
+			// the buffer is in time order only roughly, so the range is
+			// widened both ways.
+			if r.at.Before(hr.at) {
+				hr.at = r.at
+			}
 			if r.at.After(hr.last) {
 				hr.last = r.at
 			}
