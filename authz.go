@@ -38,8 +38,10 @@ var (
 // grant is deny, and a resource of another tenant than the session's is
 // always deny. A nil principal (anonymous) is denied. A store failure
 // denies and returns the error: authorization fails closed. Every denial
-// is audited with the decision's ID, and a sample of allows
-// (Config.AuditAllowRate).
+// is audited, and a sample of allows (Config.AuditAllowRate): with the
+// decision's ID, unless it repeats one made earlier in the
+// Config.DecisionRepeatWindow, when it is counted in its kind's event
+// instead.
 func (m *Manager) Authorize(ctx context.Context, p *Principal, action string, res permission.Resource) (permission.Decision, error) {
 	return m.AuthorizeRequest(ctx, p, action, res, permission.Request{})
 }

@@ -248,8 +248,9 @@ func (m *Manager) startDecisionLog() {
 }
 
 // emitDecisions turns records into audit events and queues them, in
-// order. Failures are logged once per batch with their count: a batch
-// refused by a closed queue is hundreds of events, not hundreds of lines.
+// order. Failures are logged once per batch with the number of decisions
+// lost (a folded record counts as all of its): a batch refused by a closed
+// queue is hundreds of events, not hundreds of lines.
 func (m *Manager) emitDecisions(ctx context.Context, batch []decisionRecord) {
 	// One map serves the whole batch: Emit copies the attributes.
 	attrs := make(map[string]string, 6)
@@ -258,7 +259,8 @@ func (m *Manager) emitDecisions(ctx context.Context, batch []decisionRecord) {
 	for i := range batch {
 		e := decisionEvent(&batch[i], attrs)
 		if err := m.audit.Emit(ctx, e); err != nil {
-			if lost++; first == nil {
+			// A folded record is all the decisions it stands for.
+			if lost += max(1, batch[i].count); first == nil {
 				first = err
 			}
 		}

@@ -18,8 +18,8 @@ import (
 // as its own event, so nothing waits longer than it did before; the
 // decisions identical to it that follow within the window are counted
 // and emitted together when the window closes, as one event carrying
-// the first repeat's ID, time and trace, their count and the time of the
-// last. Identical means every field an event shows but the IDs and
+// the first repeat's ID and trace, the earliest repeat's time, their
+// count and the time of the latest. Identical means every field an event shows but the IDs and
 // times: the user, session, tenant, impersonator, client, permission,
 // resource, outcome, reason, rule and policy version. So every decision
 // is in the trail, with its kind, count and time range; what a repeat
@@ -126,6 +126,12 @@ func (rp *repeats) fold(batch []decisionRecord) []decisionRecord {
 		default:
 			hr := &rp.held[rp.kinds[j].held]
 			hr.count++
+			// Callers stamp a decision before they take the log's lock:
+			// the buffer is in time order only roughly, so the range is
+			// widened both ways.
+			if r.at.Before(hr.at) {
+				hr.at = r.at
+			}
 			if r.at.After(hr.last) {
 				hr.last = r.at
 			}
@@ -134,9 +140,16 @@ func (rp *repeats) fold(batch []decisionRecord) []decisionRecord {
 	return out
 }
 
-// due reports whether the window should close now.
+// due reports whether the window should close now. A clock set back
+// (the decision clock is the wall clock, without a monotonic reading)
+// closes it too: otherwise it would stay open, its repeats held, until the
+// clock caught up.
 func (rp *repeats) due() bool {
-	return !rp.start.IsZero() && (len(rp.kinds) >= rp.limit || rp.now().Sub(rp.start) >= rp.window)
+	if rp.start.IsZero() {
+		return false
+	}
+	open := rp.now().Sub(rp.start)
+	return len(rp.kinds) >= rp.limit || open >= rp.window || open < 0
 }
 
 // take closes the window and returns the repeats it held, one record per

@@ -14,7 +14,10 @@ import (
 
 // DecisionIDHeader is the response header in which Require returns the
 // ID of its authorization decision, to correlate a refusal with the audit
-// trail.
+// trail. A decision that repeats one made earlier in
+// Config.DecisionRepeatWindow is counted in its kind's event (same user,
+// session, client, permission, resource, outcome), which does not carry
+// its ID: look that one up by kind and time.
 const DecisionIDHeader = "Authv2-Decision-Id"
 
 // Require authorizes each request: Authorize(principal, action,

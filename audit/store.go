@@ -42,9 +42,9 @@ const (
 	// folds repeats); absent, the event is one decision. Analytics count
 	// an event as Weight says.
 	AttrCount = "count"
-	// AttrLastAt is when the last of the decisions an event with
+	// AttrLastAt is when the latest of the decisions an event with
 	// AttrCount stands for was made (RFC 3339, UTC); Event.Time is the
-	// first's.
+	// earliest's.
 	AttrLastAt = "last_at"
 )
 

@@ -432,12 +432,16 @@ func auditTopDenied(t *testing.T, newStore AuditStoreFactory) {
 			withCount("f6", "a:text", "many"),
 			withCount("f7", "a:huge", "99999999999999999999"),
 			withCount("f8", "a:overmax", "1000000001"),
-			withCount("f9", "a:max", "1000000000"))
-		got, err := s.TopDenied(ctx(t), "t1", base, base.Add(time.Hour), 10)
+			withCount("f9", "a:max", "1000000000"),
+			withCount("g1", "b:newline", "12\n"), withCount("g2", "b:arabic", "٣"), withCount("g3", "b:fullwidth", "１２"),
+			withCount("g4", "b:space", " 12"), withCount("g5", "b:lead", "0000000012"), withCount("g6", "b:lead11", "00000000012"),
+			withCount("g7", "b:empty", ""), withCount("g8", "b:nul", "1\x002"))
+		got, err := s.TopDenied(ctx(t), "t1", base, base.Add(time.Hour), 30)
 		require.NoError(t, err)
 		assert.Equal(t, []audit.Count{
-			{Key: "a:max", N: 1_000_000_000}, {Key: "orders:refund", N: 41}, {Key: "users:invite", N: 30},
+			{Key: "a:max", N: 1_000_000_000}, {Key: "orders:refund", N: 41}, {Key: "users:invite", N: 30}, {Key: "b:lead", N: 12},
 			{Key: "a:huge", N: 1}, {Key: "a:negative", N: 1}, {Key: "a:overmax", N: 1}, {Key: "a:text", N: 1}, {Key: "a:zero", N: 1},
+			{Key: "b:arabic", N: 1}, {Key: "b:empty", N: 1}, {Key: "b:fullwidth", N: 1}, {Key: "b:lead11", N: 1}, {Key: "b:newline", N: 1}, {Key: "b:nul", N: 1}, {Key: "b:space", N: 1},
 		}, got)
 	})
 	t.Run("InvalidQuery", func(t *testing.T) {
