@@ -1,0 +1,115 @@
+package permission
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Many tenants compile sets over one vocabulary while a hostile tenant
+// keeps starting new generations with names no one else uses: every set,
+// old or new, of any tenant, still decides exactly what it holds.
+func TestVocabularySharedAcrossTenantsUnderRollover(t *testing.T) {
+	e := &Engine{conds: mustConditions(t), intern: newInterner(), usage: newUsage()}
+	shared := &vocabulary{}
+	policy := func(tenant, user string, version int64, perms []string) *Policy {
+		r := &Role{TenantID: tenant, Name: "r"}
+		for _, perm := range perms {
+			r.Grants = append(r.Grants, Grant{Permission: perm, Effect: Allow})
+		}
+		return &Policy{TenantID: tenant, UserID: user, Version: version, Roles: []*Role{r},
+			Bindings: []Binding{{TenantID: tenant, UserID: user, Role: r.Name}}}
+	}
+	allows := func(cs *compiledSet, tenant, perm string) bool {
+		res, action, _ := strings.Cut(perm, ":")
+		var d Decision
+		cs.decide(&d, &query{subj: &Subject{UserID: "u", TenantID: tenant}, res: &Resource{TenantID: tenant, Type: res}, action: action, nowNs: 1})
+		return d.Allowed
+	}
+	const tenants, rounds = 24, 40
+	// Names every tenant may use, and names of one tenant only.
+	common := make([]string, 40)
+	for i := range common {
+		common[i] = fmt.Sprintf("c%d:read", i)
+	}
+	stop := make(chan struct{})
+	var hostile sync.WaitGroup
+	hostile.Add(1)
+	go func() { // two disjoint pools, each more than half a generation
+		defer hostile.Done()
+		pools := [2][]string{make([]string, maxVocab/2+100), make([]string, maxVocab/2+100)}
+		for p := range pools {
+			for i := range pools[p] {
+				pools[p][i] = fmt.Sprintf("h%d_%d:x", p, i)
+			}
+		}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			shared.number(pools[i%2])
+		}
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, tenants)
+	for tn := range tenants {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tenant := fmt.Sprintf("t%d", tn)
+			ts := newTenantState(shared)
+			rng := rand.New(rand.NewPCG(uint64(tn), 1))
+			own := make([]string, 60)
+			for i := range own {
+				own[i] = fmt.Sprintf("%s_%d:act", tenant, i)
+			}
+			universe := append(append([]string(nil), common...), own...)
+			type kept struct {
+				cs   *compiledSet
+				held map[string]bool
+			}
+			var sets []kept
+			for round := range rounds {
+				held := map[string]bool{}
+				var perms []string
+				for _, p := range universe {
+					if rng.IntN(3) == 0 {
+						held[p] = true
+						perms = append(perms, p)
+					}
+				}
+				cs := e.compileShared(policy(tenant, fmt.Sprintf("u%d", round), int64(round+1), perms), ts, 0)
+				sets = append(sets, kept{cs, held})
+				for _, k := range sets {
+					for _, p := range universe {
+						if got := allows(k.cs, tenant, p); got != k.held[p] {
+							errs <- fmt.Errorf("%s round %d: %s allowed %t, want %t (set gen %d, now %d)", tenant, round, p, got, k.held[p], k.cs.vocab.gen, shared.cur.Load().gen)
+							return
+						}
+					}
+					// Another tenant's and the hostile tenant's names are never held.
+					for _, p := range []string{"h0_1:x", "h1_1:x", fmt.Sprintf("t%d_1:act", (tn+1)%tenants)} {
+						if allows(k.cs, tenant, p) {
+							errs <- fmt.Errorf("%s: allowed %s", tenant, p)
+							return
+						}
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	hostile.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if g := shared.cur.Load().gen; g < 2 {
+		t.Fatalf("only %d rollovers: the test did not exercise generations", g)
+	}
+}
