@@ -113,3 +113,36 @@ func TestVocabularySharedAcrossTenantsUnderRollover(t *testing.T) {
 		t.Fatalf("only %d rollovers: the test did not exercise generations", g)
 	}
 }
+
+// A set's bitmap costs what the set names, not what the engine's other
+// tenants named before it: a tenant whose neighbour filled the vocabulary
+// with its own names must not get a bitmap (and a check walking it)
+// spanning all of them.
+func TestSetSizeIgnoresNeighbourNames(t *testing.T) {
+	e := &Engine{conds: mustConditions(t), intern: newInterner(), usage: newUsage()}
+	shared := &vocabulary{}
+	evil := make([]string, maxVocab-1000)
+	for i := range evil {
+		evil[i] = fmt.Sprintf("custom%d:a", i)
+	}
+	newTenantState(shared).number(evil)
+	r := &Role{TenantID: "acme", Name: "clerk", Grants: []Grant{
+		{Permission: "orders:read", Effect: Allow}, {Permission: "orders:write", Effect: Allow},
+		{Permission: "custom5:a", Effect: Allow}, {Permission: "invoices:read", Effect: Allow},
+	}}
+	p := &Policy{TenantID: "acme", UserID: "u", Version: 1, Roles: []*Role{r},
+		Bindings: []Binding{{TenantID: "acme", UserID: "u", Role: r.Name}}}
+	cs := e.compileShared(p, newTenantState(shared), 0)
+	if words := len(cs.more); words > len(r.Grants) {
+		t.Fatalf("a set naming %d permissions holds %d bitmap words past the first two", len(r.Grants), words)
+	}
+	for perm, want := range map[string]bool{"orders:read": true, "orders:write": true, "custom5:a": true, "invoices:read": true,
+		"custom6:a": false, "orders:delete": false, "custom4:a": false} {
+		res, action, _ := strings.Cut(perm, ":")
+		var d Decision
+		cs.decide(&d, &query{subj: &Subject{UserID: "u", TenantID: "acme"}, res: &Resource{TenantID: "acme", Type: res}, action: action, nowNs: 1})
+		if d.Allowed != want {
+			t.Errorf("%s: allowed %t", perm, d.Allowed)
+		}
+	}
+}
