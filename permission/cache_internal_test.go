@@ -75,7 +75,7 @@ func TestUsersShareCompiledSets(t *testing.T) {
 		return pol
 	}
 	e := &Engine{conds: mustConditions(t), intern: newInterner(), usage: newUsage()}
-	ts := newTenantState(&vocabulary{})
+	ts := &tenantState{}
 	a1 := e.compileShared(p("u1", "a", "b"), ts, 0)
 	a2 := e.compileShared(p("u2", "b", "a"), ts, 0)
 	if a1 != a2 {
@@ -100,7 +100,7 @@ func mustConditions(t *testing.T) *conditions {
 	return c
 }
 
-// A set compiled before the vocabulary grew reads the newer
+// A set compiled before the tenant's vocabulary grew reads the newer
 // vocabulary alike, and a set of an older generation keeps its own.
 func TestSetsOutliveVocabularyGrowth(t *testing.T) {
 	p := func(user string, perms ...string) *Policy {
@@ -112,7 +112,7 @@ func TestSetsOutliveVocabularyGrowth(t *testing.T) {
 			Bindings: []Binding{{TenantID: "t", UserID: user, Role: r.Name}}}
 	}
 	e := &Engine{conds: mustConditions(t), intern: newInterner(), usage: newUsage()}
-	ts := newTenantState(&vocabulary{})
+	ts := &tenantState{}
 	allows := func(cs *compiledSet, res, action string) bool {
 		var d Decision
 		cs.decide(&d, &query{subj: &Subject{UserID: "u", TenantID: "t"}, res: &Resource{TenantID: "t", Type: res}, action: action, nowNs: 1})
@@ -133,7 +133,7 @@ func TestSetsOutliveVocabularyGrowth(t *testing.T) {
 	}
 	gen := ts.number(many).gen
 	c := e.compileShared(p("c", "x:write", "w:read"), ts, 0)
-	if c.vocab.gen == a.vocab.gen || ts.vocab.cur.Load().gen == gen {
+	if c.vocab.gen == a.vocab.gen || ts.vocab.Load().gen == gen {
 		t.Fatal("no new generation")
 	}
 	if !allows(c, "w", "read") || !allows(c, "x", "write") || allows(c, "x", "read") {
@@ -143,7 +143,7 @@ func TestSetsOutliveVocabularyGrowth(t *testing.T) {
 		t.Fatal("a set of the old generation misreads its own")
 	}
 	// Numbers past the bitmap's first words.
-	wide := newTenantState(&vocabulary{})
+	wide := &tenantState{}
 	wide.number(many[:200])
 	d := e.compileShared(p("d", "r150:a", "r3:a", "r199:a", "q:x"), wide, 0)
 	for _, perm := range []string{"r150:a", "r3:a", "r199:a", "q:x", "r151:a", "r4:a", "r0:a", "q:y"} {

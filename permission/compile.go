@@ -55,12 +55,13 @@ type permKey struct{ res, action string }
 // and expiries at the same policy version shares one set (see
 // signature).
 //
-// The engine's vocabulary numbers every exact permission sets name (see
-// vocab); a set is a bitmap over those numbers and, in number order,
+// The tenant's vocabulary numbers every exact permission its sets name
+// (see vocab); a set is a bitmap over those numbers and, in number order,
 // one merged list per bit set: the exact rules of that permission and
 // the wildcard rules that apply to it. A check that names a permission
 // the set lacks (most denials) costs the vocabulary's probe, shared by
-// every check and so hot in the CPU cache, and one word of the bitmap.
+// every user of the tenant and so hot in the CPU cache, and one word of
+// the bitmap.
 type compiledSet struct {
 	// The fields a check reads come first, so a denial of a permission
 	// the set lacks reads one or two lines of it.
@@ -202,7 +203,7 @@ func kindOf(p Permission) int {
 
 // compileSet builds the indexed set for a policy at time now (unix ns).
 // Each rule gets its grant's use counter from u (none when u is nil).
-// number numbers the exact permissions: the engine's vocabulary
+// number numbers the exact permissions: the tenant's vocabulary
 // (tenantState.number), or a private one when number is nil.
 func compileSet(p *Policy, conds *conditions, in *interner, now int64, u *usage, number func([]string) *vocab) *compiledSet {
 	held, roles, until := collect(p, now, in)
@@ -439,9 +440,9 @@ func (cs *compiledSet) decide(d *Decision, q *query) {
 func (cs *compiledSet) exactList(res, action string) *ruleList {
 	v := cs.vocab
 	if ts := cs.ts; ts != nil {
-		// The newest vocabulary numbers everything this set's did, the
-		// same way, and is the one other sets' checks keep hot.
-		if cur := ts.vocab.cur.Load(); cur != nil && cur.gen == v.gen {
+		// The tenant's newest vocabulary numbers everything this set's
+		// did, the same way, and is the one other sets' checks keep hot.
+		if cur := ts.vocab.Load(); cur != nil && cur.gen == v.gen {
 			v = cur
 		}
 	}

@@ -141,7 +141,6 @@ type Engine struct {
 	intern  *interner
 	tmu     sync.RWMutex
 	tenants map[string]*tenantState
-	vocab   *vocabulary // shared by every tenant's sets
 
 	fmu     sync.Mutex
 	flights map[flightKey]*flight
@@ -157,17 +156,12 @@ type tenantState struct {
 	resets     atomic.Int64 // how many times checked was reset to 0 (forced re-reads)
 	refreshing atomic.Bool
 
-	smu   sync.Mutex                           // guards sets and swept
+	smu   sync.Mutex                           // guards sets and swept, serialises vocabulary writers
 	sets  map[string]weak.Pointer[compiledSet] // by signature, see shared
 	swept int                                  // len(sets) after the last sweep
-	vocab *vocabulary                          // the engine's, which numbers the permissions of every tenant's sets
+	vocab atomic.Pointer[vocab]                // the exact permissions the tenant's sets name, numbered
 	who   atomic.Pointer[whoIndex]
 }
-
-func newTenantState(v *vocabulary) *tenantState { return &tenantState{vocab: v} }
-
-// number numbers keys in the vocabulary the tenant's sets share.
-func (ts *tenantState) number(keys []string) *vocab { return ts.vocab.number(keys) }
 
 // mustRecheck makes the next check re-read the tenant's version.
 func (ts *tenantState) mustRecheck() {
@@ -205,7 +199,6 @@ func NewEngine(s Store, opts ...EngineOption) (*Engine, error) {
 	e := &Engine{
 		store: s, clock: cfg.clock, conds: conds, bus: cfg.bus, ticker: clock.NewCoarse(time.Millisecond, 1000), intern: newInterner(),
 		tenants: map[string]*tenantState{}, flights: map[flightKey]*flight{}, idKey: rand.Uint64(), usage: newUsage(),
-		vocab: &vocabulary{},
 	}
 	e.maxStale = int64(cfg.maxStale)
 	if cfg.maxStale < 0 {
@@ -294,7 +287,7 @@ func (e *Engine) tenant(id string) *tenantState {
 	e.tmu.Lock()
 	defer e.tmu.Unlock()
 	if ts = e.tenants[id]; ts == nil {
-		ts = newTenantState(e.vocab)
+		ts = &tenantState{}
 		e.tenants[id] = ts
 	}
 	return ts

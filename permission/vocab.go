@@ -1,29 +1,22 @@
 package permission
 
-import (
-	"maps"
-	"sync"
-	"sync/atomic"
-)
+import "maps"
 
-// vocab numbers exact permissions ("orders:read") from 0, so that a
-// compiled set can hold the permissions it names as a bitmap. The engine
-// has one vocabulary that every tenant's sets share (an application's
-// tenants mostly name the same permissions, so one small map stays in
-// the CPU's caches where one per tenant did not, at a hundred tenants):
-// it only grows (copy on write, under the vocabulary's lock), so a
-// number once given keeps its meaning, and a set compiled against an
-// older copy reads the newest one alike. Past maxVocab numbers a new
-// generation starts; sets of the old one keep reading the copy they were
-// compiled with.
+// vocab numbers a tenant's exact permissions ("orders:read") from 0, so
+// that a compiled set can hold the permissions it names as a bitmap. A
+// tenant has one vocabulary that its sets share: it only grows (copy on
+// write, under the tenant's lock), so a number once given keeps its
+// meaning, and a set compiled against an older copy reads the newest one
+// alike. Past maxVocab numbers the tenant starts a new generation; sets
+// of the old one keep reading the copy they were compiled with.
 type vocab struct {
 	ids map[string]int32
 	gen int64
 }
 
-// maxVocab bounds one generation of the vocabulary: policies rewritten
-// over and over with new permission names would otherwise grow it, and
-// every bitmap with it, without end.
+// maxVocab bounds one generation of a tenant's vocabulary: a policy
+// rewritten over and over with new permission names would otherwise grow
+// it, and every bitmap with it, without end.
 const maxVocab = 1 << 14
 
 // lookup returns the number of resource:action. No permission part is
@@ -50,35 +43,14 @@ func newVocab(keys []string) *vocab {
 	return v
 }
 
-// numbers reports whether v numbers every key.
-func (v *vocab) numbers(keys []string) bool {
-	for _, k := range keys {
-		if _, ok := v.ids[k]; !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// vocabulary holds the engine's current vocab.
-type vocabulary struct {
-	mu  sync.Mutex // serialises writers
-	cur atomic.Pointer[vocab]
-}
-
-// number returns the vocabulary with every key numbered. Compiles of
-// every tenant come here: when the current copy numbers every key (the
-// usual case, once an application's permissions are known), no lock.
-func (vs *vocabulary) number(keys []string) *vocab {
-	if cur := vs.cur.Load(); cur != nil && cur.numbers(keys) {
-		return cur
-	}
-	vs.mu.Lock()
-	defer vs.mu.Unlock()
-	cur := vs.cur.Load()
+// number returns the tenant's vocabulary with every key numbered.
+func (ts *tenantState) number(keys []string) *vocab {
+	ts.smu.Lock()
+	defer ts.smu.Unlock()
+	cur := ts.vocab.Load()
 	if cur == nil {
 		cur = &vocab{ids: map[string]int32{}}
-		vs.cur.Store(cur)
+		ts.vocab.Store(cur)
 	}
 	missing := 0
 	for _, k := range keys {
@@ -86,7 +58,7 @@ func (vs *vocabulary) number(keys []string) *vocab {
 			missing++
 		}
 	}
-	if missing == 0 { // numbered meanwhile
+	if missing == 0 {
 		return cur
 	}
 	next := &vocab{}
@@ -100,6 +72,6 @@ func (vs *vocabulary) number(keys []string) *vocab {
 			next.ids[k] = int32(len(next.ids))
 		}
 	}
-	vs.cur.Store(next)
+	ts.vocab.Store(next)
 	return next
 }
