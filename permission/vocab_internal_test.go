@@ -8,12 +8,14 @@ import (
 	"testing"
 )
 
-// Many tenants compile sets over one vocabulary while a hostile tenant
-// keeps starting new generations with names no one else uses: every set,
-// old or new, of any tenant, still decides exactly what it holds.
-func TestVocabularySharedAcrossTenantsUnderRollover(t *testing.T) {
-	e := &Engine{conds: mustConditions(t), intern: newInterner(), usage: newUsage()}
-	shared := &vocabulary{}
+// Many tenants compile sets, each over its own vocabulary, while a
+// hostile tenant keeps starting new generations of its own with names no
+// one else uses: every set, old or new, of any tenant, still decides
+// exactly what it holds. (The engine once shared one vocabulary between
+// tenants; this is the isolation that sharing gave up.)
+func TestVocabulariesOfTenantsUnderRollover(t *testing.T) {
+	e := &Engine{conds: mustConditions(t), intern: newInterner(), usage: newUsage(), tenants: map[string]*tenantState{}}
+	evil := e.tenant("evil")
 	policy := func(tenant, user string, version int64, perms []string) *Policy {
 		r := &Role{TenantID: tenant, Name: "r"}
 		for _, perm := range perms {
@@ -51,7 +53,7 @@ func TestVocabularySharedAcrossTenantsUnderRollover(t *testing.T) {
 				return
 			default:
 			}
-			shared.number(pools[i%2])
+			evil.number(pools[i%2])
 		}
 	}()
 	var wg sync.WaitGroup
@@ -61,7 +63,7 @@ func TestVocabularySharedAcrossTenantsUnderRollover(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			tenant := fmt.Sprintf("t%d", tn)
-			ts := newTenantState(shared)
+			ts := e.tenant(tenant)
 			rng := rand.New(rand.NewPCG(uint64(tn), 1))
 			own := make([]string, 60)
 			for i := range own {
@@ -87,7 +89,7 @@ func TestVocabularySharedAcrossTenantsUnderRollover(t *testing.T) {
 				for _, k := range sets {
 					for _, p := range universe {
 						if got := allows(k.cs, tenant, p); got != k.held[p] {
-							errs <- fmt.Errorf("%s round %d: %s allowed %t, want %t (set gen %d, now %d)", tenant, round, p, got, k.held[p], k.cs.vocab.gen, shared.cur.Load().gen)
+							errs <- fmt.Errorf("%s round %d: %s allowed %t, want %t (set gen %d, now %d)", tenant, round, p, got, k.held[p], k.cs.vocab.gen, ts.vocab.Load().gen)
 							return
 						}
 					}
@@ -109,30 +111,29 @@ func TestVocabularySharedAcrossTenantsUnderRollover(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if g := shared.cur.Load().gen; g < 2 {
+	if g := evil.vocab.Load().gen; g < 2 {
 		t.Fatalf("only %d rollovers: the test did not exercise generations", g)
 	}
 }
 
 // A set's bitmap costs what the set names, not what the engine's other
-// tenants named before it: a tenant whose neighbour filled the vocabulary
-// with its own names must not get a bitmap (and a check walking it)
+// tenants named before it: a tenant whose neighbour named thousands of
+// permissions of its own must not get a bitmap (and a check walking it)
 // spanning all of them.
 func TestSetSizeIgnoresNeighbourNames(t *testing.T) {
-	e := &Engine{conds: mustConditions(t), intern: newInterner(), usage: newUsage()}
-	shared := &vocabulary{}
+	e := &Engine{conds: mustConditions(t), intern: newInterner(), usage: newUsage(), tenants: map[string]*tenantState{}}
 	evil := make([]string, maxVocab-1000)
 	for i := range evil {
 		evil[i] = fmt.Sprintf("custom%d:a", i)
 	}
-	newTenantState(shared).number(evil)
+	e.tenant("evil").number(evil)
 	r := &Role{TenantID: "acme", Name: "clerk", Grants: []Grant{
 		{Permission: "orders:read", Effect: Allow}, {Permission: "orders:write", Effect: Allow},
 		{Permission: "custom5:a", Effect: Allow}, {Permission: "invoices:read", Effect: Allow},
 	}}
 	p := &Policy{TenantID: "acme", UserID: "u", Version: 1, Roles: []*Role{r},
 		Bindings: []Binding{{TenantID: "acme", UserID: "u", Role: r.Name}}}
-	cs := e.compileShared(p, newTenantState(shared), 0)
+	cs := e.compileShared(p, e.tenant("acme"), 0)
 	if words := len(cs.more); words > len(r.Grants) {
 		t.Fatalf("a set naming %d permissions holds %d bitmap words past the first two", len(r.Grants), words)
 	}
@@ -152,19 +153,18 @@ func TestSetSizeIgnoresNeighbourNames(t *testing.T) {
 // starting generations, each set compiled in between must not pin a
 // vocabulary of those thousands (200 sets held about 85 MB).
 func TestSetsDoNotPinNeighbourGenerations(t *testing.T) {
-	e := &Engine{conds: mustConditions(t), intern: newInterner(), usage: newUsage()}
-	shared := &vocabulary{}
+	e := &Engine{conds: mustConditions(t), intern: newInterner(), usage: newUsage(), tenants: map[string]*tenantState{}}
 	pools := [2][]string{make([]string, maxVocab/2+100), make([]string, maxVocab/2+100)}
 	for p := range pools {
 		for i := range pools[p] {
 			pools[p][i] = fmt.Sprintf("h%d_%d:x", p, i)
 		}
 	}
-	ts := newTenantState(shared)
+	ts := e.tenant("acme")
 	pinned := map[*vocab]bool{}
 	names := 0
 	for u := range 20 {
-		shared.number(pools[u%2]) // the neighbour's compile
+		e.tenant("evil").number(pools[u%2]) // the neighbour's compile
 		r := &Role{TenantID: "acme", Name: "r", Grants: []Grant{{Permission: "orders:read", Effect: Allow}}}
 		p := &Policy{TenantID: "acme", UserID: "u", Version: int64(u + 1), Roles: []*Role{r},
 			Bindings: []Binding{{TenantID: "acme", UserID: "u", Role: "r"}}}
