@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"time"
 
+	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/permission"
 )
 
@@ -119,7 +120,10 @@ func (rp *repeats) fold(batch []decisionRecord) []decisionRecord {
 		case rp.kinds[j].kind != k:
 			// Another kind with the same hash: never folded together.
 			out = append(out, *r)
-		case rp.kinds[j].held < 0:
+		case rp.kinds[j].held < 0 || rp.held[rp.kinds[j].held].count >= audit.MaxCount:
+			// The kind's first repeat, or its record is as full as
+			// audit.Weight counts: a new record, the full one emitted
+			// with the others.
 			rp.kinds[j].held = int32(len(rp.held))
 			rp.held = append(rp.held, *r)
 			rp.held[len(rp.held)-1].count, rp.held[len(rp.held)-1].last = 1, r.at

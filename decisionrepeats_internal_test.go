@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/authv2/authv2/audit"
 )
 
 // A folded record that the audit queue refuses is all its decisions lost,
@@ -67,4 +69,21 @@ func TestFoldedRecordSpansEveryRepeat(t *testing.T) {
 	assert.Equal(t, 3, held[0].count)
 	assert.Equal(t, t0.Add(time.Millisecond), held[0].at, "Time: the earliest repeat")
 	assert.Equal(t, t0.Add(3*time.Millisecond), held[0].last, "last_at: the latest")
+}
+
+// A kind whose held record has folded as many decisions as one event can
+// count for (audit.MaxCount, past which audit.Weight counts one) starts a
+// second record: no repeat is lost to the cap.
+func TestHeldRecordStopsAtMaxCount(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	rp := newRepeats(time.Hour, 10, func() time.Time { return now })
+	rec := decisionRecord{userID: "u", at: now}
+	rp.fold([]decisionRecord{rec, rec})
+	require.Len(t, rp.held, 1)
+	rp.held[0].count = audit.MaxCount - 1
+	rp.fold([]decisionRecord{rec, rec, rec})
+	held := rp.take()
+	require.Len(t, held, 2)
+	assert.Equal(t, audit.MaxCount, held[0].count)
+	assert.Equal(t, 2, held[1].count)
 }

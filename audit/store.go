@@ -48,9 +48,10 @@ const (
 	AttrLastAt = "last_at"
 )
 
-// maxWeight bounds what one event can count for in analytics: a count
-// past it (an application's own attribute, say) counts as one.
-const maxWeight = 1_000_000_000
+// MaxCount bounds what one event can count for in analytics: a count
+// past it (an application's own attribute, say) counts as one, and an
+// emitter folding more decisions than this into one event starts another.
+const MaxCount = 1_000_000_000
 
 // Weight is how many decisions e stands for in analytics: its AttrCount
 // when that is a decimal integer from 1 to 1,000,000,000, else 1. Stores
@@ -67,7 +68,7 @@ func Weight(e *Event) int {
 		}
 		n = n*10 + int(c[i]-'0')
 	}
-	if n < 1 || n > maxWeight {
+	if n < 1 || n > MaxCount {
 		return 1
 	}
 	return n

@@ -68,7 +68,7 @@ func newAuditStore(h *handle) *AuditStore {
 		// count that is not digits).
 		topDenied: h.q(`SELECT (attributes->>$5::text) COLLATE "C" AS key,
 				sum(CASE WHEN attributes->>'` + audit.AttrCount + `' ~ '^[0-9]{1,10}$' THEN
-					CASE WHEN (attributes->>'` + audit.AttrCount + `')::bigint BETWEEN 1 AND 1000000000
+					CASE WHEN (attributes->>'` + audit.AttrCount + `')::bigint BETWEEN 1 AND ` + strconv.Itoa(audit.MaxCount) + `
 						THEN (attributes->>'` + audit.AttrCount + `')::bigint ELSE 1 END
 					ELSE 1 END)::bigint AS n` + window +
 			` AND type = $3 AND outcome = $4 AND attributes->>$5::text IS NOT NULL`),
