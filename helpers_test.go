@@ -232,7 +232,9 @@ type backendStores struct {
 	permissions permission.Store
 	limiter     user.RateLimiter
 	apiKeys     apikey.Store
-	// impersonations stays in memory on the Redis backends.
+	// impersonations stays in memory on the Redis backends, like users
+	// and permissions: one store shared by every Manager built from these
+	// stores.
 	impersonations session.ImpersonationStore
 	// The MFA stores (WithMFA): factor credentials live in memory or
 	// PostgreSQL, pending logins and the TOTP replay guard on each backend.
@@ -276,7 +278,7 @@ func backends() []backend {
 			// Users and permissions stay in memory, in one store shared by
 			// every Manager built from these stores.
 			mem := memory.New()
-			return backendStores{users: mem.Users, permissions: mem.Permissions, apiKeys: mem.APIKeys,
+			return backendStores{users: mem.Users, permissions: mem.Permissions, apiKeys: mem.APIKeys, impersonations: mem.Impersonations,
 				sessions: redis.NewSessionStore(c, prefix), limiter: redis.NewRateLimiter(c, prefix),
 				mfa: memory.NewMFAStore(), challenges: redis.NewChallengeStore(c, prefix), guard: redis.NewReplayGuard(c, prefix)}
 		}
@@ -285,8 +287,8 @@ func backends() []backend {
 		{"memory", func(*testing.T) backendStores {
 			mem := memory.New()
 			return backendStores{users: mem.Users, sessions: mem.Sessions, permissions: mem.Permissions, limiter: mem.Limiter,
-				apiKeys: mem.APIKeys,
-				mfa:     memory.NewMFAStore(), challenges: memory.NewChallengeStore(), guard: memory.NewReplayGuard()}
+				apiKeys: mem.APIKeys, impersonations: mem.Impersonations,
+				mfa: memory.NewMFAStore(), challenges: memory.NewChallengeStore(), guard: memory.NewReplayGuard()}
 		}},
 		{"postgres", func(t *testing.T) backendStores {
 			env := pgtest.New(t)

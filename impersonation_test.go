@@ -911,3 +911,63 @@ func TestEndImpersonationWithAStalePrincipalAfterARotation(t *testing.T) {
 	_, err = e.authenticate(t, rot.Token)
 	assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "so the impersonation must be over")
 }
+
+// TestImpersonationStopsOnEveryInstance: two Managers share one set of
+// stores. Whatever one instance does to end an impersonation (the actor
+// losing the right to impersonate, the impersonation ended, the actor's
+// own sessions revoked, the actor disabled), the other instance refuses
+// the impersonation session too: at once, or once it re-reads the
+// tenant's policy version (Config.PolicyMaxStaleness, real time).
+func TestImpersonationStopsOnEveryInstance(t *testing.T) {
+	client := session.ClientInfo{IP: "192.0.2.20"}
+	ends := map[string]func(ctx context.Context, t *testing.T, e *impEnv, other *authv2.Manager, tok string){
+		"permission removed": func(ctx context.Context, t *testing.T, e *impEnv, other *authv2.Manager, _ string) {
+			require.NoError(t, other.Unbind(ctx, permission.Binding{UserID: e.support.ID, TenantID: "acme", Role: "support"}))
+		},
+		"ended": func(ctx context.Context, t *testing.T, _ *impEnv, other *authv2.Manager, tok string) {
+			p, err := other.Authenticate(ctx, tok, client)
+			require.NoError(t, err)
+			_, err = other.EndImpersonation(ctx, p)
+			require.NoError(t, err)
+		},
+		"actor's sessions revoked": func(ctx context.Context, t *testing.T, e *impEnv, other *authv2.Manager, _ string) {
+			_, err := other.RevokeSessions(ctx, e.support.ID, authv2.RevokeOptions{})
+			require.NoError(t, err)
+		},
+		"actor disabled": func(ctx context.Context, t *testing.T, e *impEnv, other *authv2.Manager, _ string) {
+			require.NoError(t, other.DisableUser(ctx, e.support.ID))
+		},
+	}
+	docs := permission.Resource{Type: "docs", TenantID: "acme"}
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			for name, end := range ends {
+				t.Run(name, func(t *testing.T) {
+					s := b.stores(t)
+					e := newImpEnv(t, s)
+					other, err := authv2.New(append(s.options(), authv2.WithClock(e.clock), authv2.WithConfig(authv2test.Config()),
+						authv2.WithInsecurePasswordHashing(), authv2.WithLogger(discardLogger()))...)
+					require.NoError(t, err)
+					t.Cleanup(func() { require.NoError(t, other.Close(context.Background())) })
+					ctx := t.Context()
+					imp, err := e.start(t, e.supportP, e.viewer.ID)
+					require.NoError(t, err)
+					for _, m := range []*authv2.Manager{e.m, other} {
+						p, err := m.Authenticate(ctx, imp.Token, client)
+						require.NoError(t, err)
+						require.True(t, m.Can(ctx, p, "read", docs), "both instances serve the impersonation first")
+					}
+					end(ctx, t, e, other, imp.Token)
+					var last error
+					require.Eventually(t, func() bool {
+						_, last = e.m.Authenticate(ctx, imp.Token, client)
+						return last != nil
+					}, 10*time.Second, 5*time.Millisecond, "the first instance still serves the impersonation")
+					assert.ErrorIs(t, last, authv2.ErrSessionRevoked)
+					_, err = other.Authenticate(ctx, imp.Token, client)
+					assert.ErrorIs(t, err, authv2.ErrSessionRevoked)
+				})
+			}
+		})
+	}
+}
