@@ -20,11 +20,12 @@ import (
 // decisions identical to it that follow within the window are counted
 // and emitted together when the window closes, as one event carrying
 // the first repeat's ID and trace, the earliest repeat's time, their
-// count and the time of the latest. Identical means every field an event shows but the IDs and
-// times: the user, session, tenant, impersonator, client, permission,
-// resource, outcome, reason, rule and policy version. So every decision
-// is in the trail, with its kind, count and time range; what a repeat
-// loses is its own decision and trace ID.
+// count and the time of the latest. Identical means every field an
+// event shows but the IDs and times: the user, session, tenant,
+// impersonator, client, permission, resource, outcome, reason, rule and
+// policy version. So every decision is in the trail, with its kind,
+// count and time range; what a repeat loses is its own decision and
+// trace ID.
 //
 // The window closes after Config.DecisionRepeatWindow, when limit kinds
 // are held, and on FlushAudit and Close. Only the log's goroutine (under

@@ -229,6 +229,14 @@ func warmedCasbin(b *testing.B, name string, w *workload, qs []query) casbin.IEn
 	return ce
 }
 
+// enforce asks ce query q, failing on a decision other than the
+// stream's.
+func enforce(b *testing.B, ce casbin.IEnforcer, q *query) {
+	if ok, _ := ce.Enforce(q.user, q.resTenant, q.typ, q.action); ok != q.allow {
+		b.Fatal("casbin disagrees")
+	}
+}
+
 // warmEngine is an engine that has answered the whole stream once.
 func warmEngine(b *testing.B, w *workload, qs []query, subj []permission.Subject, res []permission.Resource, opts ...permission.EngineOption) *permission.Engine {
 	b.Helper()
@@ -261,10 +269,7 @@ func BenchmarkStream(b *testing.B) {
 			b.ResetTimer()
 			i := 0
 			for b.Loop() {
-				q := &qs[i]
-				if ok, _ := ce.Enforce(q.user, q.resTenant, q.typ, q.action); ok != q.allow {
-					b.Fatal("disagrees")
-				}
+				enforce(b, ce, &qs[i])
 				if i++; i == len(qs) {
 					i = 0
 				}
@@ -274,12 +279,9 @@ func BenchmarkStream(b *testing.B) {
 			e := warmEngine(b, w, qs, subj, res)
 			ce := warmedCasbin(b, sz.name, w, qs)
 			ta, tc := interleave(b, func(i int) { askBlock(b, e, qs, subj, res, i) }, func(i int) {
-				start := (i % (len(qs) / block)) * block
+				start := blockStart(i, len(qs))
 				for j := start; j < start+block; j++ {
-					q := &qs[j]
-					if ok, _ := ce.Enforce(q.user, q.resTenant, q.typ, q.action); ok != q.allow {
-						b.Fatal("casbin disagrees")
-					}
+					enforce(b, ce, &qs[j])
 				}
 			})
 			b.ReportMetric(ta, "authv2-ns/q")
@@ -381,7 +383,7 @@ func harness(qs []query, subj []permission.Subject, res []permission.Resource) f
 	const rounds = 64
 	t0 := threadCPU()
 	for i := range rounds * len(qs) / block {
-		start := (i % (len(qs) / block)) * block
+		start := blockStart(i, len(qs))
 		for j := start; j < start+block; j++ {
 			touch(subj[j].UserID)
 			touch(subj[j].TenantID)
@@ -426,11 +428,15 @@ func missLatency(n int) float64 {
 // switching; it divides streamLen.
 const block = 256
 
+// blockStart is where the i-th block of a stream of n queries starts:
+// blocks go round the stream.
+func blockStart(i, n int) int { return (i % (n / block)) * block }
+
 // askBlock asks e the block of qs starting at i%len(qs), rounded down to
 // a block, failing on a wrong decision.
 func askBlock(b *testing.B, e *permission.Engine, qs []query, subj []permission.Subject, res []permission.Resource, i int) {
 	ctx := context.Background()
-	start := (i % (len(qs) / block)) * block
+	start := blockStart(i, len(qs))
 	for j := start; j < start+block; j++ {
 		if d, _ := e.Authorize(ctx, subj[j], qs[j].action, res[j], permission.Request{}); d.Allowed != qs[j].allow {
 			b.Fatal("authv2 disagrees")
