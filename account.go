@@ -276,7 +276,8 @@ func (m *Manager) reserveTokenUse(ctx context.Context, purpose, tok string) (rec
 // against the password policy). The token is checked first, so a forged
 // one costs neither a policy check nor a hash. It works on locked and
 // throttled accounts (a lockout must not be a denial of service), clears
-// the throttle, ends every session of the user, and does not log them in.
+// the throttle, ends every session of the user, forgets the devices they
+// logged in from (a thief's included) and does not log them in.
 // Failed uses are limited per user and per client (see reserveTokenUse).
 func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) error {
 	r, err := m.reserveTokenUse(ctx, user.TokenPasswordReset, tok)
@@ -303,6 +304,7 @@ func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) er
 			x.Status = user.StatusActive
 		}
 		rotateStamp(x, true)
+		forgetDevices(x)
 	}, reset)
 	if err != nil {
 		return err

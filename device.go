@@ -59,6 +59,19 @@ func trustedSlot(u *user.User, tok string, now time.Time) string {
 	return slot
 }
 
+// forgetDevices drops every device token of x, inside the update of a
+// password reset: the reset may be the owner taking the account back
+// from whoever used the old password, and a device that logged in with it
+// must not keep a failure budget of its own. The owner's devices become
+// trusted again at their next login.
+func forgetDevices(x *user.User) {
+	for k := range x.Tokens {
+		if strings.HasPrefix(k, deviceSlotPrefix) {
+			delete(x.Tokens, k)
+		}
+	}
+}
+
 // trustDevice records in x, inside the update of a successful login, that
 // the client is a trusted device, and returns its device token: the
 // presented one (valid for slot) with a fresh expiry, or a new one.

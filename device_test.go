@@ -108,3 +108,31 @@ func TestDeviceTokensAreBoundedAndSurvivePasswordChange(t *testing.T) {
 	_, err = deviceLogin(e, "ada@example.com", "another fine passphrase", tokens[11])
 	assert.NoError(t, err, "a password change does not void device tokens")
 }
+
+// A password reset is the owner taking the account back, possibly from
+// whoever logged in with the old password: devices trusted before it are
+// forgotten, so such a client gets no budget of its own afterwards. A
+// voluntary change (above) keeps them: the user is signed in.
+func TestPasswordResetForgetsDevices(t *testing.T) {
+	for _, b := range backends()[:2] { // the user store keeps the tokens: memory and PostgreSQL
+		t.Run(b.name, func(t *testing.T) {
+			n := newCaptureNotifier()
+			e := newEnv(t, append(b.opts(t), authv2.WithNotifier(n))...)
+			e.register(t, "ada@example.com")
+			before := e.login(t, "ada@example.com").DeviceToken
+			require.NoError(t, e.m.RequestPasswordReset(t.Context(), "ada@example.com"))
+			require.NoError(t, e.m.ResetPassword(t.Context(), n.wait(t, n.resets, "ada@example.com"), "a brand new passphrase"))
+			lockOut(t, e, "ada@example.com")
+			_, err := deviceLogin(e, "ada@example.com", "a brand new passphrase", before)
+			assert.ErrorIs(t, err, authv2.ErrInvalidCredentials, "a device trusted before the reset is one more untrusted client")
+
+			e.clock.Advance(25 * time.Hour) // the lock has passed
+			after, err := deviceLogin(e, "ada@example.com", "a brand new passphrase", before)
+			require.NoError(t, err)
+			assert.NotEqual(t, before, after.DeviceToken, "the device gets a new token")
+			lockOut(t, e, "ada@example.com")
+			_, err = deviceLogin(e, "ada@example.com", "a brand new passphrase", after.DeviceToken)
+			assert.NoError(t, err, "a device trusted after the reset is trusted")
+		})
+	}
+}
