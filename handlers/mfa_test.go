@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -32,15 +33,18 @@ type mfaKit struct {
 	cred  virtualwebauthn.Credential
 }
 
-func newMFAKit(t *testing.T) *mfaKit {
+func newMFAKit(t *testing.T, opts ...func(*authv2.MFA)) *mfaKit {
 	s, challenges, guard := memory.NewMFAStore(), memory.NewChallengeStore(), memory.NewReplayGuard()
 	tp, err := totp.New(totp.Config{Issuer: "Example"}, mfatest.Ring(t, "k1"), s, guard)
 	require.NoError(t, err)
 	w, err := webauthn.New(webauthn.Config{RPID: relyingParty.ID, RPDisplayName: relyingParty.Name, RPOrigins: []string{relyingParty.Origin}}, s, challenges)
 	require.NoError(t, err)
 	clk := authv2test.NewClock(time.Now().UTC().Truncate(time.Second))
-	e := newEnv(t, authv2.WithClock(clk), authv2.WithMFA(authv2.MFA{Store: s, Challenges: challenges, TOTP: tp, WebAuthn: w.JSON(),
-		RecoveryKey: []byte(strings.Repeat("k", 32))}))
+	cfg := authv2.MFA{Store: s, Challenges: challenges, TOTP: tp, WebAuthn: w.JSON(), RecoveryKey: []byte(strings.Repeat("k", 32))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e := newEnv(t, authv2.WithClock(clk), authv2.WithMFA(cfg))
 	return &mfaKit{env: e, clock: clk, cred: mfatest.VirtualCredential(t)}
 }
 
@@ -163,4 +167,65 @@ func TestMFAEndToEnd(t *testing.T) {
 	// No factor left: a password login opens a session at once.
 	_, plain := k.loginAPI("mfa@example.com")
 	assert.NotEmpty(t, plain.SessionID)
+}
+
+// everyTenant requires a second factor of every user of every tenant.
+type everyTenant struct{}
+
+func (everyTenant) MFAPolicy(context.Context, string) (authv2.TenantMFAPolicy, error) {
+	return authv2.TenantMFAPolicy{All: true}, nil
+}
+
+type pendingResp struct {
+	MFARequired  bool         `json:"mfa_required"`
+	PendingToken string       `json:"pending_token"`
+	Factors      []mfa.Factor `json:"factors"`
+	Enroll       bool         `json:"enroll"`
+}
+
+// A tenant that requires MFA holds the login of a user without a factor
+// until they enroll one: over HTTP, the pending token gets a TOTP secret
+// (and nothing else: no session, no second secret once a factor exists),
+// and the app's first code both confirms the enrollment and opens the
+// session.
+func TestEnrollmentAtLogin(t *testing.T) {
+	k := newMFAKit(t, func(m *authv2.MFA) { m.Policies = everyTenant{} })
+	u := k.register("new@example.com")
+	k.tenant("acme", nil)
+	require.NoError(t, k.m.AddMember(t.Context(), "acme", u.ID))
+	login := func() pendingResp {
+		return decode[pendingResp](t, k.api("").must("POST", "/login", map[string]string{"email": "new@example.com", "password": password, "tenant_id": "acme"}, http.StatusOK))
+	}
+	p := login()
+	require.True(t, p.MFARequired)
+	assert.True(t, p.Enroll)
+	assert.Equal(t, []mfa.Factor{mfa.FactorTOTP}, p.Factors)
+
+	resp, body := k.api("").do("POST", "/login/mfa/enroll-totp", map[string]string{"pending_token": p.PendingToken + "x"})
+	requireProblem(t, resp, body, http.StatusBadRequest, "invalid-token")
+	resp, body = k.api(p.PendingToken).do("GET", "/me", nil)
+	requireProblem(t, resp, body, http.StatusUnauthorized, "unauthenticated")
+	en := decode[struct {
+		Secret string `json:"secret"`
+		URI    string `json:"uri"`
+		QR     string `json:"qr_png"`
+	}](t, k.api("").must("POST", "/login/mfa/enroll-totp", map[string]string{"pending_token": p.PendingToken}, http.StatusOK))
+	assert.True(t, strings.HasPrefix(en.URI, "otpauth://totp/"))
+	assert.NotEmpty(t, en.QR)
+
+	resp, body = k.api("").do("POST", "/login/mfa", map[string]string{"pending_token": p.PendingToken, "factor": "totp", "code": "000000"})
+	requireProblem(t, resp, body, http.StatusUnauthorized, "invalid-second-factor")
+	s := decode[sessionResp](t, k.api("").must("POST", "/login/mfa", map[string]string{"pending_token": p.PendingToken, "factor": "totp", "code": k.code(en.Secret)}, http.StatusOK))
+	require.NotEmpty(t, s.Token)
+	st := decode[struct {
+		TOTP bool `json:"totp"`
+	}](t, k.api(s.Token).must("GET", "/mfa", nil, http.StatusOK))
+	assert.True(t, st.TOTP, "the first code confirmed the enrollment")
+
+	// Enrolled: the next login asks for the factor, and its pending token
+	// cannot start another enrollment.
+	next := login()
+	assert.False(t, next.Enroll)
+	resp, body = k.api("").do("POST", "/login/mfa/enroll-totp", map[string]string{"pending_token": next.PendingToken})
+	requireProblem(t, resp, body, http.StatusConflict, "conflict")
 }
