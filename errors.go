@@ -237,7 +237,7 @@ var errorTable = []errorRow{
 	{ErrStepUpRequired, "step-up-required", http.StatusForbidden, "Stronger authentication required", "step_up_required", false, fromFlow},
 	{ErrInvalidSecondFactor, "invalid-second-factor", http.StatusUnauthorized, "Invalid second factor", "invalid_second_factor", false, fromFlow},
 	{ErrMFANotEnrolled, "mfa-not-enrolled", http.StatusConflict, "Factor not enrolled", "mfa_not_enrolled", false, fromFlow},
-	{ErrMFAAlreadyEnrolled, "conflict", http.StatusConflict, "Conflict", "mfa_already_enrolled", false, fromFlow},
+	{ErrMFAAlreadyEnrolled, "mfa-already-enrolled", http.StatusConflict, "Factor already enrolled", "mfa_already_enrolled", false, fromFlow},
 	{ErrReauthRequired, "reauthentication-required", http.StatusForbidden, "Re-authentication required", "reauth_required", false, fromFlow},
 	{ErrExceedsOwnRights, "exceeds-own-rights", http.StatusForbidden, "Cannot hand out rights you do not hold", "exceeds_own_rights", false, fromFlow},
 	{ErrInvitationMismatch, "invitation-mismatch", http.StatusForbidden, "Invitation is for another email address", "invitation_mismatch", false, fromFlow},

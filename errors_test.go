@@ -66,7 +66,7 @@ func TestEverySentinelHasARow(t *testing.T) {
 		"ErrStepUpRequired":      {ErrStepUpRequired, "step-up-required", http.StatusForbidden, "step_up_required", false},
 		"ErrInvalidSecondFactor": {ErrInvalidSecondFactor, "invalid-second-factor", http.StatusUnauthorized, "invalid_second_factor", false},
 		"ErrMFANotEnrolled":      {ErrMFANotEnrolled, "mfa-not-enrolled", http.StatusConflict, "mfa_not_enrolled", false},
-		"ErrMFAAlreadyEnrolled":  {ErrMFAAlreadyEnrolled, "conflict", http.StatusConflict, "mfa_already_enrolled", false},
+		"ErrMFAAlreadyEnrolled":  {ErrMFAAlreadyEnrolled, "mfa-already-enrolled", http.StatusConflict, "mfa_already_enrolled", false},
 		"ErrInvalidDomain":       {ErrInvalidDomain, "validation", http.StatusBadRequest, "invalid_input", false},
 		"ErrPublicDomain":        {ErrPublicDomain, "validation", http.StatusBadRequest, "invalid_input", false},
 		"ErrDomainNotVerified":   {ErrDomainNotVerified, "domain-not-verified", http.StatusBadRequest, "domain_not_verified", false},

@@ -227,5 +227,5 @@ func TestEnrollmentAtLogin(t *testing.T) {
 	next := login()
 	assert.False(t, next.Enroll)
 	resp, body = k.api("").do("POST", "/login/mfa/enroll-totp", map[string]string{"pending_token": next.PendingToken})
-	requireProblem(t, resp, body, http.StatusConflict, "conflict")
+	requireProblem(t, resp, body, http.StatusConflict, "mfa-already-enrolled")
 }
