@@ -1,6 +1,7 @@
 package authv2_test
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"sync"
@@ -14,8 +15,10 @@ import (
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/authv2test"
+	"github.com/authv2/authv2/internal/pgtest"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/memory"
 )
 
 // envWithDecisionLog is newEnv with the decision log's interval and size.
@@ -298,4 +301,173 @@ func TestAuditedDecisionCarriesTheTraceID(t *testing.T) {
 	require.Len(t, evs, 2)
 	assert.Equal(t, request.String(), evs[0].TraceID)
 	assert.Empty(t, evs[1].TraceID, "no trace, no trace ID")
+}
+
+// Folding loses and double-counts nothing, and keeps each kind's time
+// range, when the clock jumps back and forth between rounds of 100
+// goroutines, FlushAudit runs alongside them, callers wait for room in
+// buffers of 4, and Close makes the last hand-over (of a window that is
+// still open: fewer kinds than the 16 it holds).
+// Every decision of a round is stamped with that round's time, so each
+// kind's earliest and latest stamps are known.
+func TestRepeatedDecisionsSurviveClockJumpsFlushesAndClose(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.DecisionFlushInterval, cfg.DecisionBufferSize, cfg.DecisionRepeatWindow = time.Millisecond, 4, 5*time.Millisecond
+	e := newEnv(t, authv2.WithConfig(cfg))
+	shop(t, e)
+	ctx := t.Context()
+	const workers, each, kinds = 100, 20, 12
+	phases := []time.Duration{0, time.Millisecond, -time.Hour, 2 * time.Hour, 2 * time.Hour, 3 * time.Millisecond, -48 * time.Hour, time.Second}
+	type kindTimes struct {
+		n        int
+		min, max time.Time
+		seen     map[time.Time]bool
+	}
+	want := map[string]*kindTimes{}
+	for pi, off := range phases {
+		at := t0.Add(off)
+		e.clock.Set(at)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := range each {
+					k := (w*7 + i) % kinds
+					p := &authv2.Principal{UserID: fmt.Sprintf("u%d", k%3), TenantID: "acme", SessionID: "s", Client: session.ClientInfo{IP: "192.0.2.1"}}
+					res := permission.Resource{Type: "orders", ID: fmt.Sprint(k), TenantID: "acme", Scope: "region:eu"}
+					if d, err := e.m.Authorize(ctx, p, "delete", res); err != nil || d.Allowed {
+						t.Errorf("%v %v", d.Allowed, err)
+					}
+				}
+			})
+		}
+		if pi%2 == 0 {
+			for range 3 {
+				wg.Go(func() { assert.NoError(t, e.m.FlushAudit(ctx)) })
+			}
+		}
+		wg.Wait()
+		for w := range workers {
+			for i := range each {
+				k := fmt.Sprintf("orders:%d", (w*7+i)%kinds)
+				kt := want[k]
+				if kt == nil {
+					kt = &kindTimes{min: at, max: at, seen: map[time.Time]bool{}}
+					want[k] = kt
+				}
+				kt.n++
+				kt.seen[at] = true
+				if at.Before(kt.min) {
+					kt.min = at
+				}
+				if at.After(kt.max) {
+					kt.max = at
+				}
+			}
+		}
+	}
+	require.NoError(t, e.m.Close(ctx))
+	got := map[string]*kindTimes{}
+	for _, ev := range decisionsIn(e.sink.MemorySink) {
+		kt := got[ev.Target]
+		last := ev.Time
+		if s, ok := ev.Attributes[audit.AttrLastAt]; ok {
+			var err error
+			last, err = time.Parse(time.RFC3339Nano, s)
+			require.NoError(t, err)
+		}
+		assert.False(t, last.Before(ev.Time), "%v", ev)
+		if kt == nil {
+			kt = &kindTimes{min: ev.Time, max: last, seen: map[time.Time]bool{}}
+			got[ev.Target] = kt
+		}
+		kt.n += audit.Weight(&ev)
+		assert.True(t, want[ev.Target].seen[ev.Time], "time %v of %s never stamped", ev.Time, ev.Target)
+		assert.True(t, want[ev.Target].seen[last], "last %v of %s never stamped", last, ev.Target)
+		if ev.Time.Before(kt.min) {
+			kt.min = ev.Time
+		}
+		if last.After(kt.max) {
+			kt.max = last
+		}
+	}
+	require.Len(t, got, kinds)
+	for k, w := range want {
+		g := got[k]
+		assert.Equal(t, w.n, g.n, k)
+		assert.Equal(t, w.min, g.min, k)
+		assert.Equal(t, w.max, g.max, k)
+	}
+}
+
+// Two Managers on one audit store, each folding its own repeats: TopDenied
+// (which weighs an event by its count) counts every denial once, on the
+// memory store and on PostgreSQL, from the events the Managers emit.
+func TestTopDeniedCountsFoldedDecisionsOfTwoManagers(t *testing.T) {
+	type backend struct {
+		name string
+		open func(t *testing.T) (audit.Store, []authv2.Option)
+	}
+	bs := []backend{
+		{"memory", func(t *testing.T) (audit.Store, []authv2.Option) {
+			st := memory.New()
+			as := memory.NewAuditStore()
+			return as, []authv2.Option{authv2.WithUserStore(st.Users), authv2.WithSessionStore(st.Sessions), authv2.WithPermissionStore(st.Permissions), authv2.WithAuditStore(as)}
+		}},
+		{"postgres", func(t *testing.T) (audit.Store, []authv2.Option) {
+			env := pgtest.New(t)
+			return env.Stores.Audit, []authv2.Option{authv2.WithUserStore(env.Stores.Users), authv2.WithSessionStore(env.Stores.Sessions),
+				authv2.WithPermissionStore(env.Stores.Permissions), authv2.WithAuditStore(env.Stores.Audit)}
+		}},
+	}
+	for _, b := range bs {
+		t.Run(b.name, func(t *testing.T) {
+			as, opts := b.open(t)
+			clk := authv2test.NewClock(t0)
+			cfg := authv2test.Config()
+			cfg.DecisionFlushInterval, cfg.DecisionBufferSize, cfg.DecisionRepeatWindow = time.Millisecond, 8, 3*time.Millisecond
+			mk := func() *authv2.Manager {
+				m, err := authv2.New(append([]authv2.Option{authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(), authv2.WithClock(clk)}, opts...)...)
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = m.Close(context.Background()) }) // when the test stops early
+				return m
+			}
+			ms := []*authv2.Manager{mk(), mk()}
+			ctx := t.Context()
+			_, err := ms[0].CreateTenant(ctx, "acme", "acme")
+			require.NoError(t, err)
+			const workers, each, actions = 50, 40, 6
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					m := ms[w%2]
+					p := &authv2.Principal{UserID: "u", TenantID: "acme", SessionID: "s"}
+					for i := range each {
+						if i%10 == 0 && w%5 == 0 {
+							clk.Advance(time.Millisecond)
+						}
+						res := permission.Resource{Type: "orders", ID: "o", TenantID: "acme"}
+						if d, err := m.Authorize(ctx, p, fmt.Sprintf("act%d", (w+i)%actions), res); err != nil || d.Allowed {
+							t.Errorf("%v %v", d.Allowed, err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			require.NoError(t, ms[0].Close(ctx))
+			require.NoError(t, ms[1].Close(ctx))
+			got, err := as.TopDenied(ctx, "acme", t0.Add(-time.Hour), t0.Add(time.Hour), 100)
+			require.NoError(t, err)
+			want := map[string]int{}
+			for w := range workers {
+				for i := range each {
+					want[fmt.Sprintf("orders:act%d", (w+i)%actions)]++
+				}
+			}
+			gotm := map[string]int{}
+			for _, c := range got {
+				gotm[c.Key] = c.N
+			}
+			assert.Equal(t, want, gotm)
+		})
+	}
 }

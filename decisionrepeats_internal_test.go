@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2/audit"
+	"github.com/authv2/authv2/permission"
 )
 
 // A folded record that the audit queue refuses is all its decisions lost,
@@ -86,4 +87,117 @@ func TestHeldRecordStopsAtMaxCount(t *testing.T) {
 	require.Len(t, held, 2)
 	assert.Equal(t, audit.MaxCount, held[0].count)
 	assert.Equal(t, 2, held[1].count)
+}
+
+// ruleDecisions returns three denials of one policy version from a real
+// engine (a Decision's rule cannot be set by hand): two whose rules differ
+// in the role only, and one whose rule differs from the first in the
+// grant only.
+func ruleDecisions(t *testing.T) (roleA, roleB, otherGrant permission.Decision) {
+	t.Helper()
+	m, err := New(WithInsecurePasswordHashing())
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
+	ctx := t.Context()
+	deny := func(tenant, user string) permission.Decision {
+		d, err := m.Authorize(ctx, &Principal{UserID: user, TenantID: tenant}, "delete", permission.Resource{Type: "orders", ID: "o-1", TenantID: tenant})
+		require.NoError(t, err)
+		require.False(t, d.Allowed)
+		return d
+	}
+	users := map[string]string{}
+	for _, tenant := range []string{"acme", "globex"} {
+		_, err := m.CreateTenant(ctx, tenant, tenant)
+		require.NoError(t, err)
+	}
+	for _, role := range []string{"a", "b"} {
+		u, err := m.Register(ctx, RegisterInput{Email: role + "@example.com", Password: "correct horse battery staple"})
+		require.NoError(t, err)
+		users[role] = u.ID
+	}
+	// The same steps in each tenant, so both end at the same version.
+	for _, tenant := range []string{"acme", "globex"} {
+		grant := map[string]string{"acme": "orders:delete", "globex": "orders:*"}[tenant]
+		for _, role := range []string{"a", "b"} {
+			require.NoError(t, m.PutRole(ctx, &permission.Role{TenantID: tenant, Name: role, Grants: []permission.Grant{{Permission: grant, Effect: permission.Deny}}}))
+			require.NoError(t, m.Bind(ctx, permission.Binding{UserID: users[role], TenantID: tenant, Role: role}))
+		}
+	}
+	roleA, roleB, otherGrant = deny("acme", users["a"]), deny("acme", users["b"]), deny("globex", users["a"])
+	require.Equal(t, roleA.Version, otherGrant.Version)
+	require.Equal(t, roleA.Reason, otherGrant.Reason)
+	require.Equal(t, permission.Rule{Role: "a", Permission: "orders:delete"}, permission.Rule{Role: roleA.Rule().Role, Permission: roleA.Rule().Permission})
+	require.Equal(t, "b", roleB.Rule().Role)
+	require.Equal(t, "orders:*", otherGrant.Rule().Permission)
+	return roleA, roleB, otherGrant
+}
+
+// Decisions differing in one field an event shows are never folded
+// together, whatever the field holds: separators that make two resources
+// one Target, NULs, a string's end moved into the next field.
+func TestRepeatsKeepKindsDifferingInOneFieldApart(t *testing.T) {
+	roleA, roleB, otherGrant := ruleDecisions(t)
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	base := decisionRecord{userID: "u", sessionID: "s", tenantID: "acme", impersonatorID: "admin", ip: "192.0.2.1", userAgent: "agent",
+		action: "delete", res: permission.Resource{Type: "orders", ID: "o:1", TenantID: "acme", Scope: "region:eu"}, d: roleA, at: now}
+	variants := map[string]func(r *decisionRecord){
+		"user":                    func(r *decisionRecord) { r.userID = "v" },
+		"user with a NUL":         func(r *decisionRecord) { r.userID = "u\x00" },
+		"user's end into session": func(r *decisionRecord) { r.userID, r.sessionID = "", "us" },
+		"session":                 func(r *decisionRecord) { r.sessionID = "" },
+		"tenant":                  func(r *decisionRecord) { r.tenantID = "globex" },
+		"impersonator":            func(r *decisionRecord) { r.impersonatorID = "" },
+		"ip":                      func(r *decisionRecord) { r.ip = "192.0.2.10" },
+		"user agent":              func(r *decisionRecord) { r.userAgent = "agent\x00" },
+		"ip's end into agent":     func(r *decisionRecord) { r.ip, r.userAgent = "192.0.2.", "1agent" },
+		"action":                  func(r *decisionRecord) { r.action = "Delete" },
+		"same target, other type": func(r *decisionRecord) { r.res.Type, r.res.ID = "orders:o", "1" },
+		"resource tenant":         func(r *decisionRecord) { r.res.TenantID = "" },
+		"scope":                   func(r *decisionRecord) { r.res.Scope = "region:eu/" },
+		"outcome":                 func(r *decisionRecord) { r.d.Allowed = true },
+		"reason":                  func(r *decisionRecord) { r.d.Reason = permission.ReasonNoMatch },
+		"version":                 func(r *decisionRecord) { r.d.Version = -r.d.Version },
+		"rule's role":             func(r *decisionRecord) { r.d = roleB },
+		"rule's grant":            func(r *decisionRecord) { r.d = otherGrant },
+	}
+	for name, mutate := range variants {
+		t.Run(name, func(t *testing.T) {
+			other := base
+			mutate(&other)
+			other.d.ID = base.d.ID
+			rp := newRepeats(time.Hour, 100, func() time.Time { return now })
+			out := rp.fold([]decisionRecord{base, other, base, other, other, base, other})
+			require.Len(t, out, 2, "each kind's first")
+			assert.Equal(t, base, out[0])
+			assert.Equal(t, other, out[1])
+			held := rp.take()
+			require.Len(t, held, 2)
+			assert.Equal(t, kindOf(&base), kindOf(&held[0]))
+			assert.Equal(t, 2, held[0].count)
+			assert.Equal(t, kindOf(&other), kindOf(&held[1]))
+			assert.Equal(t, 3, held[1].count)
+		})
+	}
+}
+
+// Two kinds with one hash (here forced: the index entry of one is made
+// the other's) are compared in full and never folded together: the one
+// that collides is emitted decision by decision.
+func TestRepeatsNeverFoldKindsWhoseHashesCollide(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	rp := newRepeats(time.Hour, 100, func() time.Time { return now })
+	a := decisionRecord{userID: "a", at: now}
+	b := decisionRecord{userID: "b", at: now.Add(time.Second)}
+	require.Len(t, rp.fold([]decisionRecord{a, a}), 1)
+	kb := kindOf(&b)
+	rp.index[rp.hash(&kb)] = rp.index[func() uint64 { ka := kindOf(&a); return rp.hash(&ka) }()]
+	out := rp.fold([]decisionRecord{b, a, b, b})
+	require.Len(t, out, 3)
+	for _, r := range out {
+		assert.Equal(t, "b", r.userID)
+	}
+	held := rp.take()
+	require.Len(t, held, 1)
+	assert.Equal(t, "a", held[0].userID)
+	assert.Equal(t, 2, held[0].count)
 }
