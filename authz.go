@@ -87,6 +87,11 @@ func (m *Manager) AuthorizeBatch(ctx context.Context, p *Principal, qs []permiss
 	}
 	ds, err := m.engine.AuthorizeBatch(ctx, subject(p), req, qs)
 	if err != nil {
+		// Every query is denied: each denial is audited, as Authorize's
+		// is on a store failure.
+		for i := range ds {
+			m.recordDecision(ctx, p, qs[i].Action, &qs[i].Resource, &ds[i])
+		}
 		return ds, authzError(err)
 	}
 	for i := range ds {

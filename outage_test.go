@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/audit"
 	"github.com/authv2/authv2/permission"
 	"github.com/authv2/authv2/session"
 	"github.com/authv2/authv2/store"
@@ -260,4 +261,36 @@ func TestSessionStoreOutagesFailClosed(t *testing.T) {
 	got, err := e.m.User(t.Context(), u.ID)
 	require.NoError(t, err)
 	assert.Equal(t, user.StatusDisabled, got.Status, "the status change itself stands")
+}
+
+// policyDown is a permission store whose policy reads fail, as an
+// unreachable server's would.
+type policyDown struct{ permission.Store }
+
+func (policyDown) Version(context.Context, string) (int64, error) {
+	return 0, store.Unavailable("policy.version", context.DeadlineExceeded)
+}
+
+func (policyDown) LoadPolicy(context.Context, string, string) (*permission.Policy, error) {
+	return nil, store.Unavailable("policy.load", context.DeadlineExceeded)
+}
+
+// A store failure denies every query of a batch, and those denials are
+// audited as Authorize's are: a batch must not be a way to be refused
+// without a trace.
+func TestAuthorizeBatchAuditsDenialsWhenThePolicyStoreIsDown(t *testing.T) {
+	e := newEnv(t, authv2.WithPermissionStore(policyDown{memory.New().Permissions}))
+	p := &authv2.Principal{UserID: "u1", TenantID: "acme"}
+	qs := []permission.Query{{Action: "read", Resource: order("")}, {Action: "delete", Resource: order("")}}
+	ds, err := e.m.AuthorizeBatch(t.Context(), p, qs, permission.Request{})
+	require.ErrorIs(t, err, authv2.ErrStoreUnavailable)
+	require.Len(t, ds, 2)
+	require.NoError(t, e.m.FlushAudit(t.Context()))
+	got := decisionsIn(e.sink.MemorySink)
+	require.Len(t, got, 2)
+	for i, ev := range got {
+		assert.Equal(t, ds[i].ID.String(), ev.DecisionID)
+		assert.Equal(t, audit.Denied, ev.Outcome)
+		assert.Equal(t, string(permission.ReasonError), ev.Reason)
+	}
 }
