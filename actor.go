@@ -39,12 +39,21 @@ func withActor(ctx context.Context, e audit.Event) audit.Event {
 	}
 	e.ActorUserID, e.ActorSessionID = a.UserID, a.SessionID
 	if a.TenantID != "" {
-		if e.Attributes == nil {
-			e.Attributes = map[string]string{}
-		}
-		e.Attributes[audit.AttrActorTenant] = a.TenantID
+		e.Attributes = withAttr(e.Attributes, audit.AttrActorTenant, a.TenantID)
+	}
+	if a.APIKey != nil {
+		e.Attributes = withAttr(e.Attributes, audit.AttrAPIKey, a.APIKey.ID)
 	}
 	return e
+}
+
+// withAttr sets k to v in attrs, making the map when there is none.
+func withAttr(attrs map[string]string, k, v string) map[string]string {
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	attrs[k] = v
+	return attrs
 }
 
 // impersonation is who acts in ctx while impersonating.

@@ -778,3 +778,47 @@ func TestExplainAgreesWithAuthorize(t *testing.T) {
 		})
 	}
 }
+
+// An audit event made with an API key names the key (audit.AttrAPIKey),
+// not only its owner: the decisions a key's calls got and the changes
+// made with it. Two keys of one owner asking the same thing are two kinds
+// of decision, folded apart.
+func TestAPIKeyNamedInItsAuditEvents(t *testing.T) {
+	f := newKeyFixture(t)
+	ctx := t.Context()
+	keys := []*authv2.CreatedAPIKey{f.newKey(t, "orders:read"), f.newKey(t, "orders:read")}
+	for _, k := range keys {
+		p, err := f.m.Authenticate(ctx, k.Secret, keyClient)
+		require.NoError(t, err)
+		for range 3 {
+			d, err := f.m.Authorize(ctx, p, "delete", keyOrder("acme"))
+			require.NoError(t, err)
+			require.False(t, d.Allowed)
+		}
+		require.NoError(t, f.m.PutRole(authv2.WithActor(ctx, p), &permission.Role{TenantID: "acme", Name: "viewer-" + k.Key.ID,
+			Grants: []permission.Grant{{Permission: "orders:read", Effect: permission.Allow}}}))
+	}
+	denied := map[string]int{}
+	for _, e := range f.sink.OfType(audit.TypeAuthorizeDecision) {
+		if e.Outcome == audit.Denied {
+			denied[e.Attributes[audit.AttrAPIKey]] += audit.Weight(&e)
+		}
+	}
+	assert.Equal(t, map[string]int{keys[0].Key.ID: 3, keys[1].Key.ID: 3}, denied)
+	changed := map[string]string{}
+	for _, e := range f.sink.OfType(audit.TypeAdminChange) {
+		changed[e.Target] = e.Attributes[audit.AttrAPIKey]
+	}
+	for _, k := range keys {
+		assert.Contains(t, changed, "role:viewer-"+k.Key.ID)
+		assert.Equal(t, k.Key.ID, changed["role:viewer-"+k.Key.ID], "the change names the key it was made with")
+	}
+	// A session's events name no key.
+	_, err := f.m.Authorize(ctx, f.sess, "delete", keyOrder("acme"))
+	require.NoError(t, err)
+	for _, e := range f.sink.OfType(audit.TypeAuthorizeDecision) {
+		if e.ActorSessionID != "" {
+			assert.NotContains(t, e.Attributes, audit.AttrAPIKey)
+		}
+	}
+}

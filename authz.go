@@ -157,6 +157,9 @@ func (m *Manager) recordDecision(ctx context.Context, p *Principal, action strin
 	if p.Impersonator != nil {
 		r.impersonatorID = p.Impersonator.UserID
 	}
+	if p.APIKey != nil {
+		r.apiKeyID = p.APIKey.ID
+	}
 	m.decisions.add(ctx, &r)
 }
 

@@ -22,6 +22,7 @@ import (
 type decisionRecord struct {
 	userID, sessionID, tenantID string
 	impersonatorID              string // "" unless the principal is impersonating
+	apiKeyID                    string // "" unless the principal presented an API key
 	ip, userAgent               string
 	action                      string
 	res                         permission.Resource
@@ -284,6 +285,11 @@ func decisionEvent(r *decisionRecord, attrs map[string]string) audit.Event {
 	attrs["role"] = rule.Role
 	attrs["grant"] = rule.Permission
 	attrs["policy_version"] = strconv.FormatInt(r.d.Version, 10)
+	if r.apiKeyID != "" {
+		attrs[audit.AttrAPIKey] = r.apiKeyID
+	} else {
+		delete(attrs, audit.AttrAPIKey)
+	}
 	if r.count > 1 {
 		attrs[audit.AttrCount] = strconv.Itoa(r.count)
 		attrs[audit.AttrLastAt] = r.last.UTC().Format(time.RFC3339Nano)

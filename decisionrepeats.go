@@ -22,7 +22,7 @@ import (
 // the first repeat's ID and trace, the earliest repeat's time, their
 // count and the time of the latest. Identical means every field an
 // event shows but the IDs and times: the user, session, tenant,
-// impersonator, client, permission, resource, outcome, reason, rule and
+// impersonator, API key, client, permission, resource, outcome, reason, rule and
 // policy version. So every decision is in the trail, with its kind,
 // count and time range; what a repeat loses is its own decision and
 // trace ID.
@@ -54,6 +54,7 @@ type kindState struct {
 // decisionEvent reads but the decision ID, the time and the trace ID.
 type decisionKind struct {
 	userID, sessionID, tenantID, impersonatorID string
+	apiKeyID                                    string
 	ip, userAgent, action                       string
 	resType, resID, resTenant, resScope         string
 	allowed                                     bool
@@ -65,7 +66,7 @@ type decisionKind struct {
 func kindOf(r *decisionRecord) decisionKind {
 	rule := r.d.Rule()
 	return decisionKind{
-		userID: r.userID, sessionID: r.sessionID, tenantID: r.tenantID, impersonatorID: r.impersonatorID,
+		userID: r.userID, sessionID: r.sessionID, tenantID: r.tenantID, impersonatorID: r.impersonatorID, apiKeyID: r.apiKeyID,
 		ip: r.ip, userAgent: r.userAgent, action: r.action,
 		resType: r.res.Type, resID: r.res.ID, resTenant: r.res.TenantID, resScope: r.res.Scope,
 		allowed: r.d.Allowed, reason: r.d.Reason, role: rule.Role, grant: rule.Permission, version: r.d.Version,
@@ -84,7 +85,7 @@ func newRepeats(window time.Duration, limit int, now func() time.Time) *repeats 
 // full.
 func (rp *repeats) hash(k *decisionKind) uint64 {
 	b := rp.buf[:0]
-	for _, s := range [...]string{k.userID, k.sessionID, k.tenantID, k.impersonatorID, k.ip, k.userAgent, k.action,
+	for _, s := range [...]string{k.userID, k.sessionID, k.tenantID, k.impersonatorID, k.apiKeyID, k.ip, k.userAgent, k.action,
 		k.resType, k.resID, k.resTenant, k.resScope, string(k.reason), k.role, k.grant} {
 		b = append(binary.AppendUvarint(b, uint64(len(s))), s...)
 	}

@@ -147,6 +147,7 @@ func TestRepeatsKeepKindsDifferingInOneFieldApart(t *testing.T) {
 		"session":                 func(r *decisionRecord) { r.sessionID = "" },
 		"tenant":                  func(r *decisionRecord) { r.tenantID = "globex" },
 		"impersonator":            func(r *decisionRecord) { r.impersonatorID = "" },
+		"api key":                 func(r *decisionRecord) { r.apiKeyID = "k1" },
 		"ip":                      func(r *decisionRecord) { r.ip = "192.0.2.10" },
 		"user agent":              func(r *decisionRecord) { r.userAgent = "agent\x00" },
 		"ip's end into agent":     func(r *decisionRecord) { r.ip, r.userAgent = "192.0.2.", "1agent" },

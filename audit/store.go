@@ -46,6 +46,11 @@ const (
 	// AttrCount stands for was made (RFC 3339, UTC); Event.Time is the
 	// earliest's.
 	AttrLastAt = "last_at"
+	// AttrAPIKey is the ID of the API key the actor presented, on the
+	// events of a caller authenticated by a key (its decisions, the
+	// changes made with it): ActorUserID is the key's owner, who may
+	// hold several.
+	AttrAPIKey = "api_key"
 )
 
 // MaxCount bounds what one event can count for in analytics: a count
