@@ -277,7 +277,8 @@ func (m *Manager) reserveTokenUse(ctx context.Context, purpose, tok string) (rec
 // one costs neither a policy check nor a hash. It works on locked and
 // throttled accounts (a lockout must not be a denial of service), clears
 // the throttle, ends every session of the user, forgets the devices they
-// logged in from (a thief's included) and does not log them in.
+// logged in from (a thief's included) with the failures those spent, and
+// does not log them in.
 // Failed uses are limited per user and per client (see reserveTokenUse).
 func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) error {
 	r, err := m.reserveTokenUse(ctx, user.TokenPasswordReset, tok)
@@ -312,6 +313,7 @@ func (m *Manager) ResetPassword(ctx context.Context, tok, newPassword string) er
 	// The owner proved the address: their new password is not held back
 	// by a guesser's failures.
 	m.resetLoginThrottle(ctx, u.Email)
+	m.resetTrustedThrottle(ctx, u.ID)
 	// The token's holder acts as the user, as the password.reset event
 	// says.
 	if _, err := m.endUserSessions(WithActor(ctx, &Principal{UserID: u.ID}), u.ID, session.RevokeFilter{}, now, session.ReasonPasswordChange); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authv2/authv2"
+	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/session"
 )
 
@@ -135,4 +136,35 @@ func TestPasswordResetForgetsDevices(t *testing.T) {
 			assert.NoError(t, err, "a device trusted after the reset is trusted")
 		})
 	}
+}
+
+// The failures of the devices a reset forgets go with them: the user's
+// long budget, which every trusted client shares, starts afresh. Else
+// whoever held the old password could log in from ten browsers, spend it
+// with wrong guesses, and leave the owner's devices after the reset no
+// better than untrusted clients for a day: locked out by any guesser.
+func TestPasswordResetEmptiesTheTrustedBudgetOfTheDevicesItForgets(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.Throttle.IPLimit = 0 // the thief's guesses come from one address
+	n := newCaptureNotifier()
+	e := newEnv(t, authv2.WithConfig(cfg), authv2.WithNotifier(n))
+	u := e.register(t, "ada@example.com")
+	for range cfg.Throttle.MaxFailures / cfg.Throttle.AfterFailures {
+		thief := e.login(t, "ada@example.com").DeviceToken
+		for range cfg.Throttle.AfterFailures {
+			_, err := deviceLogin(e, "ada@example.com", "wrong guess!", thief)
+			require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+		}
+	}
+	require.Equal(t, cfg.Throttle.MaxFailures, trustedFailures(t, e, u.ID), "the thief's devices spent the trusted budget")
+
+	require.NoError(t, e.m.RequestPasswordReset(t.Context(), "ada@example.com"))
+	require.NoError(t, e.m.ResetPassword(t.Context(), n.wait(t, n.resets, "ada@example.com"), "a brand new passphrase"))
+	assert.Zero(t, trustedFailures(t, e, u.ID), "no trusted client that spent it is left")
+
+	owner, err := deviceLogin(e, "ada@example.com", "a brand new passphrase", "")
+	require.NoError(t, err)
+	lockOut(t, e, "ada@example.com")
+	_, err = deviceLogin(e, "ada@example.com", "a brand new passphrase", owner.DeviceToken)
+	assert.NoError(t, err, "the owner's device, trusted after the reset, is not locked out")
 }

@@ -245,6 +245,22 @@ func (m *Manager) resetLoginThrottle(ctx context.Context, email string) {
 	}
 }
 
+// resetTrustedThrottle empties the budgets a user's trusted clients share
+// (the long one, and their sessions' re-authentication): a password reset
+// forgets every device and ends every session, so no client that spent
+// them is trusted any more, and their failures must not leave the owner's
+// next devices no better than untrusted clients. An outage is logged, as
+// in resetLoginThrottle.
+func (m *Manager) resetTrustedThrottle(ctx context.Context, userID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), giveBackTimeout)
+	defer cancel()
+	for _, b := range m.trustedBudgets(reauthKey(userID), userID) {
+		if err := m.limiter.Reset(ctx, b.key); err != nil {
+			m.log.Warn("authv2: resetting a trusted clients' throttle failed", "error", err)
+		}
+	}
+}
+
 // throttledError is what a throttled login returns: the generic error
 // unless the application opted into a distinct one.
 func (m *Manager) throttledError(retry time.Duration) error {
