@@ -297,8 +297,15 @@ func (m *Manager) endImpersonation(ctx context.Context, sess *session.Session, n
 	rec := &session.Impersonation{ID: imp.ImpersonationID, TenantID: cur.TenantID, ActorUserID: imp.UserID,
 		ActorSessionID: imp.SessionID, TargetUserID: cur.UserID}
 	ended := impersonationEvent(audit.TypeImpersonationEnded, rec, cur.ID, reason)
-	if a := actorFrom(ctx); a != nil && a.UserID != imp.UserID {
-		ended.Attributes["ended_by"] = a.UserID // an administrator, or the user acted as
+	if a := actorFrom(ctx); a != nil {
+		if a.UserID != imp.UserID {
+			ended.Attributes["ended_by"] = a.UserID // an administrator, or the user acted as
+		}
+		if a.APIKey != nil {
+			// Not audit.AttrAPIKey: the event's actor is the impersonator,
+			// who did not present the key.
+			ended.Attributes["ended_by_api_key"] = a.APIKey.ID
+		}
 	}
 	if err := m.revokeOne(ctx, cur.ID, now, session.ReasonImpersonationEnded, ended); err != nil {
 		return nil, nil, err

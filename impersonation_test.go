@@ -971,3 +971,22 @@ func TestImpersonationStopsOnEveryInstance(t *testing.T) {
 		})
 	}
 }
+
+// An administrator who ends an impersonation with an API key (revoking
+// its session) is named with the key, as in every event made with one:
+// the event's actor is the impersonator, so the key goes with ended_by.
+func TestImpersonationEndedWithAnAPIKeyNamesTheKey(t *testing.T) {
+	e := newImpEnv(t, backendStores{})
+	imp, err := e.start(t, e.supportP, e.viewer.ID)
+	require.NoError(t, err)
+	owner := e.principal(t, e.loginIn(t, "owner@example.com", "acme").Token)
+	key, err := e.m.CreateAPIKey(authv2.WithActor(t.Context(), owner), authv2.CreateAPIKeyInput{Name: "ops", Permissions: []string{"*"}})
+	require.NoError(t, err)
+	byKey, err := e.m.Authenticate(t.Context(), key.Secret, session.ClientInfo{IP: "192.0.2.30"})
+	require.NoError(t, err)
+	require.NoError(t, e.m.RevokeSession(authv2.WithActor(t.Context(), byKey), imp.Session.ID, ""))
+	ended := e.sink.OfType(audit.TypeImpersonationEnded)
+	require.Len(t, ended, 1)
+	assert.Equal(t, e.owner.ID, ended[0].Attributes["ended_by"])
+	assert.Equal(t, key.Key.ID, ended[0].Attributes["ended_by_api_key"], "the key it was ended with")
+}
