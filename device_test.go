@@ -11,6 +11,7 @@ import (
 
 	"github.com/authv2/authv2"
 	"github.com/authv2/authv2/authv2test"
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/session"
 )
 
@@ -167,4 +168,53 @@ func TestPasswordResetEmptiesTheTrustedBudgetOfTheDevicesItForgets(t *testing.T)
 	lockOut(t, e, "ada@example.com")
 	_, err = deviceLogin(e, "ada@example.com", "a brand new passphrase", owner.DeviceToken)
 	assert.NoError(t, err, "the owner's device, trusted after the reset, is not locked out")
+}
+
+// With a second factor, the client becomes a trusted device when the login
+// completes, not at the password: the password step trusts nothing (a
+// holder of the password alone gets no budget of their own), and the
+// completed login hands the device token back, which then keeps the owner
+// in past a guesser's lock. A device presenting its token keeps it.
+func TestDeviceTrustedWhenTheSecondFactorCompletesTheLogin(t *testing.T) {
+	e := newMFAEnv(t, backendStores{}, authv2test.Config())
+	ctx := t.Context()
+	secret, _, enrolled := e.enrollTOTP(t, "dev@example.com")
+	u := enrolled.User
+	devices := func() int {
+		x, err := e.m.User(ctx, u.ID)
+		require.NoError(t, err)
+		n := 0
+		for k := range x.Tokens {
+			if strings.HasPrefix(k, "device:") {
+				n++
+			}
+		}
+		return n
+	}
+	before := devices()
+	from := session.ClientInfo{IP: "203.0.113.7"}
+	complete := func(device string) *authv2.LoginResult {
+		t.Helper()
+		res, err := e.m.Login(ctx, authv2.LoginInput{Email: "dev@example.com", Password: goodPassword, Client: from, DeviceToken: device})
+		require.NoError(t, err)
+		require.NotNil(t, res.MFA)
+		assert.Empty(t, res.DeviceToken, "no device is trusted before the second factor")
+		assert.Equal(t, before, devices(), "nor recorded")
+		done, err := e.m.CompleteLogin(ctx, authv2.CompleteLoginInput{PendingToken: res.MFA.Token, Client: from, DeviceToken: device,
+			SecondFactor: authv2.SecondFactor{Factor: mfa.FactorTOTP, Code: e.code(t, secret)}})
+		require.NoError(t, err)
+		return done
+	}
+	first := complete("")
+	require.True(t, strings.HasPrefix(first.DeviceToken, "av2d_"), "the completed login trusts the device")
+	before++
+
+	for range 10 {
+		_, err := e.m.Login(ctx, authv2.LoginInput{Email: "dev@example.com", Password: "wrong guess!", Client: session.ClientInfo{IP: "192.0.2.66"}})
+		require.ErrorIs(t, err, authv2.ErrInvalidCredentials)
+	}
+	_, err := e.m.Login(ctx, authv2.LoginInput{Email: "dev@example.com", Password: goodPassword, Client: session.ClientInfo{IP: "192.0.2.67"}})
+	require.ErrorIs(t, err, authv2.ErrInvalidCredentials, "locked for untrusted clients")
+	again := complete(first.DeviceToken)
+	assert.Equal(t, first.DeviceToken, again.DeviceToken, "a trusted device keeps its token")
 }

@@ -36,9 +36,11 @@ type LoginResult struct {
 	User    *user.User
 	Session *session.Session
 	Token   string
-	// DeviceToken marks the client as one the user logged in from:
+	// DeviceToken marks the client as one the user logged in from, set
+	// with the session (after the second factor, when there is one):
 	// hand it back (SetSessionCookie sets it as the device cookie) and
-	// pass it in LoginInput.DeviceToken next time. Like Token, it is a
+	// pass it in LoginInput.DeviceToken next time, and in
+	// CompleteLoginInput and PasskeyLoginInput. Like Token, it is a
 	// secret.
 	DeviceToken string
 	// MFA is set, and Session and Token are not, when the user has a
@@ -208,8 +210,11 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 		if x.SecurityStamp != stamp || x.PasswordHash != verified {
 			return errAccountChanged
 		}
-		at.proven(x)
 		if sess != nil {
+			// The client becomes a trusted device when a session opens:
+			// with a second factor due, at CompleteLogin, so the password
+			// alone earns no failure budget of its own.
+			at.proven(x)
 			x.LastLoginAt = now
 		}
 		if newHash != "" {

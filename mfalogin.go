@@ -247,6 +247,10 @@ type CompleteLoginInput struct {
 	PendingToken string
 	SecondFactor
 	Client session.ClientInfo
+	// DeviceToken is the device token the client presented, as in
+	// LoginInput: the completed login refreshes it, or issues a new one
+	// (LoginResult.DeviceToken).
+	DeviceToken string
 }
 
 // CompleteLogin completes a login that Login answered with an
@@ -330,7 +334,7 @@ func (m *Manager) CompleteLogin(ctx context.Context, in CompleteLoginInput) (_ *
 	if err != nil {
 		return nil, err
 	}
-	saved, err := m.saveLogin(ctx, u, sess, opened, now, ErrInvalidToken)
+	saved, device, err := m.saveLogin(ctx, u, sess, opened, in.DeviceToken, now, ErrInvalidToken)
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +348,7 @@ func (m *Manager) CompleteLogin(ctx context.Context, in CompleteLoginInput) (_ *
 		m.abandonSession(ctx, sess)
 		return nil, err
 	}
-	return &LoginResult{User: saved, Session: sess, Token: tok}, nil
+	return &LoginResult{User: saved, Session: sess, Token: tok, DeviceToken: device}, nil
 }
 
 // proofAttrs are the audit attributes of a proven factor.
@@ -572,10 +576,11 @@ func (m *Manager) BeginPasskeyLogin(ctx context.Context) (options json.RawMessag
 type PasskeyLoginInput struct {
 	ChallengeID string
 	Response    []byte
-	// TenantID and Scope are as in LoginInput.
-	TenantID string
-	Scope    string
-	Client   session.ClientInfo
+	// TenantID, Scope and DeviceToken are as in LoginInput.
+	TenantID    string
+	Scope       string
+	Client      session.ClientInfo
+	DeviceToken string
 }
 
 // PasskeyLogin opens a session from a passkey assertion alone: the
@@ -641,7 +646,7 @@ func (m *Manager) PasskeyLogin(ctx context.Context, in PasskeyLoginInput) (_ *Lo
 	if err != nil {
 		return nil, err
 	}
-	saved, err := m.saveLogin(ctx, u, sess, opened, now, ErrInvalidCredentials)
+	saved, device, err := m.saveLogin(ctx, u, sess, opened, in.DeviceToken, now, ErrInvalidCredentials)
 	if err != nil {
 		return nil, err
 	}
@@ -651,29 +656,33 @@ func (m *Manager) PasskeyLogin(ctx context.Context, in PasskeyLoginInput) (_ *Lo
 		m.abandonSession(ctx, sess)
 		return nil, err
 	}
-	return &LoginResult{User: saved, Session: sess, Token: tok}, nil
+	return &LoginResult{User: saved, Session: sess, Token: tok, DeviceToken: device}, nil
 }
 
 // saveLogin records a second-step or passkey login's success in the user
-// (LastLoginAt) once its session is written, refusing when the security
-// stamp or the password changed since u was read (as Login does): the
-// session then ends and the caller sees changed.
-func (m *Manager) saveLogin(ctx context.Context, u *user.User, sess *session.Session, opened []audit.Event, now time.Time, changed error) (*user.User, error) {
+// (LastLoginAt) once its session is written, and trusts the client as a
+// device (device: the token it presented, if any; the token to hand back
+// is returned), refusing when the security stamp or the password changed
+// since u was read (as Login does): the session then ends and the caller
+// sees changed.
+func (m *Manager) saveLogin(ctx context.Context, u *user.User, sess *session.Session, opened []audit.Event, device string, now time.Time, changed error) (*user.User, string, error) {
 	stamp, hash := u.SecurityStamp, u.PasswordHash
+	var issued string
 	saved, err := m.users.Update(ctx, u.ID, func(x *user.User) error {
 		if x.SecurityStamp != stamp || x.PasswordHash != hash {
 			return errAccountChanged
 		}
 		x.LastLoginAt = now
+		issued = trustDevice(x, device, trustedSlot(x, device, now), now)
 		return nil
 	})
 	if err != nil {
 		_ = m.emitAll(ctx, opened)
 		m.abandonSession(ctx, sess)
 		if errors.Is(err, errAccountChanged) || errors.Is(err, store.ErrNotFound) {
-			return nil, changed
+			return nil, "", changed
 		}
-		return nil, translate("user.update", err)
+		return nil, "", translate("user.update", err)
 	}
-	return saved, nil
+	return saved, issued, nil
 }

@@ -216,8 +216,8 @@ func (a *attempt) reserveAccount(ctx context.Context, u *user.User, email, devic
 	return retry, err
 }
 
-// proven records a right password in x, inside the update that records
-// the login: the client becomes, or stays, a trusted device.
+// proven records a login in x, inside the update that records it: the
+// client becomes, or stays, a trusted device.
 func (a *attempt) proven(x *user.User) {
 	a.issued = trustDevice(x, a.presented, a.device, a.now)
 }

@@ -67,14 +67,10 @@ func (k *kit) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	client, _ := authv2.ClientFrom(r.Context())
 	client.DeviceLabel = truncate(in.Device, 64)
-	device := in.DeviceToken
-	if device == "" {
-		device = k.m.DeviceToken(r)
-	}
 	// A known device is exempt from the lock that other clients' failures
 	// put on the account.
 	res, err := k.m.Login(r.Context(), authv2.LoginInput{Email: in.Email, Password: in.Password, TenantID: in.TenantID,
-		Client: client, DeviceToken: device})
+		Client: client, DeviceToken: k.deviceToken(r, in.DeviceToken)})
 	if err != nil {
 		k.fail(w, r, err)
 		return

@@ -26,6 +26,15 @@ func bearerClient(r *http.Request) bool {
 	return strings.EqualFold(scheme, "Bearer")
 }
 
+// deviceToken is the device token a login request presents: a bearer
+// client's in the body (fromBody), a browser's in the device cookie.
+func (k *kit) deviceToken(r *http.Request, fromBody string) string {
+	if fromBody != "" {
+		return fromBody
+	}
+	return k.m.DeviceToken(r)
+}
+
 // sessionJSON answers a route that opened or replaced a session. Token
 // and DeviceToken are set for bearer clients only.
 type sessionJSON struct {

@@ -41,15 +41,12 @@ type mfaRequiredJSON struct {
 	ExpiresAt    time.Time    `json:"expires_at"`
 	Factors      []mfa.Factor `json:"factors"`
 	Enroll       bool         `json:"enroll,omitempty"`
-	DeviceToken  string       `json:"device_token,omitempty"`
 }
 
+// answerMFARequired hands over no device token: the device is trusted
+// when the login completes (issue).
 func (k *kit) answerMFARequired(w http.ResponseWriter, r *http.Request, res *authv2.LoginResult) {
-	out := mfaRequiredJSON{MFARequired: true, PendingToken: res.MFA.Token, ExpiresAt: res.MFA.ExpiresAt, Factors: res.MFA.Factors, Enroll: res.MFA.Enroll}
-	if bearerClient(r) {
-		out.DeviceToken = res.DeviceToken
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, mfaRequiredJSON{MFARequired: true, PendingToken: res.MFA.Token, ExpiresAt: res.MFA.ExpiresAt, Factors: res.MFA.Factors, Enroll: res.MFA.Enroll})
 }
 
 // secondFactorJSON is a second factor in a request: a TOTP or recovery
@@ -78,12 +75,14 @@ func (k *kit) handleCompleteLogin(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		PendingToken string `json:"pending_token"`
 		secondFactorJSON
+		DeviceToken string `json:"device_token"` // as in /login
 	}
 	if !k.decode(w, r, &in) {
 		return
 	}
 	client, _ := authv2.ClientFrom(r.Context())
-	res, err := k.m.CompleteLogin(r.Context(), authv2.CompleteLoginInput{PendingToken: in.PendingToken, SecondFactor: in.factor(), Client: client})
+	res, err := k.m.CompleteLogin(r.Context(), authv2.CompleteLoginInput{PendingToken: in.PendingToken, SecondFactor: in.factor(), Client: client,
+		DeviceToken: k.deviceToken(r, in.DeviceToken)})
 	if err != nil {
 		k.fail(w, r, err)
 		return
@@ -273,6 +272,7 @@ func (k *kit) handlePasskeyLogin(w http.ResponseWriter, r *http.Request) {
 		Response    json.RawMessage `json:"response"`
 		TenantID    string          `json:"tenant_id"`
 		Device      string          `json:"device"`
+		DeviceToken string          `json:"device_token"` // as in /login
 	}
 	if !k.decode(w, r, &in) {
 		return
@@ -280,7 +280,7 @@ func (k *kit) handlePasskeyLogin(w http.ResponseWriter, r *http.Request) {
 	client, _ := authv2.ClientFrom(r.Context())
 	client.DeviceLabel = truncate(in.Device, 64)
 	res, err := k.m.PasskeyLogin(r.Context(), authv2.PasskeyLoginInput{ChallengeID: in.ChallengeID, Response: in.Response,
-		TenantID: in.TenantID, Client: client})
+		TenantID: in.TenantID, Client: client, DeviceToken: k.deviceToken(r, in.DeviceToken)})
 	if err != nil {
 		k.fail(w, r, err)
 		return

@@ -229,3 +229,44 @@ func TestEnrollmentAtLogin(t *testing.T) {
 	resp, body = k.api("").do("POST", "/login/mfa/enroll-totp", map[string]string{"pending_token": next.PendingToken})
 	requireProblem(t, resp, body, http.StatusConflict, "mfa-already-enrolled")
 }
+
+// A browser whose login waits for a second factor gets the device cookie
+// with the session, when the factor completes the login, and presents it
+// at the next completion; a bearer client gets the token in the body then,
+// never with the pending token.
+func TestDeviceTokenComesWithTheCompletedLogin(t *testing.T) {
+	k := newMFAKit(t)
+	k.register("mfa@example.com")
+	c, _ := k.loginAPI("mfa@example.com")
+	en := decode[struct {
+		Secret string `json:"secret"`
+	}](t, c.must("POST", "/mfa/totp", nil, http.StatusOK))
+	c.must("POST", "/mfa/totp/confirm", map[string]string{"code": k.code(en.Secret)}, http.StatusNoContent)
+
+	b := k.browser()
+	complete := func() *http.Response {
+		resp, body := b.do("POST", "/login", map[string]string{"email": "mfa@example.com", "password": password})
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		assert.Empty(t, resp.Cookies(), "nothing is set before the second factor")
+		assert.NotContains(t, string(body), "device_token")
+		p := decode[pendingResp](t, body)
+		resp, body = b.do("POST", "/login/mfa", map[string]string{"pending_token": p.PendingToken, "factor": "totp", "code": k.code(en.Secret)})
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		return resp
+	}
+	device := func(resp *http.Response) string {
+		for _, c := range resp.Cookies() {
+			if c.Name == "__Host-authv2-device" {
+				return c.Value
+			}
+		}
+		return ""
+	}
+	first := device(complete())
+	require.True(t, strings.HasPrefix(first, "av2d_"), "the completed login sets the device cookie")
+	assert.Equal(t, first, device(complete()), "the browser presented it again and keeps it")
+
+	p := decode[pendingResp](t, k.api("").must("POST", "/login", map[string]string{"email": "mfa@example.com", "password": password}, http.StatusOK))
+	s := decode[sessionResp](t, k.api("").must("POST", "/login/mfa", map[string]string{"pending_token": p.PendingToken, "factor": "totp", "code": k.code(en.Secret)}, http.StatusOK))
+	assert.True(t, strings.HasPrefix(s.DeviceToken, "av2d_"), "a bearer client gets it in the body")
+}
