@@ -91,3 +91,21 @@ func TestMemberRoutesInviteAcceptChangeRemove(t *testing.T) {
 	list := decode[[]invitationResp](t, admin.must("GET", "/invitations", nil, http.StatusOK))
 	assert.Len(t, list, 2)
 }
+
+// A session in no tenant reaches no tenant's administration: every
+// tenant-admin route answers 403 not-member before looking at the body,
+// including the ones whose check the Manager makes itself (ownership).
+func TestTenantAdminRoutesNeedATenant(t *testing.T) {
+	e := newEnv(t)
+	e.register("loner@example.com")
+	c, s := e.loginAPI("loner@example.com")
+	require.Empty(t, s.TenantID)
+	for _, r := range [][2]string{
+		{"GET", "/members"}, {"PUT", "/members/u1/roles"}, {"DELETE", "/members/u1"}, {"POST", "/ownership"},
+		{"GET", "/invitations"}, {"POST", "/invitations"}, {"POST", "/invitations/i1/resend"}, {"DELETE", "/invitations/i1"},
+		{"GET", "/domains"}, {"POST", "/domains"}, {"POST", "/domains/example.com/verify"}, {"DELETE", "/domains/example.com"},
+	} {
+		resp, body := c.do(r[0], r[1], map[string]any{"email": "x@example.com", "role": "viewer", "user_id": "u1", "domain": "example.com"})
+		requireProblem(t, resp, body, http.StatusForbidden, "not-member")
+	}
+}
