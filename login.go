@@ -237,7 +237,7 @@ func (m *Manager) Login(ctx context.Context, in LoginInput) (_ *LoginResult, err
 	u = saved
 	at.succeeded(ctx)
 	if sess == nil {
-		return m.pendingLoginResult(ctx, u, in, tenantID, newHash != "", factors, enroll, at.issued, now)
+		return m.pendingLoginResult(ctx, u, in, tenantID, newHash != "", factors, enroll, now)
 	}
 	if recorded {
 		return &LoginResult{User: u, Session: sess, Token: tok, DeviceToken: at.issued}, nil

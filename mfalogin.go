@@ -529,9 +529,10 @@ func passwordProof(now time.Time) mfa.Proofs {
 }
 
 // pendingLoginResult ends a Login whose password was right for a user
-// with a second factor: the password's work is saved (throttle reset,
-// rehash, device trusted), and the answer is a pending token.
-func (m *Manager) pendingLoginResult(ctx context.Context, u *user.User, in LoginInput, tenantID string, rehashed bool, factors []mfa.Factor, enroll bool, device string, now time.Time) (*LoginResult, error) {
+// with a second factor: the password's work is saved (throttle places
+// given back, rehash), and the answer is a pending token. No device is
+// trusted yet: that comes with the session (CompleteLogin).
+func (m *Manager) pendingLoginResult(ctx context.Context, u *user.User, in LoginInput, tenantID string, rehashed bool, factors []mfa.Factor, enroll bool, now time.Time) (*LoginResult, error) {
 	ch, err := m.issuePending(ctx, u, &pendingLogin{TenantID: tenantID, Scope: in.Scope, Client: in.Client,
 		Stamp: u.SecurityStamp, Password: passwordDigest(u.PasswordHash), PasswordAt: now, Factors: factors, Enroll: enroll})
 	if err != nil {
@@ -550,7 +551,7 @@ func (m *Manager) pendingLoginResult(ctx context.Context, u *user.User, in Login
 	if err := m.emitAll(ctx, events); err != nil {
 		return nil, err
 	}
-	return &LoginResult{User: u, DeviceToken: device, MFA: ch}, nil
+	return &LoginResult{User: u, MFA: ch}, nil
 }
 
 // BeginPasskeyLogin starts a passwordless login with a discoverable

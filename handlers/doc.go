@@ -107,11 +107,11 @@
 // 200 {"mfa_required": true, "pending_token", "factors", "enroll"} and no
 // session; these routes finish the login, manage factors and step up:
 //
-//	POST   /login/mfa                     200 session: {pending_token, factor, code | challenge_id, response}
+//	POST   /login/mfa                     200 session: {pending_token, factor, code | challenge_id, response, device_token}
 //	POST   /login/mfa/webauthn            200 {options, challenge_id} for navigator.credentials.get
 //	POST   /login/mfa/enroll-totp         200 {secret, uri, qr_png} (a tenant requires a factor: "enroll")
 //	POST   /login/passkey                 200 {options, challenge_id} for a passwordless login
-//	POST   /login/passkey/complete        200 session (AAL2): {challenge_id, response, tenant_id}
+//	POST   /login/passkey/complete        200 session (AAL2): {challenge_id, response, tenant_id, device_token}
 //	GET    /mfa                           200 the caller's factors     (authenticated)
 //	POST   /mfa/totp                      200 {secret, uri, qr_png}    (authenticated, fresh)
 //	POST   /mfa/totp/confirm              204 {code}                   (authenticated)
@@ -140,6 +140,11 @@
 // outside development mode the cookie cannot be set: the new session is
 // ended again and the request fails with 500 (the server's TLS set-up,
 // or TrustedProxies, is wrong), while bearer clients still log in.
+//
+// /login, /login/mfa and /login/passkey/complete read the device token
+// back from the body's "device_token", else from the device cookie. With
+// a second factor due, the device token comes with the session (from
+// /login/mfa), never with the pending token.
 //
 // # Requests and errors
 //

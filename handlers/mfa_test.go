@@ -270,3 +270,51 @@ func TestDeviceTokenComesWithTheCompletedLogin(t *testing.T) {
 	s := decode[sessionResp](t, k.api("").must("POST", "/login/mfa", map[string]string{"pending_token": p.PendingToken, "factor": "totp", "code": k.code(en.Secret)}, http.StatusOK))
 	assert.True(t, strings.HasPrefix(s.DeviceToken, "av2d_"), "a bearer client gets it in the body")
 }
+
+// The device token a client presents is read back where a login completes:
+// a bearer client's in the body of /login/mfa and /login/passkey/complete
+// keeps its token, and a browser's passkey login sets the device cookie
+// and presents it the next time.
+func TestCompletedLoginsReadTheDeviceTokenBack(t *testing.T) {
+	k := newMFAKit(t)
+	u := k.register("key@example.com")
+	k.key = virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(u.ID)})
+	c, _ := k.loginAPI("key@example.com")
+	reg := decode[ceremonyResp](t, c.must("POST", "/mfa/webauthn", nil, http.StatusOK))
+	opts, err := virtualwebauthn.ParseAttestationOptions(string(reg.Options))
+	require.NoError(t, err)
+	att := json.RawMessage(virtualwebauthn.CreateAttestationResponse(relyingParty, k.key, k.cred, *opts))
+	c.must("POST", "/mfa/webauthn/complete", map[string]any{"challenge_id": reg.ChallengeID, "response": att, "name": "Key"}, http.StatusCreated)
+	k.key.AddCredential(k.cred)
+
+	api := k.api("")
+	complete := func(device string) string {
+		p := decode[pendingResp](t, api.must("POST", "/login", map[string]string{"email": "key@example.com", "password": password, "device_token": device}, http.StatusOK))
+		ch := decode[ceremonyResp](t, api.must("POST", "/login/mfa/webauthn", map[string]string{"pending_token": p.PendingToken}, http.StatusOK))
+		return decode[sessionResp](t, api.must("POST", "/login/mfa", map[string]any{"pending_token": p.PendingToken,
+			"factor": "webauthn", "challenge_id": ch.ChallengeID, "response": k.sign(ch), "device_token": device}, http.StatusOK)).DeviceToken
+	}
+	device := complete("")
+	require.True(t, strings.HasPrefix(device, "av2d_"))
+	assert.Equal(t, device, complete(device), "a bearer client's device_token at /login/mfa")
+	ch := decode[ceremonyResp](t, api.must("POST", "/login/passkey", nil, http.StatusOK))
+	pk := decode[sessionResp](t, api.must("POST", "/login/passkey/complete", map[string]any{"challenge_id": ch.ChallengeID, "response": k.sign(ch), "device_token": device}, http.StatusOK))
+	assert.Equal(t, device, pk.DeviceToken, "a bearer client's device_token at /login/passkey/complete")
+
+	b := k.browser()
+	passkey := func() string {
+		ch := decode[ceremonyResp](t, b.must("POST", "/login/passkey", nil, http.StatusOK))
+		resp, body := b.do("POST", "/login/passkey/complete", map[string]any{"challenge_id": ch.ChallengeID, "response": k.sign(ch)})
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		assert.NotContains(t, string(body), "av2d_", "no secret in a browser's body")
+		for _, c := range resp.Cookies() {
+			if c.Name == "__Host-authv2-device" {
+				return c.Value
+			}
+		}
+		return ""
+	}
+	first := passkey()
+	require.True(t, strings.HasPrefix(first, "av2d_"), "a passkey login sets the device cookie")
+	assert.Equal(t, first, passkey(), "the browser's device cookie at /login/passkey/complete")
+}
