@@ -135,6 +135,36 @@ func TestLoginDelivery(t *testing.T) {
 	requireProblem(t, resp, body, http.StatusForbidden, "not-member")
 }
 
+// A request that authenticated with the session cookie is a browser,
+// whatever it says: script injected into the page can add the bearer-mode
+// header (or an empty "Authorization: Bearer") to a same-origin request,
+// and must not read the replacing session's token that HttpOnly keeps
+// from it.
+func TestCookieSessionNeverGetsItsTokenInTheBody(t *testing.T) {
+	e := newEnv(t)
+	u := e.register("ada@example.com")
+	e.tenant("acme", nil)
+	require.NoError(t, e.m.AddMember(t.Context(), "acme", u.ID))
+	b, _ := e.loginBrowser("ada@example.com")
+	for _, header := range [][]string{{handlers.AuthModeHeader, "bearer"}, {"Authorization", "Bearer"}} {
+		for _, r := range []struct {
+			path string
+			body any
+		}{
+			{"/switch-tenant", map[string]string{"tenant_id": "acme"}},
+			{"/reauthenticate", map[string]string{"password": password}},
+		} {
+			resp, body := b.do("POST", r.path, r.body, header...)
+			require.Equal(t, http.StatusOK, resp.StatusCode, "%s %v: %s", r.path, header, body)
+			s := decode[sessionResp](t, body)
+			assert.Empty(t, s.Token, "%s %v", r.path, header)
+			assert.NotContains(t, string(body), "av2_")
+			require.Len(t, resp.Cookies(), 1, "%s %v: the new session goes in the cookie", r.path, header)
+			assert.Equal(t, s.SessionID, decode[meResp](t, b.must("GET", "/me", nil, http.StatusOK)).SessionID)
+		}
+	}
+}
+
 func TestLogout(t *testing.T) {
 	e := newEnv(t)
 	e.register("ada@example.com")

@@ -134,9 +134,11 @@
 // only. A request that carries "Authorization: Bearer" or the header
 // "Authv2-Auth-Mode: bearer" (AuthModeHeader) is a bearer client: the
 // token (and the device token) come back in the body and no cookie is
-// set. Any other request is a browser: the session and device cookies are
-// set (Manager.SetSessionCookie) and the body carries no secret, so
-// script injected into the page cannot read the token. Over plain HTTP
+// set. Any other request is a browser, and so is one that authenticated
+// with the session cookie whatever headers it adds (script in the page
+// can add them): the session and device cookies are set
+// (Manager.SetSessionCookie) and the body carries no secret, so script
+// injected into the page cannot read the token. Over plain HTTP
 // outside development mode the cookie cannot be set: the new session is
 // ended again and the request fails with 500 (the server's TLS set-up,
 // or TrustedProxies, is wrong), while bearer clients still log in.

@@ -15,15 +15,19 @@ import (
 const AuthModeHeader = "Authv2-Auth-Mode"
 
 // bearerClient reports whether r comes from a client that keeps its token
-// itself: it asked for bearer mode, or it already authenticates with an
-// Authorization header. Browsers send neither (a cross-site page cannot
-// add either header without a CORS preflight the application allows).
+// itself: it authenticated with an Authorization header, or, signed out,
+// it asked for bearer mode. Browsers send neither (a cross-site page
+// cannot add either header without a CORS preflight the application
+// allows). A request that authenticated with the session cookie is a
+// browser whatever headers it adds: those come from script in the page,
+// which must not read the token that HttpOnly keeps from it.
 func bearerClient(r *http.Request) bool {
-	if strings.EqualFold(strings.TrimSpace(r.Header.Get(AuthModeHeader)), "bearer") {
-		return true
+	scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	bearer := strings.EqualFold(scheme, "Bearer")
+	if tok, ok := authv2.TokenFrom(r.Context()); ok {
+		return bearer && strings.TrimSpace(cred) == tok
 	}
-	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	return strings.EqualFold(scheme, "Bearer")
+	return bearer || strings.EqualFold(strings.TrimSpace(r.Header.Get(AuthModeHeader)), "bearer")
 }
 
 // deviceToken is the device token a login request presents: a bearer
