@@ -95,6 +95,28 @@ func TestAPIKeyRoutes(t *testing.T) {
 	assert.Equal(t, []string{k2.ID}, all.Revoked)
 }
 
+// A key holds the patterns it was given, not its owner's account: with
+// orders:read it can neither see where the owner is signed in, nor sign
+// them out, nor revoke their keys (itself included: the owner does that).
+func TestAPIKeyCannotManageItsOwnersSessionsOrKeys(t *testing.T) {
+	e, ada, _ := tenantEnv(t)
+	k := decode[keyResp](t, ada.must("POST", "/api-keys", map[string]any{"name": "ci", "permissions": []string{"orders:read"}}, http.StatusCreated))
+	other := decode[keyResp](t, ada.must("POST", "/api-keys", map[string]any{"name": "ci2", "permissions": []string{"orders:read"}}, http.StatusCreated))
+	sessionID := decode[meResp](t, ada.must("GET", "/me", nil, http.StatusOK)).SessionID
+	withKey := e.api(k.Key)
+	withKey.bearer = false
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/sessions"}, {"DELETE", "/sessions/" + sessionID},
+		{"DELETE", "/api-keys/" + other.ID}, {"DELETE", "/api-keys/" + k.ID}, {"DELETE", "/api-keys"},
+	} {
+		resp, body := withKey.do(r.method, r.path, nil)
+		requireProblem(t, resp, body, http.StatusForbidden, "session-required")
+	}
+	ada.must("GET", "/me", nil, http.StatusOK)
+	e.api(other.Key).must("GET", "/me", nil, http.StatusOK)
+	withKey.must("GET", "/api-keys", nil, http.StatusOK)
+}
+
 type saResp struct {
 	ID       string `json:"id"`
 	TenantID string `json:"tenant_id"`

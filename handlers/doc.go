@@ -68,8 +68,8 @@
 // "permissions" ("orders:read", "orders:*"), optionally a "scope" and an
 // "expires_at"; the answer's "key" (av2k_...) is shown once. A key is a
 // bearer credential: send it as "Authorization: Bearer av2k_..." to any
-// route behind the middleware; it cannot create keys or change
-// credentials (403 session-required). The service-account routes check
+// route behind the middleware; it cannot create or revoke keys, list or
+// end its owner's sessions, or change credentials (403 session-required). The service-account routes check
 // ServiceAccountsPermission on a "service_accounts" resource of the
 // caller's tenant; an account of another tenant answers 404. Bind roles
 // to a service account with Manager.Bind (its ID as the user ID).

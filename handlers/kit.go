@@ -70,8 +70,8 @@ func New(m *authv2.Manager, opts ...Option) http.Handler {
 
 	mux.Handle("POST /logout", k.authed(k.handleLogout))
 	mux.Handle("GET /me", k.authed(k.handleMe))
-	mux.Handle("GET /sessions", k.authed(k.handleListSessions))
-	mux.Handle("DELETE /sessions/{id}", k.authed(k.handleRevokeSession))
+	mux.Handle("GET /sessions", k.signedIn(k.handleListSessions))
+	mux.Handle("DELETE /sessions/{id}", k.signedIn(k.handleRevokeSession))
 	mux.Handle("POST /reauthenticate", k.authed(k.handleReauthenticate))
 	mux.Handle("POST /password", k.authed(k.handleChangePassword))
 	mux.Handle("POST /email", k.authed(k.handleChangeEmail))
@@ -79,8 +79,8 @@ func New(m *authv2.Manager, opts ...Option) http.Handler {
 
 	mux.Handle("POST /api-keys", k.authed(k.handleCreateAPIKey))
 	mux.Handle("GET /api-keys", k.authed(k.handleListAPIKeys))
-	mux.Handle("DELETE /api-keys", k.authed(k.handleRevokeAPIKeys))
-	mux.Handle("DELETE /api-keys/{id}", k.authed(k.handleRevokeAPIKey))
+	mux.Handle("DELETE /api-keys", k.signedIn(k.handleRevokeAPIKeys))
+	mux.Handle("DELETE /api-keys/{id}", k.signedIn(k.handleRevokeAPIKey))
 	mux.Handle("POST /service-accounts", k.admin(k.handleCreateServiceAccount))
 	mux.Handle("GET /service-accounts", k.admin(k.handleListServiceAccounts))
 	mux.Handle("DELETE /service-accounts/{id}", k.admin(k.handleDeleteServiceAccount))
@@ -133,6 +133,21 @@ func (k *kit) authed(h func(http.ResponseWriter, *http.Request, *authv2.Principa
 		p, ok := authv2.PrincipalFrom(r.Context())
 		if !ok {
 			k.fail(w, r, authv2.ErrUnauthenticated)
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+// signedIn is authed for the routes that manage the caller's own sessions
+// and keys, which the Manager leaves to whoever calls it (an
+// administrator's tooling may end anyone's): an API key is limited to its
+// patterns, not its owner's account, so it may not see where the owner
+// is signed in, sign them out or revoke their keys (403 session-required).
+func (k *kit) signedIn(h func(http.ResponseWriter, *http.Request, *authv2.Principal)) http.Handler {
+	return k.authed(func(w http.ResponseWriter, r *http.Request, p *authv2.Principal) {
+		if p.APIKey != nil {
+			k.fail(w, r, authv2.ErrSessionRequired)
 			return
 		}
 		h(w, r, p)
