@@ -159,5 +159,7 @@
 // naming the rejected fields ("email", "password"), plus the kit's own:
 // "urn:authv2:problem:malformed-body" (400), "...:too-large" (413) and
 // "...:invalid-token" (400, an unknown, used or expired reset or
-// verification token).
+// verification token). A listing's ?limit= is a whole number of 0 or more
+// (0 or absent: the default page; the Manager caps it at 500); anything
+// else is 400 validation on "limit".
 package handlers

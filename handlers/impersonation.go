@@ -76,7 +76,10 @@ func (k *kit) handleEndImpersonation(w http.ResponseWriter, r *http.Request, p *
 // handleListImpersonations lists the impersonations of the caller's
 // account, newest first.
 func (k *kit) handleListImpersonations(w http.ResponseWriter, r *http.Request, p *authv2.Principal) {
-	after, limit := page(r)
+	after, limit, ok := k.page(w, r)
+	if !ok {
+		return
+	}
 	list, err := k.m.Impersonations(r.Context(), p, after, limit)
 	if err != nil {
 		k.fail(w, r, err)

@@ -39,10 +39,19 @@ func (k *kit) tenantAdmin(action string, h func(http.ResponseWriter, *http.Reque
 	})
 }
 
-// page reads ?after= and ?limit= (the Manager bounds the limit).
-func page(r *http.Request) (after string, limit int) {
-	limit, _ = strconv.Atoi(r.URL.Query().Get("limit"))
-	return r.URL.Query().Get("after"), limit
+// page reads ?after= and ?limit= (absent: the Manager's default; the
+// Manager also caps it). A limit that is not a whole number of 0 or more
+// answers 400 validation rather than quietly becoming the default.
+func (k *kit) page(w http.ResponseWriter, r *http.Request) (after string, limit int, ok bool) {
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			k.fail(w, r, &authv2.ValidationError{Fields: []authv2.FieldError{{Field: "limit", Reason: "must be a whole number of 0 or more"}}})
+			return "", 0, false
+		}
+		limit = n
+	}
+	return r.URL.Query().Get("after"), limit, true
 }
 
 type bindingJSON struct {
@@ -76,7 +85,10 @@ func newMemberJSON(mb *permission.Member) memberJSON {
 
 // handleListMembers lists a page of the tenant's members with their roles.
 func (k *kit) handleListMembers(w http.ResponseWriter, r *http.Request, p *authv2.Principal) {
-	after, limit := page(r)
+	after, limit, ok := k.page(w, r)
+	if !ok {
+		return
+	}
 	ms, err := k.m.ListMembers(r.Context(), p.TenantID, after, limit)
 	if err != nil {
 		k.fail(w, r, err)
@@ -180,7 +192,10 @@ func (k *kit) handleInvite(w http.ResponseWriter, r *http.Request, p *authv2.Pri
 
 // handleListInvitations lists a page of the tenant's invitations.
 func (k *kit) handleListInvitations(w http.ResponseWriter, r *http.Request, p *authv2.Principal) {
-	after, limit := page(r)
+	after, limit, ok := k.page(w, r)
+	if !ok {
+		return
+	}
 	invs, err := k.m.ListInvitations(r.Context(), p.TenantID, after, limit)
 	if err != nil {
 		k.fail(w, r, err)

@@ -109,3 +109,26 @@ func TestTenantAdminRoutesNeedATenant(t *testing.T) {
 		requireProblem(t, resp, body, http.StatusForbidden, "not-member")
 	}
 }
+
+// A page's limit is a whole number of 0 or more: anything else is 400
+// validation, not silently the default page; 1 is one member.
+func TestPageLimitIsValidated(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.tenant("acme", map[string]string{permission.OwnerRole: "*"})
+	for _, email := range []string{"owner@example.com", "second@example.com"} {
+		u := e.register(email)
+		require.NoError(t, e.m.AddMember(ctx, "acme", u.ID))
+		require.NoError(t, e.m.Bind(ctx, permission.Binding{UserID: u.ID, TenantID: "acme", Role: permission.OwnerRole}))
+	}
+	s := decode[sessionResp](t, e.api("").must("POST", "/login", map[string]string{"email": "owner@example.com", "password": password, "tenant_id": "acme"}, http.StatusOK))
+	admin := e.api(s.Token)
+	for _, q := range []string{"abc", "-1", "1.5", "1e3", "99999999999999999999"} {
+		for _, path := range []string{"/members", "/invitations", "/impersonations"} {
+			resp, body := admin.do("GET", path+"?limit="+q, nil)
+			requireProblem(t, resp, body, http.StatusBadRequest, "validation")
+		}
+	}
+	assert.Len(t, decode[[]memberResp](t, admin.must("GET", "/members?limit=1", nil, http.StatusOK)), 1)
+	assert.Len(t, decode[[]memberResp](t, admin.must("GET", "/members?limit=0", nil, http.StatusOK)), 2, "0 is the default page")
+}
