@@ -106,7 +106,7 @@ func TestAPIKeyCannotManageItsOwnersSessionsOrKeys(t *testing.T) {
 	withKey := e.api(k.Key)
 	withKey.bearer = false
 	for _, r := range []struct{ method, path string }{
-		{"GET", "/sessions"}, {"DELETE", "/sessions/" + sessionID},
+		{"GET", "/sessions"}, {"DELETE", "/sessions/" + sessionID}, {"GET", "/mfa"},
 		{"DELETE", "/api-keys/" + other.ID}, {"DELETE", "/api-keys/" + k.ID}, {"DELETE", "/api-keys"},
 	} {
 		resp, body := withKey.do(r.method, r.path, nil)

@@ -69,7 +69,8 @@
 // "expires_at"; the answer's "key" (av2k_...) is shown once. A key is a
 // bearer credential: send it as "Authorization: Bearer av2k_..." to any
 // route behind the middleware; it cannot create or revoke keys, list or
-// end its owner's sessions, or change credentials (403 session-required). The service-account routes check
+// end its owner's sessions, read the owner's factors, or change
+// credentials (403 session-required). The service-account routes check
 // ServiceAccountsPermission on a "service_accounts" resource of the
 // caller's tenant; an account of another tenant answers 404. Bind roles
 // to a service account with Manager.Bind (its ID as the user ID).
@@ -112,7 +113,7 @@
 //	POST   /login/mfa/enroll-totp         200 {secret, uri, qr_png} (a tenant requires a factor: "enroll")
 //	POST   /login/passkey                 200 {options, challenge_id} for a passwordless login
 //	POST   /login/passkey/complete        200 session (AAL2): {challenge_id, response, tenant_id, device_token}
-//	GET    /mfa                           200 the caller's factors     (authenticated)
+//	GET    /mfa                           200 the caller's factors     (a session)
 //	POST   /mfa/totp                      200 {secret, uri, qr_png}    (authenticated, fresh)
 //	POST   /mfa/totp/confirm              204 {code}                   (authenticated)
 //	DELETE /mfa/totp                      204                          (authenticated, fresh AAL2)

@@ -18,7 +18,7 @@ func (k *kit) mfaRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login/mfa/enroll-totp", k.handleEnrollForLogin)
 	mux.HandleFunc("POST /login/passkey", k.handleBeginPasskey)
 	mux.HandleFunc("POST /login/passkey/complete", k.handlePasskeyLogin)
-	mux.Handle("GET /mfa", k.authed(k.handleMFAStatus))
+	mux.Handle("GET /mfa", k.signedIn(k.handleMFAStatus))
 	mux.Handle("POST /mfa/totp", k.authed(k.handleEnrollTOTP))
 	mux.Handle("POST /mfa/totp/confirm", k.authed(k.handleConfirmTOTP))
 	mux.Handle("DELETE /mfa/totp", k.authed(k.handleRemoveTOTP))
