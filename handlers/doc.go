@@ -17,14 +17,16 @@
 //	kit := handlers.New(m, handlers.WithLogger(log))
 //	mux.Handle("/auth/", http.StripPrefix("/auth", m.Middleware()(kit)))
 //
-// Routes (paths relative to where the kit is mounted):
+// Routes (paths relative to where the kit is mounted; "authenticated":
+// a session or an API key, "a session": an API key gets 403
+// session-required):
 //
 //	POST   /register                      201 user; 202 with EnumerationSafeRegistration
 //	POST   /login                         200 session (cookie or token, see below)
 //	POST   /logout                        204, cookie cleared          (authenticated)
 //	GET    /me                            200 user, tenant, roles      (authenticated)
-//	GET    /sessions                      200 the caller's sessions    (authenticated)
-//	DELETE /sessions/{id}                 204; 404 for another's       (authenticated)
+//	GET    /sessions                      200 the caller's sessions    (a session)
+//	DELETE /sessions/{id}                 204; 404 for another's       (a session)
 //	POST   /reauthenticate                200 new session              (authenticated)
 //	POST   /password                      200 new session              (authenticated, fresh)
 //	POST   /email                         200 new session              (authenticated, fresh)
@@ -35,8 +37,8 @@
 //	POST   /email-verification/complete   204
 //	POST   /api-keys                      201 key, secret shown once   (authenticated, fresh)
 //	GET    /api-keys                      200 the caller's keys        (authenticated)
-//	DELETE /api-keys/{id}                 204; 404 for another's       (authenticated)
-//	DELETE /api-keys                      200 IDs of the keys revoked  (authenticated)
+//	DELETE /api-keys/{id}                 204; 404 for another's       (a session)
+//	DELETE /api-keys                      200 IDs of the keys revoked  (a session)
 //	POST   /service-accounts              201 in the caller's tenant   (service_accounts:manage)
 //	GET    /service-accounts              200 the tenant's accounts    (service_accounts:manage)
 //	DELETE /service-accounts/{id}         204, keys revoked            (service_accounts:manage)
