@@ -17,9 +17,9 @@
 //	kit := handlers.New(m, handlers.WithLogger(log))
 //	mux.Handle("/auth/", http.StripPrefix("/auth", m.Middleware()(kit)))
 //
-// Routes (paths relative to where the kit is mounted; "authenticated":
-// a session or an API key, "a session": an API key gets 403
-// session-required):
+// Routes (paths relative to where the kit is mounted; "a session": the
+// kit answers an API key 403 session-required, as the Manager does on
+// the credential routes):
 //
 //	POST   /register                      201 user; 202 with EnumerationSafeRegistration
 //	POST   /login                         200 session (cookie or token, see below)
