@@ -3,9 +3,11 @@ package authv2
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -334,6 +336,19 @@ func (c Config) Validate() error {
 		}
 	}
 	return c.HTTP.Validate()
+}
+
+// clone returns c with copies of its slices and map. A Config is passed
+// by value, but these would still be shared: the caller changing one
+// after New would change a running Manager's settings past Validate
+// (widen TrustedProxies, drop a StepUp) and race its readers.
+func (c Config) clone() Config {
+	c.PasswordWords = slices.Clone(c.PasswordWords)
+	c.HTTP.TrustedProxies = slices.Clone(c.HTTP.TrustedProxies)
+	c.HTTP.TrustedOrigins = slices.Clone(c.HTTP.TrustedOrigins)
+	c.DomainCapture.RefusedDomains = slices.Clone(c.DomainCapture.RefusedDomains)
+	c.MFA.StepUp = maps.Clone(c.MFA.StepUp)
+	return c
 }
 
 // configValidator checks Config's validate tags; it caches each struct's

@@ -1,7 +1,10 @@
 package authv2
 
 import (
+	"context"
+	"log/slog"
 	"math"
+	"net/netip"
 	"os"
 	"reflect"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/authv2/authv2/mfa"
 	"github.com/authv2/authv2/session"
 )
 
@@ -226,4 +230,44 @@ func TestRemovedEnvVariableIsRefused(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "AUTHV2_THROTTLE_BASE_DELAY", ce.Field)
 	assert.Contains(t, ce.Reason, "AUTHV2_THROTTLE_MAX_FAILURES", "it names what replaced it")
+}
+
+// TestNewOwnsItsConfig: the Manager keeps its own copy of every slice and
+// map of the Config it was given, so the caller changing its Config
+// afterwards (or another Manager built from it) cannot change a running
+// Manager's settings past Validate, such as widening the trusted proxies
+// or dropping a step-up, nor race the Manager's readers of the map.
+func TestNewOwnsItsConfig(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PasswordWords = []string{"acme"}
+	cfg.HTTP.TrustedProxies, _ = ParseTrustedProxies("10.0.0.0/8")
+	cfg.HTTP.TrustedOrigins = []string{"https://app.example.com"}
+	cfg.MFA.StepUp = map[string]Assurance{"orders:refund": {Level: mfa.AAL2}}
+	m, err := New(WithConfig(cfg), WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+
+	// Every slice and map reachable from Config, so a new one is checked
+	// too: the test fails until it is given a value above.
+	var walk func(path string, given, kept reflect.Value)
+	walk = func(path string, given, kept reflect.Value) {
+		switch given.Kind() {
+		case reflect.Struct:
+			for i := range given.NumField() {
+				walk(path+"."+given.Type().Field(i).Name, given.Field(i), kept.Field(i))
+			}
+		case reflect.Slice, reflect.Map:
+			if !assert.NotZero(t, given.Len(), "%s: give it a value in this test", path) {
+				return
+			}
+			assert.NotEqual(t, given.Pointer(), kept.Pointer(), "%s is shared with the caller's Config", path)
+		}
+	}
+	walk("Config", reflect.ValueOf(cfg), reflect.ValueOf(m.cfg))
+	walk("passwordWords", reflect.ValueOf(cfg.PasswordWords), reflect.ValueOf(m.passwordWords))
+
+	cfg.HTTP.TrustedProxies[0], _ = netip.ParsePrefix("0.0.0.0/0")
+	delete(cfg.MFA.StepUp, "orders:refund")
+	assert.Equal(t, "10.0.0.0/8", m.cfg.HTTP.TrustedProxies[0].String())
+	assert.Contains(t, m.cfg.MFA.StepUp, "orders:refund")
 }

@@ -67,8 +67,14 @@ func (f optionFunc) apply(o *options) { f(o) }
 // WithConfig sets every value New uses (DefaultConfig otherwise). It is
 // the only way to set one: options carry dependencies (stores, clock,
 // logger, sinks...), never values, so no setting depends on the order of
-// options. New does not read the environment; ConfigFromEnv does.
-func WithConfig(c Config) Option { return optionFunc(func(o *options) { o.cfg = c }) }
+// options. New does not read the environment; ConfigFromEnv does. The
+// Manager keeps its own copies of c's slices and map: changing c after
+// WithConfig changes no Manager, nor do two Managers built with one
+// option share them.
+func WithConfig(c Config) Option {
+	c = c.clone()
+	return optionFunc(func(o *options) { o.cfg = c.clone() })
+}
 
 // WithUserStore sets the user store (in-memory by default).
 func WithUserStore(s user.Store) Option { return optionFunc(func(o *options) { o.users = s }) }
