@@ -83,7 +83,10 @@ type Config struct {
 	APIKeyLastUsedInterval time.Duration `validate:"gt=0"`
 
 	// AuditQueueSize bounds the audit events waiting for their sinks.
-	AuditQueueSize int `validate:"min=1"`
+	// The queue is allocated whole when New runs, hence a bound of its
+	// own: a mistyped size fails as a *ConfigError, not as New panicking
+	// or running out of memory.
+	AuditQueueSize int `validate:"min=1,max=1048576"`
 	// AuditDropWhenFull drops (and counts) events when the audit queue is
 	// full, instead of making the caller wait.
 	AuditDropWhenFull bool

@@ -271,3 +271,23 @@ func TestNewOwnsItsConfig(t *testing.T) {
 	assert.Equal(t, "10.0.0.0/8", m.cfg.HTTP.TrustedProxies[0].String())
 	assert.Contains(t, m.cfg.MFA.StepUp, "orders:refund")
 }
+
+// TestAuditQueueSizeIsBounded: New allocates the whole audit queue at
+// once, so a size Validate let through could panic New (makeslice) or
+// kill the process (out of memory) instead of failing with a
+// *ConfigError. A size just past the bound is refused before any
+// allocation; the bound itself is accepted.
+func TestAuditQueueSizeIsBounded(t *testing.T) {
+	_, err := configFromLookup(lookupFrom(map[string]string{"AUTHV2_AUDIT_QUEUE_SIZE": "4611686018427387904"}))
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "AuditQueueSize", ce.Field)
+	assert.Contains(t, ce.Reason, "AUTHV2_AUDIT_QUEUE_SIZE")
+	c := DefaultConfig()
+	c.AuditQueueSize = 1<<20 + 1
+	require.ErrorAs(t, c.Validate(), &ce)
+	assert.Equal(t, "must be between 1 and 1048576", ce.Reason)
+	c.AuditQueueSize = 1 << 20
+	require.NoError(t, c.Validate())
+}
