@@ -192,6 +192,11 @@ func New(opts ...Option) (*Manager, error) {
 			return nil, &ConfigError{Field: "EnumerationSafeRegistration", Reason: "needs a Notifier that implements ExistingAccountNotifier, to tell an address's owner"}
 		}
 	}
+	if o.cfg.PolicyMaxStaleness < 0 && o.bus == nil {
+		// Nothing else would ever tell this instance of a permission
+		// revoked through another one, or in the store directly.
+		return nil, &ConfigError{Field: "PolicyMaxStaleness", Reason: "negative leaves invalidation to the policy bus: needs WithPolicyBus"}
+	}
 	if err := o.cfg.Argon2.CheckOWASPMinimum(); err != nil {
 		if !o.insecureHashing {
 			return nil, &ConfigError{Field: "Argon2", Reason: err.Error() + "; WithInsecurePasswordHashing allows it in tests"}

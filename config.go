@@ -143,7 +143,8 @@ type Config struct {
 	// PolicyMaxStaleness bounds how long a revoked permission keeps working
 	// on an instance that hears no policy bus message: the engine asks the
 	// store again after it. 0 asks on every check; a negative value never
-	// asks on its own, leaving invalidation to the bus.
+	// asks on its own, leaving invalidation to the bus (New refuses it
+	// without WithPolicyBus).
 	PolicyMaxStaleness time.Duration
 	// PolicyCostLimit caps the CEL cost of evaluating one condition; a
 	// condition over it fails to evaluate (an allow does not match, a deny

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -121,4 +122,20 @@ func TestPasswordHashingBelowOWASPIsRefused(t *testing.T) {
 	cfg.AuditAllowRate = math.NaN()
 	require.ErrorAs(t, cfg.Validate(), &ce)
 	assert.Equal(t, "AuditAllowRate", ce.Field)
+}
+
+// TestNegativePolicyStalenessNeedsABus: a negative PolicyMaxStaleness
+// never asks the store on its own, leaving invalidation to the policy
+// bus; without one, a permission revoked through another instance (or
+// in the store directly) would keep working here until restart.
+func TestNegativePolicyStalenessNeedsABus(t *testing.T) {
+	cfg := authv2test.Config()
+	cfg.PolicyMaxStaleness = -time.Second
+	_, err := authv2.New(authv2.WithConfig(cfg), authv2.WithInsecurePasswordHashing(), authv2.WithLogger(discardLogger()))
+	require.ErrorIs(t, err, authv2.ErrInvalidConfig)
+	var ce *authv2.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "PolicyMaxStaleness", ce.Field)
+	assert.Contains(t, ce.Reason, "WithPolicyBus")
+	newEnv(t, authv2.WithConfig(cfg), authv2.WithPolicyBus(permission.NewLocalBus()))
 }
