@@ -325,3 +325,50 @@ func TestRacingLoginCannotWriteBackAnOldPassword(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionLimitAcrossInstances: logins of one user spread over two
+// Managers sharing the stores, on every backend. Never more live
+// sessions than the limit; Refuse refuses exactly the surplus and
+// nothing else, the eviction policies refuse nothing.
+func TestSessionLimitAcrossInstances(t *testing.T) {
+	for _, b := range backends() {
+		for _, policy := range []session.EvictionPolicy{session.EvictOldest, session.Refuse} {
+			t.Run(fmt.Sprintf("%s/%d", b.name, policy), func(t *testing.T) {
+				th := roomyThrottle()
+				cfg := authv2test.Config()
+				cfg.Session.MaxPerUser, cfg.Session.Eviction = 3, policy
+				cfg.Throttle = th
+				opts := append(b.opts(t), authv2.WithConfig(cfg))
+				ms := []*authv2.Manager{authv2test.NewManager(t, opts...), authv2test.NewManager(t, opts...)}
+				ctx := t.Context()
+				u, err := ms[0].Register(ctx, authv2.RegisterInput{Email: "many@example.com", Password: goodPassword})
+				require.NoError(t, err)
+				n := th.AfterFailures // the most logins of one email in flight at once
+				var wg sync.WaitGroup
+				var refused atomic.Int64
+				start := make(chan struct{})
+				for i := range n {
+					wg.Go(func() {
+						<-start
+						_, err := ms[i%2].Login(ctx, authv2.LoginInput{Email: "many@example.com", Password: goodPassword})
+						if errors.Is(err, authv2.ErrSessionLimit) {
+							refused.Add(1)
+						} else if err != nil {
+							t.Errorf("login %d: %v", i, err)
+						}
+					})
+				}
+				close(start)
+				wg.Wait()
+				list, err := ms[1].ListSessions(ctx, u.ID)
+				require.NoError(t, err)
+				assert.Len(t, list, 3, "live sessions")
+				if policy == session.Refuse {
+					assert.Equal(t, int64(n-3), refused.Load(), "exactly the surplus is refused")
+				} else {
+					assert.Zero(t, refused.Load())
+				}
+			})
+		}
+	}
+}

@@ -49,8 +49,37 @@ func (m *Manager) RevokeSession(ctx context.Context, sessionID, reason string) e
 		_, _, err := m.endImpersonation(ctx, s, m.clock.Now(), session.ImpersonationEnded)
 		return err
 	}
-	return m.revokeOne(ctx, sessionID, m.clock.Now(), reason, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success,
-		Target: sessionID, TenantID: s.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: s.UserID}}))
+	now := m.clock.Now()
+	// A session rotated away lives on in its successor: an ID read (say
+	// from ListSessions) before its client rotated it still names that
+	// session, so the revocation follows the rotations to the one it runs
+	// in now, also when one lands between that read and the write. A
+	// client rotating often could otherwise never be ended by ID.
+	for range maxRotationHops {
+		if m.rotatedAway(s) {
+			next, err := m.sessions.Get(ctx, s.ReplacedBy)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil // the successor is gone: nothing left to end
+			} else if err != nil {
+				return translate("session.get", err)
+			}
+			s = next
+			continue
+		}
+		err := m.revokeOne(ctx, s.ID, now, reason, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success,
+			Target: s.ID, TenantID: s.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: s.UserID}}))
+		if err != nil || !s.RevokedAt.IsZero() {
+			return err
+		}
+		// Re-read: a rotation that committed first made the write a no-op.
+		if s, err = m.sessions.Get(ctx, s.ID); err != nil {
+			return translate("session.get", err)
+		}
+		if !m.rotatedAway(s) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // revokeOne ends one session and records ev: committed with the

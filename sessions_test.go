@@ -3,6 +3,7 @@ package authv2_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/authv2/authv2/authv2test"
 	"github.com/authv2/authv2/internal/clock"
 	"github.com/authv2/authv2/session"
+	"github.com/authv2/authv2/store/memory"
 )
 
 func TestRevokeSessions(t *testing.T) {
@@ -293,6 +295,62 @@ func TestReuseEndsEveryDescendantHoweverLongTheChain(t *testing.T) {
 			require.ErrorIs(t, err, authv2.ErrSessionRevoked)
 			_, err = m.Authenticate(ctx, tip, session.ClientInfo{})
 			require.ErrorIs(t, err, authv2.ErrSessionRevoked, "the thief's end of the chain must end too")
+		})
+	}
+}
+
+// hookedRevoke runs before, once, ahead of the next Revoke: a rotation
+// landing between RevokeSession's read of a session and its write.
+type hookedRevoke struct {
+	session.Store
+	before atomic.Pointer[func()]
+}
+
+func (h *hookedRevoke) Revoke(ctx context.Context, id string, at time.Time, reason string) error {
+	if f := h.before.Swap(nil); f != nil {
+		(*f)()
+	}
+	return h.Store.Revoke(ctx, id, at, reason)
+}
+
+// TestRevokeSessionEndsTheSessionARotationReplaced: a session's ID read
+// (ListSessions) before its client rotated it still ends that session:
+// RevokeSession follows the rotation to the live successor, whether the
+// rotation happened before the call or between its read and its write.
+// Otherwise a client rotating often could never be signed out by ID.
+func TestRevokeSessionEndsTheSessionARotationReplaced(t *testing.T) {
+	for _, during := range []bool{false, true} {
+		t.Run(map[bool]string{false: "before", true: "during"}[during], func(t *testing.T) {
+			mem := memory.New()
+			hooked := &hookedRevoke{Store: mem.Sessions}
+			m := authv2test.NewManager(t, authv2.WithUserStore(mem.Users), authv2.WithSessionStore(hooked),
+				authv2.WithPermissionStore(mem.Permissions))
+			ctx := t.Context()
+			u, err := m.Register(ctx, authv2.RegisterInput{Email: "rot@example.com", Password: goodPassword})
+			require.NoError(t, err)
+			res, err := m.Login(ctx, authv2.LoginInput{Email: "rot@example.com", Password: goodPassword})
+			require.NoError(t, err)
+			listed, err := m.ListSessions(ctx, u.ID)
+			require.NoError(t, err)
+			require.Len(t, listed, 1)
+			var rotated *authv2.LoginResult
+			rotate := func() {
+				var err error
+				rotated, err = m.RotateSession(ctx, res.Token)
+				require.NoError(t, err)
+			}
+			if during {
+				hooked.before.Store(&rotate)
+			} else {
+				rotate()
+			}
+			require.NoError(t, m.RevokeSession(ctx, listed[0].ID, ""))
+			require.NotNil(t, rotated)
+			_, err = m.Authenticate(ctx, rotated.Token, session.ClientInfo{})
+			assert.ErrorIs(t, err, authv2.ErrSessionRevoked, "the successor ends with the session it replaced")
+			live, err := m.ListSessions(ctx, u.ID)
+			require.NoError(t, err)
+			assert.Empty(t, live)
 		})
 	}
 }

@@ -85,9 +85,14 @@ func newSessionStore(h *handle) *SessionStore {
 			AND ($5 = '' OR tenant_id = $5) RETURNING id`),
 		// Revoking the old session and inserting its successor in one
 		// statement makes rotation atomic without a transaction: if the
-		// insert fails, the update is undone with it.
-		rotate: h.q(`WITH old AS (
+		// insert fails, the update is undone with it. It holds the
+		// user's lock (as RevokeUser does) from before it locks the old
+		// row until it commits: the update takes that row only from the
+		// join with the lock's one row. See RevokeUser for why.
+		rotate: h.q(`WITH held AS (SELECT pg_advisory_xact_lock(hashtext($26::text), hashtext($3::text))),
+			old AS (
 				UPDATE {s}.sessions SET revoked_at = $24, revoke_reason = '` + session.ReasonRotated + `', replaced_by = $1
+				FROM held
 				WHERE id = $25 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $24
 				RETURNING 1)
 			INSERT INTO {s}.sessions (` + sessionCols + `)
@@ -312,11 +317,10 @@ func (s *SessionStore) RevokeUserRecorded(ctx context.Context, userID string, f 
 	}
 	var ids []string
 	err := s.h.inTx(ctx, op, func(tx *sqlx.Tx) error {
-		ids = nil
-		if err := tx.SelectContext(ctx, &ids, s.q.revokeUser, userID, pgTime(at), reason, f.ExceptID, f.TenantID); err != nil {
+		var err error
+		if ids, err = s.revokeUserTx(ctx, tx, userID, f, at, reason); err != nil {
 			return err
 		}
-		slices.Sort(ids)
 		evs := events(ids)
 		if len(evs) == 0 {
 			return nil
@@ -353,14 +357,34 @@ func (s *SessionStore) revoke(ctx context.Context, query string, args []any) err
 	})
 }
 
-// RevokeUser implements session.Store with one UPDATE, atomic by nature.
+// RevokeUser implements session.Store: one UPDATE under the user's lock.
 func (s *SessionStore) RevokeUser(ctx context.Context, userID string, f session.RevokeFilter, at time.Time, reason string) ([]string, error) {
 	var ids []string
-	err := s.h.retry(ctx, "session.revoke_user", func() error {
-		ids = nil
-		return s.h.db.SelectContext(ctx, &ids, s.q.revokeUser, userID, pgTime(at), reason, f.ExceptID, f.TenantID)
+	err := s.h.inTx(ctx, "session.revoke_user", func(tx *sqlx.Tx) error {
+		var err error
+		ids, err = s.revokeUserTx(ctx, tx, userID, f, at, reason)
+		return err
 	})
 	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// revokeUserTx ends the user's sessions f selects, in tx, and returns
+// their IDs sorted. The UPDATE alone is not enough: its snapshot is taken
+// when it starts, so when it waits for a rotation that holds the old
+// session's row, it finds that row revoked once the rotation commits and
+// never sees the successor, inserted after the snapshot, which then
+// outlives the revocation. Taking the user's lock first, in its own
+// statement, orders the UPDATE after any rotation (or limited Create)
+// holding it, and its snapshot then includes their sessions.
+func (s *SessionStore) revokeUserTx(ctx context.Context, tx *sqlx.Tx, userID string, f session.RevokeFilter, at time.Time, reason string) ([]string, error) {
+	if _, err := tx.ExecContext(ctx, s.q.lockUser, s.lockClass, userID); err != nil {
+		return nil, err
+	}
+	var ids []string
+	if err := tx.SelectContext(ctx, &ids, s.q.revokeUser, userID, pgTime(at), reason, f.ExceptID, f.TenantID); err != nil {
 		return nil, err
 	}
 	slices.Sort(ids)
@@ -369,7 +393,7 @@ func (s *SessionStore) RevokeUser(ctx context.Context, userID string, f session.
 
 // Rotate implements session.Store.
 func (s *SessionStore) Rotate(ctx context.Context, oldID string, next *session.Session, now time.Time) error {
-	args := append(sessionArgs(next), pgTime(now), oldID)
+	args := append(sessionArgs(next), pgTime(now), oldID, s.lockClass)
 	return s.h.retry(ctx, "session.rotate", func() error {
 		return expectRow(s.h.db.ExecContext(ctx, s.q.rotate, args...))
 	})

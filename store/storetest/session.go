@@ -491,6 +491,40 @@ func sessionRotate(t *testing.T, newStore SessionStoreFactory) {
 		assert.True(t, n.Live(next.CreatedAt))
 		assert.ErrorIs(t, s.Rotate(ctx(t), old.ID, newSession("u1", base), next.CreatedAt), store.ErrNotFound, "a dead session cannot rotate")
 	})
+	t.Run("RacingRevokeUserLeavesNothingLive", func(t *testing.T) {
+		// Whichever of the two lands first, the user ends with no live
+		// session: a rotation before the revoke-all has its successor
+		// ended by it, one after it finds the old session revoked. A
+		// successor neither saw would outlive a password change or a
+		// disable.
+		t.Parallel()
+		s := newStore(t)
+		now := base.Add(time.Minute)
+		for i := range 100 {
+			user := fmt.Sprintf("racer-%d", i)
+			old := newSession(user, base)
+			_, err := s.Create(ctx(t), old, session.Limit{}, base)
+			require.NoError(t, err)
+			next := newSession(user, now)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			var rotateErr, revokeErr error
+			wg.Go(func() { <-start; rotateErr = s.Rotate(ctx(t), old.ID, next, now) })
+			wg.Go(func() {
+				<-start
+				_, revokeErr = s.RevokeUser(ctx(t), user, session.RevokeFilter{}, now, session.ReasonPasswordChange)
+			})
+			close(start)
+			wg.Wait()
+			require.NoError(t, revokeErr)
+			if rotateErr != nil {
+				require.ErrorIs(t, rotateErr, store.ErrNotFound, "a rotation that lost the race finds the session revoked")
+			}
+			list, err := s.ListByUser(ctx(t), user, now)
+			require.NoError(t, err)
+			require.Empty(t, ids(list), "round %d: a session outlived the revoke-all (rotation: %v)", i, rotateErr)
+		}
+	})
 	t.Run("SuccessorKeepsImpersonator", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
