@@ -318,10 +318,11 @@ func (m *Manager) endImpersonation(ctx context.Context, sess *session.Session, n
 	return got, cur, nil
 }
 
-// currentSession follows an impersonation's rotations from the session
-// id to the one it runs in now, or ended in; nil when a session along the
-// way is gone (forgotten past its deadline, or a record without its
-// session yet) or the chain is longer than maxImpersonationHops.
+// currentSession follows a session's rotations (an impersonation's, or
+// one RevokeSession names) from the session id to the one it runs in
+// now, or ended in; nil when a session along the way is gone (forgotten
+// past its deadline, or a record without its session yet) or the chain
+// is longer than maxImpersonationHops.
 func (m *Manager) currentSession(ctx context.Context, id string) (*session.Session, error) {
 	for range maxImpersonationHops {
 		s, err := m.sessions.Get(ctx, id)

@@ -57,14 +57,10 @@ func (m *Manager) RevokeSession(ctx context.Context, sessionID, reason string) e
 	// client rotating often could otherwise never be ended by ID.
 	for range maxRotationHops {
 		if m.rotatedAway(s) {
-			next, err := m.sessions.Get(ctx, s.ReplacedBy)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil // the successor is gone: nothing left to end
-			} else if err != nil {
-				return translate("session.get", err)
+			// nil: the successor is gone, nothing left to end.
+			if s, err = m.currentSession(ctx, s.ReplacedBy); err != nil || s == nil {
+				return err
 			}
-			s = next
-			continue
 		}
 		err := m.revokeOne(ctx, s.ID, now, reason, withActor(ctx, audit.Event{Type: audit.TypeSessionRevoked, Outcome: audit.Success,
 			Target: s.ID, TenantID: s.TenantID, Reason: reason, Attributes: map[string]string{audit.AttrUser: s.UserID}}))
