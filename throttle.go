@@ -236,13 +236,7 @@ func (a *attempt) succeeded(ctx context.Context) {
 // reset, an unlock). A limiter outage is logged, not fatal: the owner
 // waits out the failures, or is reset again.
 func (m *Manager) resetLoginThrottle(ctx context.Context, email string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), giveBackTimeout)
-	defer cancel()
-	for _, b := range m.emailBudgets(email) {
-		if err := m.limiter.Reset(ctx, b.key); err != nil {
-			m.log.Warn("authv2: resetting a login throttle failed", "error", err)
-		}
-	}
+	m.resetBudgets(ctx, m.emailBudgets(email), "authv2: resetting a login throttle failed")
 }
 
 // resetTrustedThrottle empties the budgets a user's trusted clients share
@@ -252,11 +246,18 @@ func (m *Manager) resetLoginThrottle(ctx context.Context, email string) {
 // next devices no better than untrusted clients. An outage is logged, as
 // in resetLoginThrottle.
 func (m *Manager) resetTrustedThrottle(ctx context.Context, userID string) {
+	m.resetBudgets(ctx, m.trustedBudgets(reauthKey(userID), userID), "authv2: resetting a trusted clients' throttle failed")
+}
+
+// resetBudgets empties bs, logging failure as msg: a reset runs after
+// its flow's change is saved, which a limiter outage must not undo, nor
+// the caller's cancellation cut short.
+func (m *Manager) resetBudgets(ctx context.Context, bs []budget, msg string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), giveBackTimeout)
 	defer cancel()
-	for _, b := range m.trustedBudgets(reauthKey(userID), userID) {
+	for _, b := range bs {
 		if err := m.limiter.Reset(ctx, b.key); err != nil {
-			m.log.Warn("authv2: resetting a trusted clients' throttle failed", "error", err)
+			m.log.Warn(msg, "error", err)
 		}
 	}
 }
