@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -204,22 +205,97 @@ func TestConfigFromEnvIncludesHTTP(t *testing.T) {
 	require.ErrorIs(t, bad.Validate(), ErrInvalidConfig)
 }
 
-// TestEveryEnvVariableIsDocumented: each AUTHV2_* variable the
-// configuration reads is in the README's table, so the docs cannot lag a
-// new setting.
-func TestEveryEnvVariableIsDocumented(t *testing.T) {
+// envTableHeader opens the README's table of AUTHV2_* variables.
+const envTableHeader = "| variable | default | meaning |"
+
+// envTable returns the README table's rows: variable name to its default
+// cell, as written.
+func envTable(t *testing.T, readme string) map[string]string {
+	t.Helper()
+	_, table, ok := strings.Cut(readme, envTableHeader+"\n")
+	if !ok {
+		t.Fatalf("README.md has no %q table", envTableHeader)
+	}
+	rows := map[string]string{}
+	for line := range strings.SplitSeq(table, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || strings.HasPrefix(strings.TrimSpace(cells[1]), "---") {
+			continue
+		}
+		name := strings.Trim(strings.TrimSpace(cells[1]), "`")
+		if _, dup := rows[name]; dup {
+			t.Errorf("README.md's configuration table lists %s twice", name)
+		}
+		rows[name] = strings.TrimSpace(cells[2])
+	}
+	return rows
+}
+
+// envDefaultValue turns a default cell of the table into the value that,
+// set in the variable, must give DefaultConfig: a literal in backquotes
+// as written, or one of the words the table uses for a default that is
+// not a literal.
+func envDefaultValue(cell string) (string, bool) {
+	if v, ok := strings.CutPrefix(cell, "`"); ok {
+		if v, rest, ok := strings.Cut(v, "`"); ok && rest == "" {
+			return v, true
+		}
+	}
+	switch {
+	case cell == "none":
+		return "", true
+	case cell == "GOMAXPROCS":
+		return "0", true
+	case strings.HasPrefix(cell, "`DefaultRefusedDomains()`"):
+		return strings.Join(DefaultRefusedDomains(), ","), true
+	}
+	return "", false
+}
+
+// TestEnvTableMatchesConfig: the README's table lists exactly the
+// AUTHV2_* variables the configuration reads, so the docs cannot lag a
+// new setting, and each default it shows is the default: setting a
+// variable to it leaves DefaultConfig unchanged.
+func TestEnvTableMatchesConfig(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	require.NoError(t, err)
+	rows := envTable(t, string(readme))
 	var names []string
 	record := func(name string) (string, bool) { names = append(names, name); return "", false }
 	_, err = configFromLookup(record)
 	require.NoError(t, err)
 	require.NotEmpty(t, names)
+	names = slices.DeleteFunc(names, func(name string) bool {
+		_, removed := removedEnvVars[name] // looked up only to be refused
+		return removed
+	})
 	for _, name := range names {
-		if _, removed := removedEnvVars[name]; removed {
-			continue // looked up only to be refused
+		if _, ok := rows[name]; !ok {
+			t.Errorf("README.md's configuration table lacks %s, which ConfigFromEnv reads", name)
 		}
-		assert.True(t, strings.Contains(string(readme), "`"+name+"`"), "README.md's configuration table lacks %s", name)
+	}
+	want := DefaultConfig()
+	for name, cell := range rows {
+		if !slices.Contains(names, name) {
+			t.Errorf("README.md's configuration table lists %s, which ConfigFromEnv does not read", name)
+			continue
+		}
+		value, ok := envDefaultValue(cell)
+		if !ok {
+			t.Errorf("README.md: %s's default %s is neither a literal in backquotes nor a known word", name, cell)
+			continue
+		}
+		got, err := configFromLookup(lookupFrom(map[string]string{name: value}))
+		if err != nil {
+			t.Errorf("README.md's default %s=%q: %v", name, value, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("README.md's default %s=%q is not DefaultConfig's", name, value)
+		}
 	}
 }
 

@@ -2,6 +2,5 @@
 // documents true to the code: every Test, Benchmark, Fuzz or Example
 // function a document names exists, and every Go block a document shows
 // is code that compiles (the blocks are kept, verbatim, in this package's
-// test files), and the README's table of AUTHV2_* variables lists exactly
-// those ConfigFromEnv reads, with their defaults. It has no API.
+// test files). It has no API.
 package doccheck
